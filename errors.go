@@ -1,0 +1,118 @@
+package oauthd
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Storage errors. Stores return these (possibly wrapped) so the engine can
+// tell a missing record from a failure.
+var (
+	// ErrNotFound means the record does not exist (or has been removed).
+	ErrNotFound = errors.New("oauthd: not found")
+	// ErrAlreadyExists means a record with the same key exists.
+	ErrAlreadyExists = errors.New("oauthd: already exists")
+	// ErrAlreadyUsed means a single-use record (authorization code, refresh
+	// token) was consumed before. Stores return it together with the record
+	// so the engine can revoke what the first use issued.
+	ErrAlreadyUsed = errors.New("oauthd: already used")
+)
+
+// Error codes from RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
+// and OpenID Connect Core §3.1.2.6.
+const (
+	ErrorInvalidRequest           = "invalid_request"
+	ErrorInvalidClient            = "invalid_client"
+	ErrorInvalidGrant             = "invalid_grant"
+	ErrorUnauthorizedClient       = "unauthorized_client"
+	ErrorUnsupportedGrantType     = "unsupported_grant_type"
+	ErrorUnsupportedResponseType  = "unsupported_response_type"
+	ErrorInvalidScope             = "invalid_scope"
+	ErrorAccessDenied             = "access_denied"
+	ErrorServerError              = "server_error"
+	ErrorTemporarilyUnavailable   = "temporarily_unavailable"
+	ErrorInvalidToken             = "invalid_token"
+	ErrorInsufficientScope        = "insufficient_scope"
+	ErrorUnsupportedTokenType     = "unsupported_token_type"
+	ErrorLoginRequired            = "login_required"
+	ErrorConsentRequired          = "consent_required"
+	ErrorInteractionRequired      = "interaction_required"
+	ErrorAccountSelectionRequired = "account_selection_required"
+	ErrorRequestNotSupported      = "request_not_supported"
+	ErrorRequestURINotSupported   = "request_uri_not_supported"
+	ErrorInvalidRequestURI        = "invalid_request_uri"
+	ErrorInvalidRequestObject     = "invalid_request_object"
+	ErrorSlowDown                 = "slow_down"
+	ErrorAuthorizationPending     = "authorization_pending"
+	ErrorExpiredToken             = "expired_token"
+)
+
+// Error is the one error type of the protocol engine. Code and Description
+// are sent to the client (Description must never hold a secret); Err is the
+// internal cause, logged by the server and never sent.
+type Error struct {
+	// Code is the RFC 6749 error code, e.g. "invalid_request".
+	Code string
+	// Description is a human-readable text that is safe to show to anyone.
+	Description string
+	// Status is the HTTP status for JSON answers; zero means 400.
+	Status int
+	// Err is the internal cause. It is logged, never sent.
+	Err error
+}
+
+// NewError returns an Error with the code and description.
+func NewError(code, description string) *Error {
+	return &Error{Code: code, Description: description}
+}
+
+func (e *Error) Error() string {
+	s := "oauthd: " + e.Code
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// HTTPStatus is the status an error is answered with as JSON.
+func (e *Error) HTTPStatus() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	switch e.Code {
+	case ErrorInvalidClient, ErrorInvalidToken:
+		return http.StatusUnauthorized
+	case ErrorInsufficientScope, ErrorAccessDenied:
+		return http.StatusForbidden
+	case ErrorServerError:
+		return http.StatusInternalServerError
+	case ErrorTemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// serverError wraps an internal failure; its cause is logged, never sent.
+func serverError(err error) *Error {
+	return &Error{Code: ErrorServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, Err: err}
+}
+
+// asError turns any error into an *Error, treating unknown ones as server errors.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return serverError(err)
+}

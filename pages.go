@@ -1,0 +1,127 @@
+package oauthd
+
+import "net/http"
+
+// Pages renders the HTML a person sees. Package ui implements it with
+// html/template; a program can bring its own.
+//
+// The Provider sets the security headers (Content-Security-Policy,
+// X-Frame-Options, Referrer-Policy, X-Content-Type-Options, Cache-Control)
+// before it calls a method. Each method writes the status in its page data
+// and the body; it must escape everything it shows.
+type Pages interface {
+	Login(w http.ResponseWriter, r *http.Request, p *LoginPage)
+	Consent(w http.ResponseWriter, r *http.Request, p *ConsentPage)
+	Error(w http.ResponseWriter, r *http.Request, p *ErrorPage)
+	// FormPost renders a page that submits Params to Action by POST
+	// without a click (OAuth 2.0 Form Post Response Mode). It must work
+	// under a CSP without inline script (a static script, and a button in
+	// <noscript>).
+	FormPost(w http.ResponseWriter, r *http.Request, p *FormPostPage)
+	// Home is the landing page of a signed-in person with no pending request.
+	Home(w http.ResponseWriter, r *http.Request, p *HomePage)
+	// Logout asks a person to confirm signing out, or says they are signed out.
+	Logout(w http.ResponseWriter, r *http.Request, p *LogoutPage)
+	// Static serves the pages' CSS, images and scripts; the Provider mounts
+	// it at StaticPath.
+	Static() http.Handler
+}
+
+// StaticPath is where the Provider mounts Pages.Static.
+const StaticPath = "/static/"
+
+// Page is what every page has.
+type Page struct {
+	// Status is the HTTP status to answer with.
+	Status int
+	// Locales are the person's preferred languages, most preferred first
+	// (from ui_locales, then Accept-Language).
+	Locales []string
+	// RequestID identifies the HTTP request in the server's logs.
+	RequestID string
+}
+
+// LoginPage is the login form. It posts Username, Password, RequestID and
+// CSRF (form fields "username", "password", "request", "csrf") to Action.
+type LoginPage struct {
+	Page
+	Action    string
+	AuthReqID string
+	CSRF      string
+	// Username pre-fills the form (login_hint, or the last attempt).
+	Username string
+	// Error is a message key: "invalid_credentials" or "too_many_attempts".
+	Error string
+	// Client is the application the person is signing in to; may be nil.
+	Client *Client
+}
+
+// ConsentPage asks the person to approve or deny a client's request. The
+// form posts "request", "csrf", "remember" (checkbox, unticked by default)
+// and "action" = "approve" or "deny" to Action.
+type ConsentPage struct {
+	Page
+	Action    string
+	AuthReqID string
+	CSRF      string
+	Client    *Client
+	User      *User
+	Scopes    []string
+	// SwitchUserURL signs the person out and back to the login form ("not you?").
+	SwitchUserURL string
+}
+
+// Error page codes, in addition to the OAuth error codes.
+const (
+	PageUnknownClient      = "unknown_client"
+	PageInvalidRedirectURI = "invalid_redirect_uri"
+	PageRequestExpired     = "request_expired"
+	PageNotFound           = "not_found"
+	PageMethodNotAllowed   = "method_not_allowed"
+	PageBadRequest         = "bad_request"
+	PageServerError        = "server_error"
+	PageTooManyRequests    = "too_many_requests"
+)
+
+// ErrorPage tells a person what went wrong when the client cannot be told
+// by redirect.
+type ErrorPage struct {
+	Page
+	// Code is one of the Page* codes or an OAuth error code.
+	Code string
+	// Description is safe to show; it never holds a secret.
+	Description string
+}
+
+// FormPostPage submits Params to Action by POST (response_mode=form_post).
+type FormPostPage struct {
+	Page
+	Action string
+	Params []Param
+}
+
+// Param is one form field of a FormPostPage, kept in order.
+type Param struct{ Name, Value string }
+
+// HomePage greets a signed-in person ("Hello, admin").
+type HomePage struct {
+	Page
+	User *User
+	// LogoutAction and CSRF make the sign-out form (POST, field "csrf").
+	LogoutAction string
+	CSRF         string
+}
+
+// LogoutPage asks to confirm signing out (RP-initiated logout), or, when
+// SignedOut is true, says the person is signed out.
+type LogoutPage struct {
+	Page
+	Action string
+	CSRF   string
+	// Client asked for the logout; may be nil.
+	Client *Client
+	// Hidden are fields to post back with the confirmation.
+	Hidden    []Param
+	SignedOut bool
+	User      *User
+}

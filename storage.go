@@ -1,0 +1,129 @@
+package oauthd
+
+import (
+	"context"
+	"time"
+)
+
+// ClientStore keeps registered clients.
+type ClientStore interface {
+	// Client returns the client with the ID, or ErrNotFound.
+	Client(ctx context.Context, id string) (*Client, error)
+	// CreateClient stores a new client, or returns ErrAlreadyExists.
+	CreateClient(ctx context.Context, c *Client) error
+	// UpdateClient replaces a client, or returns ErrNotFound.
+	UpdateClient(ctx context.Context, c *Client) error
+	// DeleteClient removes a client, or returns ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
+	// Clients lists every client ordered by ID.
+	Clients(ctx context.Context) ([]*Client, error)
+}
+
+// UserStore keeps resource owners.
+type UserStore interface {
+	// User returns the user with the ID, or ErrNotFound.
+	User(ctx context.Context, id string) (*User, error)
+	// UserByUsername returns the user with the username, or ErrNotFound.
+	UserByUsername(ctx context.Context, username string) (*User, error)
+	// CreateUser stores a new user; ErrAlreadyExists if the ID or the
+	// username is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// UpdateUser replaces a user, or returns ErrNotFound.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes a user, or returns ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
+	// Users lists every user ordered by username.
+	Users(ctx context.Context) ([]*User, error)
+}
+
+// AuthRequestStore keeps authorization requests while the person logs in
+// and decides.
+type AuthRequestStore interface {
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// AuthRequest returns the request, or ErrNotFound.
+	AuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// DeleteAuthRequest removes the request; ErrNotFound if it was gone.
+	// Exactly one of several concurrent calls succeeds.
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// AuthCodeStore keeps authorization codes.
+type AuthCodeStore interface {
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// ConsumeAuthCode marks the code used and returns it, atomically: of
+	// many concurrent calls exactly one gets a nil error. Later calls get
+	// the code together with ErrAlreadyUsed; an unknown hash is ErrNotFound.
+	// Expiry is the caller's check.
+	ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
+}
+
+// TokenStore keeps access and refresh tokens.
+type TokenStore interface {
+	// CreateTokens stores the tokens in one transaction.
+	CreateTokens(ctx context.Context, tokens ...*Token) error
+	// Token returns the token with the hash, or ErrNotFound.
+	Token(ctx context.Context, hash string) (*Token, error)
+	// RotateRefreshToken marks the refresh token oldHash rotated at now,
+	// records successor (sealed successor tokens, may be nil) and stores
+	// next, in one transaction. Exactly one of many concurrent calls for one
+	// oldHash succeeds; the others get the old token and ErrAlreadyUsed. An
+	// unknown hash is ErrNotFound.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*Token) (*Token, error)
+	// RevokeToken removes one token; ErrNotFound if it was not there.
+	RevokeToken(ctx context.Context, hash string) error
+	// RevokeGrant removes every token of the grant (token family).
+	RevokeGrant(ctx context.Context, grantID string) error
+	// RevokeTokensOf removes every token a user granted a client.
+	RevokeTokensOf(ctx context.Context, userID, clientID string) error
+}
+
+// SessionStore keeps signed-in browsers.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// Session returns the session with the hash, or ErrNotFound.
+	Session(ctx context.Context, hash string) (*Session, error)
+	// DeleteSession removes the session; ErrNotFound if it was gone.
+	DeleteSession(ctx context.Context, hash string) error
+}
+
+// ConsentStore keeps remembered consent decisions.
+type ConsentStore interface {
+	// SaveConsent creates or replaces the user's consent for the client.
+	SaveConsent(ctx context.Context, c *Consent) error
+	// Consent returns the user's consent for the client, or ErrNotFound.
+	Consent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// Consents lists a user's consents ordered by client ID.
+	Consents(ctx context.Context, userID string) ([]*Consent, error)
+	// DeleteConsent removes a consent; ErrNotFound if it was not there.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// KeyStore keeps the signing keys shared by every node.
+type KeyStore interface {
+	// CreateSigningKey stores a new key; ErrAlreadyExists if the ID is taken.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys lists every key ordered by NotBefore.
+	SigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// DeleteSigningKey removes a key; ErrNotFound if it was not there.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Storage is everything the Provider needs from a backend. Every store
+// passes the conformance suite in package storetest.
+type Storage interface {
+	ClientStore
+	UserStore
+	AuthRequestStore
+	AuthCodeStore
+	TokenStore
+	SessionStore
+	ConsentStore
+	KeyStore
+	// DeleteExpired removes at most limit records of each kind that expired
+	// before now, and returns how many it removed.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

@@ -1,0 +1,206 @@
+package oauthd
+
+import (
+	"slices"
+	"time"
+)
+
+// Grant types (RFC 6749 §4, RFC 8628).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	GrantImplicit          = "implicit"
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// Client authentication methods (RFC 7591 §2).
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Client is a registered OAuth client (RFC 6749 §2, RFC 7591 §2).
+// The zero values are the safe defaults: a confidential client with no
+// redirect URIs, no grants and no scopes.
+type Client struct {
+	// ID is the client_id.
+	ID string `json:"client_id"`
+	// SecretHash is the slow-KDF hash of the client secret (see package
+	// internal/secret); empty for public clients.
+	SecretHash string `json:"secret_hash,omitempty"`
+	// Name is shown on the consent page; ID is shown when empty.
+	Name string `json:"client_name,omitempty"`
+	// RedirectURIs are compared as exact strings, except that the port of a
+	// loopback redirect URI may vary (RFC 8252 §7.3).
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectURIs are the URIs RP-initiated logout may return to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// GrantTypes the client may use, e.g. "authorization_code", "refresh_token".
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// ResponseTypes the client may ask for at the authorization endpoint;
+	// empty means "code" when the client has the authorization_code grant.
+	ResponseTypes []string `json:"response_types,omitempty"`
+	// Scopes the client may ask for; the default when a request names none.
+	Scopes []string `json:"scopes,omitempty"`
+	// Public is true for clients that cannot keep a secret (RFC 6749 §2.1);
+	// they authenticate with client_id alone and must use PKCE.
+	Public bool `json:"public,omitempty"`
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post or
+	// none (public clients). Confidential clients may use either secret method.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// RequirePKCE makes PKCE mandatory for a confidential client. It is always
+	// mandatory for public clients.
+	RequirePKCE bool `json:"require_pkce,omitempty"`
+	// SkipConsent marks a first-party client the operator pre-approved: no
+	// consent page is shown unless the request has prompt=consent.
+	SkipConsent bool `json:"skip_consent,omitempty"`
+	// AccessTokenTTL and RefreshTokenTTL override the server's lifetimes when
+	// non-zero.
+	AccessTokenTTL  time.Duration `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL time.Duration `json:"refresh_token_ttl,omitempty"`
+	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// LogoURI and ClientURI are shown on the consent page (http and https only).
+	LogoURI   string    `json:"logo_uri,omitempty"`
+	ClientURI string    `json:"client_uri,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AllowsGrant reports whether the client may use the grant type.
+func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
+
+// User is a resource owner who signs in with a username and password.
+type User struct {
+	// ID is the stable, never reassigned subject identifier ("sub").
+	ID string `json:"id"`
+	// Username is what the person types on the login page; unique.
+	Username string `json:"username"`
+	// PasswordHash is the slow-KDF hash of the password.
+	PasswordHash string `json:"password_hash,omitempty"`
+	// Claims are the OpenID Connect standard claims (name, email...).
+	Claims    map[string]any `json:"claims,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// AuthRequest is a validated authorization request waiting for the person
+// to log in and decide (RFC 6749 §4.1.1, OIDC Core §3.1.2.1). It is stored
+// so any node can continue it.
+type AuthRequest struct {
+	ID string `json:"id"`
+	// BrowserHash binds the request to the browser that started it: the
+	// hash of its CSRF cookie.
+	BrowserHash         string    `json:"browser_hash"`
+	ClientID            string    `json:"client_id"`
+	RedirectURI         string    `json:"redirect_uri"`
+	ResponseType        string    `json:"response_type"`
+	ResponseMode        string    `json:"response_mode,omitempty"`
+	Scopes              []string  `json:"scopes,omitempty"`
+	State               string    `json:"state,omitempty"`
+	CodeChallenge       string    `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string    `json:"code_challenge_method,omitempty"`
+	Nonce               string    `json:"nonce,omitempty"`
+	Prompt              []string  `json:"prompt,omitempty"`
+	MaxAge              *int64    `json:"max_age,omitempty"`
+	LoginHint           string    `json:"login_hint,omitempty"`
+	IDTokenHintSubject  string    `json:"id_token_hint_sub,omitempty"`
+	UILocales           []string  `json:"ui_locales,omitempty"`
+	Display             string    `json:"display,omitempty"`
+	ACRValues           []string  `json:"acr_values,omitempty"`
+	Claims              string    `json:"claims,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
+	ExpiresAt           time.Time `json:"expires_at"`
+}
+
+// AuthCode is an issued authorization code (RFC 6749 §4.1.2). Only the hash
+// of the code is stored.
+type AuthCode struct {
+	Hash string
+	// GrantID names the family of tokens the code's redemption issues, so a
+	// replayed code can revoke them.
+	GrantID             string
+	ClientID            string
+	Subject             string
+	RedirectURI         string
+	Scopes              []string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Nonce               string
+	// Claims is the OIDC claims request parameter (JSON), if any.
+	Claims    string
+	AuthTime  time.Time
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// UsedAt is set by ConsumeAuthCode.
+	UsedAt time.Time
+}
+
+// Token kinds.
+const (
+	AccessToken  = "access_token"
+	RefreshToken = "refresh_token"
+)
+
+// Token is an issued access or refresh token. Only its hash is stored.
+type Token struct {
+	Hash string
+	// Kind is AccessToken or RefreshToken.
+	Kind string
+	// GrantID is the family the token belongs to: every token descended from
+	// one authorization shares it, so the family can be revoked at once.
+	GrantID  string
+	ClientID string
+	// Subject is the user's ID; empty for client_credentials tokens.
+	Subject   string
+	Scopes    []string
+	Claims    string
+	AuthTime  time.Time
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// RotatedAt is set when a refresh token was exchanged for a successor.
+	RotatedAt time.Time
+	// Successor holds the successor tokens sealed with a key only the
+	// presenter of this refresh token can derive (for the grace window).
+	Successor []byte
+}
+
+// Active reports whether the token can be used at now.
+func (t *Token) Active(now time.Time) bool {
+	return now.Before(t.ExpiresAt) && t.RotatedAt.IsZero()
+}
+
+// Session is a signed-in browser. Only the hash of the cookie is stored.
+type Session struct {
+	Hash      string
+	UserID    string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+}
+
+// Consent is a person's remembered decision to let a client use scopes.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is a JSON Web Key the server signs ID tokens with.
+type SigningKey struct {
+	ID        string
+	Algorithm string
+	// Private is the private key as JWK JSON, possibly encrypted at rest.
+	Private []byte
+	// NotBefore is when the key starts signing; it is published earlier.
+	NotBefore time.Time
+	// RetireAt is when the key stops signing.
+	RetireAt time.Time
+	// ExpiresAt is when the key leaves the JWKS (after every token it
+	// signed has expired).
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
