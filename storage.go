@@ -61,7 +61,9 @@ type AuthCodeStore interface {
 type TokenStore interface {
 	// CreateTokens stores the tokens in one transaction.
 	CreateTokens(ctx context.Context, tokens ...*Token) error
-	// Token returns the token with the hash, or ErrNotFound.
+	// Token returns the token with the hash, or ErrNotFound (also when its
+	// grant was revoked). Expired and rotated tokens are returned; the
+	// caller checks Token.Active.
 	Token(ctx context.Context, hash string) (*Token, error)
 	// RotateRefreshToken marks the refresh token oldHash rotated at now,
 	// records successor (sealed successor tokens, may be nil) and stores
@@ -71,8 +73,13 @@ type TokenStore interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*Token) (*Token, error)
 	// RevokeToken removes one token; ErrNotFound if it was not there.
 	RevokeToken(ctx context.Context, hash string) error
-	// RevokeGrant removes every token of the grant (token family).
-	RevokeGrant(ctx context.Context, grantID string) error
+	// RevokeGrant revokes the grant (token family) until the time until:
+	// it removes every token of the grant and records the revocation, so
+	// that Token and RotateRefreshToken treat every token of the grant as
+	// not found, including tokens created after the call (a replayed code
+	// may be revoked while its first redemption is still issuing tokens).
+	// DeleteExpired forgets the record after until.
+	RevokeGrant(ctx context.Context, grantID string, until time.Time) error
 	// RevokeTokensOf removes every token a user granted a client.
 	RevokeTokensOf(ctx context.Context, userID, clientID string) error
 }
@@ -120,7 +127,9 @@ type Storage interface {
 	ConsentStore
 	KeyStore
 	// DeleteExpired removes at most limit records of each kind that expired
-	// before now, and returns how many it removed.
+	// before now (auth requests, codes, tokens, sessions, grant revocation
+	// records, signing keys with a non-zero ExpiresAt), and returns how
+	// many it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
