@@ -1,0 +1,310 @@
+package oauthd
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Response modes (OAuth 2.0 Multiple Response Type Encoding Practices,
+// OAuth 2.0 Form Post Response Mode).
+const (
+	ResponseModeQuery    = "query"
+	ResponseModeFragment = "fragment"
+	ResponseModeFormPost = "form_post"
+)
+
+// ParseAuthorizeRequest validates an authorization request (RFC 6749
+// §4.1.1, §4.2.1, RFC 7636 §4.3, OIDC Core §3.1.2.1) sent by GET (query) or
+// POST (form body).
+//
+// When the client or the redirect URI cannot be trusted (missing, unknown,
+// repeated, not registered) it returns a nil request and an *Error whose
+// Code is PageUnknownClient, PageInvalidRedirectURI or PageBadRequest: the
+// person must be shown an error page, never redirected. For every other
+// error it returns the request with ClientID, RedirectURI, State and
+// ResponseMode filled, so AuthorizeError can redirect the error to the
+// client (RFC 6749 §4.1.2.1).
+func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request) (*AuthRequest, *Client, error) {
+	var ps params
+	var perr *Error
+	if r.Method == http.MethodPost {
+		ps, perr = parseForm(w, r, p.cfg.MaxBodyBytes)
+	} else {
+		ps, perr = parseQuery(r.URL.RawQuery)
+	}
+	if perr != nil {
+		perr.Code = PageBadRequest
+		return nil, nil, perr
+	}
+	clientID, err := ps.get("client_id")
+	if err != nil || clientID == "" {
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "the request has no single client_id"}
+	}
+	client, gerr := p.store.Client(r.Context(), clientID)
+	if errors.Is(gerr, ErrNotFound) {
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "no application is registered with this client_id"}
+	} else if gerr != nil {
+		return nil, nil, serverError(gerr)
+	}
+	redirectURI, err := ps.get("redirect_uri")
+	if err != nil || redirectURI == "" {
+		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has no single redirect_uri"}
+	}
+	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
+		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is not registered for this application"}
+	}
+
+	now := p.now()
+	ar := &AuthRequest{ClientID: client.ID, RedirectURI: redirectURI, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL)}
+	// state is echoed in every answer, so it is read first.
+	state, serr := ps.get("state")
+	ar.State = state
+	rt, rterr := ps.get("response_type")
+	ar.ResponseType = normalizeResponseType(rt)
+	mode, merr := ps.get("response_mode")
+	switch mode {
+	case "", ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost:
+		ar.ResponseMode = mode
+	default:
+		merr = errorf(ErrorInvalidRequest, "response_mode %q is not supported", mode)
+	}
+	if ar.ResponseMode == ResponseModeQuery && ar.ResponseType != "code" && ar.ResponseType != "none" {
+		// Tokens must never travel in a query (OAuth 2.0 Multiple Response
+		// Type Encoding Practices §5).
+		ar.ResponseMode = ""
+		merr = errorf(ErrorInvalidRequest, "response_mode query is not allowed with response_type %s", ar.ResponseType)
+	}
+	for _, e := range []*Error{serr, merr, rterr} {
+		if e != nil {
+			return ar, client, e
+		}
+	}
+	if ps.has("request") {
+		return ar, client, errorf(ErrorRequestNotSupported, "request objects are not supported")
+	}
+	if ps.has("request_uri") {
+		return ar, client, errorf(ErrorRequestURINotSupported, "request_uri is not supported")
+	}
+	if e := p.checkResponseType(client, ar.ResponseType); e != nil {
+		return ar, client, e
+	}
+
+	scope, e := ps.get("scope")
+	if e != nil {
+		return ar, client, e
+	}
+	scopes, ok := ParseScope(scope)
+	if !ok {
+		return ar, client, errorf(ErrorInvalidScope, "scope has characters outside the allowed set")
+	}
+	if len(scopes) == 0 {
+		scopes = slices.Clone(client.Scopes) // RFC 6749 §3.3: the client's default scope
+	}
+	if !subset(scopes, client.Scopes) {
+		return ar, client, errorf(ErrorInvalidScope, "the requested scope is not allowed for this application")
+	}
+	ar.Scopes = scopes
+
+	if e := p.parsePKCE(ps, client, ar); e != nil {
+		return ar, client, e
+	}
+	if e := parseOIDCParams(ps, ar); e != nil {
+		return ar, client, e
+	}
+	return ar, client, nil
+}
+
+// normalizeResponseType sorts the space-separated values, so "id_token code"
+// and "code id_token" are one response type.
+func normalizeResponseType(rt string) string {
+	parts := strings.Fields(rt)
+	slices.Sort(parts)
+	// "code" first, then "id_token", then "token", as the specs spell them.
+	order := map[string]int{"code": 0, "id_token": 1, "token": 2}
+	slices.SortStableFunc(parts, func(a, b string) int {
+		oa, oka := order[a]
+		ob, okb := order[b]
+		if !oka {
+			oa = 3
+		}
+		if !okb {
+			ob = 3
+		}
+		return oa - ob
+	})
+	return strings.Join(parts, " ")
+}
+
+// checkResponseType decides whether the server and the client allow the
+// response type (RFC 6749 §3.1.1).
+func (p *Provider) checkResponseType(c *Client, rt string) *Error {
+	switch rt {
+	case "":
+		return errorf(ErrorInvalidRequest, "response_type is required")
+	case "code":
+		if !c.AllowsGrant(GrantAuthorizationCode) || (len(c.ResponseTypes) > 0 && !slices.Contains(c.ResponseTypes, rt)) {
+			return errorf(ErrorUnauthorizedClient, "this application may not use response_type code")
+		}
+		return nil
+	case "token":
+		if !p.cfg.EnableImplicitGrant {
+			return errorf(ErrorUnsupportedResponseType, "the implicit grant is disabled on this server")
+		}
+		if !c.AllowsGrant(GrantImplicit) || (len(c.ResponseTypes) > 0 && !slices.Contains(c.ResponseTypes, rt)) {
+			return errorf(ErrorUnauthorizedClient, "this application may not use response_type token")
+		}
+		return nil
+	}
+	return errorf(ErrorUnsupportedResponseType, "response_type %q is not supported", rt)
+}
+
+// parsePKCE reads code_challenge and code_challenge_method (RFC 7636 §4.3).
+func (p *Provider) parsePKCE(ps params, c *Client, ar *AuthRequest) *Error {
+	challenge, e := ps.get("code_challenge")
+	if e != nil {
+		return e
+	}
+	method, e := ps.get("code_challenge_method")
+	if e != nil {
+		return e
+	}
+	if !strings.Contains(ar.ResponseType, "code") {
+		return nil
+	}
+	if challenge == "" {
+		if method != "" {
+			return errorf(ErrorInvalidRequest, "code_challenge_method without code_challenge")
+		}
+		if c.Public || c.RequirePKCE {
+			return errorf(ErrorInvalidRequest, "this application must use PKCE: code_challenge is required (RFC 7636, OAuth 2.1)")
+		}
+		return nil
+	}
+	switch method {
+	case PKCES256:
+	case "", PKCEPlain: // RFC 7636 §4.3: the default method is plain
+		if !p.cfg.AllowPlainPKCE {
+			return errorf(ErrorInvalidRequest, "code_challenge_method must be S256")
+		}
+		method = PKCEPlain
+	default:
+		return errorf(ErrorInvalidRequest, "code_challenge_method %q is not supported; use S256", method)
+	}
+	if !ValidPKCEValue(challenge) {
+		return errorf(ErrorInvalidRequest, "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.2)")
+	}
+	ar.CodeChallenge, ar.CodeChallengeMethod = challenge, method
+	return nil
+}
+
+// parseOIDCParams reads the OpenID Connect authentication request
+// parameters (OIDC Core §3.1.2.1).
+func parseOIDCParams(ps params, ar *AuthRequest) *Error {
+	var err *Error
+	get := func(name string) string {
+		v, e := ps.get(name)
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	}
+	ar.Nonce = get("nonce")
+	ar.LoginHint = get("login_hint")
+	ar.Display = get("display")
+	ar.UILocales = strings.Fields(get("ui_locales"))
+	ar.ACRValues = strings.Fields(get("acr_values"))
+	ar.Prompt = strings.Fields(get("prompt"))
+	claims := get("claims")
+	maxAge := get("max_age")
+	if err != nil {
+		return err
+	}
+	for _, pr := range ar.Prompt {
+		switch pr {
+		case "none", "login", "consent", "select_account":
+		default:
+			return errorf(ErrorInvalidRequest, "prompt value %q is not supported", pr)
+		}
+	}
+	if slices.Contains(ar.Prompt, "none") && len(ar.Prompt) > 1 {
+		return errorf(ErrorInvalidRequest, "prompt=none cannot be combined with other values")
+	}
+	if maxAge != "" {
+		n, perr := strconv.ParseInt(maxAge, 10, 64)
+		if perr != nil || n < 0 {
+			return errorf(ErrorInvalidRequest, "max_age must be a non-negative integer")
+		}
+		ar.MaxAge = &n
+	}
+	if claims != "" {
+		var v map[string]any
+		if json.Unmarshal([]byte(claims), &v) != nil {
+			return errorf(ErrorInvalidRequest, "claims is not a JSON object")
+		}
+		ar.Claims = claims
+	}
+	return nil
+}
+
+// AuthorizeError answers an authorization request that failed. Without a
+// request whose redirect URI was validated it shows the error page; else it
+// sends the error to the client's redirect URI with state and iss
+// (RFC 6749 §4.1.2.1, RFC 9207).
+func (p *Provider) AuthorizeError(w http.ResponseWriter, r *http.Request, ar *AuthRequest, err error) {
+	e := asError(err)
+	if ar == nil || ar.RedirectURI == "" {
+		p.errorPage(w, r, e)
+		return
+	}
+	p.logErr(r, e)
+	ps := []Param{{"error", e.Code}}
+	if e.Description != "" && e.Code != ErrorAccessDenied {
+		ps = append(ps, Param{"error_description", e.Description})
+	}
+	if ar.State != "" {
+		ps = append(ps, Param{"state", ar.State})
+	}
+	p.send(w, r, ar, ps)
+}
+
+// send delivers authorization response parameters to the client in the
+// request's response mode, adding iss (RFC 9207). The caller puts state
+// where it belongs.
+func (p *Provider) send(w http.ResponseWriter, r *http.Request, ar *AuthRequest, ps []Param) {
+	ps = append(ps, Param{"iss", p.cfg.Issuer})
+	mode := ar.ResponseMode
+	if mode == "" {
+		mode = ResponseModeQuery
+		if ar.ResponseType != "code" && ar.ResponseType != "" && ar.ResponseType != "none" {
+			mode = ResponseModeFragment
+		}
+	}
+	if mode == ResponseModeFormPost {
+		p.cfg.Pages.FormPost(w, r, &FormPostPage{Page: p.page(r, http.StatusOK, ar), Action: ar.RedirectURI, Params: ps})
+		return
+	}
+	var enc strings.Builder
+	for i, prm := range ps {
+		if i > 0 {
+			enc.WriteByte('&')
+		}
+		enc.WriteString(url.QueryEscape(prm.Name))
+		enc.WriteByte('=')
+		enc.WriteString(url.QueryEscape(prm.Value))
+	}
+	loc := ar.RedirectURI
+	if mode == ResponseModeFragment {
+		loc += "#" + enc.String()
+	} else if strings.Contains(loc, "?") {
+		loc += "&" + enc.String()
+	} else {
+		loc += "?" + enc.String()
+	}
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusSeeOther)
+}

@@ -1,0 +1,94 @@
+package oauthd
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// ParseBasicAuth decodes an HTTP Basic Authorization header whose user and
+// password are form-urlencoded client credentials (RFC 6749 §2.3.1). ok is
+// false when the header is not Basic or is malformed.
+func ParseBasicAuth(header string) (id, secret string, ok bool) {
+	const prefix = "basic "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	u, pw, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false
+	}
+	if id, err = url.QueryUnescape(u); err != nil {
+		return "", "", false
+	}
+	if secret, err = url.QueryUnescape(pw); err != nil {
+		return "", "", false
+	}
+	if !validText(id) || !validText(secret) {
+		return "", "", false
+	}
+	return id, secret, true
+}
+
+var errClientAuth = &Error{Code: ErrorInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized}
+
+// authenticateClient identifies and authenticates the client of a token,
+// introspection or revocation request: client_secret_basic,
+// client_secret_post, or client_id alone for public clients (RFC 6749
+// §2.3.1, §3.2.1). Every failure is the same 401 invalid_client, and an
+// unknown client costs the same work as a wrong secret.
+func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Error) {
+	formID, e := ps.get("client_id")
+	if e != nil {
+		return nil, e
+	}
+	formSecret, e := ps.get("client_secret")
+	if e != nil {
+		return nil, e
+	}
+	id, sec := formID, formSecret
+	viaBasic := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		bid, bsec, ok := ParseBasicAuth(h)
+		if !ok {
+			return nil, errClientAuth
+		}
+		if ps.has("client_secret") {
+			return nil, errorf(ErrorInvalidRequest, "use one client authentication method, not Basic and client_secret together")
+		}
+		if formID != "" && formID != bid {
+			return nil, errorf(ErrorInvalidRequest, "client_id differs from the Basic credentials")
+		}
+		id, sec, viaBasic = bid, bsec, true
+	}
+	if id == "" {
+		return nil, errClientAuth
+	}
+	c, err := p.store.Client(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		secret.VerifyDummy(sec)
+		return nil, errClientAuth
+	} else if err != nil {
+		return nil, serverError(err)
+	}
+	if c.Public {
+		// A public client proves nothing but its id; it must not send a
+		// secret (an empty Basic password is what many libraries send).
+		if sec != "" || (!viaBasic && ps.has("client_secret")) {
+			return nil, errClientAuth
+		}
+		return c, nil
+	}
+	if sec == "" || !p.secrets.Verify(c.ID, c.SecretHash, sec) {
+		return nil, errClientAuth
+	}
+	return c, nil
+}

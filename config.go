@@ -1,0 +1,122 @@
+package oauthd
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config configures a Provider. The zero value of every field but Issuer
+// and Pages is a sane, secure default.
+type Config struct {
+	// Issuer is the server's issuer identifier (RFC 8414 §2): an https URL
+	// without query or fragment (http is accepted for localhost and loopback
+	// addresses). It is never derived from the request's Host header.
+	Issuer string
+	// Pages renders login, consent and error pages (see package ui).
+	Pages Pages
+	// Logger receives one line per request and every internal error; it
+	// never receives a secret, token, code or password. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Tests inject a fake one.
+	Now func() time.Time
+
+	// AccessTokenTTL is the lifetime of access tokens; default 1 hour.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the lifetime of each refresh token; default 30 days.
+	RefreshTokenTTL time.Duration
+	// CodeTTL is the lifetime of authorization codes; default 5 minutes,
+	// at most 10 minutes (RFC 6749 §4.1.2).
+	CodeTTL time.Duration
+	// AuthRequestTTL is how long a person has to log in and decide; default
+	// 30 minutes.
+	AuthRequestTTL time.Duration
+	// SessionTTL is how long a login lasts; default 24 hours.
+	SessionTTL time.Duration
+
+	// AllowPlainPKCE accepts code_challenge_method=plain (RFC 7636 §4.2);
+	// off by default, as OAuth 2.1 recommends S256.
+	AllowPlainPKCE bool
+	// EnablePasswordGrant turns on the resource owner password credentials
+	// grant (RFC 6749 §4.3) for clients that also list it. Off by default.
+	EnablePasswordGrant bool
+	// EnableImplicitGrant turns on response_type=token (RFC 6749 §4.2) for
+	// clients that also list it. Off by default.
+	EnableImplicitGrant bool
+	// RefreshGracePeriod lets a client that retries a refresh within this
+	// time get the same successor tokens instead of having the whole grant
+	// revoked as a replay. Default 0 (any reuse revokes).
+	RefreshGracePeriod time.Duration
+	// MaxBodyBytes bounds every request body; default 64 KiB.
+	MaxBodyBytes int64
+	// SecretCacheSize bounds the cache of verified client secrets; default 1024.
+	SecretCacheSize int
+}
+
+func (c *Config) setDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenTTL, time.Hour)
+	def(&c.RefreshTokenTTL, 30*24*time.Hour)
+	def(&c.CodeTTL, 5*time.Minute)
+	def(&c.AuthRequestTTL, 30*time.Minute)
+	def(&c.SessionTTL, 24*time.Hour)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.CodeTTL > 10*time.Minute {
+		return fmt.Errorf("oauthd: Config.CodeTTL %s is longer than 10 minutes (RFC 6749 §4.1.2)", c.CodeTTL)
+	}
+	for name, d := range map[string]time.Duration{"AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL,
+		"CodeTTL": c.CodeTTL, "AuthRequestTTL": c.AuthRequestTTL, "SessionTTL": c.SessionTTL} {
+		if d < time.Second {
+			return fmt.Errorf("oauthd: Config.%s %s must be at least one second", name, d)
+		}
+	}
+	if c.RefreshGracePeriod < 0 {
+		return fmt.Errorf("oauthd: Config.RefreshGracePeriod must not be negative")
+	}
+	if c.Pages == nil {
+		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
+	}
+	return ValidateIssuer(c.Issuer)
+}
+
+// ValidateIssuer checks an issuer identifier (RFC 8414 §2, OIDC Discovery
+// §3): an absolute https URL with a host, no query and no fragment; http is
+// accepted for localhost and loopback addresses, for development.
+func ValidateIssuer(s string) error {
+	if s == "" {
+		return fmt.Errorf("oauthd: Config.Issuer is required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return fmt.Errorf("oauthd: issuer %q is not an absolute URL with a host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {
+		return fmt.Errorf("oauthd: issuer %q must not have a query or fragment", s)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("oauthd: issuer %q uses http on a host that is not localhost; use https", s)
+		}
+	default:
+		return fmt.Errorf("oauthd: issuer %q must be an https URL", s)
+	}
+	return nil
+}

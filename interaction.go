@@ -1,0 +1,460 @@
+package oauthd
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// The browser cookie is a random value that binds pending authorization
+// requests to the browser that started them and keys the CSRF tokens of
+// its forms: a form's token is HMAC(browser cookie, purpose, request id),
+// so a form posted with another browser's hidden fields is refused, and any
+// node can check a token without shared server state.
+
+// browser returns the browser cookie's value, setting a new one if absent.
+func (p *Provider) browser(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	v := RandomToken()
+	http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	r.AddCookie(&http.Cookie{Name: browserCookie, Value: v})
+	return v
+}
+
+func csrfToken(browser, purpose, id string) string { return mac(browser, "csrf", purpose, id) }
+
+// checkCSRF reports whether the form's csrf field was made for this browser,
+// purpose and request.
+func checkCSRF(r *http.Request, got, purpose, id string) bool {
+	c, err := r.Cookie(browserCookie)
+	if err != nil || c.Value == "" || got == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(c.Value, purpose, id))) == 1
+}
+
+// currentSession returns the signed-in session and user, or nils.
+func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil, nil
+	}
+	s, err := p.store.Session(r.Context(), HashToken(c.Value))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if !p.now().Before(s.ExpiresAt) {
+		return nil, nil, nil
+	}
+	u, err := p.store.User(r.Context(), s.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, nil // the user was deleted
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return s, u, nil
+}
+
+// startSession signs the user in with a new session id (so an id planted
+// before login is worthless) and ends the previous session of the browser.
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := p.store.DeleteSession(r.Context(), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	v := RandomToken()
+	now := p.now()
+	s := &Session{Hash: HashToken(v), UserID: u.ID, AuthTime: now, ExpiresAt: now.Add(p.cfg.SessionTTL)}
+	if err := p.store.CreateSession(r.Context(), s); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
+		SameSite: http.SameSiteLaxMode, Expires: s.ExpiresAt})
+	return nil
+}
+
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := p.store.DeleteSession(r.Context(), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
+func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	ar, client, err := p.ParseAuthorizeRequest(w, r)
+	if err != nil {
+		p.AuthorizeError(w, r, ar, err)
+		return
+	}
+	ar.ID = RandomToken()
+	ar.BrowserHash = HashToken(p.browser(w, r))
+	sess, user, err := p.currentSession(r)
+	if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		// OIDC Core §3.1.2.1: no page may be shown.
+		if sess == nil || p.needsLogin(ar, sess) {
+			p.AuthorizeError(w, r, ar, errorf(ErrorLoginRequired, "the person is not signed in"))
+			return
+		}
+		need, err := p.needsConsent(r, ar, client, user)
+		if err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+		if need {
+			p.AuthorizeError(w, r, ar, errorf(ErrorConsentRequired, "the person has not approved this application"))
+			return
+		}
+		p.issue(w, r, ar, client, user, sess, false)
+		return
+	}
+	if err := p.store.CreateAuthRequest(r.Context(), ar); err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if sess == nil || slices.Contains(ar.Prompt, "login") || p.needsLogin(ar, sess) {
+		p.seeOther(w, r, LoginPath, ar.ID)
+		return
+	}
+	p.seeOther(w, r, ConsentPath, ar.ID)
+}
+
+func (p *Provider) seeOther(w http.ResponseWriter, r *http.Request, path, reqID string, extra ...string) {
+	q := url.Values{}
+	if reqID != "" {
+		q.Set("request", reqID)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// needsLogin reports whether the session is too old for the request:
+// prompt=login asks for a login after the request was made, max_age for
+// one at most that many seconds ago (OIDC Core §3.1.2.1).
+func (p *Provider) needsLogin(ar *AuthRequest, s *Session) bool {
+	if slices.Contains(ar.Prompt, "login") && s.AuthTime.Unix() < ar.CreatedAt.Unix() {
+		return true
+	}
+	if ar.MaxAge != nil && p.now().Unix()-s.AuthTime.Unix() > *ar.MaxAge {
+		return true
+	}
+	return false
+}
+
+// needsConsent reports whether the person must see the consent page.
+func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *User) (bool, error) {
+	if slices.Contains(ar.Prompt, "consent") {
+		return true, nil
+	}
+	if c.SkipConsent {
+		return false, nil
+	}
+	cs, err := p.store.Consent(r.Context(), u.ID, c.ID)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !subset(ar.Scopes, cs.Scopes), nil
+}
+
+// pending loads the pending request named by the "request" parameter and
+// checks it belongs to this browser and has not expired.
+func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *Error) {
+	expired := &Error{Code: PageRequestExpired, Description: "the sign-in request is unknown, expired or already used"}
+	if id == "" {
+		return nil, nil, expired
+	}
+	ar, err := p.store.AuthRequest(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, expired
+	} else if err != nil {
+		return nil, nil, serverError(err)
+	}
+	c, cerr := r.Cookie(browserCookie)
+	if cerr != nil || subtle.ConstantTimeCompare([]byte(HashToken(c.Value)), []byte(ar.BrowserHash)) != 1 || !p.now().Before(ar.ExpiresAt) {
+		return nil, nil, expired
+	}
+	client, err := p.store.Client(r.Context(), ar.ClientID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was removed"}
+	} else if err != nil {
+		return nil, nil, serverError(err)
+	}
+	return ar, client, nil
+}
+
+// handleLogin shows and checks the login form.
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
+	browser := p.browser(w, r)
+	if r.Method != http.MethodPost {
+		q, _ := parseQuery(r.URL.RawQuery)
+		id := first(q, "request")
+		var ar *AuthRequest
+		var client *Client
+		if id != "" {
+			var e *Error
+			if ar, client, e = p.pending(r, id); e != nil {
+				p.errorPage(w, r, e)
+				return
+			}
+		}
+		lp := &LoginPage{Page: p.page(r, http.StatusOK, ar), Action: LoginPath, AuthReqID: id, CSRF: csrfToken(browser, "login", id), Client: client}
+		if ar != nil {
+			lp.Username = ar.LoginHint
+		}
+		if u := first(q, "username"); u != "" {
+			lp.Username = u
+		}
+		switch e := first(q, "error"); e {
+		case "invalid_credentials", "too_many_attempts":
+			lp.Error = e
+		}
+		p.cfg.Pages.Login(w, r, lp)
+		return
+	}
+	form, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
+	if perr != nil {
+		perr.Code = PageBadRequest
+		p.errorPage(w, r, perr)
+		return
+	}
+	id, username, password, csrf := first(form, "request"), first(form, "username"), first(form, "password"), first(form, "csrf")
+	var ar *AuthRequest
+	if id != "" {
+		var e *Error
+		if ar, _, e = p.pending(r, id); e != nil {
+			p.errorPage(w, r, e)
+			return
+		}
+	}
+	if !checkCSRF(r, csrf, "login", id) {
+		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden})
+		return
+	}
+	user, err := p.checkPassword(r, username, password)
+	if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if user == nil {
+		p.log.Info("login failed", "request_id", RequestID(r.Context()))
+		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials", "username", username)
+		return
+	}
+	if err := p.startSession(w, r, user); err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if ar == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	p.seeOther(w, r, ConsentPath, id)
+}
+
+// checkPassword returns the user whose username and password these are, or
+// nil. An unknown user costs the same work as a wrong password.
+func (p *Provider) checkPassword(r *http.Request, username, password string) (*User, error) {
+	u, err := p.store.UserByUsername(r.Context(), username)
+	if errors.Is(err, ErrNotFound) || username == "" {
+		secret.VerifyDummy(password)
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if !secret.Verify(u.PasswordHash, password) {
+		return nil, nil
+	}
+	return u, nil
+}
+
+// handleConsent shows the consent page and takes the person's decision.
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+	browser := p.browser(w, r)
+	var ps params
+	var perr *Error
+	if r.Method == http.MethodPost {
+		ps, perr = parseForm(w, r, p.cfg.MaxBodyBytes)
+	} else {
+		ps, perr = parseQuery(r.URL.RawQuery)
+	}
+	if perr != nil {
+		perr.Code = PageBadRequest
+		p.errorPage(w, r, perr)
+		return
+	}
+	id := first(ps, "request")
+	ar, client, e := p.pending(r, id)
+	if e != nil {
+		p.errorPage(w, r, e)
+		return
+	}
+	sess, user, err := p.currentSession(r)
+	if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if sess == nil || p.needsLogin(ar, sess) {
+		p.seeOther(w, r, LoginPath, id)
+		return
+	}
+	if r.Method != http.MethodPost {
+		need, err := p.needsConsent(r, ar, client, user)
+		if err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+		if !need {
+			p.issue(w, r, ar, client, user, sess, false)
+			return
+		}
+		p.cfg.Pages.Consent(w, r, &ConsentPage{Page: p.page(r, http.StatusOK, ar), Action: ConsentPath, AuthReqID: id,
+			CSRF: csrfToken(browser, "consent", id), Client: client, User: user, Scopes: ar.Scopes,
+			SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
+		return
+	}
+	if !checkCSRF(r, first(ps, "csrf"), "consent", id) {
+		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden})
+		return
+	}
+	switch first(ps, "action") {
+	case "approve":
+		p.issue(w, r, ar, client, user, sess, first(ps, "remember") != "")
+	case "deny":
+		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
+			p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
+			return
+		} else if err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+		p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
+	default:
+		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "choose Approve or Deny"})
+	}
+}
+
+// issue ends a pending request with success: it consumes the request (so
+// a double submit cannot issue twice), remembers consent if asked, and
+// sends the code (and, for implicit and hybrid flows, tokens) to the client.
+func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest, c *Client, u *User, s *Session, remember bool) {
+	ctx := r.Context()
+	if ar.ID != "" {
+		if err := p.store.DeleteAuthRequest(ctx, ar.ID); errors.Is(err, ErrNotFound) {
+			p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
+			return
+		} else if err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+	}
+	now := p.now()
+	if remember {
+		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: ar.Scopes, CreatedAt: now, UpdatedAt: now}
+		if old, err := p.store.Consent(ctx, u.ID, c.ID); err == nil {
+			cs.CreatedAt = old.CreatedAt
+			for _, sc := range old.Scopes {
+				if !slices.Contains(cs.Scopes, sc) {
+					cs.Scopes = append(slices.Clone(cs.Scopes), sc)
+				}
+			}
+		}
+		if err := p.store.SaveConsent(ctx, cs); err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+	}
+	var ps []Param
+	if ar.State != "" {
+		ps = append(ps, Param{"state", ar.State})
+	}
+	switch ar.ResponseType {
+	case "code":
+		code := RandomToken()
+		ac := &AuthCode{Hash: HashToken(code), GrantID: RandomToken(), ClientID: c.ID, Subject: u.ID, RedirectURI: ar.RedirectURI,
+			Scopes: ar.Scopes, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod, Nonce: ar.Nonce,
+			Claims: ar.Claims, AuthTime: s.AuthTime, IssuedAt: now, ExpiresAt: now.Add(p.cfg.CodeTTL)}
+		if err := p.store.CreateAuthCode(ctx, ac); err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+		ps = append(ps, Param{"code", code})
+	case "token":
+		resp, toks := p.newTokens(c, RandomToken(), u.ID, ar.Scopes, s.AuthTime, false)
+		if err := p.store.CreateTokens(ctx, toks...); err != nil {
+			p.errorPage(w, r, serverError(err))
+			return
+		}
+		ps = append(ps, Param{"access_token", resp.AccessToken}, Param{"token_type", resp.TokenType},
+			Param{"expires_in", itoa(resp.ExpiresIn)})
+	}
+	ps = append(ps, Param{"scope", JoinScope(ar.Scopes)})
+	p.send(w, r, ar, ps)
+}
+
+// handleLogout signs the person out after a confirmation.
+func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
+	browser := p.browser(w, r)
+	_, user, err := p.currentSession(r)
+	if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if r.Method != http.MethodPost {
+		p.cfg.Pages.Logout(w, r, &LogoutPage{Page: p.page(r, http.StatusOK, nil), Action: LogoutPath, CSRF: csrfToken(browser, "logout", ""), User: user, SignedOut: user == nil})
+		return
+	}
+	form, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
+	if perr != nil {
+		perr.Code = PageBadRequest
+		p.errorPage(w, r, perr)
+		return
+	}
+	if !checkCSRF(r, first(form, "csrf"), "logout", "") {
+		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-out page", Status: http.StatusForbidden})
+		return
+	}
+	if first(form, "action") == "cancel" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if err := p.endSession(w, r); err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	p.cfg.Pages.Logout(w, r, &LogoutPage{Page: p.page(r, http.StatusOK, nil), SignedOut: true})
+}
+
+// first is the first value of a parameter of a page form (pages tolerate
+// repeats; the protocol endpoints do not).
+func first(ps params, name string) string {
+	if v := ps[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

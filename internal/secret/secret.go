@@ -1,0 +1,211 @@
+// Package secret hashes and verifies client secrets and user passwords with
+// a slow KDF (argon2id; bcrypt hashes are verified too), and keeps a small
+// cache of recently verified secrets so the token endpoint pays the KDF once
+// per client secret rather than once per request.
+package secret
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Params are argon2id parameters. The defaults follow the OWASP password
+// storage guidance (19 MiB, 2 iterations, 1 lane).
+type Params struct {
+	Memory  uint32 // KiB
+	Time    uint32
+	Threads uint8
+}
+
+// DefaultParams are used by Hash.
+var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1}
+
+// ErrMalformed means a stored hash is not in a format this package knows.
+var ErrMalformed = errors.New("secret: malformed hash")
+
+// kdfSlots bounds how many KDF computations run at once, so a burst of
+// logins cannot exhaust memory (each argon2id run holds Params.Memory).
+var kdfSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// Hash returns the argon2id hash of s in the PHC string format
+// ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
+func Hash(s string) (string, error) { return HashWith(s, DefaultParams) }
+
+// HashWith is Hash with explicit parameters.
+func HashWith(s string, p Params) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("secret: %w", err)
+	}
+	kdfSlots <- struct{}{}
+	key := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, 32)
+	<-kdfSlots
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// Verify reports whether s matches the hash, in constant time with respect
+// to s. An empty or malformed hash never matches.
+func Verify(hash, s string) bool {
+	switch {
+	case strings.HasPrefix(hash, "$argon2id$"):
+		p, salt, key, err := parseArgon2(hash)
+		if err != nil {
+			return false
+		}
+		kdfSlots <- struct{}{}
+		got := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+		<-kdfSlots
+		return subtle.ConstantTimeCompare(got, key) == 1
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		kdfSlots <- struct{}{}
+		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(s))
+		<-kdfSlots
+		return err == nil
+	}
+	return false
+}
+
+var (
+	dummyOnce sync.Once
+	dummyHash string
+)
+
+// VerifyDummy does the work of Verify against a hash nobody knows the
+// secret of, so that an unknown user or client takes as long to reject as a
+// wrong password. It always returns false.
+func VerifyDummy(s string) bool {
+	dummyOnce.Do(func() {
+		h, err := Hash("oauthd dummy secret")
+		if err != nil {
+			panic(err) // crypto/rand failed: nothing else would work either
+		}
+		dummyHash = h
+	})
+	Verify(dummyHash, s)
+	return false
+}
+
+// parseArgon2 splits a PHC-format argon2id hash into its parameters, salt and key.
+func parseArgon2(hash string) (Params, []byte, []byte, error) {
+	// $argon2id$v=19$m=19456,t=2,p=1$salt$key
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	var p Params
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return Params{}, nil, nil, ErrMalformed
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return Params{}, nil, nil, ErrMalformed
+		}
+		switch k {
+		case "m":
+			p.Memory = uint32(n)
+		case "t":
+			p.Time = uint32(n)
+		case "p":
+			if n > 255 {
+				return Params{}, nil, nil, ErrMalformed
+			}
+			p.Threads = uint8(n)
+		default:
+			return Params{}, nil, nil, ErrMalformed
+		}
+	}
+	// Refuse parameters that would let a stored hash exhaust the machine.
+	if p.Memory < 8 || p.Memory > 1<<18 || p.Time < 1 || p.Time > 16 || p.Threads < 1 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return Params{}, nil, nil, ErrMalformed
+	}
+	return p, salt, key, nil
+}
+
+// Cache remembers secrets that verified recently, so that the slow KDF is
+// paid once per (id, secret, stored hash) rather than on every request. A
+// failure is never cached; an entry is only used while the stored hash is
+// the one it was verified against, so changing a secret invalidates it. The
+// cache holds SHA-256 digests of secrets, never the secrets. It is safe for
+// concurrent use.
+type Cache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	hash   string
+	digest [32]byte
+}
+
+// NewCache returns a cache of at most max entries (1024 if max <= 0).
+func NewCache(max int) *Cache {
+	if max <= 0 {
+		max = 1024
+	}
+	return &Cache{max: max, entries: make(map[string]cacheEntry)}
+}
+
+// Verify is Verify(hash, s) for the holder of id, answered from the cache
+// when the same secret was verified against the same hash before.
+func (c *Cache) Verify(id, hash, s string) bool {
+	if hash == "" {
+		return false
+	}
+	d := sha256.Sum256([]byte(s))
+	c.mu.Lock()
+	e, ok := c.entries[id]
+	c.mu.Unlock()
+	if ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+		return true
+	}
+	if !Verify(hash, s) {
+		return false
+	}
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		for k := range c.entries { // evict an arbitrary entry (map order is random)
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[id] = cacheEntry{hash: hash, digest: d}
+	c.mu.Unlock()
+	return true
+}
+
+// Forget drops the entry of id (after its secret changed or it was deleted).
+func (c *Cache) Forget(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}
+
+// Len reports how many entries the cache holds.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -1,0 +1,125 @@
+package secret
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+var fast = Params{Memory: 64, Time: 1, Threads: 1}
+
+func TestHashVerify(t *testing.T) {
+	h, err := Hash("password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("Hash = %q; want argon2id PHC string with default params", h)
+	}
+	if strings.Contains(h, "password") {
+		t.Error("hash contains the secret")
+	}
+	if !Verify(h, "password") {
+		t.Error("Verify(right secret) = false")
+	}
+	if Verify(h, "passwore") {
+		t.Error("Verify(wrong secret) = true")
+	}
+	h2, _ := Hash("password")
+	if h == h2 {
+		t.Error("two hashes of one secret are equal; salt missing")
+	}
+}
+
+func TestVerifyBcrypt(t *testing.T) {
+	b, err := bcrypt.GenerateFromPassword([]byte("admin"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Verify(string(b), "admin") || Verify(string(b), "nimda") {
+		t.Error("bcrypt verification wrong")
+	}
+}
+
+func TestVerifyMalformed(t *testing.T) {
+	for _, h := range []string{
+		"", "password", "$argon2id$", "$argon2id$v=19$m=1,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=64,t=1,p=1$!!!$a2V5a2V5a2V5a2V5a2V5",
+	} {
+		if Verify(h, "") || Verify(h, "password") {
+			t.Errorf("Verify(%q) = true; want false", h)
+		}
+	}
+}
+
+func TestVerifyDummy(t *testing.T) {
+	if VerifyDummy("anything") {
+		t.Error("VerifyDummy = true")
+	}
+}
+
+func TestCache(t *testing.T) {
+	h, _ := HashWith("s3cret", fast)
+	c := NewCache(2)
+	if c.Verify("a", h, "wrong") || c.Len() != 0 {
+		t.Fatal("a failure was cached or accepted")
+	}
+	if !c.Verify("a", h, "s3cret") || c.Len() != 1 {
+		t.Fatal("right secret not accepted and cached")
+	}
+	if c.Verify("a", h, "wrong") {
+		t.Error("cached entry accepted a wrong secret")
+	}
+	// The secret changed: the old one must no longer pass.
+	h2, _ := HashWith("new", fast)
+	if c.Verify("a", h2, "s3cret") {
+		t.Error("old secret accepted after the stored hash changed")
+	}
+	if !c.Verify("a", h2, "new") {
+		t.Error("new secret refused")
+	}
+	c.Verify("b", h, "s3cret")
+	c.Verify("c", h, "s3cret")
+	if c.Len() > 2 {
+		t.Errorf("Len = %d; want at most 2", c.Len())
+	}
+	c.Forget("c")
+	if c.Verify("x", "", "") {
+		t.Error("empty hash accepted")
+	}
+}
+
+func TestCacheConcurrent(t *testing.T) {
+	h, _ := HashWith("s", fast)
+	c := NewCache(8)
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			want := i%2 == 0
+			s := "s"
+			if !want {
+				s = "t"
+			}
+			if got := c.Verify("id", h, s); got != want {
+				t.Errorf("Verify(%q) = %v; want %v", s, got, want)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+func FuzzVerify(f *testing.F) {
+	h, _ := HashWith("seed", fast)
+	f.Add(h, "seed")
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5", "x")
+	f.Add("$2a$04$abcdefghijklmnopqrstuv", "x")
+	f.Fuzz(func(t *testing.T, hash, s string) {
+		Verify(hash, s) // must not panic or hang
+	})
+}

@@ -1,0 +1,255 @@
+package oauthd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// Endpoint paths. The token endpoint answers at both TokenPath and
+// TokenizePath (the path of the walkthrough oauthd started from).
+const (
+	AuthorizePath = "/oauth/authorize"
+	TokenPath     = "/oauth/token"
+	TokenizePath  = "/oauth/tokenize"
+	LoginPath     = "/oauth/login"
+	ConsentPath   = "/oauth/consent"
+	LogoutPath    = "/oauth/logout"
+)
+
+// Cookie names.
+const (
+	sessionCookie = "oauthd_session"
+	browserCookie = "oauthd_browser"
+)
+
+// contentSecurityPolicy is sent with every response. There is no
+// form-action directive: the consent form's answer redirects to the
+// client's (possibly private-use scheme) redirect URI.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
+
+// Provider is the protocol engine: an http.Handler serving every endpoint.
+type Provider struct {
+	cfg     Config
+	store   Storage
+	mux     *http.ServeMux
+	secrets *secret.Cache
+	log     *slog.Logger
+	secure  bool // cookies get the Secure attribute
+}
+
+// New returns a Provider serving cfg.Issuer from store.
+func New(cfg Config, store Storage) (*Provider, error) {
+	if store == nil {
+		return nil, errors.New("oauthd: a Storage is required")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	p := &Provider{
+		cfg:     cfg,
+		store:   store,
+		mux:     http.NewServeMux(),
+		secrets: secret.NewCache(cfg.SecretCacheSize),
+		log:     cfg.Logger,
+		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
+	}
+	if cfg.EnablePasswordGrant {
+		p.log.Warn("the resource owner password credentials grant is enabled; OAuth 2.1 removes it, prefer the authorization code flow")
+	}
+	if cfg.EnableImplicitGrant {
+		p.log.Warn("the implicit grant is enabled; OAuth 2.1 removes it, prefer the authorization code flow with PKCE")
+	}
+	p.routes()
+	return p, nil
+}
+
+// Issuer is the issuer identifier the Provider serves.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// Store is the Provider's storage.
+func (p *Provider) Store() Storage { return p.store }
+
+func (p *Provider) routes() {
+	m := p.mux
+	m.HandleFunc(AuthorizePath, p.methods(p.handleAuthorize, "GET", "POST"))
+	m.HandleFunc(TokenPath, p.methods(p.handleToken, "POST"))
+	m.HandleFunc(TokenizePath, p.methods(p.handleToken, "POST"))
+	m.HandleFunc(LoginPath, p.methods(p.handleLogin, "GET", "POST"))
+	m.HandleFunc(ConsentPath, p.methods(p.handleConsent, "GET", "POST"))
+	m.HandleFunc(LogoutPath, p.methods(p.handleLogout, "GET", "POST"))
+	m.Handle(StaticPath, p.cfg.Pages.Static())
+	m.HandleFunc("/", p.handleHome)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id the Provider gave the request (it is in every
+// log line and on error pages).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// ServeHTTP serves every endpoint of the Provider.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.cfg.Now()
+	var b [8]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	h := w.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	if !strings.HasPrefix(r.URL.Path, StaticPath) {
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic serving request", "request_id", id, "panic", v)
+			if sw.status == 0 {
+				p.writeJSONError(sw, r, serverError(errors.New("panic")))
+			}
+		}
+		p.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.code(), "duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000)
+	}()
+	p.mux.ServeHTTP(sw, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// methods answers methods other than allowed with 405 and an Allow header:
+// JSON for API endpoints, an error page for pages.
+func (p *Provider) methods(h http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range allowed {
+			if r.Method == m || (m == "GET" && r.Method == "HEAD") {
+				h(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		if len(allowed) == 1 && allowed[0] == "POST" {
+			p.writeJSONError(w, r, &Error{Code: ErrorInvalidRequest, Description: "this endpoint accepts only POST", Status: http.StatusMethodNotAllowed})
+			return
+		}
+		p.errorPage(w, r, &Error{Code: PageMethodNotAllowed, Status: http.StatusMethodNotAllowed})
+	}
+}
+
+func (p *Provider) now() time.Time { return p.cfg.Now() }
+
+// logErr logs the internal cause of an error, if any.
+func (p *Provider) logErr(r *http.Request, e *Error) {
+	if e.Err != nil {
+		p.log.Error("internal error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", e.Err.Error())
+	}
+}
+
+// writeJSON writes v as JSON with the status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONError answers an API request with the RFC 6749 §5.2 error body.
+func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, e *Error) {
+	p.logErr(r, e)
+	if e.Code == ErrorInvalidClient {
+		w.Header().Set("WWW-Authenticate", `Basic realm="oauthd", charset="UTF-8"`)
+	}
+	body := map[string]string{"error": e.Code}
+	if e.Description != "" {
+		body["error_description"] = e.Description
+	}
+	writeJSON(w, e.HTTPStatus(), body)
+}
+
+// errorPage shows a person an error that cannot be sent to a client.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, e *Error) {
+	p.logErr(r, e)
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if e.Code == ErrorServerError {
+		status = http.StatusInternalServerError
+	}
+	p.cfg.Pages.Error(w, r, &ErrorPage{Page: p.page(r, status, nil), Code: e.Code, Description: e.Description})
+}
+
+func (p *Provider) page(r *http.Request, status int, ar *AuthRequest) Page {
+	pg := Page{Status: status, RequestID: RequestID(r.Context())}
+	if ar != nil {
+		pg.Locales = ar.UILocales
+	}
+	return pg
+}
+
+// handleHome greets a signed-in person; every other unknown path is 404.
+func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
+		return
+	}
+	if r.Method != "GET" && r.Method != "HEAD" {
+		w.Header().Set("Allow", "GET")
+		p.errorPage(w, r, &Error{Code: PageMethodNotAllowed, Status: http.StatusMethodNotAllowed})
+		return
+	}
+	sess, user, err := p.currentSession(r)
+	if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if sess == nil {
+		http.Redirect(w, r, LoginPath, http.StatusSeeOther)
+		return
+	}
+	browser := p.browser(w, r)
+	p.cfg.Pages.Home(w, r, &HomePage{Page: p.page(r, http.StatusOK, nil), User: user, LogoutAction: LogoutPath, CSRF: csrfToken(browser, "logout", "")})
+}

@@ -1,0 +1,103 @@
+package oauthd
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// MatchRedirectURI reports whether requested is one of the registered
+// redirect URIs. URIs are compared as exact strings (RFC 9700 §4.1.3),
+// except that for a registered loopback IP redirect URI
+// (http://127.0.0.1/... or http://[::1]/...) any port is accepted
+// (RFC 8252 §7.3).
+func MatchRedirectURI(registered []string, requested string) bool {
+	if requested == "" {
+		return false
+	}
+	for _, r := range registered {
+		if r == requested {
+			return true
+		}
+	}
+	req, ok := loopback(requested)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if reg, ok := loopback(r); ok && reg.Scheme == req.Scheme && reg.Hostname() == req.Hostname() &&
+			reg.EscapedPath() == req.EscapedPath() && reg.RawQuery == req.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+// loopback parses s as an http URI whose host is a loopback IP literal,
+// with nothing but a scheme, host, optional port, path and query.
+func loopback(s string) (*url.URL, bool) {
+	if !strings.HasPrefix(s, "http://127.0.0.1") && !strings.HasPrefix(s, "http://[::1]") {
+		return nil, false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.RawFragment != "" ||
+		strings.Contains(s, "#") || u.Opaque != "" {
+		return nil, false
+	}
+	h := u.Hostname()
+	if h != "127.0.0.1" && h != "::1" {
+		return nil, false
+	}
+	if p := u.Port(); p != "" {
+		for _, c := range p {
+			if c < '0' || c > '9' {
+				return nil, false
+			}
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return nil, false
+	}
+	return u, true
+}
+
+// ValidateRedirectURI checks a redirect URI for registration: an absolute
+// URI without a fragment (RFC 6749 §3.1.2) or user information. Plain http
+// is accepted only for loopback hosts and localhost (RFC 8252 §7.3,
+// OAuth 2.1 §2.3.1); private-use schemes (com.example.app:/cb) are
+// accepted for native apps.
+func ValidateRedirectURI(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("oauthd: redirect URI %q is not a valid URI", s)
+	}
+	switch {
+	case !u.IsAbs():
+		return fmt.Errorf("oauthd: redirect URI %q is not absolute", s)
+	case strings.Contains(s, "#"):
+		return fmt.Errorf("oauthd: redirect URI %q has a fragment", s)
+	case u.User != nil:
+		return fmt.Errorf("oauthd: redirect URI %q has user information", s)
+	case !validText(s) || strings.ContainsAny(s, " \t\r\n"):
+		return fmt.Errorf("oauthd: redirect URI %q has spaces or control characters", s)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("oauthd: redirect URI %q has no host", s)
+		}
+	case "http":
+		h := u.Hostname()
+		if ip := net.ParseIP(h); !(h == "localhost" || ip != nil && ip.IsLoopback()) {
+			return fmt.Errorf("oauthd: redirect URI %q uses http on a host that is not loopback; use https", s)
+		}
+	case "javascript", "data", "vbscript", "file":
+		return fmt.Errorf("oauthd: redirect URI %q has a forbidden scheme", s)
+	default:
+		// A private-use URI scheme of a native app (RFC 8252 §7.1).
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Errorf("oauthd: redirect URI %q: a private-use scheme must be a reverse domain name (RFC 8252 §7.1)", s)
+		}
+	}
+	return nil
+}

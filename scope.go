@@ -1,0 +1,42 @@
+package oauthd
+
+import (
+	"slices"
+	"strings"
+)
+
+// ParseScope splits a scope parameter into its scope tokens (RFC 6749
+// §3.3): space-delimited, each of the characters %x21 / %x23-5B / %x5D-7E.
+// Repeated tokens are dropped; order is kept. It returns false when a
+// token has a character outside that set.
+func ParseScope(s string) ([]string, bool) {
+	var out []string
+	for _, tok := range strings.Split(s, " ") {
+		if tok == "" {
+			continue
+		}
+		for i := 0; i < len(tok); i++ {
+			c := tok[i]
+			if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
+				return nil, false
+			}
+		}
+		if !slices.Contains(out, tok) {
+			out = append(out, tok)
+		}
+	}
+	return out, true
+}
+
+// JoinScope is the scope parameter for the tokens.
+func JoinScope(scopes []string) string { return strings.Join(scopes, " ") }
+
+// subset reports whether every scope in a is in b.
+func subset(a, b []string) bool {
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,354 @@
+package oauthd
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// TokenResponse is the token endpoint's success body (RFC 6749 §5.1).
+// RefreshTokenExpiresIn is the lifetime of the refresh token in seconds.
+type TokenResponse struct {
+	AccessToken           string `json:"access_token"`
+	TokenType             string `json:"token_type"`
+	ExpiresIn             int64  `json:"expires_in"`
+	RefreshToken          string `json:"refresh_token,omitempty"`
+	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
+	Scope                 string `json:"scope,omitempty"`
+	IDToken               string `json:"id_token,omitempty"`
+}
+
+// handleToken is the token endpoint (RFC 6749 §3.2).
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
+	ps, e := parseForm(w, r, p.cfg.MaxBodyBytes)
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	client, e := p.authenticateClient(r, ps)
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	grant, e := ps.get("grant_type")
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	var resp *TokenResponse
+	switch grant {
+	case "":
+		e = errorf(ErrorInvalidRequest, "grant_type is required")
+	case GrantAuthorizationCode:
+		resp, e = p.codeGrant(r, client, ps)
+	case GrantRefreshToken:
+		resp, e = p.refreshGrant(r, client, ps)
+	case GrantClientCredentials:
+		resp, e = p.clientCredentialsGrant(r, client, ps)
+	case GrantPassword:
+		if !p.cfg.EnablePasswordGrant {
+			e = errorf(ErrorUnsupportedGrantType, "the password grant is disabled on this server")
+		} else {
+			resp, e = p.passwordGrant(r, client, ps)
+		}
+	default:
+		e = errorf(ErrorUnsupportedGrantType, "grant_type %q is not supported", grant)
+	}
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// lifetimes are the client's token lifetimes, defaulting to the server's.
+func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
+	access, refresh = p.cfg.AccessTokenTTL, p.cfg.RefreshTokenTTL
+	if c.AccessTokenTTL > 0 {
+		access = c.AccessTokenTTL
+	}
+	if c.RefreshTokenTTL > 0 {
+		refresh = c.RefreshTokenTTL
+	}
+	return access, refresh
+}
+
+// newTokens makes an access token, and a refresh token when refresh is
+// true, for one grant; it returns the response and the records to store.
+func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
+	now := p.now()
+	accessTTL, refreshTTL := p.lifetimes(c)
+	at := RandomToken()
+	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
+	toks := []*Token{{Hash: HashToken(at), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}}
+	if refresh {
+		rt := RandomToken()
+		resp.RefreshToken, resp.RefreshTokenExpiresIn = rt, int64(refreshTTL/time.Second)
+		toks = append(toks, &Token{Hash: HashToken(rt), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)})
+	}
+	return resp, toks
+}
+
+// revocationHorizon is how long a grant revocation must be remembered: past
+// the longest lifetime any token of the grant may still be issued with.
+func (p *Provider) revocationHorizon(c *Client) time.Time {
+	a, r := p.lifetimes(c)
+	return p.now().Add(max(a, r) + p.cfg.CodeTTL)
+}
+
+// codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenResponse, *Error) {
+	code, e := ps.get("code")
+	if e != nil {
+		return nil, e
+	}
+	redirectURI, e := ps.get("redirect_uri")
+	if e != nil {
+		return nil, e
+	}
+	verifier, e := ps.get("code_verifier")
+	if e != nil {
+		return nil, e
+	}
+	if !c.AllowsGrant(GrantAuthorizationCode) {
+		return nil, errorf(ErrorUnauthorizedClient, "this client may not use the authorization_code grant")
+	}
+	if code == "" {
+		return nil, errorf(ErrorInvalidRequest, "code is required")
+	}
+	ctx := r.Context()
+	ac, err := p.store.ConsumeAuthCode(ctx, HashToken(code), p.now())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
+	case errors.Is(err, ErrAlreadyUsed):
+		// RFC 6749 §4.1.2: revoke what the first redemption issued.
+		p.log.Warn("authorization code replayed; revoking its grant", "request_id", RequestID(ctx), "client_id", c.ID)
+		if err := p.store.RevokeGrant(ctx, ac.GrantID, p.revocationHorizon(c)); err != nil {
+			return nil, serverError(err)
+		}
+		return nil, errorf(ErrorInvalidGrant, "the authorization code was already used")
+	case err != nil:
+		return nil, serverError(err)
+	}
+	if ac.ClientID != c.ID {
+		return nil, errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
+	}
+	if !p.now().Before(ac.ExpiresAt) {
+		return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
+	}
+	if redirectURI != ac.RedirectURI {
+		return nil, errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
+	}
+	if ac.CodeChallenge == "" {
+		if verifier != "" {
+			// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade.
+			return nil, errorf(ErrorInvalidRequest, "code_verifier sent but the authorization request had no code_challenge")
+		}
+	} else if verifier == "" {
+		return nil, errorf(ErrorInvalidGrant, "code_verifier is required")
+	} else if !verifyPKCE(ac.CodeChallengeMethod, ac.CodeChallenge, verifier) {
+		return nil, errorf(ErrorInvalidGrant, "code_verifier does not match the code_challenge")
+	}
+	resp, toks := p.newTokens(c, ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime, c.AllowsGrant(GrantRefreshToken))
+	for _, t := range toks {
+		t.Claims = ac.Claims
+	}
+	if err := p.store.CreateTokens(ctx, toks...); err != nil {
+		return nil, serverError(err)
+	}
+	return resp, nil
+}
+
+// refreshGrant exchanges a refresh token for new tokens, rotating it
+// (RFC 6749 §6, RFC 9700 §4.14.2). A refresh token used after rotation
+// revokes its whole grant, unless the retry comes within the grace period.
+func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenResponse, *Error) {
+	presented, e := ps.get("refresh_token")
+	if e != nil {
+		return nil, e
+	}
+	scope, e := ps.get("scope")
+	if e != nil {
+		return nil, e
+	}
+	if !c.AllowsGrant(GrantRefreshToken) {
+		return nil, errorf(ErrorUnauthorizedClient, "this client may not use the refresh_token grant")
+	}
+	if presented == "" {
+		return nil, errorf(ErrorInvalidRequest, "refresh_token is required")
+	}
+	ctx := r.Context()
+	hash := HashToken(presented)
+	old, err := p.store.Token(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	} else if err != nil {
+		return nil, serverError(err)
+	}
+	if old.Kind != RefreshToken || old.ClientID != c.ID || !p.now().Before(old.ExpiresAt) {
+		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	if !old.RotatedAt.IsZero() {
+		return p.refreshReuse(r, c, old, presented)
+	}
+	scopes := old.Scopes
+	if scope != "" {
+		asked, ok := ParseScope(scope)
+		if !ok || !subset(asked, old.Scopes) {
+			return nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
+		}
+		scopes = asked
+	}
+	resp, toks := p.newTokens(c, old.GrantID, old.Subject, scopes, old.AuthTime, true)
+	// The refresh token keeps the grant's full scope so a narrower access
+	// token does not narrow later refreshes (RFC 6749 §6).
+	toks[1].Scopes = old.Scopes
+	for _, t := range toks {
+		t.Claims = old.Claims
+	}
+	var sealed []byte
+	if p.cfg.RefreshGracePeriod > 0 {
+		sealed = sealSuccessor(presented, resp)
+	}
+	old2, err := p.store.RotateRefreshToken(ctx, hash, p.now(), sealed, toks...)
+	switch {
+	case errors.Is(err, ErrAlreadyUsed):
+		return p.refreshReuse(r, c, old2, presented)
+	case errors.Is(err, ErrNotFound):
+		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	case err != nil:
+		return nil, serverError(err)
+	}
+	return resp, nil
+}
+
+// refreshReuse answers a refresh token that was already rotated: the same
+// successor within the grace period, else the grant is revoked.
+func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presented string) (*TokenResponse, *Error) {
+	ctx := r.Context()
+	if g := p.cfg.RefreshGracePeriod; g > 0 && old != nil && p.now().Sub(old.RotatedAt) <= g {
+		if resp := openSuccessor(presented, old.Successor); resp != nil {
+			return resp, nil
+		}
+	}
+	p.log.Warn("refresh token reused; revoking its grant", "request_id", RequestID(ctx), "client_id", c.ID)
+	if old != nil {
+		if err := p.store.RevokeGrant(ctx, old.GrantID, p.revocationHorizon(c)); err != nil {
+			return nil, serverError(err)
+		}
+	}
+	return nil, errorf(ErrorInvalidGrant, "the refresh token was already used")
+}
+
+// sealSuccessor encrypts the successor response with a key derived from the
+// presented refresh token, which the store never sees: the stored blob is
+// useless without the old token.
+func sealSuccessor(presented string, resp *TokenResponse) []byte {
+	b, _ := json.Marshal(resp)
+	key := sha256.Sum256([]byte("oauthd refresh successor\x00" + presented))
+	blk, _ := aes.NewCipher(key[:])
+	gcm, _ := cipher.NewGCM(blk)
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	return gcm.Seal(nonce, nonce, b, nil)
+}
+
+func openSuccessor(presented string, sealed []byte) *TokenResponse {
+	key := sha256.Sum256([]byte("oauthd refresh successor\x00" + presented))
+	blk, _ := aes.NewCipher(key[:])
+	gcm, _ := cipher.NewGCM(blk)
+	if len(sealed) < gcm.NonceSize() {
+		return nil
+	}
+	b, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
+	if err != nil {
+		return nil
+	}
+	var resp TokenResponse
+	if json.Unmarshal(b, &resp) != nil {
+		return nil
+	}
+	return &resp
+}
+
+// grantScope decides the scope of a grant without a user consent step: the
+// requested scope, which must be allowed for the client, or the client's
+// scopes when none is requested (RFC 6749 §3.3).
+func grantScope(c *Client, ps params) ([]string, *Error) {
+	scope, e := ps.get("scope")
+	if e != nil {
+		return nil, e
+	}
+	scopes, ok := ParseScope(scope)
+	if !ok {
+		return nil, errorf(ErrorInvalidScope, "scope has characters outside the allowed set")
+	}
+	if len(scopes) == 0 {
+		return slices.Clone(c.Scopes), nil
+	}
+	if !subset(scopes, c.Scopes) {
+		return nil, errorf(ErrorInvalidScope, "the requested scope is not allowed for this client")
+	}
+	return scopes, nil
+}
+
+// clientCredentialsGrant issues an access token to a confidential client for
+// itself (RFC 6749 §4.4). No refresh token is issued (§4.4.3).
+func (p *Provider) clientCredentialsGrant(r *http.Request, c *Client, ps params) (*TokenResponse, *Error) {
+	if c.Public || !c.AllowsGrant(GrantClientCredentials) {
+		return nil, errorf(ErrorUnauthorizedClient, "this client may not use the client_credentials grant")
+	}
+	scopes, e := grantScope(c, ps)
+	if e != nil {
+		return nil, e
+	}
+	resp, toks := p.newTokens(c, RandomToken(), "", scopes, time.Time{}, false)
+	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
+		return nil, serverError(err)
+	}
+	return resp, nil
+}
+
+// passwordGrant is the resource owner password credentials grant (RFC 6749
+// §4.3), only when the server and the client enable it.
+func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenResponse, *Error) {
+	username, e := ps.get("username")
+	if e != nil {
+		return nil, e
+	}
+	password, e := ps.get("password")
+	if e != nil {
+		return nil, e
+	}
+	if !c.AllowsGrant(GrantPassword) {
+		return nil, errorf(ErrorUnauthorizedClient, "this client may not use the password grant")
+	}
+	if username == "" || password == "" {
+		return nil, errorf(ErrorInvalidRequest, "username and password are required")
+	}
+	scopes, e := grantScope(c, ps)
+	if e != nil {
+		return nil, e
+	}
+	u, err := p.checkPassword(r, username, password)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if u == nil {
+		return nil, errorf(ErrorInvalidGrant, "the username or password is incorrect")
+	}
+	resp, toks := p.newTokens(c, RandomToken(), u.ID, scopes, p.now(), c.AllowsGrant(GrantRefreshToken))
+	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
+		return nil, serverError(err)
+	}
+	return resp, nil
+}
