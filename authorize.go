@@ -18,6 +18,11 @@ const (
 	ResponseModeFormPost = "form_post"
 )
 
+// fragmentResponseTypes are the response types whose default response mode
+// is fragment (OAuth 2.0 Multiple Response Type Encoding Practices §5).
+var fragmentResponseTypes = map[string]bool{"token": true, "id_token": true, "id_token token": true,
+	"code id_token": true, "code token": true, "code id_token token": true}
+
 // ParseAuthorizeRequest validates an authorization request (RFC 6749
 // §4.1.1, §4.2.1, RFC 7636 §4.3, OIDC Core §3.1.2.1) sent by GET (query) or
 // POST (form body).
@@ -73,7 +78,7 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	default:
 		merr = errorf(ErrorInvalidRequest, "response_mode %q is not supported", mode)
 	}
-	if ar.ResponseMode == ResponseModeQuery && ar.ResponseType != "code" && ar.ResponseType != "none" {
+	if ar.ResponseMode == ResponseModeQuery && fragmentResponseTypes[ar.ResponseType] {
 		// Tokens must never travel in a query (OAuth 2.0 Multiple Response
 		// Type Encoding Practices §5).
 		ar.ResponseMode = ""
@@ -280,7 +285,7 @@ func (p *Provider) send(w http.ResponseWriter, r *http.Request, ar *AuthRequest,
 	mode := ar.ResponseMode
 	if mode == "" {
 		mode = ResponseModeQuery
-		if ar.ResponseType != "code" && ar.ResponseType != "" && ar.ResponseType != "none" {
+		if fragmentResponseTypes[ar.ResponseType] {
 			mode = ResponseModeFragment
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/oauthd/oauthd/internal/secret"
 )
@@ -79,7 +80,7 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, u *User)
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
-		SameSite: http.SameSiteLaxMode, Expires: s.ExpiresAt})
+		SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.SessionTTL / time.Second)})
 	return nil
 }
 
