@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,6 +81,7 @@ func New(opts Options) (*Pages, error) {
 	p := &Pages{
 		product:       opts.ProductName,
 		defaultLocale: "en",
+		scopes:        maps.Clone(opts.ScopeDescriptions),
 		log:           opts.Logger,
 	}
 	if p.product == "" {
@@ -94,12 +96,6 @@ func New(opts Options) (*Pages, error) {
 			return nil, fmt.Errorf("ui: DefaultLocale: %q is not supported (supported: %s)", opts.DefaultLocale, strings.Join(Locales(), ", "))
 		}
 		p.defaultLocale = l
-	}
-	if len(opts.ScopeDescriptions) > 0 {
-		p.scopes = make(map[string]string, len(opts.ScopeDescriptions))
-		for k, v := range opts.ScopeDescriptions {
-			p.scopes[k] = v
-		}
 	}
 	theme, err := newTheme(opts.PrimaryColor, opts.AccentColor)
 	if err != nil {
