@@ -1,0 +1,80 @@
+// Package storetest is the conformance suite every oauthd.Storage passes.
+//
+// A store's tests call Run with a function that returns a fresh, empty
+// store and registers its cleanup:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) oauthd.Storage {
+//			s := memstore.New()
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// Besides what the interfaces in package oauthd document, the suite pins
+// down what they leave open, so that every store behaves alike:
+//
+//   - Times keep at least millisecond precision. The suite compares times
+//     truncated to the millisecond; the SQL stores keep exactly that.
+//   - A nil and an empty slice (or map) are the same; a store may return
+//     either.
+//   - User claims round-trip as JSON: a store returns what encoding/json
+//     decodes into a map[string]any (numbers come back as float64).
+//   - Creating a record whose key is taken is ErrAlreadyExists for every
+//     kind (auth requests, codes, tokens, sessions and signing keys too),
+//     and CreateTokens stores all of its tokens or none.
+//   - UpdateUser to a username another user has is ErrAlreadyExists.
+//   - RotateRefreshToken returns the old token, now rotated, to the one call
+//     that succeeds, and stores all of next or nothing at all.
+//   - RevokeGrant and RevokeTokensOf succeed when nothing matches.
+//   - A zero ExpiresAt (or a zero revocation until) never expires:
+//     DeleteExpired keeps the record. DeleteExpired with a limit below one
+//     removes nothing.
+//   - A cancelled context makes every method fail with an error that wraps
+//     context.Canceled, and a write refused that way has no effect.
+//
+// The race tests start their goroutines together and check the outcome,
+// never the timing; nothing in the suite sleeps.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/oauthd/oauthd"
+)
+
+// Run runs the conformance suite. Each subtest gets a fresh, empty store from
+// newStore, which registers the store's cleanup (Close) with t.
+func Run(t *testing.T, newStore func(t *testing.T) oauthd.Storage) {
+	t.Helper()
+	groups := []struct {
+		name  string
+		tests []test
+	}{
+		{"Clients", clientTests},
+		{"Users", userTests},
+		{"AuthRequests", authRequestTests},
+		{"AuthCodes", authCodeTests},
+		{"Tokens", tokenTests},
+		{"Sessions", sessionTests},
+		{"Consents", consentTests},
+		{"SigningKeys", signingKeyTests},
+		{"DeleteExpired", expiryTests},
+		{"Store", storeTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.run(t, newStore(t))
+				})
+			}
+		})
+	}
+}
+
+// test is one behaviour a store must have.
+type test struct {
+	name string
+	run  func(t *testing.T, s oauthd.Storage)
+}
