@@ -23,6 +23,18 @@ const (
 	LoginPath     = "/oauth/login"
 	ConsentPath   = "/oauth/consent"
 	LogoutPath    = "/oauth/logout"
+	// IntrospectPath is the token introspection endpoint (RFC 7662).
+	IntrospectPath = "/oauth/introspect"
+	// RevokePath is the token revocation endpoint (RFC 7009).
+	RevokePath = "/oauth/revoke"
+	// UserinfoPath is the OpenID Connect userinfo endpoint.
+	UserinfoPath = "/oauth/userinfo"
+	// JWKSPath publishes the public signing keys (RFC 7517).
+	JWKSPath = "/oauth/jwks"
+	// OAuthMetadataPath is the RFC 8414 authorization server metadata.
+	OAuthMetadataPath = "/.well-known/oauth-authorization-server"
+	// OIDCDiscoveryPath is the OpenID Connect Discovery document.
+	OIDCDiscoveryPath = "/.well-known/openid-configuration"
 )
 
 // Cookie names.
