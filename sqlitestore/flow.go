@@ -74,7 +74,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
 // ConsumeAuthCode marks the code used at now and returns it, with one
 // conditional UPDATE: of concurrent calls exactly one finds the code
 // unused. The others get the code with ErrAlreadyUsed; an unknown hash is
-// ErrNotFound.
+// ErrNotFound. now must be after 1970: a used_at of 0 means unused.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
 	usedAt := unixMS(now)
 	if usedAt == 0 {
@@ -159,7 +159,8 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 // records successor and stores next, in one transaction. The rotation is
 // one conditional UPDATE: of concurrent calls exactly one finds the token
 // unrotated, and the others get the old token with ErrAlreadyUsed. An
-// unknown hash, or that of an access token, is ErrNotFound.
+// unknown hash, or that of an access token, is ErrNotFound. now must be
+// after 1970: a rotated_at of 0 means unrotated.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
 	rotatedAt := unixMS(now)
 	if rotatedAt == 0 {
