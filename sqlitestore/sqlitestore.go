@@ -14,8 +14,8 @@
 // through a single connection owned by one writer goroutine. Every write is
 // funnelled to that goroutine, which commits the writes waiting for it
 // together: one IMMEDIATE transaction with a savepoint per write, so that
-// concurrent writes share one commit (and one fsync) while each keeps its
-// own outcome. Every caller is answered only after the commit. The
+// concurrent writes share one commit (and, with Synchronous "FULL", one
+// fsync) while each keeps its own outcome. Every caller is answered only after the commit. The
 // single-use steps (ConsumeAuthCode, RotateRefreshToken, DeleteAuthRequest)
 // are single conditional statements inside that transaction, never a read
 // followed by a write.
