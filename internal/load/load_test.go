@@ -1,0 +1,394 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// oneRequest is a scenario sending the same request and checking nothing
+// but that an answer came.
+type oneRequest struct {
+	req   *Request
+	check func(*Response) error
+}
+
+func (s *oneRequest) Name() string { return "one" }
+func (s *oneRequest) Worker(int, *Client) (Worker, error) {
+	return s, nil
+}
+func (s *oneRequest) Iterate(c *Client) error {
+	resp, err := c.Do(s.req)
+	if err != nil {
+		return err
+	}
+	if s.check != nil {
+		return s.check(resp)
+	}
+	return nil
+}
+
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func run(t *testing.T, addr string, scn Scenario, opts Options) *Result {
+	t.Helper()
+	opts.Targets = []string{addr}
+	if opts.Connections == 0 {
+		opts.Connections = 4
+	}
+	if opts.Duration == 0 {
+		opts.Duration = 300 * time.Millisecond
+	}
+	res, err := Run(context.Background(), scn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestCountsByStatus(t *testing.T) {
+	var n atomic.Int64
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch n.Add(1) % 4 {
+		case 0:
+			w.WriteHeader(500)
+			io.WriteString(w, `{"error":"server_error"}`)
+		case 1:
+			w.WriteHeader(400)
+		default:
+			io.WriteString(w, `{"ok":true}`)
+		}
+	})
+	res := run(t, addr, &oneRequest{req: NewRequest("POST", "/x", "a=b")}, Options{})
+	served := n.Load()
+	if res.Requests == 0 || res.Requests > served {
+		t.Fatalf("requests %d; the server answered %d", res.Requests, served)
+	}
+	var sum int64
+	for _, c := range res.Status {
+		sum += c
+	}
+	if sum != res.Requests {
+		t.Errorf("status counts sum to %d; requests %d", sum, res.Requests)
+	}
+	if res.Status[500] == 0 || res.Status[400] == 0 || res.Status[200] == 0 {
+		t.Errorf("status %v; want 200, 400 and 500", res.Status)
+	}
+	if got, want := res.Errors, res.Status[400]+res.Status[500]; got != want {
+		t.Errorf("errors %d; want %d (400s and 500s)", got, want)
+	}
+	if got, want := res.ServerErrors(), res.Status[500]; got != want {
+		t.Errorf("server errors %d; want %d", got, want)
+	}
+	if len(res.NetErrors) != 0 {
+		t.Errorf("net errors %v; want none", res.NetErrors)
+	}
+	if res.RPS <= 0 || res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 {
+		t.Errorf("rps %v p50 %v p99 %v max %v", res.RPS, res.P50, res.P99, res.Max)
+	}
+	if !strings.Contains(res.StatusSummary(), "500: ") {
+		t.Errorf("summary %q", res.StatusSummary())
+	}
+}
+
+func TestStopsAtDuration(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+	})
+	t0 := time.Now()
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 400 * time.Millisecond})
+	took := time.Since(t0)
+	if took > 2*time.Second {
+		t.Errorf("the run took %v; want about 400ms", took)
+	}
+	if res.Duration < 390*time.Millisecond || res.Duration > 450*time.Millisecond {
+		t.Errorf("duration %v; want 400ms", res.Duration)
+	}
+	// 4 connections, 30 ms a request: about 13 each.
+	if res.Requests < 20 || res.Requests > 60 {
+		t.Errorf("requests %d; want about 52", res.Requests)
+	}
+}
+
+// A server that never answers cannot hold the run past its duration, and
+// the requests cut short are not counted.
+func TestHungServer(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	})
+	defer close(release)
+	t0 := time.Now()
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 200 * time.Millisecond})
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Errorf("the run took %v", took)
+	}
+	if res.Requests != 0 || res.Errors != 0 {
+		t.Errorf("requests %d errors %d; want 0 and 0", res.Requests, res.Errors)
+	}
+}
+
+// A server that drops connections: the drops are counted as connection
+// errors and the client dials again.
+func TestServerClosesConnections(t *testing.T) {
+	var n atomic.Int64
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%3 == 0 {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{})
+	if res.Status[200] == 0 {
+		t.Fatalf("no 200 answers: %v %v", res.Status, res.NetErrors)
+	}
+	if res.NetErrors["closed by server"] == 0 {
+		t.Errorf("net errors %v; want closed by server", res.NetErrors)
+	}
+	if got, want := res.Errors, res.NetErrors["closed by server"]; got != want {
+		t.Errorf("errors %d; want %d", got, want)
+	}
+	if got := res.Status[200] + res.NetErrors["closed by server"]; got != res.Requests {
+		t.Errorf("200s + drops = %d; requests %d", got, res.Requests)
+	}
+}
+
+// Connection: close answers and chunked bodies are read correctly and are
+// not errors.
+func TestConnectionCloseAndChunked(t *testing.T) {
+	var n atomic.Int64
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 3 {
+		case 0:
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "hello world")
+		case 1:
+			io.WriteString(w, "hello ")
+			http.NewResponseController(w).Flush() // chunked
+			io.WriteString(w, "world")
+		default:
+			io.WriteString(w, "hello world")
+		}
+	})
+	check := func(r *Response) error {
+		if string(r.Body) != "hello world" {
+			return fmt.Errorf("body %q", r.Body)
+		}
+		return nil
+	}
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", ""), check: check}, Options{})
+	if res.Errors != 0 || len(res.Failures) != 0 {
+		t.Errorf("errors %d failures %v net %v", res.Errors, res.Failures, res.NetErrors)
+	}
+	if res.Iterations < 30 || res.Iterations != res.Requests {
+		t.Errorf("iterations %d requests %d", res.Iterations, res.Requests)
+	}
+}
+
+// A server that is down: connection refused is counted and the run still
+// ends on time.
+func TestServerDown(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close()
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 200 * time.Millisecond})
+	if res.NetErrors["connection refused"] == 0 || res.Errors != res.Requests {
+		t.Errorf("net errors %v errors %d requests %d", res.NetErrors, res.Errors, res.Requests)
+	}
+}
+
+type limited struct {
+	left atomic.Int64
+	req  *Request
+}
+
+func (s *limited) Name() string                        { return "limited" }
+func (s *limited) Worker(int, *Client) (Worker, error) { return s, nil }
+func (s *limited) Iterate(c *Client) error {
+	if s.left.Add(-1) < 0 {
+		return ErrExhausted
+	}
+	_, err := c.Do(s.req)
+	return err
+}
+
+func TestExhausted(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	s := &limited{req: NewRequest("GET", "/", "")}
+	s.left.Store(50)
+	res := run(t, addr, s, Options{Duration: 10 * time.Second})
+	if !res.Exhausted || res.Iterations != 50 || res.Requests != 50 {
+		t.Errorf("exhausted %v iterations %d requests %d; want true, 50, 50", res.Exhausted, res.Iterations, res.Requests)
+	}
+	if res.Duration > 5*time.Second {
+		t.Errorf("duration %v", res.Duration)
+	}
+}
+
+type failing struct{}
+
+func (failing) Name() string { return "failing" }
+func (failing) Worker(i int, c *Client) (Worker, error) {
+	return nil, errors.New("no credentials")
+}
+
+func TestWorkerSetupFails(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	_, err := Run(context.Background(), failing{}, Options{Targets: []string{addr}, Connections: 3, Duration: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "no credentials") {
+		t.Errorf("err %v", err)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	var out bytes.Buffer
+	run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 1100 * time.Millisecond, Progress: &out, Label: "test", PID: os.Getpid()})
+	s := out.String()
+	if !strings.HasPrefix(s, "\rtest ") || !strings.Contains(s, "req/s") || !strings.Contains(s, "RSS") || !strings.HasSuffix(s, "\n") {
+		t.Errorf("progress %q", s)
+	}
+}
+
+func TestProcStats(t *testing.T) {
+	if RSS(os.Getpid()) <= 0 {
+		t.Error("RSS of this process is not positive")
+	}
+	if RSS(-1) != 0 || CPUTime(-1) != 0 {
+		t.Error("stats of no process")
+	}
+	x := 0
+	for i := range 50_000_000 {
+		x += i
+	}
+	_ = x
+	if CPUTime(os.Getpid()) <= 0 {
+		t.Error("CPU time of this process is not positive")
+	}
+}
+
+// A recorded trace replayed against the bare handler gets the same
+// answers, byte for byte.
+func TestRecordReplayBare(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Thing", "1")
+		if r.URL.Path == "/a" {
+			w.WriteHeader(201)
+			fmt.Fprintf(w, `{"got":%q}`, body)
+			return
+		}
+		http.Redirect(w, r, "/a", http.StatusSeeOther)
+	})
+	scn := &twoSteps{}
+	tr, err := Record(context.Background(), scn, Options{Targets: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr) != 2 || tr[0].Status != 303 || tr[1].Status != 201 || string(tr[1].RespBody) != `{"got":"x=1"}` {
+		t.Fatalf("trace %+v", tr)
+	}
+	bare := httptest.NewServer(BareHandler(tr))
+	defer bare.Close()
+	res := run(t, strings.TrimPrefix(bare.URL, "http://"), Replay("two", tr), Options{})
+	// The last iteration of a connection may be cut between its steps.
+	if d := res.Status[303] - res.Status[201]; len(res.Failures) != 0 || res.Status[303] == 0 || d < 0 || d > 4 {
+		t.Errorf("replay: failures %v status %v", res.Failures, res.Status)
+	}
+	// The bare answer is the recorded one.
+	req, _ := http.NewRequest("POST", bare.URL+"/a", strings.NewReader("x=1"))
+	req.Header.Set(StepHeader, "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || string(b) != `{"got":"x=1"}` || resp.Header.Get("X-Thing") != "1" {
+		t.Errorf("bare answer %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+}
+
+type twoSteps struct{}
+
+func (twoSteps) Name() string                        { return "two" }
+func (twoSteps) Worker(int, *Client) (Worker, error) { return twoSteps{}, nil }
+func (twoSteps) Iterate(c *Client) error {
+	resp, err := c.Do(NewRequest("GET", "/", ""))
+	if err != nil {
+		return err
+	}
+	if resp.Status != 303 || resp.Get("location") != "/a" {
+		return fmt.Errorf("step 1: %d %q", resp.Status, resp.Get("location"))
+	}
+	resp, err = c.Do(NewRequest("POST", "/a", "x=1"))
+	if err != nil {
+		return err
+	}
+	if resp.Status != 201 {
+		return fmt.Errorf("step 2: %d", resp.Status)
+	}
+	return nil
+}
+
+func TestCookies(t *testing.T) {
+	j := Cookies{}
+	resp := &Response{Header: []HeaderField{
+		{[]byte("Set-Cookie"), []byte("a=1; Path=/; HttpOnly")},
+		{[]byte("set-cookie"), []byte("b=2; Path=/")},
+		{[]byte("Content-Type"), []byte("text/html")},
+	}}
+	j.Update(resp)
+	if got := j.Header(); got != "a=1; b=2" {
+		t.Errorf("cookie header %q", got)
+	}
+	j.Update(&Response{Header: []HeaderField{{[]byte("Set-Cookie"), []byte("a=; Max-Age=0")}}})
+	if got := j.Header(); got != "b=2" {
+		t.Errorf("after expiry %q", got)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.record(time.Duration(i) * time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Millisecond}, {0.99, 990 * time.Millisecond}, {1, 1000 * time.Millisecond}} {
+		got := h.quantile(c.q)
+		if d := float64(got-c.want) / float64(c.want); d > 0.04 || d < -0.04 {
+			t.Errorf("quantile(%v) = %v; want %v ± 4%%", c.q, got, c.want)
+		}
+	}
+	for us := int64(0); us < 1<<20; us = us*2 + 1 {
+		if v := valueOf(bucketOf(us)); float64(v-us) > 0.04*float64(us)+1 || float64(us-v) > 0.04*float64(us)+1 {
+			t.Errorf("bucket of %d µs is worth %d µs", us, v)
+		}
+	}
+	var empty histogram
+	if empty.quantile(0.5) != 0 || empty.mean() != 0 {
+		t.Error("empty histogram")
+	}
+}
