@@ -72,23 +72,33 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	if id == "" {
 		return nil, errClientAuth
 	}
-	c, err := p.store.Client(r.Context(), id)
-	if errors.Is(err, ErrNotFound) {
-		secret.VerifyDummy(sec)
-		return nil, errClientAuth
-	} else if err != nil {
-		return nil, serverError(err)
+	// The client comes from a short-lived cache (see clientCache). If it
+	// fails to authenticate, it is read again from the store before the
+	// failure is answered: its secret may just have changed.
+	c, cached, err := p.clients.get(r.Context(), p.store, id)
+	for {
+		if errors.Is(err, ErrNotFound) {
+			secret.VerifyDummy(sec)
+			return nil, errClientAuth
+		} else if err != nil {
+			return nil, serverError(err)
+		}
+		if p.clientProves(c, sec, viaBasic, ps) {
+			return c, nil
+		}
+		if !cached {
+			return nil, errClientAuth
+		}
+		c, cached, err = p.clients.load(r.Context(), p.store, id)
 	}
+}
+
+// clientProves reports whether the credentials authenticate c.
+func (p *Provider) clientProves(c *Client, sec string, viaBasic bool, ps params) bool {
 	if c.Public {
 		// A public client proves nothing but its id; it must not send a
 		// secret (an empty Basic password is what many libraries send).
-		if sec != "" || (!viaBasic && ps.has("client_secret")) {
-			return nil, errClientAuth
-		}
-		return c, nil
+		return sec == "" && (viaBasic || !ps.has("client_secret"))
 	}
-	if sec == "" || !p.secrets.Verify(c.ID, c.SecretHash, sec) {
-		return nil, errClientAuth
-	}
-	return c, nil
+	return sec != "" && p.secrets.Verify(c.ID, c.SecretHash, sec)
 }

@@ -52,8 +52,15 @@ type Config struct {
 	RefreshGracePeriod time.Duration
 	// MaxBodyBytes bounds every request body; default 64 KiB.
 	MaxBodyBytes int64
-	// SecretCacheSize bounds the cache of verified client secrets; default 1024.
+	// SecretCacheSize bounds the cache of verified client secrets, and
+	// that of clients; default 1024.
 	SecretCacheSize int
+	// ClientCacheTTL is how long the token, introspection and revocation
+	// endpoints reuse a client they read from the store; default 1 second,
+	// negative for no cache. A client deleted or changed in the store (by
+	// `oauthd client` or another node) keeps its old settings for at most
+	// this long; a new client, or a new secret, works at once.
+	ClientCacheTTL time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -73,6 +80,7 @@ func (c *Config) setDefaults() error {
 	def(&c.CodeTTL, 5*time.Minute)
 	def(&c.AuthRequestTTL, 30*time.Minute)
 	def(&c.SessionTTL, 24*time.Hour)
+	def(&c.ClientCacheTTL, time.Second)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}

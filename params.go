@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -67,14 +68,17 @@ func validText(s string) bool {
 	return true
 }
 
+const formType = "application/x-www-form-urlencoded"
+
 // parseForm reads an application/x-www-form-urlencoded POST body of at most
 // max bytes. A body that is too large is answered 413; another content
 // type is invalid_request.
 func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Error) {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	if ct := r.Header.Get("Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != formType {
+			return nil, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+		}
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {

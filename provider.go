@@ -54,6 +54,7 @@ type Provider struct {
 	store   Storage
 	mux     *http.ServeMux
 	secrets *secret.Cache
+	clients *clientCache
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
 }
@@ -72,6 +73,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		store:   store,
 		mux:     http.NewServeMux(),
 		secrets: secret.NewCache(cfg.SecretCacheSize),
+		clients: newClientCache(cfg.ClientCacheTTL, cfg.SecretCacheSize),
 		log:     cfg.Logger,
 		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
 	}
@@ -116,6 +118,20 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// The security headers every response gets. Their values are shared,
+// one-element slices set straight into the header map, which saves an
+// allocation each per request; net/http only reads them, and a handler
+// that adds a value gets a new slice from append (len == cap).
+var (
+	hdrNosniff  = []string{"nosniff"}
+	hdrDeny     = []string{"DENY"}
+	hdrNoRef    = []string{"no-referrer"}
+	hdrCSP      = []string{contentSecurityPolicy}
+	hdrNoStore  = []string{"no-store"}
+	hdrNoCache  = []string{"no-cache"}
+	hdrJSONType = []string{"application/json;charset=UTF-8"}
+)
+
 // ServeHTTP serves every endpoint of the Provider.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.cfg.Now()
@@ -124,14 +140,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := hex.EncodeToString(b[:])
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 	h := w.Header()
-	h.Set("X-Request-Id", id)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h["X-Request-Id"] = []string{id}
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["X-Frame-Options"] = hdrDeny
+	h["Referrer-Policy"] = hdrNoRef
+	h["Content-Security-Policy"] = hdrCSP
 	if !strings.HasPrefix(r.URL.Path, StaticPath) {
-		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
+		h["Cache-Control"] = hdrNoStore
+		h["Pragma"] = hdrNoCache
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
@@ -141,7 +157,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.writeJSONError(sw, r, serverError(errors.New("panic")))
 			}
 		}
-		p.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.code(), "duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000)
+		// The request line is built only when it is logged: a disabled
+		// level costs nothing.
+		if ctx := r.Context(); p.log.Enabled(ctx, slog.LevelInfo) {
+			p.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
+				slog.Float64("duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000))
+		}
 	}()
 	p.mux.ServeHTTP(sw, r)
 }
@@ -205,7 +227,7 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 
 // writeJSON writes v as JSON with the status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header()["Content-Type"] = hdrJSONType
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

@@ -40,6 +40,7 @@ Usage:
   oauthd client list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
   oauthd migrate
+  oauthd bench [--scenario client_credentials|code|refresh|introspect|flow|mixed] [--baseline] [--url URL]
   oauthd version
 
 Every command takes --db (env OAUTHD_DB; default oauthd.db in the current
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdUser(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
+	case "bench":
+		err = cmdBench(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "oauthd", version)
 	case "help", "-h", "--help":

@@ -380,11 +380,19 @@ loop:
 		res.Server.RSSEnd = RSS(opts.PID)
 		res.Server.RSSPeak = max(res.Server.RSSPeak, res.Server.RSSEnd)
 	}
-	// Unblock requests still in flight: their answers would not count.
-	for _, c := range clients {
-		c.conn.abort()
+	// Let the requests in flight finish (their answers do not count), so
+	// the server does not see clients vanish mid-request; then cut those
+	// still waiting.
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(time.Second):
+		for _, c := range clients {
+			c.conn.abort()
+		}
+		<-finished
 	}
-	wg.Wait()
 	if opts.Progress != nil {
 		progress(opts, res, clients, end.Sub(start))
 		fmt.Fprintln(opts.Progress)

@@ -1,0 +1,89 @@
+package oauthd
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// clientCache keeps clients read from the store for a short time, so that
+// the token, introspection and revocation endpoints, which authenticate a
+// client on every request, do not read and decode it from the store every
+// time. Only clients that exist are kept (an unknown client_id is looked up
+// every time, so a new client works at once and nobody can fill the cache
+// with names that do not exist); an entry is used for at most ttl, so a
+// client deleted or changed in the store, by `oauthd client` or by another
+// node, stops working with its old settings within ttl. A client whose
+// authentication fails is looked up again before the failure is answered
+// (see authenticateClient), so a new secret works at once.
+//
+// The cached *Client is shared by concurrent requests: like every Client
+// the engine gets from the store, it is never modified.
+type clientCache struct {
+	ttl time.Duration // <= 0: no caching
+	max int
+	now func() time.Time // the wall clock; tests replace it
+
+	mu      sync.RWMutex
+	entries map[string]clientEntry
+}
+
+type clientEntry struct {
+	c       *Client
+	expires time.Time
+}
+
+func newClientCache(ttl time.Duration, max int) *clientCache {
+	if max <= 0 {
+		max = 1024
+	}
+	return &clientCache{ttl: ttl, max: max, now: time.Now, entries: make(map[string]clientEntry)}
+}
+
+// get returns the client from the cache when it was read less than ttl ago,
+// else from the store; cached reports which.
+func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c *Client, cached bool, err error) {
+	if cc.ttl <= 0 {
+		c, err = store.Client(ctx, id)
+		return c, false, err
+	}
+	now := cc.now()
+	cc.mu.RLock()
+	e, ok := cc.entries[id]
+	cc.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.c, true, nil
+	}
+	return cc.load(ctx, store, id)
+}
+
+// load reads the client from the store and caches it; a client that is
+// not found (or an error) drops the entry.
+func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (*Client, bool, error) {
+	c, err := store.Client(ctx, id)
+	if cc.ttl <= 0 {
+		return c, false, err
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if err != nil {
+		delete(cc.entries, id)
+		return nil, false, err
+	}
+	if _, ok := cc.entries[id]; !ok && len(cc.entries) >= cc.max {
+		now := cc.now()
+		for k, e := range cc.entries { // drop the expired, or else one at random
+			if !now.Before(e.expires) {
+				delete(cc.entries, k)
+			}
+		}
+		if len(cc.entries) >= cc.max {
+			for k := range cc.entries {
+				delete(cc.entries, k)
+				break
+			}
+		}
+	}
+	cc.entries[id] = clientEntry{c: c, expires: cc.now().Add(cc.ttl)}
+	return c, false, nil
+}

@@ -1,0 +1,109 @@
+package oauthd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// countingClients is a ClientStore that counts its reads.
+type countingClients struct {
+	ClientStore
+	clients map[string]*Client
+	reads   int
+	fail    error
+}
+
+func (s *countingClients) Client(ctx context.Context, id string) (*Client, error) {
+	s.reads++
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return c, nil
+}
+
+func TestClientCache(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	store := &countingClients{clients: map[string]*Client{"a": {ID: "a"}}}
+	cc := newClientCache(time.Second, 3)
+	cc.now = func() time.Time { return now }
+
+	get := func(id string) (*Client, bool, error) {
+		t.Helper()
+		return cc.get(ctx, store, id)
+	}
+	if c, cached, err := get("a"); err != nil || cached || c.ID != "a" || store.reads != 1 {
+		t.Fatalf("first get: %v %v %v, %d reads", c, cached, err, store.reads)
+	}
+	if _, cached, _ := get("a"); !cached || store.reads != 1 {
+		t.Errorf("second get within the TTL: cached %v, %d reads; want cached, 1 read", cached, store.reads)
+	}
+	// A changed client is seen once the TTL is over.
+	store.clients["a"] = &Client{ID: "a", Name: "changed"}
+	now = now.Add(999 * time.Millisecond)
+	if c, _, _ := get("a"); c.Name != "" {
+		t.Errorf("within the TTL got %q; want the cached client", c.Name)
+	}
+	now = now.Add(time.Millisecond)
+	if c, cached, _ := get("a"); cached || c.Name != "changed" {
+		t.Errorf("after the TTL: cached %v name %q; want a fresh read of the changed client", cached, c.Name)
+	}
+	// A deleted client is not found once the TTL is over, and stays so.
+	delete(store.clients, "a")
+	now = now.Add(time.Second)
+	if _, _, err := get("a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted client: %v; want ErrNotFound", err)
+	}
+	// Unknown clients and errors are never cached.
+	reads := store.reads
+	get("nobody")
+	get("nobody")
+	if store.reads != reads+2 {
+		t.Errorf("unknown client read %d times; want 2", store.reads-reads)
+	}
+	store.clients["b"] = &Client{ID: "b"}
+	get("b")
+	store.fail = errors.New("disk on fire")
+	now = now.Add(time.Second)
+	if _, _, err := get("b"); err == nil {
+		t.Error("store error hidden")
+	}
+	store.fail = nil
+	reads = store.reads
+	if _, cached, _ := get("b"); cached || store.reads != reads+1 {
+		t.Error("an entry survived a store error")
+	}
+	// load always reads the store.
+	if _, cached, _ := cc.load(ctx, store, "b"); cached || store.reads != reads+2 {
+		t.Error("load did not read the store")
+	}
+	// The cache holds at most max entries.
+	for i := range 10 {
+		id := fmt.Sprint("c", i)
+		store.clients[id] = &Client{ID: id}
+		get(id)
+	}
+	if n := len(cc.entries); n > 3 {
+		t.Errorf("%d entries; want at most 3", n)
+	}
+}
+
+func TestClientCacheOff(t *testing.T) {
+	store := &countingClients{clients: map[string]*Client{"a": {ID: "a"}}}
+	cc := newClientCache(-1, 0)
+	for range 3 {
+		if _, cached, err := cc.get(context.Background(), store, "a"); cached || err != nil {
+			t.Fatal(cached, err)
+		}
+	}
+	if store.reads != 3 || len(cc.entries) != 0 {
+		t.Errorf("%d reads, %d entries; want 3 and 0", store.reads, len(cc.entries))
+	}
+}

@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/internal/bench"
+	"github.com/oauthd/oauthd/internal/load"
+)
+
+const benchUsage = `usage: oauthd bench [flags]
+
+Drives an oauthd server over HTTP with --connections keep-alive
+connections for --duration and prints requests per second, latency
+quantiles, answers by status and the server's memory and CPU.
+
+Without --url it starts a server itself: 'oauthd serve' as a child
+process (or in this process with --inprocess) on a new SQLite file (or
+--db), with a client, a user and the codes and tokens the scenario needs
+created beforehand (hashes only, as the server stores them).
+
+With --baseline it then runs a bare net/http handler that does the same
+HTTP work (same requests, same parsing of the form body, same response
+headers and bodies, byte for byte) with no OAuth logic, and prints the
+ratio oauthd / bare of the same run on the same machine.
+
+Scenarios: client_credentials, code, refresh, introspect, flow, mixed
+(see docs/benchmarks.md).
+
+	oauthd bench --scenario client_credentials --baseline
+	oauthd bench --scenario code --connections 64 --duration 10s --baseline
+	oauthd bench --url http://127.0.0.1:8000 --pid $(pidof oauthd) --scenario refresh
+	oauthd bench --startup                  # how long 'oauthd serve' takes to answer
+
+Flags:
+`
+
+type benchFlags struct {
+	scenario, urls, db, logLevel                                string
+	connections, codes, pid, startupRuns                        int
+	duration                                                    time.Duration
+	baseline, jsonOut, inprocess, startup                       bool
+	clientID, clientSecret, username, password, redirect, scope string
+	serveBare, bareAddr, cpuProfile                             string
+}
+
+func cmdBench(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("bench", e)
+	fs.Usage = func() { fmt.Fprint(e.stderr, benchUsage); fs.PrintDefaults() }
+	var f benchFlags
+	fs.StringVar(&f.scenario, "scenario", "client_credentials", "what each connection does: "+strings.Join(bench.Scenarios, ", "))
+	fs.IntVar(&f.connections, "connections", 64, "concurrent keep-alive connections")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "length of each timed run (at most 5m)")
+	fs.BoolVar(&f.baseline, "baseline", false, "also run a bare net/http handler doing the same HTTP work, and print the ratio")
+	fs.StringVar(&f.urls, "url", "", "a running server (several, comma-separated, share the connections); default: start one")
+	fs.IntVar(&f.pid, "pid", 0, "with --url: the server's process id, to report its memory and CPU")
+	fs.StringVar(&f.db, "db", "", "without --url: the database of the server started (SQLite path or postgres:// DSN); default a new temporary SQLite file")
+	fs.BoolVar(&f.inprocess, "inprocess", false, "without --url: run the server in this process rather than as a child 'oauthd serve'")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "without --url: the server's log level (info logs a line per request)")
+	fs.IntVar(&f.codes, "codes", 0, "code scenario without --url: codes to pre-mint (default 30000 per second of --duration)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&f.clientID, "client-id", app.DemoClientID, "with --url: a confidential client (client_secret_basic)")
+	fs.StringVar(&f.clientSecret, "client-secret", app.DemoClientSecret, "with --url: its secret")
+	fs.StringVar(&f.redirect, "redirect-uri", app.DemoRedirectURI, "with --url: its redirect URI")
+	fs.StringVar(&f.scope, "scope", "email", "with --url: the scope to ask for")
+	fs.StringVar(&f.username, "username", app.DemoUsername, "with --url: a user to sign in as")
+	fs.StringVar(&f.password, "password", app.DemoPassword, "with --url: the user's password")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "with --inprocess: write a CPU profile of the timed oauthd run (server and load generator) to this file")
+	fs.BoolVar(&f.startup, "startup", false, "measure how long 'oauthd serve' takes to answer HTTP on an existing database, and exit")
+	fs.IntVar(&f.startupRuns, "startup-runs", 10, "with --startup: how many starts to time")
+	// Internal: the bare handler of the baseline, as a child process.
+	fs.StringVar(&f.serveBare, "serve-bare", "", "")
+	fs.StringVar(&f.bareAddr, "addr", "127.0.0.1:0", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if f.serveBare != "" {
+		return serveBare(ctx, f.serveBare, f.bareAddr)
+	}
+	if f.startup {
+		return benchStartup(ctx, &f, e)
+	}
+	if f.duration <= 0 || f.duration > load.MaxDuration {
+		return fmt.Errorf("--duration must be between 0 and %s", load.MaxDuration)
+	}
+	if f.connections < 1 || f.connections > 10000 {
+		return errors.New("--connections must be between 1 and 10000")
+	}
+	if !slices.Contains(bench.Scenarios, f.scenario) {
+		return fmt.Errorf("--scenario %q: use one of %s", f.scenario, strings.Join(bench.Scenarios, ", "))
+	}
+	return runBench(ctx, &f, e)
+}
+
+// server is a server under test and how to stop it.
+type server struct {
+	addrs []string
+	pid   int
+	desc  string
+	stop  func()
+}
+
+func runBench(ctx context.Context, f *benchFlags, e *env) error {
+	var params *bench.Params
+	var srv *server
+	if f.urls != "" {
+		var err error
+		if srv, err = remote(f); err != nil {
+			return err
+		}
+		params = &bench.Params{ClientID: f.clientID, ClientSecret: f.clientSecret, RedirectURI: f.redirect,
+			Scope: f.scope, Username: f.username, Password: f.password}
+	} else {
+		var err error
+		srv, params, err = startLocal(ctx, f, e)
+		if err != nil {
+			return err
+		}
+	}
+	defer srv.stop()
+	scn, err := bench.NewScenario(f.scenario, params)
+	if err != nil {
+		return err
+	}
+	opts := load.Options{Targets: srv.addrs, Connections: f.connections, Duration: f.duration, PID: srv.pid, Progress: e.stderr}
+
+	// One iteration first: it checks the scenario works before the timed
+	// part, warms the server (the first use of the client secret pays
+	// the slow hash; later ones hit the verified-secret cache), and
+	// records the requests the baseline replays.
+	fmt.Fprintf(e.stderr, "preparing %d connections for %s...\n", f.connections, f.scenario)
+	tr, err := load.Record(ctx, scn, opts)
+	if err != nil {
+		return err
+	}
+	opts.Label = "oauthd"
+	if f.cpuProfile != "" {
+		if !f.inprocess {
+			return errors.New("--cpuprofile needs --inprocess")
+		}
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
+	res, err := load.Run(ctx, scn, opts)
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	rep := &bench.Report{Scenario: f.scenario, Connections: f.connections, Duration: f.duration, Server: srv.desc,
+		Machine: bench.ThisMachine(), OAuthd: res}
+	if f.baseline && ctx.Err() == nil {
+		bare, err := startBare(ctx, f, tr)
+		if err != nil {
+			return err
+		}
+		opts.Targets, opts.PID, opts.Label = []string{bare.addrs[0]}, bare.pid, "bare  "
+		bres, err := load.Run(ctx, load.Replay(f.scenario, tr), opts)
+		bare.stop()
+		if err != nil {
+			return err
+		}
+		rep.SetBare(bres)
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.Print(e.stdout)
+	return nil
+}
+
+// remote is the servers of --url.
+func remote(f *benchFlags) (*server, error) {
+	s := &server{pid: f.pid, stop: func() {}}
+	for _, raw := range strings.Split(f.urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("--url %q: want http://host:port (the load engine speaks plain HTTP/1.1)", raw)
+		}
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "80")
+		}
+		s.addrs = append(s.addrs, host)
+	}
+	s.desc = "running server at " + f.urls
+	if f.pid > 0 {
+		s.desc += fmt.Sprintf(" (pid %d)", f.pid)
+	}
+	return s, nil
+}
+
+// startLocal seeds a database and starts 'oauthd serve' on it.
+func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Params, error) {
+	cleanup := func() {}
+	db := f.db
+	if db == "" {
+		dir, err := os.MkdirTemp("", "oauthd-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		db = filepath.Join(dir, "bench.db")
+	}
+	fail := func(err error) (*server, *bench.Params, error) {
+		cleanup()
+		return nil, nil, err
+	}
+	so := bench.SeedOptions{}
+	switch f.scenario {
+	case "code":
+		so.Codes = f.codes
+		if so.Codes <= 0 {
+			so.Codes = int(30000 * f.duration.Seconds())
+		}
+	case "refresh":
+		so.RefreshTokens = 3*f.connections + 1
+	case "introspect":
+		so.AccessTokens = f.connections + 1
+	}
+	t0 := time.Now()
+	fmt.Fprintf(e.stderr, "seeding %s...", db)
+	store, err := app.OpenStore(ctx, db, true)
+	if err != nil {
+		return fail(err)
+	}
+	params, err := bench.Seed(ctx, store, so)
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(e.stderr, " %s\n", time.Since(t0).Round(time.Millisecond))
+	storeDesc := "SQLite " + db
+	if strings.HasPrefix(db, "postgres") {
+		storeDesc = "PostgreSQL"
+	}
+
+	if f.inprocess {
+		m, err := app.Open(ctx, app.Config{Addr: "127.0.0.1:0", DB: db, LogLevel: f.logLevel}, e.stderr)
+		if err != nil {
+			return fail(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- m.Serve() }()
+		return &server{addrs: []string{m.Addr()}, pid: os.Getpid(), desc: "oauthd in this process, " + storeDesc, stop: func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			m.Shutdown(sctx)
+			<-done
+			cleanup()
+		}}, params, nil
+	}
+	s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--log-level", f.logLevel)
+	if err != nil {
+		return fail(err)
+	}
+	stop := s.stop
+	s.stop = func() { stop(); cleanup() }
+	s.desc = fmt.Sprintf("'oauthd serve' (child process %d), %s", s.pid, storeDesc)
+	return s, params, nil
+}
+
+// startChild runs this program with args and --addr 127.0.0.1:PORT and
+// waits until it answers HTTP.
+func startChild(ctx context.Context, e *env, what string, args ...string) (*server, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, append(args, "--addr", addr)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, e.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	if _, err := waitReady(ctx, addr, exited); err != nil {
+		stop()
+		return nil, fmt.Errorf("%s did not start: %w", what, err)
+	}
+	return &server{addrs: []string{addr}, pid: cmd.Process.Pid, stop: stop}, nil
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls addr until it answers an HTTP request, and returns when
+// it first did.
+func waitReady(ctx context.Context, addr string, exited <-chan error) (time.Time, error) {
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return time.Time{}, fmt.Errorf("it exited: %v", err)
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		default:
+		}
+		resp, err := c.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			return time.Now(), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Time{}, errors.New("no answer within 15s")
+}
+
+// startBare starts the bare handler of the baseline on the trace, the same
+// way the oauthd server was started.
+func startBare(ctx context.Context, f *benchFlags, tr load.Trace) (*server, error) {
+	if f.inprocess || f.urls != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		hs := &http.Server{Handler: load.BareHandler(tr), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		return &server{addrs: []string{ln.Addr().String()}, pid: os.Getpid(), stop: func() { hs.Close() }}, nil
+	}
+	b, err := json.Marshal(tr)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp("", "oauthd-bench-trace-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name()) // the child has read it once it answers
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	tmp.Close()
+	return startChild(ctx, &env{stderr: os.Stderr}, "the bare handler", "bench", "--serve-bare", tmp.Name())
+}
+
+// serveBare is the child process of the baseline: the bare handler on a
+// recorded trace, served with the same http.Server settings as 'oauthd
+// serve', until SIGTERM.
+func serveBare(ctx context.Context, traceFile, addr string) error {
+	b, err := os.ReadFile(traceFile)
+	if err != nil {
+		return err
+	}
+	var tr load.Trace
+	if err := json.Unmarshal(b, &tr); err != nil {
+		return fmt.Errorf("%s: %w", traceFile, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: load.BareHandler(tr), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// benchStartup times 'oauthd serve' from exec to its first HTTP answer on
+// an existing database.
+func benchStartup(ctx context.Context, f *benchFlags, e *env) error {
+	db := f.db
+	if db == "" {
+		dir, err := os.MkdirTemp("", "oauthd-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		db = filepath.Join(dir, "bench.db")
+		// Create it as a first start does, with the demo data.
+		s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--demo", "--log-level", "warn")
+		if err != nil {
+			return err
+		}
+		s.stop()
+	}
+	var times []time.Duration
+	for range max(f.startupRuns, 1) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t0 := time.Now()
+		s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--demo", "--log-level", "warn")
+		if err != nil {
+			return err
+		}
+		times = append(times, time.Since(t0))
+		s.stop()
+	}
+	slices.Sort(times)
+	if f.jsonOut {
+		return json.NewEncoder(e.stdout).Encode(map[string]any{"runs": len(times), "min_ns": times[0],
+			"median_ns": times[len(times)/2], "max_ns": times[len(times)-1], "machine": bench.ThisMachine()})
+	}
+	fmt.Fprintf(e.stdout, "'oauthd serve --demo' on an existing database, from exec to the first HTTP answer, %d runs:\n", len(times))
+	fmt.Fprintf(e.stdout, "min %s  median %s  max %s\nmachine: %s\n", times[0].Round(100*time.Microsecond),
+		times[len(times)/2].Round(100*time.Microsecond), times[len(times)-1].Round(100*time.Microsecond), bench.ThisMachine())
+	return nil
+}

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// The client and user Seed creates.
+const (
+	ClientID    = "bench_client"
+	RedirectURI = "https://client.example/callback"
+	Username    = "bench_user"
+	Scope       = "read write"
+)
+
+// SeedOptions say what Seed makes.
+type SeedOptions struct {
+	// Codes is the number of authorization codes to pre-mint.
+	Codes int
+	// RefreshTokens and AccessTokens are the numbers of refresh and
+	// access tokens to pre-mint.
+	RefreshTokens, AccessTokens int
+	// TTL is the lifetime of what is pre-minted; default 15 minutes.
+	TTL time.Duration
+	// Params hash the client secret and the password; default
+	// secret.DefaultParams, the ones `oauthd client create` uses.
+	Params *secret.Params
+}
+
+// Seed creates, in a store the server is about to serve (or serves), the
+// scenarios' client (its secret hashed with argon2id, as `oauthd client
+// create` does: the verified-secret cache is what makes it cheap), a user,
+// and the codes and tokens asked for, stored as the server stores them:
+// hashes only. It returns the scenarios' Params with the plaintexts.
+func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, error) {
+	if o.TTL <= 0 {
+		o.TTL = 15 * time.Minute
+	}
+	kdf := secret.DefaultParams
+	if o.Params != nil {
+		kdf = *o.Params
+	}
+	p := &Params{ClientID: ClientID, ClientSecret: randomHex(16), RedirectURI: RedirectURI, Scope: Scope,
+		Username: Username, Password: randomHex(12)}
+	NewScenario("code", p) // sets the verifier
+	now := time.Now()
+	sh, err := secret.HashWith(p.ClientSecret, kdf)
+	if err != nil {
+		return nil, err
+	}
+	c := &oauthd.Client{ID: ClientID, SecretHash: sh, Name: "oauthd bench", RedirectURIs: []string{RedirectURI},
+		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials},
+		Scopes:     []string{"read", "write"}, TokenEndpointAuthMethod: oauthd.AuthMethodBasic, CreatedAt: now}
+	if err := store.CreateClient(ctx, c); err != nil {
+		return nil, fmt.Errorf("creating the bench client: %w", err)
+	}
+	ph, err := secret.HashWith(p.Password, kdf)
+	if err != nil {
+		return nil, err
+	}
+	u := &oauthd.User{ID: "bench-" + randomHex(8), Username: Username, PasswordHash: ph, CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateUser(ctx, u); err != nil {
+		return nil, fmt.Errorf("creating the bench user: %w", err)
+	}
+	scopes := []string{"read", "write"}
+	challenge := Challenge(p.Verifier)
+	mint := func(n int, create func(plain string) error) (*Pool, error) {
+		if n <= 0 {
+			return nil, nil
+		}
+		items := make([]string, n)
+		for i := range items {
+			items[i] = oauthd.RandomToken()
+		}
+		// Many writers at once, so that the store's group commit puts
+		// many in each transaction.
+		var wg sync.WaitGroup
+		errs := make(chan error, 1)
+		const workers = 64
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					if err := create(items[i]); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return nil, err
+		default:
+		}
+		return NewPool(items), nil
+	}
+	if p.Codes, err = mint(o.Codes, func(code string) error {
+		return store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.RandomToken(),
+			ClientID: ClientID, Subject: u.ID, RedirectURI: RedirectURI, Scopes: scopes,
+			CodeChallenge: challenge, CodeChallengeMethod: "S256",
+			AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
+	}); err != nil {
+		return nil, fmt.Errorf("pre-minting codes: %w", err)
+	}
+	token := func(kind string) func(string) error {
+		return func(t string) error {
+			return store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken(t), Kind: kind, GrantID: oauthd.RandomToken(),
+				ClientID: ClientID, Subject: u.ID, Scopes: scopes, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
+		}
+	}
+	if p.RefreshTokens, err = mint(o.RefreshTokens, token(oauthd.RefreshToken)); err != nil {
+		return nil, fmt.Errorf("pre-minting refresh tokens: %w", err)
+	}
+	if p.AccessTokens, err = mint(o.AccessTokens, token(oauthd.AccessToken)); err != nil {
+		return nil, fmt.Errorf("pre-minting access tokens: %w", err)
+	}
+	return p, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
