@@ -311,7 +311,7 @@ func (p *Provider) clientCredentialsGrant(r *http.Request, c *Client, ps params)
 	if e != nil {
 		return nil, e
 	}
-	resp, toks := p.newTokens(c, RandomToken(), "", scopes, time.Time{}, false)
+	resp, toks := p.newTokens(c, NewGrantID(), "", scopes, time.Time{}, false)
 	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
 		return nil, serverError(err)
 	}
@@ -346,7 +346,7 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	if u == nil {
 		return nil, errorf(ErrorInvalidGrant, "the username or password is incorrect")
 	}
-	resp, toks := p.newTokens(c, RandomToken(), u.ID, scopes, p.now(), c.AllowsGrant(GrantRefreshToken))
+	resp, toks := p.newTokens(c, NewGrantID(), u.ID, scopes, p.now(), c.AllowsGrant(GrantRefreshToken))
 	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
 		return nil, serverError(err)
 	}
