@@ -147,12 +147,15 @@ func parseArgon2(hash string) (Params, []byte, []byte, error) {
 // paid once per (id, secret, stored hash) rather than on every request. A
 // failure is never cached; an entry is only used while the stored hash is
 // the one it was verified against, so changing a secret invalidates it. The
-// cache holds SHA-256 digests of secrets, never the secrets. It is safe for
-// concurrent use.
+// cache holds SHA-256 digests of secrets, never the secrets. Concurrent
+// verifications of the same secret against the same hash share one KDF
+// computation (a burst of connections that all start with an uncached
+// secret costs one KDF run, not one each). It is safe for concurrent use.
 type Cache struct {
 	mu      sync.Mutex
 	max     int
 	entries map[string]cacheEntry
+	flights map[flightKey]*flight
 }
 
 type cacheEntry struct {
@@ -160,12 +163,28 @@ type cacheEntry struct {
 	digest [32]byte
 }
 
+// flightKey names one verification: who, against which stored hash, with
+// which secret (by digest).
+type flightKey struct {
+	id, hash string
+	digest   [32]byte
+}
+
+// flight is a verification in progress; ok is set before done is closed.
+type flight struct {
+	done chan struct{}
+	ok   bool
+}
+
+// verify is the KDF check; tests count its calls.
+var verify = Verify
+
 // NewCache returns a cache of at most max entries (1024 if max <= 0).
 func NewCache(max int) *Cache {
 	if max <= 0 {
 		max = 1024
 	}
-	return &Cache{max: max, entries: make(map[string]cacheEntry)}
+	return &Cache{max: max, entries: make(map[string]cacheEntry), flights: make(map[flightKey]*flight)}
 }
 
 // Verify is Verify(hash, s) for the holder of id, answered from the cache
@@ -175,25 +194,40 @@ func (c *Cache) Verify(id, hash, s string) bool {
 		return false
 	}
 	d := sha256.Sum256([]byte(s))
+	k := flightKey{id, hash, d}
 	c.mu.Lock()
 	e, ok := c.entries[id]
-	c.mu.Unlock()
 	if ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+		c.mu.Unlock()
 		return true
 	}
-	if !Verify(hash, s) {
-		return false
+	if f, ok := c.flights[k]; ok {
+		// The same check is running: wait for its outcome rather than
+		// run the KDF again. Only callers with the same secret share it.
+		c.mu.Unlock()
+		<-f.done
+		return f.ok
 	}
-	c.mu.Lock()
-	if len(c.entries) >= c.max {
-		for k := range c.entries { // evict an arbitrary entry (map order is random)
-			delete(c.entries, k)
-			break
-		}
-	}
-	c.entries[id] = cacheEntry{hash: hash, digest: d}
+	f := &flight{done: make(chan struct{})}
+	c.flights[k] = f
 	c.mu.Unlock()
-	return true
+
+	f.ok = verify(hash, s)
+
+	c.mu.Lock()
+	delete(c.flights, k)
+	if f.ok {
+		if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
+			for k := range c.entries { // evict an arbitrary entry (map order is random)
+				delete(c.entries, k)
+				break
+			}
+		}
+		c.entries[id] = cacheEntry{hash: hash, digest: d}
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return f.ok
 }
 
 // Forget drops the entry of id (after its secret changed or it was deleted).

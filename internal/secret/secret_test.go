@@ -1,8 +1,10 @@
 package secret
 
 import (
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -112,6 +114,78 @@ func TestCacheConcurrent(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+// A burst of concurrent verifications of one uncached secret runs the KDF
+// once; a wrong secret is checked by itself and never cached.
+func TestCacheSharesKDF(t *testing.T) {
+	h, _ := HashWith("s", fast)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	verify = func(hash, s string) bool {
+		calls.Add(1)
+		<-release
+		return Verify(hash, s)
+	}
+	defer func() { verify = Verify }()
+	c := NewCache(8)
+	var wg sync.WaitGroup
+	results := make(chan bool, 21)
+	for range 20 {
+		wg.Go(func() { results <- c.Verify("id", h, "s") })
+	}
+	wg.Go(func() { results <- c.Verify("id", h, "wrong") })
+	for calls.Load() < 2 { // the right secret's flight and the wrong one's
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	var ok, bad int
+	for r := range results {
+		if r {
+			ok++
+		} else {
+			bad++
+		}
+	}
+	if ok != 20 || bad != 1 {
+		t.Errorf("%d accepted, %d refused; want 20 and 1", ok, bad)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("the KDF ran %d times; want 2 (one per distinct secret)", n)
+	}
+	if !c.Verify("id", h, "s") || calls.Load() != 2 {
+		t.Error("the verified secret was not cached")
+	}
+	if c.Verify("id", h, "wrong") || calls.Load() != 3 {
+		t.Error("a wrong secret was answered without the KDF")
+	}
+}
+
+func BenchmarkSecretVerify(b *testing.B) {
+	h, err := Hash("bench-secret") // the production parameters
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		c := NewCache(0)
+		c.Verify("id", h, "bench-secret")
+		b.ReportAllocs()
+		for b.Loop() {
+			if !c.Verify("id", h, "bench-secret") {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("uncached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !Verify(h, "bench-secret") {
+				b.Fatal("refused")
+			}
+		}
+	})
 }
 
 func FuzzVerify(f *testing.F) {
