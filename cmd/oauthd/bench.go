@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,6 +94,11 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
+	// The server's log, the children's stderr and the progress line
+	// share e.stderr from several goroutines.
+	be := *e
+	be.stderr = &syncWriter{w: e.stderr}
+	e = &be
 	if f.serveBare != "" {
 		return serveBare(ctx, f.serveBare, f.bareAddr)
 	}
@@ -109,6 +115,18 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 		return fmt.Errorf("--scenario %q: use one of %s", f.scenario, strings.Join(bench.Scenarios, ", "))
 	}
 	return runBench(ctx, &f, e)
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 // server is a server under test and how to stop it.
@@ -176,7 +194,7 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	rep := &bench.Report{Scenario: f.scenario, Connections: f.connections, Duration: f.duration, Server: srv.desc,
 		Machine: bench.ThisMachine(), OAuthd: res}
 	if f.baseline && ctx.Err() == nil {
-		bare, err := startBare(ctx, f, tr)
+		bare, err := startBare(ctx, f, e, tr)
 		if err != nil {
 			return err
 		}
@@ -359,7 +377,7 @@ func waitReady(ctx context.Context, addr string, exited <-chan error) (time.Time
 
 // startBare starts the bare handler of the baseline on the trace, the same
 // way the oauthd server was started.
-func startBare(ctx context.Context, f *benchFlags, tr load.Trace) (*server, error) {
+func startBare(ctx context.Context, f *benchFlags, e *env, tr load.Trace) (*server, error) {
 	if f.inprocess || f.urls != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -383,7 +401,7 @@ func startBare(ctx context.Context, f *benchFlags, tr load.Trace) (*server, erro
 		return nil, err
 	}
 	tmp.Close()
-	return startChild(ctx, &env{stderr: os.Stderr}, "the bare handler", "bench", "--serve-bare", tmp.Name())
+	return startChild(ctx, e, "the bare handler", "bench", "--serve-bare", tmp.Name())
 }
 
 // serveBare is the child process of the baseline: the bare handler on a

@@ -43,9 +43,9 @@ type Params struct {
 	Verifier string
 	// Codes, RefreshTokens and AccessTokens are credentials made before
 	// the run (see Seed). When a pool is nil the scenario mints what it
-	// needs over HTTP while it prepares the connections: codes through
-	// the login and consent pages, access tokens with
-	// client_credentials.
+	// needs over HTTP while it prepares the connections, through the
+	// login and consent pages (so a client with the authorization_code
+	// and refresh_token grants, like the demo client, is enough).
 	Codes, RefreshTokens, AccessTokens *Pool
 	// CodesPerConn is how many codes each connection mints over HTTP when
 	// Codes is nil; default 200.
@@ -167,15 +167,24 @@ func (s *scenario) Worker(i int, c *load.Client) (load.Worker, error) {
 		if t, ok := s.p.AccessTokens.take(); ok {
 			w.access = t
 		} else {
-			resp, err := c.Do(load.NewRequest("POST", oauthd.TokenPath, "grant_type=client_credentials", "Authorization", s.basic))
+			// A user's access token, as resource servers mostly see.
+			code, err := w.authorize(c, true)
 			if err != nil {
 				return nil, err
 			}
-			if w.access = field(resp.Body, "access_token"); resp.Status != 200 || w.access == "" {
-				return nil, fmt.Errorf("client_credentials for an access token to introspect: %d %s", resp.Status, resp.Body)
+			t, err := w.redeem(c, code)
+			if err != nil {
+				return nil, err
 			}
+			w.access = t.access
 		}
 		w.intro = s.introspect(w.access)
+	case "mixed":
+		// Sign in and remember the consent first: the timed iterations
+		// are those of a returning browser.
+		if _, err := w.authorize(c, true); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary act as the oauthd binary, for the child
+// processes `oauthd bench` starts (it execs itself).
+func TestMain(m *testing.M) {
+	if os.Getenv("OAUTHD_TEST_AS_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+func runBenchCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"bench"}, args...), &env{stdout: &out, stderr: &errb, getenv: os.Getenv})
+	return out.String(), errb.String(), code
+}
+
+// `oauthd bench --inprocess --baseline` runs oauthd, then the bare handler,
+// and prints both with their ratio.
+func TestBenchCommand(t *testing.T) {
+	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "client_credentials", "--connections", "2", "--duration", "300ms", "--baseline")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"scenario client_credentials: 2 connections", "oauthd", "bare net/http", "ratio oauthd/bare: ", "answers: 200: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "req/s") {
+		t.Errorf("no progress line on stderr: %q", errs)
+	}
+}
+
+// Without --inprocess the server and the bare handler are child
+// processes, whose memory and CPU are reported.
+func TestBenchCommandChild(t *testing.T) {
+	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
+	out, errs, code := runBenchCmd(t, "--scenario", "code", "--connections", "2", "--duration", "300ms", "--codes", "3000", "--baseline")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"'oauthd serve' (child process", "ratio oauthd/bare: ", " MB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, errs, code = runBenchCmd(t, "--startup", "--startup-runs", "2")
+	if code != 0 || !strings.Contains(out, "median") {
+		t.Errorf("--startup: exit %d: %s %s", code, out, errs)
+	}
+}
+
+func TestBenchCommandJSON(t *testing.T) {
+	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		Scenario string
+		OAuthd   struct {
+			Requests int64
+			Errors   int64
+			Status   map[string]int64
+			Server   struct {
+				RSSPeak int64 `json:"rss_peak_bytes"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Scenario != "introspect" || rep.OAuthd.Requests == 0 || rep.OAuthd.Errors != 0 || rep.OAuthd.Status["200"] != rep.OAuthd.Requests || rep.OAuthd.Server.RSSPeak == 0 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+func TestBenchCommandFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "nope"},
+		{"--duration", "10m"},
+		{"--connections", "0"},
+		{"--url", "https://example.com"},
+	} {
+		if _, _, code := runBenchCmd(t, args...); code == 0 {
+			t.Errorf("bench %v succeeded", args)
+		}
+	}
+}
