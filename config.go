@@ -43,8 +43,13 @@ type Config struct {
 	// EnablePasswordGrant turns on the resource owner password credentials
 	// grant (RFC 6749 §4.3) for clients that also list it. Off by default.
 	EnablePasswordGrant bool
-	// EnableImplicitGrant turns on response_type=token (RFC 6749 §4.2) for
-	// clients that also list it. Off by default.
+	// EnableImplicitGrant turns on the response types that return tokens
+	// from the authorization endpoint: token (RFC 6749 §4.2) and the OpenID
+	// Connect implicit and hybrid types id_token, id_token token,
+	// code id_token, code token and code id_token token (OIDC Core §3.2,
+	// §3.3). A client also needs the implicit grant in GrantTypes and, for
+	// the OpenID Connect types, the type listed in ResponseTypes. Off by
+	// default.
 	EnableImplicitGrant bool
 	// RefreshGracePeriod lets a client that retries a refresh within this
 	// time get the same successor tokens instead of having the whole grant
@@ -54,6 +59,27 @@ type Config struct {
 	MaxBodyBytes int64
 	// SecretCacheSize bounds the cache of verified client secrets; default 1024.
 	SecretCacheSize int
+
+	// IDTokenTTL is the lifetime of ID tokens (OIDC Core §2); default 1 hour.
+	IDTokenTTL time.Duration
+	// KeyEncryptionKey, when set, encrypts the private signing keys at rest
+	// with AES-256-GCM; it must be 32 bytes. Keys stored in clear before it
+	// was set are still read. Default: keys are stored in clear.
+	KeyEncryptionKey []byte
+	// KeyRotationPeriod is how long each signing key signs before its
+	// successor takes over; default 30 days, at least one hour. The
+	// successor is published in the JWKS a quarter of a period (at most 7
+	// days) before it signs anything, and a retired key stays published
+	// until every ID token it signed has expired.
+	KeyRotationPeriod time.Duration
+	// KeyRefreshInterval is how often a node re-reads the signing keys from
+	// the store, so every node sees a rotation made by another; default 1
+	// minute.
+	KeyRefreshInterval time.Duration
+	// UILocales are the languages the pages are available in, advertised
+	// as ui_locales_supported (OIDC Discovery §3); package ui's Locales
+	// gives them. Default: not advertised.
+	UILocales []string
 }
 
 func (c *Config) setDefaults() error {
@@ -73,6 +99,9 @@ func (c *Config) setDefaults() error {
 	def(&c.CodeTTL, 5*time.Minute)
 	def(&c.AuthRequestTTL, 30*time.Minute)
 	def(&c.SessionTTL, 24*time.Hour)
+	def(&c.IDTokenTTL, time.Hour)
+	def(&c.KeyRotationPeriod, 30*24*time.Hour)
+	def(&c.KeyRefreshInterval, time.Minute)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -80,10 +109,17 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("oauthd: Config.CodeTTL %s is longer than 10 minutes (RFC 6749 §4.1.2)", c.CodeTTL)
 	}
 	for name, d := range map[string]time.Duration{"AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL,
-		"CodeTTL": c.CodeTTL, "AuthRequestTTL": c.AuthRequestTTL, "SessionTTL": c.SessionTTL} {
+		"CodeTTL": c.CodeTTL, "AuthRequestTTL": c.AuthRequestTTL, "SessionTTL": c.SessionTTL, "IDTokenTTL": c.IDTokenTTL,
+		"KeyRefreshInterval": c.KeyRefreshInterval} {
 		if d < time.Second {
 			return fmt.Errorf("oauthd: Config.%s %s must be at least one second", name, d)
 		}
+	}
+	if c.KeyRotationPeriod < time.Hour {
+		return fmt.Errorf("oauthd: Config.KeyRotationPeriod %s must be at least one hour", c.KeyRotationPeriod)
+	}
+	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {
+		return fmt.Errorf("oauthd: Config.KeyEncryptionKey must be 32 bytes (AES-256), not %d", n)
 	}
 	if c.RefreshGracePeriod < 0 {
 		return fmt.Errorf("oauthd: Config.RefreshGracePeriod must not be negative")
