@@ -102,7 +102,6 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.AuthorizeError(w, r, ar, err)
 		return
 	}
-	ar.ID = RandomToken()
 	ar.BrowserHash = HashToken(p.browser(w, r))
 	sess, user, err := p.currentSession(r)
 	if err != nil {
@@ -133,6 +132,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.issue(w, r, ar, client, user, sess, false)
 		return
 	}
+	// A prompt=none request is answered at once and never stored (issue
+	// consumes only stored requests, those with an ID).
+	ar.ID = RandomToken()
 	if err := p.store.CreateAuthRequest(r.Context(), ar); err != nil {
 		p.errorPage(w, r, serverError(err))
 		return
