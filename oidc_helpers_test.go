@@ -46,7 +46,7 @@ func newOIDCEnv(t *testing.T, opts ...func(*oauthd.Config)) *testEnv {
 	for _, c := range []*oauthd.Client{
 		{ID: oidcClientID, SecretHash: hash(t, oidcClientSecret), RedirectURIs: []string{oidcRedirectURI},
 			PostLogoutRedirectURIs: []string{oidcLogoutURI}, TokenEndpointAuthMethod: oauthd.AuthMethodBasic,
-			GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantImplicit},
+			GrantTypes:    []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantImplicit},
 			ResponseTypes: all, Scopes: scopes},
 		{ID: "oidc_client2", SecretHash: hash(t, "oidc_secret2"), RedirectURIs: []string{"http://localhost:9001/callback"},
 			GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}, Scopes: scopes,
