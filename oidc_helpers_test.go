@@ -187,7 +187,7 @@ func (e *testEnv) checkIDToken(t *testing.T, raw string, want idTokenCheck) map[
 }
 
 // jwks fetches the published JWK Set.
-func (e *testEnv) jwks(t *testing.T) jose.JSONWebKeySet {
+func (e *testEnv) jwks(t *testing.T) *jose.JSONWebKeySet {
 	t.Helper()
 	r := e.browser().get(e.url(oauthd.JWKSPath))
 	if r.status != http.StatusOK {
@@ -197,7 +197,7 @@ func (e *testEnv) jwks(t *testing.T) jose.JSONWebKeySet {
 	if err := json.Unmarshal([]byte(r.body), &set); err != nil {
 		t.Fatalf("jwks: %v", err)
 	}
-	return set
+	return &set
 }
 
 // userinfo calls the userinfo endpoint with a bearer token in the header.
