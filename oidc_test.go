@@ -192,7 +192,10 @@ func TestImplicitAndHybrid(t *testing.T) {
 			}
 			if has("id_token") {
 				c := e.checkIDToken(t, q.Get("id_token"), idTokenCheck{nonce: oidcNonce, authTime: true})
-				half := func(v string) string { s := sha256.Sum256([]byte(v)); return base64.RawURLEncoding.EncodeToString(s[:16]) }
+				half := func(v string) string {
+					s := sha256.Sum256([]byte(v))
+					return base64.RawURLEncoding.EncodeToString(s[:16])
+				}
 				if has("token") && c["at_hash"] != half(q.Get("access_token")) {
 					t.Errorf("at_hash = %v; want the access token's", c["at_hash"])
 				}
