@@ -98,6 +98,8 @@ func (p *Provider) routes() {
 	m.HandleFunc(AuthorizePath, p.methods(p.handleAuthorize, "GET", "POST"))
 	m.HandleFunc(TokenPath, p.methods(p.handleToken, "POST"))
 	m.HandleFunc(TokenizePath, p.methods(p.handleToken, "POST"))
+	m.HandleFunc(IntrospectPath, p.methods(p.handleIntrospect, "POST"))
+	m.HandleFunc(RevokePath, p.methods(p.handleRevoke, "POST"))
 	m.HandleFunc(LoginPath, p.methods(p.handleLogin, "GET", "POST"))
 	m.HandleFunc(ConsentPath, p.methods(p.handleConsent, "GET", "POST"))
 	m.HandleFunc(LogoutPath, p.methods(p.handleLogout, "GET", "POST"))

@@ -54,6 +54,9 @@ type Client struct {
 	// RequirePKCE makes PKCE mandatory for a confidential client. It is always
 	// mandatory for public clients.
 	RequirePKCE bool `json:"require_pkce,omitempty"`
+	// ResourceServer lets the client introspect tokens issued to any
+	// client (RFC 7662 §2.1); other clients see only their own tokens.
+	ResourceServer bool `json:"resource_server,omitempty"`
 	// SkipConsent marks a first-party client the operator pre-approved: no
 	// consent page is shown unless the request has prompt=consent.
 	SkipConsent bool `json:"skip_consent,omitempty"`

@@ -90,6 +90,12 @@ func exists(what, key string) error {
 	return fmt.Errorf("memstore: %s %q: %w", what, key, oauthd.ErrAlreadyExists)
 }
 
+// secretErr is the error about a record keyed by a secret's hash, which
+// errors do not show.
+func secretErr(what string, err error) error {
+	return fmt.Errorf("memstore: %s: %w", what, err)
+}
+
 // Client returns the client with the ID, or ErrNotFound.
 func (s *Store) Client(ctx context.Context, id string) (*oauthd.Client, error) {
 	if err := s.lock(ctx); err != nil {
@@ -307,7 +313,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.codes[c.Hash]; ok {
-		return exists("auth code", "")
+		return secretErr("auth code", oauthd.ErrAlreadyExists)
 	}
 	s.codes[c.Hash] = cloneCode(c)
 	return nil
@@ -315,6 +321,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
 
 // ConsumeAuthCode marks the code used at now and returns it. A code used
 // before is returned with ErrAlreadyUsed; an unknown one is ErrNotFound.
+// now must not be the zero time, which would leave the code unused.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
 	if now.IsZero() {
 		return nil, errors.New("memstore: consume auth code: zero time")
@@ -325,7 +332,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 	defer s.mu.Unlock()
 	c, ok := s.codes[hash]
 	if !ok {
-		return nil, notFound("auth code", "")
+		return nil, secretErr("auth code", oauthd.ErrNotFound)
 	}
 	if !c.UsedAt.IsZero() {
 		return cloneCode(c), fmt.Errorf("memstore: auth code: %w", oauthd.ErrAlreadyUsed)
@@ -348,7 +355,7 @@ func (s *Store) createTokens(tokens []*oauthd.Token) error {
 	seen := make(map[string]bool, len(tokens))
 	for _, t := range tokens {
 		if _, ok := s.tokens[t.Hash]; ok || seen[t.Hash] {
-			return exists("token", "")
+			return secretErr("token", oauthd.ErrAlreadyExists)
 		}
 		seen[t.Hash] = true
 	}
@@ -368,7 +375,7 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 	defer s.mu.Unlock()
 	t, ok := s.tokens[hash]
 	if !ok {
-		return nil, notFound("token", "")
+		return nil, secretErr("token", oauthd.ErrNotFound)
 	}
 	return cloneToken(t), nil
 }
@@ -376,7 +383,8 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 // RotateRefreshToken marks the refresh token oldHash rotated at now, records
 // successor and stores next, all or nothing. A token rotated before is
 // returned with ErrAlreadyUsed; an unknown hash, or one of an access token,
-// is ErrNotFound.
+// is ErrNotFound. now must not be the zero time, which would leave the token
+// unrotated.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
 	if now.IsZero() {
 		return nil, errors.New("memstore: rotate refresh token: zero time")
@@ -387,7 +395,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	defer s.mu.Unlock()
 	t, ok := s.tokens[oldHash]
 	if !ok || t.Kind != oauthd.RefreshToken {
-		return nil, notFound("refresh token", "")
+		return nil, secretErr("refresh token", oauthd.ErrNotFound)
 	}
 	if !t.RotatedAt.IsZero() {
 		return cloneToken(t), fmt.Errorf("memstore: refresh token: %w", oauthd.ErrAlreadyUsed)
@@ -407,7 +415,7 @@ func (s *Store) RevokeToken(ctx context.Context, hash string) error {
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.tokens[hash]; !ok {
-		return notFound("token", "")
+		return secretErr("token", oauthd.ErrNotFound)
 	}
 	delete(s.tokens, hash)
 	return nil
@@ -458,7 +466,7 @@ func (s *Store) CreateSession(ctx context.Context, se *oauthd.Session) error {
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.sessions[se.Hash]; ok {
-		return exists("session", "")
+		return secretErr("session", oauthd.ErrAlreadyExists)
 	}
 	s.sessions[se.Hash] = cloneSession(se)
 	return nil
@@ -472,7 +480,7 @@ func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, erro
 	defer s.mu.Unlock()
 	se, ok := s.sessions[hash]
 	if !ok {
-		return nil, notFound("session", "")
+		return nil, secretErr("session", oauthd.ErrNotFound)
 	}
 	return cloneSession(se), nil
 }
@@ -484,7 +492,7 @@ func (s *Store) DeleteSession(ctx context.Context, hash string) error {
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.sessions[hash]; !ok {
-		return notFound("session", "")
+		return secretErr("session", oauthd.ErrNotFound)
 	}
 	delete(s.sessions, hash)
 	return nil

@@ -15,7 +15,8 @@
 // down what they leave open, so that every store behaves alike:
 //
 //   - Times keep at least millisecond precision. The suite compares times
-//     truncated to the millisecond; the SQL stores keep exactly that.
+//     truncated to the millisecond; memstore and sqlitestore keep exactly
+//     that.
 //   - A nil and an empty slice (or map) are the same; a store may return
 //     either.
 //   - User claims round-trip as JSON: a store returns what encoding/json
@@ -26,7 +27,11 @@
 //   - UpdateUser to a username another user has is ErrAlreadyExists.
 //   - RotateRefreshToken returns the old token, now rotated, to the one call
 //     that succeeds, and stores all of next or nothing at all.
-//   - RevokeGrant and RevokeTokensOf succeed when nothing matches.
+//   - RevokeGrant and RevokeTokensOf succeed when nothing matches. A grant
+//     revoked more than once stays revoked until the latest until. Tokens
+//     that CreateTokens or RotateRefreshToken store for a revoked grant are
+//     not found; whether they appear once the revocation is forgotten is
+//     left open (memstore and sqlitestore never store them).
 //   - A zero ExpiresAt (or a zero revocation until) never expires:
 //     DeleteExpired keeps the record. DeleteExpired with a limit below one
 //     removes nothing.

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// errUsage means the flags were wrong; the flag package already said why.
+var errUsage = errors.New("usage")
+
+// listFlag is a repeatable flag; each value may also hold several items
+// separated by commas or spaces.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		*l = append(*l, s)
+	}
+	return nil
+}
+
+// parse parses flags and positional arguments in any order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dbFlag adds --db with its environment default.
+func dbFlag(fs *flag.FlagSet, e *env) *string {
+	def := e.getenv("OAUTHD_DB")
+	if def == "" {
+		def = "oauthd.db"
+	}
+	return fs.String("db", def, "SQLite file path or postgres:// DSN (env OAUTHD_DB)")
+}
+
+func envOr(e *env, name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newFlagSet(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet("oauthd "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+func wantArgs(pos []string, n int, what string) error {
+	if len(pos) != n {
+		return fmt.Errorf("expected %s", what)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+func cmdUser(ctx context.Context, args []string, e *env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, "usage: oauthd user add|list|delete|passwd\n")
+		return errUsage
+	}
+	switch args[0] {
+	case "add", "create":
+		return userAdd(ctx, args[1:], e)
+	case "list", "ls":
+		return userList(ctx, args[1:], e)
+	case "delete", "rm":
+		return userDelete(ctx, args[1:], e)
+	case "passwd", "password":
+		return userPasswd(ctx, args[1:], e)
+	}
+	fmt.Fprintf(e.stderr, "oauthd user: unknown subcommand %q (add, list, delete, passwd)\n", args[0])
+	return errUsage
+}
+
+// readPassword asks for a password on the terminal (twice, without echo),
+// or reads one line from standard input when it is not a terminal or
+// --password-stdin is given.
+func readPassword(e *env, fromStdin bool) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, "Password: ")
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(e.stderr, "Repeat password: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("the passwords differ")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func checkPassword(pw string) error {
+	if len(pw) < 1 {
+		return errors.New("the password is empty")
+	}
+	if len(pw) > 1024 {
+		return errors.New("the password is longer than 1024 bytes")
+	}
+	return nil
+}
+
+func userAdd(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("user add", e)
+	db := dbFlag(fs, e)
+	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	var claims listFlag
+	fs.Var(&claims, "claim", "a claim as name=value, e.g. email=alice@example.com (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one username"); err != nil {
+		return err
+	}
+	name := pos[0]
+	if name == "" || strings.ContainsAny(name, " \t\r\n") {
+		return errors.New("a username must not be empty or contain spaces")
+	}
+	cl, err := parseClaims(claims)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(e, *stdin)
+	if err != nil {
+		return err
+	}
+	if err := checkPassword(pw); err != nil {
+		return err
+	}
+	h, err := secret.Hash(pw)
+	if err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	now := time.Now()
+	u := &oauthd.User{ID: app.NewUserID(), Username: name, PasswordHash: h, Claims: cl, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(ctx, u); errors.Is(err, oauthd.ErrAlreadyExists) {
+		return fmt.Errorf("a user named %q already exists", name)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", name, u.ID)
+	return nil
+}
+
+// parseClaims turns name=value pairs into claims; true/false become booleans.
+func parseClaims(kvs []string) (map[string]any, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := map[string]any{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--claim %q: use name=value", kv)
+		}
+		switch v {
+		case "true":
+			m[k] = true
+		case "false":
+			m[k] = false
+		default:
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+func userList(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("user list", e)
+	db := dbFlag(fs, e)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	us, err := s.Users(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tSUB\tCREATED")
+	for _, u := range us {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Username, u.ID, u.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func userDelete(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("user delete", e)
+	db := dbFlag(fs, e)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one username"); err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.UserByUsername(ctx, pos[0])
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return fmt.Errorf("no user %q", pos[0])
+	} else if err != nil {
+		return err
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted user %s\n", u.Username)
+	return nil
+}
+
+func userPasswd(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("user passwd", e)
+	db := dbFlag(fs, e)
+	stdin := fs.Bool("password-stdin", false, "read the new password from standard input")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one username"); err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.UserByUsername(ctx, pos[0])
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return fmt.Errorf("no user %q", pos[0])
+	} else if err != nil {
+		return err
+	}
+	pw, err := readPassword(e, *stdin)
+	if err != nil {
+		return err
+	}
+	if err := checkPassword(pw); err != nil {
+		return err
+	}
+	if u.PasswordHash, err = secret.Hash(pw); err != nil {
+		return err
+	}
+	u.UpdatedAt = time.Now()
+	if err := s.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "changed the password of %s\n", u.Username)
+	return nil
+}

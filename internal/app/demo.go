@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// The demo data of the walkthrough oauthd started from (the aioauth
+// examples README). Not for production: the secrets are public.
+const (
+	DemoClientID     = "test_client"
+	DemoClientSecret = "password"
+	DemoRedirectURI  = "https://www.example.com/redirect"
+	DemoUsername     = "admin"
+	DemoPassword     = "admin"
+)
+
+// DemoAuthorizeURL is the walkthrough's authorization URL on an issuer.
+func DemoAuthorizeURL(issuer string) string {
+	return issuer + oauthd.AuthorizePath + "?client_id=test_client&redirect_uri=https%3A%2F%2Fwww.example.com%2Fredirect&response_type=code&state=somestate&scope=email"
+}
+
+// SeedDemo creates the demo client and user if they are absent. Existing
+// records are left as they are.
+func SeedDemo(ctx context.Context, s oauthd.Storage) error {
+	now := time.Now()
+	if _, err := s.Client(ctx, DemoClientID); errors.Is(err, oauthd.ErrNotFound) {
+		h, err := secret.Hash(DemoClientSecret)
+		if err != nil {
+			return err
+		}
+		c := &oauthd.Client{
+			ID: DemoClientID, SecretHash: h, Name: DemoClientID,
+			RedirectURIs:            []string{DemoRedirectURI},
+			GrantTypes:              []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken},
+			Scopes:                  []string{"email"},
+			TokenEndpointAuthMethod: oauthd.AuthMethodBasic,
+			AccessTokenTTL:          300 * time.Second,
+			RefreshTokenTTL:         900 * time.Second,
+			CreatedAt:               now,
+		}
+		if err := s.CreateClient(ctx, c); err != nil && !errors.Is(err, oauthd.ErrAlreadyExists) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if _, err := s.UserByUsername(ctx, DemoUsername); errors.Is(err, oauthd.ErrNotFound) {
+		h, err := secret.Hash(DemoPassword)
+		if err != nil {
+			return err
+		}
+		u := &oauthd.User{ID: NewUserID(), Username: DemoUsername, PasswordHash: h, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateUser(ctx, u); err != nil && !errors.Is(err, oauthd.ErrAlreadyExists) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// NewUserID returns a new random subject identifier (a UUID v4 string):
+// stable, never reassigned, and unlike any client_id oauthd generates.
+func NewUserID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,90 @@
+package oauthd
+
+import (
+	"errors"
+	"net/http"
+)
+
+// introspection is an active token's description (RFC 7662 §2.2).
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       string `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+}
+
+// handleIntrospect is the token introspection endpoint (RFC 7662). The
+// caller authenticates as a client; it sees its own tokens, and a client
+// marked ResourceServer sees every client's. Anything unknown, expired,
+// revoked, rotated or not visible is exactly {"active":false}.
+func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ps, e := parseForm(w, r, p.cfg.MaxBodyBytes)
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	caller, e := p.authenticateClient(r, ps)
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	tok, e := ps.get("token")
+	if e == nil {
+		_, e = ps.get("token_type_hint") // RFC 7662 §2.1: a hint only; every type is searched
+	}
+	if e != nil {
+		p.writeJSONError(w, r, e)
+		return
+	}
+	if tok == "" {
+		p.writeJSONError(w, r, errorf(ErrorInvalidRequest, "token is required"))
+		return
+	}
+	inactive := map[string]bool{"active": false}
+	t, err := p.store.Token(r.Context(), HashToken(tok))
+	if errors.Is(err, ErrNotFound) {
+		writeJSON(w, http.StatusOK, inactive)
+		return
+	} else if err != nil {
+		p.writeJSONError(w, r, serverError(err))
+		return
+	}
+	if !t.Active(p.now()) || (t.ClientID != caller.ID && !caller.ResourceServer) {
+		writeJSON(w, http.StatusOK, inactive)
+		return
+	}
+	out := introspection{Active: true, Scope: JoinScope(t.Scopes), ClientID: t.ClientID, Sub: t.Subject,
+		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Iss: p.cfg.Issuer, TokenType: "Bearer"}
+	if t.Kind == RefreshToken {
+		out.TokenType = "refresh_token"
+	}
+	// A token outlives neither its client nor its user: deleting either
+	// makes the token inactive even before its rows are collected.
+	if t.ClientID != caller.ID {
+		if _, err := p.store.Client(r.Context(), t.ClientID); errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
+		}
+	}
+	if t.Subject != "" {
+		u, err := p.store.User(r.Context(), t.Subject)
+		if errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
+		}
+		out.Username = u.Username
+	}
+	writeJSON(w, http.StatusOK, out)
+}

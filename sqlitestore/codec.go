@@ -1,0 +1,167 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oauthd/oauthd"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// unixMS is t in unix milliseconds, 0 for the zero time.
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS is the time of unix milliseconds v in UTC, the zero time for 0.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// joinScopes and splitScopes store scopes space-separated.
+func joinScopes(s []string) string { return strings.Join(s, " ") }
+
+func splitScopes(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCode(sc scanner) (*oauthd.AuthCode, error) {
+	var (
+		c                                     oauthd.AuthCode
+		scopes                                string
+		authTime, issuedAt, expiresAt, usedAt int64
+	)
+	err := sc.Scan(&c.Hash, &c.GrantID, &c.ClientID, &c.Subject, &c.RedirectURI, &scopes, &c.CodeChallenge,
+		&c.CodeChallengeMethod, &c.Nonce, &c.Claims, &authTime, &issuedAt, &expiresAt, &usedAt)
+	if err != nil {
+		return nil, err
+	}
+	c.Scopes = splitScopes(scopes)
+	c.AuthTime, c.IssuedAt, c.ExpiresAt, c.UsedAt = fromMS(authTime), fromMS(issuedAt), fromMS(expiresAt), fromMS(usedAt)
+	return &c, nil
+}
+
+func scanToken(sc scanner) (*oauthd.Token, error) {
+	var (
+		t                                        oauthd.Token
+		scopes                                   string
+		authTime, issuedAt, expiresAt, rotatedAt int64
+	)
+	err := sc.Scan(&t.Hash, &t.Kind, &t.GrantID, &t.ClientID, &t.Subject, &scopes, &t.Claims,
+		&authTime, &issuedAt, &expiresAt, &rotatedAt, &t.Successor)
+	if err != nil {
+		return nil, err
+	}
+	t.Scopes = splitScopes(scopes)
+	t.AuthTime, t.IssuedAt, t.ExpiresAt, t.RotatedAt = fromMS(authTime), fromMS(issuedAt), fromMS(expiresAt), fromMS(rotatedAt)
+	return &t, nil
+}
+
+func scanSession(sc scanner) (*oauthd.Session, error) {
+	var (
+		s                   oauthd.Session
+		authTime, expiresAt int64
+	)
+	if err := sc.Scan(&s.Hash, &s.UserID, &authTime, &expiresAt); err != nil {
+		return nil, err
+	}
+	s.AuthTime, s.ExpiresAt = fromMS(authTime), fromMS(expiresAt)
+	return &s, nil
+}
+
+func scanConsent(sc scanner) (*oauthd.Consent, error) {
+	var (
+		c                    oauthd.Consent
+		scopes               string
+		createdAt, updatedAt int64
+	)
+	if err := sc.Scan(&c.UserID, &c.ClientID, &scopes, &createdAt, &updatedAt); err != nil {
+		return nil, err
+	}
+	c.Scopes = splitScopes(scopes)
+	c.CreatedAt, c.UpdatedAt = fromMS(createdAt), fromMS(updatedAt)
+	return &c, nil
+}
+
+func scanKey(sc scanner) (*oauthd.SigningKey, error) {
+	var (
+		k                                         oauthd.SigningKey
+		notBefore, retireAt, expiresAt, createdAt int64
+	)
+	if err := sc.Scan(&k.ID, &k.Algorithm, &k.Private, &notBefore, &retireAt, &expiresAt, &createdAt); err != nil {
+		return nil, err
+	}
+	k.NotBefore, k.RetireAt, k.ExpiresAt, k.CreatedAt = fromMS(notBefore), fromMS(retireAt), fromMS(expiresAt), fromMS(createdAt)
+	return &k, nil
+}
+
+// tokenArgs are the arguments of the createToken statement.
+func tokenArgs(t *oauthd.Token) []any {
+	return []any{t.Hash, t.Kind, t.GrantID, t.ClientID, t.Subject, joinScopes(t.Scopes), t.Claims,
+		unixMS(t.AuthTime), unixMS(t.IssuedAt), unixMS(t.ExpiresAt)}
+}
+
+// isConstraint reports whether err is a violated UNIQUE or PRIMARY KEY
+// constraint (or another constraint SQLite did not detail).
+func isConstraint(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// lookupErr turns the error of a single-row lookup into the store's error:
+// ErrNotFound for no row.
+func lookupErr(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlitestore: %s: %w", what, oauthd.ErrNotFound)
+	}
+	return fmt.Errorf("sqlitestore: read %s: %w", what, err)
+}
+
+// affected returns the rows a statement changed, or ErrNotFound (as what)
+// when it changed none.
+func affected(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlitestore: %s: %w", what, oauthd.ErrNotFound)
+	}
+	return nil
+}
+
+// inserted returns ErrAlreadyExists (as what) when an INSERT ... ON
+// CONFLICT DO NOTHING inserted nothing.
+func inserted(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlitestore: create %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlitestore: create %s: %w", what, oauthd.ErrAlreadyExists)
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// CreateAuthRequest stores an authorization request; ErrAlreadyExists if
+// the ID is taken.
+func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: encode auth request: %w", err)
+	}
+	expiresAt := unixMS(r.ExpiresAt)
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.createAuthRequest, r.ID, string(data), expiresAt)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: create auth request: %w", err)
+		}
+		return inserted(res, "auth request")
+	})
+}
+
+// AuthRequest returns the request, or ErrNotFound.
+func (s *Store) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	if err := st.authRequest.QueryRowContext(ctx, id).Scan(&data); err != nil {
+		return nil, lookupErr(err, "auth request")
+	}
+	r := new(oauthd.AuthRequest)
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode auth request: %w", err)
+	}
+	return r, nil
+}
+
+// DeleteAuthRequest removes the request; ErrNotFound if it was gone. It is
+// one DELETE, so of concurrent calls exactly one removes the request.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.deleteAuthRequest, id)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: delete auth request: %w", err)
+		}
+		return affected(res, "delete auth request")
+	})
+}
+
+// CreateAuthCode stores an authorization code; ErrAlreadyExists if the hash
+// is taken.
+func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
+	args := []any{c.Hash, c.GrantID, c.ClientID, c.Subject, c.RedirectURI, joinScopes(c.Scopes), c.CodeChallenge,
+		c.CodeChallengeMethod, c.Nonce, c.Claims, unixMS(c.AuthTime), unixMS(c.IssuedAt), unixMS(c.ExpiresAt)}
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.createAuthCode, args...)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: create auth code: %w", err)
+		}
+		return inserted(res, "auth code")
+	})
+}
+
+// ConsumeAuthCode marks the code used at now and returns it, with one
+// conditional UPDATE: of concurrent calls exactly one finds the code
+// unused. The others get the code with ErrAlreadyUsed; an unknown hash is
+// ErrNotFound. now must be after 1970: a used_at of 0 means unused.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
+	usedAt := unixMS(now)
+	if usedAt == 0 {
+		// 0 means unused; the code would stay redeemable.
+		return nil, errors.New("sqlitestore: consume auth code: now must be a time after 1970")
+	}
+	var code *oauthd.AuthCode
+	err := s.write(ctx, func(st *stmts, x *txn) error {
+		c, err := scanCode(x.queryRow(st.consumeAuthCode, usedAt, hash))
+		if err == nil {
+			code = c
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlitestore: consume auth code: %w", err)
+		}
+		c, err = scanCode(x.queryRow(st.authCode, hash))
+		if err != nil {
+			return lookupErr(err, "auth code")
+		}
+		code = c
+		return fmt.Errorf("sqlitestore: auth code: %w", oauthd.ErrAlreadyUsed)
+	})
+	if err != nil && !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		return nil, err
+	}
+	return code, err
+}
+
+// CreateTokens stores the tokens, all or none; ErrAlreadyExists if a hash
+// is taken. Tokens of a revoked grant are not stored: the grant stays
+// revoked for them.
+func (s *Store) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
+	if len(tokens) == 0 {
+		return s.checkReady(ctx)
+	}
+	args := make([][]any, len(tokens))
+	for i, t := range tokens {
+		args[i] = tokenArgs(t)
+	}
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		return createTokens(st, x, args)
+	})
+}
+
+// checkReady returns the error an operation would fail with before it
+// reaches the database.
+func (s *Store) checkReady(ctx context.Context) error {
+	_, err := s.ready(ctx)
+	return err
+}
+
+// createTokens inserts tokens with their tokenArgs. The caller rolls back
+// when it fails.
+func createTokens(st *stmts, x *txn, args [][]any) error {
+	for _, a := range args {
+		if _, err := x.exec(st.createToken, a...); err != nil {
+			if isConstraint(err) {
+				return fmt.Errorf("sqlitestore: create token: %w", oauthd.ErrAlreadyExists)
+			}
+			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+	}
+	return nil
+}
+
+// Token returns the token with the hash, or ErrNotFound. A token of a
+// revoked grant is never stored, so it is not found.
+func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := scanToken(st.token.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, lookupErr(err, "token")
+	}
+	return t, nil
+}
+
+// RotateRefreshToken marks the refresh token oldHash rotated at now,
+// records successor and stores next, in one transaction. The rotation is
+// one conditional UPDATE: of concurrent calls exactly one finds the token
+// unrotated, and the others get the old token with ErrAlreadyUsed. An
+// unknown hash, or that of an access token, is ErrNotFound. now must be
+// after 1970: a rotated_at of 0 means unrotated.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
+	rotatedAt := unixMS(now)
+	if rotatedAt == 0 {
+		// 0 means unrotated; the token would stay usable.
+		return nil, errors.New("sqlitestore: rotate refresh token: now must be a time after 1970")
+	}
+	args := make([][]any, len(next))
+	for i, t := range next {
+		args[i] = tokenArgs(t)
+	}
+	var old *oauthd.Token
+	err := s.write(ctx, func(st *stmts, x *txn) error {
+		t, err := scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			t, err := scanToken(x.queryRow(st.refreshToken, oldHash))
+			if err != nil {
+				return lookupErr(err, "refresh token")
+			}
+			old = t
+			return fmt.Errorf("sqlitestore: refresh token: %w", oauthd.ErrAlreadyUsed)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlitestore: rotate refresh token: %w", err)
+		}
+		if err := createTokens(st, x, args); err != nil {
+			return err
+		}
+		old = t
+		return nil
+	})
+	if err != nil && !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		return nil, err
+	}
+	return old, err
+}
+
+// RevokeToken removes one token; ErrNotFound if it was not there.
+func (s *Store) RevokeToken(ctx context.Context, hash string) error {
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.deleteToken, hash)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: revoke token: %w", err)
+		}
+		return affected(res, "revoke token")
+	})
+}
+
+// RevokeGrant removes every token of the grant and records the revocation
+// until until (or the latest until it was given), so that tokens created
+// for the grant meanwhile are not stored. A zero until revokes the grant
+// for good.
+func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time) error {
+	if grantID == "" {
+		return errors.New("sqlitestore: revoke grant: empty grant ID")
+	}
+	untilMS := unixMS(until)
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		if _, err := x.exec(st.revokeGrant, grantID, untilMS); err != nil {
+			return fmt.Errorf("sqlitestore: revoke grant %q: %w", grantID, err)
+		}
+		if _, err := x.exec(st.deleteGrantTokens, grantID); err != nil {
+			return fmt.Errorf("sqlitestore: revoke grant %q: %w", grantID, err)
+		}
+		return nil
+	})
+}
+
+// RevokeTokensOf removes every token the user granted the client.
+func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		if _, err := x.exec(st.deleteTokensOf, userID, clientID); err != nil {
+			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
+		}
+		return nil
+	})
+}
+
+// CreateSession stores a session; ErrAlreadyExists if the hash is taken.
+func (s *Store) CreateSession(ctx context.Context, se *oauthd.Session) error {
+	args := []any{se.Hash, se.UserID, unixMS(se.AuthTime), unixMS(se.ExpiresAt)}
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.createSession, args...)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: create session: %w", err)
+		}
+		return inserted(res, "session")
+	})
+}
+
+// Session returns the session with the hash, or ErrNotFound.
+func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, error) {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	se, err := scanSession(st.session.QueryRowContext(ctx, hash))
+	if err != nil {
+		return nil, lookupErr(err, "session")
+	}
+	return se, nil
+}
+
+// DeleteSession removes the session; ErrNotFound if it was gone.
+func (s *Store) DeleteSession(ctx context.Context, hash string) error {
+	return s.write(ctx, func(st *stmts, x *txn) error {
+		res, err := x.exec(st.deleteSession, hash)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: delete session: %w", err)
+		}
+		return affected(res, "delete session")
+	})
+}
+
+// DeleteExpired removes at most limit records of each kind (auth requests,
+// codes, tokens, sessions, grant revocations, signing keys) that expired
+// before now, and returns how many it removed. Records with a zero expiry
+// never expire; a limit below one removes nothing.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit < 1 {
+		return 0, s.checkReady(ctx)
+	}
+	nowMS := unixMS(now)
+	var n int64
+	err := s.write(ctx, func(st *stmts, x *txn) error {
+		n = 0
+		for i, del := range st.deleteExpired {
+			res, err := x.exec(del, nowMS, limit)
+			if err != nil {
+				return fmt.Errorf("sqlitestore: delete expired %s: %w", expiring[i], err)
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlitestore: delete expired %s: %w", expiring[i], err)
+			}
+			n += m
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

@@ -1,0 +1,246 @@
+// Package sqlitestore is the embedded oauthd.Storage: one SQLite file in WAL
+// mode, through the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// Open creates the file on first use and brings its schema up to date with
+// the migrations embedded in the package:
+//
+//	store, err := sqlitestore.Open(ctx, "/var/lib/oauthd/oauthd.db", sqlitestore.Options{})
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//
+// A Store reads through a small pool of read-only connections and writes
+// through a single connection owned by one writer goroutine. Every write is
+// funnelled to that goroutine, which commits the writes waiting for it
+// together: one IMMEDIATE transaction with a savepoint per write, so that
+// concurrent writes share one commit (and, with Synchronous "FULL", one
+// fsync) while each keeps its own outcome. Every caller is answered only after the commit. The
+// single-use steps (ConsumeAuthCode, RotateRefreshToken, DeleteAuthRequest)
+// are single conditional statements inside that transaction, never a read
+// followed by a write.
+//
+// The store keeps times to the millisecond, as unix milliseconds; the zero
+// time is stored as 0 and read back as the zero time. Scopes are stored
+// space-separated, so a scope must not contain a space (RFC 6749 §3.3
+// forbids it).
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/oauthd/oauthd"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+// ErrSchemaVersion is returned (wrapped) by every operation of a store
+// whose database schema is not the version this package needs: older (run
+// Migrate) or newer (run a newer program).
+var ErrSchemaVersion = errors.New("sqlitestore: wrong database schema version")
+
+// errClosed is returned by every method after Close.
+var errClosed = errors.New("sqlitestore: store is closed")
+
+// Options configure Open. The zero value is the default.
+type Options struct {
+	// NoMigrate makes Open leave the schema alone. Until the schema is
+	// current (see Migrate), every operation fails with ErrSchemaVersion.
+	NoMigrate bool
+	// Synchronous is the SQLite synchronous setting of the writer: "NORMAL"
+	// (the default when empty), which in WAL mode may lose the last
+	// transactions on power loss but never corrupts the file, or "FULL",
+	// which syncs every commit.
+	Synchronous string
+}
+
+// busyTimeout is how long, in milliseconds, a connection waits for a lock
+// another process holds before it gives up with SQLITE_BUSY.
+const busyTimeout = 10000
+
+// readConns is the size of the read pool. WAL readers do not block each
+// other or the writer.
+const readConns = 4
+
+// Store is an oauthd.Storage on one SQLite file. It is safe for concurrent
+// use by many goroutines; several processes may open the same file.
+type Store struct {
+	wdb *sql.DB // the one writer connection; transactions begin IMMEDIATE
+	rdb *sql.DB // the read pool; query_only connections
+	w   *writer
+
+	// st holds the prepared statements once the schema is current; nil
+	// before. prepMu serialises preparing and migrating.
+	st     atomic.Pointer[stmts]
+	prepMu sync.Mutex
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ oauthd.Storage = (*Store)(nil)
+
+// Open opens the SQLite database at path, creating the file if it does not
+// exist, and migrates its schema unless opts.NoMigrate is set. The database
+// is put in WAL mode, with a busy timeout and foreign keys on.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlitestore: path %q must name a file", path)
+	}
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "NORMAL"
+	case "NORMAL", "FULL":
+	default:
+		return nil, fmt.Errorf("sqlitestore: Options.Synchronous is %q; want NORMAL or FULL", opts.Synchronous)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	uri := fileURI(abs)
+
+	wdb, err := sql.Open("sqlite", uri+fmt.Sprintf(
+		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1", busyTimeout, syncMode))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	// Connecting creates the file and switches it to WAL before any
+	// reader connects.
+	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+
+	rdb, err := sql.Open("sqlite", uri+fmt.Sprintf(
+		"?_busy_timeout=%d&_foreign_keys=1&_query_only=1", busyTimeout))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+
+	w, err := newWriter(ctx, wdb)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	s := &Store{wdb: wdb, rdb: rdb, w: w}
+	if !opts.NoMigrate {
+		err = s.Migrate(ctx)
+	} else {
+		err = s.tryPrepare(ctx)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// fileURI returns the SQLite URI of the absolute path p.
+func fileURI(p string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(filepath.ToSlash(p))
+}
+
+// tryPrepare prepares the statements if the schema is current, and leaves
+// the store unprepared, with no error, if it is not.
+func (s *Store) tryPrepare(ctx context.Context) error {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	_, err := s.prepareLocked(ctx)
+	if errors.Is(err, ErrSchemaVersion) {
+		return nil
+	}
+	return err
+}
+
+// ready returns the prepared statements, preparing them first if another
+// process has migrated the database since Open.
+func (s *Store) ready(ctx context.Context) (*stmts, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	if st := s.st.Load(); st != nil {
+		return st, nil
+	}
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	return s.prepareLocked(ctx)
+}
+
+// prepareLocked checks the schema version and prepares the statements.
+// The caller holds s.prepMu.
+func (s *Store) prepareLocked(ctx context.Context) (*stmts, error) {
+	if st := s.st.Load(); st != nil {
+		return st, nil
+	}
+	v, err := schemaVersion(ctx, s.rdb)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v < latestVersion:
+		return nil, fmt.Errorf("%w: the database is at version %d, this program needs %d; run Migrate", ErrSchemaVersion, v, latestVersion)
+	case v > latestVersion:
+		return nil, fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, v, latestVersion)
+	}
+	st, err := prepare(ctx, s.rdb, s.wdb)
+	if err != nil {
+		return nil, err
+	}
+	s.st.Store(st)
+	return st, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close waits for the writes in progress, then closes the database. Every
+// later call fails.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.w.close()
+		var errs []error
+		if st := s.st.Load(); st != nil {
+			errs = append(errs, st.close())
+		}
+		// PRAGMA optimize is advice to the query planner, run on close as
+		// SQLite recommends; its failure harms nothing.
+		_, _ = s.wdb.Exec(`PRAGMA optimize`)
+		errs = append(errs, s.rdb.Close(), s.wdb.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlitestore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}

@@ -1,0 +1,155 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// The columns of the tables read into structs, in the order the scan
+// functions expect them.
+const (
+	codeColumns = `hash, grant_id, client_id, subject, redirect_uri, scopes, code_challenge,
+		code_challenge_method, nonce, claims, auth_time, issued_at, expires_at, used_at`
+	tokenColumns = `hash, kind, grant_id, client_id, subject, scopes, claims,
+		auth_time, issued_at, expires_at, rotated_at, successor`
+	keyColumns = `id, alg, private, not_before, retire_at, expires_at, created_at`
+)
+
+// expiring names the tables DeleteExpired cleans: every one has an
+// expires_at column, where 0 means never.
+var expiring = []string{"auth_requests", "auth_codes", "tokens", "sessions", "grant_revocations", "signing_keys"}
+
+// stmts are the store's prepared statements: the reads on the read pool,
+// the writes on the writer's connection.
+type stmts struct {
+	all []*sql.Stmt
+
+	// Reads.
+	client, clients                *sql.Stmt
+	user, userByUsername, users    *sql.Stmt
+	authRequest, token, session    *sql.Stmt
+	consent, consents, signingKeys *sql.Stmt
+
+	// Writes.
+	createClient, updateClient, deleteClient    *sql.Stmt
+	createUser, updateUser, deleteUser          *sql.Stmt
+	createAuthRequest, deleteAuthRequest        *sql.Stmt
+	createAuthCode, consumeAuthCode, authCode   *sql.Stmt
+	createToken, rotateToken, refreshToken      *sql.Stmt
+	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
+	deleteTokensOf                              *sql.Stmt
+	createSession, deleteSession                *sql.Stmt
+	saveConsent, deleteConsent                  *sql.Stmt
+	createSigningKey, deleteSigningKey          *sql.Stmt
+	deleteExpired                               []*sql.Stmt // in the order of expiring
+}
+
+// prepare prepares every statement, the reads on rdb and the writes on wdb.
+func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
+	st := new(stmts)
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	reads := []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.client, `SELECT data FROM clients WHERE id = ?`},
+		{&st.clients, `SELECT data FROM clients ORDER BY id`},
+		{&st.user, `SELECT data FROM users WHERE id = ?`},
+		{&st.userByUsername, `SELECT data FROM users WHERE username = ?`},
+		{&st.users, `SELECT data FROM users ORDER BY username`},
+		{&st.authRequest, `SELECT data FROM auth_requests WHERE id = ?`},
+		{&st.token, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ?`},
+		{&st.session, `SELECT hash, user_id, auth_time, expires_at FROM sessions WHERE hash = ?`},
+		{&st.consent, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? AND client_id = ?`},
+		{&st.consents, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? ORDER BY client_id`},
+		{&st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY not_before, id`},
+	}
+	writes := []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.createClient, `INSERT INTO clients (id, data, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.updateClient, `UPDATE clients SET data = ?, created_at = ? WHERE id = ?`},
+		{&st.deleteClient, `DELETE FROM clients WHERE id = ?`},
+
+		{&st.createUser, `INSERT INTO users (id, username, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.updateUser, `UPDATE users SET username = ?, data = ?, created_at = ?, updated_at = ? WHERE id = ?`},
+		{&st.deleteUser, `DELETE FROM users WHERE id = ?`},
+
+		{&st.createAuthRequest, `INSERT INTO auth_requests (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.deleteAuthRequest, `DELETE FROM auth_requests WHERE id = ?`},
+
+		{&st.createAuthCode, `INSERT INTO auth_codes (` + codeColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`},
+		// The single-use step: only the first UPDATE finds used_at = 0.
+		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING ` + codeColumns},
+		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
+
+		// A token of a revoked grant is not stored; a taken hash fails
+		// the insert with a constraint error.
+		{&st.createToken, `INSERT INTO tokens (` + tokenColumns + `)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL
+			WHERE NOT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?3)`},
+		// The single-use step of rotation: only the first UPDATE finds
+		// rotated_at = 0.
+		{&st.rotateToken, `UPDATE tokens SET rotated_at = ?, successor = ?
+			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 RETURNING ` + tokenColumns},
+		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token'`},
+		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ?`},
+		{&st.deleteGrantTokens, `DELETE FROM tokens WHERE grant_id = ?`},
+		// A revocation lasts until the latest time it was given; 0 is
+		// for good.
+		{&st.revokeGrant, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES (?, ?)
+			ON CONFLICT (grant_id) DO UPDATE SET expires_at =
+				CASE WHEN expires_at = 0 OR excluded.expires_at = 0 THEN 0
+				ELSE max(expires_at, excluded.expires_at) END`},
+		{&st.deleteTokensOf, `DELETE FROM tokens WHERE subject = ? AND client_id = ?`},
+
+		{&st.createSession, `INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.deleteSession, `DELETE FROM sessions WHERE hash = ?`},
+
+		{&st.saveConsent, `INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET
+				scopes = excluded.scopes, created_at = excluded.created_at, updated_at = excluded.updated_at`},
+		{&st.deleteConsent, `DELETE FROM consents WHERE user_id = ? AND client_id = ?`},
+
+		{&st.createSigningKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.deleteSigningKey, `DELETE FROM signing_keys WHERE id = ?`},
+	}
+	st.deleteExpired = make([]*sql.Stmt, len(expiring))
+	for i, table := range expiring {
+		writes = append(writes, struct {
+			dst   **sql.Stmt
+			query string
+		}{&st.deleteExpired[i], fmt.Sprintf(
+			`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE expires_at != 0 AND expires_at < ? LIMIT ?)`, table)})
+	}
+	for _, p := range reads {
+		if *p.dst, err = rdb.PrepareContext(ctx, p.query); err != nil {
+			return nil, fmt.Errorf("sqlitestore: prepare %q: %w", p.query, err)
+		}
+		st.all = append(st.all, *p.dst)
+	}
+	for _, p := range writes {
+		if *p.dst, err = wdb.PrepareContext(ctx, p.query); err != nil {
+			return nil, fmt.Errorf("sqlitestore: prepare %q: %w", p.query, err)
+		}
+		st.all = append(st.all, *p.dst)
+	}
+	return st, nil
+}
+
+// close closes every statement.
+func (st *stmts) close() error {
+	var errs []error
+	for _, s := range st.all {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
