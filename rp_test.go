@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	zhttp "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	zhttp "github.com/zitadel/oidc/v3/pkg/http"
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
 
@@ -197,7 +197,9 @@ func TestZitadelRelyingParty(t *testing.T) {
 	}
 	var tokens *zoidc.Tokens[*zoidc.IDTokenClaims]
 	var cbErr string
-	onError := func(w http.ResponseWriter, r *http.Request, errorType, desc, state string) { cbErr = errorType + ": " + desc }
+	onError := func(w http.ResponseWriter, r *http.Request, errorType, desc, state string) {
+		cbErr = errorType + ": " + desc
+	}
 	party2, _ := rp.NewRelyingPartyOIDC(ctx, e.issuer, oidcClientID, oidcClientSecret, oidcRedirectURI,
 		[]string{"openid", "profile", "email", "offline_access"}, rp.WithPKCE(cookies), rp.WithErrorHandler(onError),
 		rp.WithVerifierOpts(rp.WithIssuedAtOffset(5*time.Second)))
