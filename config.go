@@ -74,7 +74,7 @@ type Config struct {
 	KeyRotationPeriod time.Duration
 	// KeyRefreshInterval is how often a node re-reads the signing keys from
 	// the store, so every node sees a rotation made by another; default 1
-	// minute.
+	// minute, at most 5 minutes.
 	KeyRefreshInterval time.Duration
 	// UILocales are the languages the pages are available in, advertised
 	// as ui_locales_supported (OIDC Discovery §3); package ui's Locales
@@ -99,27 +99,20 @@ func (c *Config) setDefaults() error {
 	def(&c.CodeTTL, 5*time.Minute)
 	def(&c.AuthRequestTTL, 30*time.Minute)
 	def(&c.SessionTTL, 24*time.Hour)
-	def(&c.IDTokenTTL, time.Hour)
-	def(&c.KeyRotationPeriod, 30*24*time.Hour)
-	def(&c.KeyRefreshInterval, time.Minute)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if err := c.keyDefaults(); err != nil {
+		return err
 	}
 	if c.CodeTTL > 10*time.Minute {
 		return fmt.Errorf("oauthd: Config.CodeTTL %s is longer than 10 minutes (RFC 6749 §4.1.2)", c.CodeTTL)
 	}
 	for name, d := range map[string]time.Duration{"AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL,
-		"CodeTTL": c.CodeTTL, "AuthRequestTTL": c.AuthRequestTTL, "SessionTTL": c.SessionTTL, "IDTokenTTL": c.IDTokenTTL,
-		"KeyRefreshInterval": c.KeyRefreshInterval} {
+		"CodeTTL": c.CodeTTL, "AuthRequestTTL": c.AuthRequestTTL, "SessionTTL": c.SessionTTL} {
 		if d < time.Second {
 			return fmt.Errorf("oauthd: Config.%s %s must be at least one second", name, d)
 		}
-	}
-	if c.KeyRotationPeriod < time.Hour {
-		return fmt.Errorf("oauthd: Config.KeyRotationPeriod %s must be at least one hour", c.KeyRotationPeriod)
-	}
-	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {
-		return fmt.Errorf("oauthd: Config.KeyEncryptionKey must be 32 bytes (AES-256), not %d", n)
 	}
 	if c.RefreshGracePeriod < 0 {
 		return fmt.Errorf("oauthd: Config.RefreshGracePeriod must not be negative")
@@ -128,6 +121,37 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
 	}
 	return ValidateIssuer(c.Issuer)
+}
+
+// keyDefaults fills and checks the fields the signing keys depend on.
+func (c *Config) keyDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&c.IDTokenTTL, time.Hour}, {&c.KeyRotationPeriod, 30 * 24 * time.Hour}, {&c.KeyRefreshInterval, time.Minute}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	if c.IDTokenTTL < time.Second {
+		return fmt.Errorf("oauthd: Config.IDTokenTTL %s must be at least one second", c.IDTokenTTL)
+	}
+	if c.KeyRotationPeriod < time.Hour {
+		return fmt.Errorf("oauthd: Config.KeyRotationPeriod %s must be at least one hour", c.KeyRotationPeriod)
+	}
+	if c.KeyRefreshInterval < time.Second || c.KeyRefreshInterval > 5*time.Minute {
+		return fmt.Errorf("oauthd: Config.KeyRefreshInterval %s must be between one second and 5 minutes", c.KeyRefreshInterval)
+	}
+	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {
+		return fmt.Errorf("oauthd: Config.KeyEncryptionKey must be 32 bytes (AES-256), not %d", n)
+	}
+	return nil
 }
 
 // ValidateIssuer checks an issuer identifier (RFC 8414 §2, OIDC Discovery

@@ -114,6 +114,21 @@ type loadedKey struct {
 	encrypted bool
 }
 
+// NewKeyManager returns a key manager for the store, configured by the
+// key fields of cfg (KeyEncryptionKey, KeyRotationPeriod,
+// KeyRefreshInterval, IDTokenTTL, Now, Logger), for programs such as the
+// oauthd CLI that manage keys without serving. A Provider has its own, see
+// Provider.Keys.
+func NewKeyManager(cfg Config, store KeyStore) (*KeyManager, error) {
+	if store == nil {
+		return nil, errors.New("oauthd: a KeyStore is required")
+	}
+	if err := cfg.keyDefaults(); err != nil {
+		return nil, err
+	}
+	return newKeyManager(&cfg, store), nil
+}
+
 func newKeyManager(cfg *Config, store KeyStore) *KeyManager {
 	return &KeyManager{store: store, kek: cfg.KeyEncryptionKey, now: cfg.Now, period: cfg.KeyRotationPeriod,
 		refresh: cfg.KeyRefreshInterval, idTTL: cfg.IDTokenTTL, log: cfg.Logger, parsed: map[string]*loadedKey{}}
