@@ -45,11 +45,11 @@ func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 
 // clientFlags are the registration fields settable from the CLI.
 type clientFlags struct {
-	name, authMethod, logoURI, clientURI, idTokenAlg     *string
-	redirects, postLogout, grants, scopes                listFlag
-	responseTypes                                        commaListFlag
-	public, requirePKCE, skipConsent, resourceServer     *bool
-	accessTTL, refreshTTL                                *time.Duration
+	name, authMethod, logoURI, clientURI, idTokenAlg *string
+	redirects, postLogout, grants, scopes            listFlag
+	responseTypes                                    commaListFlag
+	public, requirePKCE, skipConsent, resourceServer *bool
+	accessTTL, refreshTTL                            *time.Duration
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
