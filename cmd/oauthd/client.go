@@ -241,6 +241,13 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
+	// A client_id never equals a user's subject identifier (sub), so an ID
+	// token about a user cannot be mistaken for one about a client.
+	if _, err := s.User(ctx, c.ID); err == nil {
+		return fmt.Errorf("--id %q is the sub of a user; choose another client_id", c.ID)
+	} else if !errors.Is(err, oauthd.ErrNotFound) {
+		return err
+	}
 	if err := s.CreateClient(ctx, c); errors.Is(err, oauthd.ErrAlreadyExists) {
 		return fmt.Errorf("a client with id %q already exists", c.ID)
 	} else if err != nil {

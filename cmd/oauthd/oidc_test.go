@@ -86,6 +86,22 @@ func TestUserClaimsCommand(t *testing.T) {
 	}
 }
 
+// A client_id cannot be a user's sub.
+func TestClientIDNotASubject(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	vars := map[string]string{"OAUTHD_DB": db}
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader("pw\n"), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	if code := run(context.Background(), []string{"user", "add", "ada"}, e); code != 0 {
+		t.Fatalf("user add: %s", errb.String())
+	}
+	sub := strings.TrimSuffix(strings.TrimSpace(out.String()[strings.Index(out.String(), "(sub ")+5:]), ")")
+	code, _, errs := oauthdEnv(t, vars, "client", "create", "--id", sub, "--redirect-uri", "https://rp.example/cb")
+	if code != 1 || !strings.Contains(errs, "sub of a user") {
+		t.Errorf("client with a user's sub as id: %d %s", code, errs)
+	}
+}
+
 // --response-type keeps multi-valued response types whole.
 func TestClientResponseTypeFlag(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "o.db")
