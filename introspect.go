@@ -20,7 +20,7 @@ type introspection struct {
 }
 
 // handleIntrospect is the token introspection endpoint (RFC 7662). The
-// caller authenticates as a client; it sees its own tokens, and a client
+// caller authenticates as a confidential client; it sees its own tokens, and a client
 // marked ResourceServer sees every client's. Anything unknown, expired,
 // revoked, rotated or not visible is exactly {"active":false}.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +30,11 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, e := p.authenticateClient(r, ps)
+	if e == nil && caller.Public {
+		// RFC 7662 §2.1: the caller must be authorized; a client_id alone
+		// proves nothing.
+		e = &Error{Code: ErrorInvalidClient, Description: "introspection requires a confidential client", Status: http.StatusUnauthorized}
+	}
 	if e != nil {
 		p.writeJSONError(w, r, e)
 		return
@@ -64,10 +69,27 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if t.Kind == RefreshToken {
 		out.TokenType = "refresh_token"
 	}
-	if t.Subject != "" {
-		if u, err := p.store.User(r.Context(), t.Subject); err == nil {
-			out.Username = u.Username
+	// A token outlives neither its client nor its user: deleting either
+	// makes the token inactive even before its rows are collected.
+	if t.ClientID != caller.ID {
+		if _, err := p.store.Client(r.Context(), t.ClientID); errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
 		}
+	}
+	if t.Subject != "" {
+		u, err := p.store.User(r.Context(), t.Subject)
+		if errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
+		}
+		out.Username = u.Username
 	}
 	writeJSON(w, http.StatusOK, out)
 }
