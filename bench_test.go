@@ -215,3 +215,42 @@ func BenchmarkIntrospect(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCodeRedemptionOIDC redeems codes of OpenID Connect requests
+// (scope openid) on the in-memory store: each token response carries an
+// ID token signed with the client's algorithm by the Provider's signer.
+func BenchmarkCodeRedemptionOIDC(b *testing.B) {
+	const verifier = "bench-verifier-0123456789abcdefghijklmnopqrstuvwxyz"
+	for _, alg := range []string{oauthd.AlgRS256, oauthd.AlgES256, oauthd.AlgEdDSA} {
+		b.Run(alg, func(b *testing.B) {
+			store := memstore.New()
+			e := newBenchEnv(b, store)
+			ctx := context.Background()
+			c, _ := store.Client(ctx, "svc")
+			c.IDTokenSignedResponseAlg = alg
+			c.Scopes = append(c.Scopes, oauthd.ScopeOpenID)
+			if err := store.UpdateClient(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			if err := store.CreateUser(ctx, &oauthd.User{ID: "u1", Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+				b.Fatal(err)
+			}
+			codes := make([]string, b.N+1)
+			for i := range codes {
+				codes[i] = oauthd.RandomToken()
+				if err := store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(codes[i]), GrantID: oauthd.NewGrantID(),
+					ClientID: "svc", Subject: "u1", RedirectURI: redirectURI, Scopes: []string{oauthd.ScopeOpenID}, Nonce: "n-0S6_WzA2Mj",
+					CodeChallenge: oauthd.S256Challenge(verifier), CodeChallengeMethod: "S256", AuthTime: now, IssuedAt: now,
+					ExpiresAt: now.Add(5 * time.Minute)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			form := func(code string) string {
+				return "grant_type=authorization_code&code=" + code + "&redirect_uri=" + url.QueryEscape(redirectURI) + "&code_verifier=" + verifier
+			}
+			e.post(b, oauthd.TokenPath, form(codes[b.N])) // creates the signing keys
+			runParallel(b, func(i int64) { e.post(b, oauthd.TokenPath, form(codes[i])) })
+		})
+	}
+}
