@@ -355,7 +355,8 @@ func freeAddr() (string, error) {
 // waitReady polls addr until it answers an HTTP request, and returns when
 // it first did.
 func waitReady(ctx context.Context, addr string, exited <-chan error) (time.Time, error) {
-	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {

@@ -387,7 +387,7 @@ loop:
 	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(time.Second):
+	case <-time.After(2 * time.Second):
 		for _, c := range clients {
 			c.conn.abort()
 		}

@@ -36,7 +36,9 @@ var ErrMalformed = errors.New("secret: malformed hash")
 
 // kdfSlots bounds how many KDF computations run at once, so a burst of
 // logins cannot exhaust memory (each argon2id run holds Params.Memory).
-var kdfSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+// The KDF is CPU-bound: one run per CPU already uses them all, and more at
+// once would only hold more memory.
+var kdfSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // Hash returns the argon2id hash of s in the PHC string format
 // ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
