@@ -12,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -53,6 +56,7 @@ func HashWith(s string, p Params) (string, error) {
 	kdfSlots <- struct{}{}
 	key := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, 32)
 	<-kdfSlots
+	releaseSoon()
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -69,6 +73,7 @@ func Verify(hash, s string) bool {
 		kdfSlots <- struct{}{}
 		got := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 		<-kdfSlots
+		releaseSoon()
 		return subtle.ConstantTimeCompare(got, key) == 1
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		kdfSlots <- struct{}{}
@@ -78,6 +83,26 @@ func Verify(hash, s string) bool {
 	}
 	return false
 }
+
+// releasing is set while a return of memory to the OS is scheduled.
+var releasing atomic.Bool
+
+// releaseSoon returns the memory of finished KDF runs to the operating
+// system a little later, at most once per releaseDelay. Each argon2id run
+// allocates Params.Memory (19 MiB by default) that is garbage as soon as
+// it ends; the Go runtime would hand it back only slowly, so a server that
+// checked one password would keep tens of megabytes it no longer uses.
+// Debounced, a burst of logins costs one collection, not one each.
+func releaseSoon() {
+	if releasing.CompareAndSwap(false, true) {
+		time.AfterFunc(releaseDelay, func() {
+			debug.FreeOSMemory()
+			releasing.Store(false)
+		})
+	}
+}
+
+const releaseDelay = 250 * time.Millisecond
 
 var (
 	dummyOnce sync.Once
