@@ -53,7 +53,7 @@ Flags:
 
 type benchFlags struct {
 	scenario, urls, db, logLevel                                string
-	connections, codes, pid, startupRuns                        int
+	connections, codes, pid, startupRuns, rounds                int
 	duration                                                    time.Duration
 	baseline, jsonOut, inprocess, startup                       bool
 	clientID, clientSecret, username, password, redirect, scope string
@@ -68,12 +68,13 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.IntVar(&f.connections, "connections", 64, "concurrent keep-alive connections")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "length of each timed run (at most 5m)")
 	fs.BoolVar(&f.baseline, "baseline", false, "also run a bare net/http handler doing the same HTTP work, and print the ratio")
+	fs.IntVar(&f.rounds, "rounds", 1, "run oauthd (then the bare handler) this many times, alternating, and report the totals")
 	fs.StringVar(&f.urls, "url", "", "a running server (several, comma-separated, share the connections); default: start one")
 	fs.IntVar(&f.pid, "pid", 0, "with --url: the server's process id, to report its memory and CPU")
 	fs.StringVar(&f.db, "db", "", "without --url: the database of the server started (SQLite path or postgres:// DSN); default a new temporary SQLite file")
 	fs.BoolVar(&f.inprocess, "inprocess", false, "without --url: run the server in this process rather than as a child 'oauthd serve'")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "without --url: the server's log level (info logs a line per request)")
-	fs.IntVar(&f.codes, "codes", 0, "code scenario without --url: codes to pre-mint (default 30000 per second of --duration)")
+	fs.IntVar(&f.codes, "codes", 0, "code scenario without --url: codes to pre-mint (default 30000 per second of --duration and round)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&f.clientID, "client-id", app.DemoClientID, "with --url: a confidential client (client_secret_basic)")
 	fs.StringVar(&f.clientSecret, "client-secret", app.DemoClientSecret, "with --url: its secret")
@@ -107,6 +108,9 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	}
 	if f.duration <= 0 || f.duration > load.MaxDuration {
 		return fmt.Errorf("--duration must be between 0 and %s", load.MaxDuration)
+	}
+	if f.rounds < 1 || f.rounds > 20 {
+		return errors.New("--rounds must be between 1 and 20")
 	}
 	if f.connections < 1 || f.connections > 10000 {
 		return errors.New("--connections must be between 1 and 10000")
@@ -188,27 +192,52 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 			return err
 		}
 	}
-	res, err := load.Run(ctx, scn, opts)
+	var bare *server
+	if f.baseline {
+		if bare, err = startBare(ctx, f, e, tr); err != nil {
+			return err
+		}
+		defer bare.stop()
+	}
+	// Each round runs oauthd, then the bare handler: alternating them
+	// spreads whatever else the machine does over both.
+	var runs, bareRuns []*load.Result
+	var ratios []float64
+	for round := range f.rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		o := opts
+		if f.rounds > 1 {
+			o.Label = fmt.Sprintf("oauthd %d/%d", round+1, f.rounds)
+		}
+		res, err := load.Run(ctx, scn, o)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, res)
+		if bare == nil || ctx.Err() != nil {
+			continue
+		}
+		o.Targets, o.PID, o.Label = []string{bare.addrs[0]}, bare.pid, strings.Replace(o.Label, "oauthd", "bare  ", 1)
+		bres, err := load.Run(ctx, load.Replay(f.scenario, tr), o)
+		if err != nil {
+			return err
+		}
+		bareRuns = append(bareRuns, bres)
+		ratios = append(ratios, res.RPS/bres.RPS)
+	}
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	if err != nil {
-		return err
+	if len(runs) == 0 {
+		return ctx.Err()
 	}
-	rep := &bench.Report{Scenario: f.scenario, Connections: f.connections, Duration: f.duration, Server: srv.desc,
-		Machine: bench.ThisMachine(), OAuthd: res}
-	if f.baseline && ctx.Err() == nil {
-		bare, err := startBare(ctx, f, e, tr)
-		if err != nil {
-			return err
-		}
-		opts.Targets, opts.PID, opts.Label = []string{bare.addrs[0]}, bare.pid, "bare  "
-		bres, err := load.Run(ctx, load.Replay(f.scenario, tr), opts)
-		bare.stop()
-		if err != nil {
-			return err
-		}
-		rep.SetBare(bres)
+	rep := &bench.Report{Scenario: f.scenario, Connections: f.connections, Duration: f.duration, Rounds: len(runs), Server: srv.desc,
+		Machine: bench.ThisMachine(), OAuthd: load.Merge(runs...)}
+	if len(bareRuns) > 0 {
+		rep.SetBare(load.Merge(bareRuns...))
+		rep.RoundRatios = ratios
 	}
 	if f.jsonOut {
 		enc := json.NewEncoder(e.stdout)
@@ -261,12 +290,12 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 	case "code":
 		so.Codes = f.codes
 		if so.Codes <= 0 {
-			so.Codes = int(30000 * f.duration.Seconds())
+			so.Codes = int(30000 * f.duration.Seconds() * float64(f.rounds))
 		}
 	case "refresh":
-		so.RefreshTokens = 3*f.connections + 1
+		so.RefreshTokens = (2*f.connections)*f.rounds + 1
 	case "introspect":
-		so.AccessTokens = f.connections + 1
+		so.AccessTokens = f.connections*f.rounds + 1
 	}
 	t0 := time.Now()
 	fmt.Fprintf(e.stderr, "seeding %s...", db)

@@ -28,11 +28,11 @@ func runBenchCmd(t *testing.T, args ...string) (stdout, stderr string, code int)
 // `oauthd bench --inprocess --baseline` runs oauthd, then the bare handler,
 // and prints both with their ratio.
 func TestBenchCommand(t *testing.T) {
-	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "client_credentials", "--connections", "2", "--duration", "300ms", "--baseline")
+	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "client_credentials", "--connections", "2", "--duration", "300ms", "--baseline", "--rounds", "2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"scenario client_credentials: 2 connections", "oauthd", "bare net/http", "ratio oauthd/bare: ", "answers: 200: "} {
+	for _, want := range []string{"scenario client_credentials: 2 connections, 300ms × 2 rounds", "oauthd", "bare net/http", "ratio oauthd/bare: ", "(rounds: ", "answers: 200: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -64,14 +64,18 @@ type Report struct {
 	Scenario    string        `json:"scenario"`
 	Connections int           `json:"connections"`
 	Duration    time.Duration `json:"duration_ns"`
-	Server      string        `json:"server"`
-	Machine     Machine       `json:"machine"`
+	// Rounds is how many times each was run (alternating); the results
+	// are the totals.
+	Rounds  int     `json:"rounds"`
+	Server  string  `json:"server"`
+	Machine Machine `json:"machine"`
 	// Runs are the measured runs: oauthd, then the bare handler when
 	// there is a baseline.
 	OAuthd *load.Result `json:"oauthd"`
 	Bare   *load.Result `json:"bare,omitempty"`
-	// Ratio is OAuthd.RPS / Bare.RPS.
-	Ratio float64 `json:"ratio,omitempty"`
+	// Ratio is OAuthd.RPS / Bare.RPS; RoundRatios are those of each round.
+	Ratio       float64   `json:"ratio,omitempty"`
+	RoundRatios []float64 `json:"round_ratios,omitempty"`
 }
 
 // SetBare adds the baseline run and the ratio.
@@ -86,7 +90,11 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
 
 // Print writes the report as text.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "scenario %s: %d connections, %s; server: %s\n", r.Scenario, r.Connections, r.Duration, r.Server)
+	rounds := ""
+	if r.Rounds > 1 {
+		rounds = fmt.Sprintf(" × %d rounds (alternating; totals)", r.Rounds)
+	}
+	fmt.Fprintf(w, "scenario %s: %d connections, %s%s; server: %s\n", r.Scenario, r.Connections, r.Duration, rounds, r.Server)
 	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\treq/s\tp50\tp90\tp99\tmax\terrors\t5xx\tserver CPU/req\tserver RSS start/peak/end\t")
@@ -107,7 +115,15 @@ func (r *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 	if r.Bare != nil {
-		fmt.Fprintf(w, "\nratio oauthd/bare: %.2f\n", r.Ratio)
+		fmt.Fprintf(w, "\nratio oauthd/bare: %.2f", r.Ratio)
+		if len(r.RoundRatios) > 1 {
+			fmt.Fprint(w, " (rounds:")
+			for _, x := range r.RoundRatios {
+				fmt.Fprintf(w, " %.2f", x)
+			}
+			fmt.Fprint(w, ")")
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	runs := []*load.Result{r.OAuthd}

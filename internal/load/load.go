@@ -205,6 +205,62 @@ type Result struct {
 	// connection ran out of work.
 	Exhausted bool       `json:"exhausted,omitempty"`
 	Server    *ProcStats `json:"server,omitempty"`
+
+	hist *histogram // for Merge
+}
+
+// Merge combines the results of several runs of one scenario into one, as
+// if they were one run as long as all of them: counts add up, rates are
+// over the total duration, quantiles are those of all the requests. The
+// server's RSS start is the first run's, its peak the highest and its end
+// the last run's; CPU time adds up.
+func Merge(rs ...*Result) *Result {
+	if len(rs) == 0 {
+		return nil
+	}
+	m := &Result{Scenario: rs[0].Scenario, Label: rs[0].Label, Connections: rs[0].Connections,
+		Status: map[int]int64{}, NetErrors: map[string]int64{}, Failures: map[string]int64{}, hist: new(histogram)}
+	for _, r := range rs {
+		m.Duration += r.Duration
+		m.Requests += r.Requests
+		m.Iterations += r.Iterations
+		m.Errors += r.Errors
+		m.Exhausted = m.Exhausted || r.Exhausted
+		for k, v := range r.Status {
+			m.Status[k] += v
+		}
+		for k, v := range r.NetErrors {
+			m.NetErrors[k] += v
+		}
+		for k, v := range r.Failures {
+			m.Failures[k] += v
+		}
+		if r.hist != nil {
+			m.hist.merge(r.hist)
+		}
+		if s := r.Server; s != nil {
+			if m.Server == nil {
+				m.Server = &ProcStats{PID: s.PID, RSSStart: s.RSSStart}
+			}
+			m.Server.RSSPeak = max(m.Server.RSSPeak, s.RSSPeak)
+			m.Server.RSSEnd = s.RSSEnd
+			m.Server.CPU += s.CPU
+		}
+	}
+	m.summarize()
+	return m
+}
+
+// summarize sets the rates and quantiles from the counts and histogram.
+func (r *Result) summarize() {
+	secs := r.Duration.Seconds()
+	if secs > 0 {
+		r.RPS = float64(r.Requests) / secs
+		r.IPS = float64(r.Iterations) / secs
+	}
+	h := r.hist
+	r.P50, r.P90, r.P99 = h.quantile(0.50), h.quantile(0.90), h.quantile(0.99)
+	r.Max, r.Mean = time.Duration(h.max)*time.Microsecond, h.mean()
 }
 
 // ServerErrors is the number of 5xx answers.
@@ -402,7 +458,8 @@ loop:
 	if end.After(deadline) {
 		res.Duration = opts.Duration
 	}
-	var h histogram
+	h := new(histogram)
+	res.hist = h
 	res.Status, res.NetErrors, res.Failures = map[int]int64{}, map[string]int64{}, map[string]int64{}
 	for _, c := range clients {
 		st := c.st
@@ -420,11 +477,7 @@ loop:
 		}
 		h.merge(&st.hist)
 	}
-	secs := res.Duration.Seconds()
-	res.RPS = float64(res.Requests) / secs
-	res.IPS = float64(res.Iterations) / secs
-	res.P50, res.P90, res.P99 = h.quantile(0.50), h.quantile(0.90), h.quantile(0.99)
-	res.Max, res.Mean = time.Duration(h.max)*time.Microsecond, h.mean()
+	res.summarize()
 	return res, nil
 }
 

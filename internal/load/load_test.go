@@ -392,3 +392,22 @@ func TestHistogram(t *testing.T) {
 		t.Error("empty histogram")
 	}
 }
+
+func TestMerge(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	a := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 200 * time.Millisecond, PID: os.Getpid()})
+	b := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 200 * time.Millisecond, PID: os.Getpid()})
+	m := Merge(a, b)
+	if m.Requests != a.Requests+b.Requests || m.Status[200] != a.Status[200]+b.Status[200] || m.Duration != a.Duration+b.Duration {
+		t.Errorf("merged %+v from %+v and %+v", m, a, b)
+	}
+	if want := float64(m.Requests) / m.Duration.Seconds(); m.RPS != want {
+		t.Errorf("rps %v; want %v", m.RPS, want)
+	}
+	if m.P99 < min(a.P99, b.P99) || m.P99 > max(a.P99, b.P99) || m.Max != max(a.Max, b.Max) {
+		t.Errorf("p99 %v max %v from %v/%v and %v/%v", m.P99, m.Max, a.P99, a.Max, b.P99, b.Max)
+	}
+	if m.Server.CPU != a.Server.CPU+b.Server.CPU || m.Server.RSSStart != a.Server.RSSStart || m.Server.RSSEnd != b.Server.RSSEnd {
+		t.Errorf("server %+v", m.Server)
+	}
+}
