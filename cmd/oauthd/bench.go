@@ -53,7 +53,7 @@ Flags:
 
 type benchFlags struct {
 	scenario, urls, db, logLevel                                string
-	connections, codes, pid, startupRuns, rounds                int
+	connections, codes, pid, startupRuns, rounds, nodes         int
 	duration                                                    time.Duration
 	baseline, jsonOut, inprocess, startup                       bool
 	clientID, clientSecret, username, password, redirect, scope string
@@ -72,6 +72,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&f.urls, "url", "", "a running server (several, comma-separated, share the connections); default: start one")
 	fs.IntVar(&f.pid, "pid", 0, "with --url: the server's process id, to report its memory and CPU")
 	fs.StringVar(&f.db, "db", "", "without --url: the database of the server started (SQLite path or postgres:// DSN); default a new temporary SQLite file")
+	fs.IntVar(&f.nodes, "nodes", 1, "without --url: how many 'oauthd serve' processes to start on the database (PostgreSQL scale-out)")
 	fs.BoolVar(&f.inprocess, "inprocess", false, "without --url: run the server in this process rather than as a child 'oauthd serve'")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "without --url: the server's log level (info logs a line per request)")
 	fs.IntVar(&f.codes, "codes", 0, "code scenario without --url: codes to pre-mint (default 30000 per second of --duration and round)")
@@ -109,6 +110,9 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	if f.duration <= 0 || f.duration > load.MaxDuration {
 		return fmt.Errorf("--duration must be between 0 and %s", load.MaxDuration)
 	}
+	if f.nodes < 1 || f.nodes > 8 || (f.nodes > 1 && f.inprocess) {
+		return errors.New("--nodes must be between 1 and 8, and 1 with --inprocess")
+	}
 	if f.rounds < 1 || f.rounds > 20 {
 		return errors.New("--rounds must be between 1 and 20")
 	}
@@ -139,6 +143,7 @@ type server struct {
 	pid   int
 	desc  string
 	stop  func()
+	stops []func() // of each node
 }
 
 func runBench(ctx context.Context, f *benchFlags, e *env) error {
@@ -331,14 +336,33 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 			cleanup()
 		}}, params, nil
 	}
-	s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--log-level", f.logLevel)
-	if err != nil {
-		return fail(err)
+	// --nodes servers on the one database, the connections spread over
+	// them; the first one's memory and CPU are reported.
+	all := &server{}
+	for range f.nodes {
+		s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--log-level", f.logLevel)
+		if err != nil {
+			all.stopAll()
+			return fail(err)
+		}
+		if all.pid == 0 {
+			all.pid = s.pid
+		}
+		all.addrs = append(all.addrs, s.addrs...)
+		all.stops = append(all.stops, s.stop)
 	}
-	stop := s.stop
-	s.stop = func() { stop(); cleanup() }
-	s.desc = fmt.Sprintf("'oauthd serve' (child process %d), %s", s.pid, storeDesc)
-	return s, params, nil
+	all.stop = func() { all.stopAll(); cleanup() }
+	all.desc = fmt.Sprintf("'oauthd serve' (child process %d), %s", all.pid, storeDesc)
+	if f.nodes > 1 {
+		all.desc = fmt.Sprintf("%d 'oauthd serve' nodes on one database (first: child process %d), %s", f.nodes, all.pid, storeDesc)
+	}
+	return all, params, nil
+}
+
+func (s *server) stopAll() {
+	for _, stop := range s.stops {
+		stop()
+	}
 }
 
 // startChild runs this program with args and --addr 127.0.0.1:PORT and

@@ -46,11 +46,11 @@ func TestBenchCommand(t *testing.T) {
 // processes, whose memory and CPU are reported.
 func TestBenchCommandChild(t *testing.T) {
 	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
-	out, errs, code := runBenchCmd(t, "--scenario", "code", "--connections", "2", "--duration", "300ms", "--codes", "3000", "--baseline")
+	out, errs, code := runBenchCmd(t, "--scenario", "code", "--connections", "2", "--duration", "300ms", "--codes", "3000", "--baseline", "--nodes", "2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"'oauthd serve' (child process", "ratio oauthd/bare: ", " MB"} {
+	for _, want := range []string{"2 'oauthd serve' nodes on one database", "ratio oauthd/bare: ", " MB"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
