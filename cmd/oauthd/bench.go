@@ -182,7 +182,7 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	// The recording verified the client secret with the slow KDF, whose
 	// memory the server returns to the system a moment later; start the
 	// timed part after that, so the RSS reported is the steady state's.
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	opts.Label = "oauthd"
 	if f.cpuProfile != "" {
 		if !f.inprocess {

@@ -84,21 +84,37 @@ func Verify(hash, s string) bool {
 	return false
 }
 
-// releasing is set while a return of memory to the OS is scheduled.
-var releasing atomic.Bool
+// releasing is set while a return of memory to the OS is scheduled;
+// lastKDF is when the last KDF run ended (unix nanoseconds).
+var (
+	releasing atomic.Bool
+	lastKDF   atomic.Int64
+)
 
 // releaseSoon returns the memory of finished KDF runs to the operating
-// system a little later, at most once per releaseDelay. Each argon2id run
-// allocates Params.Memory (19 MiB by default) that is garbage as soon as
-// it ends; the Go runtime would hand it back only slowly, so a server that
-// checked one password would keep tens of megabytes it no longer uses.
-// Debounced, a burst of logins costs one collection, not one each.
+// system once no KDF has run for releaseDelay. Each argon2id run allocates
+// Params.Memory (19 MiB by default) that is garbage as soon as it ends; the
+// Go runtime would hand it back only slowly, so a server that checked one
+// password would keep tens of megabytes it no longer uses. While logins
+// keep coming the memory is kept for the next run (returning it would only
+// make each run fault it back in); a burst costs one collection at its end.
 func releaseSoon() {
+	lastKDF.Store(time.Now().UnixNano())
 	if releasing.CompareAndSwap(false, true) {
-		time.AfterFunc(releaseDelay, func() {
-			debug.FreeOSMemory()
-			releasing.Store(false)
-		})
+		time.AfterFunc(releaseDelay, releaseIfIdle)
+	}
+}
+
+func releaseIfIdle() {
+	if idle := time.Duration(time.Now().UnixNano() - lastKDF.Load()); idle < releaseDelay {
+		time.AfterFunc(releaseDelay-idle, releaseIfIdle)
+		return
+	}
+	debug.FreeOSMemory()
+	releasing.Store(false)
+	// A run that ended meanwhile found releasing set: schedule for it.
+	if time.Duration(time.Now().UnixNano()-lastKDF.Load()) < releaseDelay && releasing.CompareAndSwap(false, true) {
+		time.AfterFunc(releaseDelay, releaseIfIdle)
 	}
 }
 
