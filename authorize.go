@@ -238,7 +238,7 @@ func (p *Provider) authorizationResponse(r *http.Request, ar *AuthRequest, c *Cl
 	grantID := NewGrantID()
 	var code, accessToken string
 	if slices.Contains(rt, "code") {
-		code = RandomToken()
+		code = NewCredential()
 		ac := &AuthCode{Hash: HashToken(code), GrantID: grantID, ClientID: c.ID, Subject: u.ID, RedirectURI: ar.RedirectURI,
 			Scopes: ar.Scopes, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod, Nonce: ar.Nonce,
 			Claims: ar.Claims, AuthTime: s.AuthTime, IssuedAt: now, ExpiresAt: now.Add(p.cfg.CodeTTL)}

@@ -146,7 +146,7 @@ func mintCodes(b *testing.B, store oauthd.Storage, n int, challenge string) []st
 	for w := range 32 {
 		wg.Go(func() {
 			for i := w; i < n; i += 32 {
-				codes[i] = oauthd.RandomToken()
+				codes[i] = oauthd.NewCredential()
 				err := store.CreateAuthCode(context.Background(), &oauthd.AuthCode{Hash: oauthd.HashToken(codes[i]), GrantID: oauthd.RandomToken(),
 					ClientID: "svc", Subject: "u1", RedirectURI: redirectURI, Scopes: []string{"read"}, CodeChallenge: challenge,
 					CodeChallengeMethod: "S256", AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)})
@@ -186,7 +186,7 @@ func BenchmarkRefresh(b *testing.B) {
 			now := time.Now()
 			tokens := make([]string, b.N+1)
 			for i := range tokens {
-				tokens[i] = oauthd.RandomToken()
+				tokens[i] = oauthd.NewCredential()
 				if err := e.store.CreateTokens(context.Background(), &oauthd.Token{Hash: oauthd.HashToken(tokens[i]), Kind: oauthd.RefreshToken,
 					GrantID: oauthd.RandomToken(), ClientID: "svc", Subject: "u1", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 					b.Fatal(err)
@@ -204,7 +204,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	for _, st := range benchStores {
 		b.Run(st.name, func(b *testing.B) {
 			e := newBenchEnv(b, st.open(b))
-			at := oauthd.RandomToken()
+			at := oauthd.NewCredential()
 			now := time.Now()
 			if err := e.store.CreateTokens(context.Background(), &oauthd.Token{Hash: oauthd.HashToken(at), Kind: oauthd.AccessToken,
 				GrantID: "g", ClientID: "svc", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -238,7 +238,7 @@ func BenchmarkCodeRedemptionOIDC(b *testing.B) {
 			}
 			codes := make([]string, b.N+1)
 			for i := range codes {
-				codes[i] = oauthd.RandomToken()
+				codes[i] = oauthd.NewCredential()
 				if err := store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(codes[i]), GrantID: oauthd.NewGrantID(),
 					ClientID: "svc", Subject: "u1", RedirectURI: redirectURI, Scopes: []string{oauthd.ScopeOpenID}, Nonce: "n-0S6_WzA2Mj",
 					CodeChallenge: oauthd.S256Challenge(verifier), CodeChallengeMethod: "S256", AuthTime: now, IssuedAt: now,

@@ -30,11 +30,43 @@ func NewGrantID() string {
 	return strconv.FormatUint(t>>32|1<<32, 16)[1:] + strconv.FormatUint(t&0xffffffff|1<<32, 16)[1:] + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// NewCredential returns a new authorization code, access token or refresh
+// token: the current time in nanoseconds as 16 hex digits, a dot, and 256
+// random bits (base64url): 60 characters. The time prefix is not secret
+// (iat and the expiry say as much); it makes HashToken of successive
+// credentials grow like the clock, so that a store's index of hashes takes
+// each new one at its end instead of at a random place: in a B-tree store
+// that is one page write fewer for every code and token issued, and recent
+// credentials, the ones in use, share pages.
+func NewCredential() string {
+	t := uint64(time.Now().UnixNano())
+	return strconv.FormatUint(t>>32|1<<32, 16)[1:] + strconv.FormatUint(t&0xffffffff|1<<32, 16)[1:] + "." + RandomToken()
+}
+
 // HashToken is what stores keep instead of a code, token or session id:
-// base64url(SHA-256(token)).
+// base64url(SHA-256(token)), after the time prefix of a NewCredential
+// (16 hex digits and a dot), kept as it is.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	h := base64.RawURLEncoding.EncodeToString(sum[:])
+	if p, ok := timePrefix(token); ok {
+		return p + h
+	}
+	return h
+}
+
+// timePrefix returns the "16 hex digits and a dot" prefix of a
+// NewCredential.
+func timePrefix(token string) (string, bool) {
+	if len(token) < 18 || token[16] != '.' {
+		return "", false
+	}
+	for i := range 16 {
+		if c := token[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	return token[:17], true
 }
 
 // mac is base64url(HMAC-SHA256(key, parts joined by NUL)).

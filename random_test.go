@@ -1,6 +1,9 @@
 package oauthd_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
 	"testing"
 
 	"github.com/oauthd/oauthd"
@@ -24,5 +27,35 @@ func TestNewGrantID(t *testing.T) {
 			t.Fatalf("grant ID %q sorts before the previous one's time %q", id, prev)
 		}
 		prev = id[:16]
+	}
+}
+
+// Credentials start with the time; their hashes keep that prefix, so
+// stores index them in issue order; anything else hashes as before.
+func TestNewCredential(t *testing.T) {
+	prevHash := ""
+	seen := map[string]bool{}
+	for range 1000 {
+		c := oauthd.NewCredential()
+		if len(c) != 60 || c[16] != '.' || seen[c] {
+			t.Fatalf("credential %q: want 60 characters, a dot at 16, never twice", c)
+		}
+		seen[c] = true
+		h := oauthd.HashToken(c)
+		if h[:17] != c[:17] || len(h) != 17+43 || strings.Contains(h, c[17:]) {
+			t.Fatalf("hash %q of %q: want the time prefix and a SHA-256, not the secret part", h, c)
+		}
+		if h[:16] < prevHash {
+			t.Fatalf("hash %q sorts before the previous one's time %q", h, prevHash)
+		}
+		prevHash = h[:16]
+	}
+	// A 43-character token of the earlier format, or anything that only
+	// looks like a prefix, hashes to the plain SHA-256.
+	for _, tok := range []string{oauthd.RandomToken(), "0123456789abcdeX.rest", "0123456789abcdef.", "short"} {
+		sum := sha256.Sum256([]byte(tok))
+		if got, want := oauthd.HashToken(tok), base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
+			t.Errorf("HashToken(%q) = %q; want %q", tok, got, want)
+		}
 	}
 }

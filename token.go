@@ -84,12 +84,12 @@ func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
 func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
 	now := p.now()
 	accessTTL, refreshTTL := p.lifetimes(c)
-	at := RandomToken()
+	at := NewCredential()
 	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
 	toks := []*Token{{Hash: HashToken(at), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
 		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}}
 	if refresh {
-		rt := RandomToken()
+		rt := NewCredential()
 		resp.RefreshToken, resp.RefreshTokenExpiresIn = rt, int64(refreshTTL/time.Second)
 		toks = append(toks, &Token{Hash: HashToken(rt), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
 			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)})

@@ -77,7 +77,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 		}
 		items := make([]string, n)
 		for i := range items {
-			items[i] = oauthd.RandomToken()
+			items[i] = oauthd.NewCredential()
 		}
 		// Many writers at once, so that the store's group commit puts
 		// many in each transaction.
