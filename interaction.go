@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oauthd/oauthd/internal/secret"
@@ -255,9 +256,13 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden})
 		return
 	}
-	user, err := p.checkPassword(r, username, password)
+	user, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
 		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if wait > 0 {
+		p.loginThrottled(w, r, ar, browser, id, username, wait)
 		return
 	}
 	if user == nil {
@@ -413,6 +418,9 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 			Param{"expires_in", itoa(resp.ExpiresIn)})
 	}
 	ps = append(ps, Param{"scope", JoinScope(ar.Scopes)})
+	if slices.Contains(strings.Fields(ar.ResponseType), "token") {
+		p.obs.TokenIssued(GrantImplicit)
+	}
 	p.send(w, r, ar, ps)
 }
 
