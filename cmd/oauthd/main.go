@@ -38,8 +38,9 @@ Usage:
   oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [...]
   oauthd config print|check [--config FILE] [serve flags]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
-  oauthd client list | show ID | delete ID
+  oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd grants list USER | revoke USER CLIENT_ID
   oauthd migrate
   oauthd version
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdClient(ctx, args[1:], e)
 	case "user", "users":
 		err = cmdUser(ctx, args[1:], e)
+	case "grants", "grant", "consents":
+		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
 	case "config":

@@ -3,190 +3,150 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/internal/secret"
 )
 
-// lockedBuffer is an output shared with a running server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-// runCmd runs the command line with an environment.
-func runCmd(ctx context.Context, vars map[string]string, ready func(string), args ...string) result {
-	var out, errOut lockedBuffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }, ready: ready}
-	code := run(ctx, args, e)
-	return result{code, out.String(), errOut.String()}
-}
-
-
-func tempFile(t *testing.T, name, content string) string {
+// oauthd runs a command against db and returns its exit code and output.
+func oauthdCmd(t *testing.T, db, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "OAUTHD_DB" {
+			return db
+		}
+		return ""
+	}}
+	code := run(context.Background(), args, e)
+	return code, out.String(), errb.String()
 }
 
-// config print shows what serve would run with: flags over the
-// environment over the file over the defaults.
-func TestConfigPrintPrecedence(t *testing.T) {
-	file := tempFile(t, "oauthd.yaml", "addr: file:1\ndb: postgres://oauthd:hunter2@db:5432/oauthd\ngc:\n  interval: 2m\n")
-	ctx := context.Background()
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string
-	}{
-		{"defaults", nil, nil, []string{"addr: localhost:8000", "issuer: http://localhost:8000", "interval: 1m"}},
-		{"file", map[string]string{"OAUTHD_CONFIG": file}, nil, []string{"addr: file:1", "interval: 2m", "db: postgres://oauthd:***@db:5432/oauthd"}},
-		{"env over file", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, nil, []string{"addr: env:2", "interval: 2m"}},
-		{"flag over env", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, []string{"--addr", "flag:3", "--gc-interval", "3m"},
-			[]string{"addr: flag:3", "interval: 3m", "issuer: http://flag:3"}},
-		{"--config flag", nil, []string{"--config", file}, []string{"addr: file:1"}},
+func TestClientCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, out, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--secret", "s3cret", "--redirect-uri", "https://app.example/cb",
+		"--scope", "openid email", "--name", "Web App")
+	if code != 0 || !strings.Contains(out, "client_id:     web") || !strings.Contains(out, "client_secret: s3cret") ||
+		!strings.Contains(out, "/oauth/authorize?") || !strings.Contains(out, "curl ") {
+		t.Fatalf("create: %d %s %s", code, out, errs)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runCmd(ctx, tt.env, nil, append([]string{"config", "print"}, tt.args...)...)
-			if r.code != 0 {
-				t.Fatalf("exit %d: %s", r.code, r.stderr)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(r.stdout, w+"\n") {
-					t.Errorf("config print lacks %q:\n%s", w, r.stdout)
-				}
-			}
-			if strings.Contains(r.stdout, "hunter2") {
-				t.Error("config print shows the database password")
-			}
-		})
+	code, _, errs = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://app.example/cb")
+	if code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("duplicate id: %d %s", code, errs)
 	}
-}
-
-// config check and serve refuse a bad configuration, naming the key.
-func TestBadConfigNamesTheKey(t *testing.T) {
-	ctx := context.Background()
-	bad := tempFile(t, "bad.yaml", "lifetimes:\n  access_token_ttl: 0s\n")
-	unknown := tempFile(t, "unknown.yaml", "listen: :8000\n")
-	good := tempFile(t, "good.yaml", "addr: 127.0.0.1:0\n")
-	for _, tt := range []struct {
+	for _, tc := range []struct {
 		args []string
-		env  map[string]string
 		want string
 	}{
-		{[]string{"config", "check", "--config", bad}, nil, "config: lifetimes.access_token_ttl: must be at least 1s"},
-		{[]string{"serve", "--config", bad}, nil, "config: lifetimes.access_token_ttl: must be at least 1s"},
-		{[]string{"serve"}, map[string]string{"OAUTHD_CONFIG": unknown}, `unknown.yaml:1: unknown key "listen"`},
-		{[]string{"config", "check", "--config", good}, map[string]string{"OAUTHD_LOG_FORMAT": "xml"}, "config: log.format"},
-		{[]string{"config", "check", "--config", good, "--tls-key-file", "/k.pem"}, nil, "config: tls.cert_file: is required"},
+		{[]string{"--redirect-uri", "http://evil.example/cb"}, "--redirect-uri"},
+		{[]string{"--redirect-uri", "https://a.example/cb#frag"}, "fragment"},
+		{[]string{"--grant", "magic", "--redirect-uri", "https://a.example/cb"}, "--grant"},
+		{[]string{}, "--redirect-uri is required"},
+		{[]string{"--public", "--grant", "client_credentials"}, "public client"},
+		{[]string{"--redirect-uri", "https://a.example/cb", "--auth-method", "private_key_jwt"}, "--auth-method"},
+		{[]string{"--redirect-uri", "https://a.example/cb", "--scope", `a"b`}, "--scope"},
 	} {
-		r := runCmd(ctx, tt.env, nil, tt.args...)
-		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
-			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, r.code, r.stderr, tt.want)
+		code, _, errs := oauthdCmd(t, db, "", append([]string{"client", "create"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("create %v: %d %q; want an error naming %s", tc.args, code, errs, tc.want)
 		}
 	}
-	if r := runCmd(ctx, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "valid") {
-		t.Errorf("a good file: exit %d %s %s", r.code, r.stdout, r.stderr)
+	code, out, _ = oauthdCmd(t, db, "", "client", "create", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+	if code != 0 || !strings.Contains(out, "public client") || !strings.Contains(out, "code_challenge") {
+		t.Errorf("public create: %d %s", code, out)
 	}
-	if r := runCmd(ctx, nil, nil, "config", "print", "--gc-interval", "soon"); r.code != 2 || !strings.Contains(r.stderr, "gc-interval") {
-		t.Errorf("a bad flag value: exit %d %s", r.code, r.stderr)
+	code, out, _ = oauthdCmd(t, db, "", "client", "list")
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "public") {
+		t.Errorf("list: %s", out)
 	}
-}
-
-// serve fails fast with a clear message when the store is unreachable.
-func TestServeStoreUnreachable(t *testing.T) {
-	start := time.Now()
-	r := runCmd(context.Background(), nil, nil, "serve", "--addr", "127.0.0.1:0", "--db", "/nonexistent-dir/sub/oauthd.db")
-	if r.code != 1 || !strings.Contains(r.stderr, "oauthd: opening the store /nonexistent-dir/sub/oauthd.db (db)") {
-		t.Errorf("exit %d, stderr %q; want 1 and the store named", r.code, r.stderr)
+	code, out, _ = oauthdCmd(t, db, "", "client", "update", "web", "--skip-consent", "--rotate-secret", "--access-token-ttl", "5m")
+	if code != 0 || !strings.Contains(out, "client_secret:") {
+		t.Fatalf("update: %d %s", code, out)
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("took %s", d)
-	}
-}
-
-// SIGTERM (the context ending) makes serve finish and exit 0.
-func TestServeStopsGracefully(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	db := filepath.Join(t.TempDir(), "oauthd.db")
-	addrc := make(chan string, 1)
-	done := make(chan result, 1)
-	go func() {
-		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a }, "serve", "--addr", "127.0.0.1:0", "--db", db)
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case r := <-done:
-		t.Fatalf("serve ended: %d %s", r.code, r.stderr)
-	}
-	res, err := http.Get("http://" + addr + "/readyz")
+	newSecret := strings.Fields(out[strings.Index(out, "client_secret:"):])[1]
+	s, err := app.OpenStore(context.Background(), db, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Errorf("/readyz: %d", res.StatusCode)
+	c, err := s.Client(context.Background(), "web")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cancel()
-	r := <-done
-	if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
-		t.Errorf("exit %d, stderr %s; want 0 and a stopped line", r.code, r.stderr)
+	if !c.SkipConsent || c.AccessTokenTTL != 5*time.Minute || c.Name != "Web App" || len(c.Scopes) != 2 || !secret.Verify(c.SecretHash, newSecret) || secret.Verify(c.SecretHash, "s3cret") {
+		t.Errorf("after update: %+v", c)
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "show", "web")
+	if code != 0 || !strings.Contains(out, "skip_consent:") || strings.Contains(out, "secret_hash") || strings.Contains(out, "argon2") {
+		t.Errorf("show: %s", out)
+	}
+	if code, _, _ = oauthdCmd(t, db, "", "client", "delete", "web"); code != 0 {
+		t.Error("delete failed")
+	}
+	if code, _, errs = oauthdCmd(t, db, "", "client", "delete", "web"); code != 1 || !strings.Contains(errs, "no client") {
+		t.Errorf("second delete: %d %s", code, errs)
 	}
 }
 
-// The client and user commands find the database in the config file.
-func TestCommandsReadDBFromConfig(t *testing.T) {
-	ctx := context.Background()
-	db := filepath.Join(t.TempDir(), "from-config.db")
-	file := tempFile(t, "oauthd.yaml", "db: "+db+"\ntls:\n  cert_file: /unreadable/cert.pem\n  key_file: /unreadable/key.pem\n")
-	r := runCmd(ctx, nil, nil, "client", "create", "--config", file, "--id", "app1", "--redirect-uri", "https://app.example/cb")
-	if r.code != 0 {
-		t.Fatalf("client create: %d %s", r.code, r.stderr)
+func TestUserCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, out, errs := oauthdCmd(t, db, "pw-one\n", "user", "add", "alice", "--claim", "email=alice@example.com", "--claim", "email_verified=true")
+	if code != 0 || !strings.Contains(out, "added user alice") {
+		t.Fatalf("add: %d %s %s", code, out, errs)
 	}
-	if _, err := os.Stat(db); err != nil {
-		t.Errorf("the database of the config file was not used: %v", err)
+	if code, _, errs = oauthdCmd(t, db, "x\n", "user", "add", "alice"); code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("duplicate: %d %s", code, errs)
 	}
-	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "app1") {
-		t.Errorf("client list with OAUTHD_CONFIG: %d %s %s", r.code, r.stdout, r.stderr)
+	if code, _, errs = oauthdCmd(t, db, "", "user", "add", "bob"); code != 1 || !strings.Contains(errs, "password") {
+		t.Errorf("no password: %d %s", code, errs)
 	}
-	// --db wins over the file.
-	other := filepath.Join(t.TempDir(), "other.db")
-	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list", "--db", other)
-	if r.code != 0 || strings.Contains(r.stdout, "app1") {
-		t.Errorf("client list --db: %d %s %s", r.code, r.stdout, r.stderr)
+	if code, _, _ = oauthdCmd(t, db, "pw-two\n", "user", "passwd", "alice", "--password-stdin"); code != 0 {
+		t.Error("passwd failed")
 	}
-	// A config file that cannot be read is an error, not the default database.
-	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": "/nonexistent/oauthd.yaml"}, nil, "client", "list")
-	if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/oauthd.yaml") {
-		t.Errorf("missing config: %d %s", r.code, r.stderr)
+	s, _ := app.OpenStore(context.Background(), db, true)
+	u, err := s.UserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !secret.Verify(u.PasswordHash, "pw-two") || secret.Verify(u.PasswordHash, "pw-one") || u.Claims["email_verified"] != true {
+		t.Errorf("user after passwd: %+v", u)
+	}
+	// a remembered consent and a token, then grants list and revoke
+	now := time.Now()
+	s.SaveConsent(context.Background(), &oauthd.Consent{UserID: u.ID, ClientID: "web", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now})
+	s.CreateTokens(context.Background(), &oauthd.Token{Hash: "h1", Kind: oauthd.AccessToken, GrantID: "g", ClientID: "web", Subject: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	s.Close()
+	code, out, _ = oauthdCmd(t, db, "", "grants", "list", "alice")
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "email") {
+		t.Errorf("grants list: %s", out)
+	}
+	if code, out, _ = oauthdCmd(t, db, "", "grants", "revoke", "alice", "web"); code != 0 {
+		t.Errorf("grants revoke: %s", out)
+	}
+	s, _ = app.OpenStore(context.Background(), db, true)
+	if _, err := s.Token(context.Background(), "h1"); err == nil {
+		t.Error("revoking the consent left its token")
+	}
+	s.Close()
+	code, out, _ = oauthdCmd(t, db, "", "user", "list")
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, "argon2") {
+		t.Errorf("list: %s", out)
+	}
+	if code, _, _ = oauthdCmd(t, db, "", "user", "delete", "alice"); code != 0 {
+		t.Error("delete failed")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := oauthdCmd(t, "x.db", "", "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d; want 2", code)
+	}
+	if code, _, errs := oauthdCmd(t, "x.db", "", "serve", "--no-such-flag"); code != 2 || !strings.Contains(errs, "no-such-flag") {
+		t.Errorf("bad flag: %d %s", code, errs)
 	}
 }
