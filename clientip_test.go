@@ -39,3 +39,21 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// clientIP never panics and answers the peer, a forwarded address, or the
+// raw RemoteAddr when it is not an address.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.1.2.3:5000", "198.51.100.7, 10.9.9.9")
+	f.Add("[::1]:1", "2001:db8::1,,bogus")
+	f.Add("pipe", "")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		got := clientIP(r, trusted)
+		if _, err := netip.ParseAddr(got); err != nil && got != remote {
+			t.Errorf("clientIP(%q, %q) = %q: neither an address nor the RemoteAddr", remote, xff, got)
+		}
+	})
+}

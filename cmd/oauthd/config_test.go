@@ -43,7 +43,6 @@ func runCmd(ctx context.Context, vars map[string]string, ready func(string), arg
 	return result{code, out.String(), errOut.String()}
 }
 
-
 func tempFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)

@@ -295,3 +295,40 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// The container image's configuration parses.
+func TestContainerConfig(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/container.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := app.ParseYAML("container.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8000" || c.DB != "/data/oauthd.db" || c.LogFormat != "json" {
+		t.Errorf("container config: addr %s, db %s, log %s", c.Addr, c.DB, c.LogFormat)
+	}
+}
+
+// Any file either parses or is refused with an error; it never panics.
+func FuzzParseYAML(f *testing.F) {
+	if b, err := os.ReadFile("../../docs/oauthd.example.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("lifetimes:\n  access_token_ttl: 5m\ntrusted_proxies: [10.0.0.0/8]\n"))
+	f.Add([]byte("ui: {scope_descriptions: {a: b}}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := app.ParseYAML("fuzz.yaml", b)
+		if err != nil && !strings.HasPrefix(err.Error(), "config: ") {
+			t.Errorf("error without the config: prefix: %v", err)
+		}
+		if err == nil {
+			var out bytes.Buffer
+			if werr := c.WriteYAML(&out); werr != nil {
+				t.Errorf("WriteYAML: %v", werr)
+			}
+		}
+	})
+}
