@@ -168,6 +168,7 @@ type Main struct {
 	// Metrics are the server's Prometheus metrics.
 	Metrics *Metrics
 
+	counted       oauthd.Storage // Store, its failures counted in the metrics
 	ln, metricsLn net.Listener
 	handler       http.Handler // the main listener's
 	certs         *certReloader
@@ -253,7 +254,8 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if pc.Observer == nil {
 		pc.Observer = m.Metrics
 	}
-	if m.Provider, err = oauthd.New(pc, m.Metrics.instrument(store)); err != nil {
+	m.counted = m.Metrics.instrument(store)
+	if m.Provider, err = oauthd.New(pc, m.counted); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -389,8 +391,7 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := m.Store.Ping(ctx); err != nil {
-		m.Metrics.storeErrors.WithLabelValues("Ping").Inc()
+	if err := m.counted.Ping(ctx); err != nil {
 		m.Logger.Warn("readiness: the store does not answer", "error", err.Error())
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "store unreachable\n")
@@ -410,7 +411,7 @@ const maxGCBatches = 100
 func (m *Main) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for range maxGCBatches {
-		n, err := m.Store.DeleteExpired(ctx, now, m.Config.GCBatchSize)
+		n, err := m.counted.DeleteExpired(ctx, now, m.Config.GCBatchSize)
 		total += n
 		m.Metrics.gcDeleted.Add(float64(n))
 		if err != nil {

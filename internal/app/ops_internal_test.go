@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/memstore"
 )
 
@@ -342,4 +343,34 @@ func TestTLS(t *testing.T) {
 	if res.TLS.PeerCertificates[0].Subject.CommonName != "second" {
 		t.Errorf("after renewal: certificate %s; want second", res.TLS.PeerCertificates[0].Subject.CommonName)
 	}
+}
+
+// Store failures are counted by method; the answers the protocol expects
+// (not found, already used) are not failures.
+func TestStoreErrorsCounted(t *testing.T) {
+	m := NewMetrics()
+	s := m.instrument(&failingStore{Store: memstore.New()})
+	ctx := context.Background()
+	s.Client(ctx, "nobody")              // ErrNotFound
+	s.UserByUsername(ctx, "x")           // a failure
+	s.UserByUsername(ctx, "x")           // another
+	s.DeleteExpired(ctx, time.Now(), 10) // fine
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	s.UserByUsername(cctx, "x") // the request went away: not a store failure
+	if got := counterValue(m.storeErrors.WithLabelValues("UserByUsername")); got != 2 {
+		t.Errorf("UserByUsername failures %v; want 2", got)
+	}
+	if got := counterValue(m.storeErrors.WithLabelValues("Client")); got != 0 {
+		t.Errorf("Client failures %v; want 0 (not found is an answer)", got)
+	}
+}
+
+type failingStore struct{ *memstore.Store }
+
+func (s *failingStore) UserByUsername(ctx context.Context, _ string) (*oauthd.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("disk I/O error")
 }
