@@ -189,3 +189,41 @@ func TestCommandsReadDBFromConfig(t *testing.T) {
 		t.Errorf("missing config: %d %s", r.code, r.stderr)
 	}
 }
+
+// The keys commands read the key settings of the configuration file, as
+// serve does: the encryption key from the file encrypts the keys, and a
+// serve with the same file can read them.
+func TestKeysCommandsReadConfig(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "o.db")
+	file := tempFile(t, "oauthd.yaml", "db: "+db+"\naddr: 127.0.0.1:0\nkey:\n  encryption_key: BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n  rotation_period: 48h\n")
+	r := runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "keys", "list")
+	if r.code != 0 || strings.Contains(r.stdout, " no\n") || !strings.Contains(r.stdout, "yes") {
+		t.Fatalf("keys list: %d %s %s; want encrypted keys", r.code, r.stdout, r.stderr)
+	}
+	// Without the key the stored keys cannot be read.
+	if r := runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "list"); r.code != 1 {
+		t.Errorf("keys list without the key: %d %s", r.code, r.stdout)
+	}
+	// config print masks it.
+	r = runCmd(ctx, nil, nil, "config", "print", "--config", file)
+	if r.code != 0 || strings.Contains(r.stdout, "BwcHBwcH") || !strings.Contains(r.stdout, "encryption_key: '***'") || !strings.Contains(r.stdout, "rotation_period: 48h") {
+		t.Errorf("config print: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// serve with the same file starts (it reads the encrypted keys).
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- runCmd(sctx, map[string]string{"OAUTHD_CONFIG": file}, func(a string) { ready <- a }, "serve")
+	}()
+	select {
+	case <-ready:
+	case r := <-done:
+		t.Fatalf("serve: %d %s", r.code, r.stderr)
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Errorf("serve: %d %s", r.code, r.stderr)
+	}
+}

@@ -24,6 +24,31 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// valuesFlag is a repeatable flag whose values are kept whole, spaces
+// included (--claim "name=Ada Lovelace").
+type valuesFlag []string
+
+func (l *valuesFlag) String() string { return strings.Join(*l, ", ") }
+func (l *valuesFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// commaListFlag is a repeatable flag whose values may hold several items
+// separated by commas, and whose items may contain spaces
+// (--response-type "code id_token,code").
+type commaListFlag []string
+
+func (l *commaListFlag) String() string { return strings.Join(*l, ",") }
+func (l *commaListFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.Join(strings.Fields(s), " "); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
 // parse parses flags and positional arguments in any order.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -49,35 +74,53 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // checked, not its other values (a command managing clients need not
 // read the TLS key). A file that cannot be read makes openDB fail.
 func dbFlag(fs *flag.FlagSet, e *env) *string {
+	db, _ := configFlags(fs, e)
+	return db
+}
+
+// fileConfig is the configuration file a command was given, if any.
+type fileConfig struct {
+	cfg *app.Config // nil without a file, or when it could not be read
+	err error       // why it could not be read
+}
+
+// configFlags is dbFlag that also returns the configuration file's
+// settings, for commands that need more of them than db.
+func configFlags(fs *flag.FlagSet, e *env) (*string, *fileConfig) {
 	db := new(string)
+	fc := &fileConfig{}
 	explicit := false
 	fromFile := func(path string) {
 		cfg, err := app.ReadFile(path)
 		if err != nil {
-			*db = badConfig + err.Error()
+			fc.cfg, fc.err = nil, err
+			if !explicit {
+				*db = badConfig + err.Error()
+			}
 			return
 		}
-		*db = cfg.DB
+		fc.cfg, fc.err = &cfg, nil
+		if !explicit {
+			*db = cfg.DB
+		}
 	}
 	*db = e.getenv("OAUTHD_DB")
-	if *db != "" {
-		explicit = true
-	} else if path := e.getenv("OAUTHD_CONFIG"); path != "" {
-		fromFile(path)
-	} else {
+	explicit = *db != ""
+	if !explicit {
 		*db = "oauthd.db"
+	}
+	if path := e.getenv("OAUTHD_CONFIG"); path != "" {
+		fromFile(path)
 	}
 	fs.Func("db", "SQLite file path or postgres:// DSN (env OAUTHD_DB)", func(v string) error {
 		*db, explicit = v, true
 		return nil
 	})
-	fs.Func("config", "YAML configuration file whose db key to use (env OAUTHD_CONFIG)", func(path string) error {
-		if !explicit {
-			fromFile(path)
-		}
+	fs.Func("config", "YAML configuration `file` whose db key to use (env OAUTHD_CONFIG)", func(path string) error {
+		fromFile(path)
 		return nil
 	})
-	return db
+	return db, fc
 }
 
 // badConfig starts the value of --db when the configuration file that was

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 )
 
@@ -41,12 +42,15 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
   client test_client / password (redirect https://www.example.com/redirect, scope email)
+  client oidc_client / oidc_secret (OpenID Connect; redirect http://localhost:9000/callback, PKCE required)
   user   admin / admin
 
 Open this in a browser to start the walkthrough:
   %s
 
-`, app.DemoAuthorizeURL(m.Config.Issuer))
+OpenID Connect discovery: %s
+
+`, app.DemoAuthorizeURL(m.Config.Issuer), m.Config.Issuer+oauthd.OIDCDiscoveryPath)
 	}
 	if e.ready != nil {
 		e.ready(m.Addr())

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,9 @@ func (c *Config) Defaults() {
 	dur(&p.CodeTTL, 5*time.Minute)
 	dur(&p.AuthRequestTTL, 30*time.Minute)
 	dur(&p.SessionTTL, 24*time.Hour)
+	dur(&p.IDTokenTTL, time.Hour)
+	dur(&p.KeyRotationPeriod, 30*24*time.Hour)
+	dur(&p.KeyRefreshInterval, time.Minute)
 	limit := func(l *oauthd.RateLimit, d oauthd.RateLimit) {
 		if l.MaxFailures == 0 {
 			l.MaxFailures = d.MaxFailures
@@ -175,8 +179,11 @@ type Main struct {
 	server        *http.Server
 	metricsServer *http.Server
 	draining      atomic.Bool
-	stopGC        context.CancelFunc
-	gcDone        chan struct{}
+
+	mu       sync.Mutex // guards the fields below, set by Serve and Shutdown
+	shutdown bool
+	stopGC   context.CancelFunc
+	gcDone   chan struct{}
 }
 
 // Open validates the configuration, binds the listen addresses, opens the
@@ -251,6 +258,9 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	}
 	pc := cfg.Provider
 	pc.Issuer, pc.Pages, pc.Logger = cfg.Issuer, pages, log
+	if pc.UILocales == nil {
+		pc.UILocales = ui.Locales()
+	}
 	if pc.Observer == nil {
 		pc.Observer = m.Metrics
 	}
@@ -258,12 +268,26 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if m.Provider, err = oauthd.New(pc, m.counted); err != nil {
 		return nil, err
 	}
+	// The signing keys are made on the first start; a wrong key
+	// encryption key stops the server here rather than at the first login.
+	if err := m.Provider.Keys().Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys (key.encryption_key?): %w", err)
+	}
 	mux := http.NewServeMux()
 	if cfg.MetricsAddr == "" {
 		m.opsRoutes(mux)
 	}
 	mux.Handle("/", m.Metrics.Middleware(m.Provider.Route, m.Provider))
 	m.handler = mux
+	m.server = m.newServer(mux)
+	if m.certs != nil {
+		m.server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.certs.GetCertificate}
+	}
+	if m.metricsLn != nil {
+		ops := http.NewServeMux()
+		m.opsRoutes(ops)
+		m.metricsServer = m.newServer(ops)
+	}
 	opened = true
 	return m, nil
 }
@@ -316,13 +340,15 @@ func (m *Main) newServer(h http.Handler) *http.Server {
 	}
 }
 
-// Serve serves until Shutdown; it returns nil after a graceful shutdown.
+// Serve serves until Shutdown; it returns nil after a graceful shutdown,
+// and at once if Shutdown came first.
 func (m *Main) Serve() error {
-	m.server = m.newServer(m.handler)
+	m.mu.Lock()
+	if m.shutdown {
+		m.mu.Unlock()
+		return nil
+	}
 	if m.metricsLn != nil {
-		mux := http.NewServeMux()
-		m.opsRoutes(mux)
-		m.metricsServer = m.newServer(mux)
 		go func() {
 			if err := m.metricsServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				m.Logger.Error("metrics listener", "error", err.Error())
@@ -332,9 +358,9 @@ func (m *Main) Serve() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopGC, m.gcDone = cancel, make(chan struct{})
 	go m.collectGarbage(ctx)
+	m.mu.Unlock()
 	var err error
 	if m.certs != nil {
-		m.server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.certs.GetCertificate}
 		err = m.server.ServeTLS(m.ln, "", "")
 	} else {
 		err = m.server.Serve(m.ln)
@@ -348,23 +374,27 @@ func (m *Main) Serve() error {
 // Shutdown stops accepting connections, answers /readyz with 503, lets
 // in-flight requests finish (until ctx ends, when the remaining
 // connections are closed), stops the garbage collection and closes the
-// store.
+// store. It may come before, during or after Serve.
 func (m *Main) Shutdown(ctx context.Context) error {
 	m.draining.Store(true)
-	var err error
-	if m.server != nil {
-		if err = m.server.Shutdown(ctx); err != nil {
-			m.server.Close()
-		}
+	m.mu.Lock()
+	m.shutdown = true
+	stopGC, gcDone := m.stopGC, m.gcDone
+	m.mu.Unlock()
+	err := m.server.Shutdown(ctx)
+	if err != nil {
+		m.server.Close()
 	}
+	m.ln.Close() // in case Serve never ran
 	if m.metricsServer != nil {
 		if merr := m.metricsServer.Shutdown(ctx); merr != nil {
 			m.metricsServer.Close()
 		}
+		m.metricsLn.Close()
 	}
-	if m.stopGC != nil {
-		m.stopGC()
-		<-m.gcDone
+	if stopGC != nil {
+		stopGC()
+		<-gcDone
 	}
 	if cerr := m.Store.Close(); err == nil {
 		err = cerr

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,8 @@ type setting struct {
 	get func(c *Config) any
 	// mask hides the secret parts of a value in config print.
 	mask func(string) string
+	// noFlag keeps a secret off the command line (and the process list).
+	noFlag bool
 }
 
 // EnvName is the setting's environment variable.
@@ -60,7 +63,7 @@ func (s *setting) EnvName() string {
 
 // FlagName is the setting's flag, without dashes.
 func (s *setting) FlagName() string {
-	if s.kind == "map" {
+	if s.kind == "map" || s.noFlag {
 		return ""
 	}
 	return strings.NewReplacer(".", "-", "_", "-").Replace(s.key)
@@ -216,6 +219,50 @@ func limitSettings(key, what string, f func(*Config) *oauthd.RateLimit) []settin
 
 func max0(n int) int { return max(n, 0) }
 
+// keySetting is the key encryption key: base64 in the file and the
+// environment, never a flag, masked by config print.
+func keySetting(key, help string) setting {
+	set := func(c *Config, s string) error {
+		k, err := ParseKeyEncryptionKey(s)
+		if err != nil {
+			return err
+		}
+		c.Provider.KeyEncryptionKey = k
+		return nil
+	}
+	return setting{key: key, help: help, kind: "string", set: set, setNode: fromScalar(set), noFlag: true,
+		get: func(c *Config) any {
+			if len(c.Provider.KeyEncryptionKey) == 0 {
+				return ""
+			}
+			return base64.StdEncoding.EncodeToString(c.Provider.KeyEncryptionKey)
+		},
+		mask: func(s string) string {
+			if s == "" {
+				return ""
+			}
+			return "***"
+		}}
+}
+
+// ParseKeyEncryptionKey decodes a key encryption key: 32 bytes in base64,
+// standard or URL alphabet, padded or not; "" is no key.
+func ParseKeyEncryptionKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != 32 {
+				return nil, fmt.Errorf("is %d bytes; want 32 (generate one with: openssl rand -base64 32)", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64 (generate one with: openssl rand -base64 32)")
+}
+
 // enabledSetting is a bool setting "enabled" of a field "disabled".
 func enabledSetting(key, help string, f func(*Config) *bool) setting {
 	set := func(c *Config, s string) error {
@@ -261,6 +308,7 @@ var settings = func() []setting {
 		durSetting("lifetimes.code_ttl", "lifetime of authorization codes (at most 10m)", func(c *Config) *time.Duration { return &c.Provider.CodeTTL }),
 		durSetting("lifetimes.auth_request_ttl", "how long a person has to sign in and decide", func(c *Config) *time.Duration { return &c.Provider.AuthRequestTTL }),
 		durSetting("lifetimes.session_ttl", "how long a login lasts", func(c *Config) *time.Duration { return &c.Provider.SessionTTL }),
+		durSetting("lifetimes.id_token_ttl", "lifetime of OpenID Connect ID tokens", func(c *Config) *time.Duration { return &c.Provider.IDTokenTTL }),
 		durSetting("lifetimes.refresh_grace_period", "a refresh retried within this time gets the same tokens instead of revoking the grant; 0s: never",
 			func(c *Config) *time.Duration { return &c.Provider.RefreshGracePeriod }),
 
@@ -276,6 +324,12 @@ var settings = func() []setting {
 		strSetting("ui.accent_color", "colour of links and the focus outline", func(c *Config) *string { return &c.UI.AccentColor }),
 		strSetting("ui.default_locale", "language when the browser asks for none that is supported", func(c *Config) *string { return &c.UI.DefaultLocale }),
 		mapSetting("ui.scope_descriptions", "descriptions of scopes on the consent page, by scope name", func(c *Config) *map[string]string { return &c.UI.ScopeDescriptions }),
+
+		durSetting("key.rotation_period", "how long each ID token signing key signs before the next takes over (at least 1h)",
+			func(c *Config) *time.Duration { return &c.Provider.KeyRotationPeriod }),
+		durSetting("key.refresh_interval", "how often a node re-reads the signing keys, to see a rotation made by another",
+			func(c *Config) *time.Duration { return &c.Provider.KeyRefreshInterval }),
+		keySetting("key.encryption_key", "32 bytes in base64 (openssl rand -base64 32) encrypting the private signing keys in the database; environment or file only"),
 
 		durSetting("gc.interval", "how often expired codes, tokens, sessions and requests are deleted", func(c *Config) *time.Duration { return &c.GCInterval }),
 		intSetting("gc.batch_size", "records of each kind deleted per batch", func(c *Config) *int { return &c.GCBatchSize }),
@@ -662,6 +716,15 @@ func (c *Config) Validate() error {
 		if d.v < time.Second {
 			return bad(d.key, "must be at least 1s")
 		}
+	}
+	if p.IDTokenTTL < time.Second {
+		return bad("lifetimes.id_token_ttl", "must be at least 1s")
+	}
+	if p.KeyRotationPeriod < time.Hour {
+		return bad("key.rotation_period", "must be at least 1h")
+	}
+	if p.KeyRefreshInterval < time.Second {
+		return bad("key.refresh_interval", "must be at least 1s")
 	}
 	if p.CodeTTL > 10*time.Minute {
 		return bad("lifetimes.code_ttl", "must be at most 10m (RFC 6749 §4.1.2)")

@@ -332,3 +332,32 @@ func FuzzParseYAML(f *testing.F) {
 		}
 	})
 }
+
+// The key encryption key comes from the file or the environment, never a
+// flag, and config print masks it.
+func TestKeyEncryptionKey(t *testing.T) {
+	const kek = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	c, err := load(t, map[string]string{"OAUTHD_KEY_ENCRYPTION_KEY": kek, "OAUTHD_KEY_ROTATION_PERIOD": "48h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Provider.KeyEncryptionKey) != 32 || c.Provider.KeyRotationPeriod != 48*time.Hour {
+		t.Fatalf("key %d bytes, rotation %s", len(c.Provider.KeyEncryptionKey), c.Provider.KeyRotationPeriod)
+	}
+	var out bytes.Buffer
+	c.WriteYAML(&out)
+	if strings.Contains(out.String(), kek) || !strings.Contains(out.String(), "encryption_key: '***'") {
+		t.Errorf("config print does not mask the key:\n%s", out.String())
+	}
+	if _, err := load(t, nil, "--key-encryption-key", kek); err == nil {
+		t.Error("the key was accepted as a flag")
+	}
+	_, err = load(t, map[string]string{"OAUTHD_CONFIG": writeFile(t, "key:\n  encryption_key: c2hvcnQ=\n")})
+	if err == nil || !strings.Contains(err.Error(), "key.encryption_key: is 5 bytes; want 32") {
+		t.Errorf("short key: %v", err)
+	}
+	_, err = load(t, nil, "--key-rotation-period", "30m")
+	if err == nil || !strings.Contains(err.Error(), "config: key.rotation_period: must be at least 1h") {
+		t.Errorf("short rotation: %v", err)
+	}
+}

@@ -374,3 +374,25 @@ func (s *failingStore) UserByUsername(ctx context.Context, _ string) (*oauthd.Us
 	}
 	return nil, errors.New("disk I/O error")
 }
+
+// A Shutdown that comes before Serve (a SIGTERM right at start-up) makes
+// Serve return at once instead of serving forever.
+func TestShutdownBeforeServe(t *testing.T) {
+	m := openFake(t, Config{}, newFakeStore())
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", m.Addr(), time.Second); err == nil {
+		t.Error("the listener is still open")
+	}
+}
