@@ -157,13 +157,13 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	if err := m.Store.CreateClient(ctx, &oauthd.Client{ID: "logtest", SecretHash: ch, RedirectURIs: []string{app.DemoRedirectURI},
 		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword},
-		Scopes:     []string{"email"}, TokenEndpointAuthMethod: oauthd.AuthMethodPost}); err != nil {
+		Scopes:     []string{"openid", "email"}, TokenEndpointAuthMethod: oauthd.AuthMethodPost}); err != nil {
 		t.Fatal(err)
 	}
 	iss := "http://" + m.Addr()
 	secrets := []string{password, wrongPassword, clientSecret}
 
-	conf := &oauth2.Config{ClientID: "logtest", ClientSecret: clientSecret, RedirectURL: app.DemoRedirectURI, Scopes: []string{"email"},
+	conf := &oauth2.Config{ClientID: "logtest", ClientSecret: clientSecret, RedirectURL: app.DemoRedirectURI, Scopes: []string{"openid", "email"},
 		Endpoint: oauth2.Endpoint{AuthURL: iss + "/oauth/authorize", TokenURL: iss + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
 	secrets = append(secrets, verifier)
@@ -184,7 +184,18 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+	idToken, _ := tok.Extra("id_token").(string)
+	if idToken == "" {
+		t.Fatal("no id_token")
+	}
+	secrets = append(secrets, tok.AccessToken, tok.RefreshToken, idToken)
+	// userinfo with the access token, and RP-initiated logout with the ID token.
+	ureq, _ := http.NewRequest("GET", iss+"/oauth/userinfo", nil)
+	ureq.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if res, err := http.DefaultClient.Do(ureq); err == nil {
+		res.Body.Close()
+	}
+	http.Get(iss + "/oauth/logout?id_token_hint=" + idToken)
 	tok.Expiry = time.Now().Add(-time.Minute)
 	fresh, err := conf.TokenSource(ctx, tok).Token()
 	if err != nil {
@@ -258,8 +269,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 			}
 		}
 	}
-	if n < 15 || fromProxy != 5 {
-		t.Errorf("%d request lines, %d with the forwarded client IP; want at least 15 and 5", n, fromProxy)
+	if n < 17 || fromProxy != 5 {
+		t.Errorf("%d request lines, %d with the forwarded client IP; want at least 17 and 5", n, fromProxy)
 	}
 }
 
