@@ -57,3 +57,18 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+// The per-IP limit counts IPv6 clients per /64.
+func TestIPNetwork(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"pipe":                 "pipe",
+		"::1":                  "::/64",
+	} {
+		if got := ipNetwork(in); got != want {
+			t.Errorf("ipNetwork(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -49,8 +49,9 @@ type Config struct {
 	// DefaultLoginLimit (5 failures in 15 minutes lock the account out
 	// for 1 minute, doubling up to 1 hour).
 	LoginLimit RateLimit
-	// LoginIPLimit throttles failed logins per client IP; the zero value
-	// is DefaultLoginIPLimit (50 failures in 15 minutes).
+	// LoginIPLimit throttles failed logins per client IP (per /64 for
+	// IPv6); the zero value is DefaultLoginIPLimit (50 failures in 15
+	// minutes).
 	LoginIPLimit RateLimit
 	// ClientLimit throttles failed client authentications per client_id at
 	// the token, introspection and revocation endpoints; the zero value is

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -315,7 +316,18 @@ func (p *Provider) accountKey(username string) limitedKey {
 }
 
 func (p *Provider) ipKey(r *http.Request) limitedKey {
-	return limitedKey{LimitLoginIP, limitKey("ip", ClientIP(r.Context())), p.cfg.LoginIPLimit, Released}
+	return limitedKey{LimitLoginIP, limitKey("ip", ipNetwork(ClientIP(r.Context()))), p.cfg.LoginIPLimit, Released}
+}
+
+// ipNetwork is what the per-IP limit counts: an IPv4 address, or the /64
+// of an IPv6 address (one subscriber usually holds a whole /64).
+func ipNetwork(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	pfx, _ := a.Prefix(64)
+	return pfx.String()
 }
 
 func (p *Provider) clientKey(id string) limitedKey {
