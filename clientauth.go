@@ -72,9 +72,32 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	if id == "" {
 		return nil, errClientAuth
 	}
-	// The client comes from a short-lived cache (see clientCache). If it
-	// fails to authenticate, it is read again from the store before the
-	// failure is answered: its secret may just have changed.
+	// The attempt is reserved before the secret is checked, so concurrent
+	// guesses cannot overrun ClientLimit.
+	a, wait, err := p.reserve(r, p.clientKey(id))
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if wait > 0 {
+		return nil, tooManyAttempts(wait)
+	}
+	c, e := p.verifyClient(r, id, sec, viaBasic, ps)
+	switch {
+	case e == nil:
+		a.end(r.Context(), true)
+	case e == errClientAuth:
+		a.end(r.Context(), false)
+	default:
+		a.done(r.Context(), Released)
+	}
+	return c, e
+}
+
+// verifyClient checks the credentials of the client id. The client comes
+// from a short-lived cache (see clientCache); if it fails to authenticate,
+// it is read again from the store before the failure is answered: its
+// secret may just have changed.
+func (p *Provider) verifyClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, *Error) {
 	c, cached, err := p.clients.get(r.Context(), p.store, id)
 	for {
 		if errors.Is(err, ErrNotFound) {

@@ -58,6 +58,9 @@ type Provider struct {
 	keys    *KeyManager
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
+
+	obs     Observer
+	limiter Limiter
 }
 
 // New returns a Provider serving cfg.Issuer from store.
@@ -77,6 +80,8 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		clients: newClientCache(cfg.ClientCacheTTL, cfg.SecretCacheSize),
 		log:     cfg.Logger,
 		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
+		obs:     cfg.Observer,
+		limiter: cfg.Limiter,
 	}
 	p.keys = newKeyManager(&p.cfg, store)
 	if cfg.EnablePasswordGrant {
@@ -94,6 +99,14 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Store is the Provider's storage.
 func (p *Provider) Store() Storage { return p.store }
+
+// Route returns the pattern of the endpoint that serves r, such as
+// "/oauth/token", "/static/" or "/" (which also answers unknown paths with
+// 404): a label of bounded cardinality for metrics, unlike the path.
+func (p *Provider) Route(r *http.Request) string {
+	_, pattern := p.mux.Handler(r)
+	return pattern
+}
 
 func (p *Provider) routes() {
 	m := p.mux
@@ -115,7 +128,10 @@ func (p *Provider) routes() {
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	clientIPKey
+)
 
 // RequestID returns the id the Provider gave the request (it is in every
 // log line and on error pages).
@@ -144,7 +160,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	ip := clientIP(r, p.cfg.TrustedProxies)
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientIPKey, ip))
 	h := w.Header()
 	h["X-Request-Id"] = []string{id}
 	h["X-Content-Type-Options"] = hdrNosniff
@@ -164,11 +181,12 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		// The request line is built only when it is logged: a disabled
-		// level costs nothing.
+		// level costs nothing. The path only: queries and bodies carry
+		// codes, tokens and passwords.
 		if ctx := r.Context(); p.log.Enabled(ctx, slog.LevelInfo) {
 			p.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
-				slog.Float64("duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000))
+				slog.Float64("duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000), slog.String("ip", ip))
 		}
 	}()
 	p.mux.ServeHTTP(sw, r)
@@ -243,6 +261,9 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, e *Err
 	p.logErr(r, e)
 	if e.Code == ErrorInvalidClient {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauthd", charset="UTF-8"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
 	body := map[string]string{"error": e.Code}
 	if e.Description != "" {
