@@ -119,9 +119,10 @@ func TestStopsAtDuration(t *testing.T) {
 	if res.Duration < 390*time.Millisecond || res.Duration > 450*time.Millisecond {
 		t.Errorf("duration %v; want 400ms", res.Duration)
 	}
-	// 4 connections, 30 ms a request: about 13 each.
-	if res.Requests < 20 || res.Requests > 60 {
-		t.Errorf("requests %d; want about 52", res.Requests)
+	// 4 connections, 30 ms a request: at most 14 each in 400 ms (fewer
+	// on a busy machine).
+	if res.Requests < 1 || res.Requests > 4*14 {
+		t.Errorf("requests %d; want some, at most 56", res.Requests)
 	}
 }
 
