@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -321,8 +322,22 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 		storeDesc = "PostgreSQL"
 	}
 
+	// The flow and mixed scenarios sign in as one user from one address
+	// on every connection at once. The login limits count attempts in
+	// progress against an account's and an address's allowance (5 and
+	// 50), so for them the server stands for many people: the limits are
+	// raised above the connections.
+	manyLogins := f.scenario == "flow" || f.scenario == "mixed"
+	loginLimit := max(1000, 2*f.connections)
+	if manyLogins {
+		storeDesc += fmt.Sprintf(", login rate limits raised to %d", loginLimit)
+	}
 	if f.inprocess {
-		m, err := app.Open(ctx, app.Config{Addr: "127.0.0.1:0", DB: db, LogLevel: f.logLevel}, e.stderr)
+		cfg := app.Config{Addr: "127.0.0.1:0", DB: db, LogLevel: f.logLevel}
+		if manyLogins {
+			cfg.Provider.LoginLimit.MaxFailures, cfg.Provider.LoginIPLimit.MaxFailures = loginLimit, loginLimit
+		}
+		m, err := app.Open(ctx, cfg, e.stderr)
 		if err != nil {
 			return fail(err)
 		}
@@ -340,7 +355,12 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 	// them; the first one's memory and CPU are reported.
 	all := &server{}
 	for range f.nodes {
-		s, err := startChild(ctx, e, "oauthd serve", "serve", "--db", db, "--log-level", f.logLevel)
+		args := []string{"serve", "--db", db, "--log-level", f.logLevel}
+		if manyLogins {
+			args = append(args, "--rate-limit-login-account-max-failures", strconv.Itoa(loginLimit),
+				"--rate-limit-login-ip-max-failures", strconv.Itoa(loginLimit))
+		}
+		s, err := startChild(ctx, e, "oauthd serve", args...)
 		if err != nil {
 			all.stopAll()
 			return fail(err)

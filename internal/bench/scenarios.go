@@ -50,8 +50,16 @@ type Params struct {
 	// CodesPerConn is how many codes each connection mints over HTTP when
 	// Codes is nil; default 200.
 	CodesPerConn int
+}
 
-	minted *Pool // the codes minted over HTTP
+// defaults fills the zero fields that have a default.
+func (p *Params) defaults() {
+	if p.Verifier == "" {
+		p.Verifier = "oauthd-bench-verifier-0123456789abcdefghijklmnopqrstuvwxyz"
+	}
+	if p.CodesPerConn <= 0 {
+		p.CodesPerConn = 200
+	}
 }
 
 // Challenge is the S256 code challenge of v (RFC 7636 §4.2).
@@ -86,13 +94,6 @@ func (p *Pool) Next() (string, bool) {
 	return p.items[i], true
 }
 
-// Len is the number of items.
-func (p *Pool) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.items)
-}
-
 // NewScenario returns the named scenario.
 //
 //   - client_credentials: POST /oauth/token grant_type=client_credentials
@@ -110,13 +111,8 @@ func (p *Pool) Len() int {
 //     then three introspections, two refreshes, a revocation and an
 //     introspection of the revoked token. Ten requests an iteration.
 func NewScenario(name string, p *Params) (load.Scenario, error) {
-	if p.Verifier == "" {
-		p.Verifier = "oauthd-bench-verifier-0123456789abcdefghijklmnopqrstuvwxyz"
-	}
-	if p.CodesPerConn <= 0 {
-		p.CodesPerConn = 200
-	}
-	s := &scenario{name: name, p: p, basic: basicAuth(p.ClientID, p.ClientSecret)}
+	p.defaults()
+	s := &scenario{name: name, p: p, basic: basicAuth(p.ClientID, p.ClientSecret), minted: NewPool(nil)}
 	switch name {
 	case "client_credentials":
 		s.cc = load.NewRequest("POST", oauthd.TokenPath, "grant_type=client_credentials", "Authorization", s.basic)
@@ -134,10 +130,11 @@ func basicAuth(id, secret string) string {
 }
 
 type scenario struct {
-	name  string
-	p     *Params
-	basic string
-	cc    *load.Request
+	name   string
+	p      *Params
+	basic  string
+	cc     *load.Request
+	minted *Pool // the codes minted over HTTP, when p.Codes is nil
 }
 
 func (s *scenario) Name() string { return s.name }
@@ -157,7 +154,7 @@ func (s *scenario) Worker(i int, c *load.Client) (load.Worker, error) {
 				}
 				codes = append(codes, code)
 			}
-			s.addCodes(codes)
+			s.minted.Add(codes...)
 		}
 	case "refresh":
 		if err := w.newRefreshToken(c); err != nil {
@@ -187,17 +184,6 @@ func (s *scenario) Worker(i int, c *load.Client) (load.Worker, error) {
 		}
 	}
 	return w, nil
-}
-
-var codesMu sync.Mutex
-
-func (s *scenario) addCodes(codes []string) {
-	codesMu.Lock()
-	defer codesMu.Unlock()
-	if s.p.minted == nil {
-		s.p.minted = NewPool(nil)
-	}
-	s.p.minted.Add(codes...)
 }
 
 func (p *Pool) take() (string, bool) {
@@ -288,7 +274,7 @@ func (s *scenario) codes() *Pool {
 	if s.p.Codes != nil {
 		return s.p.Codes
 	}
-	return s.p.minted
+	return s.minted
 }
 
 var errNoSpare = errors.New("no pre-minted refresh token left")

@@ -49,7 +49,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	}
 	p := &Params{ClientID: ClientID, ClientSecret: randomHex(16), RedirectURI: RedirectURI, Scope: Scope,
 		Username: Username, Password: randomHex(12)}
-	NewScenario("code", p) // sets the verifier
+	p.defaults()
 	now := time.Now()
 	sh, err := secret.HashWith(p.ClientSecret, kdf)
 	if err != nil {

@@ -87,17 +87,6 @@ func (r *Response) Get(name string) string {
 	return ""
 }
 
-// Values returns every value of the named header (case-insensitive).
-func (r *Response) Values(name string) []string {
-	var out []string
-	for _, f := range r.Header {
-		if bytes.EqualFold(f.Name, []byte(name)) {
-			out = append(out, string(f.Value))
-		}
-	}
-	return out
-}
-
 // errConnClosed means the server closed the connection before answering.
 var errConnClosed = errors.New("connection closed by the server")
 
