@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -19,6 +20,35 @@ func (l *listFlag) Set(v string) error {
 	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 		*l = append(*l, s)
 	}
+	return nil
+}
+
+// mapFlag is a repeatable name=value flag; a name given twice keeps its
+// last value.
+type mapFlag map[string]string
+
+func (m *mapFlag) String() string {
+	if m == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*m))
+	for k, v := range *m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+func (m *mapFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" {
+		return fmt.Errorf("want name=text, got %q", v)
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[name] = value
 	return nil
 }
 

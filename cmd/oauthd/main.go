@@ -36,6 +36,8 @@ const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 
 Usage:
   oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL]
+               [--product-name NAME] [--theme-dir DIR] [--primary-color C] [--accent-color C]
+               [--default-locale en|fr] [--scope-description scope=text...]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]

@@ -2,29 +2,20 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/ui"
 )
 
 func cmdServe(ctx context.Context, args []string, e *env) error {
-	fs := newFlagSet("serve", e)
-	var cfg app.Config
-	db := dbFlag(fs, e)
-	fs.StringVar(&cfg.Addr, "addr", envOr(e, "OAUTHD_ADDR", "localhost:8000"), "listen address (env OAUTHD_ADDR)")
-	fs.StringVar(&cfg.Issuer, "issuer", e.getenv("OAUTHD_ISSUER"), "public issuer URL (env OAUTHD_ISSUER; default http://<addr>)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo client test_client/password and user admin/admin (not for production)")
-	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
-	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
-	pos, err := parse(fs, args)
+	cfg, err := serveConfig(args, e)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
-		return err
-	}
-	cfg.DB = *db
 	m, err := app.Open(ctx, cfg, e.stderr)
 	if err != nil {
 		return err
@@ -60,6 +51,39 @@ Open this in a browser to start the walkthrough:
 	}
 	<-errc
 	return nil
+}
+
+// serveConfig reads the flags of serve, with their environment defaults.
+func serveConfig(args []string, e *env) (app.Config, error) {
+	fs := newFlagSet("serve", e)
+	var cfg app.Config
+	db := dbFlag(fs, e)
+	fs.StringVar(&cfg.Addr, "addr", envOr(e, "OAUTHD_ADDR", "localhost:8000"), "listen address (env OAUTHD_ADDR)")
+	fs.StringVar(&cfg.Issuer, "issuer", e.getenv("OAUTHD_ISSUER"), "public issuer URL (env OAUTHD_ISSUER; default http://<addr>)")
+	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo client test_client/password and user admin/admin (not for production)")
+	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
+	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
+	uiFlags(fs, e, &cfg.UI)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return cfg, err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return cfg, err
+	}
+	cfg.DB = *db
+	return cfg, nil
+}
+
+// uiFlags adds the flags of the pages: product name, colours, theme
+// directory, default language and scope descriptions (see docs/ui.md).
+func uiFlags(fs *flag.FlagSet, e *env, o *ui.Options) {
+	fs.StringVar(&o.ProductName, "product-name", e.getenv("OAUTHD_PRODUCT_NAME"), "name shown on the pages (env OAUTHD_PRODUCT_NAME; default oauthd)")
+	fs.StringVar(&o.ThemeDir, "theme-dir", e.getenv("OAUTHD_THEME_DIR"), "directory whose templates/*.html and static/ files replace the built-in ones (env OAUTHD_THEME_DIR)")
+	fs.StringVar(&o.PrimaryColor, "primary-color", e.getenv("OAUTHD_PRIMARY_COLOR"), "button colour: #rgb, #rrggbb or a CSS colour name (env OAUTHD_PRIMARY_COLOR)")
+	fs.StringVar(&o.AccentColor, "accent-color", e.getenv("OAUTHD_ACCENT_COLOR"), "link and focus colour, 4.5:1 on white (env OAUTHD_ACCENT_COLOR)")
+	fs.StringVar(&o.DefaultLocale, "default-locale", e.getenv("OAUTHD_DEFAULT_LOCALE"), "page language when neither ui_locales nor Accept-Language names a supported one: "+strings.Join(ui.Locales(), ", ")+" (env OAUTHD_DEFAULT_LOCALE; default en)")
+	fs.Var((*mapFlag)(&o.ScopeDescriptions), "scope-description", "scope=text: how the consent page describes a scope (repeatable)")
 }
 
 func cmdMigrate(ctx context.Context, args []string, e *env) error {

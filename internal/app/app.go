@@ -39,7 +39,9 @@ type Config struct {
 	// Provider is passed to oauthd.New; Issuer, Pages and Logger are set
 	// from the fields above.
 	Provider oauthd.Config
-	// UI is passed to ui.New.
+	// UI is passed to ui.New: product name, colours, theme directory,
+	// default language and scope descriptions of the pages. Its Logger
+	// defaults to the server's.
 	UI ui.Options
 }
 
@@ -153,7 +155,11 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 			return nil, fmt.Errorf("seeding the demo data: %w", err)
 		}
 	}
-	pages, err := ui.New(cfg.UI)
+	uiOpts := cfg.UI
+	if uiOpts.Logger == nil {
+		uiOpts.Logger = log
+	}
+	pages, err := ui.New(uiOpts)
 	if err != nil {
 		m.closeEarly()
 		return nil, err
