@@ -179,8 +179,9 @@ func newTab(t *testing.T, intercept ...string) *tab {
 
 // intercept answers every request to the origins of the URLs itself: a
 // document request (the browser following a redirect to the client) is
-// recorded and gets a small page, anything else (a favicon) a 404. So the
-// clients' unreachable redirect URIs are never looked up in DNS.
+// recorded and gets a small page, an image (a client's logo) a small SVG,
+// anything else (a favicon) a 404. So the clients' unreachable addresses
+// are never even looked up in DNS.
 func (tb *tab) intercept(urls []string) {
 	tb.t.Helper()
 	var patterns []*fetch.RequestPattern
@@ -202,7 +203,12 @@ func (tb *tab) intercept(urls []string) {
 				return
 			}
 			answer := fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: http.StatusNotFound}
-			if ev.ResourceType == network.ResourceTypeDocument {
+			switch ev.ResourceType {
+			case network.ResourceTypeImage: // a client's logo
+				answer.ResponseCode = http.StatusOK
+				answer.ResponseHeaders = []*fetch.HeaderEntry{{Name: "Content-Type", Value: "image/svg+xml"}}
+				answer.Body = []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><circle cx="4" cy="4" r="4" fill="#0a7"/></svg>`)
+			case network.ResourceTypeDocument:
 				u := ev.Request.URL + ev.Request.URLFragment
 				tb.mu.Lock()
 				tb.captured = append(tb.captured, u)

@@ -3,10 +3,13 @@ package e2e
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -405,4 +408,134 @@ func TestBrowserHomeAndLogout(t *testing.T) {
 		t.Errorf("after Sign out: %q", got)
 	}
 	tb.noConsoleErrors()
+}
+
+// Every flow works with JavaScript off: login, consent, and form_post,
+// whose page then shows a Continue button.
+func TestBrowserNoJavaScript(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	fr := newFormRecorder(t)
+	redirect := fr.URL + "/cb"
+	id, _ := s.addClient(t, &oauthd.Client{ID: "nojs-app", Name: "No JS App", RedirectURIs: []string{redirect}, Scopes: []string{"email"}})
+	tb := newTab(t, app.DemoRedirectURI)
+	if _, err := chromedp.Call(tb.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	tb.open(s.authorizeURL())
+	tb.login("admin", "admin")
+	tb.decide("approve")
+	if q := tb.nextRedirect().Query(); q.Get("code") == "" {
+		t.Errorf("approve without JavaScript: %v", q)
+	}
+
+	tb.open(s.URL + oauthd.AuthorizePath + "?" + url.Values{"client_id": {id}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"response_mode": {"form_post"}, "scope": {"email"}, "state": {"nojs"}}.Encode())
+	tb.decide("approve") // still signed in: straight to consent
+	select {
+	case f := <-fr.forms:
+		t.Fatalf("the form was posted without JavaScript and without a click: %v", f)
+	default:
+	}
+	if got := tb.text("noscript button, form button"); got != "Continue" {
+		t.Errorf("form_post without JavaScript shows %q; want a Continue button", got)
+	}
+	tb.submit(chromedp.Click(chromedp.CSS("form button")))
+	select {
+	case f := <-fr.forms:
+		if f.Get("code") == "" || f.Get("state") != "nojs" {
+			t.Errorf("posted %v", f)
+		}
+	case <-tb.ctx.Done():
+		t.Fatal("Continue posted nothing")
+	}
+}
+
+// The client's name is text, its link and logo appear only when they are
+// http(s) URLs; theming changes the product name, the colours, a template
+// and the static files without a rebuild; operator scope descriptions
+// replace the built-in ones.
+func TestBrowserThemeAndClientDetails(t *testing.T) {
+	t.Parallel()
+	theme := t.TempDir()
+	login, err := os.ReadFile("../ui/templates/login.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(theme, "templates", "login.html"), strings.Replace(string(login), "</form>", `</form>
+<p class="theme-note"><img src="/static/img/mark.svg" alt="" width="16" height="16"> Need help? Call the Example help desk.</p>`, 1))
+	writeFile(t, filepath.Join(theme, "static", "img", "mark.svg"), `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8" fill="#7c3aed"/></svg>`)
+	s := startServer(t, func(c *app.Config) {
+		c.UI.ThemeDir = theme
+		c.UI.ProductName = "Example ID"
+		c.UI.PrimaryColor = "#7c3aed"
+		c.UI.AccentColor = "#9a3412"
+		c.UI.ScopeDescriptions = map[string]string{"calendar.read": "See your calendar", "email": "Read your e-mail address"}
+	})
+	id, _ := s.addClient(t, &oauthd.Client{ID: "fancy", Name: `<b>Fancy</b> & "Co"`, LogoURI: "https://app.example.org/logo.svg",
+		ClientURI: "https://app.example.org/about", RedirectURIs: []string{"https://app.example.org/cb"}, Scopes: []string{"email", "calendar.read", "openid"}})
+	bad, _ := s.addClient(t, &oauthd.Client{ID: "sneaky", Name: "Sneaky", LogoURI: "javascript:alert(1)", ClientURI: "data:text/html,<script>alert(1)</script>",
+		RedirectURIs: []string{"https://app.example.org/cb"}, Scopes: []string{"email"}})
+	tb := newTab(t, "https://app.example.org/")
+	authorize := func(client, scope string) string {
+		return s.URL + oauthd.AuthorizePath + "?" + url.Values{"client_id": {client}, "redirect_uri": {"https://app.example.org/cb"},
+			"response_type": {"code"}, "scope": {scope}, "state": {"x"}}.Encode()
+	}
+
+	tb.open(authorize(id, "email calendar.read openid"))
+	if got := tb.text(".product"); got != "Example ID" {
+		t.Errorf("product name %q", got)
+	}
+	if got := eval[string](tb, `document.title`); !strings.HasSuffix(got, "Example ID") {
+		t.Errorf("title %q", got)
+	}
+	if got := tb.text(".theme-note"); !strings.Contains(got, "Example help desk") {
+		t.Errorf("the theme's login template is not used: %q", got)
+	}
+	if !eval[bool](tb, `document.querySelector(".theme-note img").naturalWidth > 0`) {
+		t.Error("the theme's static image did not load")
+	}
+	if got := eval[string](tb, `getComputedStyle(document.querySelector("form button")).backgroundColor`); got != "rgb(124, 58, 237)" {
+		t.Errorf("button colour %s; want the primary colour rgb(124, 58, 237)", got)
+	}
+	tb.login("admin", "admin")
+	if got := tb.text("h1"); got != `<b>Fancy</b> & "Co" would like permissions` {
+		t.Errorf("client name shown as %q", got)
+	}
+	if tb.has("h1 b") {
+		t.Error("the client name was rendered as markup")
+	}
+	if got := eval[string](tb, `document.querySelector(".sub a").href`); got != "https://app.example.org/about" {
+		t.Errorf("client link %q", got)
+	}
+	if !eval[bool](tb, `document.querySelector("img.logo").complete && document.querySelector("img.logo").naturalWidth > 0`) {
+		t.Error("the client's logo did not load")
+	}
+	if got := eval[string](tb, `getComputedStyle(document.querySelector(".who a")).color`); got != "rgb(154, 52, 18)" {
+		t.Errorf("link colour %s; want the accent colour rgb(154, 52, 18)", got)
+	}
+	scopes := eval[[]string](tb, `[...document.querySelectorAll(".scopes li")].map(li => li.textContent.trim().replace(/\s+/g, " "))`)
+	want := []string{"Read your e-mail address email", "See your calendar calendar.read", "Confirm your identity (your account ID) openid"}
+	if !slices.Equal(scopes, want) {
+		t.Errorf("scopes %q; want %q", scopes, want)
+	}
+
+	tb.open(authorize(bad, "email"))
+	if tb.location().Path != oauthd.ConsentPath {
+		t.Fatalf("sneaky client: %s", tb.location())
+	}
+	if tb.has("img.logo") || tb.has(".sub a") {
+		t.Error("a javascript: logo or data: link reached the page")
+	}
+	tb.noConsoleErrors()
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
