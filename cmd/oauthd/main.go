@@ -39,8 +39,9 @@ Usage:
                [--product-name NAME] [--theme-dir DIR] [--primary-color C] [--accent-color C]
                [--default-locale en|fr] [--scope-description scope=text...]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
-  oauthd client list | show ID | delete ID
+  oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd grants list USER | revoke USER CLIENT_ID
   oauthd migrate
   oauthd version
 
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdClient(ctx, args[1:], e)
 	case "user", "users":
 		err = cmdUser(ctx, args[1:], e)
+	case "grants", "grant", "consents":
+		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
 	case "version", "--version":
