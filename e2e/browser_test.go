@@ -33,6 +33,9 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopBrowser()
+	if seedDir != "" {
+		os.RemoveAll(seedDir)
+	}
 	os.Exit(code)
 }
 

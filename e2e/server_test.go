@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,11 +28,62 @@ type server struct {
 	log *syncBuffer
 }
 
+// The demo data is seeded once into a template database that every server
+// starts from: seeding hashes the demo secrets with argon2id, which costs
+// a second or two per server under the race detector. The servers still
+// run with Demo set, so SeedDemo runs and finds the records in place.
+var (
+	seedOnce sync.Once
+	seedDir  string
+	seedErr  error
+)
+
+func seedTemplate() {
+	seedDir, seedErr = os.MkdirTemp("", "oauthd-e2e-seed-")
+	if seedErr != nil {
+		return
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, filepath.Join(seedDir, "oauthd.db"), true)
+	if err != nil {
+		seedErr = err
+		return
+	}
+	if err := app.SeedDemo(ctx, st); err != nil {
+		st.Close()
+		seedErr = err
+		return
+	}
+	seedErr = st.Close()
+}
+
+// seededDB returns a fresh copy of the seeded template database.
+func seededDB(t *testing.T) string {
+	t.Helper()
+	seedOnce.Do(seedTemplate)
+	if seedErr != nil {
+		t.Fatalf("seeding the template database: %v", seedErr)
+	}
+	dst := filepath.Join(t.TempDir(), "oauthd.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(filepath.Join(seedDir, "oauthd.db"+suffix))
+		if errors.Is(err, fs.ErrNotExist) && suffix != "" {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
 // startServer starts oauthd; change, if given, edits the configuration
 // first (theme, colours...).
 func startServer(t *testing.T, change ...func(*app.Config)) *server {
 	t.Helper()
-	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), Demo: true, LogLevel: "info"}
+	cfg := app.Config{Addr: "127.0.0.1:0", DB: seededDB(t), Demo: true, LogLevel: "info"}
 	for _, f := range change {
 		f(&cfg)
 	}
@@ -73,7 +127,9 @@ func (s *server) authorizeURL(extra ...string) string {
 func (s *server) addClient(t *testing.T, c *oauthd.Client) (id, sec string) {
 	t.Helper()
 	sec = "secret-" + c.ID
-	h, err := secret.Hash(sec)
+	// A cheap argon2id hash: these clients exist for one test, and the
+	// token endpoint verifies it like any other.
+	h, err := secret.HashWith(sec, secret.Params{Memory: 64, Time: 1, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
