@@ -44,7 +44,14 @@ func TestMain(m *testing.M) {
 const tabTimeout = 45 * time.Second
 
 // chromiumPath returns the Chromium binary, or "" when none is installed.
+// OAUTHD_CHROMIUM names another binary (a Chrome, a Chromium elsewhere).
 func chromiumPath() string {
+	if p := os.Getenv("OAUTHD_CHROMIUM"); p != "" {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+		return ""
+	}
 	if fi, err := os.Stat("/usr/bin/chromium"); err == nil && !fi.IsDir() {
 		return "/usr/bin/chromium"
 	}

@@ -4,7 +4,9 @@
 //
 // The browser tests skip when Chromium is not installed, unless the
 // environment sets OAUTHD_REQUIRE_BROWSER=1 (as .ci/run does), which makes
-// a missing browser a failure. With OAUTHD_SCREENSHOTS=1 they also write the
+// a missing browser a failure. They look for /usr/bin/chromium, then
+// chromium or chromium-browser in PATH; OAUTHD_CHROMIUM names another
+// binary. With OAUTHD_SCREENSHOTS=1 they also write the
 // screenshots of docs/screenshots/:
 //
 //	OAUTHD_SCREENSHOTS=1 go test ./e2e/ -run Screenshots

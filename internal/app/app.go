@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -114,8 +115,14 @@ type Main struct {
 
 	ln     net.Listener
 	server *http.Server
-	stopGC context.CancelFunc
-	gcDone chan struct{}
+
+	// mu orders Serve and Shutdown, which may run in either order on
+	// different goroutines (a test that stops at once shuts down a server
+	// whose Serve goroutine has not started yet).
+	mu       sync.Mutex
+	shutdown bool
+	stopGC   context.CancelFunc
+	gcDone   chan struct{}
 }
 
 // Open binds the listen address, opens the store, seeds the demo data when
@@ -149,6 +156,14 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 		return nil, fmt.Errorf("opening the store %s: %w", cfg.DB, err)
 	}
 	m := &Main{Config: cfg, Store: store, Logger: log, ln: ln}
+	m.server = &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	if cfg.Demo {
 		if err := SeedDemo(ctx, store); err != nil {
 			m.closeEarly()
@@ -171,6 +186,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 		m.closeEarly()
 		return nil, err
 	}
+	m.server.Handler = m.Provider
 	return m, nil
 }
 
@@ -182,20 +198,18 @@ func (m *Main) closeEarly() {
 // Addr is the address the server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Serve serves until Shutdown; it returns nil after a graceful shutdown.
+// Serve serves until Shutdown; it returns nil after a graceful shutdown,
+// also when Shutdown came first.
 func (m *Main) Serve() error {
-	m.server = &http.Server{
-		Handler:           m.Provider,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	m.mu.Lock()
+	if m.shutdown {
+		m.mu.Unlock()
+		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopGC, m.gcDone = cancel, make(chan struct{})
 	go m.collectGarbage(ctx)
+	m.mu.Unlock()
 	err := m.server.Serve(m.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -206,13 +220,15 @@ func (m *Main) Serve() error {
 // Shutdown stops accepting connections, lets in-flight requests finish
 // (until ctx ends), and closes the store.
 func (m *Main) Shutdown(ctx context.Context) error {
-	var err error
-	if m.server != nil {
-		err = m.server.Shutdown(ctx)
-	}
-	if m.stopGC != nil {
-		m.stopGC()
-		<-m.gcDone
+	m.mu.Lock()
+	m.shutdown = true
+	stopGC, gcDone := m.stopGC, m.gcDone
+	m.mu.Unlock()
+	err := m.server.Shutdown(ctx)
+	m.ln.Close() // when Serve never ran, nothing else closes it
+	if stopGC != nil {
+		stopGC()
+		<-gcDone
 	}
 	if cerr := m.Store.Close(); err == nil {
 		err = cerr
