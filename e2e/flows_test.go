@@ -101,6 +101,9 @@ func TestBrowserWrongPassword(t *testing.T) {
 		if got, _ := chromedp.Run(tb.ctx, chromedp.Value(chromedp.ID("password"))); got != "" {
 			t.Errorf("password field = %q; want it empty", got)
 		}
+		if id := eval[string](tb, `document.activeElement.id`); id != "password" {
+			t.Errorf("focus on %q after a failed attempt; want the password field", id)
+		}
 	}
 	if messages[0] != "Incorrect username or password." || messages[1] != messages[0] {
 		t.Errorf("messages %q; want the same generic message for both", messages)
@@ -538,4 +541,31 @@ func writeFile(t *testing.T, name, content string) {
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// "Not you?" on the consent page leads back to the login form of the same
+// request; another person signs in and the consent page names them.
+func TestBrowserNotYou(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.addUser(t, "bob", "bob-password")
+	tb := newTab(t, app.DemoRedirectURI)
+	tb.open(s.authorizeURL())
+	tb.login("admin", "admin")
+	if got := tb.text(".who"); !strings.Contains(got, "Signed in as admin.") {
+		t.Fatalf("consent .who = %q", got)
+	}
+	tb.submit(chromedp.Click(chromedp.CSS(".who a")))
+	if tb.location().Path != oauthd.LoginPath || !tb.has("#password") {
+		t.Fatalf("Not you? led to %s; want the login form", tb.location())
+	}
+	tb.login("bob", "bob-password")
+	if got := tb.text(".who"); !strings.Contains(got, "Signed in as bob.") {
+		t.Errorf("after signing in as bob: %q", got)
+	}
+	tb.decide("approve")
+	if q := tb.nextRedirect().Query(); q.Get("code") == "" || q.Get("state") != "somestate" {
+		t.Errorf("bob's approval: %v", q)
+	}
+	tb.noConsoleErrors()
 }

@@ -147,6 +147,20 @@ func (s *server) addClient(t *testing.T, c *oauthd.Client) (id, sec string) {
 	return c.ID, sec
 }
 
+// addUser creates a user (with a cheap argon2id hash; the login verifies
+// it like any other).
+func (s *server) addUser(t *testing.T, username, password string) {
+	t.Helper()
+	h, err := secret.HashWith(password, secret.Params{Memory: 64, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := s.Store.CreateUser(context.Background(), &oauthd.User{ID: app.NewUserID(), Username: username, PasswordHash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // exchange redeems a code at the token endpoint with Basic authentication
 // and reports the status and the access token.
 func (s *server) exchange(t *testing.T, clientID, clientSecret, code, redirectURI string) (int, string) {
