@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -28,10 +29,12 @@ type server struct {
 	log *syncBuffer
 }
 
-// The demo data is seeded once into a template database that every server
-// starts from: seeding hashes the demo secrets with argon2id, which costs
-// a second or two per server under the race detector. The servers still
-// run with Demo set, so SeedDemo runs and finds the records in place.
+// The demo data and the signing keys are made once, in a template
+// database that every server starts from: seeding hashes the demo secrets
+// with argon2id and the first start generates RSA keys, which together
+// cost seconds per server (more under the race detector). The template is
+// made by app.Open itself, and the servers still run with Demo set, so
+// SeedDemo and the key check run and find everything in place.
 var (
 	seedOnce sync.Once
 	seedDir  string
@@ -43,18 +46,13 @@ func seedTemplate() {
 	if seedErr != nil {
 		return
 	}
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, filepath.Join(seedDir, "oauthd.db"), true)
+	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(seedDir, "oauthd.db"), Demo: true, LogLevel: "error"}
+	m, err := app.Open(context.Background(), cfg, io.Discard)
 	if err != nil {
 		seedErr = err
 		return
 	}
-	if err := app.SeedDemo(ctx, st); err != nil {
-		st.Close()
-		seedErr = err
-		return
-	}
-	seedErr = st.Close()
+	seedErr = m.Shutdown(context.Background())
 }
 
 // seededDB returns a fresh copy of the seeded template database.
