@@ -144,7 +144,7 @@ func TestBrowserUnregisteredRedirectURI(t *testing.T) {
 	if got := tb.text(".request-id"); !strings.Contains(got, id) {
 		t.Errorf("request id on the page %q; want %s", got, id)
 	}
-	if !strings.Contains(s.log.String(), "request_id="+id) {
+	if !s.logged("request_id=" + id) {
 		t.Errorf("request id %s is not in the server log", id)
 	}
 	if n := eval[int](tb, `document.scripts.length`); n != 0 {

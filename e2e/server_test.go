@@ -145,6 +145,18 @@ func (s *server) addClient(t *testing.T, c *oauthd.Client) (id, sec string) {
 	return c.ID, sec
 }
 
+// logged reports whether the server's log has the text, waiting a little:
+// the request line is written after the response has gone out.
+func (s *server) logged(text string) bool {
+	for range 100 {
+		if strings.Contains(s.log.String(), text) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
 // addUser creates a user (with a cheap argon2id hash; the login verifies
 // it like any other).
 func (s *server) addUser(t *testing.T, username, password string) {
