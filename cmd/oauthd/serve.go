@@ -2,18 +2,30 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
-	"github.com/oauthd/oauthd/ui"
 )
 
+// loadConfig parses the flags of serve and config, and loads the
+// configuration: defaults < --config file < OAUTHD_* < flags.
+func loadConfig(name string, args []string, e *env) (app.Config, error) {
+	fs := newFlagSet(name, e)
+	flags := app.Flags(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return app.Config{}, err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return app.Config{}, err
+	}
+	return app.Load(e.getenv, flags)
+}
+
 func cmdServe(ctx context.Context, args []string, e *env) error {
-	cfg, err := serveConfig(args, e)
+	cfg, err := loadConfig("serve", args, e)
 	if err != nil {
 		return err
 	}
@@ -21,7 +33,11 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	m.Logger.Info("oauthd is listening", "addr", m.Addr(), "issuer", m.Config.Issuer, "db", m.Config.DB)
+	attrs := []any{"addr", m.Addr(), "issuer", m.Config.Issuer, "db", app.MaskDSN(m.Config.DB), "tls", m.Config.TLSCertFile != ""}
+	if a := m.MetricsAddr(); a != "" {
+		attrs = append(attrs, "metrics_addr", a)
+	}
+	m.Logger.Info("oauthd is listening", attrs...)
 	if cfg.Demo {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
@@ -47,51 +63,16 @@ OpenID Connect discovery: %s
 		return err
 	case <-ctx.Done():
 	}
-	m.Logger.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	m.Logger.Info("shutting down: finishing in-flight requests", "timeout", m.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := m.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-errc
+	m.Logger.Info("stopped", "drain_ms", time.Since(start).Milliseconds())
 	return nil
-}
-
-// serveConfig reads the flags of serve, with their environment defaults.
-func serveConfig(args []string, e *env) (app.Config, error) {
-	fs := newFlagSet("serve", e)
-	var cfg app.Config
-	db := dbFlag(fs, e)
-	fs.StringVar(&cfg.Addr, "addr", envOr(e, "OAUTHD_ADDR", "localhost:8000"), "listen address (env OAUTHD_ADDR)")
-	fs.StringVar(&cfg.Issuer, "issuer", e.getenv("OAUTHD_ISSUER"), "public issuer URL (env OAUTHD_ISSUER; default http://<addr>)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo clients test_client/password and oidc_client/oidc_secret and user admin/admin (not for production)")
-	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
-	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
-	period := keyFlags(fs, e)
-	uiFlags(fs, e, &cfg.UI)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return cfg, err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
-		return cfg, err
-	}
-	if err := keyConfig(e, *period, &cfg.Provider); err != nil {
-		return cfg, err
-	}
-	cfg.DB = *db
-	return cfg, nil
-}
-
-// uiFlags adds the flags of the pages: product name, colours, theme
-// directory, default language and scope descriptions (see docs/ui.md).
-func uiFlags(fs *flag.FlagSet, e *env, o *ui.Options) {
-	fs.StringVar(&o.ProductName, "product-name", e.getenv("OAUTHD_PRODUCT_NAME"), "name shown on the pages (env OAUTHD_PRODUCT_NAME; default oauthd)")
-	fs.StringVar(&o.ThemeDir, "theme-dir", e.getenv("OAUTHD_THEME_DIR"), "directory whose templates/*.html and static/ files replace the built-in ones (env OAUTHD_THEME_DIR)")
-	fs.StringVar(&o.PrimaryColor, "primary-color", e.getenv("OAUTHD_PRIMARY_COLOR"), "button colour: #rgb, #rrggbb or a CSS colour name (env OAUTHD_PRIMARY_COLOR)")
-	fs.StringVar(&o.AccentColor, "accent-color", e.getenv("OAUTHD_ACCENT_COLOR"), "link and focus colour, 4.5:1 on white (env OAUTHD_ACCENT_COLOR)")
-	fs.StringVar(&o.DefaultLocale, "default-locale", e.getenv("OAUTHD_DEFAULT_LOCALE"), "page language when neither ui_locales nor Accept-Language names a supported one: "+strings.Join(ui.Locales(), ", ")+" (env OAUTHD_DEFAULT_LOCALE; default en)")
-	fs.Var((*mapFlag)(&o.ScopeDescriptions), "scope-description", "scope=text: how the consent page describes a scope (repeatable)")
 }
 
 func cmdMigrate(ctx context.Context, args []string, e *env) error {
@@ -100,7 +81,7 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := app.OpenStore(ctx, *db, true)
+	s, err := openDB(ctx, *db)
 	if err != nil {
 		return err
 	}

@@ -288,26 +288,3 @@ func TestXOAuth2ClientCredentialsAndPublicClient(t *testing.T) {
 		t.Errorf("public client without PKCE: %s %v; want error=invalid_request", loc, err)
 	}
 }
-
-// Shutdown may come before the Serve goroutine starts (a test that stops
-// at once); Serve then returns nil at once instead of serving forever.
-func TestShutdownBeforeServe(t *testing.T) {
-	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), LogLevel: "warn"}
-	m, err := app.Open(context.Background(), cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve after Shutdown: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve after Shutdown is still serving")
-	}
-}
