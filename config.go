@@ -18,6 +18,11 @@ type Config struct {
 	Issuer string
 	// Pages renders login, consent and error pages (see package ui).
 	Pages Pages
+	// LoginURL, when set, hands the person to the embedding program's own
+	// login and consent pages instead of the built-in ones: the
+	// authorization endpoint redirects to LoginURL?request=ID, and the
+	// program answers with Provider.PendingRequest, then Approve or Deny.
+	LoginURL string
 	// Logger receives one line per request and every internal error; it
 	// never receives a secret, token, code or password. Default: discard.
 	Logger *slog.Logger

@@ -130,6 +130,10 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, serverError(err))
 		return
 	}
+	if p.cfg.LoginURL != "" { // the embedding program logs the person in (see Approve)
+		p.seeOther(w, r, p.cfg.LoginURL, ar.ID)
+		return
+	}
 	if sess == nil || slices.Contains(ar.Prompt, "login") || p.needsLogin(ar, sess) {
 		p.seeOther(w, r, LoginPath, ar.ID)
 		return

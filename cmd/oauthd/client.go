@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"slices"
@@ -19,7 +20,7 @@ var knownGrants = []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshTok
 
 func cmdClient(ctx context.Context, args []string, e *env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd client create|list|show|delete\n")
+		fmt.Fprint(e.stderr, "usage: oauthd client create|update|list|show|delete\n")
 		return errUsage
 	}
 	switch args[0] {
@@ -27,12 +28,14 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 		return clientCreate(ctx, args[1:], e)
 	case "list", "ls":
 		return clientList(ctx, args[1:], e)
+	case "update", "set":
+		return clientUpdate(ctx, args[1:], e)
 	case "show", "get":
 		return clientShow(ctx, args[1:], e)
 	case "delete", "rm":
 		return clientDelete(ctx, args[1:], e)
 	}
-	fmt.Fprintf(e.stderr, "oauthd client: unknown subcommand %q (create, list, show, delete)\n", args[0])
+	fmt.Fprintf(e.stderr, "oauthd client: unknown subcommand %q (create, update, list, show, delete)\n", args[0])
 	return errUsage
 }
 
@@ -40,64 +43,180 @@ func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 	return app.OpenStore(ctx, db, true)
 }
 
+// clientFlags are the registration fields settable from the CLI.
+type clientFlags struct {
+	name, authMethod, logoURI, clientURI, idTokenAlg     *string
+	redirects, postLogout, grants, scopes, responseTypes listFlag
+	public, requirePKCE, skipConsent, resourceServer     *bool
+	accessTTL, refreshTTL                                *time.Duration
+}
+
+func addClientFlags(fs *flag.FlagSet) *clientFlags {
+	f := &clientFlags{}
+	f.name = fs.String("name", "", "name shown on the consent page")
+	fs.Var(&f.redirects, "redirect-uri", "allowed redirect URI (repeat for several)")
+	fs.Var(&f.postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (repeatable)")
+	fs.Var(&f.grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
+	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
+	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable; default: code)`)
+	f.public = fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a single-page or native app")
+	f.authMethod = fs.String("auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post or none (public)")
+	f.requirePKCE = fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
+	f.skipConsent = fs.Bool("skip-consent", false, "first-party client: do not ask the user for consent")
+	f.resourceServer = fs.Bool("resource-server", false, "may introspect tokens issued to any client (an API)")
+	f.accessTTL = fs.Duration("access-token-ttl", 0, "access token lifetime for this client, e.g. 5m (default: the server's)")
+	f.refreshTTL = fs.Duration("refresh-token-ttl", 0, "refresh token lifetime for this client, e.g. 720h (default: the server's)")
+	f.logoURI = fs.String("logo-uri", "", "https URL of a logo shown on the consent page")
+	f.clientURI = fs.String("client-uri", "", "https URL of the application's home page, linked on the consent page")
+	f.idTokenAlg = fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
+	return f
+}
+
+// apply sets the fields whose flags were given (all of them on create).
+func (f *clientFlags) apply(c *oauthd.Client, set map[string]bool) error {
+	if set["name"] {
+		c.Name = *f.name
+	}
+	if set["redirect-uri"] {
+		c.RedirectURIs = f.redirects
+	}
+	if set["post-logout-redirect-uri"] {
+		c.PostLogoutRedirectURIs = f.postLogout
+	}
+	if set["grant"] {
+		c.GrantTypes = f.grants
+	}
+	if set["scope"] {
+		c.Scopes = f.scopes
+	}
+	if set["response-type"] {
+		c.ResponseTypes = f.responseTypes
+	}
+	if set["public"] {
+		c.Public = *f.public
+	}
+	if set["require-pkce"] {
+		c.RequirePKCE = *f.requirePKCE
+	}
+	if set["skip-consent"] {
+		c.SkipConsent = *f.skipConsent
+	}
+	if set["resource-server"] {
+		c.ResourceServer = *f.resourceServer
+	}
+	if set["access-token-ttl"] {
+		c.AccessTokenTTL = *f.accessTTL
+	}
+	if set["refresh-token-ttl"] {
+		c.RefreshTokenTTL = *f.refreshTTL
+	}
+	if set["logo-uri"] {
+		c.LogoURI = *f.logoURI
+	}
+	if set["client-uri"] {
+		c.ClientURI = *f.clientURI
+	}
+	if set["id-token-alg"] {
+		c.IDTokenSignedResponseAlg = *f.idTokenAlg
+	}
+	switch {
+	case set["auth-method"]:
+		c.TokenEndpointAuthMethod = *f.authMethod
+	case set["public"] && c.Public:
+		c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
+	case set["public"] && !c.Public && c.TokenEndpointAuthMethod == oauthd.AuthMethodNone:
+		c.TokenEndpointAuthMethod = oauthd.AuthMethodBasic
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = oauthd.AuthMethodBasic
+		if c.Public {
+			c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
+		}
+	}
+	return validateClient(c)
+}
+
+// validateClient checks a client's registration fields, naming the flag at fault.
+func validateClient(c *oauthd.Client) error {
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			return fmt.Errorf("--grant %q: use one of %s", g, strings.Join(knownGrants, ", "))
+		}
+	}
+	needsRedirect := slices.Contains(c.GrantTypes, oauthd.GrantAuthorizationCode) || slices.Contains(c.GrantTypes, oauthd.GrantImplicit)
+	if needsRedirect && len(c.RedirectURIs) == 0 {
+		return errors.New("--redirect-uri is required for the authorization_code and implicit grants")
+	}
+	for _, r := range c.RedirectURIs {
+		if err := oauthd.ValidateRedirectURI(r); err != nil {
+			return fmt.Errorf("--redirect-uri: %w", err)
+		}
+	}
+	for _, r := range c.PostLogoutRedirectURIs {
+		if err := oauthd.ValidateRedirectURI(r); err != nil {
+			return fmt.Errorf("--post-logout-redirect-uri: %w", err)
+		}
+	}
+	if _, ok := oauthd.ParseScope(strings.Join(c.Scopes, " ")); !ok {
+		return errors.New("--scope: scopes are space-separated tokens of printable ASCII without quotes or backslashes")
+	}
+	switch c.TokenEndpointAuthMethod {
+	case oauthd.AuthMethodBasic, oauthd.AuthMethodPost:
+		if c.Public {
+			return errors.New("--auth-method: a public client uses none")
+		}
+	case oauthd.AuthMethodNone:
+		c.Public = true
+	default:
+		return fmt.Errorf("--auth-method %q: use client_secret_basic, client_secret_post or none", c.TokenEndpointAuthMethod)
+	}
+	if c.Public && slices.Contains(c.GrantTypes, oauthd.GrantClientCredentials) {
+		return errors.New("a public client cannot use client_credentials")
+	}
+	for _, u := range []string{c.LogoURI, c.ClientURI} {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return fmt.Errorf("--logo-uri/--client-uri %q: use an https URL", u)
+		}
+	}
+	switch c.IDTokenSignedResponseAlg {
+	case "", "RS256", "ES256", "EdDSA":
+	default:
+		return fmt.Errorf("--id-token-alg %q: use RS256, ES256 or EdDSA", c.IDTokenSignedResponseAlg)
+	}
+	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
+		return errors.New("--access-token-ttl/--refresh-token-ttl must not be negative")
+	}
+	return nil
+}
+
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
 func clientCreate(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client create", e)
 	db := dbFlag(fs, e)
 	id := fs.String("id", "", "client_id (default: generated)")
 	sec := fs.String("secret", "", "client secret (default: generated; printed once)")
-	name := fs.String("name", "", "name shown on the consent page")
-	var redirects, grants, scopes listFlag
-	fs.Var(&redirects, "redirect-uri", "allowed redirect URI (repeat for several)")
-	fs.Var(&grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
-	fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
-	public := fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a single-page or native app")
-	authMethod := fs.String("auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post or none (public)")
-	requirePKCE := fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
-	skipConsent := fs.Bool("skip-consent", false, "first-party client: do not ask the user for consent")
 	issuer := fs.String("issuer", envOr(e, "OAUTHD_ISSUER", "http://localhost:8000"), "issuer URL used in the printed example (env OAUTHD_ISSUER)")
+	cf := addClientFlags(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if len(grants) == 0 {
-		grants = listFlag{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}
+	set := setFlags(fs)
+	for _, k := range []string{"name", "redirect-uri", "post-logout-redirect-uri", "scope", "response-type", "public", "require-pkce", "skip-consent",
+		"resource-server", "access-token-ttl", "refresh-token-ttl", "logo-uri", "client-uri", "id-token-alg"} {
+		set[k] = true
 	}
-	for _, g := range grants {
-		if !slices.Contains(knownGrants, g) {
-			return fmt.Errorf("--grant %q: use one of %s", g, strings.Join(knownGrants, ", "))
-		}
+	if len(cf.grants) == 0 {
+		cf.grants = listFlag{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}
 	}
-	needsRedirect := slices.Contains(grants, oauthd.GrantAuthorizationCode) || slices.Contains(grants, oauthd.GrantImplicit)
-	if needsRedirect && len(redirects) == 0 {
-		return errors.New("--redirect-uri is required for the authorization_code and implicit grants")
-	}
-	for _, r := range redirects {
-		if err := oauthd.ValidateRedirectURI(r); err != nil {
-			return fmt.Errorf("--redirect-uri: %w", err)
-		}
-	}
-	if _, ok := oauthd.ParseScope(scopes.String()); !ok {
-		return errors.New("--scope: scopes are space-separated tokens of printable ASCII without quotes or backslashes")
-	}
-	c := &oauthd.Client{ID: *id, Name: *name, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
-		Public: *public, RequirePKCE: *requirePKCE, SkipConsent: *skipConsent, CreatedAt: time.Now()}
-	switch *authMethod {
-	case "":
-		c.TokenEndpointAuthMethod = oauthd.AuthMethodBasic
-		if *public {
-			c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
-		}
-	case oauthd.AuthMethodBasic, oauthd.AuthMethodPost:
-		if *public {
-			return errors.New("--auth-method: a public client uses none")
-		}
-		c.TokenEndpointAuthMethod = *authMethod
-	case oauthd.AuthMethodNone:
-		c.Public, c.TokenEndpointAuthMethod = true, oauthd.AuthMethodNone
-	default:
-		return fmt.Errorf("--auth-method %q: use client_secret_basic, client_secret_post or none", *authMethod)
-	}
-	if c.Public && slices.Contains(grants, oauthd.GrantClientCredentials) {
-		return errors.New("a public client cannot use client_credentials")
+	set["grant"] = true
+	c := &oauthd.Client{ID: *id, CreatedAt: time.Now()}
+	if err := cf.apply(c, set); err != nil {
+		return err
 	}
 	if c.ID == "" {
 		c.ID = oauthd.RandomToken()[:22]
@@ -132,10 +251,16 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	} else {
 		fmt.Fprintf(e.stdout, "public client: no secret; PKCE (S256) is required\n")
 	}
-	if needsRedirect {
-		q := url.Values{"client_id": {c.ID}, "redirect_uri": {redirects[0]}, "response_type": {"code"}, "state": {"xyz"}}
-		if len(scopes) > 0 {
-			q.Set("scope", scopes.String())
+	printExample(e, c, plain, *issuer)
+	return nil
+}
+
+// printExample prints a working authorize URL and the curl that follows.
+func printExample(e *env, c *oauthd.Client, plain, issuer string) {
+	if (c.AllowsGrant(oauthd.GrantAuthorizationCode) || c.AllowsGrant(oauthd.GrantImplicit)) && len(c.RedirectURIs) > 0 {
+		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "response_type": {"code"}, "state": {"xyz"}}
+		if len(c.Scopes) > 0 {
+			q.Set("scope", strings.Join(c.Scopes, " "))
 		}
 		extra := ""
 		if c.Public || c.RequirePKCE {
@@ -148,11 +273,66 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 			auth = fmt.Sprintf("-d 'client_id=%s'", c.ID)
 		}
 		fmt.Fprintf(e.stdout, "\nAuthorize in a browser:\n  %s%s?%s\n\nThen exchange the code:\n  curl %s%s \\\n    %s \\\n    -d 'grant_type=authorization_code' \\\n    -d 'code=CODE' \\\n%s    -d 'redirect_uri=%s'\n",
-			*issuer, oauthd.AuthorizePath, q.Encode(), *issuer, oauthd.TokenPath, auth, extra, redirects[0])
+			issuer, oauthd.AuthorizePath, q.Encode(), issuer, oauthd.TokenPath, auth, extra, c.RedirectURIs[0])
 	}
-	if slices.Contains(grants, oauthd.GrantClientCredentials) {
+	if c.AllowsGrant(oauthd.GrantClientCredentials) {
 		fmt.Fprintf(e.stdout, "\nGet a token for the client itself:\n  curl %s%s -u '%s:%s' -d 'grant_type=client_credentials'\n",
-			*issuer, oauthd.TokenPath, url.QueryEscape(c.ID), url.QueryEscape(plain))
+			issuer, oauthd.TokenPath, url.QueryEscape(c.ID), url.QueryEscape(plain))
+	}
+}
+
+// clientUpdate changes only the fields whose flags are given;
+// --rotate-secret generates a new secret (printed once).
+func clientUpdate(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("client update", e)
+	db := dbFlag(fs, e)
+	rotate := fs.Bool("rotate-secret", false, "generate a new client secret (printed once); the old one stops working")
+	newSecret := fs.String("secret", "", "set this client secret")
+	cf := addClientFlags(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one client_id"); err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c, err := s.Client(ctx, pos[0])
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return fmt.Errorf("no client %q", pos[0])
+	} else if err != nil {
+		return err
+	}
+	if err := cf.apply(c, setFlags(fs)); err != nil {
+		return err
+	}
+	plain := *newSecret
+	if *rotate && plain == "" {
+		plain = oauthd.RandomToken()
+	}
+	switch {
+	case c.Public:
+		if plain != "" {
+			return errors.New("a public client has no secret")
+		}
+		c.SecretHash = ""
+	case plain != "":
+		if c.SecretHash, err = secret.Hash(plain); err != nil {
+			return err
+		}
+	case c.SecretHash == "":
+		return errors.New("a confidential client needs a secret: add --rotate-secret")
+	}
+	if err := s.UpdateClient(ctx, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "updated client %s\n", c.ID)
+	if plain != "" {
+		fmt.Fprintf(e.stdout, "client_secret: %s\n(shown only now: store it safely; oauthd keeps only a hash)\n", plain)
 	}
 	return nil
 }
@@ -216,6 +396,16 @@ func clientShow(ctx context.Context, args []string, e *env) error {
 	row("scopes", strings.Join(c.Scopes, " "))
 	row("require_pkce", c.RequirePKCE || c.Public)
 	row("skip_consent", c.SkipConsent)
+	row("resource_server", c.ResourceServer)
+	if len(c.ResponseTypes) > 0 {
+		row("response_types", strings.Join(c.ResponseTypes, ", "))
+	}
+	if len(c.PostLogoutRedirectURIs) > 0 {
+		row("post_logout_redirect_uris", strings.Join(c.PostLogoutRedirectURIs, " "))
+	}
+	if c.IDTokenSignedResponseAlg != "" {
+		row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
+	}
 	if c.AccessTokenTTL > 0 {
 		row("access_token_ttl", c.AccessTokenTTL)
 	}

@@ -37,8 +37,9 @@ const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 Usage:
   oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
-  oauthd client list | show ID | delete ID
+  oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd grants list USER | revoke USER CLIENT_ID
   oauthd migrate
   oauthd version
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdClient(ctx, args[1:], e)
 	case "user", "users":
 		err = cmdUser(ctx, args[1:], e)
+	case "grants", "grant", "consents":
+		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
 	case "version", "--version":

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/internal/secret"
+)
+
+// oauthd runs a command against db and returns its exit code and output.
+func oauthdCmd(t *testing.T, db, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "OAUTHD_DB" {
+			return db
+		}
+		return ""
+	}}
+	code := run(context.Background(), args, e)
+	return code, out.String(), errb.String()
+}
+
+func TestClientCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, out, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--secret", "s3cret", "--redirect-uri", "https://app.example/cb",
+		"--scope", "openid email", "--name", "Web App")
+	if code != 0 || !strings.Contains(out, "client_id:     web") || !strings.Contains(out, "client_secret: s3cret") ||
+		!strings.Contains(out, "/oauth/authorize?") || !strings.Contains(out, "curl ") {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	code, _, errs = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://app.example/cb")
+	if code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("duplicate id: %d %s", code, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redirect-uri", "http://evil.example/cb"}, "--redirect-uri"},
+		{[]string{"--redirect-uri", "https://a.example/cb#frag"}, "fragment"},
+		{[]string{"--grant", "magic", "--redirect-uri", "https://a.example/cb"}, "--grant"},
+		{[]string{}, "--redirect-uri is required"},
+		{[]string{"--public", "--grant", "client_credentials"}, "public client"},
+		{[]string{"--redirect-uri", "https://a.example/cb", "--auth-method", "private_key_jwt"}, "--auth-method"},
+		{[]string{"--redirect-uri", "https://a.example/cb", "--scope", `a"b`}, "--scope"},
+	} {
+		code, _, errs := oauthdCmd(t, db, "", append([]string{"client", "create"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("create %v: %d %q; want an error naming %s", tc.args, code, errs, tc.want)
+		}
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "create", "--public", "--redirect-uri", "http://127.0.0.1/cb")
+	if code != 0 || !strings.Contains(out, "public client") || !strings.Contains(out, "code_challenge") {
+		t.Errorf("public create: %d %s", code, out)
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "list")
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "public") {
+		t.Errorf("list: %s", out)
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "update", "web", "--skip-consent", "--rotate-secret", "--access-token-ttl", "5m")
+	if code != 0 || !strings.Contains(out, "client_secret:") {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	newSecret := strings.Fields(out[strings.Index(out, "client_secret:"):])[1]
+	s, err := app.OpenStore(context.Background(), db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Client(context.Background(), "web")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SkipConsent || c.AccessTokenTTL != 5*time.Minute || c.Name != "Web App" || len(c.Scopes) != 2 || !secret.Verify(c.SecretHash, newSecret) || secret.Verify(c.SecretHash, "s3cret") {
+		t.Errorf("after update: %+v", c)
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "show", "web")
+	if code != 0 || !strings.Contains(out, "skip_consent:") || strings.Contains(out, "secret_hash") || strings.Contains(out, "argon2") {
+		t.Errorf("show: %s", out)
+	}
+	if code, _, _ = oauthdCmd(t, db, "", "client", "delete", "web"); code != 0 {
+		t.Error("delete failed")
+	}
+	if code, _, errs = oauthdCmd(t, db, "", "client", "delete", "web"); code != 1 || !strings.Contains(errs, "no client") {
+		t.Errorf("second delete: %d %s", code, errs)
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, out, errs := oauthdCmd(t, db, "pw-one\n", "user", "add", "alice", "--claim", "email=alice@example.com", "--claim", "email_verified=true")
+	if code != 0 || !strings.Contains(out, "added user alice") {
+		t.Fatalf("add: %d %s %s", code, out, errs)
+	}
+	if code, _, errs = oauthdCmd(t, db, "x\n", "user", "add", "alice"); code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("duplicate: %d %s", code, errs)
+	}
+	if code, _, errs = oauthdCmd(t, db, "", "user", "add", "bob"); code != 1 || !strings.Contains(errs, "password") {
+		t.Errorf("no password: %d %s", code, errs)
+	}
+	if code, _, _ = oauthdCmd(t, db, "pw-two\n", "user", "passwd", "alice", "--password-stdin"); code != 0 {
+		t.Error("passwd failed")
+	}
+	s, _ := app.OpenStore(context.Background(), db, true)
+	u, err := s.UserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !secret.Verify(u.PasswordHash, "pw-two") || secret.Verify(u.PasswordHash, "pw-one") || u.Claims["email_verified"] != true {
+		t.Errorf("user after passwd: %+v", u)
+	}
+	// a remembered consent and a token, then grants list and revoke
+	now := time.Now()
+	s.SaveConsent(context.Background(), &oauthd.Consent{UserID: u.ID, ClientID: "web", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now})
+	s.CreateTokens(context.Background(), &oauthd.Token{Hash: "h1", Kind: oauthd.AccessToken, GrantID: "g", ClientID: "web", Subject: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	s.Close()
+	code, out, _ = oauthdCmd(t, db, "", "grants", "list", "alice")
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "email") {
+		t.Errorf("grants list: %s", out)
+	}
+	if code, out, _ = oauthdCmd(t, db, "", "grants", "revoke", "alice", "web"); code != 0 {
+		t.Errorf("grants revoke: %s", out)
+	}
+	s, _ = app.OpenStore(context.Background(), db, true)
+	if _, err := s.Token(context.Background(), "h1"); err == nil {
+		t.Error("revoking the consent left its token")
+	}
+	s.Close()
+	code, out, _ = oauthdCmd(t, db, "", "user", "list")
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, "argon2") {
+		t.Errorf("list: %s", out)
+	}
+	if code, _, _ = oauthdCmd(t, db, "", "user", "delete", "alice"); code != 0 {
+		t.Error("delete failed")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := oauthdCmd(t, "x.db", "", "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d; want 2", code)
+	}
+	if code, _, errs := oauthdCmd(t, "x.db", "", "serve", "--no-such-flag"); code != 2 || !strings.Contains(errs, "no-such-flag") {
+		t.Errorf("bad flag: %d %s", code, errs)
+	}
+}

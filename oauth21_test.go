@@ -1,0 +1,299 @@
+package oauthd_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// tokens redeems a fresh code of the seed client.
+func (e *testEnv) tokens() *response {
+	e.t.Helper()
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", e.code(), "redirect_uri", redirectURI))
+	if r.status != 200 {
+		e.t.Fatalf("tokens: %d %s", r.status, r.body)
+	}
+	return r
+}
+
+func (e *testEnv) introspect(auth string, kv ...string) *response {
+	e.t.Helper()
+	return e.postForm(oauthd.IntrospectPath, auth, form(kv...))
+}
+
+func (e *testEnv) revoke(auth string, kv ...string) *response {
+	e.t.Helper()
+	return e.postForm(oauthd.RevokePath, auth, form(kv...))
+}
+
+func TestIntrospection(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.store.CreateClient(ctx, &oauthd.Client{ID: "api", SecretHash: hash(t, "api-secret"), ResourceServer: true})
+	tok := e.tokens()
+	at, rt := tok.str("access_token"), tok.str("refresh_token")
+
+	t.Run("RFC7662_2.2/active_access_token", func(t *testing.T) {
+		r := e.introspect(seedAuth, "token", at)
+		if r.status != 200 || r.page["active"] != true || r.str("scope") != "email" || r.str("client_id") != clientID ||
+			r.str("sub") != e.user.ID || r.str("token_type") != "Bearer" || r.str("iss") != e.issuer || r.page["exp"] == nil || r.page["iat"] == nil {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
+		}
+	})
+	t.Run("RFC7662_2.1/refresh_token_without_hint", func(t *testing.T) {
+		r := e.introspect(seedAuth, "token", rt)
+		if r.page["active"] != true || r.str("token_type") != "refresh_token" {
+			t.Errorf("got %s", r.body)
+		}
+	})
+	t.Run("RFC7662_2.1/wrong_hint_still_found", func(t *testing.T) {
+		r := e.introspect(seedAuth, "token", rt, "token_type_hint", "access_token")
+		if r.page["active"] != true {
+			t.Errorf("got %s", r.body)
+		}
+	})
+	t.Run("RFC7662_2.2/resource_server_sees_other_clients_tokens", func(t *testing.T) {
+		r := e.introspect(basic("api", "api-secret"), "token", at)
+		if r.page["active"] != true {
+			t.Errorf("got %s", r.body)
+		}
+	})
+	inactive := []struct {
+		name string
+		auth string
+		tok  string
+	}{
+		{"RFC7662_2.2/unknown_token", seedAuth, "nope"},
+		{"RFC7662_2.2/other_clients_token", basic("other", "other-secret"), at},
+	}
+	for _, tc := range inactive {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.introspect(tc.auth, "token", tc.tok)
+			if r.status != 200 || strings.TrimSpace(r.body) != `{"active":false}` {
+				t.Errorf("got %d %s; want exactly {\"active\":false}", r.status, r.body)
+			}
+		})
+	}
+	t.Run("RFC7662_2.1/caller_must_authenticate", func(t *testing.T) {
+		r := e.introspect("", "token", at)
+		if r.status != 401 || r.str("error") != "invalid_client" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7662_2.1/missing_token", func(t *testing.T) {
+		r := e.introspect(seedAuth)
+		if r.status != 400 || r.str("error") != "invalid_request" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7662_2.2/token_of_deleted_user", func(t *testing.T) {
+		u := &oauthd.User{ID: "gone", Username: "gone"}
+		e.store.CreateUser(ctx, u)
+		e.store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken("tok-of-gone"), Kind: oauthd.AccessToken, GrantID: "g1", ClientID: clientID,
+			Subject: "gone", IssuedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)})
+		if r := e.introspect(seedAuth, "token", "tok-of-gone"); r.page["active"] != true {
+			t.Fatalf("before deletion: %s", r.body)
+		}
+		e.store.DeleteUser(ctx, "gone")
+		if r := e.introspect(seedAuth, "token", "tok-of-gone"); strings.TrimSpace(r.body) != `{"active":false}` {
+			t.Errorf("after deleting the user: %s", r.body)
+		}
+	})
+	t.Run("RFC7662_2.2/expired_token", func(t *testing.T) {
+		e.clock.Add(301 * 1e9)
+		r := e.introspect(seedAuth, "token", at)
+		if strings.TrimSpace(r.body) != `{"active":false}` {
+			t.Errorf("expired access token: %s", r.body)
+		}
+	})
+	t.Run("RFC7662_2.1/GET_is_405", func(t *testing.T) {
+		res, _ := http.Get(e.url(oauthd.IntrospectPath))
+		res.Body.Close()
+		if res.StatusCode != 405 || res.Header.Get("Allow") != "POST" {
+			t.Errorf("got %d %q", res.StatusCode, res.Header.Get("Allow"))
+		}
+	})
+}
+
+func TestRevocation(t *testing.T) {
+	e := newEnv(t)
+	active := func(tok string) bool {
+		return e.introspect(seedAuth, "token", tok).page["active"] == true
+	}
+	t.Run("RFC7009_2.2/unknown_token_is_200", func(t *testing.T) {
+		if r := e.revoke(seedAuth, "token", "nope"); r.status != 200 {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7009_2.1/access_token", func(t *testing.T) {
+		tok := e.tokens()
+		if r := e.revoke(seedAuth, "token", tok.str("access_token"), "token_type_hint", "access_token"); r.status != 200 {
+			t.Fatalf("got %d %s", r.status, r.body)
+		}
+		if active(tok.str("access_token")) || !active(tok.str("refresh_token")) {
+			t.Error("revoking the access token should leave the refresh token")
+		}
+	})
+	t.Run("RFC7009_2.1/refresh_token_revokes_grant", func(t *testing.T) {
+		tok := e.tokens()
+		if r := e.revoke(seedAuth, "token", tok.str("refresh_token")); r.status != 200 {
+			t.Fatalf("got %d %s", r.status, r.body)
+		}
+		if active(tok.str("access_token")) || active(tok.str("refresh_token")) {
+			t.Error("revoking the refresh token must revoke its grant's access tokens")
+		}
+		r := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", tok.str("refresh_token")))
+		if r.str("error") != "invalid_grant" {
+			t.Errorf("refresh with a revoked token: %s", r.body)
+		}
+	})
+	t.Run("RFC7009_2.1/other_client_cannot_revoke", func(t *testing.T) {
+		tok := e.tokens()
+		if r := e.revoke(basic("other", "other-secret"), "token", tok.str("access_token")); r.status != 200 {
+			t.Fatalf("got %d", r.status)
+		}
+		if !active(tok.str("access_token")) {
+			t.Error("another client revoked the token")
+		}
+	})
+	t.Run("RFC7009_2.1/public_client_with_client_id", func(t *testing.T) {
+		r := e.revoke("", "token", "nope", "client_id", "public_app")
+		if r.status != 200 {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7009_2.2.1/unsupported_token_type", func(t *testing.T) {
+		r := e.revoke(seedAuth, "token", "x", "token_type_hint", "id_token")
+		if r.status != 400 || r.str("error") != "unsupported_token_type" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7009_2.1/unauthenticated", func(t *testing.T) {
+		r := e.revoke(basic(clientID, "wrong"), "token", "x")
+		if r.status != 401 || r.str("error") != "invalid_client" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+}
+
+// Consent is remembered only when the person ticks the box; prompt=consent
+// always shows the page.
+func TestConsentMemory(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	r := b.follow(e, b.get(e.authorizeURL()))
+	r = b.follow(e, b.login(e, r, "admin", "admin"))
+	if r := b.decide(e, r, "approve"); r.status != 303 {
+		t.Fatal(r.body)
+	}
+	// without the box: the page again
+	r = b.follow(e, b.get(e.authorizeURL()))
+	if r.pageKind() != "consent" {
+		t.Fatalf("second visit without remember: %s; want the consent page", r.pageKind())
+	}
+	b.decide(e, r, "approve", "remember", "1")
+	// with the box: straight to the client
+	r = b.follow(e, b.get(e.authorizeURL()))
+	if r.status != 303 || !strings.HasPrefix(r.location(), redirectURI+"?") || !strings.Contains(r.location(), "code=") {
+		t.Fatalf("after remember: %d %q; want a redirect with a code", r.status, r.location())
+	}
+	// prompt=consent shows it anyway
+	r = b.follow(e, b.get(e.authorizeURL("prompt", "consent")))
+	if r.pageKind() != "consent" {
+		t.Errorf("prompt=consent: %s; want the consent page", r.pageKind())
+	}
+	// a wider request asks again
+	e.store.UpdateClient(t.Context(), &oauthd.Client{ID: clientID, SecretHash: hash(t, clientSecret), RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}, Scopes: []string{"email", "profile"}})
+	r = b.follow(e, b.get(e.authorizeURL("scope", "email profile")))
+	if r.pageKind() != "consent" {
+		t.Errorf("wider scope after remember: %s; want the consent page", r.pageKind())
+	}
+}
+
+// A first-party client marked SkipConsent never shows the consent page.
+func TestSkipConsent(t *testing.T) {
+	e := newEnv(t)
+	e.store.UpdateClient(t.Context(), &oauthd.Client{ID: clientID, SecretHash: hash(t, clientSecret), RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{oauthd.GrantAuthorizationCode}, Scopes: []string{"email"}, SkipConsent: true})
+	b := e.browser()
+	r := b.follow(e, b.get(e.authorizeURL()))
+	r = b.login(e, r, "admin", "admin")
+	r = b.follow(e, r)
+	if r.status != 303 || !strings.Contains(r.location(), "code=") {
+		t.Errorf("first-party client: %d %s", r.status, r.location())
+	}
+}
+
+// OAuth 2.0 Form Post Response Mode and fragment encoding.
+func TestResponseModes(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	u := e.authorize(b, e.authorizeURL("response_mode", "fragment"), "approve")
+	if f, _ := url.ParseQuery(u.Fragment); f.Get("code") == "" || f.Get("state") != "somestate" || u.RawQuery != "" {
+		t.Errorf("fragment mode: %s", u)
+	}
+	r := b.get(e.authorizeURL("response_mode", "form_post"))
+	r = b.follow(e, r)
+	r = b.decide(e, r, "approve")
+	if r.pageKind() != "form_post" || r.str("Action") != redirectURI {
+		t.Fatalf("form_post: %d %s", r.status, r.body)
+	}
+	ps := map[string]string{}
+	for _, p := range r.page["Params"].([]any) {
+		m := p.(map[string]any)
+		ps[m["Name"].(string)] = m["Value"].(string)
+	}
+	if ps["code"] == "" || ps["state"] != "somestate" || ps["iss"] != e.issuer {
+		t.Errorf("form_post params %v", ps)
+	}
+}
+
+// The implicit grant is off by default; when the server and the client
+// enable it, it issues an access token in the fragment and never a
+// refresh token (RFC 6749 §4.2.2).
+func TestImplicitGrant(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.EnableImplicitGrant = true })
+	e.store.UpdateClient(t.Context(), &oauthd.Client{ID: clientID, SecretHash: hash(t, clientSecret), RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantImplicit}, Scopes: []string{"email"}})
+	u := e.authorize(e.browser(), e.authorizeURL("response_type", "token"), "approve")
+	f, _ := url.ParseQuery(u.Fragment)
+	if f.Get("access_token") == "" || f.Get("token_type") != "Bearer" || f.Get("refresh_token") != "" || f.Get("state") != "somestate" || u.RawQuery != "" {
+		t.Errorf("implicit: %s", u)
+	}
+	if r := e.browser().get(e.authorizeURL("response_type", "token", "response_mode", "query")); !strings.Contains(r.location(), "error=invalid_request") {
+		t.Errorf("tokens in a query must be refused: %s", r.location())
+	}
+	// a client without the implicit grant is unauthorized_client
+	r := e.browser().get(e.url(oauthd.AuthorizePath + "?client_id=other&redirect_uri=https%3A%2F%2Fother.example%2Fcb&response_type=token&state=s"))
+	if !strings.Contains(r.location(), "error=unauthorized_client") {
+		t.Errorf("implicit for a client without it: %s", r.location())
+	}
+}
+
+// The password grant is off by default; when enabled for server and
+// client it works, and a wrong password is invalid_grant (RFC 6749 §4.3).
+func TestPasswordGrant(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.EnablePasswordGrant = true })
+	e.store.UpdateClient(t.Context(), &oauthd.Client{ID: clientID, SecretHash: hash(t, clientSecret), RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{oauthd.GrantPassword, oauthd.GrantRefreshToken}, Scopes: []string{"email"}})
+	r := e.token(seedAuth, form("grant_type", "password", "username", "admin", "password", "admin", "scope", "email"))
+	if r.status != 200 || r.str("access_token") == "" || r.str("refresh_token") == "" {
+		t.Errorf("password grant: %d %s", r.status, r.body)
+	}
+	r = e.token(seedAuth, form("grant_type", "password", "username", "admin", "password", "nope"))
+	if r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("wrong password: %d %s", r.status, r.body)
+	}
+	r = e.token(basic("other", "other-secret"), form("grant_type", "password", "username", "admin", "password", "admin"))
+	if r.str("error") != "unauthorized_client" {
+		t.Errorf("client without the grant: %s", r.body)
+	}
+}
