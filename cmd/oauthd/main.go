@@ -35,7 +35,7 @@ type env struct {
 const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 
 Usage:
-  oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL]
+  oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [--no-migrate]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
   oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
@@ -44,7 +44,9 @@ Usage:
   oauthd version
 
 Every command takes --db (env OAUTHD_DB; default oauthd.db in the current
-directory): a SQLite file path or a postgres:// DSN.
+directory): a SQLite file path or a PostgreSQL URL
+(postgres://user:password@host:5432/dbname). Every command but serve
+--no-migrate brings the database schema up to date first.
 Run 'oauthd COMMAND --help' for a command's flags.
 `
 

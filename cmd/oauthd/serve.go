@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/oauthd/oauthd/internal/app"
@@ -17,6 +18,11 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo client test_client/password and user admin/admin (not for production)")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
+	noMigrate, err := envBool(e, "OAUTHD_NO_MIGRATE")
+	if err != nil {
+		return err
+	}
+	fs.BoolVar(&cfg.NoMigrate, "no-migrate", noMigrate, "do not migrate the database schema at start-up; fail unless it is current (env OAUTHD_NO_MIGRATE=1)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -29,7 +35,7 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	m.Logger.Info("oauthd is listening", "addr", m.Addr(), "issuer", m.Config.Issuer, "db", m.Config.DB)
+	m.Logger.Info("oauthd is listening", "addr", m.Addr(), "issuer", m.Config.Issuer, "db", app.RedactDSN(m.Config.DB))
 	if cfg.Demo {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
@@ -73,6 +79,29 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
+	if v, ok := s.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok {
+		n, err := v.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "the database %s is up to date (schema version %d)\n", app.RedactDSN(*db), n)
+		return nil
+	}
 	fmt.Fprintln(e.stdout, "the database is up to date")
 	return nil
+}
+
+// envBool reads a boolean environment variable: empty is false.
+func envBool(e *env, name string) (bool, error) {
+	v := e.getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: use 1 or 0 (true or false)", name, v)
+	}
+	return b, nil
 }
