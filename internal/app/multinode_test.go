@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/htmlform"
 	"github.com/oauthd/oauthd/internal/pgtest"
@@ -225,5 +228,102 @@ func TestTwoNodesBrowser(t *testing.T) {
 	}
 	if mustParse(got).Query().Get("code") == "" {
 		t.Errorf("a new authorization on B with the session from A: %s; want a code", got)
+	}
+}
+
+// clock is a fake clock both nodes share.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// kids returns the key IDs a node publishes at its JWKS endpoint.
+func kids(t *testing.T, node *app.Main) []string {
+	t.Helper()
+	res, err := http.Get("http://" + node.Addr() + oauthd.JWKSPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || res.StatusCode != 200 {
+		t.Fatalf("JWKS of %s: %d %v", node.Addr(), res.StatusCode, err)
+	}
+	var ids []string
+	for _, k := range set.Keys {
+		ids = append(ids, k.Kid)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestTwoNodesKeyRotation checks that a signing key rotated on one node
+// (as `oauthd keys rotate` does) is published by the other within the key
+// refresh interval: keys live in the database, and each node re-reads them
+// when its cache is older than Config.KeyRefreshInterval.
+func TestTwoNodesKeyRotation(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	c := &clock{now: time.Now()}
+	const refresh = 30 * time.Second
+	cfg := app.Config{DB: dsn, Provider: oauthd.Config{Now: c.Now, KeyRefreshInterval: refresh}}
+	a := startNode(t, cfg)
+	cfg.Issuer = a.Config.Issuer
+	b := startNode(t, cfg)
+
+	before := kids(t, a)
+	if len(before) == 0 || !slices.Equal(kids(t, b), before) {
+		t.Fatalf("the nodes publish %q and %q; want the same keys", before, kids(t, b))
+	}
+	rotated, err := a.Provider.Keys().Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) == 0 {
+		t.Fatal("Rotate made no key")
+	}
+	publishes := func(node *app.Main) bool {
+		ids := kids(t, node)
+		for _, k := range rotated {
+			if !slices.Contains(ids, k.ID) {
+				return false
+			}
+		}
+		return true
+	}
+	if !publishes(a) {
+		t.Errorf("A does not publish the keys it rotated in: %q", kids(t, a))
+	}
+	// B's cache is younger than the refresh interval: it has not re-read
+	// the keys yet. Once the interval has passed, it has.
+	if publishes(b) {
+		t.Errorf("B published the new keys before its refresh interval passed: it does not cache them")
+	}
+	c.Advance(refresh)
+	if !publishes(b) {
+		t.Errorf("B does not publish the keys rotated on A after the refresh interval: %q", kids(t, b))
+	}
+	if !slices.Equal(kids(t, a), kids(t, b)) {
+		t.Errorf("after the refresh interval the nodes publish %q and %q; want the same keys", kids(t, a), kids(t, b))
+	}
+	for _, old := range before {
+		if !slices.Contains(kids(t, b), old) {
+			t.Errorf("B stopped publishing %s, which may still have signed ID tokens", old)
+		}
 	}
 }
