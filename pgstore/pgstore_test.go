@@ -54,6 +54,17 @@ func TestConformanceSerializable(t *testing.T) {
 	})
 }
 
+// TestConformanceCacheDescribe runs the suite without named prepared
+// statements (default_query_exec_mode=cache_describe), the setting the
+// README gives for PgBouncer in transaction mode.
+func TestConformanceCacheDescribe(t *testing.T) {
+	pgtest.ServerDSN(t)
+	storetest.Run(t, func(t *testing.T) oauthd.Storage {
+		dsn, _ := pgtest.Schema(t)
+		return open(t, pgtest.WithParam(t, dsn, "default_query_exec_mode", "cache_describe"), pgstore.Options{})
+	})
+}
+
 func TestChurn(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
 	s := open(t, dsn, pgstore.Options{})
