@@ -94,6 +94,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return s.fail("migrate", err)
 	}
+	// A current schema needs neither the lock nor any DDL, so a database
+	// user without the right to create tables can run Migrate too.
+	if v, err := s.checkSchemaOn(ctx, conn.Conn()); err == nil || !errors.Is(err, ErrSchemaVersion) || v > latestVersion {
+		conn.Release()
+		return err
+	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
 		conn.Release()
 		return s.fail("migrate: take the migration lock", err)

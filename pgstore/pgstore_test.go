@@ -498,3 +498,29 @@ func TestClosed(t *testing.T) {
 
 // errOf returns the error of a call that also returns a value.
 func errOf[T any](_ T, err error) error { return err }
+
+// TestMigrateWithoutDDLRights checks that a node whose database user may
+// not create tables starts on a current schema: Migrate then runs no DDL.
+func TestMigrateWithoutDDLRights(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	open(t, dsn, pgstore.Options{})
+	role := schema + "_app"
+	pgtest.Exec(t, dsn, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() {
+		pgtest.Exec(t, dsn, `DROP OWNED BY `+role)
+		pgtest.Exec(t, dsn, `DROP ROLE `+role)
+	})
+	pgtest.Exec(t, dsn, `GRANT USAGE ON SCHEMA `+schema+` TO `+role)
+	pgtest.Exec(t, dsn, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+schema+` TO `+role)
+	s := open(t, pgtest.WithParam(t, dsn, "user", role), pgstore.Options{})
+	var user string
+	if err := s.Pool().QueryRow(t.Context(), `SELECT current_user`).Scan(&user); err != nil || user != role {
+		t.Fatalf("connected as %q, %v; want %q", user, err, role)
+	}
+	if err := s.CreateClient(t.Context(), &oauthd.Client{ID: "c1"}); err != nil {
+		t.Errorf("CreateClient as a user without DDL rights: %v", err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Errorf("Migrate on a current schema as a user without DDL rights: %v", err)
+	}
+}
