@@ -27,7 +27,7 @@ type migration struct {
 }
 
 // migrations are the embedded migrations in version order, and
-// LatestVersion the version they bring a database to.
+// latestVersion the version they bring a database to.
 var migrations, latestVersion = mustLoadMigrations()
 
 // LatestVersion is the schema version this package needs.
