@@ -25,6 +25,16 @@ func TestUserCommandsPostgres(t *testing.T) {
 	testUserCommands(t, dsn)
 }
 
+func TestKeysCommandsPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testKeysCommands(t, dsn)
+}
+
+func TestUserClaimsCommandPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testUserClaimsCommand(t, dsn)
+}
+
 func TestMigrateCommand(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
 	dsn = pgtest.WithParam(t, dsn, "password", "hunter2-secret")
