@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -534,5 +535,44 @@ func TestMigrateWithoutDDLRights(t *testing.T) {
 	}
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Errorf("Migrate on a current schema as a user without DDL rights: %v", err)
+	}
+}
+
+// TestHangingServer checks that Open gives up after the connect timeout
+// when the server accepts connections but never answers.
+func TestHangingServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	for _, tc := range []struct {
+		query string
+		limit time.Duration
+	}{
+		{"sslmode=disable&connect_timeout=1", 1 * time.Second},
+		{"", pgstore.DefaultConnectTimeout},
+	} {
+		start := time.Now()
+		_, err := pgstore.Open(context.Background(), "postgres://oauthd:pw@"+ln.Addr().String()+"/oauthd?"+tc.query, pgstore.Options{})
+		d := time.Since(start)
+		if err == nil {
+			t.Fatalf("Open on a server that never answers succeeded")
+		}
+		if d < tc.limit-100*time.Millisecond || d > tc.limit+2*time.Second {
+			t.Errorf("Open(%q) gave up after %s; want about %s", tc.query, d, tc.limit)
+		}
+		if !strings.Contains(err.Error(), ln.Addr().String()) {
+			t.Errorf("error %q does not name the server", err)
+		}
 	}
 }
