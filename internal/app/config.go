@@ -7,10 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/oauthd/oauthd/pgstore"
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -314,6 +314,7 @@ var settings = func() []setting {
 		strSetting("addr", "listen address", func(c *Config) *string { return &c.Addr }),
 		strSetting("db", "SQLite file path or postgres:// DSN", func(c *Config) *string { return &c.DB }),
 		boolSetting("demo", "seed the walkthrough's demo client and user (not for production)", func(c *Config) *bool { return &c.Demo }),
+		boolSetting("no_migrate", "do not migrate the database schema at start-up; fail unless it is current", func(c *Config) *bool { return &c.NoMigrate }),
 		strSetting("log.format", "log format: text or json", func(c *Config) *string { return &c.LogFormat }),
 		strSetting("log.level", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		strSetting("tls.cert_file", "PEM certificate chain: serve HTTPS directly (with tls.key_file)", func(c *Config) *string { return &c.TLSCertFile }),
@@ -615,7 +616,7 @@ func (c *Config) applyMapping(file, prefix string, n *yaml.Node) error {
 }
 
 // WriteYAML writes the configuration as YAML in the order of the settings,
-// with secrets masked as ***: what `oauthd config print` shows.
+// with secrets masked: what `oauthd config print` shows.
 func (c *Config) WriteYAML(w io.Writer) error {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	for _, s := range settings {
@@ -669,28 +670,10 @@ func formatDuration(d time.Duration) string {
 	return s
 }
 
-// MaskDSN hides the password of a postgres:// URL or of a key=value DSN.
-func MaskDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxx")
-			return strings.Replace(u.String(), ":xxx@", ":***@", 1)
-		}
-		return dsn
-	}
-	fields := strings.Fields(dsn)
-	masked := false
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
-			fields[i] = k + "=***"
-			masked = true
-		}
-	}
-	if masked {
-		return strings.Join(fields, " ")
-	}
-	return dsn
-}
+// MaskDSN hides the password of a DSN, for logs, messages and config
+// print: in a postgres:// URL's user information or password parameter, or
+// in a key=value connection string. A SQLite path is returned as it is.
+func MaskDSN(dsn string) string { return pgstore.RedactDSN(dsn) }
 
 // DefaultIssuer is the issuer the server uses when none is configured:
 // http://<addr>, or https://<addr> with TLS (localhost for a wildcard host).
