@@ -11,9 +11,10 @@ import (
 // client on every request, do not read and decode it from the store every
 // time. Only clients that exist are kept (an unknown client_id is looked up
 // every time, so a new client works at once and nobody can fill the cache
-// with names that do not exist); an entry is used for at most ttl, so a
-// client deleted or changed in the store, by `oauthd client` or by another
-// node, stops working with its old settings within ttl. A client whose
+// with names that do not exist); an entry is used for at most ttl (and,
+// past it, while one request reads the client again), so a client deleted
+// or changed in the store, by `oauthd client` or by another node, stops
+// working with its old settings within ttl and a store read. A client whose
 // authentication fails is looked up again before the failure is answered
 // (see authenticateClient), so a new secret works at once.
 //
@@ -26,6 +27,17 @@ type clientCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]clientEntry
+	loads   map[string]*clientLoad // reads of the store in progress
+}
+
+// clientLoad is a read of one client from the store that concurrent
+// requests share: when an entry expires under load, one request reads the
+// store while the others keep using the expired entry (or, when there was
+// none, wait for the read), rather than all reading at once.
+type clientLoad struct {
+	done chan struct{}
+	c    *Client
+	err  error
 }
 
 type clientEntry struct {
@@ -37,7 +49,7 @@ func newClientCache(ttl time.Duration, max int) *clientCache {
 	if max <= 0 {
 		max = 1024
 	}
-	return &clientCache{ttl: ttl, max: max, now: time.Now, entries: make(map[string]clientEntry)}
+	return &clientCache{ttl: ttl, max: max, now: time.Now, entries: make(map[string]clientEntry), loads: make(map[string]*clientLoad)}
 }
 
 // get returns the client from the cache when it was read less than ttl ago,
@@ -54,7 +66,30 @@ func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c
 	if ok && now.Before(e.expires) {
 		return e.c, true, nil
 	}
-	return cc.load(ctx, store, id)
+	cc.mu.Lock()
+	if l, loading := cc.loads[id]; loading {
+		cc.mu.Unlock()
+		if ok {
+			// Another request is reading the client again: until it
+			// has, the entry that just expired stands.
+			return e.c, true, nil
+		}
+		select {
+		case <-l.done:
+			return l.c, false, l.err
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	l := &clientLoad{done: make(chan struct{})}
+	cc.loads[id] = l
+	cc.mu.Unlock()
+	l.c, _, l.err = cc.load(ctx, store, id)
+	cc.mu.Lock()
+	delete(cc.loads, id)
+	cc.mu.Unlock()
+	close(l.done)
+	return l.c, false, l.err
 }
 
 // load reads the client from the store and caches it; a client that is

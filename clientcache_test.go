@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -105,5 +107,79 @@ func TestClientCacheOff(t *testing.T) {
 	}
 	if store.reads != 3 || len(cc.entries) != 0 {
 		t.Errorf("%d reads, %d entries; want 3 and 0", store.reads, len(cc.entries))
+	}
+}
+
+// blockingClients is a ClientStore whose reads wait for release.
+type blockingClients struct {
+	countingClients
+	mu      sync.Mutex
+	release chan struct{}
+}
+
+func (s *blockingClients) Client(ctx context.Context, id string) (*Client, error) {
+	<-s.release
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.countingClients.Client(ctx, id)
+}
+
+// When an entry expires under load, one request reads the store and the
+// others wait for its answer.
+func TestClientCacheSharesLoads(t *testing.T) {
+	store := &blockingClients{countingClients: countingClients{clients: map[string]*Client{"a": {ID: "a"}}}, release: make(chan struct{})}
+	cc := newClientCache(time.Second, 0)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if c, _, err := cc.get(context.Background(), store, "a"); err != nil || c.ID != "a" {
+				t.Errorf("get: %v %v", c, err)
+			}
+		})
+	}
+	for {
+		cc.mu.RLock()
+		n := len(cc.loads)
+		cc.mu.RUnlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	time.Sleep(10 * time.Millisecond) // let the others reach the wait
+	close(store.release)
+	wg.Wait()
+	if store.reads != 1 {
+		t.Errorf("%d store reads for 20 concurrent gets; want 1", store.reads)
+	}
+	// Once the entry expires, the requests that come while one of them
+	// reads the store again get the expired entry.
+	now := time.Now().Add(2 * time.Second)
+	cc.now = func() time.Time { return now }
+	store.release = make(chan struct{})
+	store.clients["a"] = &Client{ID: "a", Name: "changed"}
+	reloaded := make(chan *Client)
+	go func() {
+		c, _, _ := cc.get(context.Background(), store, "a")
+		reloaded <- c
+	}()
+	for {
+		cc.mu.RLock()
+		n := len(cc.loads)
+		cc.mu.RUnlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	if c, cached, err := cc.get(context.Background(), store, "a"); err != nil || !cached || c.Name != "" {
+		t.Errorf("during the reload: %+v cached %v err %v; want the expired entry", c, cached, err)
+	}
+	close(store.release)
+	if c := <-reloaded; c.Name != "changed" {
+		t.Errorf("the reload got %+v", c)
+	}
+	if c, _, _ := cc.get(context.Background(), store, "a"); c.Name != "changed" {
+		t.Errorf("after the reload: %+v", c)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/bench"
 	"github.com/oauthd/oauthd/internal/load"
+	"github.com/oauthd/oauthd/pgstore"
 )
 
 const benchUsage = `usage: oauthd bench [flags]
@@ -318,7 +319,7 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 	}
 	fmt.Fprintf(e.stderr, " %s\n", time.Since(t0).Round(time.Millisecond))
 	storeDesc := "SQLite " + db
-	if strings.HasPrefix(db, "postgres") {
+	if pgstore.IsDSN(db) {
 		storeDesc = "PostgreSQL"
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -58,7 +59,11 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	c := &oauthd.Client{ID: ClientID, SecretHash: sh, Name: "oauthd bench", RedirectURIs: []string{RedirectURI},
 		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials},
 		Scopes:     []string{"read", "write"}, TokenEndpointAuthMethod: oauthd.AuthMethodBasic, CreatedAt: now}
-	if err := store.CreateClient(ctx, c); err != nil {
+	// A database used before (PostgreSQL persists) has them already: the
+	// client and user get the new secret and password.
+	if err := store.CreateClient(ctx, c); errors.Is(err, oauthd.ErrAlreadyExists) {
+		err = store.UpdateClient(ctx, c)
+	} else if err != nil {
 		return nil, fmt.Errorf("creating the bench client: %w", err)
 	}
 	ph, err := secret.HashWith(p.Password, kdf)
@@ -66,7 +71,12 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 		return nil, err
 	}
 	u := &oauthd.User{ID: "bench-" + randomHex(8), Username: Username, PasswordHash: ph, CreatedAt: now, UpdatedAt: now}
-	if err := store.CreateUser(ctx, u); err != nil {
+	if old, err := store.UserByUsername(ctx, Username); err == nil {
+		u.ID, u.CreatedAt = old.ID, old.CreatedAt
+		if err := store.UpdateUser(ctx, u); err != nil {
+			return nil, fmt.Errorf("updating the bench user: %w", err)
+		}
+	} else if err := store.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("creating the bench user: %w", err)
 	}
 	scopes := []string{"read", "write"}
