@@ -181,6 +181,13 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	if err != nil {
 		return err
 	}
+	for _, addr := range opts.Targets[1:] { // warm the other nodes too
+		o := opts
+		o.Targets = []string{addr}
+		if _, err := load.Record(ctx, scn, o); err != nil {
+			return err
+		}
+	}
 	// The recording verified the client secret with the slow KDF, whose
 	// memory the server returns to the system a moment later; start the
 	// timed part after that, so the RSS reported is the steady state's.
