@@ -99,7 +99,8 @@ type Config struct {
 	// endpoints reuse a client they read from the store; default 1 second,
 	// negative for no cache. A client deleted or changed in the store (by
 	// `oauthd client` or another node) keeps its old settings for at most
-	// this long; a new client, or a new secret, works at once.
+	// this long and one store read; a new client, or a new secret, works
+	// at once.
 	ClientCacheTTL time.Duration
 
 	// IDTokenTTL is the lifetime of ID tokens (OIDC Core §2); default 1 hour.
