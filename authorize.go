@@ -1,7 +1,6 @@
 package oauthd
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -121,6 +120,30 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	if e := parseOIDCParams(ps, ar); e != nil {
 		return ar, client, e
 	}
+	if ar.Claims != "" {
+		// Only standard claims of scopes the client may ask for are kept.
+		cr, _ := ParseClaimsRequest(ar.Claims)
+		ar.Claims, _ = filterClaimsRequest(cr, client.Scopes)
+	}
+	if e := checkOpenID(ar); e != nil {
+		return ar, client, e
+	}
+	hint, e := ps.get("id_token_hint")
+	if e != nil {
+		return ar, client, e
+	}
+	if hint != "" {
+		h, err := p.ParseIDTokenHint(r.Context(), hint)
+		if errors.Is(err, errBadHint) {
+			return ar, client, errorf(ErrorInvalidRequest, "id_token_hint is not an ID token issued by this server")
+		} else if err != nil {
+			return ar, client, serverError(err)
+		}
+		if !slices.Contains(h.Audience, client.ID) {
+			return ar, client, errorf(ErrorInvalidRequest, "id_token_hint was not issued to this application")
+		}
+		ar.IDTokenHintSubject = h.Subject
+	}
 	return ar, client, nil
 }
 
@@ -146,7 +169,13 @@ func normalizeResponseType(rt string) string {
 }
 
 // checkResponseType decides whether the server and the client allow the
-// response type (RFC 6749 §3.1.1).
+// response type (RFC 6749 §3.1.1, OAuth 2.0 Multiple Response Type
+// Encoding Practices §3, OIDC Core §3). Every type but code returns tokens
+// from the authorization endpoint and needs Config.EnableImplicitGrant and
+// the implicit grant for the client; the OpenID Connect implicit and
+// hybrid types must also be listed in the client's ResponseTypes, and the
+// types with a code need the authorization_code grant (OpenID Connect
+// Dynamic Client Registration §2).
 func (p *Provider) checkResponseType(c *Client, rt string) *Error {
 	switch rt {
 	case "":
@@ -164,8 +193,81 @@ func (p *Provider) checkResponseType(c *Client, rt string) *Error {
 			return errorf(ErrorUnauthorizedClient, "this application may not use response_type token")
 		}
 		return nil
+	case "id_token", "id_token token", "code id_token", "code token", "code id_token token":
+		if !p.cfg.EnableImplicitGrant {
+			return errorf(ErrorUnsupportedResponseType, "the implicit and hybrid flows are disabled on this server")
+		}
+		if !c.AllowsGrant(GrantImplicit) || !slices.Contains(c.ResponseTypes, rt) ||
+			(strings.HasPrefix(rt, "code ") && !c.AllowsGrant(GrantAuthorizationCode)) {
+			return errorf(ErrorUnauthorizedClient, "this application may not use response_type %s", rt)
+		}
+		return nil
 	}
 	return errorf(ErrorUnsupportedResponseType, "response_type %q is not supported", rt)
+}
+
+// checkOpenID applies the rules of an OpenID Connect request, one whose
+// scope has openid (OIDC Core §3.1.2.1): the implicit and hybrid types are
+// OpenID Connect only, and need a nonce (§3.2.2.1, §3.3.2.11).
+func checkOpenID(ar *AuthRequest) *Error {
+	oidc := slices.Contains(ar.Scopes, ScopeOpenID)
+	if ar.ResponseType != "code" && ar.ResponseType != "token" {
+		if !oidc {
+			return errorf(ErrorInvalidRequest, "response_type %s needs the openid scope", ar.ResponseType)
+		}
+		if ar.Nonce == "" {
+			return errorf(ErrorInvalidRequest, "nonce is required with response_type %s (OIDC Core §3.2.2.1, §3.3.2.11)", ar.ResponseType)
+		}
+	}
+	return nil
+}
+
+// authorizationResponse makes the parameters of a successful authorization
+// response (RFC 6749 §4.1.2, §4.2.2, OIDC Core §3.2.2.5, §3.3.2.5): state,
+// then code, access_token and id_token as the response type asks, then
+// scope. Everything issued here belongs to one grant, so a replayed code
+// revokes the access token issued alongside it.
+func (p *Provider) authorizationResponse(r *http.Request, ar *AuthRequest, c *Client, u *User, s *Session) ([]Param, *Error) {
+	ctx := r.Context()
+	now := p.now()
+	rt := strings.Fields(ar.ResponseType)
+	var ps []Param
+	if ar.State != "" {
+		ps = append(ps, Param{"state", ar.State})
+	}
+	grantID := RandomToken()
+	var code, accessToken string
+	if slices.Contains(rt, "code") {
+		code = RandomToken()
+		ac := &AuthCode{Hash: HashToken(code), GrantID: grantID, ClientID: c.ID, Subject: u.ID, RedirectURI: ar.RedirectURI,
+			Scopes: ar.Scopes, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod, Nonce: ar.Nonce,
+			Claims: ar.Claims, AuthTime: s.AuthTime, IssuedAt: now, ExpiresAt: now.Add(p.cfg.CodeTTL)}
+		if err := p.store.CreateAuthCode(ctx, ac); err != nil {
+			return nil, serverError(err)
+		}
+		ps = append(ps, Param{"code", code})
+	}
+	if slices.Contains(rt, "token") {
+		resp, toks := p.newTokens(c, grantID, u.ID, ar.Scopes, s.AuthTime, false)
+		for _, t := range toks {
+			t.Claims = ar.Claims
+		}
+		if err := p.store.CreateTokens(ctx, toks...); err != nil {
+			return nil, serverError(err)
+		}
+		accessToken = resp.AccessToken
+		ps = append(ps, Param{"access_token", resp.AccessToken}, Param{"token_type", resp.TokenType},
+			Param{"expires_in", itoa(resp.ExpiresIn)})
+	}
+	if slices.Contains(rt, "id_token") {
+		idt, err := p.idToken(ctx, &idTokenInput{client: c, user: u, authTime: s.AuthTime, nonce: ar.Nonce,
+			accessToken: accessToken, code: code, scopes: ar.Scopes, scopeClaims: ar.ResponseType == "id_token", claims: ar.Claims})
+		if err != nil {
+			return nil, serverError(err)
+		}
+		ps = append(ps, Param{"id_token", idt})
+	}
+	return append(ps, Param{"scope", JoinScope(ar.Scopes)}), nil
 }
 
 // parsePKCE reads code_challenge and code_challenge_method (RFC 7636 §4.3).
@@ -224,6 +326,9 @@ func parseOIDCParams(ps params, ar *AuthRequest) *Error {
 	ar.UILocales = strings.Fields(get("ui_locales"))
 	ar.ACRValues = strings.Fields(get("acr_values"))
 	ar.Prompt = strings.Fields(get("prompt"))
+	// claims_locales is accepted and read only for repeats: the claims of
+	// every language are returned, tagged (OIDC Core §5.2).
+	get("claims_locales")
 	claims := get("claims")
 	maxAge := get("max_age")
 	if err != nil {
@@ -247,9 +352,8 @@ func parseOIDCParams(ps params, ar *AuthRequest) *Error {
 		ar.MaxAge = &n
 	}
 	if claims != "" {
-		var v map[string]any
-		if json.Unmarshal([]byte(claims), &v) != nil {
-			return errorf(ErrorInvalidRequest, "claims is not a JSON object")
+		if _, err := ParseClaimsRequest(claims); err != nil {
+			return errorf(ErrorInvalidRequest, "the claims parameter is not a valid claims request (OIDC Core §5.5)")
 		}
 		ar.Claims = claims
 	}

@@ -18,6 +18,11 @@ type Config struct {
 	Issuer string
 	// Pages renders login, consent and error pages (see package ui).
 	Pages Pages
+	// LoginURL, when set, hands the person to the embedding program's own
+	// login and consent pages instead of the built-in ones: the
+	// authorization endpoint redirects to LoginURL?request=ID, and the
+	// program answers with Provider.PendingRequest, then Approve or Deny.
+	LoginURL string
 	// Logger receives one line per request and every internal error; it
 	// never receives a secret, token, code or password. Default: discard.
 	Logger *slog.Logger
@@ -43,8 +48,13 @@ type Config struct {
 	// EnablePasswordGrant turns on the resource owner password credentials
 	// grant (RFC 6749 §4.3) for clients that also list it. Off by default.
 	EnablePasswordGrant bool
-	// EnableImplicitGrant turns on response_type=token (RFC 6749 §4.2) for
-	// clients that also list it. Off by default.
+	// EnableImplicitGrant turns on the response types that return tokens
+	// from the authorization endpoint: token (RFC 6749 §4.2) and the OpenID
+	// Connect implicit and hybrid types id_token, id_token token,
+	// code id_token, code token and code id_token token (OIDC Core §3.2,
+	// §3.3). A client also needs the implicit grant in GrantTypes and, for
+	// the OpenID Connect types, the type listed in ResponseTypes. Off by
+	// default.
 	EnableImplicitGrant bool
 	// RefreshGracePeriod lets a client that retries a refresh within this
 	// time get the same successor tokens instead of having the whole grant
@@ -54,6 +64,27 @@ type Config struct {
 	MaxBodyBytes int64
 	// SecretCacheSize bounds the cache of verified client secrets; default 1024.
 	SecretCacheSize int
+
+	// IDTokenTTL is the lifetime of ID tokens (OIDC Core §2); default 1 hour.
+	IDTokenTTL time.Duration
+	// KeyEncryptionKey, when set, encrypts the private signing keys at rest
+	// with AES-256-GCM; it must be 32 bytes. Keys stored in clear before it
+	// was set are still read. Default: keys are stored in clear.
+	KeyEncryptionKey []byte
+	// KeyRotationPeriod is how long each signing key signs before its
+	// successor takes over; default 30 days, at least one hour. The
+	// successor is published in the JWKS a quarter of a period (at most 7
+	// days) before it signs anything, and a retired key stays published
+	// until every ID token it signed has expired.
+	KeyRotationPeriod time.Duration
+	// KeyRefreshInterval is how often a node re-reads the signing keys from
+	// the store, so every node sees a rotation made by another; default 1
+	// minute, at most 5 minutes.
+	KeyRefreshInterval time.Duration
+	// UILocales are the languages the pages are available in, advertised
+	// as ui_locales_supported (OIDC Discovery §3); package ui's Locales
+	// gives them. Default: not advertised.
+	UILocales []string
 }
 
 func (c *Config) setDefaults() error {
@@ -76,6 +107,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if err := c.keyDefaults(); err != nil {
+		return err
+	}
 	if c.CodeTTL > 10*time.Minute {
 		return fmt.Errorf("oauthd: Config.CodeTTL %s is longer than 10 minutes (RFC 6749 §4.1.2)", c.CodeTTL)
 	}
@@ -92,6 +126,37 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
 	}
 	return ValidateIssuer(c.Issuer)
+}
+
+// keyDefaults fills and checks the fields the signing keys depend on.
+func (c *Config) keyDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&c.IDTokenTTL, time.Hour}, {&c.KeyRotationPeriod, 30 * 24 * time.Hour}, {&c.KeyRefreshInterval, time.Minute}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	if c.IDTokenTTL < time.Second {
+		return fmt.Errorf("oauthd: Config.IDTokenTTL %s must be at least one second", c.IDTokenTTL)
+	}
+	if c.KeyRotationPeriod < time.Hour {
+		return fmt.Errorf("oauthd: Config.KeyRotationPeriod %s must be at least one hour", c.KeyRotationPeriod)
+	}
+	if c.KeyRefreshInterval < time.Second || c.KeyRefreshInterval > 5*time.Minute {
+		return fmt.Errorf("oauthd: Config.KeyRefreshInterval %s must be between one second and 5 minutes", c.KeyRefreshInterval)
+	}
+	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {
+		return fmt.Errorf("oauthd: Config.KeyEncryptionKey must be 32 bytes (AES-256), not %d", n)
+	}
+	return nil
 }
 
 // ValidateIssuer checks an issuer identifier (RFC 8414 §2, OIDC Discovery

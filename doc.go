@@ -9,6 +9,14 @@
 //	p, err := oauthd.New(oauthd.Config{Issuer: "https://auth.example.com", Pages: pages}, store)
 //	http.ListenAndServe(":8000", p)
 //
+// A request whose scope has openid is an OpenID Connect request (OpenID
+// Connect Core 1.0): the token endpoint adds an ID token, the userinfo
+// endpoint answers the user's claims, and the discovery document
+// (OIDCDiscoveryPath, also served at OAuthMetadataPath) and the JWKS
+// (JWKSPath) describe the server. ID tokens are signed with keys the
+// Provider's KeyManager creates, stores and rotates through the KeyStore,
+// so every node of a cluster shares them.
+//
 // Stores live in their own packages (memstore, sqlitestore, pgstore) and all
 // pass the conformance suite in storetest. The login, consent and error pages
 // live in package ui.

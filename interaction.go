@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oauthd/oauthd/internal/secret"
@@ -101,7 +102,6 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.AuthorizeError(w, r, ar, err)
 		return
 	}
-	ar.ID = RandomToken()
 	ar.BrowserHash = HashToken(p.browser(w, r))
 	sess, user, err := p.currentSession(r)
 	if err != nil {
@@ -111,7 +111,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if slices.Contains(ar.Prompt, "none") {
 		// OIDC Core §3.1.2.1: no page may be shown.
 		if sess == nil || p.needsLogin(ar, sess) {
-			p.AuthorizeError(w, r, ar, errorf(ErrorLoginRequired, "the person is not signed in"))
+			p.AuthorizeError(w, r, ar, errorf(ErrorLoginRequired, "the person is not signed in, or not recently enough, or not as the hinted user"))
+			return
+		}
+		if ar.LoginHint != "" && !loginHintMatches(user, ar.LoginHint) {
+			// Another account than the signed-in one is asked for: only the
+			// person can switch (OIDC Core §3.1.2.6).
+			p.AuthorizeError(w, r, ar, errorf(ErrorInteractionRequired, "login_hint names another account than the signed-in one"))
 			return
 		}
 		need, err := p.needsConsent(r, ar, client, user)
@@ -126,8 +132,15 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.issue(w, r, ar, client, user, sess, false)
 		return
 	}
+	// A prompt=none request is answered at once and never stored (issue
+	// consumes only stored requests, those with an ID).
+	ar.ID = RandomToken()
 	if err := p.store.CreateAuthRequest(r.Context(), ar); err != nil {
 		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if p.cfg.LoginURL != "" { // the embedding program logs the person in (see Approve)
+		p.seeOther(w, r, p.cfg.LoginURL, ar.ID)
 		return
 	}
 	if sess == nil || slices.Contains(ar.Prompt, "login") || p.needsLogin(ar, sess) {
@@ -151,17 +164,33 @@ func (p *Provider) seeOther(w http.ResponseWriter, r *http.Request, path, reqID 
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
-// needsLogin reports whether the session is too old for the request:
-// prompt=login asks for a login after the request was made, max_age for
-// one at most that many seconds ago (OIDC Core §3.1.2.1).
+// needsLogin reports whether the session does not fit the request
+// (OIDC Core §3.1.2.1): prompt=login asks for a login after the request was
+// made, max_age for one at most that many seconds ago (a login made for
+// this very request always fits, however long it took), and id_token_hint
+// for a login as the hinted user.
 func (p *Provider) needsLogin(ar *AuthRequest, s *Session) bool {
-	if slices.Contains(ar.Prompt, "login") && s.AuthTime.Unix() < ar.CreatedAt.Unix() {
+	freshLogin := s.AuthTime.Unix() >= ar.CreatedAt.Unix()
+	if slices.Contains(ar.Prompt, "login") && !freshLogin {
 		return true
 	}
-	if ar.MaxAge != nil && p.now().Unix()-s.AuthTime.Unix() > *ar.MaxAge {
+	if ar.MaxAge != nil && !freshLogin && p.now().Unix()-s.AuthTime.Unix() > *ar.MaxAge {
+		return true
+	}
+	if ar.IDTokenHintSubject != "" && s.UserID != ar.IDTokenHintSubject {
 		return true
 	}
 	return false
+}
+
+// loginHintMatches reports whether login_hint names the user: by username
+// or by email address.
+func loginHintMatches(u *User, hint string) bool {
+	if hint == u.Username {
+		return true
+	}
+	email, _ := u.Claims["email"].(string)
+	return email != "" && strings.EqualFold(hint, email)
 }
 
 // needsConsent reports whether the person must see the consent page.
@@ -178,7 +207,7 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	} else if err != nil {
 		return false, err
 	}
-	return !subset(ar.Scopes, cs.Scopes), nil
+	return !subset(consentScopes(ar), cs.Scopes), nil
 }
 
 // pending loads the pending request named by the "request" parameter and
@@ -225,6 +254,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		lp := &LoginPage{Page: p.page(r, http.StatusOK, ar), Action: LoginPath, AuthReqID: id, CSRF: csrfToken(browser, "login", id), Client: client}
 		if ar != nil {
 			lp.Username = ar.LoginHint
+			if lp.Username == "" && ar.IDTokenHintSubject != "" {
+				// id_token_hint names the user to sign in again (OIDC Core §3.1.2.1).
+				if u, err := p.store.User(r.Context(), ar.IDTokenHintSubject); err == nil {
+					lp.Username = u.Username
+				}
+			}
 		}
 		if u := first(q, "username"); u != "" {
 			lp.Username = u
@@ -333,7 +368,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.cfg.Pages.Consent(w, r, &ConsentPage{Page: p.page(r, http.StatusOK, ar), Action: ConsentPath, AuthReqID: id,
-			CSRF: csrfToken(browser, "consent", id), Client: client, User: user, Scopes: ar.Scopes,
+			CSRF: csrfToken(browser, "consent", id), Client: client, User: user, Scopes: consentScopes(ar),
 			SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
 		return
 	}
@@ -374,7 +409,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 	}
 	now := p.now()
 	if remember {
-		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: ar.Scopes, CreatedAt: now, UpdatedAt: now}
+		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: consentScopes(ar), CreatedAt: now, UpdatedAt: now}
 		if old, err := p.store.Consent(ctx, u.ID, c.ID); err == nil {
 			cs.CreatedAt = old.CreatedAt
 			for _, sc := range old.Scopes {
@@ -388,65 +423,13 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 			return
 		}
 	}
-	var ps []Param
-	if ar.State != "" {
-		ps = append(ps, Param{"state", ar.State})
-	}
-	switch ar.ResponseType {
-	case "code":
-		code := RandomToken()
-		ac := &AuthCode{Hash: HashToken(code), GrantID: RandomToken(), ClientID: c.ID, Subject: u.ID, RedirectURI: ar.RedirectURI,
-			Scopes: ar.Scopes, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod, Nonce: ar.Nonce,
-			Claims: ar.Claims, AuthTime: s.AuthTime, IssuedAt: now, ExpiresAt: now.Add(p.cfg.CodeTTL)}
-		if err := p.store.CreateAuthCode(ctx, ac); err != nil {
-			p.errorPage(w, r, serverError(err))
-			return
-		}
-		ps = append(ps, Param{"code", code})
-	case "token":
-		resp, toks := p.newTokens(c, RandomToken(), u.ID, ar.Scopes, s.AuthTime, false)
-		if err := p.store.CreateTokens(ctx, toks...); err != nil {
-			p.errorPage(w, r, serverError(err))
-			return
-		}
-		ps = append(ps, Param{"access_token", resp.AccessToken}, Param{"token_type", resp.TokenType},
-			Param{"expires_in", itoa(resp.ExpiresIn)})
+	ps, e := p.authorizationResponse(r, ar, c, u, s)
+	if e != nil {
+		p.AuthorizeError(w, r, ar, e)
+		return
 	}
 	ps = append(ps, Param{"scope", JoinScope(ar.Scopes)})
 	p.send(w, r, ar, ps)
-}
-
-// handleLogout signs the person out after a confirmation.
-func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
-	browser := p.browser(w, r)
-	_, user, err := p.currentSession(r)
-	if err != nil {
-		p.errorPage(w, r, serverError(err))
-		return
-	}
-	if r.Method != http.MethodPost {
-		p.cfg.Pages.Logout(w, r, &LogoutPage{Page: p.page(r, http.StatusOK, nil), Action: LogoutPath, CSRF: csrfToken(browser, "logout", ""), User: user, SignedOut: user == nil})
-		return
-	}
-	form, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
-	if perr != nil {
-		perr.Code = PageBadRequest
-		p.errorPage(w, r, perr)
-		return
-	}
-	if !checkCSRF(r, first(form, "csrf"), "logout", "") {
-		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-out page", Status: http.StatusForbidden})
-		return
-	}
-	if first(form, "action") == "cancel" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	if err := p.endSession(w, r); err != nil {
-		p.errorPage(w, r, serverError(err))
-		return
-	}
-	p.cfg.Pages.Logout(w, r, &LogoutPage{Page: p.page(r, http.StatusOK, nil), SignedOut: true})
 }
 
 // first is the first value of a parameter of a page form (pages tolerate

@@ -64,10 +64,27 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if t.Kind == RefreshToken {
 		out.TokenType = "refresh_token"
 	}
-	if t.Subject != "" {
-		if u, err := p.store.User(r.Context(), t.Subject); err == nil {
-			out.Username = u.Username
+	// A token outlives neither its client nor its user: deleting either
+	// makes the token inactive even before its rows are collected.
+	if t.ClientID != caller.ID {
+		if _, err := p.store.Client(r.Context(), t.ClientID); errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
 		}
+	}
+	if t.Subject != "" {
+		u, err := p.store.User(r.Context(), t.Subject)
+		if errors.Is(err, ErrNotFound) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		} else if err != nil {
+			p.writeJSONError(w, r, serverError(err))
+			return
+		}
+		out.Username = u.Username
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -90,6 +91,19 @@ func TestIntrospection(t *testing.T) {
 		r := e.introspect(seedAuth)
 		if r.status != 400 || r.str("error") != "invalid_request" {
 			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
+	t.Run("RFC7662_2.2/token_of_deleted_user", func(t *testing.T) {
+		u := &oauthd.User{ID: "gone", Username: "gone"}
+		e.store.CreateUser(ctx, u)
+		e.store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken("tok-of-gone"), Kind: oauthd.AccessToken, GrantID: "g1", ClientID: clientID,
+			Subject: "gone", IssuedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour)})
+		if r := e.introspect(seedAuth, "token", "tok-of-gone"); r.page["active"] != true {
+			t.Fatalf("before deletion: %s", r.body)
+		}
+		e.store.DeleteUser(ctx, "gone")
+		if r := e.introspect(seedAuth, "token", "tok-of-gone"); strings.TrimSpace(r.body) != `{"active":false}` {
+			t.Errorf("after deleting the user: %s", r.body)
 		}
 	})
 	t.Run("RFC7662_2.2/expired_token", func(t *testing.T) {

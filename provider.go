@@ -54,6 +54,7 @@ type Provider struct {
 	store   Storage
 	mux     *http.ServeMux
 	secrets *secret.Cache
+	keys    *KeyManager
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
 }
@@ -75,6 +76,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		log:     cfg.Logger,
 		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
 	}
+	p.keys = newKeyManager(&p.cfg, store)
 	if cfg.EnablePasswordGrant {
 		p.log.Warn("the resource owner password credentials grant is enabled; OAuth 2.1 removes it, prefer the authorization code flow")
 	}
@@ -101,6 +103,10 @@ func (p *Provider) routes() {
 	m.HandleFunc(LoginPath, p.methods(p.handleLogin, "GET", "POST"))
 	m.HandleFunc(ConsentPath, p.methods(p.handleConsent, "GET", "POST"))
 	m.HandleFunc(LogoutPath, p.methods(p.handleLogout, "GET", "POST"))
+	m.HandleFunc(UserinfoPath, p.methods(p.handleUserinfo, "GET", "POST", "OPTIONS"))
+	m.HandleFunc(JWKSPath, p.methods(p.handleJWKS, "GET"))
+	m.HandleFunc(OIDCDiscoveryPath, p.methods(p.handleDiscovery, "GET"))
+	m.HandleFunc(OAuthMetadataPath, p.methods(p.handleDiscovery, "GET"))
 	m.Handle(StaticPath, p.cfg.Pages.Static())
 	m.HandleFunc("/", p.handleHome)
 }

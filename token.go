@@ -162,6 +162,9 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 	for _, t := range toks {
 		t.Claims = ac.Claims
 	}
+	if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
+		return nil, e
+	}
 	if err := p.store.CreateTokens(ctx, toks...); err != nil {
 		return nil, serverError(err)
 	}
@@ -214,6 +217,11 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	toks[1].Scopes = old.Scopes
 	for _, t := range toks {
 		t.Claims = old.Claims
+	}
+	// OIDC Core §12.2: a new ID token with the original auth_time and no
+	// nonce.
+	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", old.Claims); e != nil {
+		return nil, e
 	}
 	var sealed []byte
 	if p.cfg.RefreshGracePeriod > 0 {
@@ -278,6 +286,27 @@ func openSuccessor(presented string, sealed []byte) *TokenResponse {
 		return nil
 	}
 	return &resp
+}
+
+// addIDToken adds an ID token to a token response when openid was granted
+// (OIDC Core §3.1.3.3, §12.2), with at_hash for the access token beside it.
+func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, subject string, scopes []string, authTime time.Time, nonce, claims string) *Error {
+	if !slices.Contains(scopes, ScopeOpenID) || subject == "" {
+		return nil
+	}
+	u, err := p.store.User(r.Context(), subject)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(ErrorInvalidGrant, "the user of this grant no longer exists")
+	} else if err != nil {
+		return serverError(err)
+	}
+	idt, err := p.idToken(r.Context(), &idTokenInput{client: c, user: u, authTime: authTime, nonce: nonce,
+		accessToken: resp.AccessToken, scopes: scopes, claims: claims})
+	if err != nil {
+		return serverError(err)
+	}
+	resp.IDToken = idt
+	return nil
 }
 
 // grantScope decides the scope of a grant without a user consent step: the

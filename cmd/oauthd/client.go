@@ -45,10 +45,11 @@ func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 
 // clientFlags are the registration fields settable from the CLI.
 type clientFlags struct {
-	name, authMethod, logoURI, clientURI, idTokenAlg     *string
-	redirects, postLogout, grants, scopes, responseTypes listFlag
-	public, requirePKCE, skipConsent, resourceServer     *bool
-	accessTTL, refreshTTL                                *time.Duration
+	name, authMethod, logoURI, clientURI, idTokenAlg *string
+	redirects, postLogout, grants, scopes            listFlag
+	responseTypes                                    commaListFlag
+	public, requirePKCE, skipConsent, resourceServer *bool
+	accessTTL, refreshTTL                            *time.Duration
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -58,7 +59,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(&f.postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (repeatable)")
 	fs.Var(&f.grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
 	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
-	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable; default: code)`)
+	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code)`)
 	f.public = fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a single-page or native app")
 	f.authMethod = fs.String("auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post or none (public)")
 	f.requirePKCE = fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
@@ -240,6 +241,13 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
+	// A client_id never equals a user's subject identifier (sub), so an ID
+	// token about a user cannot be mistaken for one about a client.
+	if _, err := s.User(ctx, c.ID); err == nil {
+		return fmt.Errorf("--id %q is the sub of a user; choose another client_id", c.ID)
+	} else if !errors.Is(err, oauthd.ErrNotFound) {
+		return err
+	}
 	if err := s.CreateClient(ctx, c); errors.Is(err, oauthd.ErrAlreadyExists) {
 		return fmt.Errorf("a client with id %q already exists", c.ID)
 	} else if err != nil {

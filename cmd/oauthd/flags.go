@@ -22,6 +22,31 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// valuesFlag is a repeatable flag whose values are kept whole, spaces
+// included (--claim "name=Ada Lovelace").
+type valuesFlag []string
+
+func (l *valuesFlag) String() string { return strings.Join(*l, ", ") }
+func (l *valuesFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// commaListFlag is a repeatable flag whose values may hold several items
+// separated by commas, and whose items may contain spaces
+// (--response-type "code id_token,code").
+type commaListFlag []string
+
+func (l *commaListFlag) String() string { return strings.Join(*l, ",") }
+func (l *commaListFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.Join(strings.Fields(s), " "); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
 // parse parses flags and positional arguments in any order.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string

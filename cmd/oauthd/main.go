@@ -38,7 +38,9 @@ Usage:
   oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
-  oauthd user add NAME [--password-stdin] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd user add NAME [--password-stdin] [--claim k=v...] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd user claims NAME [--claim k=v...] [--unset k...]
+  oauthd keys list | rotate [--alg RS256|ES256|EdDSA]
   oauthd grants list USER | revoke USER CLIENT_ID
   oauthd migrate
   oauthd version
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdClient(ctx, args[1:], e)
 	case "user", "users":
 		err = cmdUser(ctx, args[1:], e)
+	case "keys", "key":
+		err = cmdKeys(ctx, args[1:], e)
 	case "grants", "grant", "consents":
 		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 )
 
@@ -14,14 +15,18 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	db := dbFlag(fs, e)
 	fs.StringVar(&cfg.Addr, "addr", envOr(e, "OAUTHD_ADDR", "localhost:8000"), "listen address (env OAUTHD_ADDR)")
 	fs.StringVar(&cfg.Issuer, "issuer", e.getenv("OAUTHD_ISSUER"), "public issuer URL (env OAUTHD_ISSUER; default http://<addr>)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo client test_client/password and user admin/admin (not for production)")
+	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo clients test_client/password and oidc_client/oidc_secret and user admin/admin (not for production)")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
+	period := keyFlags(fs, e)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := keyConfig(e, *period, &cfg.Provider); err != nil {
 		return err
 	}
 	cfg.DB = *db
@@ -34,12 +39,15 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
   client test_client / password (redirect https://www.example.com/redirect, scope email)
+  client oidc_client / oidc_secret (OpenID Connect; redirect http://localhost:9000/callback, PKCE required)
   user   admin / admin
 
 Open this in a browser to start the walkthrough:
   %s
 
-`, app.DemoAuthorizeURL(m.Config.Issuer))
+OpenID Connect discovery: %s
+
+`, app.DemoAuthorizeURL(m.Config.Issuer), m.Config.Issuer+oauthd.OIDCDiscoveryPath)
 	}
 	if e.ready != nil {
 		e.ready(m.Addr())

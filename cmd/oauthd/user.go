@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +22,7 @@ import (
 
 func cmdUser(ctx context.Context, args []string, e *env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd user add|list|delete|passwd\n")
+		fmt.Fprint(e.stderr, "usage: oauthd user add|list|delete|passwd|claims\n")
 		return errUsage
 	}
 	switch args[0] {
@@ -31,8 +34,10 @@ func cmdUser(ctx context.Context, args []string, e *env) error {
 		return userDelete(ctx, args[1:], e)
 	case "passwd", "password":
 		return userPasswd(ctx, args[1:], e)
+	case "claims":
+		return userClaims(ctx, args[1:], e)
 	}
-	fmt.Fprintf(e.stderr, "oauthd user: unknown subcommand %q (add, list, delete, passwd)\n", args[0])
+	fmt.Fprintf(e.stderr, "oauthd user: unknown subcommand %q (add, list, delete, passwd, claims)\n", args[0])
 	return errUsage
 }
 
@@ -79,8 +84,8 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user add", e)
 	db := dbFlag(fs, e)
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	var claims listFlag
-	fs.Var(&claims, "claim", "a claim as name=value, e.g. email=alice@example.com (repeatable)")
+	var claims valuesFlag
+	fs.Var(&claims, "claim", `an OpenID Connect claim as name=value, e.g. "name=Alice Liddell" (repeatable)`)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -123,7 +128,10 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
-// parseClaims turns name=value pairs into claims; true/false become booleans.
+// parseClaims turns name=value pairs into claims (OIDC Core §5.1): true
+// and false become booleans, a JSON object (address) an object, and a
+// number for updated_at a number; everything else is a string. A name may
+// carry a language tag (name#fr, §5.2).
 func parseClaims(kvs []string) (map[string]any, error) {
 	if len(kvs) == 0 {
 		return nil, nil
@@ -131,19 +139,91 @@ func parseClaims(kvs []string) (map[string]any, error) {
 	m := map[string]any{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
+		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
 			return nil, fmt.Errorf("--claim %q: use name=value", kv)
 		}
-		switch v {
-		case "true":
+		switch _, reserved := reservedClaims[k]; {
+		case reserved:
+			return nil, fmt.Errorf("--claim %q: %s is set by the server, not stored with the user", kv, k)
+		case v == "true":
 			m[k] = true
-		case "false":
+		case v == "false":
 			m[k] = false
+		case strings.HasPrefix(strings.TrimSpace(v), "{"):
+			var obj map[string]any
+			if err := json.Unmarshal([]byte(v), &obj); err != nil {
+				return nil, fmt.Errorf("--claim %q: the value is not a JSON object", kv)
+			}
+			m[k] = obj
+		case k == "updated_at":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--claim %q: updated_at is seconds since 1970", kv)
+			}
+			m[k] = n
 		default:
 			m[k] = v
 		}
 	}
 	return m, nil
+}
+
+// reservedClaims are the claims the server sets in tokens itself.
+var reservedClaims = map[string]struct{}{"sub": {}, "iss": {}, "aud": {}, "exp": {}, "iat": {}, "nbf": {}, "jti": {},
+	"auth_time": {}, "nonce": {}, "acr": {}, "amr": {}, "azp": {}, "at_hash": {}, "c_hash": {}, "sid": {}}
+
+// userClaims shows a user's claims, after setting (--claim) and removing
+// (--unset) some.
+func userClaims(ctx context.Context, args []string, e *env) error {
+	fs := newFlagSet("user claims", e)
+	db := dbFlag(fs, e)
+	var set, unset valuesFlag
+	fs.Var(&set, "claim", `set a claim as name=value, e.g. "name=Alice Liddell", email_verified=true (repeatable)`)
+	fs.Var(&unset, "unset", "remove a claim (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one username"); err != nil {
+		return err
+	}
+	add, err := parseClaims(set)
+	if err != nil {
+		return err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.UserByUsername(ctx, pos[0])
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return fmt.Errorf("no user %q", pos[0])
+	} else if err != nil {
+		return err
+	}
+	if len(add) > 0 || len(unset) > 0 {
+		if u.Claims == nil {
+			u.Claims = map[string]any{}
+		}
+		for _, k := range unset {
+			delete(u.Claims, k)
+		}
+		maps.Copy(u.Claims, add)
+		u.UpdatedAt = time.Now()
+		if err := s.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+	}
+	if u.Claims == nil {
+		u.Claims = map[string]any{}
+	}
+	b, err := json.MarshalIndent(u.Claims, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return nil
 }
 
 func userList(ctx context.Context, args []string, e *env) error {

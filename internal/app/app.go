@@ -160,10 +160,19 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 	}
 	pc := cfg.Provider
 	pc.Issuer, pc.Pages, pc.Logger = cfg.Issuer, pages, log
+	if pc.UILocales == nil {
+		pc.UILocales = ui.Locales()
+	}
 	m.Provider, err = oauthd.New(pc, store)
 	if err != nil {
 		m.closeEarly()
 		return nil, err
+	}
+	// The signing keys are made on the first start; a wrong key
+	// encryption key stops the server here rather than at the first login.
+	if err := m.Provider.Keys().Ensure(ctx); err != nil {
+		m.closeEarly()
+		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	return m, nil
 }

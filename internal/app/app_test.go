@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/secret"
 
 	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/htmlform"
@@ -238,4 +242,49 @@ func errorsAs(err error, re **oauth2.RetrieveError) bool {
 		*re = r
 	}
 	return ok
+}
+
+// golang.org/x/oauth2/clientcredentials against the real server, and a
+// public client doing the code flow with PKCE and no secret.
+func TestXOAuth2ClientCredentialsAndPublicClient(t *testing.T) {
+	m := start(t)
+	iss := "http://" + m.Addr()
+	ctx := context.Background()
+	h, _ := secret.Hash("svc-secret")
+	if err := m.Store.CreateClient(ctx, &oauthd.Client{ID: "svc", SecretHash: h, GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"read", "write"}}); err != nil {
+		t.Fatal(err)
+	}
+	cc := &clientcredentials.Config{ClientID: "svc", ClientSecret: "svc-secret", TokenURL: iss + "/oauth/token", Scopes: []string{"read"}}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken != "" || tok.Extra("scope") != "read" {
+		t.Errorf("client_credentials token %+v scope %v", tok, tok.Extra("scope"))
+	}
+	cc.ClientSecret = "wrong"
+	if _, err := cc.Token(ctx); err == nil {
+		t.Error("a wrong secret got a token")
+	}
+
+	if err := m.Store.CreateClient(ctx, &oauthd.Client{ID: "spa", Public: true, TokenEndpointAuthMethod: oauthd.AuthMethodNone,
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}, Scopes: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	conf := &oauth2.Config{ClientID: "spa", RedirectURL: "http://127.0.0.1:41234/cb", Scopes: []string{"email"},
+		Endpoint: oauth2.Endpoint{AuthURL: iss + "/oauth/authorize", TokenURL: iss + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	loc, err := newPerson(t).walk(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "http://127.0.0.1:41234/cb", "admin", "admin", "approve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err = conf.Exchange(ctx, mustParse(loc).Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("public client exchange: %v %+v", err, tok)
+	}
+	// without PKCE the public client is refused at the authorization endpoint
+	loc, err = newPerson(t).walk(conf.AuthCodeURL("s"), "http://127.0.0.1:41234/cb", "admin", "admin", "approve")
+	if err != nil || mustParse(loc).Query().Get("error") != "invalid_request" {
+		t.Errorf("public client without PKCE: %s %v; want error=invalid_request", loc, err)
+	}
 }

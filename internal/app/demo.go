@@ -19,15 +19,28 @@ const (
 	DemoRedirectURI  = "https://www.example.com/redirect"
 	DemoUsername     = "admin"
 	DemoPassword     = "admin"
+
+	// The OpenID Connect demo client of the README's "OpenID Connect in
+	// 5 minutes".
+	DemoOIDCClientID     = "oidc_client"
+	DemoOIDCClientSecret = "oidc_secret"
+	DemoOIDCRedirectURI  = "http://localhost:9000/callback"
 )
+
+// DemoClaims are the demo user's OpenID Connect claims.
+func DemoClaims() map[string]any {
+	return map[string]any{"name": "Admin User", "email": "admin@example.com", "email_verified": true}
+}
 
 // DemoAuthorizeURL is the walkthrough's authorization URL on an issuer.
 func DemoAuthorizeURL(issuer string) string {
 	return issuer + oauthd.AuthorizePath + "?client_id=test_client&redirect_uri=https%3A%2F%2Fwww.example.com%2Fredirect&response_type=code&state=somestate&scope=email"
 }
 
-// SeedDemo creates the demo client and user if they are absent. Existing
-// records are left as they are.
+// SeedDemo creates the demo clients (the walkthrough's test_client and the
+// OpenID Connect oidc_client) and the demo user with its claims, if they
+// are absent. Existing records are left as they are, except that a demo
+// user without claims gets the demo claims.
 func SeedDemo(ctx context.Context, s oauthd.Storage) error {
 	now := time.Now()
 	if _, err := s.Client(ctx, DemoClientID); errors.Is(err, oauthd.ErrNotFound) {
@@ -51,17 +64,45 @@ func SeedDemo(ctx context.Context, s oauthd.Storage) error {
 	} else if err != nil {
 		return err
 	}
-	if _, err := s.UserByUsername(ctx, DemoUsername); errors.Is(err, oauthd.ErrNotFound) {
+	if _, err := s.Client(ctx, DemoOIDCClientID); errors.Is(err, oauthd.ErrNotFound) {
+		h, err := secret.Hash(DemoOIDCClientSecret)
+		if err != nil {
+			return err
+		}
+		c := &oauthd.Client{
+			ID: DemoOIDCClientID, SecretHash: h, Name: DemoOIDCClientID,
+			RedirectURIs:            []string{DemoOIDCRedirectURI},
+			GrantTypes:              []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken},
+			Scopes:                  []string{"openid", "profile", "email", "offline_access"},
+			TokenEndpointAuthMethod: oauthd.AuthMethodBasic,
+			RequirePKCE:             true,
+			CreatedAt:               now,
+		}
+		if err := s.CreateClient(ctx, c); err != nil && !errors.Is(err, oauthd.ErrAlreadyExists) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	u, err := s.UserByUsername(ctx, DemoUsername)
+	if errors.Is(err, oauthd.ErrNotFound) {
 		h, err := secret.Hash(DemoPassword)
 		if err != nil {
 			return err
 		}
-		u := &oauthd.User{ID: NewUserID(), Username: DemoUsername, PasswordHash: h, CreatedAt: now, UpdatedAt: now}
+		u := &oauthd.User{ID: NewUserID(), Username: DemoUsername, PasswordHash: h, Claims: DemoClaims(), CreatedAt: now, UpdatedAt: now}
 		if err := s.CreateUser(ctx, u); err != nil && !errors.Is(err, oauthd.ErrAlreadyExists) {
 			return err
 		}
 	} else if err != nil {
 		return err
+	} else if len(u.Claims) == 0 {
+		// A demo user made before the OpenID Connect demo gets its claims;
+		// claims someone set are left alone.
+		u.Claims, u.UpdatedAt = DemoClaims(), now
+		if err := s.UpdateUser(ctx, u); err != nil {
+			return err
+		}
 	}
 	return nil
 }

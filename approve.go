@@ -1,0 +1,61 @@
+package oauthd
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// A program that brings its own login and consent sets Config.LoginURL and
+// finishes each authorization request itself ("validate, then finalize"):
+//
+//	ar, err := p.PendingRequest(r, r.FormValue("request"))
+//	... authenticate the person, ask for consent ...
+//	p.Approve(w, r, ar, userID, authTime, ar.Scopes) // or p.Deny(w, r, ar)
+
+// PendingRequest returns the validated authorization request the
+// authorization endpoint stored under id, if it exists, has not expired,
+// was not answered yet, and was started by this browser.
+func (p *Provider) PendingRequest(r *http.Request, id string) (*AuthRequest, error) {
+	ar, _, e := p.pending(r, id)
+	if e != nil {
+		return nil, e
+	}
+	return ar, nil
+}
+
+// Approve answers a pending request with success for the user, who
+// authenticated at authTime and granted scopes (a subset of ar.Scopes):
+// it issues the code (or tokens) and redirects the browser to the client.
+// It fails, writing nothing, when the request was already answered or the
+// user or scopes are unknown; it writes the redirect otherwise.
+func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthRequest, userID string, authTime time.Time, scopes []string) error {
+	if !subset(scopes, ar.Scopes) {
+		return errors.New("oauthd: Approve: scopes must be a subset of the requested scopes")
+	}
+	c, err := p.store.Client(r.Context(), ar.ClientID)
+	if err != nil {
+		return err
+	}
+	u, err := p.store.User(r.Context(), userID)
+	if err != nil {
+		return err
+	}
+	granted := *ar
+	granted.Scopes = slices.Clone(scopes)
+	p.issue(w, r, &granted, c, u, &Session{UserID: u.ID, AuthTime: authTime}, false)
+	return nil
+}
+
+// Deny answers a pending request with access_denied (RFC 6749 §4.1.2.1).
+func (p *Provider) Deny(w http.ResponseWriter, r *http.Request, ar *AuthRequest) {
+	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
+		p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
+		return
+	} else if err != nil {
+		p.errorPage(w, r, serverError(err))
+		return
+	}
+	p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
+}

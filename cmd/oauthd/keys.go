@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+func cmdKeys(ctx context.Context, args []string, e *env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, "usage: oauthd keys list|rotate\n")
+		return errUsage
+	}
+	switch args[0] {
+	case "list", "ls":
+		return keysList(ctx, args[1:], e)
+	case "rotate":
+		return keysRotate(ctx, args[1:], e)
+	}
+	fmt.Fprintf(e.stderr, "oauthd keys: unknown subcommand %q (list, rotate)\n", args[0])
+	return errUsage
+}
+
+// keyEncryptionKey reads OAUTHD_KEY_ENCRYPTION_KEY: 32 bytes in base64
+// (standard or URL alphabet, padded or not). It is never a flag, so it
+// does not show in the process list.
+func keyEncryptionKey(e *env) ([]byte, error) {
+	v := strings.TrimSpace(e.getenv("OAUTHD_KEY_ENCRYPTION_KEY"))
+	if v == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			if len(b) != 32 {
+				return nil, fmt.Errorf("OAUTHD_KEY_ENCRYPTION_KEY is %d bytes; want 32 (generate one with: openssl rand -base64 32)", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("OAUTHD_KEY_ENCRYPTION_KEY is not base64 (generate one with: openssl rand -base64 32)")
+}
+
+// keyFlags adds --key-rotation-period; keyConfig then builds the key
+// settings from it and the environment.
+func keyFlags(fs *flag.FlagSet, e *env) *string {
+	return fs.String("key-rotation-period", envOr(e, "OAUTHD_KEY_ROTATION_PERIOD", "720h"),
+		"how long each ID token signing key signs before the next one takes over, e.g. 720h (env OAUTHD_KEY_ROTATION_PERIOD)")
+}
+
+func keyConfig(e *env, period string, cfg *oauthd.Config) error {
+	d, err := time.ParseDuration(period)
+	if err != nil || d < time.Hour {
+		return fmt.Errorf("--key-rotation-period %q: use a duration of at least 1h, e.g. 720h", period)
+	}
+	cfg.KeyRotationPeriod = d
+	if cfg.KeyEncryptionKey, err = keyEncryptionKey(e); err != nil {
+		return err
+	}
+	return nil
+}
+
+func openKeys(ctx context.Context, args []string, e *env, name string, extra func(*flag.FlagSet)) (*oauthd.KeyManager, func(), []string, error) {
+	fs := newFlagSet(name, e)
+	db := dbFlag(fs, e)
+	period := keyFlags(fs, e)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var cfg oauthd.Config
+	if err := keyConfig(e, *period, &cfg); err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	km, err := oauthd.NewKeyManager(cfg, s)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return km, func() { s.Close() }, pos, nil
+}
+
+func printKeys(e *env, keys []oauthd.KeyInfo) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tSIGNS FROM\tSIGNS UNTIL\tPUBLISHED UNTIL\tENCRYPTED")
+	for _, k := range keys {
+		enc := "no"
+		if k.Encrypted {
+			enc = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, k.NotBefore.Format(time.RFC3339),
+			k.RetireAt.Format(time.RFC3339), k.ExpiresAt.Format(time.RFC3339), enc)
+	}
+	return tw.Flush()
+}
+
+// keysList prints every signing key with its schedule. On a new database
+// it first creates the keys, as the server does on its first start.
+func keysList(ctx context.Context, args []string, e *env) error {
+	km, done, pos, err := openKeys(ctx, args, e, "keys list", nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	keys, err := km.List(ctx)
+	if err != nil {
+		return err
+	}
+	return printKeys(e, keys)
+}
+
+// keysRotate creates the next key of each algorithm; it is published at
+// once and signs after every node and client cache has seen it.
+func keysRotate(ctx context.Context, args []string, e *env) error {
+	var algs listFlag
+	km, done, pos, err := openKeys(ctx, args, e, "keys rotate", func(fs *flag.FlagSet) {
+		fs.Var(&algs, "alg", "rotate only this algorithm: RS256, ES256 or EdDSA (repeatable; default all)")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	keys, err := km.Rotate(ctx, algs...)
+	if err != nil {
+		return err
+	}
+	if err := printKeys(e, keys); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "The new keys are published in the JWKS now and sign from the time shown; the old keys stay published until the ID tokens they signed have expired.")
+	return nil
+}

@@ -1,0 +1,494 @@
+package oauthd
+
+import (
+	"context"
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// ID token signing algorithms (RFC 7518 §3.1, RFC 8037 §3.1). RS256 is the
+// default, as OpenID Connect requires (OIDC Core §15.1); "none" is never
+// used.
+const (
+	AlgRS256 = "RS256"
+	AlgES256 = "ES256"
+	AlgEdDSA = "EdDSA"
+)
+
+// SigningAlgorithms are the algorithms the Provider keeps keys for and
+// signs ID tokens with, the default first.
+func SigningAlgorithms() []string { return []string{AlgRS256, AlgES256, AlgEdDSA} }
+
+// rsaKeyBits is the size of generated RSA keys (RFC 7518 §3.3: at least 2048).
+const rsaKeyBits = 2048
+
+// jwksMaxAge is how long clients and caches may keep the JWKS.
+const jwksMaxAge = 5 * time.Minute
+
+// keyExpiryMargin keeps a retired key published a little longer than the
+// last ID token it signed lives, for clocks that run slow.
+const keyExpiryMargin = 5 * time.Minute
+
+// encryptedKeyPrefix starts a private key encrypted at rest with
+// Config.KeyEncryptionKey; a key stored in clear is JWK JSON and starts
+// with "{".
+const encryptedKeyPrefix = "oauthd-kek-v1:"
+
+// Key states, as KeyInfo.State reports them.
+const (
+	// KeyNext is published in the JWKS but does not sign yet.
+	KeyNext = "next"
+	// KeySigning signs new ID tokens (the newest key whose NotBefore has
+	// passed, for its algorithm).
+	KeySigning = "signing"
+	// KeyPublished no longer signs but stays in the JWKS until the ID
+	// tokens it signed have expired.
+	KeyPublished = "published"
+	// KeyExpired is out of the JWKS and waits to be deleted.
+	KeyExpired = "expired"
+)
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	ID        string
+	Algorithm string
+	// State is KeyNext, KeySigning, KeyPublished or KeyExpired.
+	State     string
+	NotBefore time.Time
+	RetireAt  time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	// Encrypted reports whether the private key is encrypted at rest.
+	Encrypted bool
+}
+
+// KeyManager keeps the ID token signing keys. Keys live in the KeyStore, so
+// every node of a cluster shares them; each node caches them in memory and
+// re-reads them every Config.KeyRefreshInterval, so a key created by one
+// node is seen by all.
+//
+// Rotation follows a schedule with overlap: each algorithm's key signs for
+// Config.KeyRotationPeriod; its successor is created and published in the
+// JWKS well before it signs anything (a quarter of a period, at most 7
+// days), and a key that stopped signing stays in the JWKS until every ID
+// token it signed has expired. Whichever node first notices that a
+// successor is due creates it; the successor's ID is derived from its
+// algorithm and start time, so two nodes racing create one key.
+type KeyManager struct {
+	store   KeyStore
+	kek     []byte
+	now     func() time.Time
+	period  time.Duration
+	refresh time.Duration
+	idTTL   time.Duration
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	loadedAt time.Time
+	keys     []*loadedKey          // every stored key, ordered by NotBefore
+	parsed   map[string]*loadedKey // decrypted keys by ID, reused across reloads
+}
+
+// loadedKey is a stored key with its private JWK decoded.
+type loadedKey struct {
+	meta      SigningKey
+	jwk       jose.JSONWebKey
+	encrypted bool
+}
+
+// NewKeyManager returns a key manager for the store, configured by the
+// key fields of cfg (KeyEncryptionKey, KeyRotationPeriod,
+// KeyRefreshInterval, IDTokenTTL, Now, Logger), for programs such as the
+// oauthd CLI that manage keys without serving. A Provider has its own, see
+// Provider.Keys.
+func NewKeyManager(cfg Config, store KeyStore) (*KeyManager, error) {
+	if store == nil {
+		return nil, errors.New("oauthd: a KeyStore is required")
+	}
+	if err := cfg.keyDefaults(); err != nil {
+		return nil, err
+	}
+	return newKeyManager(&cfg, store), nil
+}
+
+func newKeyManager(cfg *Config, store KeyStore) *KeyManager {
+	return &KeyManager{store: store, kek: cfg.KeyEncryptionKey, now: cfg.Now, period: cfg.KeyRotationPeriod,
+		refresh: cfg.KeyRefreshInterval, idTTL: cfg.IDTokenTTL, log: cfg.Logger, parsed: map[string]*loadedKey{}}
+}
+
+// Keys is the Provider's signing key manager.
+func (p *Provider) Keys() *KeyManager { return p.keys }
+
+// lead is how long before it signs a successor key is published.
+func (m *KeyManager) lead() time.Duration { return min(m.period/4, 7*24*time.Hour) }
+
+// rotateDelay is how long a key made by Rotate waits before it signs: long
+// enough for every node to re-read the keys and every client's cached JWKS
+// to expire.
+func (m *KeyManager) rotateDelay() time.Duration { return m.refresh + jwksMaxAge }
+
+// Ensure loads the keys, creating a key for every algorithm that has none
+// and the successors that are due. A server calls it at start so a broken
+// store or a wrong KeyEncryptionKey stops it early; the Provider also calls
+// it lazily.
+func (m *KeyManager) Ensure(ctx context.Context) error {
+	_, err := m.load(ctx, true)
+	return err
+}
+
+// List describes every stored key, ordered by NotBefore.
+func (m *KeyManager) List(ctx context.Context) ([]KeyInfo, error) {
+	keys, err := m.load(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	signing := map[string]bool{}
+	for _, alg := range SigningAlgorithms() {
+		if k := activeKey(keys, alg, now); k != nil {
+			signing[k.meta.ID] = true
+		}
+	}
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		st := KeyPublished
+		switch {
+		case signing[k.meta.ID]:
+			st = KeySigning
+		case !k.meta.ExpiresAt.IsZero() && !now.Before(k.meta.ExpiresAt):
+			st = KeyExpired
+		case now.Before(k.meta.NotBefore):
+			st = KeyNext
+		}
+		out = append(out, KeyInfo{ID: k.meta.ID, Algorithm: k.meta.Algorithm, State: st, NotBefore: k.meta.NotBefore,
+			RetireAt: k.meta.RetireAt, ExpiresAt: k.meta.ExpiresAt, CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
+	}
+	return out, nil
+}
+
+// Rotate creates a new key for each algorithm (every supported one when
+// algs is empty). A new key is published at once and starts signing after
+// the time every node and every client cache needs to see it
+// (Config.KeyRefreshInterval plus the JWKS cache lifetime); the keys it
+// replaces stay published until the ID tokens they signed have expired.
+func (m *KeyManager) Rotate(ctx context.Context, algs ...string) ([]KeyInfo, error) {
+	if len(algs) == 0 {
+		algs = SigningAlgorithms()
+	}
+	for _, a := range algs {
+		if !slices.Contains(SigningAlgorithms(), a) {
+			return nil, fmt.Errorf("oauthd: signing algorithm %q is not supported (use %s)", a, strings.Join(SigningAlgorithms(), ", "))
+		}
+	}
+	if _, err := m.load(ctx, true); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	var ids []string
+	for _, a := range algs {
+		k, err := m.create(ctx, a, now.Add(m.rotateDelay()), "")
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, k.ID)
+	}
+	m.mu.Lock()
+	m.loadedAt = time.Time{}
+	m.mu.Unlock()
+	all, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []KeyInfo
+	for _, k := range all {
+		if slices.Contains(ids, k.ID) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// signingKey returns the key that signs for alg now.
+func (m *KeyManager) signingKey(ctx context.Context, alg string) (*loadedKey, error) {
+	keys, err := m.load(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if k := activeKey(keys, alg, m.now()); k != nil {
+		return k, nil
+	}
+	keys, err = m.load(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if k := activeKey(keys, alg, m.now()); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("oauthd: no signing key for %s", alg)
+}
+
+// publicKeys returns the public half of every key that is published now:
+// the next keys, the signing keys and the retired keys whose ID tokens may
+// still be alive.
+func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
+	keys, err := m.load(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	out := make([]jose.JSONWebKey, 0, len(keys))
+	for _, k := range keys {
+		if !k.meta.ExpiresAt.IsZero() && !now.Before(k.meta.ExpiresAt) {
+			continue
+		}
+		pub := k.jwk.Public()
+		pub.Use = "sig"
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
+// verificationKey returns the published public key with the ID. An unknown
+// ID makes the manager re-read the store (at most every few seconds), in
+// case another node just created it.
+func (m *KeyManager) verificationKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		keys, err := m.publicKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range keys {
+			if keys[i].KeyID == kid {
+				return &keys[i], nil
+			}
+		}
+		m.mu.Lock()
+		if m.now().Sub(m.loadedAt) >= 5*time.Second {
+			m.loadedAt = time.Time{}
+		}
+		m.mu.Unlock()
+	}
+	return nil, nil
+}
+
+// activeKey is the key of alg that signs at now: the newest whose signing
+// window holds now (ties broken by ID, so every node picks the same one).
+func activeKey(keys []*loadedKey, alg string, now time.Time) *loadedKey {
+	var best *loadedKey
+	for _, k := range keys {
+		if k.meta.Algorithm != alg || now.Before(k.meta.NotBefore) || !now.Before(k.meta.RetireAt) {
+			continue
+		}
+		if best == nil || k.meta.NotBefore.After(best.meta.NotBefore) ||
+			(k.meta.NotBefore.Equal(best.meta.NotBefore) && k.meta.ID > best.meta.ID) {
+			best = k
+		}
+	}
+	return best
+}
+
+// load returns the keys, re-reading the store when the cache is older than
+// the refresh interval (or always, when force is set) and creating the keys
+// that are missing or due.
+func (m *KeyManager) load(ctx context.Context, force bool) ([]*loadedKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if !force && !m.loadedAt.IsZero() && now.Sub(m.loadedAt) < m.refresh && now.Sub(m.loadedAt) >= 0 {
+		return m.keys, nil
+	}
+	keys, err := m.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	created := false
+	for _, alg := range SigningAlgorithms() {
+		if activeKey(keys, alg, now) == nil {
+			if _, err := m.create(ctx, alg, now, ""); err != nil {
+				return nil, err
+			}
+			created = true
+			continue
+		}
+		var newest *loadedKey
+		for _, k := range keys {
+			if k.meta.Algorithm == alg && (newest == nil || !k.meta.NotBefore.Before(newest.meta.NotBefore)) {
+				newest = k
+			}
+		}
+		if !now.Before(newest.meta.RetireAt.Add(-m.lead())) {
+			// The successor starts when the newest key retires; its ID is
+			// derived from that, so nodes racing here make one key.
+			nb := newest.meta.RetireAt
+			if _, err := m.create(ctx, alg, nb, scheduledKeyID(alg, nb)); err != nil && !errors.Is(err, ErrAlreadyExists) {
+				return nil, err
+			}
+			created = true
+		}
+	}
+	if created {
+		if keys, err = m.read(ctx); err != nil {
+			return nil, err
+		}
+	}
+	m.keys, m.loadedAt = keys, now
+	return keys, nil
+}
+
+// read lists the stored keys and decodes the ones not seen before.
+func (m *KeyManager) read(ctx context.Context) ([]*loadedKey, error) {
+	stored, err := m.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("oauthd: reading signing keys: %w", err)
+	}
+	keys := make([]*loadedKey, 0, len(stored))
+	seen := make(map[string]bool, len(stored))
+	for _, sk := range stored {
+		seen[sk.ID] = true
+		if k, ok := m.parsed[sk.ID]; ok {
+			keys = append(keys, k)
+			continue
+		}
+		k, err := m.decode(sk)
+		if err != nil {
+			return nil, err
+		}
+		m.parsed[sk.ID] = k
+		keys = append(keys, k)
+	}
+	for id := range m.parsed {
+		if !seen[id] {
+			delete(m.parsed, id)
+		}
+	}
+	return keys, nil
+}
+
+// decode turns a stored key into a usable one, decrypting it if needed.
+func (m *KeyManager) decode(sk *SigningKey) (*loadedKey, error) {
+	raw := sk.Private
+	encrypted := strings.HasPrefix(string(raw), encryptedKeyPrefix)
+	if encrypted {
+		if len(m.kek) == 0 {
+			return nil, fmt.Errorf("oauthd: signing key %s is encrypted at rest but no key encryption key is configured", sk.ID)
+		}
+		var err error
+		if raw, err = openKey(m.kek, sk.ID, raw); err != nil {
+			return nil, fmt.Errorf("oauthd: signing key %s cannot be decrypted: the key encryption key is wrong or the record is damaged", sk.ID)
+		}
+	}
+	var jwk jose.JSONWebKey
+	if err := json.Unmarshal(raw, &jwk); err != nil || jwk.IsPublic() || !jwk.Valid() {
+		return nil, fmt.Errorf("oauthd: signing key %s is not a valid private JWK", sk.ID)
+	}
+	if jwk.KeyID != sk.ID || jwk.Algorithm != sk.Algorithm {
+		return nil, fmt.Errorf("oauthd: signing key %s does not match its record (kid or alg differ)", sk.ID)
+	}
+	meta := *sk
+	meta.Private = nil
+	return &loadedKey{meta: meta, jwk: jwk, encrypted: encrypted}, nil
+}
+
+// create generates a key for alg that signs from nb, and stores it; id is
+// random when empty.
+func (m *KeyManager) create(ctx context.Context, alg string, nb time.Time, id string) (*SigningKey, error) {
+	if id == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		id = base64.RawURLEncoding.EncodeToString(b)
+	}
+	priv, err := generateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	jwk := jose.JSONWebKey{Key: priv, KeyID: id, Algorithm: alg, Use: "sig"}
+	raw, err := json.Marshal(jwk)
+	if err != nil {
+		return nil, fmt.Errorf("oauthd: encoding a new signing key: %w", err)
+	}
+	if len(m.kek) > 0 {
+		raw = sealKey(m.kek, id, raw)
+	}
+	retire := nb.Add(m.period)
+	sk := &SigningKey{ID: id, Algorithm: alg, Private: raw, NotBefore: nb, RetireAt: retire,
+		ExpiresAt: retire.Add(m.idTTL + keyExpiryMargin), CreatedAt: m.now()}
+	if err := m.store.CreateSigningKey(ctx, sk); err != nil {
+		return nil, fmt.Errorf("oauthd: storing a new signing key: %w", err)
+	}
+	m.log.Info("signing key created", "kid", id, "alg", alg, "not_before", nb, "retire_at", retire)
+	return sk, nil
+}
+
+// scheduledKeyID is the ID of the scheduled successor key for alg that
+// starts at nb: the same on every node.
+func scheduledKeyID(alg string, nb time.Time) string {
+	sum := sha256.Sum256([]byte("oauthd scheduled signing key\x00" + alg + "\x00" + nb.UTC().Format(time.RFC3339Nano)))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// generateKey makes a new private key for alg with crypto/rand.
+func generateKey(alg string) (crypto.Signer, error) {
+	switch alg {
+	case AlgRS256:
+		return rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	case AlgES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case AlgEdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	return nil, fmt.Errorf("oauthd: signing algorithm %q is not supported", alg)
+}
+
+// sealKey encrypts a private JWK with AES-256-GCM under kek; the key ID is
+// the additional data, so a record cannot be moved to another ID.
+func sealKey(kek []byte, id string, plain []byte) []byte {
+	gcm := newGCM(kek)
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	ct := gcm.Seal(nonce, nonce, plain, []byte("oauthd signing key\x00"+id))
+	return []byte(encryptedKeyPrefix + base64.RawURLEncoding.EncodeToString(ct))
+}
+
+func openKey(kek []byte, id string, sealed []byte) ([]byte, error) {
+	ct, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(string(sealed), encryptedKeyPrefix))
+	if err != nil {
+		return nil, err
+	}
+	gcm := newGCM(kek)
+	if len(ct) < gcm.NonceSize() {
+		return nil, errors.New("ciphertext too short")
+	}
+	return gcm.Open(nil, ct[:gcm.NonceSize()], ct[gcm.NonceSize():], []byte("oauthd signing key\x00"+id))
+}
+
+// newGCM returns AES-GCM for a 32-byte key (checked by Config).
+func newGCM(key []byte) cipher.AEAD {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		panic("oauthd: key encryption key: " + err.Error())
+	}
+	gcm, err := cipher.NewGCM(blk)
+	if err != nil {
+		panic("oauthd: key encryption key: " + err.Error())
+	}
+	return gcm
+}

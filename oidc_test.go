@@ -1,0 +1,618 @@
+package oauthd_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/memstore"
+)
+
+// idTokenHeader is the protected header of a JWS.
+func idTokenHeader(t *testing.T, raw string) jose.Header {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws.Signatures[0].Header
+}
+
+// OIDC Core §3.1.3.7 item 6, §15.1: RS256 by default; ES256 and EdDSA per
+// client; at_hash with the algorithm's hash.
+func TestIDTokenAlgorithms(t *testing.T) {
+	e := newOIDCEnv(t)
+	for _, tc := range []struct {
+		client, secret, redirect, alg string
+	}{
+		{oidcClientID, oidcClientSecret, oidcRedirectURI, "RS256"},
+		{"oidc_client2", "oidc_secret2", "http://localhost:9001/callback", "ES256"},
+		{"oidc_eddsa", "eddsa_secret", "http://localhost:9002/callback", "EdDSA"},
+	} {
+		t.Run(tc.alg, func(t *testing.T) {
+			u := e.authorizeExpectLogin(t, e.browser(), e.oidcURL("client_id", tc.client, "redirect_uri", tc.redirect), true)
+			r := e.token(basic(tc.client, tc.secret), form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", tc.redirect))
+			if r.status != http.StatusOK {
+				t.Fatalf("token: %d %s", r.status, r.body)
+			}
+			h := idTokenHeader(t, r.str("id_token"))
+			if h.Algorithm != tc.alg || h.ExtraHeaders["typ"] != "JWT" {
+				t.Errorf("alg %s typ %v; want %s JWT", h.Algorithm, h.ExtraHeaders["typ"], tc.alg)
+			}
+			c := e.checkIDToken(t, r.str("id_token"), idTokenCheck{clientID: tc.client, nonce: oidcNonce, authTime: true})
+			var sum []byte
+			if tc.alg == "EdDSA" {
+				s := sha512.Sum512([]byte(r.str("access_token")))
+				sum = s[:32]
+			} else {
+				s := sha256.Sum256([]byte(r.str("access_token")))
+				sum = s[:16]
+			}
+			if want := base64.RawURLEncoding.EncodeToString(sum); c["at_hash"] != want {
+				t.Errorf("at_hash = %v; want %s", c["at_hash"], want)
+			}
+			if amr, _ := c["amr"].([]any); !slices.Contains(amr, any("pwd")) {
+				t.Errorf("amr = %v; want pwd", c["amr"])
+			}
+		})
+	}
+}
+
+// No ID token is ever signed with alg=none, nor for a client whose
+// registered algorithm is not supported.
+func TestIDTokenAlgNone(t *testing.T) {
+	if err := oauthd.ValidateIDTokenAlg("none"); err == nil {
+		t.Error("ValidateIDTokenAlg(none) = nil; want an error")
+	}
+	for _, alg := range []string{"", "RS256", "ES256", "EdDSA"} {
+		if err := oauthd.ValidateIDTokenAlg(alg); err != nil {
+			t.Errorf("ValidateIDTokenAlg(%q) = %v", alg, err)
+		}
+	}
+	e := newOIDCEnv(t)
+	c, _ := e.store.Client(t.Context(), oidcClientID)
+	c.IDTokenSignedResponseAlg = "none"
+	e.store.UpdateClient(t.Context(), c)
+	u := e.authorizeExpectLogin(t, e.browser(), e.oidcURL(), true)
+	r := e.token(oidcAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", oidcRedirectURI))
+	if r.status != http.StatusInternalServerError || strings.Contains(r.body, "id_token\"") {
+		t.Errorf("token for a client with alg none: %d %s; want 500 and no ID token", r.status, r.body)
+	}
+}
+
+// A user whose ID is also a client_id gets no ID token (a sub never equals
+// a client_id).
+func TestSubjectNeverAClientID(t *testing.T) {
+	e := newOIDCEnv(t)
+	if err := e.store.CreateClient(t.Context(), &oauthd.Client{ID: e.user.ID}); err != nil {
+		t.Fatal(err)
+	}
+	u := e.authorizeExpectLogin(t, e.browser(), e.oidcURL(), true)
+	r := e.token(oidcAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", oidcRedirectURI))
+	if r.status != http.StatusInternalServerError || r.str("id_token") != "" {
+		t.Errorf("token: %d %s; want a server error", r.status, r.body)
+	}
+}
+
+// No ID token without the openid scope (OIDC Core §3.1.2.1).
+func TestNoIDTokenWithoutOpenID(t *testing.T) {
+	e := newOIDCEnv(t)
+	u := e.authorizeExpectLogin(t, e.browser(), e.oidcURL("scope", "email"), true)
+	r := e.redeem(u.Query().Get("code"))
+	if r.str("id_token") != "" {
+		t.Errorf("ID token issued without openid: %s", r.body)
+	}
+	if ui := e.userinfo(t, r.str("access_token")); ui.status != http.StatusForbidden ||
+		!strings.Contains(ui.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Errorf("userinfo without openid: %d %q; want 403 insufficient_scope (RFC 6750 §3.1)", ui.status, ui.header.Get("WWW-Authenticate"))
+	}
+}
+
+// The userinfo endpoint's errors follow RFC 6750 §3.
+func TestUserinfoErrors(t *testing.T) {
+	e := newOIDCEnv(t)
+	tok, _ := e.codeFlow(t, e.browser(), true)
+	at := tok.str("access_token")
+	get := func(header string) *response {
+		req, _ := http.NewRequest("GET", e.url(oauthd.UserinfoPath), nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		return do(t, http.DefaultClient, req)
+	}
+	check := func(name string, r *response, status int, code string) {
+		t.Helper()
+		wa := r.header.Get("WWW-Authenticate")
+		if r.status != status || !strings.HasPrefix(wa, "Bearer ") {
+			t.Errorf("%s: %d %q; want %d with a Bearer challenge", name, r.status, wa, status)
+		}
+		if code == "" && strings.Contains(wa, "error=") {
+			t.Errorf("%s: challenge %q has an error code; want none (RFC 6750 §3.1)", name, wa)
+		}
+		if code != "" && (!strings.Contains(wa, `error="`+code+`"`) || r.str("error") != code) {
+			t.Errorf("%s: challenge %q body %s; want error %s", name, wa, r.body, code)
+		}
+		if strings.Contains(wa, at) || strings.Contains(r.body, at) {
+			t.Errorf("%s: the token is echoed", name)
+		}
+	}
+	check("RFC6750_3.1/no_token", get(""), 401, "")
+	check("RFC6750_3.1/basic_scheme", get(basic("a", "b")), 401, "")
+	check("RFC6750_3.1/unknown_token", get("Bearer "+oauthd.RandomToken()), 401, "invalid_token")
+	check("RFC6750_3.1/refresh_token_as_access_token", get("Bearer "+tok.str("refresh_token")), 401, "invalid_token")
+	req, _ := http.NewRequest("POST", e.url(oauthd.UserinfoPath), strings.NewReader(url.Values{"access_token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+at)
+	check("RFC6750_2/two_methods", do(t, http.DefaultClient, req), 400, "invalid_request")
+	if r := get("bearer " + at); r.status != http.StatusOK {
+		t.Errorf("lower-case bearer scheme: %d %s", r.status, r.body)
+	}
+	e.tick(2 * time.Hour)
+	check("RFC6750_3.1/expired", get("Bearer "+at), 401, "invalid_token")
+}
+
+// OIDC Core §3.2 and §3.3: the implicit and hybrid response types, with
+// the fragment as default response mode, nonce, at_hash and c_hash.
+func TestImplicitAndHybrid(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	e.authorizeExpectLogin(t, b, e.oidcURL("scope", "openid email"), true) // sign in and remember consent
+	for _, rt := range []string{"id_token", "id_token token", "code id_token", "code token", "code id_token token"} {
+		t.Run(strings.ReplaceAll(rt, " ", "_"), func(t *testing.T) {
+			r := b.get(e.oidcURL("response_type", rt, "scope", "openid email"))
+			for strings.HasPrefix(r.location(), "/") {
+				r = b.follow(e, r)
+			}
+			u, _ := url.Parse(r.location())
+			if r.status != http.StatusSeeOther || u.Fragment == "" || u.RawQuery != "" {
+				t.Fatalf("got %d %s; want a redirect with a fragment", r.status, r.location())
+			}
+			q := responseParams(u)
+			if q.Get("state") != "st-1" || q.Get("iss") != e.issuer {
+				t.Errorf("response %v; want state and iss", q)
+			}
+			has := func(s string) bool { return slices.Contains(strings.Fields(rt), s) }
+			if (q.Get("code") != "") != has("code") || (q.Get("access_token") != "") != has("token") || (q.Get("id_token") != "") != has("id_token") {
+				t.Fatalf("response %v does not match response_type %s", q, rt)
+			}
+			if has("token") && (q.Get("token_type") != "Bearer" || q.Get("expires_in") == "") {
+				t.Errorf("token_type %q expires_in %q", q.Get("token_type"), q.Get("expires_in"))
+			}
+			if has("id_token") {
+				c := e.checkIDToken(t, q.Get("id_token"), idTokenCheck{nonce: oidcNonce, authTime: true})
+				half := func(v string) string {
+					s := sha256.Sum256([]byte(v))
+					return base64.RawURLEncoding.EncodeToString(s[:16])
+				}
+				if has("token") && c["at_hash"] != half(q.Get("access_token")) {
+					t.Errorf("at_hash = %v; want the access token's", c["at_hash"])
+				}
+				if has("code") && c["c_hash"] != half(q.Get("code")) {
+					t.Errorf("c_hash = %v; want the code's", c["c_hash"])
+				}
+				// OIDC Core §5.4: without an access token the scope's claims
+				// are in the ID token.
+				if (c["email"] != nil) != (rt == "id_token") {
+					t.Errorf("ID token email = %v for %s", c["email"], rt)
+				}
+			}
+			if has("code") {
+				tok := e.redeem(q.Get("code"))
+				e.checkIDToken(t, tok.str("id_token"), idTokenCheck{nonce: oidcNonce, authTime: true})
+			}
+			if has("token") {
+				if ui := e.userinfo(t, q.Get("access_token")); ui.status != http.StatusOK || ui.page["email"] != "admin@example.com" {
+					t.Errorf("userinfo: %d %s", ui.status, ui.body)
+				}
+			}
+		})
+	}
+	errCase := func(name, code string, kv ...string) {
+		t.Run(name, func(t *testing.T) {
+			r := b.get(e.oidcURL(kv...))
+			u, _ := url.Parse(r.location())
+			if q := responseParams(u); r.status != http.StatusSeeOther || q.Get("error") != code || q.Get("state") != "st-1" {
+				t.Errorf("got %d %s; want error %s", r.status, r.location(), code)
+			}
+		})
+	}
+	errCase("OIDC_Core_3.2.2.1/nonce_required", "invalid_request", "response_type", "id_token token", "nonce", "")
+	errCase("OIDC_Core_3.3.2.11/nonce_required_hybrid", "invalid_request", "response_type", "code id_token", "nonce", "")
+	errCase("OIDC_Core_3.2.2.1/openid_required", "invalid_request", "response_type", "id_token", "scope", "email")
+	errCase("OAuthMultipleResponseTypes_5/no_query_mode", "invalid_request", "response_type", "id_token", "response_mode", "query")
+	errCase("OIDC_Registration_2/type_not_registered", "unauthorized_client", "client_id", "oidc_client2", "redirect_uri", "http://localhost:9001/callback", "response_type", "code id_token")
+}
+
+// The implicit and hybrid types are off unless Config enables them.
+func TestHybridOffByDefault(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.EnableImplicitGrant = false })
+	r := e.browser().get(e.oidcURL("response_type", "code id_token"))
+	u, _ := url.Parse(r.location())
+	if q := responseParams(u); q.Get("error") != "unsupported_response_type" {
+		t.Errorf("code id_token with the flows off: %s; want unsupported_response_type", r.location())
+	}
+	m := e.metadata(t)
+	if rts, _ := m["response_types_supported"].([]any); len(rts) != 1 || rts[0] != "code" {
+		t.Errorf("response_types_supported = %v; want [code]", m["response_types_supported"])
+	}
+}
+
+// OIDC Core §3.1.2.6: prompt=none errors.
+func TestPromptNoneErrors(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	// Signed in, but consent not remembered.
+	r := b.login(e, b.follow(e, b.get(e.oidcURL())), "admin", "admin")
+	if r.status != http.StatusSeeOther {
+		t.Fatal(r.body)
+	}
+	e.authError(t, b.get(e.oidcURL("prompt", "none")), "consent_required")
+	e.authorizeExpectLogin(t, b, e.oidcURL(), false)
+	e.authError(t, b.get(e.oidcURL("prompt", "none", "login_hint", "someone-else")), "interaction_required")
+	// login_hint may name the signed-in user by email address.
+	r = b.get(e.oidcURL("prompt", "none", "login_hint", "admin@example.com"))
+	if u, _ := url.Parse(r.location()); u.Query().Get("code") == "" {
+		t.Errorf("prompt=none with the signed-in user's email as login_hint: %s; want a code", r.location())
+	}
+}
+
+// id_token_hint: a token of another client, or not a token of this
+// server, is invalid_request; the hinted user must be the one signed in.
+func TestIDTokenHint(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	tok, _ := e.codeFlow(t, b, true)
+	hint := tok.str("id_token")
+	e.authError(t, b.get(e.oidcURL("id_token_hint", hint[:len(hint)-4]+"AAAA")), "invalid_request")
+	e.authError(t, b.get(e.oidcURL("id_token_hint", "not.a.jwt")), "invalid_request")
+	r := b.get(e.oidcURL("client_id", "oidc_client2", "redirect_uri", "http://localhost:9001/callback", "id_token_hint", hint))
+	if u, _ := url.Parse(r.location()); u.Query().Get("error") != "invalid_request" {
+		t.Errorf("hint of another client: %s; want invalid_request", r.location())
+	}
+	// Another user signed in: the hinted user must log in again.
+	other := &oauthd.User{ID: "3f2c7e1a-0000-4000-8000-000000000002", Username: "bob", PasswordHash: hash(t, "bob")}
+	if err := e.store.CreateUser(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	b2 := e.browser()
+	b2.login(e, b2.follow(e, b2.get(e.oidcURL())), "bob", "bob")
+	e.authError(t, b2.get(e.oidcURL("prompt", "none", "id_token_hint", hint)), "login_required")
+	r = b2.follow(e, b2.get(e.oidcURL("id_token_hint", hint)))
+	if r.pageKind() != "login" || r.str("Username") != "admin" {
+		t.Errorf("hint for admin while bob is signed in: %s %s; want the login page for admin", r.pageKind(), r.body)
+	}
+	// An expired hint still identifies the user (it grants nothing).
+	e.tick(3 * time.Hour)
+	r = b.get(e.oidcURL("prompt", "none", "id_token_hint", hint))
+	if u, _ := url.Parse(r.location()); u.Query().Get("code") == "" {
+		t.Errorf("expired hint: %s; want a code", r.location())
+	}
+}
+
+// The claims request parameter (OIDC Core §5.5): essential claims in the
+// ID token and from userinfo; claims outside the client's scopes are
+// dropped; a malformed parameter is invalid_request.
+func TestClaimsParameter(t *testing.T) {
+	e := newOIDCEnv(t)
+	tok, c := e.codeFlow(t, e.browser(), true, "claims", `{"id_token":{"email":{"essential":true},"email_verified":null,"iss":null},"userinfo":{"phone_number":null}}`)
+	if c["email"] != "admin@example.com" || c["email_verified"] != true || c["iss"] != e.issuer {
+		t.Errorf("ID token %v; want email, email_verified and the real iss", c)
+	}
+	ui := e.userinfo(t, tok.str("access_token"))
+	if ui.page["phone_number"] == nil || ui.page["email"] != nil {
+		t.Errorf("userinfo %s; want phone_number only", ui.body)
+	}
+	e.authError(t, e.browser().get(e.oidcURL("claims", `{"userinfo":[]}`)), "invalid_request")
+	e.authError(t, e.browser().get(e.oidcURL("claims", `not json`)), "invalid_request")
+	// The seed client may only ask for email: name is dropped.
+	e2 := newOIDCEnv(t)
+	c2, _ := e2.store.Client(t.Context(), oidcClientID)
+	c2.Scopes = []string{"openid", "email"}
+	e2.store.UpdateClient(t.Context(), c2)
+	_, idt := e2.codeFlow(t, e2.browser(), true, "claims", `{"id_token":{"name":{"essential":true}}}`)
+	if idt["name"] != nil {
+		t.Errorf("ID token has name though the client may not ask for profile")
+	}
+}
+
+// The discovery documents (OIDC Discovery §3, RFC 8414 §2): one document
+// at both paths, issuer exactly Config.Issuer whatever the Host, and what
+// Config enables.
+func TestDiscovery(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.AllowPlainPKCE = true; c.UILocales = []string{"en", "fr"} })
+	get := func(path string) *response {
+		req, _ := http.NewRequest("GET", e.url(path), nil)
+		req.Host = "evil.example"
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		return do(t, http.DefaultClient, req)
+	}
+	oidc, oauth := get(oauthd.OIDCDiscoveryPath), get(oauthd.OAuthMetadataPath)
+	if oidc.status != 200 || oauth.status != 200 || oidc.body != oauth.body {
+		t.Fatalf("the two documents differ:\n%s\n%s", oidc.body, oauth.body)
+	}
+	if strings.Contains(oidc.body, "evil.example") || oidc.page["issuer"] != e.issuer {
+		t.Errorf("issuer derived from the request: %s", oidc.body)
+	}
+	if cc := oidc.header.Get("Cache-Control"); !strings.HasPrefix(cc, "public, max-age=") {
+		t.Errorf("Cache-Control %q; want public with max-age", cc)
+	}
+	want := map[string]any{
+		"code_challenge_methods_supported":               []any{"S256", "plain"},
+		"token_endpoint_auth_methods_supported":          []any{"client_secret_basic", "client_secret_post", "none"},
+		"response_modes_supported":                       []any{"query", "fragment", "form_post"},
+		"subject_types_supported":                        []any{"public"},
+		"id_token_signing_alg_values_supported":          []any{"RS256", "ES256", "EdDSA"},
+		"ui_locales_supported":                           []any{"en", "fr"},
+		"introspection_endpoint":                         e.issuer + oauthd.IntrospectPath,
+		"revocation_endpoint":                            e.issuer + oauthd.RevokePath,
+		"authorization_response_iss_parameter_supported": true,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"claims_parameter_supported":                     true,
+		"grant_types_supported":                          []any{"authorization_code", "refresh_token", "client_credentials", "implicit"},
+		"response_types_supported":                       []any{"code", "token", "id_token", "id_token token", "code id_token", "code token", "code id_token token"},
+	}
+	for k, v := range want {
+		g, _ := json.Marshal(oidc.page[k])
+		w, _ := json.Marshal(v)
+		if !bytes.Equal(g, w) {
+			t.Errorf("%s = %s; want %s", k, g, w)
+		}
+	}
+	plain := newOIDCEnv(t, func(c *oauthd.Config) { c.EnableImplicitGrant = false })
+	m := plain.metadata(t)
+	if g, _ := json.Marshal(m["code_challenge_methods_supported"]); string(g) != `["S256"]` {
+		t.Errorf("code_challenge_methods_supported = %s; want only S256 by default", g)
+	}
+	if _, ok := m["ui_locales_supported"]; ok {
+		t.Errorf("ui_locales_supported without Config.UILocales")
+	}
+}
+
+// The JWKS never holds a private member (RFC 7517 §9.2), and every key is
+// usable for signature checks.
+func TestJWKSHasNoPrivateMembers(t *testing.T) {
+	e := newOIDCEnv(t)
+	if _, err := e.p.Keys().Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.browser().get(e.url(oauthd.JWKSPath))
+	if !strings.HasPrefix(r.header.Get("Cache-Control"), "public") {
+		t.Errorf("JWKS Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	var raw struct{ Keys []map[string]any }
+	if err := json.Unmarshal([]byte(r.body), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Keys) != 6 {
+		t.Errorf("JWKS has %d keys; want 6 (3 signing, 3 next)", len(raw.Keys))
+	}
+	kty := map[string]bool{}
+	for _, k := range raw.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS key %v has the private member %q", k["kid"], private)
+			}
+		}
+		if k["use"] != "sig" || k["kid"] == "" || k["alg"] == "" {
+			t.Errorf("JWKS key %v lacks use, kid or alg", k)
+		}
+		kty[k["kty"].(string)] = true
+	}
+	if !kty["RSA"] || !kty["EC"] || !kty["OKP"] {
+		t.Errorf("key types %v; want RSA, EC and OKP", kty)
+	}
+}
+
+// Key rotation: a token signed before a rotation still verifies against
+// the JWKS after it; the next key is published before it signs; a retired
+// key leaves the JWKS only after its tokens expired.
+func TestKeyRotation(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.KeyRotationPeriod = 24 * time.Hour })
+	tok, _ := e.codeFlow(t, e.browser(), true)
+	before := tok.str("id_token")
+	oldKid := idTokenHeader(t, before).KeyID
+
+	// Manual rotation: the new key is published but does not sign yet.
+	rotated, err := e.p.Keys().Rotate(t.Context(), oauthd.AlgRS256)
+	if err != nil || len(rotated) != 1 || rotated[0].State != oauthd.KeyNext {
+		t.Fatalf("Rotate = %+v, %v; want one next key", rotated, err)
+	}
+	newKid := rotated[0].ID
+	if len(e.jwks(t).Key(newKid)) != 1 {
+		t.Fatalf("the next key is not published")
+	}
+	tok, _ = e.codeFlow(t, e.browser(), true)
+	if kid := idTokenHeader(t, tok.str("id_token")).KeyID; kid != oldKid {
+		t.Errorf("signed with %s before the next key's NotBefore; want %s", kid, oldKid)
+	}
+	e.tick(10 * time.Minute)
+	tok, _ = e.codeFlow(t, e.browser(), true)
+	if kid := idTokenHeader(t, tok.str("id_token")).KeyID; kid != newKid {
+		t.Errorf("signed with %s after the rotation; want the new key %s", kid, newKid)
+	}
+	// The token signed before the rotation still verifies.
+	e.checkIDToken(t, before, idTokenCheck{nonce: oidcNonce, authTime: true})
+
+	// Scheduled rotation: a quarter period before the new key retires its
+	// successor appears, published before it signs.
+	e.tick(18*time.Hour + 10*time.Minute)
+	infos, err := e.p.Keys().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next []oauthd.KeyInfo
+	for _, k := range infos {
+		if k.Algorithm == oauthd.AlgRS256 && k.State == oauthd.KeyNext {
+			next = append(next, k)
+		}
+	}
+	if len(next) != 1 {
+		t.Fatalf("RS256 keys %+v; want one scheduled next key", infos)
+	}
+	e.tick(6 * time.Hour)
+	tok, _ = e.codeFlow(t, e.browser(), true)
+	if kid := idTokenHeader(t, tok.str("id_token")).KeyID; kid != next[0].ID {
+		t.Errorf("signed with %s; want the scheduled key %s", kid, next[0].ID)
+	}
+	// The first key kept its schedule (published until its own retirement
+	// plus the ID token lifetime), then leaves the JWKS.
+	if len(e.jwks(t).Key(oldKid)) != 1 {
+		t.Errorf("the first key left the JWKS before its schedule ended")
+	}
+	e.tick(time.Hour)
+	if len(e.jwks(t).Key(oldKid)) != 0 {
+		t.Errorf("the first key is still published long after its tokens expired")
+	}
+}
+
+// Two nodes sharing one store see the same keys: a token signed by one
+// verifies against the other's JWKS, and the scheduled successor is
+// created once.
+func TestKeysSharedByNodes(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.KeyRotationPeriod = 4 * time.Hour })
+	node2, err := oauthd.New(oauthd.Config{Issuer: e.issuer, Pages: fakePages{}, Now: e.clock.Now, KeyRotationPeriod: 4 * time.Hour}, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := e.codeFlow(t, e.browser(), true)
+	h, err := node2.ParseIDTokenHint(t.Context(), tok.str("id_token"))
+	if err != nil || h.Subject != e.user.ID {
+		t.Fatalf("node 2 cannot verify node 1's ID token: %v", err)
+	}
+	e.tick(3*time.Hour + time.Minute)
+	if err := e.p.Keys().Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := node2.Keys().Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := e.store.SigningKeys(t.Context())
+	if len(keys) != 6 {
+		t.Errorf("%d stored keys after both nodes scheduled the successors; want 6", len(keys))
+	}
+}
+
+// Private keys are encrypted at rest with Config.KeyEncryptionKey; a node
+// without the key, or with another, refuses to start.
+func TestKeyEncryptionAtRest(t *testing.T) {
+	kek := bytes.Repeat([]byte{7}, 32)
+	store := memstore.New()
+	cfg := oauthd.Config{Issuer: "http://localhost:8000", Pages: fakePages{}, KeyEncryptionKey: kek}
+	p, err := oauthd.New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Keys().Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := store.SigningKeys(ctx)
+	for _, k := range keys {
+		if bytes.Contains(k.Private, []byte(`"d"`)) || bytes.HasPrefix(k.Private, []byte("{")) {
+			t.Errorf("key %s is stored in clear", k.ID)
+		}
+	}
+	infos, _ := p.Keys().List(ctx)
+	for _, k := range infos {
+		if !k.Encrypted {
+			t.Errorf("KeyInfo %s: Encrypted = false", k.ID)
+		}
+	}
+	for name, key := range map[string][]byte{"no key": nil, "wrong key": bytes.Repeat([]byte{8}, 32)} {
+		cfg.KeyEncryptionKey = key
+		p2, err := oauthd.New(cfg, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p2.Keys().Ensure(ctx); err == nil {
+			t.Errorf("%s: Ensure = nil; want an error", name)
+		}
+	}
+	cfg.KeyEncryptionKey = []byte("short")
+	if _, err := oauthd.New(cfg, store); err == nil {
+		t.Error("a 5-byte KeyEncryptionKey was accepted")
+	}
+}
+
+// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2, §3).
+func TestRPInitiatedLogout(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	tok, _ := e.codeFlow(t, b, true)
+	hint := tok.str("id_token")
+	logoutURL := func(kv ...string) string {
+		q := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		return e.url(oauthd.LogoutPath + "?" + q.Encode())
+	}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+	}{
+		{"unregistered_uri", []string{"id_token_hint", hint, "post_logout_redirect_uri", "https://evil.example/"}},
+		{"uri_without_client", []string{"post_logout_redirect_uri", oidcLogoutURI}},
+		{"bad_hint", []string{"id_token_hint", hint + "x", "post_logout_redirect_uri", oidcLogoutURI}},
+		{"client_not_audience", []string{"id_token_hint", hint, "client_id", "oidc_client2"}},
+		{"redirect_uri_not_logout_uri", []string{"client_id", oidcClientID, "post_logout_redirect_uri", oidcRedirectURI}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := b.get(logoutURL(tc.kv...)); r.status != http.StatusBadRequest || r.location() != "" || r.pageKind() != "error" {
+				t.Errorf("got %d %q %s; want an error page and no redirect", r.status, r.location(), r.pageKind())
+			}
+		})
+	}
+	r := b.get(logoutURL("id_token_hint", hint, "post_logout_redirect_uri", oidcLogoutURI, "state", "bye"))
+	if r.pageKind() != "logout" || r.page["SignedOut"] != false {
+		t.Fatalf("want the confirmation page, got %d %s", r.status, r.body)
+	}
+	if c, _ := r.page["Client"].(map[string]any); c["client_id"] != oidcClientID {
+		t.Errorf("confirmation page client %v; want %s", r.page["Client"], oidcClientID)
+	}
+	f := url.Values{"csrf": {r.str("CSRF")}, "action": {"logout"}}
+	for _, h := range r.page["Hidden"].([]any) {
+		m := h.(map[string]any)
+		f.Set(m["Name"].(string), m["Value"].(string))
+	}
+	tampered := url.Values{}
+	for k, v := range f {
+		tampered[k] = v
+	}
+	tampered.Set("state", "other")
+	if r2 := b.post(e.url(oauthd.LogoutPath), tampered); r2.status != http.StatusForbidden {
+		t.Errorf("tampered confirmation: %d; want 403", r2.status)
+	}
+	r = b.post(e.url(oauthd.LogoutPath), f)
+	if r.status != http.StatusSeeOther || r.location() != oidcLogoutURI+"?state=bye" {
+		t.Fatalf("confirmation: %d %q; want a redirect to %s?state=bye", r.status, r.location(), oidcLogoutURI)
+	}
+	// The session ended.
+	e.authError(t, b.get(e.oidcURL("prompt", "none")), "login_required")
+	// Signed out already: straight back to the client.
+	r = b.get(logoutURL("client_id", oidcClientID, "post_logout_redirect_uri", oidcLogoutURI))
+	if r.status != http.StatusSeeOther || r.location() != oidcLogoutURI {
+		t.Errorf("logout while signed out: %d %q; want a redirect to %s", r.status, r.location(), oidcLogoutURI)
+	}
+	// The plain sign-out page still works.
+	e.authorizeExpectLogin(t, b, e.oidcURL(), true)
+	r = b.get(e.url(oauthd.LogoutPath))
+	r = b.post(e.url(oauthd.LogoutPath), url.Values{"csrf": {r.str("CSRF")}, "action": {"logout"}})
+	if r.pageKind() != "logout" || r.page["SignedOut"] != true {
+		t.Errorf("plain sign-out: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,140 @@
+package oauthd
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// handleUserinfo is the userinfo endpoint (OIDC Core §5.3). It takes the
+// access token as a bearer token in the Authorization header (GET or POST,
+// RFC 6750 §2.1) or in a form-encoded POST body (RFC 6750 §2.2), and
+// answers the claims of the token's user that the granted scopes (OIDC
+// Core §5.4) and the claims request parameter's userinfo member (§5.5) ask
+// for. Errors follow RFC 6750 §3.
+func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		// A CORS preflight for browser applications (the token is a bearer
+		// token, never a cookie, so any origin may call).
+		h.Set("Access-Control-Allow-Methods", "GET, POST")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	tok, e := p.bearerToken(w, r)
+	if e != nil {
+		p.bearerError(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	t, err := p.store.Token(ctx, HashToken(tok))
+	if errors.Is(err, ErrNotFound) {
+		p.bearerError(w, r, errorf(ErrorInvalidToken, "the access token is invalid, expired or revoked"))
+		return
+	} else if err != nil {
+		p.bearerError(w, r, serverError(err))
+		return
+	}
+	if t.Kind != AccessToken || !t.Active(p.now()) {
+		p.bearerError(w, r, errorf(ErrorInvalidToken, "the access token is invalid, expired or revoked"))
+		return
+	}
+	if !slices.Contains(t.Scopes, ScopeOpenID) || t.Subject == "" {
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was not granted the openid scope"))
+		return
+	}
+	u, err := p.store.User(ctx, t.Subject)
+	if errors.Is(err, ErrNotFound) {
+		p.bearerError(w, r, errorf(ErrorInvalidToken, "the user of the access token no longer exists"))
+		return
+	} else if err != nil {
+		p.bearerError(w, r, serverError(err))
+		return
+	}
+	names := claimsForScopes(t.Scopes)
+	if cr := claimsRequest(t.Claims); cr != nil {
+		names = append(names, requestedClaims(cr.UserInfo)...)
+	}
+	body := map[string]any{}
+	for k, v := range userClaims(u, names) {
+		body[k] = v
+	}
+	// OIDC Core §5.3.2: sub is always returned.
+	body["sub"] = u.ID
+	writeJSON(w, http.StatusOK, body)
+}
+
+// bearerToken reads the access token of a protected resource request: the
+// Authorization header's Bearer credentials or, for a form-encoded POST,
+// the access_token body parameter. More than one method is
+// invalid_request (RFC 6750 §2); no token is a nil token and a nil error
+// code, answered with a bare challenge (§3.1).
+func (p *Provider) bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
+	var tok string
+	found := 0
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			// Another scheme is no bearer authentication at all (§3.1).
+			return "", &Error{Status: http.StatusUnauthorized}
+		}
+		tok = strings.TrimSpace(cred)
+		if tok == "" {
+			return "", errorf(ErrorInvalidRequest, "the Bearer credentials are empty")
+		}
+		found++
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded" {
+		ps, e := parseForm(w, r, p.cfg.MaxBodyBytes)
+		if e != nil {
+			return "", e
+		}
+		if ps.has("access_token") {
+			v, e := ps.get("access_token")
+			if e != nil {
+				return "", e
+			}
+			tok = v
+			found++
+		}
+	}
+	switch {
+	case found > 1:
+		return "", errorf(ErrorInvalidRequest, "send the access token by one method only")
+	case found == 0 || tok == "":
+		return "", &Error{Status: http.StatusUnauthorized}
+	}
+	return tok, nil
+}
+
+// bearerError answers a failed protected resource request with the
+// WWW-Authenticate challenge of RFC 6750 §3 and a JSON body.
+func (p *Provider) bearerError(w http.ResponseWriter, r *http.Request, e *Error) {
+	p.logErr(r, e)
+	challenge := `Bearer realm="oauthd"`
+	if e.Code != "" && e.Code != ErrorServerError {
+		challenge += `, error="` + e.Code + `"`
+		if e.Description != "" {
+			challenge += `, error_description="` + strings.ReplaceAll(e.Description, `"`, `'`) + `"`
+		}
+		if e.Code == ErrorInsufficientScope {
+			challenge += `, scope="openid"`
+		}
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	if e.Code == "" {
+		// RFC 6750 §3.1: a request without authentication gets no error code.
+		w.WriteHeader(e.HTTPStatus())
+		return
+	}
+	body := map[string]string{"error": e.Code}
+	if e.Description != "" {
+		body["error_description"] = e.Description
+	}
+	writeJSON(w, e.HTTPStatus(), body)
+}
