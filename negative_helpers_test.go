@@ -32,11 +32,15 @@ const (
 	ccRedirectURI  = "https://cc.example/cb"
 	pkceRedirect   = "https://pkce.example/cb"
 	pwClientSecret = "pw-secret"
+	rpRedirectURI  = "https://rp.example/cb"
+	rpLogoutURI    = "https://rp.example/logged-out"
 )
+
+var rpAuth = basic("rp", "rp-secret")
 
 // registeredURIs are every redirect URI registered in a battery env: a
 // Location off the server must start with one of these.
-var registeredURIs = []string{redirectURI, "http://127.0.0.1/cb", "com.example.app:/cb", "https://other.example/cb", ccRedirectURI, pkceRedirect}
+var registeredURIs = []string{redirectURI, "http://127.0.0.1/cb", "com.example.app:/cb", "https://other.example/cb", ccRedirectURI, pkceRedirect, rpRedirectURI, rpLogoutURI}
 
 // negEnv is the testEnv of one battery case.
 type negEnv struct {
@@ -75,6 +79,8 @@ func newNegEnv(t *testing.T, kind string) *negEnv {
 		{ID: "pkce_required", SecretHash: hash(t, "pkce-secret"), RequirePKCE: true, RedirectURIs: []string{pkceRedirect},
 			GrantTypes: []string{oauthd.GrantAuthorizationCode}, Scopes: []string{"email"}},
 		{ID: "pw_client", SecretHash: hash(t, pwClientSecret), GrantTypes: []string{oauthd.GrantPassword}, Scopes: []string{"email"}},
+		{ID: "rp", SecretHash: hash(t, "rp-secret"), RedirectURIs: []string{rpRedirectURI}, PostLogoutRedirectURIs: []string{rpLogoutURI},
+			GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}, Scopes: []string{"openid", "email"}},
 	} {
 		if err := e.store.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
@@ -231,6 +237,48 @@ func (n *negEnv) pkceCode(v string) string {
 	return n.code("code_challenge", oauthd.S256Challenge(v), "code_challenge_method", "S256")
 }
 
+// rpTokens runs the OpenID Connect code flow of the relying party "rp"
+// and returns the token response (access, refresh and ID tokens).
+func (n *negEnv) rpTokens() *response {
+	n.t.Helper()
+	u := n.authorize(n.browser(), n.srv.URL+n.rpAuthz(), "approve")
+	r := n.token(rpAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", rpRedirectURI))
+	if r.status != http.StatusOK || r.str("id_token") == "" {
+		n.t.Fatalf("rp tokens: %d %s", r.status, r.body)
+	}
+	return r
+}
+
+// rpAuthz is an OpenID Connect request of the relying party "rp".
+func (n *negEnv) rpAuthz(kv ...string) string {
+	q := url.Values{"client_id": {"rp"}, "redirect_uri": {rpRedirectURI}, "response_type": {"code"}, "scope": {"openid email"}, "state": {"somestate"}, "nonce": {"n"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			q.Del(kv[i])
+		} else {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	return oauthd.AuthorizePath + "?" + q.Encode()
+}
+
+// uiSignIn signs b in through the real login page.
+func (n *negEnv) uiSignIn(b *browser) {
+	n.t.Helper()
+	r := b.get(n.authorizeURL())
+	r = b.get(n.srv.URL + r.location())
+	f := uiForm(n.t, r)
+	r = b.post(n.srv.URL+f.Action, f.Values(nil, map[string]string{"username": "admin", "password": "admin"}))
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		n.t.Fatalf("sign-in: %s", describe(r))
+	}
+}
+
+// bearer is a userinfo request with the access token in the header.
+func bearer(tok string) *negReq {
+	return &negReq{method: "GET", target: oauthd.UserinfoPath, header: map[string]string{"Authorization": "Bearer " + tok}}
+}
+
 // active reports whether the seed client's introspection sees tok active.
 func (n *negEnv) active(tok string) bool {
 	n.t.Helper()
@@ -327,7 +375,7 @@ func (n *negEnv) checkInvariants(t *testing.T, q *negReq, r *response) {
 		if !ok {
 			t.Errorf("sent to an unregistered URI: %q", target)
 		}
-		if target == r.location() {
+		if target == r.location() && !strings.HasPrefix(target, rpLogoutURI) {
 			u, _ := url.Parse(target)
 			q := u.Query()
 			if u.Fragment != "" {
@@ -351,7 +399,17 @@ func (n *negEnv) checkInvariants(t *testing.T, q *negReq, r *response) {
 			t.Errorf("error answer Content-Type %q; want JSON (RFC 6749 §5.2)", r.header.Get("Content-Type"))
 		}
 	}
-	if r.status == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
+	if path == oauthd.UserinfoPath && r.status != http.StatusMethodNotAllowed {
+		if r.status >= 400 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="oauthd"`) {
+			t.Errorf("%d with WWW-Authenticate %q; want a Bearer challenge (RFC 6750 §3)", r.status, r.header.Get("WWW-Authenticate"))
+		}
+		if c := errorCode(t, r); c != "" && !strings.Contains(r.header.Get("WWW-Authenticate"), `error="`+c+`"`) {
+			t.Errorf("WWW-Authenticate %q does not carry error=%q (RFC 6750 §3)", r.header.Get("WWW-Authenticate"), c)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("userinfo Cache-Control %q; want no-store", r.header.Get("Cache-Control"))
+		}
+	} else if r.status == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
 		t.Errorf("401 with WWW-Authenticate %q; want Basic (RFC 6749 §5.2)", r.header.Get("WWW-Authenticate"))
 	}
 	if strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {

@@ -1,6 +1,7 @@
 package oauthd_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -542,11 +543,53 @@ func TestNegativeBattery(t *testing.T) {
 			n.after(31 * time.Minute)
 			return post(oauthd.LoginPath, "request", l.str("AuthReqID"), "csrf", l.str("CSRF"), "username", "admin", "password", "admin").from(b)
 		}, status: 400, code: oauthd.PageRequestExpired},
-		{name: "RFC6749_10.12/logout_without_csrf", req: func(n *negEnv) *negReq {
+		{name: "OIDC_RPInitiatedLogout_2/logout_POST_without_csrf_only_asks", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			n.consentPage(b, n.authz())
+			n.stash = &response{}
 			return post(oauthd.LogoutPath, "action", "logout").from(b)
+		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
+			if r.pageKind() != "logout" || r.page["SignedOut"] != false || r.str("CSRF") == "" {
+				t.Errorf("a cross-site logout POST must only show the confirmation: %s", describe(r))
+			}
+			if cookieValue(r, "oauthd_session") != "" || strings.Contains(r.header.Get("Set-Cookie"), "oauthd_session=;") {
+				t.Errorf("the session cookie was cleared without the confirmation's CSRF token")
+			}
+		}},
+		{name: "RFC6749_10.12/logout_wrong_csrf", req: func(n *negEnv) *negReq {
+			b := n.browser()
+			c := n.consentPage(b, n.authz())
+			return post(oauthd.LogoutPath, "csrf", c.str("CSRF"), "action", "logout").from(b)
 		}, status: 403, code: oauthd.PageBadRequest},
+		{name: "OIDC_RPInitiatedLogout_2/logout_csrf_bound_to_its_fields", req: func(n *negEnv) *negReq {
+			b := n.browser()
+			n.consentPage(b, n.authz())
+			l := get(oauthd.LogoutPath).from(b)
+			page := n.do(l)
+			return post(oauthd.LogoutPath, "csrf", page.str("CSRF"), "action", "logout", "client_id", "rp", "post_logout_redirect_uri", rpLogoutURI).from(b)
+		}, status: 403, code: oauthd.PageBadRequest},
+		{name: "OIDC_RPInitiatedLogout_3/post_logout_redirect_uri_unregistered", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?client_id=rp&post_logout_redirect_uri=" + url.QueryEscape("https://evil.example/")).from(n.browser())
+		}, status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "OIDC_RPInitiatedLogout_3/post_logout_redirect_uri_trailing_slash", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?client_id=rp&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI+"/")).from(n.browser())
+		}, status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "OIDC_RPInitiatedLogout_3/post_logout_redirect_uri_without_client", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI)).from(n.browser())
+		}, status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "OIDC_RPInitiatedLogout_2/post_logout_redirect_uri_of_another_client", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?client_id=test_client&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI)).from(n.browser())
+		}, status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "OIDC_RPInitiatedLogout_2/forged_id_token_hint", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI)).from(n.browser())
+		}, status: 400, code: oauthd.PageBadRequest},
+		{name: "OIDC_RPInitiatedLogout_2/client_id_not_audience_of_hint", req: func(n *negEnv) *negReq {
+			hint := n.rpTokens().str("id_token")
+			return get(oauthd.LogoutPath + "?client_id=other&id_token_hint=" + hint).from(n.browser())
+		}, status: 400, code: oauthd.PageBadRequest},
+		{name: "OIDC_RPInitiatedLogout_2/client_id_repeated", req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?client_id=rp&client_id=other").from(n.browser())
+		}, status: 400, code: oauthd.PageBadRequest},
 		{name: "RFC9700_4.7/login_GET_unknown_request", req: func(n *negEnv) *negReq { return get(oauthd.LoginPath + "?request=nope").from(n.browser()) }, status: 400, code: oauthd.PageRequestExpired},
 		{name: "RFC9700_4.7/login_DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.LoginPath} }, status: 405, code: oauthd.PageMethodNotAllowed,
 			header: map[string]string{"Allow": "GET, POST"}},
@@ -590,6 +633,115 @@ func TestNegativeBattery(t *testing.T) {
 			return &negReq{method: "POST", target: oauthd.LoginPath, b: b,
 				body: "request=" + url.QueryEscape(l.str("AuthReqID")) + "&csrf=" + url.QueryEscape(l.str("CSRF")) + "&username=%c3%28&password=admin"}
 		}, status: 400, code: oauthd.PageBadRequest},
+
+		// Userinfo: bearer token usage and errors (RFC 6750 §2, §3, §3.1;
+		// OIDC Core §5.3.3).
+		{name: "RFC6750_3.1/no_token", req: func(n *negEnv) *negReq { return get(oauthd.UserinfoPath) }, status: 401,
+			header: map[string]string{"WWW-Authenticate": `Bearer realm="oauthd"`}, check: emptyBody},
+		{name: "RFC6750_3.1/unknown_token", req: func(n *negEnv) *negReq { return bearer("nope") }, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/expired_token", req: func(n *negEnv) *negReq {
+			at := n.rpTokens().str("access_token")
+			n.after(2 * time.Hour)
+			return bearer(at)
+		}, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/refresh_token_as_bearer", req: func(n *negEnv) *negReq { return bearer(n.rpTokens().str("refresh_token")) }, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/id_token_as_bearer", req: func(n *negEnv) *negReq { return bearer(n.rpTokens().str("id_token")) }, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/revoked_token", req: func(n *negEnv) *negReq {
+			tok := n.rpTokens()
+			n.revoke(rpAuth, "token", tok.str("refresh_token"))
+			return bearer(tok.str("access_token"))
+		}, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/token_without_openid_scope", req: func(n *negEnv) *negReq { return bearer(n.tokens().str("access_token")) }, status: 403, code: "insufficient_scope",
+			check: func(t *testing.T, n *negEnv, r *response) {
+				if !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="openid"`) {
+					t.Errorf("WWW-Authenticate %q without the scope needed (RFC 6750 §3)", r.header.Get("WWW-Authenticate"))
+				}
+			}},
+		{name: "RFC6750_3.1/other_scheme", req: func(n *negEnv) *negReq {
+			return &negReq{method: "GET", target: oauthd.UserinfoPath, auth: rpAuth}
+		}, status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="oauthd"`}},
+		{name: "RFC6750_3.1/empty_bearer", req: func(n *negEnv) *negReq { return bearer("") }, status: 400, code: "invalid_request"},
+		{name: "RFC6750_2/two_methods", req: func(n *negEnv) *negReq {
+			at := n.rpTokens().str("access_token")
+			q := post(oauthd.UserinfoPath, "access_token", at)
+			q.header = map[string]string{"Authorization": "Bearer " + at}
+			return q
+		}, status: 400, code: "invalid_request"},
+		{name: "RFC6750_2.2/access_token_repeated", req: func(n *negEnv) *negReq {
+			at := n.rpTokens().str("access_token")
+			return post(oauthd.UserinfoPath, "access_token", at, "access_token", at)
+		}, status: 400, code: "invalid_request"},
+		{name: "OAuth2.1_5.2/access_token_in_query_ignored", req: func(n *negEnv) *negReq {
+			return get(oauthd.UserinfoPath + "?access_token=" + n.rpTokens().str("access_token"))
+		}, status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="oauthd"`}},
+		{name: "RFC6750_2.2/body_1MiB", req: func(n *negEnv) *negReq { return post(oauthd.UserinfoPath, "access_token", big) }, status: 413, code: "invalid_request"},
+		{name: "RFC6750_2.2/invalid_utf8_body", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.UserinfoPath, body: "access_token=%ff"}
+		}, status: 400, code: "invalid_request"},
+		{name: "RFC6750_3.1/token_after_code_replay", req: func(n *negEnv) *negReq {
+			u := n.authorize(n.browser(), n.srv.URL+n.rpAuthz(), "approve")
+			code := u.Query().Get("code")
+			at := n.token(rpAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", rpRedirectURI)).str("access_token")
+			n.token(rpAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", rpRedirectURI))
+			return bearer(at)
+		}, status: 401, code: "invalid_token"},
+		{name: "RFC6750_3.1/DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.UserinfoPath} }, status: 405,
+			code: oauthd.PageMethodNotAllowed, header: map[string]string{"Allow": "GET, POST, OPTIONS"}},
+
+		// id_token_hint at the authorization endpoint (OIDC Core §3.1.2.1).
+		{name: "OIDC_Core_3.1.2.1/forged_id_token_hint", req: func(n *negEnv) *negReq {
+			return get(n.rpAuthz("id_token_hint", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4Iiwic3ViIjoieCJ9."))
+		}, status: 303, code: "invalid_request", loc: rpRedirectURI + "?", check: stateEchoed},
+		{name: "OIDC_Core_3.1.2.1/id_token_hint_of_another_client", req: func(n *negEnv) *negReq {
+			return get(n.authz("id_token_hint", n.rpTokens().str("id_token")))
+		}, status: 303, code: "invalid_request", loc: redirectURI + "?", check: stateEchoed},
+		{name: "OIDC_Core_3.1.2.1/id_token_hint_tampered", req: func(n *negEnv) *negReq {
+			hint := n.rpTokens().str("id_token")
+			parts := strings.Split(hint, ".")
+			parts[1] = strings.TrimRight(base64URL(`{"iss":"`+n.issuer+`","sub":"someone-else","aud":"rp","exp":4000000000,"iat":1}`), "=")
+			return get(n.rpAuthz("id_token_hint", strings.Join(parts, ".")))
+		}, status: 303, code: "invalid_request", loc: rpRedirectURI + "?"},
+
+		// Metadata and JWKS: the issuer is configured, never taken from
+		// the request (RFC 8414 §3, §3.3; OIDC Discovery §4.3).
+		{name: "RFC8414_3.3/host_header_does_not_change_issuer", req: func(n *negEnv) *negReq {
+			q := get(oauthd.OAuthMetadataPath)
+			q.host = "evil.example"
+			return q
+		}, status: 200, check: metadataIssuer},
+		{name: "RFC8414_3.3/x_forwarded_headers_do_not_change_issuer", req: func(n *negEnv) *negReq {
+			q := get(oauthd.OAuthMetadataPath)
+			q.header = map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Port": "8443", "Forwarded": "host=evil.example;proto=https"}
+			return q
+		}, status: 200, check: metadataIssuer},
+		{name: "OIDC_Discovery_4.3/host_header_does_not_change_issuer", req: func(n *negEnv) *negReq {
+			q := get(oauthd.OIDCDiscoveryPath)
+			q.host = "evil.example:8443"
+			q.header = map[string]string{"X-Forwarded-Host": "evil.example"}
+			return q
+		}, status: 200, check: metadataIssuer},
+		{name: "RFC8414_3/metadata_POST", req: func(n *negEnv) *negReq { return post(oauthd.OAuthMetadataPath) }, status: 405, code: oauthd.PageMethodNotAllowed,
+			header: map[string]string{"Allow": "GET"}},
+		{name: "RFC8414_3/metadata_path_suffix", req: func(n *negEnv) *negReq { return get(oauthd.OAuthMetadataPath + "/evil") }, status: 404, code: oauthd.PageNotFound},
+		{name: "RFC7517_5/jwks_has_no_private_members", req: func(n *negEnv) *negReq {
+			n.rpTokens()
+			q := get(oauthd.JWKSPath)
+			q.host = "evil.example"
+			return q
+		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
+			keys, _ := r.page["keys"].([]any)
+			if len(keys) == 0 {
+				t.Fatalf("no keys: %s", r.body)
+			}
+			for _, k := range keys {
+				m, _ := k.(map[string]any)
+				for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
+					if _, ok := m[private]; ok {
+						t.Errorf("the JWKS publishes the private member %q", private)
+					}
+				}
+			}
+		}},
 
 		// Header spoofing never changes the issuer (RFC 9207 §2.4,
 		// RFC 8414 §3): iss is configured, never read from the request.
@@ -677,6 +829,18 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_10.12/xss_request_id", env: envUI, req: func(n *negEnv) *negReq {
 			return get(oauthd.ConsentPath + "?request=" + url.QueryEscape(xssScript+xssAttr)).from(n.browser())
 		}, status: 400, code: oauthd.PageRequestExpired},
+		{name: "OIDC_RPInitiatedLogout_2/xss_state_on_confirmation", env: envUI, req: func(n *negEnv) *negReq {
+			b := n.browser()
+			n.uiSignIn(b)
+			return get(oauthd.LogoutPath + "?client_id=rp&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI) + "&state=" + url.QueryEscape(xssScript+xssAttr)).from(b)
+		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
+			if in := uiForm(t, r).Input("state"); in == nil || in.Value != xssScript+xssAttr {
+				t.Errorf("state not carried (escaped) by the confirmation form: %+v", in)
+			}
+		}},
+		{name: "OIDC_RPInitiatedLogout_3/xss_state_in_redirect", env: envUI, req: func(n *negEnv) *negReq {
+			return get(oauthd.LogoutPath + "?client_id=rp&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI) + "&state=" + url.QueryEscape(xssScript+xssAttr))
+		}, status: 303, loc: rpLogoutURI + "?state="},
 		{name: "RFC6749_5.2/xss_grant_type_in_json", env: envUI, req: tokenReq(serviceAuth, "grant_type", xssScript+xssAttr), status: 400, code: "unsupported_grant_type"},
 	}
 	for _, tc := range cases {
@@ -706,6 +870,21 @@ func TestNegativeBattery(t *testing.T) {
 		t.Errorf("the battery has %d cases; want at least 100", len(cases))
 	}
 }
+
+// metadataIssuer checks that the metadata names the configured issuer and
+// puts every endpoint under it.
+func metadataIssuer(t *testing.T, n *negEnv, r *response) {
+	if r.str("issuer") != n.issuer {
+		t.Errorf("issuer %q; want %q", r.str("issuer"), n.issuer)
+	}
+	for k, v := range r.page {
+		if s, ok := v.(string); ok && (strings.HasSuffix(k, "_endpoint") || k == "jwks_uri") && !strings.HasPrefix(s, n.issuer+"/") {
+			t.Errorf("%s = %q is not under the issuer", k, s)
+		}
+	}
+}
+
+func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 const plantedSession = "planted-by-the-attacker-AAAAAAAAAAAAAAAAAAAAA"
 
