@@ -225,8 +225,12 @@ func TestUnknownClientAnswersLikeWrongSecret(t *testing.T) {
 			func() *httptest.ResponseRecorder { return tp.post(oauthd.TokenPath, "", with("client_id", "svc")) },
 			func() *httptest.ResponseRecorder { return tp.post(oauthd.TokenPath, "", with("client_id", "nobody")) }},
 		{"RFC7662_2.1/basic_at_introspection", 1,
-			func() *httptest.ResponseRecorder { return tp.post(oauthd.IntrospectPath, basic("svc", "wrong"), with()) },
-			func() *httptest.ResponseRecorder { return tp.post(oauthd.IntrospectPath, basic("nobody", "wrong"), with()) }},
+			func() *httptest.ResponseRecorder {
+				return tp.post(oauthd.IntrospectPath, basic("svc", "wrong"), with())
+			},
+			func() *httptest.ResponseRecorder {
+				return tp.post(oauthd.IntrospectPath, basic("nobody", "wrong"), with())
+			}},
 		{"RFC7009_2.1/basic_at_revocation", 1,
 			func() *httptest.ResponseRecorder { return tp.post(oauthd.RevokePath, basic("svc", "wrong"), with()) },
 			func() *httptest.ResponseRecorder { return tp.post(oauthd.RevokePath, basic("nobody", "wrong"), with()) }},
