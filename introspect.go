@@ -20,7 +20,7 @@ type introspection struct {
 }
 
 // handleIntrospect is the token introspection endpoint (RFC 7662). The
-// caller authenticates as a client; it sees its own tokens, and a client
+// caller authenticates as a confidential client; it sees its own tokens, and a client
 // marked ResourceServer sees every client's. Anything unknown, expired,
 // revoked, rotated or not visible is exactly {"active":false}.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +30,11 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, e := p.authenticateClient(r, ps)
+	if e == nil && caller.Public {
+		// RFC 7662 §2.1: the caller must be authorized; a client_id alone
+		// proves nothing.
+		e = &Error{Code: ErrorInvalidClient, Description: "introspection requires a confidential client", Status: http.StatusUnauthorized}
+	}
 	if e != nil {
 		p.writeJSONError(w, r, e)
 		return

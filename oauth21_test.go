@@ -87,6 +87,12 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("got %d %s", r.status, r.body)
 		}
 	})
+	t.Run("RFC7662_2.1/public_client_refused", func(t *testing.T) {
+		r := e.introspect("", "token", at, "client_id", "public_app")
+		if r.status != 401 || r.str("error") != "invalid_client" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+	})
 	t.Run("RFC7662_2.1/missing_token", func(t *testing.T) {
 		r := e.introspect(seedAuth)
 		if r.status != 400 || r.str("error") != "invalid_request" {
