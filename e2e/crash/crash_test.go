@@ -142,7 +142,11 @@ func crashTest(t *testing.T, db string) {
 			wg.Add(1)
 			go func() { defer wg.Done(); e.codeLoop(ctx, p) }()
 		}
-		time.Sleep(randDuration(400*time.Millisecond, 1500*time.Millisecond))
+		// Kill at a random moment once the round is under way: after at
+		// least one code redemption and a few tokens (a loaded machine may
+		// take seconds to get there), not at a fixed time.
+		e.ledger.await(t, 30*time.Second)
+		time.Sleep(randDuration(100*time.Millisecond, 1200*time.Millisecond))
 		e.kill(s)
 		cancel()
 		wg.Wait()
@@ -588,6 +592,28 @@ func (l *ledger) code(code string, won bool) {
 			l.codes[code] = 0
 		}
 		l.codesUnsure++
+	}
+}
+
+// await waits until a code redemption and five token issuances are
+// acknowledged after the call.
+func (l *ledger) await(t *testing.T, limit time.Duration) {
+	l.mu.Lock()
+	codes, tokens := l.codesN, l.issuedN
+	l.mu.Unlock()
+	deadline := time.Now().Add(limit)
+	for {
+		l.mu.Lock()
+		done := l.codesN > codes && l.issuedN >= tokens+5
+		l.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("no code redeemed and fewer than 5 tokens issued in %s", limit)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
