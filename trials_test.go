@@ -2,8 +2,9 @@ package oauthd_test
 
 // Race trials: many rounds of parallel redemption of one code and parallel
 // refresh of one refresh token, through the whole engine over HTTP, on the
-// real stores. OAUTHD_TRIALS sets the number of rounds (default 50, 5 with -short; the
-// long mode of docs/reliability.md uses 1000).
+// real stores. OAUTHD_TRIALS sets the number of rounds (default 50, 10
+// with -race, 5 with -short; the long mode of docs/reliability.md uses
+// 1000).
 
 import (
 	"context"
@@ -36,6 +37,9 @@ func trials(t *testing.T) int {
 	}
 	if testing.Short() {
 		return 5
+	}
+	if raceDetector {
+		return 10
 	}
 	return 50
 }
