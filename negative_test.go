@@ -235,10 +235,8 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_4.4/client_credentials_public_client", req: tokenReq("", "grant_type", "client_credentials", "client_id", "public_app"), status: 400, code: "unauthorized_client"},
 		{name: "RFC6749_5.2/authorization_code_not_allowed", req: tokenReq(serviceAuth, "grant_type", "authorization_code", "code", "x"), status: 400, code: "unauthorized_client"},
 		{name: "RFC6749_3.2/GET", req: func(n *negEnv) *negReq { return get(oauthd.TokenPath + "?grant_type=client_credentials") }, status: 405, code: "invalid_request", header: allowPost},
-		{name: "RFC6749_3.2/parameters_in_query_ignored", req: func(n *negEnv) *negReq {
-			q := api(oauthd.TokenPath+"?grant_type=client_credentials", serviceAuth, "scope", "read")
-			return q
-		}, status: 400, code: "invalid_request"},
+		{name: "RFC6749_3.2/parameters_in_query_ignored", req: tokenReqAt(oauthd.TokenPath+"?grant_type=client_credentials", serviceAuth, "scope", "read"),
+			status: 400, code: "invalid_request"},
 		{name: "RFC6749_3.2/json_body", req: func(n *negEnv) *negReq {
 			return &negReq{method: "POST", target: oauthd.TokenPath, body: `{"grant_type":"client_credentials"}`, ctype: "application/json", auth: serviceAuth}
 		}, status: 400, code: "invalid_request"},
@@ -546,7 +544,6 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "OIDC_RPInitiatedLogout_2/logout_POST_without_csrf_only_asks", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			n.consentPage(b, n.authz())
-			n.stash = &response{}
 			return post(oauthd.LogoutPath, "action", "logout").from(b)
 		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
 			if r.pageKind() != "logout" || r.page["SignedOut"] != false || r.str("CSRF") == "" {
@@ -900,6 +897,10 @@ func publicPage(kv ...string) func(n *negEnv) *negReq {
 
 func tokenReq(auth string, kv ...string) func(n *negEnv) *negReq {
 	return func(n *negEnv) *negReq { return api(oauthd.TokenPath, auth, kv...) }
+}
+
+func tokenReqAt(target, auth string, kv ...string) func(n *negEnv) *negReq {
+	return func(n *negEnv) *negReq { return api(target, auth, kv...) }
 }
 
 func introReq(auth string, kv ...string) func(n *negEnv) *negReq {
