@@ -544,6 +544,8 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "OIDC_RPInitiatedLogout_2/logout_POST_without_csrf_only_asks", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			n.consentPage(b, n.authz())
+			u, _ := url.Parse(n.srv.URL)
+			n.stashCookie = cookie(b, u, "oauthd_session")
 			return post(oauthd.LogoutPath, "action", "logout").from(b)
 		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
 			if r.pageKind() != "logout" || r.page["SignedOut"] != false || r.str("CSRF") == "" {
@@ -551,6 +553,10 @@ func TestNegativeBattery(t *testing.T) {
 			}
 			if cookieValue(r, "oauthd_session") != "" || strings.Contains(r.header.Get("Set-Cookie"), "oauthd_session=;") {
 				t.Errorf("the session cookie was cleared without the confirmation's CSRF token")
+			}
+			home := n.do(&negReq{method: "GET", target: "/", header: map[string]string{"Cookie": "oauthd_session=" + n.stashCookie}})
+			if home.status != http.StatusOK || home.pageKind() != "home" {
+				t.Errorf("the session ended without the confirmation: %s", describe(home))
 			}
 		}},
 		{name: "RFC6749_10.12/logout_wrong_csrf", req: func(n *negEnv) *negReq {
