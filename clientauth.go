@@ -72,6 +72,29 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	if id == "" {
 		return nil, errClientAuth
 	}
+	// The attempt is reserved before the secret is checked, so concurrent
+	// guesses cannot overrun ClientLimit.
+	a, wait, err := p.reserve(r, p.clientKey(id))
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if wait > 0 {
+		return nil, tooManyAttempts(wait)
+	}
+	c, e := p.verifyClient(r, id, sec, viaBasic, ps)
+	switch {
+	case e == nil:
+		a.end(r.Context(), true)
+	case e == errClientAuth:
+		a.end(r.Context(), false)
+	default:
+		a.done(r.Context(), Released)
+	}
+	return c, e
+}
+
+// verifyClient checks the credentials of the client id.
+func (p *Provider) verifyClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, *Error) {
 	c, err := p.store.Client(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
 		// The work a known client costs: one KDF run for a secret, none

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -28,6 +29,35 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. Tests inject a fake one.
 	Now func() time.Time
+	// Observer is told about issued tokens, failed logins and throttled
+	// attempts, for metrics; default: nobody.
+	Observer Observer
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// is believed: a request from one of them is taken to come from the
+	// address the header names (see ClientIP). It is used for the log
+	// lines and the per-IP login limit only; the issuer never comes from a
+	// request. Default: none, the peer address is the client.
+	TrustedProxies []netip.Prefix
+	// Limiter counts failed attempts for LoginLimit, LoginIPLimit and
+	// ClientLimit; default a MemoryLimiter of this Provider. With several
+	// nodes each has its own counts unless they share a Limiter backed by
+	// shared storage, so a client may make up to N times the attempts.
+	Limiter Limiter
+	// LoginLimit throttles failed logins per account (username), at the
+	// login form and the password grant; the zero value is
+	// DefaultLoginLimit (5 failures in 15 minutes lock the account out
+	// for 1 minute, doubling up to 1 hour).
+	LoginLimit RateLimit
+	// LoginIPLimit throttles failed logins per client IP (per /64 for
+	// IPv6); the zero value is DefaultLoginIPLimit (50 failures in 15
+	// minutes).
+	LoginIPLimit RateLimit
+	// ClientLimit throttles failed client authentications per client_id at
+	// the token, introspection and revocation endpoints; the zero value is
+	// DefaultClientLimit (20 failures in a minute lock the client out for
+	// 10 seconds, doubling up to 5 minutes).
+	ClientLimit RateLimit
 
 	// AccessTokenTTL is the lifetime of access tokens; default 1 hour.
 	AccessTokenTTL time.Duration
@@ -122,6 +152,9 @@ func (c *Config) setDefaults() error {
 	if c.RefreshGracePeriod < 0 {
 		return fmt.Errorf("oauthd: Config.RefreshGracePeriod must not be negative")
 	}
+	if err := c.setLimitDefaults(); err != nil {
+		return err
+	}
 	if c.Pages == nil {
 		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
 	}
@@ -184,4 +217,22 @@ func ValidateIssuer(s string) error {
 		return fmt.Errorf("oauthd: issuer %q must be an https URL", s)
 	}
 	return nil
+}
+
+func (c *Config) setLimitDefaults() error {
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewMemoryLimiter(0)
+	}
+	var err error
+	if c.LoginLimit, err = c.LoginLimit.withDefaults("LoginLimit", DefaultLoginLimit); err != nil {
+		return err
+	}
+	if c.LoginIPLimit, err = c.LoginIPLimit.withDefaults("LoginIPLimit", DefaultLoginIPLimit); err != nil {
+		return err
+	}
+	c.ClientLimit, err = c.ClientLimit.withDefaults("ClientLimit", DefaultClientLimit)
+	return err
 }

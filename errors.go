@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Storage errors. Stores return these (possibly wrapped) so the engine can
@@ -60,6 +61,9 @@ type Error struct {
 	Status int
 	// Err is the internal cause. It is logged, never sent.
 	Err error
+	// RetryAfter, when positive, is sent as the Retry-After header of a
+	// 429 or 503 answer.
+	RetryAfter time.Duration
 }
 
 // NewError returns an Error with the code and description.

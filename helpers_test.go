@@ -93,6 +93,13 @@ type testEnv struct {
 
 func newEnv(t *testing.T, opts ...func(*oauthd.Config)) *testEnv {
 	t.Helper()
+	return newEnvWrapped(t, nil, opts...)
+}
+
+// newEnvWrapped is newEnv with the Provider's store wrapped by wrap (to
+// count or fail calls); the env's store is the unwrapped memstore.
+func newEnvWrapped(t *testing.T, wrap func(oauthd.Storage) oauthd.Storage, opts ...func(*oauthd.Config)) *testEnv {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
@@ -101,7 +108,11 @@ func newEnv(t *testing.T, opts ...func(*oauthd.Config)) *testEnv {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p, err := oauthd.New(cfg, store)
+	var ps oauthd.Storage = store
+	if wrap != nil {
+		ps = wrap(store)
+	}
+	p, err := oauthd.New(cfg, ps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -290,9 +290,13 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden})
 		return
 	}
-	user, err := p.checkPassword(r, username, password)
+	user, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
 		p.errorPage(w, r, serverError(err))
+		return
+	}
+	if wait > 0 {
+		p.loginThrottled(w, r, ar, browser, id, username, wait)
 		return
 	}
 	if user == nil {
@@ -429,6 +433,9 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 		return
 	}
 	ps = append(ps, Param{"scope", JoinScope(ar.Scopes)})
+	if slices.Contains(strings.Fields(ar.ResponseType), "token") {
+		p.obs.TokenIssued(GrantImplicit)
+	}
 	p.send(w, r, ar, ps)
 }
 

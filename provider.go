@@ -57,6 +57,9 @@ type Provider struct {
 	keys    *KeyManager
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
+
+	obs     Observer
+	limiter Limiter
 }
 
 // New returns a Provider serving cfg.Issuer from store.
@@ -75,6 +78,8 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		secrets: secret.NewCache(cfg.SecretCacheSize),
 		log:     cfg.Logger,
 		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
+		obs:     cfg.Observer,
+		limiter: cfg.Limiter,
 	}
 	p.keys = newKeyManager(&p.cfg, store)
 	if cfg.EnablePasswordGrant {
@@ -92,6 +97,14 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Store is the Provider's storage.
 func (p *Provider) Store() Storage { return p.store }
+
+// Route returns the pattern of the endpoint that serves r, such as
+// "/oauth/token", "/static/" or "/" (which also answers unknown paths with
+// 404): a label of bounded cardinality for metrics, unlike the path.
+func (p *Provider) Route(r *http.Request) string {
+	_, pattern := p.mux.Handler(r)
+	return pattern
+}
 
 func (p *Provider) routes() {
 	m := p.mux
@@ -113,7 +126,10 @@ func (p *Provider) routes() {
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	clientIPKey
+)
 
 // RequestID returns the id the Provider gave the request (it is in every
 // log line and on error pages).
@@ -128,7 +144,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	ip := clientIP(r, p.cfg.TrustedProxies)
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientIPKey, ip))
 	h := w.Header()
 	h.Set("X-Request-Id", id)
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -147,7 +164,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.writeJSONError(sw, r, serverError(errors.New("panic")))
 			}
 		}
-		p.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.code(), "duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000)
+		// The path only: queries and bodies carry codes, tokens and passwords.
+		p.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", sw.code(),
+			"duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000, "ip", ip)
 	}()
 	p.mux.ServeHTTP(sw, r)
 }
@@ -221,6 +240,9 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, e *Err
 	p.logErr(r, e)
 	if e.Code == ErrorInvalidClient {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauthd", charset="UTF-8"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
 	body := map[string]string{"error": e.Code}
 	if e.Description != "" {

@@ -64,6 +64,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, e)
 		return
 	}
+	p.obs.TokenIssued(grant)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -368,9 +369,12 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	if e != nil {
 		return nil, e
 	}
-	u, err := p.checkPassword(r, username, password)
+	u, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
 		return nil, serverError(err)
+	}
+	if wait > 0 {
+		return nil, tooManyAttempts(wait)
 	}
 	if u == nil {
 		return nil, errorf(ErrorInvalidGrant, "the username or password is incorrect")

@@ -40,6 +40,9 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 }
 
 func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
+	if msg, ok := strings.CutPrefix(db, badConfig); ok {
+		return nil, errors.New(msg)
+	}
 	return app.OpenStore(ctx, db, true)
 }
 

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/oauthd/oauthd/internal/app"
 )
 
 // errUsage means the flags were wrong; the flag package already said why.
@@ -66,14 +68,64 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// dbFlag adds --db with its environment default.
+// dbFlag adds --db and --config: the database is --db, else OAUTHD_DB,
+// else the db key of the configuration file (--config, else
+// OAUTHD_CONFIG), else oauthd.db. Only the file's syntax and keys are
+// checked, not its other values (a command managing clients need not
+// read the TLS key). A file that cannot be read makes openDB fail.
 func dbFlag(fs *flag.FlagSet, e *env) *string {
-	def := e.getenv("OAUTHD_DB")
-	if def == "" {
-		def = "oauthd.db"
-	}
-	return fs.String("db", def, "SQLite file path or postgres:// DSN (env OAUTHD_DB)")
+	db, _ := configFlags(fs, e)
+	return db
 }
+
+// fileConfig is the configuration file a command was given, if any.
+type fileConfig struct {
+	cfg *app.Config // nil without a file, or when it could not be read
+	err error       // why it could not be read
+}
+
+// configFlags is dbFlag that also returns the configuration file's
+// settings, for commands that need more of them than db.
+func configFlags(fs *flag.FlagSet, e *env) (*string, *fileConfig) {
+	db := new(string)
+	fc := &fileConfig{}
+	explicit := false
+	fromFile := func(path string) {
+		cfg, err := app.ReadFile(path)
+		if err != nil {
+			fc.cfg, fc.err = nil, err
+			if !explicit {
+				*db = badConfig + err.Error()
+			}
+			return
+		}
+		fc.cfg, fc.err = &cfg, nil
+		if !explicit {
+			*db = cfg.DB
+		}
+	}
+	*db = e.getenv("OAUTHD_DB")
+	explicit = *db != ""
+	if !explicit {
+		*db = "oauthd.db"
+	}
+	if path := e.getenv("OAUTHD_CONFIG"); path != "" {
+		fromFile(path)
+	}
+	fs.Func("db", "SQLite file path or postgres:// DSN (env OAUTHD_DB)", func(v string) error {
+		*db, explicit = v, true
+		return nil
+	})
+	fs.Func("config", "YAML configuration `file` whose db key to use (env OAUTHD_CONFIG)", func(path string) error {
+		fromFile(path)
+		return nil
+	})
+	return db, fc
+}
+
+// badConfig starts the value of --db when the configuration file that was
+// to name the database could not be read; openDB reports it.
+const badConfig = "\x00bad config: "
 
 func envOr(e *env, name, def string) string {
 	if v := e.getenv(name); v != "" {

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/app"
 )
 
 func cmdKeys(ctx context.Context, args []string, e *env) error {
@@ -32,43 +30,53 @@ func cmdKeys(ctx context.Context, args []string, e *env) error {
 // (standard or URL alphabet, padded or not). It is never a flag, so it
 // does not show in the process list.
 func keyEncryptionKey(e *env) ([]byte, error) {
-	v := strings.TrimSpace(e.getenv("OAUTHD_KEY_ENCRYPTION_KEY"))
-	if v == "" {
-		return nil, nil
+	k, err := app.ParseKeyEncryptionKey(e.getenv("OAUTHD_KEY_ENCRYPTION_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("OAUTHD_KEY_ENCRYPTION_KEY %w", err)
 	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(v); err == nil {
-			if len(b) != 32 {
-				return nil, fmt.Errorf("OAUTHD_KEY_ENCRYPTION_KEY is %d bytes; want 32 (generate one with: openssl rand -base64 32)", len(b))
-			}
-			return b, nil
-		}
-	}
-	return nil, errors.New("OAUTHD_KEY_ENCRYPTION_KEY is not base64 (generate one with: openssl rand -base64 32)")
+	return k, nil
 }
 
 // keyFlags adds --key-rotation-period; keyConfig then builds the key
-// settings from it and the environment.
+// settings from it, the environment and the configuration file.
 func keyFlags(fs *flag.FlagSet, e *env) *string {
 	return fs.String("key-rotation-period", envOr(e, "OAUTHD_KEY_ROTATION_PERIOD", "720h"),
 		"how long each ID token signing key signs before the next one takes over, e.g. 720h (env OAUTHD_KEY_ROTATION_PERIOD)")
 }
 
-func keyConfig(e *env, period string, cfg *oauthd.Config) error {
-	d, err := time.ParseDuration(period)
-	if err != nil || d < time.Hour {
-		return fmt.Errorf("--key-rotation-period %q: use a duration of at least 1h, e.g. 720h", period)
+// keyConfig builds the key settings as serve would: the configuration
+// file's (key.*, lifetimes.id_token_ttl), then OAUTHD_KEY_ROTATION_PERIOD
+// and OAUTHD_KEY_ENCRYPTION_KEY, then --key-rotation-period.
+func keyConfig(e *env, fs *flag.FlagSet, period string, file *fileConfig, cfg *oauthd.Config) error {
+	if file != nil && file.err != nil {
+		return file.err
 	}
-	cfg.KeyRotationPeriod = d
-	if cfg.KeyEncryptionKey, err = keyEncryptionKey(e); err != nil {
+	fromFile := file != nil && file.cfg != nil
+	if fromFile {
+		*cfg = file.cfg.Provider
+	}
+	flagSet := false
+	fs.Visit(func(f *flag.Flag) { flagSet = flagSet || f.Name == "key-rotation-period" })
+	if !fromFile || flagSet || e.getenv("OAUTHD_KEY_ROTATION_PERIOD") != "" {
+		d, err := time.ParseDuration(period)
+		if err != nil || d < time.Hour {
+			return fmt.Errorf("--key-rotation-period %q: use a duration of at least 1h, e.g. 720h", period)
+		}
+		cfg.KeyRotationPeriod = d
+	}
+	k, err := keyEncryptionKey(e)
+	if err != nil {
 		return err
+	}
+	if k != nil {
+		cfg.KeyEncryptionKey = k
 	}
 	return nil
 }
 
 func openKeys(ctx context.Context, args []string, e *env, name string, extra func(*flag.FlagSet)) (*oauthd.KeyManager, func(), []string, error) {
 	fs := newFlagSet(name, e)
-	db := dbFlag(fs, e)
+	db, file := configFlags(fs, e)
 	period := keyFlags(fs, e)
 	if extra != nil {
 		extra(fs)
@@ -78,7 +86,7 @@ func openKeys(ctx context.Context, args []string, e *env, name string, extra fun
 		return nil, nil, nil, err
 	}
 	var cfg oauthd.Config
-	if err := keyConfig(e, *period, &cfg); err != nil {
+	if err := keyConfig(e, fs, *period, file, &cfg); err != nil {
 		return nil, nil, nil, err
 	}
 	s, err := openDB(ctx, *db)

@@ -35,7 +35,8 @@ type env struct {
 const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 
 Usage:
-  oauthd serve [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL]
+  oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [...]
+  oauthd config print|check [--config FILE] [serve flags]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
   oauthd user add NAME [--password-stdin] [--claim k=v...] | list | delete NAME | passwd NAME [--password-stdin]
@@ -46,7 +47,10 @@ Usage:
   oauthd version
 
 Every command takes --db (env OAUTHD_DB; default oauthd.db in the current
-directory): a SQLite file path or a postgres:// DSN.
+directory): a SQLite file path or a postgres:// DSN; or --config FILE (env
+OAUTHD_CONFIG), a YAML file whose db key is used. serve reads every setting
+from the defaults, then the file, then OAUTHD_* variables, then flags;
+'oauthd serve --help' lists them, 'oauthd config print' shows the result.
 Run 'oauthd COMMAND --help' for a command's flags.
 `
 
@@ -69,6 +73,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
+	case "config":
+		err = cmdConfig(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "oauthd", version)
 	case "help", "-h", "--help":

@@ -9,32 +9,35 @@ import (
 	"github.com/oauthd/oauthd/internal/app"
 )
 
-func cmdServe(ctx context.Context, args []string, e *env) error {
-	fs := newFlagSet("serve", e)
-	var cfg app.Config
-	db := dbFlag(fs, e)
-	fs.StringVar(&cfg.Addr, "addr", envOr(e, "OAUTHD_ADDR", "localhost:8000"), "listen address (env OAUTHD_ADDR)")
-	fs.StringVar(&cfg.Issuer, "issuer", e.getenv("OAUTHD_ISSUER"), "public issuer URL (env OAUTHD_ISSUER; default http://<addr>)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "seed the walkthrough's demo clients test_client/password and oidc_client/oidc_secret and user admin/admin (not for production)")
-	fs.StringVar(&cfg.LogFormat, "log-format", envOr(e, "OAUTHD_LOG_FORMAT", "text"), "log format: text or json (env OAUTHD_LOG_FORMAT)")
-	fs.StringVar(&cfg.LogLevel, "log-level", envOr(e, "OAUTHD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env OAUTHD_LOG_LEVEL)")
-	period := keyFlags(fs, e)
+// loadConfig parses the flags of serve and config, and loads the
+// configuration: defaults < --config file < OAUTHD_* < flags.
+func loadConfig(name string, args []string, e *env) (app.Config, error) {
+	fs := newFlagSet(name, e)
+	flags := app.Flags(fs)
 	pos, err := parse(fs, args)
+	if err != nil {
+		return app.Config{}, err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return app.Config{}, err
+	}
+	return app.Load(e.getenv, flags)
+}
+
+func cmdServe(ctx context.Context, args []string, e *env) error {
+	cfg, err := loadConfig("serve", args, e)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
-		return err
-	}
-	if err := keyConfig(e, *period, &cfg.Provider); err != nil {
-		return err
-	}
-	cfg.DB = *db
 	m, err := app.Open(ctx, cfg, e.stderr)
 	if err != nil {
 		return err
 	}
-	m.Logger.Info("oauthd is listening", "addr", m.Addr(), "issuer", m.Config.Issuer, "db", m.Config.DB)
+	attrs := []any{"addr", m.Addr(), "issuer", m.Config.Issuer, "db", app.MaskDSN(m.Config.DB), "tls", m.Config.TLSCertFile != ""}
+	if a := m.MetricsAddr(); a != "" {
+		attrs = append(attrs, "metrics_addr", a)
+	}
+	m.Logger.Info("oauthd is listening", attrs...)
 	if cfg.Demo {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
@@ -60,13 +63,15 @@ OpenID Connect discovery: %s
 		return err
 	case <-ctx.Done():
 	}
-	m.Logger.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	m.Logger.Info("shutting down: finishing in-flight requests", "timeout", m.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := m.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-errc
+	m.Logger.Info("stopped", "drain_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
@@ -76,7 +81,7 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := app.OpenStore(ctx, *db, true)
+	s, err := openDB(ctx, *db)
 	if err != nil {
 		return err
 	}

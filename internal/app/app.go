@@ -7,13 +7,17 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -21,9 +25,12 @@ import (
 	"github.com/oauthd/oauthd/ui"
 )
 
-// Config is the oauthd binary's configuration.
+// Config is the oauthd binary's configuration. Load reads it from a YAML
+// file, the environment and flags (see the settings in config.go); tests
+// build it directly, and Open fills the zero fields with the defaults.
 type Config struct {
-	// Issuer is the public URL of the server; default http://<Addr>.
+	// Issuer is the public URL of the server; default http://<Addr>, or
+	// https://<Addr> with TLS. It never comes from a request.
 	Issuer string
 	// Addr is the listen address; default localhost:8000.
 	Addr string
@@ -34,10 +41,26 @@ type Config struct {
 	// LogFormat is "text" (default) or "json"; LogLevel is debug, info
 	// (default), warn or error.
 	LogFormat, LogLevel string
+	// TLSCertFile and TLSKeyFile, both set, make the server serve HTTPS
+	// itself. The files are read again when they change, so a renewed
+	// certificate needs no restart.
+	TLSCertFile, TLSKeyFile string
+	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
+	// requests; default 20 seconds.
+	ShutdownTimeout time.Duration
 	// GCInterval is how often expired records are deleted; default 1 minute.
 	GCInterval time.Duration
+	// GCBatchSize is how many records of each kind one DeleteExpired call
+	// removes; default 500. A run repeats batches until one comes back
+	// short, at most 100 times.
+	GCBatchSize int
+	// MetricsDisabled turns off /metrics (config key metrics.enabled).
+	MetricsDisabled bool
+	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on this
+	// address instead of the main one.
+	MetricsAddr string
 	// Provider is passed to oauthd.New; Issuer, Pages and Logger are set
-	// from the fields above.
+	// from the fields above, and Observer when it is nil.
 	Provider oauthd.Config
 	// UI is passed to ui.New.
 	UI ui.Options
@@ -45,19 +68,56 @@ type Config struct {
 
 // Defaults fills the zero fields with their defaults.
 func (c *Config) Defaults() {
-	if c.Addr == "" {
-		c.Addr = "localhost:8000"
+	str := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
 	}
-	if c.DB == "" {
-		c.DB = "oauthd.db"
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
 	}
-	if c.GCInterval == 0 {
-		c.GCInterval = time.Minute
+	str(&c.Addr, "localhost:8000")
+	str(&c.DB, "oauthd.db")
+	str(&c.LogFormat, "text")
+	str(&c.LogLevel, "info")
+	dur(&c.ShutdownTimeout, 20*time.Second)
+	dur(&c.GCInterval, time.Minute)
+	if c.GCBatchSize == 0 {
+		c.GCBatchSize = 500
 	}
+	// The library's defaults, spelled out so config print shows them.
+	p := &c.Provider
+	dur(&p.AccessTokenTTL, time.Hour)
+	dur(&p.RefreshTokenTTL, 30*24*time.Hour)
+	dur(&p.CodeTTL, 5*time.Minute)
+	dur(&p.AuthRequestTTL, 30*time.Minute)
+	dur(&p.SessionTTL, 24*time.Hour)
+	dur(&p.IDTokenTTL, time.Hour)
+	dur(&p.KeyRotationPeriod, 30*24*time.Hour)
+	dur(&p.KeyRefreshInterval, time.Minute)
+	limit := func(l *oauthd.RateLimit, d oauthd.RateLimit) {
+		if l.MaxFailures == 0 {
+			l.MaxFailures = d.MaxFailures
+		}
+		dur(&l.Window, d.Window)
+		dur(&l.Lockout, d.Lockout)
+		dur(&l.MaxLockout, max(d.MaxLockout, l.Lockout))
+	}
+	limit(&p.LoginLimit, oauthd.DefaultLoginLimit)
+	limit(&p.LoginIPLimit, oauthd.DefaultLoginIPLimit)
+	limit(&p.ClientLimit, oauthd.DefaultClientLimit)
+	str(&c.UI.ProductName, "oauthd")
+	str(&c.UI.DefaultLocale, "en")
 }
 
 // issuerFor is the default issuer for a listen address.
-func issuerFor(addr string) string {
+func issuerFor(addr string, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		host, port = addr, ""
@@ -66,9 +126,9 @@ func issuerFor(addr string) string {
 		host = "localhost"
 	}
 	if port == "" {
-		return "http://" + host
+		return scheme + host
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // NewLogger returns the slog logger the config asks for, writing to w.
@@ -109,53 +169,91 @@ type Main struct {
 	Store    oauthd.Storage
 	Provider *oauthd.Provider
 	Logger   *slog.Logger
+	// Metrics are the server's Prometheus metrics.
+	Metrics *Metrics
 
-	ln     net.Listener
-	server *http.Server
-	stopGC context.CancelFunc
-	gcDone chan struct{}
+	counted       oauthd.Storage // Store, its failures counted in the metrics
+	ln, metricsLn net.Listener
+	handler       http.Handler // the main listener's
+	certs         *certReloader
+	server        *http.Server
+	metricsServer *http.Server
+	draining      atomic.Bool
+
+	mu       sync.Mutex // guards the fields below, set by Serve and Shutdown
+	shutdown bool
+	stopGC   context.CancelFunc
+	gcDone   chan struct{}
 }
 
-// Open binds the listen address, opens the store, seeds the demo data when
-// asked and builds the Provider; Serve then serves. It fails fast, naming
-// the problem, when the address is taken, the store is unreachable or the
-// configuration is invalid. With port 0 a free port is chosen, and the
-// default issuer uses it.
+// Open validates the configuration, binds the listen addresses, opens the
+// store and checks it answers, seeds the demo data when asked and builds
+// the Provider; Serve then serves. It fails fast, naming the problem, when
+// the configuration is invalid, an address is taken or the store is
+// unreachable. With port 0 a free port is chosen, and the default issuer
+// uses it.
 func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
+	return open(ctx, cfg, nil, logOut)
+}
+
+// open is Open with an optional store to use instead of opening cfg.DB.
+func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Writer) (*Main, error) {
 	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel, logOut)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Issuer != "" {
-		if err := oauthd.ValidateIssuer(cfg.Issuer); err != nil {
-			return nil, fmt.Errorf("issuer: %w", err)
+	m := &Main{Config: cfg, Logger: log, Metrics: NewMetrics()}
+	opened := false
+	defer func() {
+		if !opened {
+			m.closeEarly()
+		}
+	}()
+	if cfg.TLSCertFile != "" {
+		if m.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listening on %s (addr): %w", cfg.Addr, err)
+	}
+	if cfg.MetricsAddr != "" {
+		if m.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("listening on %s (metrics.addr): %w", cfg.MetricsAddr, err)
+		}
 	}
 	if cfg.Issuer == "" {
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		_, port, _ := net.SplitHostPort(m.ln.Addr().String())
 		host, _, _ := net.SplitHostPort(cfg.Addr)
-		cfg.Issuer = issuerFor(net.JoinHostPort(host, port))
+		cfg.Issuer = issuerFor(net.JoinHostPort(host, port), cfg.TLSCertFile != "")
+		m.Config.Issuer = cfg.Issuer
 	}
-	store, err := OpenStore(ctx, cfg.DB, true)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("opening the store %s: %w", cfg.DB, err)
+	if store == nil {
+		if store, err = OpenStore(ctx, cfg.DB, true); err != nil {
+			return nil, fmt.Errorf("opening the store %s (db): %w", MaskDSN(cfg.DB), err)
+		}
 	}
-	m := &Main{Config: cfg, Store: store, Logger: log, ln: ln}
+	m.Store = store
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := store.Ping(pctx); err != nil {
+		return nil, fmt.Errorf("the store %s (db) is unreachable: %w", MaskDSN(cfg.DB), err)
+	}
 	if cfg.Demo {
 		if err := SeedDemo(ctx, store); err != nil {
-			m.closeEarly()
 			return nil, fmt.Errorf("seeding the demo data: %w", err)
 		}
 	}
-	pages, err := ui.New(cfg.UI)
+	uiOpts := cfg.UI
+	if uiOpts.Logger == nil {
+		uiOpts.Logger = log
+	}
+	pages, err := ui.New(uiOpts)
 	if err != nil {
-		m.closeEarly()
 		return nil, err
 	}
 	pc := cfg.Provider
@@ -163,32 +261,76 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 	if pc.UILocales == nil {
 		pc.UILocales = ui.Locales()
 	}
-	m.Provider, err = oauthd.New(pc, store)
-	if err != nil {
-		m.closeEarly()
+	if pc.Observer == nil {
+		pc.Observer = m.Metrics
+	}
+	m.counted = m.Metrics.instrument(store)
+	if m.Provider, err = oauthd.New(pc, m.counted); err != nil {
 		return nil, err
 	}
 	// The signing keys are made on the first start; a wrong key
 	// encryption key stops the server here rather than at the first login.
 	if err := m.Provider.Keys().Ensure(ctx); err != nil {
-		m.closeEarly()
-		return nil, fmt.Errorf("signing keys: %w", err)
+		return nil, fmt.Errorf("signing keys (key.encryption_key?): %w", err)
 	}
+	mux := http.NewServeMux()
+	if cfg.MetricsAddr == "" {
+		m.opsRoutes(mux)
+	}
+	mux.Handle("/", m.Metrics.Middleware(m.Provider.Route, m.Provider))
+	m.handler = mux
+	m.server = m.newServer(mux)
+	if m.certs != nil {
+		m.server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.certs.GetCertificate}
+	}
+	if m.metricsLn != nil {
+		ops := http.NewServeMux()
+		m.opsRoutes(ops)
+		m.metricsServer = m.newServer(ops)
+	}
+	opened = true
 	return m, nil
 }
 
+// opsRoutes adds /healthz, /readyz and, unless disabled, /metrics.
+func (m *Main) opsRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", m.healthz)
+	mux.HandleFunc("GET /readyz", m.readyz)
+	if !m.Config.MetricsDisabled {
+		mux.Handle("GET /metrics", m.Metrics.Handler())
+	}
+}
+
 func (m *Main) closeEarly() {
-	m.ln.Close()
-	m.Store.Close()
+	if m.ln != nil {
+		m.ln.Close()
+	}
+	if m.metricsLn != nil {
+		m.metricsLn.Close()
+	}
+	if m.Store != nil {
+		m.Store.Close()
+	}
 }
 
 // Addr is the address the server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Serve serves until Shutdown; it returns nil after a graceful shutdown.
-func (m *Main) Serve() error {
-	m.server = &http.Server{
-		Handler:           m.Provider,
+// MetricsAddr is the address of the separate metrics listener, or "".
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
+
+// Handler is what the main listener serves: the Provider with metrics,
+// and /healthz, /readyz and /metrics unless metrics.addr moves them.
+func (m *Main) Handler() http.Handler { return m.handler }
+
+func (m *Main) newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -196,26 +338,63 @@ func (m *Main) Serve() error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// Serve serves until Shutdown; it returns nil after a graceful shutdown,
+// and at once if Shutdown came first.
+func (m *Main) Serve() error {
+	m.mu.Lock()
+	if m.shutdown {
+		m.mu.Unlock()
+		return nil
+	}
+	if m.metricsLn != nil {
+		go func() {
+			if err := m.metricsServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("metrics listener", "error", err.Error())
+			}
+		}()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopGC, m.gcDone = cancel, make(chan struct{})
 	go m.collectGarbage(ctx)
-	err := m.server.Serve(m.ln)
+	m.mu.Unlock()
+	var err error
+	if m.certs != nil {
+		err = m.server.ServeTLS(m.ln, "", "")
+	} else {
+		err = m.server.Serve(m.ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting connections, lets in-flight requests finish
-// (until ctx ends), and closes the store.
+// Shutdown stops accepting connections, answers /readyz with 503, lets
+// in-flight requests finish (until ctx ends, when the remaining
+// connections are closed), stops the garbage collection and closes the
+// store. It may come before, during or after Serve.
 func (m *Main) Shutdown(ctx context.Context) error {
-	var err error
-	if m.server != nil {
-		err = m.server.Shutdown(ctx)
+	m.draining.Store(true)
+	m.mu.Lock()
+	m.shutdown = true
+	stopGC, gcDone := m.stopGC, m.gcDone
+	m.mu.Unlock()
+	err := m.server.Shutdown(ctx)
+	if err != nil {
+		m.server.Close()
 	}
-	if m.stopGC != nil {
-		m.stopGC()
-		<-m.gcDone
+	m.ln.Close() // in case Serve never ran
+	if m.metricsServer != nil {
+		if merr := m.metricsServer.Shutdown(ctx); merr != nil {
+			m.metricsServer.Close()
+		}
+		m.metricsLn.Close()
+	}
+	if stopGC != nil {
+		stopGC()
+		<-gcDone
 	}
 	if cerr := m.Store.Close(); err == nil {
 		err = cerr
@@ -223,10 +402,65 @@ func (m *Main) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// collectGarbage deletes expired records in bounded batches on an interval.
+// healthz answers 200 while the process runs.
+func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, "ok\n")
+}
+
+// readyz answers 200 when the store answers a ping within 2 seconds, and
+// 503 when it does not or the server is shutting down.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if m.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "shutting down\n")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := m.counted.Ping(ctx); err != nil {
+		m.Logger.Warn("readiness: the store does not answer", "error", err.Error())
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "store unreachable\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// maxGCBatches bounds the batches of one garbage collection run, so a huge
+// backlog is worked off over several intervals instead of in one burst.
+const maxGCBatches = 100
+
+// CollectGarbage deletes records that expired before now, in batches of
+// Config.GCBatchSize, until a batch comes back short or after
+// maxGCBatches batches; it returns how many it deleted. Every node may
+// run it at the same time: each batch is one idempotent store call.
+func (m *Main) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for range maxGCBatches {
+		n, err := m.counted.DeleteExpired(ctx, now, m.Config.GCBatchSize)
+		total += n
+		m.Metrics.gcDeleted.Add(float64(n))
+		if err != nil {
+			return total, err
+		}
+		if n < m.Config.GCBatchSize {
+			break
+		}
+	}
+	return total, nil
+}
+
+// collectGarbage runs CollectGarbage every GCInterval, the first time
+// after a random part of it, so that nodes started together do not all
+// collect at once.
 func (m *Main) collectGarbage(ctx context.Context) {
 	defer close(m.gcDone)
-	t := time.NewTicker(m.Config.GCInterval)
+	interval := m.Config.GCInterval
+	t := time.NewTimer(rand.N(interval))
 	defer t.Stop()
 	for {
 		select {
@@ -234,20 +468,13 @@ func (m *Main) collectGarbage(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for range 100 { // at most 100 batches per tick
-			n, err := m.Store.DeleteExpired(ctx, time.Now(), 500)
-			if err != nil {
-				if ctx.Err() == nil {
-					m.Logger.Error("deleting expired records", "error", err.Error())
-				}
-				break
-			}
-			if n > 0 {
-				m.Logger.Debug("deleted expired records", "count", n)
-			}
-			if n < 500 {
-				break
-			}
+		m.Metrics.gcRuns.Inc()
+		n, err := m.CollectGarbage(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			m.Logger.Error("deleting expired records", "error", err.Error(), "deleted", n)
+		} else if n > 0 {
+			m.Logger.Debug("deleted expired records", "count", n)
 		}
+		t.Reset(interval)
 	}
 }

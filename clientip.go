@@ -1,0 +1,74 @@
+package oauthd
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientIP returns the address of the client that made the request, as
+// the Provider determined it (see Config.TrustedProxies); it is in every
+// request's log line and keys the per-IP login limit.
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey).(string)
+	return ip
+}
+
+// clientIP is the peer's address, or, when the peer is a trusted proxy,
+// the address it says it forwarded for: X-Forwarded-For is read from the
+// right, skipping trusted proxies, and the first address that is not one
+// is the client. A malformed entry stops the walk at the last trusted hop.
+// Nothing else is taken from the proxy: the issuer, and so the scheme and
+// host of every URL oauthd makes, always comes from the configuration.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer, ok := parseAddr(r.RemoteAddr)
+	if !ok {
+		return r.RemoteAddr
+	}
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	ip := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseAddr(strings.TrimSpace(hops[i]))
+		if !ok {
+			break
+		}
+		ip = a
+		if !isTrusted(a, trusted) {
+			break
+		}
+	}
+	return ip.String()
+}
+
+// parseAddr parses an IP address, with or without a port.
+func parseAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	host, _, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// cmdConfig shows or checks the effective configuration: the same flags,
+// file and environment as serve.
+func cmdConfig(_ context.Context, args []string, e *env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, "usage: oauthd config print|check [--config FILE] [serve flags]\n")
+		return errUsage
+	}
+	switch args[0] {
+	case "print", "show":
+		cfg, err := loadConfig("config print", args[1:], e)
+		if err != nil {
+			return err
+		}
+		if cfg.Issuer == "" {
+			cfg.Issuer = cfg.DefaultIssuer()
+		}
+		return cfg.WriteYAML(e.stdout)
+	case "check", "validate":
+		if _, err := loadConfig("config check", args[1:], e); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "the configuration is valid")
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "oauthd config: unknown subcommand %q (print, check)\n", args[0])
+	return errUsage
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is an output shared with a running server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs the command line with an environment.
+func runCmd(ctx context.Context, vars map[string]string, ready func(string), args ...string) result {
+	var out, errOut lockedBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }, ready: ready}
+	code := run(ctx, args, e)
+	return result{code, out.String(), errOut.String()}
+}
+
+func tempFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// config print shows what serve would run with: flags over the
+// environment over the file over the defaults.
+func TestConfigPrintPrecedence(t *testing.T) {
+	file := tempFile(t, "oauthd.yaml", "addr: file:1\ndb: postgres://oauthd:hunter2@db:5432/oauthd\ngc:\n  interval: 2m\n")
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"defaults", nil, nil, []string{"addr: localhost:8000", "issuer: http://localhost:8000", "interval: 1m"}},
+		{"file", map[string]string{"OAUTHD_CONFIG": file}, nil, []string{"addr: file:1", "interval: 2m", "db: postgres://oauthd:***@db:5432/oauthd"}},
+		{"env over file", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, nil, []string{"addr: env:2", "interval: 2m"}},
+		{"flag over env", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, []string{"--addr", "flag:3", "--gc-interval", "3m"},
+			[]string{"addr: flag:3", "interval: 3m", "issuer: http://flag:3"}},
+		{"--config flag", nil, []string{"--config", file}, []string{"addr: file:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCmd(ctx, tt.env, nil, append([]string{"config", "print"}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w+"\n") {
+					t.Errorf("config print lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			if strings.Contains(r.stdout, "hunter2") {
+				t.Error("config print shows the database password")
+			}
+		})
+	}
+}
+
+// config check and serve refuse a bad configuration, naming the key.
+func TestBadConfigNamesTheKey(t *testing.T) {
+	ctx := context.Background()
+	bad := tempFile(t, "bad.yaml", "lifetimes:\n  access_token_ttl: 0s\n")
+	unknown := tempFile(t, "unknown.yaml", "listen: :8000\n")
+	good := tempFile(t, "good.yaml", "addr: 127.0.0.1:0\n")
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"config", "check", "--config", bad}, nil, "config: lifetimes.access_token_ttl: must be at least 1s"},
+		{[]string{"serve", "--config", bad}, nil, "config: lifetimes.access_token_ttl: must be at least 1s"},
+		{[]string{"serve"}, map[string]string{"OAUTHD_CONFIG": unknown}, `unknown.yaml:1: unknown key "listen"`},
+		{[]string{"config", "check", "--config", good}, map[string]string{"OAUTHD_LOG_FORMAT": "xml"}, "config: log.format"},
+		{[]string{"config", "check", "--config", good, "--tls-key-file", "/k.pem"}, nil, "config: tls.cert_file: is required"},
+	} {
+		r := runCmd(ctx, tt.env, nil, tt.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+	if r := runCmd(ctx, nil, nil, "config", "check", "--config", good); r.code != 0 || !strings.Contains(r.stdout, "valid") {
+		t.Errorf("a good file: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(ctx, nil, nil, "config", "print", "--gc-interval", "soon"); r.code != 2 || !strings.Contains(r.stderr, "gc-interval") {
+		t.Errorf("a bad flag value: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// serve fails fast with a clear message when the store is unreachable.
+func TestServeStoreUnreachable(t *testing.T) {
+	start := time.Now()
+	r := runCmd(context.Background(), nil, nil, "serve", "--addr", "127.0.0.1:0", "--db", "/nonexistent-dir/sub/oauthd.db")
+	if r.code != 1 || !strings.Contains(r.stderr, "oauthd: opening the store /nonexistent-dir/sub/oauthd.db (db)") {
+		t.Errorf("exit %d, stderr %q; want 1 and the store named", r.code, r.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// SIGTERM (the context ending) makes serve finish and exit 0.
+func TestServeStopsGracefully(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "oauthd.db")
+	addrc := make(chan string, 1)
+	done := make(chan result, 1)
+	go func() {
+		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a }, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case r := <-done:
+		t.Fatalf("serve ended: %d %s", r.code, r.stderr)
+	}
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/readyz: %d", res.StatusCode)
+	}
+	cancel()
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
+		t.Errorf("exit %d, stderr %s; want 0 and a stopped line", r.code, r.stderr)
+	}
+}
+
+// The client and user commands find the database in the config file.
+func TestCommandsReadDBFromConfig(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "from-config.db")
+	file := tempFile(t, "oauthd.yaml", "db: "+db+"\ntls:\n  cert_file: /unreadable/cert.pem\n  key_file: /unreadable/key.pem\n")
+	r := runCmd(ctx, nil, nil, "client", "create", "--config", file, "--id", "app1", "--redirect-uri", "https://app.example/cb")
+	if r.code != 0 {
+		t.Fatalf("client create: %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("the database of the config file was not used: %v", err)
+	}
+	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "app1") {
+		t.Errorf("client list with OAUTHD_CONFIG: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// --db wins over the file.
+	other := filepath.Join(t.TempDir(), "other.db")
+	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list", "--db", other)
+	if r.code != 0 || strings.Contains(r.stdout, "app1") {
+		t.Errorf("client list --db: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// A config file that cannot be read is an error, not the default database.
+	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": "/nonexistent/oauthd.yaml"}, nil, "client", "list")
+	if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/oauthd.yaml") {
+		t.Errorf("missing config: %d %s", r.code, r.stderr)
+	}
+}
+
+// The keys commands read the key settings of the configuration file, as
+// serve does: the encryption key from the file encrypts the keys, and a
+// serve with the same file can read them.
+func TestKeysCommandsReadConfig(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "o.db")
+	file := tempFile(t, "oauthd.yaml", "db: "+db+"\naddr: 127.0.0.1:0\nkey:\n  encryption_key: BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n  rotation_period: 48h\n")
+	r := runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "keys", "list")
+	if r.code != 0 || strings.Contains(r.stdout, " no\n") || !strings.Contains(r.stdout, "yes") {
+		t.Fatalf("keys list: %d %s %s; want encrypted keys", r.code, r.stdout, r.stderr)
+	}
+	// Without the key the stored keys cannot be read.
+	if r := runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "list"); r.code != 1 {
+		t.Errorf("keys list without the key: %d %s", r.code, r.stdout)
+	}
+	// config print masks it.
+	r = runCmd(ctx, nil, nil, "config", "print", "--config", file)
+	if r.code != 0 || strings.Contains(r.stdout, "BwcHBwcH") || !strings.Contains(r.stdout, "encryption_key: '***'") || !strings.Contains(r.stdout, "rotation_period: 48h") {
+		t.Errorf("config print: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// serve with the same file starts (it reads the encrypted keys).
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- runCmd(sctx, map[string]string{"OAUTHD_CONFIG": file}, func(a string) { ready <- a }, "serve")
+	}()
+	select {
+	case <-ready:
+	case r := <-done:
+		t.Fatalf("serve: %d %s", r.code, r.stderr)
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Errorf("serve: %d %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,775 @@
+package app
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/ui"
+)
+
+// The configuration of the binary is read, lowest precedence first, from
+// the defaults, a YAML file (--config, or OAUTHD_CONFIG), environment
+// variables and flags. Every setting has one key in the file, such as
+// lifetimes.access_token_ttl; its environment variable is OAUTHD_ and the
+// key in capitals with dots as underscores
+// (OAUTHD_LIFETIMES_ACCESS_TOKEN_TTL), and its flag is the key with dots
+// and underscores as dashes (--lifetimes-access-token-ttl). Durations are
+// Go durations ("90s", "15m", "720h"); lists are YAML sequences, or
+// comma-separated in the environment and flags.
+
+// setting is one configuration key and where it lives in Config.
+type setting struct {
+	key  string // the dotted YAML path
+	help string
+	// kind is what the value is, for help texts: string, duration, bool,
+	// int, list or map. A map is set in the file only.
+	kind string
+	// set parses a value from the environment or a flag into c.
+	set func(c *Config, s string) error
+	// setNode sets the value from the YAML file.
+	setNode func(c *Config, n *yaml.Node) error
+	// get is the value to print: a string, bool, int, []string or
+	// map[string]string.
+	get func(c *Config) any
+	// mask hides the secret parts of a value in config print.
+	mask func(string) string
+	// noFlag keeps a secret off the command line (and the process list).
+	noFlag bool
+}
+
+// EnvName is the setting's environment variable.
+func (s *setting) EnvName() string {
+	if s.kind == "map" {
+		return ""
+	}
+	return "OAUTHD_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
+}
+
+// FlagName is the setting's flag, without dashes.
+func (s *setting) FlagName() string {
+	if s.kind == "map" || s.noFlag {
+		return ""
+	}
+	return strings.NewReplacer(".", "-", "_", "-").Replace(s.key)
+}
+
+func scalar(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", errors.New("want a single value, not a list or a map")
+	}
+	if n.Tag == "!!null" {
+		return "", nil
+	}
+	return n.Value, nil
+}
+
+func fromScalar(set func(c *Config, s string) error) func(c *Config, n *yaml.Node) error {
+	return func(c *Config, n *yaml.Node) error {
+		s, err := scalar(n)
+		if err != nil {
+			return err
+		}
+		return set(c, s)
+	}
+}
+
+func strSetting(key, help string, f func(*Config) *string) setting {
+	set := func(c *Config, s string) error { *f(c) = s; return nil }
+	return setting{key: key, help: help, kind: "string", set: set, setNode: fromScalar(set), get: func(c *Config) any { return *f(c) }}
+}
+
+func durSetting(key, help string, f func(*Config) *time.Duration) setting {
+	set := func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 90s, 15m or 24h", s)
+		}
+		*f(c) = d
+		return nil
+	}
+	return setting{key: key, help: help, kind: "duration", set: set, setNode: fromScalar(set), get: func(c *Config) any { return formatDuration(*f(c)) }}
+}
+
+func boolSetting(key, help string, f func(*Config) *bool) setting {
+	set := func(c *Config, s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*f(c) = b
+		return nil
+	}
+	return setting{key: key, help: help, kind: "bool", set: set, setNode: fromScalar(set), get: func(c *Config) any { return *f(c) }}
+}
+
+func intSetting(key, help string, f func(*Config) *int) setting {
+	set := func(c *Config, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		*f(c) = n
+		return nil
+	}
+	return setting{key: key, help: help, kind: "int", set: set, setNode: fromScalar(set), get: func(c *Config) any { return *f(c) }}
+}
+
+// listSetting is a list of strings: a YAML sequence in the file,
+// comma-separated in the environment and flags.
+func listSetting(key, help string, set func(c *Config, items []string) error, get func(c *Config) []string) setting {
+	return setting{key: key, help: help, kind: "list",
+		set: func(c *Config, s string) error {
+			var items []string
+			for _, it := range strings.Split(s, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+			return set(c, items)
+		},
+		setNode: func(c *Config, n *yaml.Node) error {
+			if n.Tag == "!!null" {
+				return set(c, nil)
+			}
+			if n.Kind != yaml.SequenceNode {
+				return errors.New("want a list")
+			}
+			var items []string
+			for _, it := range n.Content {
+				s, err := scalar(it)
+				if err != nil {
+					return err
+				}
+				items = append(items, s)
+			}
+			return set(c, items)
+		},
+		get: func(c *Config) any { return get(c) }}
+}
+
+// mapSetting is a map of strings, set in the file only.
+func mapSetting(key, help string, f func(*Config) *map[string]string) setting {
+	return setting{key: key, help: help, kind: "map",
+		setNode: func(c *Config, n *yaml.Node) error {
+			if n.Tag == "!!null" {
+				*f(c) = nil
+				return nil
+			}
+			if n.Kind != yaml.MappingNode {
+				return errors.New("want a map of names to texts")
+			}
+			m := map[string]string{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				v, err := scalar(n.Content[i+1])
+				if err != nil {
+					return fmt.Errorf("%s: %w", n.Content[i].Value, err)
+				}
+				m[n.Content[i].Value] = v
+			}
+			*f(c) = m
+			return nil
+		},
+		get: func(c *Config) any {
+			if *f(c) == nil {
+				return map[string]string{}
+			}
+			return *f(c)
+		}}
+}
+
+// limitSettings are the four settings of a rate limit. A max_failures of
+// 0 turns the limit off (the library's negative MaxFailures).
+func limitSettings(key, what string, f func(*Config) *oauthd.RateLimit) []setting {
+	max := intSetting(key+".max_failures", "failures allowed within the window before "+what+" is locked out; 0 turns the limit off",
+		func(c *Config) *int { return &f(c).MaxFailures })
+	set := max.set
+	max.set = func(c *Config, s string) error {
+		if err := set(c, s); err != nil {
+			return err
+		}
+		if f(c).MaxFailures <= 0 {
+			f(c).MaxFailures = -1
+		}
+		return nil
+	}
+	max.setNode = fromScalar(max.set)
+	max.get = func(c *Config) any { return max0(f(c).MaxFailures) }
+	return []setting{max,
+		durSetting(key+".window", "how long failures are counted from the first one", func(c *Config) *time.Duration { return &f(c).Window }),
+		durSetting(key+".lockout", "the first lockout; each further one doubles", func(c *Config) *time.Duration { return &f(c).Lockout }),
+		durSetting(key+".max_lockout", "the longest lockout", func(c *Config) *time.Duration { return &f(c).MaxLockout }),
+	}
+}
+
+func max0(n int) int { return max(n, 0) }
+
+// keySetting is the key encryption key: base64 in the file and the
+// environment, never a flag, masked by config print.
+func keySetting(key, help string) setting {
+	set := func(c *Config, s string) error {
+		k, err := ParseKeyEncryptionKey(s)
+		if err != nil {
+			return err
+		}
+		c.Provider.KeyEncryptionKey = k
+		return nil
+	}
+	return setting{key: key, help: help, kind: "string", set: set, setNode: fromScalar(set), noFlag: true,
+		get: func(c *Config) any {
+			if len(c.Provider.KeyEncryptionKey) == 0 {
+				return ""
+			}
+			return base64.StdEncoding.EncodeToString(c.Provider.KeyEncryptionKey)
+		},
+		mask: func(s string) string {
+			if s == "" {
+				return ""
+			}
+			return "***"
+		}}
+}
+
+// ParseKeyEncryptionKey decodes a key encryption key: 32 bytes in base64,
+// standard or URL alphabet, padded or not; "" is no key.
+func ParseKeyEncryptionKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != 32 {
+				return nil, fmt.Errorf("is %d bytes; want 32 (generate one with: openssl rand -base64 32)", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64 (generate one with: openssl rand -base64 32)")
+}
+
+// enabledSetting is a bool setting "enabled" of a field "disabled".
+func enabledSetting(key, help string, f func(*Config) *bool) setting {
+	set := func(c *Config, s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*f(c) = !b
+		return nil
+	}
+	return setting{key: key, help: help, kind: "bool", set: set, setNode: fromScalar(set), get: func(c *Config) any { return !*f(c) }}
+}
+
+// settings lists every configuration key, in the order config print shows
+// them.
+var settings = func() []setting {
+	s := []setting{
+		strSetting("issuer", "public issuer URL; default http(s)://<addr>", func(c *Config) *string { return &c.Issuer }),
+		strSetting("addr", "listen address", func(c *Config) *string { return &c.Addr }),
+		strSetting("db", "SQLite file path or postgres:// DSN", func(c *Config) *string { return &c.DB }),
+		boolSetting("demo", "seed the walkthrough's demo client and user (not for production)", func(c *Config) *bool { return &c.Demo }),
+		strSetting("log.format", "log format: text or json", func(c *Config) *string { return &c.LogFormat }),
+		strSetting("log.level", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		strSetting("tls.cert_file", "PEM certificate chain: serve HTTPS directly (with tls.key_file)", func(c *Config) *string { return &c.TLSCertFile }),
+		strSetting("tls.key_file", "PEM private key of tls.cert_file", func(c *Config) *string { return &c.TLSKeyFile }),
+		listSetting("trusted_proxies", "reverse proxies (CIDRs or addresses) whose X-Forwarded-For gives the client IP",
+			func(c *Config, items []string) error {
+				ps, err := ParsePrefixes(items)
+				c.Provider.TrustedProxies = ps
+				return err
+			},
+			func(c *Config) []string {
+				out := []string{}
+				for _, p := range c.Provider.TrustedProxies {
+					out = append(out, p.String())
+				}
+				return out
+			}),
+		durSetting("shutdown_timeout", "how long SIGTERM waits for in-flight requests", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+
+		durSetting("lifetimes.access_token_ttl", "lifetime of access tokens", func(c *Config) *time.Duration { return &c.Provider.AccessTokenTTL }),
+		durSetting("lifetimes.refresh_token_ttl", "lifetime of refresh tokens", func(c *Config) *time.Duration { return &c.Provider.RefreshTokenTTL }),
+		durSetting("lifetimes.code_ttl", "lifetime of authorization codes (at most 10m)", func(c *Config) *time.Duration { return &c.Provider.CodeTTL }),
+		durSetting("lifetimes.auth_request_ttl", "how long a person has to sign in and decide", func(c *Config) *time.Duration { return &c.Provider.AuthRequestTTL }),
+		durSetting("lifetimes.session_ttl", "how long a login lasts", func(c *Config) *time.Duration { return &c.Provider.SessionTTL }),
+		durSetting("lifetimes.id_token_ttl", "lifetime of OpenID Connect ID tokens", func(c *Config) *time.Duration { return &c.Provider.IDTokenTTL }),
+		durSetting("lifetimes.refresh_grace_period", "a refresh retried within this time gets the same tokens instead of revoking the grant; 0s: never",
+			func(c *Config) *time.Duration { return &c.Provider.RefreshGracePeriod }),
+
+		boolSetting("grants.enable_password_grant", "enable the resource owner password credentials grant for clients that list it",
+			func(c *Config) *bool { return &c.Provider.EnablePasswordGrant }),
+		boolSetting("grants.enable_implicit_grant", "enable the implicit grant for clients that list it",
+			func(c *Config) *bool { return &c.Provider.EnableImplicitGrant }),
+		boolSetting("grants.allow_plain_pkce", "accept code_challenge_method=plain", func(c *Config) *bool { return &c.Provider.AllowPlainPKCE }),
+
+		strSetting("ui.theme_dir", "directory whose templates/ and static/ replace the embedded pages' files", func(c *Config) *string { return &c.UI.ThemeDir }),
+		strSetting("ui.product_name", "name shown on every page", func(c *Config) *string { return &c.UI.ProductName }),
+		strSetting("ui.primary_color", "colour of the main buttons (#rgb, #rrggbb or a CSS name)", func(c *Config) *string { return &c.UI.PrimaryColor }),
+		strSetting("ui.accent_color", "colour of links and the focus outline", func(c *Config) *string { return &c.UI.AccentColor }),
+		strSetting("ui.default_locale", "language when the browser asks for none that is supported", func(c *Config) *string { return &c.UI.DefaultLocale }),
+		mapSetting("ui.scope_descriptions", "descriptions of scopes on the consent page, by scope name", func(c *Config) *map[string]string { return &c.UI.ScopeDescriptions }),
+
+		durSetting("key.rotation_period", "how long each ID token signing key signs before the next takes over (at least 1h)",
+			func(c *Config) *time.Duration { return &c.Provider.KeyRotationPeriod }),
+		durSetting("key.refresh_interval", "how often a node re-reads the signing keys, to see a rotation made by another",
+			func(c *Config) *time.Duration { return &c.Provider.KeyRefreshInterval }),
+		keySetting("key.encryption_key", "32 bytes in base64 (openssl rand -base64 32) encrypting the private signing keys in the database; environment or file only"),
+
+		durSetting("gc.interval", "how often expired codes, tokens, sessions and requests are deleted", func(c *Config) *time.Duration { return &c.GCInterval }),
+		intSetting("gc.batch_size", "records of each kind deleted per batch", func(c *Config) *int { return &c.GCBatchSize }),
+	}
+	s = append(s, limitSettings("rate_limit.login_account", "an account", func(c *Config) *oauthd.RateLimit { return &c.Provider.LoginLimit })...)
+	s = append(s, limitSettings("rate_limit.login_ip", "a client IP", func(c *Config) *oauthd.RateLimit { return &c.Provider.LoginIPLimit })...)
+	s = append(s, limitSettings("rate_limit.client", "a client_id", func(c *Config) *oauthd.RateLimit { return &c.Provider.ClientLimit })...)
+	s = append(s,
+		enabledSetting("metrics.enabled", "serve Prometheus metrics at /metrics", func(c *Config) *bool { return &c.MetricsDisabled }),
+		strSetting("metrics.addr", "serve /metrics, /healthz and /readyz on this address instead of the main one", func(c *Config) *string { return &c.MetricsAddr }),
+	)
+	for i := range s {
+		if s[i].key == "db" {
+			s[i].mask = MaskDSN
+		}
+	}
+	return s
+}()
+
+func findSetting(key string) *setting {
+	for i := range settings {
+		if settings[i].key == key {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+// isGroup reports whether key is a group of settings, like "lifetimes".
+func isGroup(key string) bool {
+	for _, s := range settings {
+		if strings.HasPrefix(s.key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Keys lists every configuration key.
+func Keys() []string {
+	var ks []string
+	for _, s := range settings {
+		ks = append(ks, s.key)
+	}
+	return ks
+}
+
+// EnvNames lists every environment variable that sets a key, and
+// OAUTHD_CONFIG.
+func EnvNames() []string {
+	ns := []string{"OAUTHD_CONFIG"}
+	for _, s := range settings {
+		if n := s.EnvName(); n != "" {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// Default returns the configuration before any file, variable or flag:
+// every field at its default.
+func Default() Config {
+	var c Config
+	c.Defaults()
+	return c
+}
+
+// Flags registers a flag for every setting on fs (and --config) and
+// returns what the command line set, to pass to Load after fs.Parse.
+func Flags(fs *flag.FlagSet) *FlagValues {
+	fv := &FlagValues{}
+	fs.Func("config", "YAML configuration `file` (env OAUTHD_CONFIG)", func(s string) error { fv.file = s; return nil })
+	def := Default()
+	for i := range settings {
+		s := &settings[i]
+		name := s.FlagName()
+		if name == "" {
+			continue
+		}
+		help := s.help + " ("
+		switch s.kind {
+		case "bool":
+		case "list":
+			help += "comma-separated `list`; "
+		default:
+			help += "`" + s.kind + "`; "
+		}
+		help += "env " + s.EnvName()
+		if v := s.get(&def); v != "" && v != false && fmt.Sprint(v) != "[]" {
+			help += fmt.Sprintf("; default %v", v)
+		}
+		help += ")"
+		fs.Var(&flagValue{s: s, fv: fv}, name, help)
+	}
+	return fv
+}
+
+// FlagValues are the settings given on a command line, in order.
+type FlagValues struct {
+	file string
+	set  []flagSet
+}
+
+type flagSet struct {
+	s *setting
+	v string
+}
+
+type flagValue struct {
+	s  *setting
+	fv *FlagValues
+}
+
+func (f *flagValue) String() string { return "" }
+func (f *flagValue) Set(v string) error {
+	var scratch Config
+	if err := f.s.set(&scratch, v); err != nil {
+		return err
+	}
+	f.fv.set = append(f.fv.set, flagSet{f.s, v})
+	return nil
+}
+func (f *flagValue) IsBoolFlag() bool { return f.s.kind == "bool" }
+
+// Load reads the configuration: the defaults, then the YAML file (flag
+// --config, else OAUTHD_CONFIG; none if both are empty), then the OAUTHD_
+// environment variables, then the flags; and validates it. Errors name the
+// key, and the file line or variable that set it.
+func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
+	c := Default()
+	file := getenv("OAUTHD_CONFIG")
+	if flags != nil && flags.file != "" {
+		file = flags.file
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := c.applyYAML(file, b); err != nil {
+			return c, err
+		}
+	}
+	for i := range settings {
+		s := &settings[i]
+		name := s.EnvName()
+		if name == "" {
+			continue
+		}
+		if v := getenv(name); v != "" {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("config: %s (%s): %w", s.key, name, err)
+			}
+		}
+	}
+	if flags != nil {
+		for _, f := range flags.set {
+			if err := f.s.set(&c, f.v); err != nil {
+				return c, fmt.Errorf("config: %s (--%s): %w", f.s.key, f.s.FlagName(), err)
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+// ReadFile applies a YAML configuration file to the defaults without
+// validating the values: for commands that need only some keys, such as
+// db.
+func ReadFile(path string) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	return c, c.applyYAML(path, b)
+}
+
+// ParseYAML applies a YAML configuration file's content to the defaults
+// and validates the result; name is the file name for errors.
+func ParseYAML(name string, b []byte) (Config, error) {
+	c := Default()
+	if err := c.applyYAML(name, b); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// applyYAML sets the keys of a YAML document. An unknown key, a key given
+// twice and a value of the wrong type are errors naming the key and line.
+func (c *Config) applyYAML(name string, b []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file
+	}
+	return c.applyMapping(name, "", doc.Content[0])
+}
+
+func (c *Config) applyMapping(file, prefix string, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		what := "the file"
+		if prefix != "" {
+			what = strings.TrimSuffix(prefix, ".")
+		}
+		return fmt.Errorf("config: %s:%d: %s: want a map of keys", file, n.Line, what)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := prefix + k.Value
+		if seen[key] {
+			return fmt.Errorf("config: %s:%d: %s is set twice", file, k.Line, key)
+		}
+		seen[key] = true
+		if s := findSetting(key); s != nil {
+			if err := s.setNode(c, v); err != nil {
+				return fmt.Errorf("config: %s:%d: %s: %w", file, v.Line, key, err)
+			}
+			continue
+		}
+		if isGroup(key) {
+			if v.Tag == "!!null" {
+				continue
+			}
+			if err := c.applyMapping(file, key+".", v); err != nil {
+				return err
+			}
+			continue
+		}
+		return fmt.Errorf("config: %s:%d: unknown key %q", file, k.Line, key)
+	}
+	return nil
+}
+
+// WriteYAML writes the configuration as YAML in the order of the settings,
+// with secrets masked as ***: what `oauthd config print` shows.
+func (c *Config) WriteYAML(w io.Writer) error {
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	for _, s := range settings {
+		parent := root
+		parts := strings.Split(s.key, ".")
+		for _, p := range parts[:len(parts)-1] {
+			parent = child(parent, p)
+		}
+		v := s.get(c)
+		if s.mask != nil {
+			v = s.mask(v.(string))
+		}
+		var vn yaml.Node
+		if err := vn.Encode(v); err != nil {
+			return err
+		}
+		parent.Content = append(parent.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: parts[len(parts)-1]}, &vn)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return err
+	}
+	enc.Close()
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// child returns the mapping under key in the mapping n, adding it if absent.
+func child(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	c := &yaml.Node{Kind: yaml.MappingNode}
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, c)
+	return c
+}
+
+// formatDuration writes a duration the short way: 1h, 15m, 90s, 1h30m.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// MaskDSN hides the password of a postgres:// URL or of a key=value DSN.
+func MaskDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxx")
+			return strings.Replace(u.String(), ":xxx@", ":***@", 1)
+		}
+		return dsn
+	}
+	fields := strings.Fields(dsn)
+	masked := false
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
+			fields[i] = k + "=***"
+			masked = true
+		}
+	}
+	if masked {
+		return strings.Join(fields, " ")
+	}
+	return dsn
+}
+
+// DefaultIssuer is the issuer the server uses when none is configured:
+// http://<addr>, or https://<addr> with TLS (localhost for a wildcard host).
+func (c *Config) DefaultIssuer() string { return issuerFor(c.Addr, c.TLSCertFile != "") }
+
+// ParsePrefixes parses CIDR prefixes and bare addresses (a /32 or /128).
+func ParsePrefixes(items []string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, it := range items {
+		if p, err := netip.ParsePrefix(it); err == nil {
+			ps = append(ps, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(it)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR prefix such as 10.0.0.0/8", it)
+		}
+		a = a.Unmap()
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps, nil
+}
+
+// Validate checks the configuration and names the key of the first bad
+// value: "config: lifetimes.access_token_ttl: must be at least 1s". It
+// also loads the TLS key pair and the UI theme, so that a bad file is
+// reported before the server starts.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if c.Issuer != "" {
+		if err := oauthd.ValidateIssuer(c.Issuer); err != nil {
+			return bad("issuer", "%s", strings.TrimPrefix(err.Error(), "oauthd: "))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("addr", "%q is not host:port (e.g. localhost:8000 or :8000)", c.Addr)
+	}
+	if c.DB == "" {
+		return bad("db", "is required")
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		return bad("log.format", "%q: use text or json", c.LogFormat)
+	}
+	if _, err := NewLogger("text", c.LogLevel, io.Discard); err != nil {
+		return bad("log.level", "%q: use debug, info, warn or error", c.LogLevel)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		if c.TLSCertFile == "" {
+			return bad("tls.cert_file", "is required with tls.key_file")
+		}
+		return bad("tls.key_file", "is required with tls.cert_file")
+	}
+	if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return bad("tls.cert_file", "%v", err)
+		}
+	}
+	if c.ShutdownTimeout < time.Second {
+		return bad("shutdown_timeout", "must be at least 1s")
+	}
+	p := &c.Provider
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"lifetimes.access_token_ttl", p.AccessTokenTTL}, {"lifetimes.refresh_token_ttl", p.RefreshTokenTTL},
+		{"lifetimes.code_ttl", p.CodeTTL}, {"lifetimes.auth_request_ttl", p.AuthRequestTTL}, {"lifetimes.session_ttl", p.SessionTTL},
+	} {
+		if d.v < time.Second {
+			return bad(d.key, "must be at least 1s")
+		}
+	}
+	if p.IDTokenTTL < time.Second {
+		return bad("lifetimes.id_token_ttl", "must be at least 1s")
+	}
+	if p.KeyRotationPeriod < time.Hour {
+		return bad("key.rotation_period", "must be at least 1h")
+	}
+	if p.KeyRefreshInterval < time.Second {
+		return bad("key.refresh_interval", "must be at least 1s")
+	}
+	if p.CodeTTL > 10*time.Minute {
+		return bad("lifetimes.code_ttl", "must be at most 10m (RFC 6749 §4.1.2)")
+	}
+	if p.RefreshGracePeriod < 0 {
+		return bad("lifetimes.refresh_grace_period", "must not be negative")
+	}
+	if c.GCInterval < time.Second {
+		return bad("gc.interval", "must be at least 1s")
+	}
+	if c.GCBatchSize < 1 || c.GCBatchSize > 100_000 {
+		return bad("gc.batch_size", "must be between 1 and 100000")
+	}
+	for _, l := range []struct {
+		key string
+		v   oauthd.RateLimit
+	}{{"rate_limit.login_account", p.LoginLimit}, {"rate_limit.login_ip", p.LoginIPLimit}, {"rate_limit.client", p.ClientLimit}} {
+		if !l.v.Enabled() {
+			continue
+		}
+		switch {
+		case l.v.Window < time.Second:
+			return bad(l.key+".window", "must be at least 1s")
+		case l.v.Lockout < time.Second:
+			return bad(l.key+".lockout", "must be at least 1s")
+		case l.v.MaxLockout < l.v.Lockout:
+			return bad(l.key+".max_lockout", "must not be shorter than %s.lockout", l.key)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return bad("metrics.addr", "%q is not host:port", c.MetricsAddr)
+		}
+		if _, port, _ := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr == c.Addr && port != "0" {
+			return bad("metrics.addr", "must differ from addr (leave it empty to serve metrics on addr)")
+		}
+	}
+	if _, err := ui.New(c.UI); err != nil {
+		return fmt.Errorf("config: %s", uiKeys.Replace(err.Error()))
+	}
+	return nil
+}
+
+// uiKeys turns the field names in package ui's errors into config keys.
+var uiKeys = strings.NewReplacer("ui: ThemeDir", "ui.theme_dir", "ui: ProductName", "ui.product_name",
+	"ui: PrimaryColor", "ui.primary_color", "ui: AccentColor", "ui.accent_color",
+	"ui: DefaultLocale", "ui.default_locale", "ui: ScopeDescriptions", "ui.scope_descriptions",
+	"PrimaryColor", "ui.primary_color", "AccentColor", "ui.accent_color")

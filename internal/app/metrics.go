@@ -1,0 +1,157 @@
+package app
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/oauthd/oauthd"
+)
+
+// Metrics are the Prometheus metrics of one server, in a registry of its
+// own (no package globals, so tests can run several servers):
+//
+//	oauthd_http_requests_total{endpoint,method,code}
+//	oauthd_http_request_duration_seconds{endpoint}     histogram
+//	oauthd_tokens_issued_total{grant}
+//	oauthd_login_failures_total
+//	oauthd_rate_limited_total{limit}                   login_account, login_ip, client
+//	oauthd_store_errors_total{op}                      op is the store method
+//	oauthd_gc_deleted_total
+//	oauthd_gc_runs_total
+//
+// plus the Go runtime and process collectors. endpoint is the route
+// pattern ("/oauth/token", "/static/"), or "other" for unknown paths, so
+// the number of series stays bounded whatever paths clients request.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	tokens        *prometheus.CounterVec
+	loginFailures prometheus.Counter
+	rateLimited   *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	gcDeleted     prometheus.Counter
+	gcRuns        prometheus.Counter
+}
+
+var _ oauthd.Observer = (*Metrics)(nil)
+
+// NewMetrics returns the metrics in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauthd_http_requests_total", Help: "HTTP requests by endpoint (route pattern), method and status code.",
+		}, []string{"endpoint", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "oauthd_http_request_duration_seconds", Help: "Time to answer HTTP requests, by endpoint (route pattern).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"endpoint"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauthd_tokens_issued_total", Help: "Successful token responses by grant type (implicit: access tokens from the authorization endpoint).",
+		}, []string{"grant"}),
+		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauthd_login_failures_total", Help: "Wrong usernames or passwords, at the login form and the password grant.",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauthd_rate_limited_total", Help: "Attempts refused by a rate limit: login_account, login_ip or client.",
+		}, []string{"limit"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauthd_store_errors_total", Help: "Store calls that failed (not found and already used/exists are not failures), by store method.",
+		}, []string{"op"}),
+		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauthd_gc_deleted_total", Help: "Expired records deleted by the garbage collection.",
+		}),
+		gcRuns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauthd_gc_runs_total", Help: "Garbage collection runs.",
+		}),
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.loginFailures, m.rateLimited, m.storeErrors, m.gcDeleted, m.gcRuns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Known label values start at zero, so dashboards see them before the
+	// first event.
+	for _, g := range []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit} {
+		m.tokens.WithLabelValues(g)
+	}
+	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient} {
+		m.rateLimited.WithLabelValues(l)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// TokenIssued implements oauthd.Observer.
+func (m *Metrics) TokenIssued(grant string) { m.tokens.WithLabelValues(grant).Inc() }
+
+// LoginFailed implements oauthd.Observer.
+func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
+
+// Throttled implements oauthd.Observer.
+func (m *Metrics) Throttled(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
+
+// Middleware counts and times the requests next serves. route names the
+// endpoint of a request (oauthd.Provider.Route); "/" for a path other than
+// "/" is counted as "other".
+func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		endpoint := route(r)
+		if endpoint == "" || (endpoint == "/" && r.URL.Path != "/") {
+			endpoint = "other"
+		}
+		cw := &codeWriter{ResponseWriter: w}
+		defer func() {
+			m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+			m.requests.WithLabelValues(endpoint, method(r.Method), strconv.Itoa(cw.code())).Inc()
+		}()
+		next.ServeHTTP(cw, r)
+	})
+}
+
+// method bounds the method label to the methods HTTP defines.
+func method(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE":
+		return m
+	}
+	return "other"
+}
+
+type codeWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *codeWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

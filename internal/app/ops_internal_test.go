@@ -1,0 +1,398 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/memstore"
+)
+
+// fakeStore is a memstore whose Ping and DeleteExpired a test controls.
+type fakeStore struct {
+	*memstore.Store
+
+	mu       sync.Mutex
+	pingErr  error
+	pingWait chan struct{} // when set, Ping signals pinged and waits for it to close
+	pinged   chan struct{}
+	expired  int   // records DeleteExpired pretends are expired
+	limits   []int // the limit of every DeleteExpired call
+	runs     chan struct{}
+}
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{Store: memstore.New(), runs: make(chan struct{}, 100)}
+}
+
+func (s *fakeStore) Ping(ctx context.Context) error {
+	s.mu.Lock()
+	err, wait, pinged := s.pingErr, s.pingWait, s.pinged
+	s.mu.Unlock()
+	if wait != nil {
+		close(pinged)
+		<-wait
+	}
+	return err
+}
+
+func (s *fakeStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = append(s.limits, limit)
+	n := min(limit, s.expired)
+	s.expired -= n
+	select {
+	case s.runs <- struct{}{}:
+	default:
+	}
+	return n, nil
+}
+
+func openFake(t *testing.T, cfg Config, store *fakeStore) *Main {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	cfg.LogLevel = "error"
+	m, err := open(context.Background(), cfg, store, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func serve(t *testing.T, m *Main) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m.Shutdown(ctx)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// The garbage collection deletes in batches of gc.batch_size until a batch
+// comes back short, and counts what it deleted.
+func TestCollectGarbageBatches(t *testing.T) {
+	s := newFakeStore()
+	m := openFake(t, Config{GCBatchSize: 500}, s)
+	defer m.closeEarly()
+	s.expired = 1200
+	n, err := m.CollectGarbage(context.Background(), time.Now())
+	if err != nil || n != 1200 {
+		t.Fatalf("CollectGarbage = %d, %v; want 1200", n, err)
+	}
+	if got := s.limits; len(got) != 3 || got[0] != 500 || got[1] != 500 || got[2] != 500 {
+		t.Errorf("DeleteExpired limits %v; want three batches of 500", got)
+	}
+	if got := counterValue(m.Metrics.gcDeleted); got != 1200 {
+		t.Errorf("oauthd_gc_deleted_total %v; want 1200", got)
+	}
+	// A backlog larger than 100 batches is left for the next run.
+	s.limits, s.expired = nil, 1_000_000
+	n, _ = m.CollectGarbage(context.Background(), time.Now())
+	if n != maxGCBatches*500 || len(s.limits) != maxGCBatches {
+		t.Errorf("huge backlog: deleted %d in %d batches; want %d in %d", n, len(s.limits), maxGCBatches*500, maxGCBatches)
+	}
+}
+
+// The server runs the garbage collection on its interval, and stops it at
+// shutdown.
+func TestCollectGarbageLoop(t *testing.T) {
+	s := newFakeStore()
+	m := openFake(t, Config{GCBatchSize: 7}, s)
+	m.Config.GCInterval = 20 * time.Millisecond // below what the config allows
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	for range 3 {
+		select {
+		case <-s.runs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the garbage collection did not run")
+		}
+	}
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	s.mu.Lock()
+	calls := len(s.limits)
+	s.mu.Unlock()
+	time.Sleep(60 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.limits) != calls {
+		t.Error("the garbage collection ran after Shutdown")
+	}
+	if s.limits[0] != 7 {
+		t.Errorf("batch size %d; want gc.batch_size 7", s.limits[0])
+	}
+	if got := counterValue(m.Metrics.gcRuns); got < 3 {
+		t.Errorf("oauthd_gc_runs_total %v; want at least 3", got)
+	}
+}
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// /readyz is 503 while the store's Ping fails, and /healthz stays 200.
+func TestReadyz(t *testing.T) {
+	s := newFakeStore()
+	m := openFake(t, Config{}, s)
+	serve(t, m)
+	base := "http://" + m.Addr()
+	if st, body := get(t, http.DefaultClient, base+"/readyz"); st != 200 || body != "ok\n" {
+		t.Errorf("/readyz: %d %q; want 200 ok", st, body)
+	}
+	s.mu.Lock()
+	s.pingErr = errors.New("connection refused")
+	s.mu.Unlock()
+	if st, _ := get(t, http.DefaultClient, base+"/readyz"); st != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the store down: %d; want 503", st)
+	}
+	if st, body := get(t, http.DefaultClient, base+"/healthz"); st != 200 || body != "ok\n" {
+		t.Errorf("/healthz with the store down: %d %q; want 200 ok", st, body)
+	}
+	if got := counterValue(m.Metrics.storeErrors.WithLabelValues("Ping")); got != 1 {
+		t.Errorf("oauthd_store_errors_total{op=Ping} %v; want 1", got)
+	}
+}
+
+// Shutdown lets a request in flight finish, then the server is gone.
+func TestShutdownDrains(t *testing.T) {
+	s := newFakeStore()
+	m := openFake(t, Config{}, s)
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	release := make(chan struct{})
+	s.mu.Lock()
+	s.pingWait, s.pinged = release, make(chan struct{})
+	pinged := s.pinged
+	s.mu.Unlock()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		res, err := http.Get("http://" + m.Addr() + "/readyz")
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		resc <- result{status: res.StatusCode, body: string(b)}
+	}()
+	<-pinged // the request is in flight
+	shut := make(chan error, 1)
+	go func() { shut <- m.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while a request was in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := net.DialTimeout("tcp", m.Addr(), time.Second); err == nil {
+		t.Error("new connections are accepted during shutdown")
+	}
+	close(release)
+	r := <-resc
+	if r.err != nil || r.status != 200 || r.body != "ok\n" {
+		t.Errorf("in-flight request: %d %q %v; want 200 ok", r.status, r.body, r.err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// With metrics.addr, /metrics, /healthz and /readyz move to that listener.
+func TestMetricsAddr(t *testing.T) {
+	m := openFake(t, Config{MetricsAddr: "127.0.0.1:0"}, newFakeStore())
+	serve(t, m)
+	if st, body := get(t, http.DefaultClient, "http://"+m.MetricsAddr()+"/metrics"); st != 200 || !strings.Contains(body, "oauthd_http_requests_total") && !strings.Contains(body, "oauthd_tokens_issued_total") {
+		t.Errorf("metrics listener /metrics: %d", st)
+	}
+	if st, _ := get(t, http.DefaultClient, "http://"+m.MetricsAddr()+"/readyz"); st != 200 {
+		t.Errorf("metrics listener /readyz: %d", st)
+	}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		if st, _ := get(t, http.DefaultClient, "http://"+m.Addr()+p); st != http.StatusNotFound {
+			t.Errorf("main listener %s: %d; want 404", p, st)
+		}
+	}
+}
+
+// metrics.enabled: false removes /metrics; health stays.
+func TestMetricsDisabled(t *testing.T) {
+	m := openFake(t, Config{MetricsDisabled: true}, newFakeStore())
+	serve(t, m)
+	if st, _ := get(t, http.DefaultClient, "http://"+m.Addr()+"/metrics"); st != http.StatusNotFound {
+		t.Errorf("/metrics: %d; want 404", st)
+	}
+	if st, _ := get(t, http.DefaultClient, "http://"+m.Addr()+"/healthz"); st != 200 {
+		t.Errorf("/healthz: %d; want 200", st)
+	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 with the
+// common name cn, and returns its pool.
+func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.CertPool {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+// With tls.cert_file and tls.key_file the server speaks HTTPS itself, its
+// default issuer is https, and a renewed certificate is picked up without
+// a restart.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool := writeCert(t, certFile, keyFile, "first")
+	m := openFake(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile}, newFakeStore())
+	serve(t, m)
+	if !strings.HasPrefix(m.Config.Issuer, "https://127.0.0.1:") {
+		t.Errorf("default issuer %s; want https://127.0.0.1:<port>", m.Config.Issuer)
+	}
+	client := func(pool *x509.CertPool) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	res, err := client(pool).Get("https://" + m.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.TLS.PeerCertificates[0].Subject.CommonName != "first" {
+		t.Errorf("certificate %s; want first", res.TLS.PeerCertificates[0].Subject.CommonName)
+	}
+	if _, err := http.Get("http://" + m.Addr() + "/healthz"); err == nil {
+		// Go's server answers plain HTTP on a TLS port with a 400; either way no ok.
+		t.Log("plain HTTP got an answer (a 400 from the TLS server)")
+	}
+
+	time.Sleep(10 * time.Millisecond) // a later modification time
+	pool2 := writeCert(t, certFile, keyFile, "second")
+	m.certs.mu.Lock()
+	m.certs.checkEvery = 0
+	m.certs.mu.Unlock()
+	res, err = client(pool2).Get("https://" + m.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.TLS.PeerCertificates[0].Subject.CommonName != "second" {
+		t.Errorf("after renewal: certificate %s; want second", res.TLS.PeerCertificates[0].Subject.CommonName)
+	}
+}
+
+// Store failures are counted by method; the answers the protocol expects
+// (not found, already used) are not failures.
+func TestStoreErrorsCounted(t *testing.T) {
+	m := NewMetrics()
+	s := m.instrument(&failingStore{Store: memstore.New()})
+	ctx := context.Background()
+	s.Client(ctx, "nobody")              // ErrNotFound
+	s.UserByUsername(ctx, "x")           // a failure
+	s.UserByUsername(ctx, "x")           // another
+	s.DeleteExpired(ctx, time.Now(), 10) // fine
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	s.UserByUsername(cctx, "x") // the request went away: not a store failure
+	if got := counterValue(m.storeErrors.WithLabelValues("UserByUsername")); got != 2 {
+		t.Errorf("UserByUsername failures %v; want 2", got)
+	}
+	if got := counterValue(m.storeErrors.WithLabelValues("Client")); got != 0 {
+		t.Errorf("Client failures %v; want 0 (not found is an answer)", got)
+	}
+}
+
+type failingStore struct{ *memstore.Store }
+
+func (s *failingStore) UserByUsername(ctx context.Context, _ string) (*oauthd.User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("disk I/O error")
+}
+
+// A Shutdown that comes before Serve (a SIGTERM right at start-up) makes
+// Serve return at once instead of serving forever.
+func TestShutdownBeforeServe(t *testing.T) {
+	m := openFake(t, Config{}, newFakeStore())
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", m.Addr(), time.Second); err == nil {
+		t.Error("the listener is still open")
+	}
+}

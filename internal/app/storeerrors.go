@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oauthd/oauthd"
+)
+
+// countingStore counts the failures of a store's calls in
+// oauthd_store_errors_total{op}. The answers the protocol expects (not
+// found, already exists, already used) and calls whose request went away
+// are not failures. Methods the Storage interface gains later pass through
+// the embedded store uncounted.
+type countingStore struct {
+	oauthd.Storage
+	errs *prometheus.CounterVec
+}
+
+// instrument wraps a store so its failures are counted.
+func (m *Metrics) instrument(s oauthd.Storage) oauthd.Storage {
+	return &countingStore{Storage: s, errs: m.storeErrors}
+}
+
+func (s *countingStore) count(op string, err error) error {
+	if err != nil && !errors.Is(err, oauthd.ErrNotFound) && !errors.Is(err, oauthd.ErrAlreadyExists) &&
+		!errors.Is(err, oauthd.ErrAlreadyUsed) && !errors.Is(err, context.Canceled) {
+		s.errs.WithLabelValues(op).Inc()
+	}
+	return err
+}
+
+func (s *countingStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	v, err := s.Storage.Client(ctx, id)
+	return v, s.count("Client", err)
+}
+func (s *countingStore) CreateClient(ctx context.Context, c *oauthd.Client) error {
+	return s.count("CreateClient", s.Storage.CreateClient(ctx, c))
+}
+func (s *countingStore) UpdateClient(ctx context.Context, c *oauthd.Client) error {
+	return s.count("UpdateClient", s.Storage.UpdateClient(ctx, c))
+}
+func (s *countingStore) DeleteClient(ctx context.Context, id string) error {
+	return s.count("DeleteClient", s.Storage.DeleteClient(ctx, id))
+}
+func (s *countingStore) Clients(ctx context.Context) ([]*oauthd.Client, error) {
+	v, err := s.Storage.Clients(ctx)
+	return v, s.count("Clients", err)
+}
+func (s *countingStore) User(ctx context.Context, id string) (*oauthd.User, error) {
+	v, err := s.Storage.User(ctx, id)
+	return v, s.count("User", err)
+}
+func (s *countingStore) UserByUsername(ctx context.Context, username string) (*oauthd.User, error) {
+	v, err := s.Storage.UserByUsername(ctx, username)
+	return v, s.count("UserByUsername", err)
+}
+func (s *countingStore) CreateUser(ctx context.Context, u *oauthd.User) error {
+	return s.count("CreateUser", s.Storage.CreateUser(ctx, u))
+}
+func (s *countingStore) UpdateUser(ctx context.Context, u *oauthd.User) error {
+	return s.count("UpdateUser", s.Storage.UpdateUser(ctx, u))
+}
+func (s *countingStore) DeleteUser(ctx context.Context, id string) error {
+	return s.count("DeleteUser", s.Storage.DeleteUser(ctx, id))
+}
+func (s *countingStore) Users(ctx context.Context) ([]*oauthd.User, error) {
+	v, err := s.Storage.Users(ctx)
+	return v, s.count("Users", err)
+}
+func (s *countingStore) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
+	return s.count("CreateAuthRequest", s.Storage.CreateAuthRequest(ctx, r))
+}
+func (s *countingStore) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest, error) {
+	v, err := s.Storage.AuthRequest(ctx, id)
+	return v, s.count("AuthRequest", err)
+}
+func (s *countingStore) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.count("DeleteAuthRequest", s.Storage.DeleteAuthRequest(ctx, id))
+}
+func (s *countingStore) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
+	return s.count("CreateAuthCode", s.Storage.CreateAuthCode(ctx, c))
+}
+func (s *countingStore) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
+	c, err := s.Storage.ConsumeAuthCode(ctx, hash, now)
+	return c, s.count("ConsumeAuthCode", err)
+}
+func (s *countingStore) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
+	return s.count("CreateTokens", s.Storage.CreateTokens(ctx, tokens...))
+}
+func (s *countingStore) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
+	v, err := s.Storage.Token(ctx, hash)
+	return v, s.count("Token", err)
+}
+func (s *countingStore) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
+	t, err := s.Storage.RotateRefreshToken(ctx, oldHash, now, successor, next...)
+	return t, s.count("RotateRefreshToken", err)
+}
+func (s *countingStore) RevokeToken(ctx context.Context, hash string) error {
+	return s.count("RevokeToken", s.Storage.RevokeToken(ctx, hash))
+}
+func (s *countingStore) RevokeGrant(ctx context.Context, grantID string, until time.Time) error {
+	return s.count("RevokeGrant", s.Storage.RevokeGrant(ctx, grantID, until))
+}
+func (s *countingStore) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	return s.count("RevokeTokensOf", s.Storage.RevokeTokensOf(ctx, userID, clientID))
+}
+func (s *countingStore) CreateSession(ctx context.Context, se *oauthd.Session) error {
+	return s.count("CreateSession", s.Storage.CreateSession(ctx, se))
+}
+func (s *countingStore) Session(ctx context.Context, hash string) (*oauthd.Session, error) {
+	v, err := s.Storage.Session(ctx, hash)
+	return v, s.count("Session", err)
+}
+func (s *countingStore) DeleteSession(ctx context.Context, hash string) error {
+	return s.count("DeleteSession", s.Storage.DeleteSession(ctx, hash))
+}
+func (s *countingStore) SaveConsent(ctx context.Context, c *oauthd.Consent) error {
+	return s.count("SaveConsent", s.Storage.SaveConsent(ctx, c))
+}
+func (s *countingStore) Consent(ctx context.Context, userID, clientID string) (*oauthd.Consent, error) {
+	c, err := s.Storage.Consent(ctx, userID, clientID)
+	return c, s.count("Consent", err)
+}
+func (s *countingStore) Consents(ctx context.Context, userID string) ([]*oauthd.Consent, error) {
+	v, err := s.Storage.Consents(ctx, userID)
+	return v, s.count("Consents", err)
+}
+func (s *countingStore) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return s.count("DeleteConsent", s.Storage.DeleteConsent(ctx, userID, clientID))
+}
+func (s *countingStore) CreateSigningKey(ctx context.Context, k *oauthd.SigningKey) error {
+	return s.count("CreateSigningKey", s.Storage.CreateSigningKey(ctx, k))
+}
+func (s *countingStore) SigningKeys(ctx context.Context) ([]*oauthd.SigningKey, error) {
+	v, err := s.Storage.SigningKeys(ctx)
+	return v, s.count("SigningKeys", err)
+}
+func (s *countingStore) DeleteSigningKey(ctx context.Context, id string) error {
+	return s.count("DeleteSigningKey", s.Storage.DeleteSigningKey(ctx, id))
+}
+func (s *countingStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := s.Storage.DeleteExpired(ctx, now, limit)
+	return n, s.count("DeleteExpired", err)
+}
+func (s *countingStore) Ping(ctx context.Context) error {
+	return s.count("Ping", s.Storage.Ping(ctx))
+}

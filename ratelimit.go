@@ -1,0 +1,435 @@
+package oauthd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RateLimit says how many failed attempts a key (an account, a client IP,
+// a client) may make before it is locked out, and for how long.
+//
+// Failures are counted in a window that starts at the first failure. When
+// MaxFailures failures fall within Window, the key is locked out for
+// Lockout; every further lockout lasts twice as long as the one before, up
+// to MaxLockout. A key with no failure for Window after its last failure
+// or lockout starts afresh, and so does an account after a successful
+// login. While a key is locked out its credentials are not even checked,
+// so a correct password does not sign in.
+type RateLimit struct {
+	// MaxFailures is how many failures are allowed within Window. Zero
+	// means the default of the Config field; a negative value turns the
+	// limit off.
+	MaxFailures int
+	// Window is how long failures are counted from the first one.
+	Window time.Duration
+	// Lockout is how long the first lockout lasts.
+	Lockout time.Duration
+	// MaxLockout bounds the doubling lockouts.
+	MaxLockout time.Duration
+}
+
+// Default rate limits (see Config.LoginLimit, LoginIPLimit and ClientLimit).
+var (
+	DefaultLoginLimit   = RateLimit{MaxFailures: 5, Window: 15 * time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	DefaultLoginIPLimit = RateLimit{MaxFailures: 50, Window: 15 * time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	DefaultClientLimit  = RateLimit{MaxFailures: 20, Window: time.Minute, Lockout: 10 * time.Second, MaxLockout: 5 * time.Minute}
+)
+
+// Enabled reports whether the limit counts anything.
+func (l RateLimit) Enabled() bool { return l.MaxFailures > 0 }
+
+// withDefaults fills the zero fields of l from def and checks the result;
+// name is the Config field, for the error.
+func (l RateLimit) withDefaults(name string, def RateLimit) (RateLimit, error) {
+	if l.MaxFailures == 0 {
+		l.MaxFailures = def.MaxFailures
+	}
+	if l.Window == 0 {
+		l.Window = def.Window
+	}
+	if l.Lockout == 0 {
+		l.Lockout = def.Lockout
+	}
+	if l.MaxLockout == 0 {
+		l.MaxLockout = max(def.MaxLockout, l.Lockout)
+	}
+	if !l.Enabled() {
+		return l, nil
+	}
+	switch {
+	case l.Window < time.Second:
+		return l, fmt.Errorf("oauthd: Config.%s.Window %s must be at least one second", name, l.Window)
+	case l.Lockout < time.Second:
+		return l, fmt.Errorf("oauthd: Config.%s.Lockout %s must be at least one second", name, l.Lockout)
+	case l.MaxLockout < l.Lockout:
+		return l, fmt.Errorf("oauthd: Config.%s.MaxLockout %s must not be shorter than Lockout %s", name, l.MaxLockout, l.Lockout)
+	}
+	return l, nil
+}
+
+// lockout is the length of the n-th lockout (n ≥ 1): Lockout doubled n-1
+// times, at most MaxLockout.
+func (l RateLimit) lockout(n int) time.Duration {
+	d := l.Lockout
+	for i := 1; i < n && d < l.MaxLockout; i++ {
+		if d > math.MaxInt64/2 {
+			return l.MaxLockout
+		}
+		d *= 2
+	}
+	return min(d, l.MaxLockout)
+}
+
+// Outcome is how an attempt a Limiter allowed ended.
+type Outcome int
+
+const (
+	// Failed means the credential was wrong: the attempt counts as a failure.
+	Failed Outcome = iota + 1
+	// Succeeded means the credential was right and proves the key's owner
+	// (an account, a client): the key's failures and lockouts are forgotten.
+	Succeeded
+	// Released means the attempt does not count either way: the key is a
+	// client IP whose attempt succeeded (one good login from a shared
+	// address must not wipe the failures of others), or the check could not
+	// be made.
+	Released
+)
+
+// Limiter counts failed attempts per key ("user:alice", "ip:192.0.2.1",
+// "client:app") and refuses attempts on a key that had too many.
+//
+// An attempt is reserved before the credential is checked and counts
+// against the limit until Done: so of any number of concurrent attempts on
+// a key with MaxFailures m, at most m check a credential. Implementations
+// must be safe for concurrent use and must not lose updates.
+//
+// The default, MemoryLimiter, keeps the counts in the memory of one
+// process: with N nodes behind a load balancer a client can make up to N
+// times the configured attempts. A Limiter backed by shared storage makes
+// the limits global.
+type Limiter interface {
+	// Reserve takes an attempt on key under lim. It returns wait > 0,
+	// how long to wait before trying again, when the key is locked out or
+	// when its failures and attempts in progress already reach
+	// lim.MaxFailures; the attempt is then not taken.
+	Reserve(ctx context.Context, key string, lim RateLimit, now time.Time) (wait time.Duration, err error)
+	// Done ends an attempt that Reserve took.
+	Done(ctx context.Context, key string, lim RateLimit, now time.Time, o Outcome) error
+}
+
+// MemoryLimiter is a Limiter in the memory of one process. Its zero value
+// is not usable; NewMemoryLimiter makes one.
+type MemoryLimiter struct {
+	mu      sync.Mutex
+	keys    map[string]*limitState
+	maxKeys int
+	ops     int
+}
+
+type limitState struct {
+	failures    int       // in the current window
+	pending     int       // attempts reserved and not yet done
+	first       time.Time // first failure of the current window
+	last        time.Time // last failure
+	lockedUntil time.Time
+	lockouts    int           // lockouts since the key was last forgotten
+	window      time.Duration // the limit's window, for sweeping
+}
+
+// NewMemoryLimiter returns a MemoryLimiter remembering at most maxKeys keys
+// (100 000 when maxKeys ≤ 0). When it is full, keys that have been quiet
+// for their window are forgotten first, then others that are not locked
+// out, so memory stays bounded however many names an attacker tries.
+func NewMemoryLimiter(maxKeys int) *MemoryLimiter {
+	if maxKeys <= 0 {
+		maxKeys = 100_000
+	}
+	return &MemoryLimiter{keys: make(map[string]*limitState), maxKeys: maxKeys}
+}
+
+// Reserve implements Limiter.
+func (m *MemoryLimiter) Reserve(_ context.Context, key string, lim RateLimit, now time.Time) (time.Duration, error) {
+	if !lim.Enabled() {
+		return 0, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.keys[key]
+	if s == nil {
+		m.makeRoom(now)
+		s = &limitState{}
+		m.keys[key] = s
+	}
+	s.window = lim.Window
+	s.age(now)
+	if now.Before(s.lockedUntil) {
+		return ceilSecond(s.lockedUntil.Sub(now)), nil
+	}
+	if s.failures+s.pending >= lim.MaxFailures {
+		// The attempts in progress may all fail and lock the key out.
+		return time.Second, nil
+	}
+	s.pending++
+	return 0, nil
+}
+
+// Done implements Limiter.
+func (m *MemoryLimiter) Done(_ context.Context, key string, lim RateLimit, now time.Time, o Outcome) error {
+	if !lim.Enabled() {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.keys[key]
+	if s == nil || s.pending == 0 {
+		return nil
+	}
+	s.pending--
+	switch o {
+	case Failed:
+		s.age(now)
+		if s.failures == 0 {
+			s.first = now
+		}
+		s.failures++
+		s.last = now
+		if s.failures >= lim.MaxFailures {
+			s.lockouts++
+			s.lockedUntil = now.Add(lim.lockout(s.lockouts))
+			s.failures, s.first = 0, time.Time{}
+		}
+	case Succeeded:
+		s.failures, s.lockouts, s.first, s.last, s.lockedUntil = 0, 0, time.Time{}, time.Time{}, time.Time{}
+	}
+	if s.idle() {
+		delete(m.keys, key)
+	}
+	return nil
+}
+
+// age ends the failure window once it is over, and forgets the lockouts
+// once the key has been quiet for a window.
+func (s *limitState) age(now time.Time) {
+	if s.failures > 0 && now.Sub(s.first) >= s.window {
+		s.failures, s.first = 0, time.Time{}
+	}
+	if s.quiet(now) {
+		s.lockouts, s.lockedUntil, s.last = 0, time.Time{}, time.Time{}
+	}
+}
+
+// quiet reports whether nothing has happened on the key for its window.
+func (s *limitState) quiet(now time.Time) bool {
+	t := s.last
+	if s.lockedUntil.After(t) {
+		t = s.lockedUntil
+	}
+	return s.pending == 0 && s.failures == 0 && now.Sub(t) >= s.window
+}
+
+func (s *limitState) idle() bool {
+	return s.pending == 0 && s.failures == 0 && s.lockouts == 0 && s.lockedUntil.IsZero()
+}
+
+// makeRoom keeps the map under maxKeys: every 4096 operations, or when it
+// is full, it forgets the quiet keys; if it is still full it forgets keys
+// that are not locked out and have no attempt in progress.
+func (m *MemoryLimiter) makeRoom(now time.Time) {
+	m.ops++
+	if m.ops%4096 != 0 && len(m.keys) < m.maxKeys {
+		return
+	}
+	for k, s := range m.keys {
+		if s.pending == 0 && (s.idle() || s.quiet(now)) {
+			delete(m.keys, k)
+		}
+	}
+	for k, s := range m.keys {
+		if len(m.keys) < m.maxKeys {
+			return
+		}
+		if s.pending == 0 && !now.Before(s.lockedUntil) {
+			delete(m.keys, k)
+		}
+	}
+	for k, s := range m.keys {
+		if len(m.keys) < m.maxKeys {
+			return
+		}
+		if s.pending == 0 {
+			delete(m.keys, k)
+		}
+	}
+}
+
+// Len is how many keys the limiter remembers.
+func (m *MemoryLimiter) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.keys)
+}
+
+func ceilSecond(d time.Duration) time.Duration {
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return max(d, time.Second)
+}
+
+// Names of the limits, as Observer.Throttled reports them.
+const (
+	LimitLoginAccount = "login_account"
+	LimitLoginIP      = "login_ip"
+	LimitClient       = "client"
+)
+
+// limitedKey is one key an attempt is counted on.
+type limitedKey struct {
+	name    string // LimitLoginAccount, ...
+	key     string
+	lim     RateLimit
+	success Outcome // Succeeded or Released
+}
+
+// limitKey makes a limiter key of a kind and a value; long values are
+// hashed, so keys stay small whatever a request sends.
+func limitKey(kind, v string) string {
+	if len(v) > 64 {
+		sum := sha256.Sum256([]byte(v))
+		v = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return kind + ":" + v
+}
+
+func (p *Provider) accountKey(username string) limitedKey {
+	return limitedKey{LimitLoginAccount, limitKey("user", strings.ToLower(username)), p.cfg.LoginLimit, Succeeded}
+}
+
+func (p *Provider) ipKey(r *http.Request) limitedKey {
+	return limitedKey{LimitLoginIP, limitKey("ip", ipNetwork(ClientIP(r.Context()))), p.cfg.LoginIPLimit, Released}
+}
+
+// ipNetwork is what the per-IP limit counts: an IPv4 address, or the /64
+// of an IPv6 address (one subscriber usually holds a whole /64).
+func ipNetwork(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	pfx, _ := a.Prefix(64)
+	return pfx.String()
+}
+
+func (p *Provider) clientKey(id string) limitedKey {
+	return limitedKey{LimitClient, limitKey("client", id), p.cfg.ClientLimit, Succeeded}
+}
+
+// attempt is an attempt reserved on some keys.
+type attempt struct {
+	p    *Provider
+	keys []limitedKey
+}
+
+// reserve takes an attempt on every key. When one refuses, it gives back
+// the ones taken and returns how long to wait.
+func (p *Provider) reserve(r *http.Request, keys ...limitedKey) (*attempt, time.Duration, error) {
+	ctx := r.Context()
+	a := &attempt{p: p}
+	for _, k := range keys {
+		wait, err := p.limiter.Reserve(ctx, k.key, k.lim, p.now())
+		if err == nil && wait > 0 {
+			p.obs.Throttled(k.name)
+			p.log.Info("attempt throttled", "request_id", RequestID(ctx), "limit", k.name, "retry_after_s", int64(wait/time.Second))
+		}
+		if err != nil || wait > 0 {
+			a.done(ctx, Released)
+			return nil, wait, err
+		}
+		a.keys = append(a.keys, k)
+	}
+	return a, 0, nil
+}
+
+// end ends the attempt on every key: when ok (the credential was right)
+// each key gets its success outcome, else each counts a failure.
+func (a *attempt) end(ctx context.Context, ok bool) {
+	if ok {
+		for _, k := range a.keys {
+			a.report(ctx, k, k.success)
+		}
+		return
+	}
+	a.done(ctx, Failed)
+}
+
+// done ends the attempt on every key with the same outcome.
+func (a *attempt) done(ctx context.Context, o Outcome) {
+	for _, k := range a.keys {
+		a.report(ctx, k, o)
+	}
+}
+
+func (a *attempt) report(ctx context.Context, k limitedKey, o Outcome) {
+	// A canceled request must still end its attempt, or the slot leaks.
+	if err := a.p.limiter.Done(context.WithoutCancel(ctx), k.key, k.lim, a.p.now(), o); err != nil {
+		a.p.log.Error("rate limiter", "request_id", RequestID(ctx), "error", err.Error())
+	}
+}
+
+// tooManyAttempts is the JSON answer to a throttled request: 429 with
+// Retry-After.
+func tooManyAttempts(wait time.Duration) *Error {
+	return &Error{Code: ErrorTemporarilyUnavailable, Description: "too many failed attempts; try again later",
+		Status: http.StatusTooManyRequests, RetryAfter: wait}
+}
+
+// retryAfter formats a Retry-After header value (RFC 9110 §10.2.3).
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(ceilSecond(d)/time.Second), 10)
+}
+
+// checkPasswordLimited is checkPassword behind the login limits: it
+// reserves an attempt for the account and the client IP before the
+// password is checked, and returns wait > 0 without checking anything
+// when either is throttled.
+func (p *Provider) checkPasswordLimited(r *http.Request, username, password string) (*User, time.Duration, error) {
+	a, wait, err := p.reserve(r, p.accountKey(username), p.ipKey(r))
+	if err != nil || wait > 0 {
+		return nil, wait, err
+	}
+	u, err := p.checkPassword(r, username, password)
+	if err != nil {
+		a.done(r.Context(), Released)
+		return nil, 0, err
+	}
+	a.end(r.Context(), u != nil)
+	if u == nil {
+		p.obs.LoginFailed()
+	}
+	return u, 0, nil
+}
+
+// loginThrottled answers a login form posted while its account or IP is
+// locked out: the login page again, with the too_many_attempts message,
+// status 429 and Retry-After. The password was not checked.
+func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, ar *AuthRequest, browser, id, username string, wait time.Duration) {
+	var client *Client
+	if ar != nil {
+		if c, err := p.store.Client(r.Context(), ar.ClientID); err == nil {
+			client = c
+		}
+	}
+	w.Header().Set("Retry-After", retryAfter(wait))
+	p.cfg.Pages.Login(w, r, &LoginPage{Page: p.page(r, http.StatusTooManyRequests, ar), Action: LoginPath, AuthReqID: id,
+		CSRF: csrfToken(browser, "login", id), Username: username, Error: "too_many_attempts", Client: client})
+}

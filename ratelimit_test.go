@@ -1,0 +1,389 @@
+package oauthd_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// countingStore counts the lookups that precede every password and client
+// secret check: one UserByUsername per password checked, one Client per
+// client secret checked.
+type countingStore struct {
+	oauthd.Storage
+	userLookups, clientLookups atomic.Int64
+}
+
+func (s *countingStore) UserByUsername(ctx context.Context, username string) (*oauthd.User, error) {
+	s.userLookups.Add(1)
+	return s.Storage.UserByUsername(ctx, username)
+}
+
+func (s *countingStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	s.clientLookups.Add(1)
+	return s.Storage.Client(ctx, id)
+}
+
+func newCountingEnv(t *testing.T, opts ...func(*oauthd.Config)) (*testEnv, *countingStore) {
+	var cs *countingStore
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
+		cs = &countingStore{Storage: s}
+		return cs
+	}, opts...)
+	return e, cs
+}
+
+// loginPage opens the seed's authorization request in b and returns the
+// login page.
+func (e *testEnv) loginPage(b *browser) *response {
+	e.t.Helper()
+	r := b.follow(e, b.get(e.authorizeURL()))
+	if r.pageKind() != "login" {
+		e.t.Fatalf("want the login page, got %d %s", r.status, r.body)
+	}
+	return r
+}
+
+// postLogin posts the login form without t.Fatal, for goroutines.
+func postLogin(c *http.Client, u string, f url.Values) (int, http.Header, error) {
+	res, err := c.PostForm(u, f)
+	if err != nil {
+		return 0, nil, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, res.Header, nil
+}
+
+// 200 parallel wrong-password posts for one account check at most
+// LoginLimit.MaxFailures passwords: each attempt is reserved before the
+// password is checked, so the count cannot be overrun. The rest are
+// answered 429 with Retry-After, and during the lockout even the right
+// password does not sign in.
+func TestLoginLimitParallel(t *testing.T) {
+	e, cs := newCountingEnv(t)
+	b := e.browser()
+	lp := e.loginPage(b)
+	f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"wrong"}}
+	before := cs.userLookups.Load()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range 200 {
+		wg.Go(func() {
+			status, h, err := postLogin(b.c, e.url(oauthd.LoginPath), f)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses[status]++
+			if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		})
+	}
+	wg.Wait()
+	checks := cs.userLookups.Load() - before
+	max := int64(oauthd.DefaultLoginLimit.MaxFailures)
+	if checks > max || checks == 0 {
+		t.Errorf("%d password checks for 200 parallel wrong passwords; want 1..%d", checks, max)
+	}
+	if statuses[http.StatusSeeOther] != int(checks) || statuses[http.StatusTooManyRequests] != 200-int(checks) {
+		t.Errorf("statuses %v; want %d × 303 (invalid_credentials) and the rest 429", statuses, checks)
+	}
+
+	// The account is locked: the right password is refused unchecked.
+	f.Set("password", "admin")
+	before = cs.userLookups.Load()
+	r := b.post(e.url(oauthd.LoginPath), f)
+	if r.status != http.StatusTooManyRequests || r.pageKind() != "login" || r.str("Error") != "too_many_attempts" {
+		t.Fatalf("right password during lockout: %d %s %s; want 429 and the login page with too_many_attempts", r.status, r.pageKind(), r.body)
+	}
+	if got := r.header.Get("Retry-After"); got != "60" {
+		t.Errorf("Retry-After %q; want 60 (the first lockout, a minute)", got)
+	}
+	if n := cs.userLookups.Load() - before; n != 0 {
+		t.Errorf("%d password checks during the lockout; want 0", n)
+	}
+	if r2 := b.get(e.url("/")); r2.pageKind() == "home" {
+		t.Error("signed in during the lockout")
+	}
+
+	// After the lockout the right password works.
+	e.clock.Add(time.Minute)
+	r = b.post(e.url(oauthd.LoginPath), f)
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Fatalf("right password after the lockout: %d %s; want 303 to consent", r.status, r.location())
+	}
+}
+
+// Lockouts double while failures continue, up to MaxLockout; a success
+// forgets them.
+func TestLoginLimitBackoff(t *testing.T) {
+	lim := oauthd.RateLimit{MaxFailures: 3, Window: 10 * time.Minute, Lockout: time.Minute, MaxLockout: 3 * time.Minute}
+	e := newEnv(t, func(c *oauthd.Config) { c.LoginLimit = lim })
+	b := e.browser()
+	lp := e.loginPage(b)
+	f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"wrong"}}
+	fail := func(n int) {
+		t.Helper()
+		for i := range n {
+			if r := b.post(e.url(oauthd.LoginPath), f); r.status != http.StatusSeeOther {
+				t.Fatalf("failure %d: %d; want 303 invalid_credentials", i+1, r.status)
+			}
+		}
+	}
+	retry := func() string {
+		t.Helper()
+		r := b.post(e.url(oauthd.LoginPath), f)
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("%d; want 429", r.status)
+		}
+		return r.header.Get("Retry-After")
+	}
+	for i, want := range []string{"60", "120", "180", "180"} {
+		fail(3)
+		if got := retry(); got != want {
+			t.Errorf("lockout %d: Retry-After %s; want %s", i+1, got, want)
+		}
+		s, _ := strconv.Atoi(want)
+		e.clock.Add(time.Duration(s) * time.Second)
+	}
+	// A success forgets the lockouts: the next three failures lock for a minute.
+	f.Set("password", "admin")
+	if r := b.post(e.url(oauthd.LoginPath), f); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Fatalf("right password: %d %s", r.status, r.location())
+	}
+	f.Set("password", "wrong")
+	fail(2)
+	e.clock.Add(10 * time.Minute) // the window ends: the two failures are forgotten
+	fail(2)
+	fail(1)
+	if got := retry(); got != "60" {
+		t.Errorf("after a success: Retry-After %s; want 60", got)
+	}
+}
+
+// The per-IP limit stops one address from trying many accounts; a success
+// from the address does not wipe its failures.
+func TestLoginIPLimit(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.LoginIPLimit = oauthd.RateLimit{MaxFailures: 4, Window: time.Hour, Lockout: time.Minute}
+	})
+	b := e.browser()
+	lp := e.loginPage(b)
+	post := func(user, pass string) int {
+		f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {user}, "password": {pass}}
+		return b.post(e.url(oauthd.LoginPath), f).status
+	}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if s := post(u, "guess"); s != http.StatusSeeOther {
+			t.Fatalf("%s: %d; want 303", u, s)
+		}
+	}
+	if s := post("admin", "admin"); s != http.StatusSeeOther {
+		t.Fatalf("right password: %d; want 303", s)
+	}
+	if s := post("dave", "guess"); s != http.StatusSeeOther {
+		t.Fatalf("fourth failure: %d; want 303", s)
+	}
+	if s := post("erin", "guess"); s != http.StatusTooManyRequests {
+		t.Errorf("fifth account from one IP: %d; want 429", s)
+	}
+}
+
+// 200 parallel wrong client secrets check at most ClientLimit.MaxFailures
+// secrets; then even the right secret is answered 429 until the lockout
+// ends.
+func TestClientLimitParallel(t *testing.T) {
+	e, cs := newCountingEnv(t)
+	before := cs.clientLookups.Load()
+	var wg sync.WaitGroup
+	var n401, n429 atomic.Int64
+	for range 200 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", basic("service", "wrong"))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			switch res.StatusCode {
+			case http.StatusUnauthorized:
+				n401.Add(1)
+			case http.StatusTooManyRequests:
+				n429.Add(1)
+			default:
+				t.Errorf("status %d", res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	checks := cs.clientLookups.Load() - before
+	if max := int64(oauthd.DefaultClientLimit.MaxFailures); checks > max || checks != n401.Load() || n429.Load() != 200-checks {
+		t.Errorf("%d secret checks, %d × 401, %d × 429; want at most %d checks, one 401 each, the rest 429", checks, n401.Load(), n429.Load(), max)
+	}
+	r := e.token(basic("service", "service-secret"), form("grant_type", "client_credentials"))
+	if r.status != http.StatusTooManyRequests || r.str("error") != "temporarily_unavailable" || r.header.Get("Retry-After") != "10" {
+		t.Errorf("right secret during the lockout: %d %s Retry-After %q; want 429 temporarily_unavailable, 10", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	e.clock.Add(10 * time.Second)
+	if r := e.token(basic("service", "service-secret"), form("grant_type", "client_credentials")); r.status != http.StatusOK {
+		t.Errorf("after the lockout: %d %s", r.status, r.body)
+	}
+	// Other clients were never affected.
+	if r := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", "x")); r.status != http.StatusBadRequest {
+		t.Errorf("another client: %d %s; want 400 invalid_grant", r.status, r.body)
+	}
+}
+
+// The password grant shares the account limit with the login form.
+func TestPasswordGrantLimit(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.EnablePasswordGrant = true })
+	ctx := context.Background()
+	if err := e.store.CreateClient(ctx, &oauthd.Client{ID: "cli", SecretHash: hash(t, "cli-secret"),
+		GrantTypes: []string{oauthd.GrantPassword}, Scopes: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	auth := basic("cli", "cli-secret")
+	for i := range oauthd.DefaultLoginLimit.MaxFailures {
+		if r := e.token(auth, form("grant_type", "password", "username", "admin", "password", "wrong")); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := e.token(auth, form("grant_type", "password", "username", "admin", "password", "admin"))
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || r.str("access_token") != "" {
+		t.Errorf("right password during the lockout: %d %s; want 429 with Retry-After and no token", r.status, r.body)
+	}
+	// The login form is locked too: it is the same account.
+	b := e.browser()
+	lp := e.loginPage(b)
+	lr := b.post(e.url(oauthd.LoginPath), url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"admin"}})
+	if lr.status != http.StatusTooManyRequests {
+		t.Errorf("login form during the lockout: %d; want 429", lr.status)
+	}
+}
+
+// A negative MaxFailures turns a limit off.
+func TestLoginLimitOff(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.LoginLimit = oauthd.RateLimit{MaxFailures: -1}
+		c.LoginIPLimit = oauthd.RateLimit{MaxFailures: -1}
+	})
+	b := e.browser()
+	lp := e.loginPage(b)
+	f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"wrong"}}
+	for i := range 60 {
+		if r := b.post(e.url(oauthd.LoginPath), f); r.status != http.StatusSeeOther {
+			t.Fatalf("failure %d: %d; want 303 (no limit)", i+1, r.status)
+		}
+	}
+}
+
+type countingObserver struct {
+	mu        sync.Mutex
+	tokens    map[string]int
+	failures  int
+	throttled map[string]int
+}
+
+func (o *countingObserver) TokenIssued(g string) { o.mu.Lock(); o.tokens[g]++; o.mu.Unlock() }
+func (o *countingObserver) LoginFailed()         { o.mu.Lock(); o.failures++; o.mu.Unlock() }
+func (o *countingObserver) Throttled(l string)   { o.mu.Lock(); o.throttled[l]++; o.mu.Unlock() }
+
+// The Observer hears about tokens by grant, failed logins and throttling.
+func TestObserver(t *testing.T) {
+	o := &countingObserver{tokens: map[string]int{}, throttled: map[string]int{}}
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.Observer = o
+		c.LoginLimit = oauthd.RateLimit{MaxFailures: 2}
+	})
+	code := e.code()
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI))
+	e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")))
+	e.token(basic("service", "service-secret"), form("grant_type", "client_credentials"))
+	e.token(basic("service", "service-secret"), form("grant_type", "bogus"))
+	b := e.browser()
+	lp := e.loginPage(b)
+	f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"wrong"}}
+	for range 3 {
+		b.post(e.url(oauthd.LoginPath), f)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	want := map[string]int{"authorization_code": 1, "refresh_token": 1, "client_credentials": 1}
+	if len(o.tokens) != len(want) || o.tokens["authorization_code"] != 1 || o.tokens["refresh_token"] != 1 || o.tokens["client_credentials"] != 1 {
+		t.Errorf("tokens issued %v; want %v", o.tokens, want)
+	}
+	if o.failures != 2 || o.throttled[oauthd.LimitLoginAccount] != 1 {
+		t.Errorf("login failures %d, throttled %v; want 2 and login_account 1", o.failures, o.throttled)
+	}
+}
+
+// MemoryLimiter stays within its key budget however many keys are tried.
+func TestMemoryLimiterBounded(t *testing.T) {
+	m := oauthd.NewMemoryLimiter(100)
+	lim := oauthd.RateLimit{MaxFailures: 3, Window: time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 10_000 {
+		k := "user:" + strconv.Itoa(i)
+		if wait, err := m.Reserve(ctx, k, lim, now); err != nil || wait != 0 {
+			t.Fatalf("reserve %s: %v %v", k, wait, err)
+		}
+		m.Done(ctx, k, lim, now, oauthd.Failed)
+	}
+	if n := m.Len(); n > 100 {
+		t.Errorf("%d keys remembered; want at most 100", n)
+	}
+	// A key whose attempts all succeed or are released is not remembered.
+	m2 := oauthd.NewMemoryLimiter(0)
+	for _, o := range []oauthd.Outcome{oauthd.Succeeded, oauthd.Released} {
+		m2.Reserve(ctx, "k", lim, now)
+		m2.Done(ctx, "k", lim, now, o)
+	}
+	if n := m2.Len(); n != 0 {
+		t.Errorf("%d keys after successes; want 0", n)
+	}
+}
+
+// Failures older than the window do not count.
+func TestMemoryLimiterWindow(t *testing.T) {
+	m := oauthd.NewMemoryLimiter(0)
+	lim := oauthd.RateLimit{MaxFailures: 3, Window: time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fail := func() time.Duration {
+		wait, _ := m.Reserve(ctx, "k", lim, now)
+		if wait == 0 {
+			m.Done(ctx, "k", lim, now, oauthd.Failed)
+		}
+		return wait
+	}
+	fail()
+	fail()
+	now = now.Add(61 * time.Second)
+	fail()
+	fail()
+	if w := fail(); w != 0 {
+		t.Fatalf("third failure of a new window refused: %s", w)
+	}
+	if w := fail(); w != time.Minute {
+		t.Errorf("after three failures in a window: wait %s; want 1m", w)
+	}
+}
