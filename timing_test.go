@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/secret"
@@ -87,10 +88,18 @@ type timingProvider struct {
 	svcAuth string
 }
 
-func newTimingProvider(tb testing.TB) *timingProvider {
+// newTimingProvider has the rate limits off, so every attempt reaches the
+// KDF; limits adds them back.
+func newTimingProvider(tb testing.TB, limits ...oauthd.RateLimit) *timingProvider {
 	tb.Helper()
 	store := memstore.New()
-	p, err := oauthd.New(oauthd.Config{Issuer: "https://issuer.example", Pages: fakePages{}, EnablePasswordGrant: true}, store)
+	off := oauthd.RateLimit{MaxFailures: -1}
+	cfg := oauthd.Config{Issuer: "https://issuer.example", Pages: fakePages{}, EnablePasswordGrant: true,
+		LoginLimit: off, LoginIPLimit: off, ClientLimit: off}
+	if len(limits) > 0 {
+		cfg.LoginLimit, cfg.ClientLimit = limits[0], limits[0]
+	}
+	p, err := oauthd.New(cfg, store)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -248,6 +257,43 @@ func TestUnknownClientAnswersLikeWrongSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A locked-out unknown user and a locked-out known one get the same
+// answer and cost no KDF run: the lockout tells nothing about who exists.
+func TestLockoutAnswersAlike(t *testing.T) {
+	limit := oauthd.RateLimit{MaxFailures: 3, Window: time.Minute, Lockout: time.Minute}
+	tp := newTimingProvider(t, limit)
+	for range limit.MaxFailures {
+		tp.login("alice", "wrong")
+		tp.login("mallory", "wrong")
+	}
+	a, na := kdf(func() *httptest.ResponseRecorder { return tp.login("alice", "alice-password") })
+	b, nb := kdf(func() *httptest.ResponseRecorder { return tp.login("mallory", "alice-password") })
+	if a.status != http.StatusTooManyRequests {
+		t.Fatalf("after %d failures: %d %s; want 429", limit.MaxFailures, a.status, a.body)
+	}
+	// The login page echoes the username back; compare without it.
+	a.body = strings.Replace(a.body, `"alice"`, `"U"`, 1)
+	b.body = strings.Replace(b.body, `"mallory"`, `"U"`, 1)
+	sameAnswer(t, "locked-out known user vs unknown user", a, b)
+	if na != 0 || nb != 0 {
+		t.Errorf("KDF runs while locked out: known %d, unknown %d; want 0 and 0", na, nb)
+	}
+	for range limit.MaxFailures {
+		tp.post(oauthd.TokenPath, basic("svc", "wrong"), url.Values{"grant_type": {"client_credentials"}})
+		tp.post(oauthd.TokenPath, basic("nobody", "wrong"), url.Values{"grant_type": {"client_credentials"}})
+	}
+	a, na = kdf(func() *httptest.ResponseRecorder {
+		return tp.post(oauthd.TokenPath, basic("svc", "svc-secret"), url.Values{"grant_type": {"client_credentials"}})
+	})
+	b, nb = kdf(func() *httptest.ResponseRecorder {
+		return tp.post(oauthd.TokenPath, basic("nobody", "svc-secret"), url.Values{"grant_type": {"client_credentials"}})
+	})
+	sameAnswer(t, "locked-out known client vs unknown client", a, b)
+	if a.status == http.StatusOK || na != nb {
+		t.Errorf("locked-out clients: %d, KDF runs known %d, unknown %d; want a refusal and equal work", a.status, na, nb)
 	}
 }
 
