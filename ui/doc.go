@@ -7,7 +7,10 @@
 // Content-Security-Policy the Provider sends:
 //
 //	default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:;
-//	form-action *; frame-ancestors 'none'; base-uri 'none'
+//	frame-ancestors 'none'; base-uri 'none'
+//
+// (no form-action directive: the consent form's answer redirects to the
+// client's redirect URI, which may use any scheme).
 //
 // # Theming
 //

@@ -35,6 +35,7 @@ var messagesEN = map[string]string{
 	"error.code_label": "Error code: %s",
 	"error.request_id": "Request ID: %s",
 	"error.generic":    "The application's request could not be completed.",
+	"error.hint":       "If this keeps happening, tell the application's support and give them the request ID below.",
 
 	"error.code.unknown_client":            "This application is not known.",
 	"error.code.invalid_redirect_uri":      "The address this application asked to return to is not registered.",

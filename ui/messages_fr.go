@@ -35,6 +35,7 @@ var messagesFR = map[string]string{
 	"error.code_label": "Code d’erreur\u00a0: %s",
 	"error.request_id": "Identifiant de requête\u00a0: %s",
 	"error.generic":    "La demande de l’application n’a pas pu aboutir.",
+	"error.hint":       "Si le problème persiste, prévenez l’assistance de l’application en indiquant l’identifiant de requête ci-dessous.",
 
 	"error.code.unknown_client":            "Cette application est inconnue.",
 	"error.code.invalid_redirect_uri":      "L’adresse de retour demandée par cette application n’est pas enregistrée.",

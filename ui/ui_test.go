@@ -200,14 +200,22 @@ func TestLoginForm(t *testing.T) {
 		`<label for="username">Username</label>`,
 		`<input type="text" id="username" name="username" value="alice" autocomplete="username"`,
 		`<label for="password">Password</label>`,
-		`<input type="password" id="password" name="password" autocomplete="current-password" required>`,
+		`<input type="password" id="password" name="password" autocomplete="current-password" required`,
 		`<button type="submit">Sign in</button>`,
 	)
 	if n := strings.Count(got.body, "<button"); n != 1 {
 		t.Errorf("login form has %d buttons; want 1", n)
 	}
-	if !regexp.MustCompile(`id="username"[^>]*\sautofocus`).MatchString(got.body) {
-		t.Errorf("username input is not autofocused")
+	// A known username (login_hint, a failed attempt) leaves only the
+	// password to type, so that field gets the focus; else the username.
+	autofocus := regexp.MustCompile(`id="(\w+)"[^>]*\sautofocus`)
+	if m := autofocus.FindAllStringSubmatch(got.body, -1); len(m) != 1 || m[0][1] != "password" {
+		t.Errorf("autofocus with a username: %v; want the password field only", m)
+	}
+	empty := loginPage()
+	got2 := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, empty) })
+	if m := autofocus.FindAllStringSubmatch(got2.body, -1); len(m) != 1 || m[0][1] != "username" {
+		t.Errorf("autofocus without a username: %v; want the username field only", m)
 	}
 	mustNotContain(t, got.body, `role="alert"`)
 

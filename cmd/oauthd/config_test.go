@@ -64,7 +64,7 @@ func TestConfigPrintPrecedence(t *testing.T) {
 		want []string
 	}{
 		{"defaults", nil, nil, []string{"addr: localhost:8000", "issuer: http://localhost:8000", "interval: 1m"}},
-		{"file", map[string]string{"OAUTHD_CONFIG": file}, nil, []string{"addr: file:1", "interval: 2m", "db: postgres://oauthd:***@db:5432/oauthd"}},
+		{"file", map[string]string{"OAUTHD_CONFIG": file}, nil, []string{"addr: file:1", "interval: 2m", "db: postgres://oauthd:xxxxx@db:5432/oauthd"}},
 		{"env over file", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, nil, []string{"addr: env:2", "interval: 2m"}},
 		{"flag over env", map[string]string{"OAUTHD_CONFIG": file, "OAUTHD_ADDR": "env:2"}, []string{"--addr", "flag:3", "--gc-interval", "3m"},
 			[]string{"addr: flag:3", "interval: 3m", "issuer: http://flag:3"}},

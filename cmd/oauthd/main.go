@@ -35,7 +35,7 @@ type env struct {
 const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 
 Usage:
-  oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [...]
+  oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [--no-migrate] [...]
   oauthd config print|check [--config FILE] [serve flags]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
@@ -47,10 +47,13 @@ Usage:
   oauthd version
 
 Every command takes --db (env OAUTHD_DB; default oauthd.db in the current
-directory): a SQLite file path or a postgres:// DSN; or --config FILE (env
-OAUTHD_CONFIG), a YAML file whose db key is used. serve reads every setting
-from the defaults, then the file, then OAUTHD_* variables, then flags;
-'oauthd serve --help' lists them, 'oauthd config print' shows the result.
+directory): a SQLite file path or a PostgreSQL URL
+(postgres://user:password@host:5432/dbname); or --config FILE (env
+OAUTHD_CONFIG), a YAML file whose db key is used. Every command but serve
+--no-migrate brings the database schema up to date first. serve reads every
+setting from the defaults, then the file, then OAUTHD_* variables, then
+flags; 'oauthd serve --help' lists them, 'oauthd config print' shows the
+result.
 Run 'oauthd COMMAND --help' for a command's flags.
 `
 

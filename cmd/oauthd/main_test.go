@@ -27,8 +27,10 @@ func oauthdCmd(t *testing.T, db, stdin string, args ...string) (int, string, str
 	return code, out.String(), errb.String()
 }
 
-func TestClientCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "o.db")
+func TestClientCommands(t *testing.T) { testClientCommands(t, filepath.Join(t.TempDir(), "o.db")) }
+
+// testClientCommands runs the client commands on the database db.
+func testClientCommands(t *testing.T, db string) {
 	code, out, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--secret", "s3cret", "--redirect-uri", "https://app.example/cb",
 		"--scope", "openid email", "--name", "Web App")
 	if code != 0 || !strings.Contains(out, "client_id:     web") || !strings.Contains(out, "client_secret: s3cret") ||
@@ -93,8 +95,10 @@ func TestClientCommands(t *testing.T) {
 	}
 }
 
-func TestUserCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "o.db")
+func TestUserCommands(t *testing.T) { testUserCommands(t, filepath.Join(t.TempDir(), "o.db")) }
+
+// testUserCommands runs the user and grants commands on the database db.
+func testUserCommands(t *testing.T, db string) {
 	code, out, errs := oauthdCmd(t, db, "pw-one\n", "user", "add", "alice", "--claim", "email=alice@example.com", "--claim", "email_verified=true")
 	if code != 0 || !strings.Contains(out, "added user alice") {
 		t.Fatalf("add: %d %s %s", code, out, errs)

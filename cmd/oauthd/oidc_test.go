@@ -20,8 +20,10 @@ func oauthdEnv(t *testing.T, vars map[string]string, args ...string) (int, strin
 	return code, out.String(), errb.String()
 }
 
-func TestKeysCommands(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "o.db")
+func TestKeysCommands(t *testing.T) { testKeysCommands(t, filepath.Join(t.TempDir(), "o.db")) }
+
+// testKeysCommands runs the keys commands on the database db.
+func testKeysCommands(t *testing.T, db string) {
 	kek := map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="}
 	code, out, errs := oauthdEnv(t, kek, "keys", "list")
 	if code != 0 || strings.Count(out, "signing") != 3 || !strings.Contains(out, "RS256") || !strings.Contains(out, "EdDSA") ||
@@ -53,7 +55,11 @@ func TestKeysCommands(t *testing.T) {
 }
 
 func TestUserClaimsCommand(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "o.db")
+	testUserClaimsCommand(t, filepath.Join(t.TempDir(), "o.db"))
+}
+
+// testUserClaimsCommand runs the user claims command on the database db.
+func testUserClaimsCommand(t *testing.T, db string) {
 	vars := map[string]string{"OAUTHD_DB": db}
 	var out, errb bytes.Buffer
 	e := &env{stdin: strings.NewReader("pw\n"), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -86,6 +87,29 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
+	if v, ok := s.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok {
+		n, err := v.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "the database %s is up to date (schema version %d)\n", app.MaskDSN(*db), n)
+		return nil
+	}
 	fmt.Fprintln(e.stdout, "the database is up to date")
 	return nil
+}
+
+// envBool reads a boolean environment variable: empty is false.
+func envBool(e *env, name string) (bool, error) {
+	v := e.getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: use 1 or 0 (true or false)", name, v)
+	}
+	return b, nil
 }

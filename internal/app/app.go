@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/pgstore"
 	"github.com/oauthd/oauthd/sqlitestore"
 	"github.com/oauthd/oauthd/ui"
 )
@@ -34,8 +35,12 @@ type Config struct {
 	Issuer string
 	// Addr is the listen address; default localhost:8000.
 	Addr string
-	// DB is a SQLite file path (default oauthd.db) or a postgres:// DSN.
+	// DB is a SQLite file path (default oauthd.db) or a PostgreSQL URL
+	// (postgres:// or postgresql://; see package pgstore).
 	DB string
+	// NoMigrate leaves the database schema alone at start-up; Open then
+	// fails unless the schema is current (run oauthd migrate first).
+	NoMigrate bool
 	// Demo seeds the walkthrough's demo client and user if absent.
 	Demo bool
 	// LogFormat is "text" (default) or "json"; LogLevel is debug, info
@@ -150,17 +155,44 @@ func NewLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 }
 
 // OpenStore opens the store a DSN names: a postgres:// or postgresql://
-// URL, or else a SQLite file path (sqlite: and file: prefixes allowed).
+// URL (package pgstore), or else a SQLite file path (sqlite: and file:
+// prefixes allowed). With migrate it brings the schema up to date; without,
+// it fails unless the schema is already current.
 func OpenStore(ctx context.Context, dsn string, migrate bool) (oauthd.Storage, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("PostgreSQL is not available in this build")
+	var (
+		s   oauthd.Storage
+		err error
+	)
+	if pgstore.IsDSN(dsn) {
+		s, err = pgstore.Open(ctx, dsn, pgstore.Options{NoMigrate: !migrate})
+	} else {
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+		s, err = sqlitestore.Open(ctx, path, sqlitestore.Options{NoMigrate: !migrate})
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
-	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{NoMigrate: !migrate})
 	if err != nil {
 		return nil, err
 	}
+	if !migrate {
+		if err := checkSchema(ctx, s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// checkSchema fails unless the store's schema is the version this program
+// needs. A store opened without migrating fails every operation with its
+// ErrSchemaVersion until then; one lookup finds out.
+func checkSchema(ctx context.Context, s oauthd.Storage) error {
+	_, err := s.Client(ctx, "")
+	switch {
+	case err == nil || errors.Is(err, oauthd.ErrNotFound):
+		return nil
+	case errors.Is(err, sqlitestore.ErrSchemaVersion) || errors.Is(err, pgstore.ErrSchemaVersion):
+		return fmt.Errorf("%w (automatic migration is off: run `oauthd migrate` first, or start without --no-migrate)", err)
+	}
+	return err
 }
 
 // Main is a running oauthd server.
@@ -233,7 +265,7 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		m.Config.Issuer = cfg.Issuer
 	}
 	if store == nil {
-		if store, err = OpenStore(ctx, cfg.DB, true); err != nil {
+		if store, err = OpenStore(ctx, cfg.DB, !cfg.NoMigrate); err != nil {
 			return nil, fmt.Errorf("opening the store %s (db): %w", MaskDSN(cfg.DB), err)
 		}
 	}

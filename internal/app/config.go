@@ -7,10 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/oauthd/oauthd/pgstore"
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -51,6 +51,20 @@ type setting struct {
 	mask func(string) string
 	// noFlag keeps a secret off the command line (and the process list).
 	noFlag bool
+	// flagAliases and envAliases are shorter names for the same setting
+	// (--theme-dir for --ui-theme-dir); an alias variable is read before
+	// the key's own, so the key's own wins when both are set.
+	flagAliases, envAliases []string
+}
+
+// alias gives a setting a shorter flag name and, unless env is empty, a
+// shorter environment variable.
+func alias(s setting, flag, env string) setting {
+	s.flagAliases = append(s.flagAliases, flag)
+	if env != "" {
+		s.envAliases = append(s.envAliases, env)
+	}
+	return s
 }
 
 // EnvName is the setting's environment variable.
@@ -166,6 +180,22 @@ func listSetting(key, help string, set func(c *Config, items []string) error, ge
 // mapSetting is a map of strings, set in the file only.
 func mapSetting(key, help string, f func(*Config) *map[string]string) setting {
 	return setting{key: key, help: help, kind: "map",
+		// A flag alias adds one name=text pair per use; the file's map
+		// and the earlier pairs stay.
+		set: func(c *Config, s string) error {
+			name, text, ok := strings.Cut(s, "=")
+			name, text = strings.TrimSpace(name), strings.TrimSpace(text)
+			if !ok || name == "" || text == "" {
+				return fmt.Errorf("%q is not name=text", s)
+			}
+			m := make(map[string]string, len(*f(c))+1)
+			for k, v := range *f(c) {
+				m[k] = v
+			}
+			m[name] = text
+			*f(c) = m
+			return nil
+		},
 		setNode: func(c *Config, n *yaml.Node) error {
 			if n.Tag == "!!null" {
 				*f(c) = nil
@@ -284,6 +314,7 @@ var settings = func() []setting {
 		strSetting("addr", "listen address", func(c *Config) *string { return &c.Addr }),
 		strSetting("db", "SQLite file path or postgres:// DSN", func(c *Config) *string { return &c.DB }),
 		boolSetting("demo", "seed the walkthrough's demo client and user (not for production)", func(c *Config) *bool { return &c.Demo }),
+		boolSetting("no_migrate", "do not migrate the database schema at start-up; fail unless it is current", func(c *Config) *bool { return &c.NoMigrate }),
 		strSetting("log.format", "log format: text or json", func(c *Config) *string { return &c.LogFormat }),
 		strSetting("log.level", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		strSetting("tls.cert_file", "PEM certificate chain: serve HTTPS directly (with tls.key_file)", func(c *Config) *string { return &c.TLSCertFile }),
@@ -318,12 +349,18 @@ var settings = func() []setting {
 			func(c *Config) *bool { return &c.Provider.EnableImplicitGrant }),
 		boolSetting("grants.allow_plain_pkce", "accept code_challenge_method=plain", func(c *Config) *bool { return &c.Provider.AllowPlainPKCE }),
 
-		strSetting("ui.theme_dir", "directory whose templates/ and static/ replace the embedded pages' files", func(c *Config) *string { return &c.UI.ThemeDir }),
-		strSetting("ui.product_name", "name shown on every page", func(c *Config) *string { return &c.UI.ProductName }),
-		strSetting("ui.primary_color", "colour of the main buttons (#rgb, #rrggbb or a CSS name)", func(c *Config) *string { return &c.UI.PrimaryColor }),
-		strSetting("ui.accent_color", "colour of links and the focus outline", func(c *Config) *string { return &c.UI.AccentColor }),
-		strSetting("ui.default_locale", "language when the browser asks for none that is supported", func(c *Config) *string { return &c.UI.DefaultLocale }),
-		mapSetting("ui.scope_descriptions", "descriptions of scopes on the consent page, by scope name", func(c *Config) *map[string]string { return &c.UI.ScopeDescriptions }),
+		alias(strSetting("ui.theme_dir", "directory whose templates/ and static/ replace the embedded pages' files", func(c *Config) *string { return &c.UI.ThemeDir }),
+			"theme-dir", "OAUTHD_THEME_DIR"),
+		alias(strSetting("ui.product_name", "name shown on every page", func(c *Config) *string { return &c.UI.ProductName }),
+			"product-name", "OAUTHD_PRODUCT_NAME"),
+		alias(strSetting("ui.primary_color", "colour of the main buttons (#rgb, #rrggbb or a CSS name)", func(c *Config) *string { return &c.UI.PrimaryColor }),
+			"primary-color", "OAUTHD_PRIMARY_COLOR"),
+		alias(strSetting("ui.accent_color", "colour of links and the focus outline", func(c *Config) *string { return &c.UI.AccentColor }),
+			"accent-color", "OAUTHD_ACCENT_COLOR"),
+		alias(strSetting("ui.default_locale", "language when the browser asks for none that is supported", func(c *Config) *string { return &c.UI.DefaultLocale }),
+			"default-locale", "OAUTHD_DEFAULT_LOCALE"),
+		alias(mapSetting("ui.scope_descriptions", "descriptions of scopes on the consent page, by scope name", func(c *Config) *map[string]string { return &c.UI.ScopeDescriptions }),
+			"scope-description", ""),
 
 		durSetting("key.rotation_period", "how long each ID token signing key signs before the next takes over (at least 1h)",
 			func(c *Config) *time.Duration { return &c.Provider.KeyRotationPeriod }),
@@ -385,6 +422,7 @@ func EnvNames() []string {
 		if n := s.EnvName(); n != "" {
 			ns = append(ns, n)
 		}
+		ns = append(ns, s.envAliases...)
 	}
 	return ns
 }
@@ -406,6 +444,13 @@ func Flags(fs *flag.FlagSet) *FlagValues {
 	for i := range settings {
 		s := &settings[i]
 		name := s.FlagName()
+		for _, a := range s.flagAliases {
+			help := "same as --" + name + " (`" + s.kind + "`)"
+			if name == "" { // a map: the file sets it whole, the flag one pair
+				help = s.help + " (`name=text`, repeatable; key " + s.key + ")"
+			}
+			fs.Var(&flagValue{s: s, fv: fv, name: a}, a, help)
+		}
 		if name == "" {
 			continue
 		}
@@ -417,12 +462,12 @@ func Flags(fs *flag.FlagSet) *FlagValues {
 		default:
 			help += "`" + s.kind + "`; "
 		}
-		help += "env " + s.EnvName()
+		help += "env " + strings.Join(append([]string{s.EnvName()}, s.envAliases...), " or ")
 		if v := s.get(&def); v != "" && v != false && fmt.Sprint(v) != "[]" {
 			help += fmt.Sprintf("; default %v", v)
 		}
 		help += ")"
-		fs.Var(&flagValue{s: s, fv: fv}, name, help)
+		fs.Var(&flagValue{s: s, fv: fv, name: name}, name, help)
 	}
 	return fv
 }
@@ -434,13 +479,15 @@ type FlagValues struct {
 }
 
 type flagSet struct {
-	s *setting
-	v string
+	s    *setting
+	name string // the flag used, for errors
+	v    string
 }
 
 type flagValue struct {
-	s  *setting
-	fv *FlagValues
+	s    *setting
+	fv   *FlagValues
+	name string
 }
 
 func (f *flagValue) String() string { return "" }
@@ -449,7 +496,7 @@ func (f *flagValue) Set(v string) error {
 	if err := f.s.set(&scratch, v); err != nil {
 		return err
 	}
-	f.fv.set = append(f.fv.set, flagSet{f.s, v})
+	f.fv.set = append(f.fv.set, flagSet{f.s, f.name, v})
 	return nil
 }
 func (f *flagValue) IsBoolFlag() bool { return f.s.kind == "bool" }
@@ -475,20 +522,22 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 	}
 	for i := range settings {
 		s := &settings[i]
-		name := s.EnvName()
-		if name == "" {
-			continue
+		names := s.envAliases
+		if n := s.EnvName(); n != "" {
+			names = append(slices.Clone(names), n) // the key's own last: it wins
 		}
-		if v := getenv(name); v != "" {
-			if err := s.set(&c, v); err != nil {
-				return c, fmt.Errorf("config: %s (%s): %w", s.key, name, err)
+		for _, name := range names {
+			if v := getenv(name); v != "" {
+				if err := s.set(&c, v); err != nil {
+					return c, fmt.Errorf("config: %s (%s): %w", s.key, name, err)
+				}
 			}
 		}
 	}
 	if flags != nil {
 		for _, f := range flags.set {
 			if err := f.s.set(&c, f.v); err != nil {
-				return c, fmt.Errorf("config: %s (--%s): %w", f.s.key, f.s.FlagName(), err)
+				return c, fmt.Errorf("config: %s (--%s): %w", f.s.key, f.name, err)
 			}
 		}
 	}
@@ -567,7 +616,7 @@ func (c *Config) applyMapping(file, prefix string, n *yaml.Node) error {
 }
 
 // WriteYAML writes the configuration as YAML in the order of the settings,
-// with secrets masked as ***: what `oauthd config print` shows.
+// with secrets masked: what `oauthd config print` shows.
 func (c *Config) WriteYAML(w io.Writer) error {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	for _, s := range settings {
@@ -621,28 +670,10 @@ func formatDuration(d time.Duration) string {
 	return s
 }
 
-// MaskDSN hides the password of a postgres:// URL or of a key=value DSN.
-func MaskDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxx")
-			return strings.Replace(u.String(), ":xxx@", ":***@", 1)
-		}
-		return dsn
-	}
-	fields := strings.Fields(dsn)
-	masked := false
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
-			fields[i] = k + "=***"
-			masked = true
-		}
-	}
-	if masked {
-		return strings.Join(fields, " ")
-	}
-	return dsn
-}
+// MaskDSN hides the password of a DSN, for logs, messages and config
+// print: in a postgres:// URL's user information or password parameter, or
+// in a key=value connection string. A SQLite path is returned as it is.
+func MaskDSN(dsn string) string { return pgstore.RedactDSN(dsn) }
 
 // DefaultIssuer is the issuer the server uses when none is configured:
 // http://<addr>, or https://<addr> with TLS (localhost for a wildcard host).

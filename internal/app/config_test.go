@@ -202,7 +202,7 @@ func TestConfigPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	if strings.Contains(s, "s3cret") || !strings.Contains(s, "db: postgres://oauthd:***@db.internal:5432/oauthd?sslmode=require") {
+	if strings.Contains(s, "s3cret") || !strings.Contains(s, "db: postgres://oauthd:xxxxx@db.internal:5432/oauthd?sslmode=require") {
 		t.Errorf("the DSN's password is not masked:\n%s", s)
 	}
 	for _, want := range []string{"refresh_grace_period: 1m30s", "access_token_ttl: 1h\n", "refresh_token_ttl: 720h\n", "- 10.0.0.0/8", "enabled: true"} {
@@ -223,11 +223,12 @@ func TestConfigPrint(t *testing.T) {
 
 func TestMaskDSN(t *testing.T) {
 	for in, want := range map[string]string{
-		"oauthd.db":                         "oauthd.db",
-		"postgres://u:p@h/db":               "postgres://u:***@h/db",
-		"postgresql://u@h/db":               "postgresql://u@h/db",
-		"host=h user=u password=p dbname=d": "host=h user=u password=*** dbname=d",
-		"sqlite:/var/lib/oauthd/oauthd.db":  "sqlite:/var/lib/oauthd/oauthd.db",
+		"oauthd.db":                                    "oauthd.db",
+		"postgres://u:p@h/db":                          "postgres://u:xxxxx@h/db",
+		"postgresql://u@h/db":                          "postgresql://u@h/db",
+		"host=h user=u password=p dbname=d":            "host=h user=u password=xxxxx dbname=d",
+		"sqlite:/var/lib/oauthd/oauthd.db":             "sqlite:/var/lib/oauthd/oauthd.db",
+		"postgres://u@h/db?password=p&sslmode=disable": "postgres://u@h/db?password=xxxxx&sslmode=disable",
 	} {
 		if got := app.MaskDSN(in); got != want {
 			t.Errorf("MaskDSN(%q) = %q; want %q", in, got, want)

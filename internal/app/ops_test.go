@@ -400,7 +400,7 @@ func TestOpenFailsFast(t *testing.T) {
 		{"bad config", app.Config{Addr: "127.0.0.1:0", DB: db, LogFormat: "xml"}, "config: log.format"},
 		{"bad lifetime", app.Config{Addr: "127.0.0.1:0", DB: db, Provider: oauthd.Config{CodeTTL: time.Hour}}, "config: lifetimes.code_ttl"},
 		{"address taken", app.Config{Addr: taken.Addr().String(), DB: db}, "listening on " + taken.Addr().String() + " (addr)"},
-		{"postgres password hidden", app.Config{Addr: "127.0.0.1:0", DB: "postgres://u:hunter2@127.0.0.1:1/x"}, "postgres://u:***@127.0.0.1:1/x"},
+		{"postgres password hidden", app.Config{Addr: "127.0.0.1:0", DB: "postgres://u:hunter2@127.0.0.1:1/x"}, "postgres://u:xxxxx@127.0.0.1:1/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

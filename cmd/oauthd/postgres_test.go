@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd/internal/pgtest"
+	"github.com/oauthd/oauthd/pgstore"
+)
+
+// The CLI on PostgreSQL: the same client, user and grants commands as on
+// SQLite, with --db (OAUTHD_DB) a postgres:// URL.
+func TestClientCommandsPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testClientCommands(t, dsn)
+}
+
+func TestUserCommandsPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testUserCommands(t, dsn)
+}
+
+func TestKeysCommandsPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testKeysCommands(t, dsn)
+}
+
+func TestUserClaimsCommandPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testUserClaimsCommand(t, dsn)
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	dsn = pgtest.WithParam(t, dsn, "password", "hunter2-secret")
+	for _, db := range []string{filepath.Join(t.TempDir(), "o.db"), dsn} {
+		for range 2 {
+			code, out, errs := oauthdCmd(t, db, "", "migrate")
+			if code != 0 || !strings.Contains(out, "up to date (schema version 1)") {
+				t.Errorf("migrate %s: %d %q %q", db, code, out, errs)
+			}
+			if strings.Contains(out+errs, "hunter2") {
+				t.Errorf("migrate shows the password: %q", out)
+			}
+		}
+	}
+	if n := pgtest.Count(t, dsn, `SELECT count(*) FROM schema_migrations`); n != pgstore.LatestVersion() {
+		t.Errorf("schema_migrations has %d rows; want %d", n, pgstore.LatestVersion())
+	}
+}
+
+// TestServeNoMigrate checks that serve --no-migrate (or
+// OAUTHD_NO_MIGRATE=1) on a database that is behind fails at once, saying
+// why.
+func TestServeNoMigrate(t *testing.T) {
+	testServeNoMigrate(t, filepath.Join(t.TempDir(), "o.db"))
+}
+
+func TestServeNoMigratePostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	testServeNoMigrate(t, dsn)
+}
+
+func testServeNoMigrate(t *testing.T, db string) {
+	code, _, errs := oauthdCmd(t, db, "", "serve", "--addr", "127.0.0.1:0", "--no-migrate")
+	if code != 1 || !strings.Contains(errs, "version 0") || !strings.Contains(errs, "oauthd migrate") {
+		t.Errorf("serve --no-migrate: %d %q; want exit 1 naming the version and oauthd migrate", code, errs)
+	}
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		return map[string]string{"OAUTHD_DB": db, "OAUTHD_NO_MIGRATE": "1", "OAUTHD_ADDR": "127.0.0.1:0"}[k]
+	}}
+	if code := run(context.Background(), []string{"serve"}, e); code != 1 || !strings.Contains(errb.String(), "version 0") {
+		t.Errorf("serve with OAUTHD_NO_MIGRATE=1: %d %q; want exit 1 naming the version", code, errb.String())
+	}
+	e.getenv = func(k string) string {
+		return map[string]string{"OAUTHD_DB": db, "OAUTHD_NO_MIGRATE": "maybe"}[k]
+	}
+	if code := run(context.Background(), []string{"serve"}, e); code != 1 || !strings.Contains(errb.String(), "OAUTHD_NO_MIGRATE") {
+		t.Errorf("serve with OAUTHD_NO_MIGRATE=maybe: %d %q; want exit 1 naming the variable", code, errb.String())
+	}
+	// Once migrated, --no-migrate starts; the server stops with the
+	// context.
+	if code, _, errs := oauthdCmd(t, db, "", "migrate"); code != 0 {
+		t.Fatalf("migrate: %s", errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errb.Reset()
+	e.getenv = func(k string) string { return map[string]string{"OAUTHD_DB": db}[k] }
+	// Stop once the server answers: cmdServe shuts down on the context.
+	e.ready = func(addr string) {
+		go func() {
+			defer cancel()
+			for range 100 {
+				if res, err := http.Get("http://" + addr + "/"); err == nil {
+					res.Body.Close()
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	if code := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--no-migrate"}, e); code != 0 {
+		t.Errorf("serve --no-migrate on a migrated database: exit %d %q", code, errb.String())
+	}
+}
+
+// TestServeUnreachable checks that serve fails fast when PostgreSQL is
+// unreachable, naming the server and never the password.
+func TestServeUnreachable(t *testing.T) {
+	db := "postgres://oauthd:hunter2-secret@127.0.0.1:1/oauthd?sslmode=disable"
+	code, _, errs := oauthdCmd(t, db, "", "serve", "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errs, "127.0.0.1:1") || !strings.Contains(errs, `"oauthd"`) {
+		t.Errorf("serve on an unreachable database: %d %q; want exit 1 naming 127.0.0.1:1 and the database", code, errs)
+	}
+	if strings.Contains(errs, "hunter2") {
+		t.Errorf("serve shows the password: %q", errs)
+	}
+}

@@ -1,0 +1,394 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/oauthd/oauthd"
+)
+
+// The statements of the authorization flow. pgx prepares each once per
+// connection and keeps it in the connection's statement cache.
+const (
+	sqlCreateAuthRequest = `INSERT INTO auth_requests (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	sqlAuthRequest       = `SELECT data FROM auth_requests WHERE id = $1`
+	sqlDeleteAuthRequest = `DELETE FROM auth_requests WHERE id = $1`
+
+	sqlCreateAuthCode = `INSERT INTO auth_codes (` + codeColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL) ON CONFLICT DO NOTHING`
+	// The single-use step: of concurrent updates, PostgreSQL lets the
+	// first lock the row; the others wait for it to commit, re-check
+	// used_at on the row it committed, and update nothing.
+	sqlConsumeAuthCode = `UPDATE auth_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING ` + codeColumns
+	sqlAuthCode        = `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = $1`
+
+	// Tokens of a revoked grant are not inserted; a taken hash fails the
+	// whole statement with a unique violation.
+	sqlCreateTokens = `INSERT INTO tokens (hash, kind, grant_id, client_id, subject, scopes, claims, auth_time, issued_at, expires_at)
+		SELECT n.hash, n.kind, n.grant_id, n.client_id, n.subject, n.scopes, n.claims, n.auth_time, n.issued_at, n.expires_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+			AS n (hash, kind, grant_id, client_id, subject, scopes, claims, auth_time, issued_at, expires_at)
+		WHERE NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = n.grant_id)`
+	// A token whose grant was revoked is not found, even if a transaction
+	// that raced the revocation inserted it.
+	sqlToken = `SELECT ` + tokenColumns + ` FROM tokens t WHERE t.hash = $1
+		AND NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = t.grant_id)`
+	// The single-use step of rotation, like sqlConsumeAuthCode.
+	sqlRotateToken = `UPDATE tokens t SET rotated_at = $1, successor = $2
+		WHERE t.hash = $3 AND t.kind = 'refresh_token' AND t.rotated_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = t.grant_id)
+		RETURNING ` + tokenColumns
+	sqlRefreshToken = `SELECT ` + tokenColumns + ` FROM tokens t WHERE t.hash = $1 AND t.kind = 'refresh_token'
+		AND NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = t.grant_id)`
+	sqlDeleteToken = `DELETE FROM tokens WHERE hash = $1`
+	// A revocation lasts until the latest time it was given; NULL is for
+	// good.
+	sqlRevokeGrant = `INSERT INTO grant_revocations (grant_id, expires_at) VALUES ($1, $2)
+		ON CONFLICT (grant_id) DO UPDATE SET expires_at =
+			CASE WHEN grant_revocations.expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL
+			ELSE greatest(grant_revocations.expires_at, excluded.expires_at) END`
+	sqlDeleteGrantTokens = `DELETE FROM tokens WHERE grant_id = $1`
+	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = $1 AND client_id = $2`
+
+	sqlCreateSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+	sqlSession       = `SELECT ` + sessionColumns + ` FROM sessions WHERE hash = $1`
+	sqlDeleteSession = `DELETE FROM sessions WHERE hash = $1`
+)
+
+// expiring names the tables DeleteExpired cleans, with their primary key:
+// every one has an expires_at column, where NULL means never.
+var expiring = []struct{ table, key string }{
+	{"auth_requests", "id"},
+	{"auth_codes", "hash"},
+	{"tokens", "hash"},
+	{"sessions", "hash"},
+	{"grant_revocations", "grant_id"},
+	{"signing_keys", "id"},
+}
+
+// sqlDeleteExpired are the bounded deletes of DeleteExpired, in the order
+// of expiring. Each deletes by primary key a batch the subselect picks and
+// locks, skipping rows another node's DeleteExpired has locked, so nodes
+// that collect garbage at once share the work instead of waiting.
+var sqlDeleteExpired = func() []string {
+	q := make([]string, len(expiring))
+	for i, e := range expiring {
+		q[i] = fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN
+			(SELECT %[2]s FROM %[1]s WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, e.table, e.key)
+	}
+	return q
+}()
+
+// CreateAuthRequest stores an authorization request; ErrAlreadyExists if
+// the ID is taken.
+func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("pgstore: encode auth request: %w", err)
+	}
+	tag, err := s.exec(ctx, sqlCreateAuthRequest, r.ID, json.RawMessage(data), ts(r.ExpiresAt))
+	if err != nil {
+		return s.fail("create auth request", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pgstore: create auth request: %w", oauthd.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// AuthRequest returns the request, or ErrNotFound.
+func (s *Store) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var data []byte
+	if err := s.pool.QueryRow(ctx, sqlAuthRequest, id).Scan(&data); err != nil {
+		return nil, s.lookup("auth request", err)
+	}
+	r := new(oauthd.AuthRequest)
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("pgstore: decode auth request: %w", err)
+	}
+	return r, nil
+}
+
+// DeleteAuthRequest removes the request; ErrNotFound if it was gone. It is
+// one DELETE, so of concurrent calls exactly one removes the request.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	return s.changeOne(ctx, "delete auth request", sqlDeleteAuthRequest, id)
+}
+
+// changeOne runs a DELETE or UPDATE of one record; ErrNotFound (as what) if
+// it changed nothing.
+func (s *Store) changeOne(ctx context.Context, what, sql string, args ...any) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	tag, err := s.exec(ctx, sql, args...)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(what)
+	}
+	return nil
+}
+
+// create runs an INSERT ... ON CONFLICT DO NOTHING of one record;
+// ErrAlreadyExists (as what) if it inserted nothing.
+func (s *Store) create(ctx context.Context, what, sql string, args ...any) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	tag, err := s.exec(ctx, sql, args...)
+	if err != nil {
+		return s.fail("create "+what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pgstore: create %s: %w", what, oauthd.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// CreateAuthCode stores an authorization code; ErrAlreadyExists if the hash
+// is taken.
+func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
+	return s.create(ctx, "auth code", sqlCreateAuthCode, c.Hash, c.GrantID, c.ClientID, c.Subject, c.RedirectURI,
+		joinScopes(c.Scopes), c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, c.Claims,
+		ts(c.AuthTime), ts(c.IssuedAt), ts(c.ExpiresAt))
+}
+
+// ConsumeAuthCode marks the code used at now and returns it, with one
+// conditional UPDATE: of concurrent calls, on any number of nodes, exactly
+// one finds the code unused. The others get the code with ErrAlreadyUsed;
+// an unknown hash is ErrNotFound.
+func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
+	if now.IsZero() {
+		// NULL means unused; the code would stay redeemable.
+		return nil, errors.New("pgstore: consume auth code: now is the zero time")
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var code *oauthd.AuthCode
+	err := retry(ctx, func() error {
+		var err error
+		code, err = scanCode(s.pool.QueryRow(ctx, sqlConsumeAuthCode, ts(now), hash))
+		return err
+	})
+	if err == nil {
+		return code, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.fail("consume auth code", err)
+	}
+	// A statement of its own, so that it sees the row as the call that
+	// used the code committed it.
+	code, err = scanCode(s.pool.QueryRow(ctx, sqlAuthCode, hash))
+	if err != nil {
+		return nil, s.lookup("auth code", err)
+	}
+	return code, fmt.Errorf("pgstore: auth code: %w", oauthd.ErrAlreadyUsed)
+}
+
+// CreateTokens stores the tokens, all or none, with one INSERT;
+// ErrAlreadyExists if a hash is taken. Tokens of a revoked grant are not
+// stored: the grant stays revoked for them.
+func (s *Store) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	if _, err := s.exec(ctx, sqlCreateTokens, newTokenRows(tokens).args()...); err != nil {
+		return s.fail("create tokens", err)
+	}
+	return nil
+}
+
+// Token returns the token with the hash, or ErrNotFound, also when its
+// grant was revoked.
+func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	t, err := scanToken(s.pool.QueryRow(ctx, sqlToken, hash))
+	if err != nil {
+		return nil, s.lookup("token", err)
+	}
+	return t, nil
+}
+
+// RotateRefreshToken marks the refresh token oldHash rotated at now,
+// records successor and stores next, in one transaction. The rotation is
+// one conditional UPDATE: of concurrent calls, on any number of nodes,
+// exactly one finds the token unrotated, and the others get the old token
+// with ErrAlreadyUsed. An unknown hash, that of an access token, or that of
+// a token whose grant was revoked, is ErrNotFound.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
+	if now.IsZero() {
+		// NULL means unrotated; the token would stay usable.
+		return nil, errors.New("pgstore: rotate refresh token: now is the zero time")
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var rows *tokenRows
+	if len(next) > 0 {
+		rows = newTokenRows(next)
+	}
+	var old *oauthd.Token
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := scanToken(tx.QueryRow(ctx, sqlRotateToken, ts(now), successor, oldHash))
+		if err != nil {
+			return err
+		}
+		if rows != nil {
+			if _, err := tx.Exec(ctx, sqlCreateTokens, rows.args()...); err != nil {
+				return err
+			}
+		}
+		old = t
+		return nil
+	})
+	if err == nil {
+		return old, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.fail("rotate refresh token", err)
+	}
+	old, err = scanToken(s.pool.QueryRow(ctx, sqlRefreshToken, oldHash))
+	if err != nil {
+		return nil, s.lookup("refresh token", err)
+	}
+	return old, fmt.Errorf("pgstore: refresh token: %w", oauthd.ErrAlreadyUsed)
+}
+
+// RevokeToken removes one token; ErrNotFound if it was not there.
+func (s *Store) RevokeToken(ctx context.Context, hash string) error {
+	return s.changeOne(ctx, "revoke token", sqlDeleteToken, hash)
+}
+
+// RevokeGrant records the revocation of the grant until until (or the
+// latest until it was given; the zero time is for good) and removes every
+// token of the grant, in one transaction. Tokens that a transaction racing
+// this one inserts for the grant are removed by DeleteExpired, and are
+// never found meanwhile.
+func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time) error {
+	if grantID == "" {
+		return errors.New("pgstore: revoke grant: empty grant ID")
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	err := s.batch(ctx, func(b *pgx.Batch) {
+		b.Queue(sqlRevokeGrant, grantID, ts(until))
+		b.Queue(sqlDeleteGrantTokens, grantID)
+	}, nil)
+	if err != nil {
+		return s.fail(fmt.Sprintf("revoke grant %q", grantID), err)
+	}
+	return nil
+}
+
+// RevokeTokensOf removes every token the user granted the client. It
+// deletes twice in one transaction: a refresh token rotation that held a
+// row the first DELETE waited for has committed by the time the second
+// one starts, and the second one, which sees that commit, removes its
+// successors.
+func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	err := s.batch(ctx, func(b *pgx.Batch) {
+		b.Queue(sqlDeleteTokensOf, userID, clientID)
+		b.Queue(sqlDeleteTokensOf, userID, clientID)
+	}, nil)
+	if err != nil {
+		return s.fail(fmt.Sprintf("revoke tokens of user %q for client %q", userID, clientID), err)
+	}
+	return nil
+}
+
+// batch sends the statements queue queues in one round trip, as one
+// implicit transaction, retrying it on a serialization failure or
+// deadlock; affected, when not nil, receives each statement's count of
+// rows changed.
+func (s *Store) batch(ctx context.Context, queue func(*pgx.Batch), affected func(i int, n int64)) error {
+	return retry(ctx, func() error {
+		b := new(pgx.Batch)
+		queue(b)
+		br := s.pool.SendBatch(ctx, b)
+		for i := range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if affected != nil {
+				affected(i, tag.RowsAffected())
+			}
+		}
+		return br.Close()
+	})
+}
+
+// CreateSession stores a session; ErrAlreadyExists if the hash is taken.
+func (s *Store) CreateSession(ctx context.Context, se *oauthd.Session) error {
+	return s.create(ctx, "session", sqlCreateSession, se.Hash, se.UserID, ts(se.AuthTime), ts(se.ExpiresAt))
+}
+
+// Session returns the session with the hash, or ErrNotFound.
+func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	se, err := scanSession(s.pool.QueryRow(ctx, sqlSession, hash))
+	if err != nil {
+		return nil, s.lookup("session", err)
+	}
+	return se, nil
+}
+
+// DeleteSession removes the session; ErrNotFound if it was gone.
+func (s *Store) DeleteSession(ctx context.Context, hash string) error {
+	return s.changeOne(ctx, "delete session", sqlDeleteSession, hash)
+}
+
+// DeleteExpired removes at most limit records of each kind (auth requests,
+// codes, tokens, sessions, grant revocations, signing keys) that expired
+// before now, and returns how many it removed. Records with a zero expiry
+// never expire; a limit below one removes nothing. Every node may run it at
+// once: each batch skips the rows another node is deleting.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	if limit < 1 {
+		return 0, nil
+	}
+	counts := make([]int64, len(expiring))
+	err := s.batch(ctx, func(b *pgx.Batch) {
+		for _, q := range sqlDeleteExpired {
+			b.Queue(q, ts(now), int64(limit))
+		}
+	}, func(i int, n int64) { counts[i] = n })
+	if err != nil {
+		return 0, s.fail("delete expired records", err)
+	}
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	return int(n), nil
+}

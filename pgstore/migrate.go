@@ -1,0 +1,226 @@
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migration is one embedded schema change, named NNNN_what.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations are the embedded migrations in version order, and
+// latestVersion the version they bring a database to.
+var migrations, latestVersion = mustLoadMigrations()
+
+// LatestVersion is the schema version this package needs.
+func LatestVersion() int { return latestVersion }
+
+func mustLoadMigrations() ([]migration, int) {
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		panic(err)
+	}
+	return ms, ms[len(ms)-1].version
+}
+
+// loadMigrations reads the migrations from fsys, checking that their
+// versions run 1, 2, 3... without gaps.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("pgstore: migration %s: name must start with a version number and '_'", base)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("pgstore: migration %s: version %d, want %d", m.name, m.version, i+1)
+		}
+	}
+	if len(ms) == 0 {
+		return nil, errors.New("pgstore: no migrations")
+	}
+	return ms, nil
+}
+
+// migrationLock is the key of the advisory lock Migrate holds: the bytes
+// "oauthdMG". It is per database, so nodes migrating different schemas of
+// one database wait for each other, briefly.
+const migrationLock int64 = 0x6f61757468644d47
+
+// Migrate brings the database schema to the version this package needs by
+// running the embedded migrations it lacks, each in its own transaction
+// together with its row in schema_migrations. It is idempotent, and safe
+// when several nodes start at once: it holds a session advisory lock
+// (pg_advisory_lock) on a dedicated connection while it checks and
+// migrates, so one node migrates and the others then find the schema
+// current. It fails if the database is newer than this package.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return s.fail("migrate", err)
+	}
+	// A current schema needs neither the lock nor any DDL, so a database
+	// user without the right to create tables can run Migrate too.
+	if v, err := s.checkSchemaOn(ctx, conn.Conn()); err == nil || !errors.Is(err, ErrSchemaVersion) || v > latestVersion {
+		conn.Release()
+		return err
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		conn.Release()
+		return s.fail("migrate: take the migration lock", err)
+	}
+	defer unlock(ctx, conn)
+
+	if s.schema != "" {
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
+			return s.fail(fmt.Sprintf("migrate: create schema %q", s.schema), err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    bigint PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL
+	)`); err != nil {
+		return s.fail("migrate", err)
+	}
+	for _, m := range migrations {
+		if err := s.apply(ctx, conn.Conn(), m); err != nil {
+			return err
+		}
+	}
+	_, err = s.checkSchemaOn(ctx, conn.Conn())
+	return err
+}
+
+// unlock releases the migration lock and the connection. A connection
+// whose lock cannot be released is closed, which releases the lock, rather
+// than returned to the pool still holding it.
+func unlock(ctx context.Context, conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+		conn.Conn().Close(ctx)
+	}
+	conn.Release()
+}
+
+// apply applies m unless it was applied before.
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, m migration) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return s.fail("migrate", err)
+		}
+		if current > latestVersion {
+			return fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, current, latestVersion)
+		}
+		var applied bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&applied); err != nil {
+			return s.fail("migrate", err)
+		}
+		if applied {
+			return nil
+		}
+		// No arguments: pgx sends the file with the simple protocol,
+		// which runs several statements.
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return s.fail("migration "+m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, time.Now().UTC()); err != nil {
+			return s.fail("migration "+m.name, err)
+		}
+		return nil
+	})
+}
+
+// SchemaVersion returns the version of the database schema: the highest
+// migration applied, or 0 for a database never migrated.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, s.fail("schema version", err)
+	}
+	defer conn.Release()
+	return s.schemaVersion(ctx, conn.Conn())
+}
+
+func (s *Store) schemaVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
+	// Two queries: one naming a table that does not exist would not parse.
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, s.fail("schema version", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, s.fail("schema version", err)
+	}
+	return v, nil
+}
+
+// checkSchema checks that the schema is the version this package needs,
+// and remembers it when it is.
+func (s *Store) checkSchema(ctx context.Context) (int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, s.fail("schema version", err)
+	}
+	defer conn.Release()
+	return s.checkSchemaOn(ctx, conn.Conn())
+}
+
+func (s *Store) checkSchemaOn(ctx context.Context, conn *pgx.Conn) (int, error) {
+	v, err := s.schemaVersion(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case v < latestVersion:
+		return v, fmt.Errorf("%w: the database is at version %d, this program needs %d; run Migrate", ErrSchemaVersion, v, latestVersion)
+	case v > latestVersion:
+		return v, fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, v, latestVersion)
+	}
+	s.current.Store(true)
+	return v, nil
+}

@@ -1,0 +1,353 @@
+// Package pgstore is the oauthd.Storage for PostgreSQL, through
+// github.com/jackc/pgx/v5 and its connection pool. Several oauthd nodes may
+// share one database: every record lives in it, and the single-use steps
+// are single conditional statements that stay correct at PostgreSQL's
+// default isolation level, READ COMMITTED.
+//
+// Open connects, and brings the schema up to date with the migrations
+// embedded in the package:
+//
+//	store, err := pgstore.Open(ctx, "postgres://oauthd@db.example.com/oauthd", pgstore.Options{})
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//
+// The DSN is a postgres:// URL or a key=value connection string, as pgx
+// reads it; pool settings may be given in it (pool_max_conns,
+// pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time...) or in
+// Options, which win. Without connect_timeout in the DSN, connecting gives up
+// after 5 seconds.
+//
+// How the dangerous steps stay safe with many nodes:
+//
+//   - ConsumeAuthCode is one UPDATE ... WHERE used_at IS NULL RETURNING:
+//     PostgreSQL lets exactly one of concurrent updates of the row find it
+//     unused. A call that finds no row then reads the code to tell an
+//     already used code (ErrAlreadyUsed) from an unknown one.
+//   - RotateRefreshToken is one UPDATE ... WHERE rotated_at IS NULL and the
+//     INSERT of the successors, in one transaction.
+//   - RevokeGrant records a tombstone and deletes the grant's tokens.
+//     Inserts skip tokens of a revoked grant, and Token and
+//     RotateRefreshToken treat a token whose grant has a tombstone as not
+//     found, so a token inserted by a transaction that raced the revocation
+//     is never seen.
+//   - A serialization failure or a deadlock (SQLSTATE 40001, 40P01), which
+//     PostgreSQL at SERIALIZABLE and distributed SQL databases report, is
+//     retried a few times with jitter.
+//
+// The store keeps times to the millisecond, in timestamptz columns, with
+// NULL for the zero time. Scopes are stored space-separated, so a scope
+// must not contain a space (RFC 6749 §3.3 forbids it).
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/oauthd/oauthd"
+)
+
+// ErrSchemaVersion is returned (wrapped) by every operation of a store
+// whose database schema is not the version this package needs: older (run
+// Migrate) or newer (run a newer program).
+var ErrSchemaVersion = errors.New("pgstore: wrong database schema version")
+
+// errClosed is returned by every method after Close.
+var errClosed = errors.New("pgstore: store is closed")
+
+// DefaultConnectTimeout bounds connecting to the server when the DSN sets
+// no connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
+
+// Options configure Open. The zero value is the default; a zero field keeps
+// what the DSN says, or pgxpool's default.
+type Options struct {
+	// NoMigrate makes Open leave the schema alone. Until the schema is
+	// current (see Migrate), every operation fails with ErrSchemaVersion.
+	NoMigrate bool
+	// MaxConns and MinConns bound the connection pool (DSN pool_max_conns,
+	// pool_min_conns; pgxpool's default maximum is the greater of 4 and
+	// the number of CPUs).
+	MaxConns, MinConns int32
+	// MaxConnLifetime and MaxConnIdleTime recycle connections (DSN
+	// pool_max_conn_lifetime, pool_max_conn_idle_time; default 1 hour and
+	// 30 minutes).
+	MaxConnLifetime, MaxConnIdleTime time.Duration
+	// Schema, when set, is the schema the store's tables live in: it is
+	// the connections' search_path, and Migrate creates it if it does not
+	// exist. Empty means the DSN's search_path, or the server's default
+	// (usually public).
+	Schema string
+}
+
+// Store is an oauthd.Storage on a PostgreSQL database. It is safe for
+// concurrent use by many goroutines, and many processes may share one
+// database.
+type Store struct {
+	pool   *pgxpool.Pool
+	schema string
+	// current is set once the schema is known to be the version this
+	// package needs.
+	current atomic.Bool
+	closed  atomic.Bool
+}
+
+var _ oauthd.Storage = (*Store)(nil)
+
+// Open connects to the database the DSN names and migrates its schema
+// unless opts.NoMigrate is set; with NoMigrate it fails if the schema is
+// newer than this package. It fails fast, naming the server and
+// database but never the password, when the database is unreachable.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, parseError(dsn, err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.MaxConns < 0 || opts.MinConns < 0 || opts.MaxConnLifetime < 0 || opts.MaxConnIdleTime < 0 {
+		return nil, errors.New("pgstore: negative pool option")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.MinConns > 0 {
+		cfg.MinConns = opts.MinConns
+	}
+	if cfg.MinConns > cfg.MaxConns {
+		return nil, fmt.Errorf("pgstore: MinConns %d is more than MaxConns %d", cfg.MinConns, cfg.MaxConns)
+	}
+	if opts.MaxConnLifetime > 0 {
+		cfg.MaxConnLifetime = opts.MaxConnLifetime
+	}
+	if opts.MaxConnIdleTime > 0 {
+		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	if opts.Schema != "" {
+		params["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	if params["application_name"] == "" {
+		params["application_name"] = "oauthd"
+	}
+	target := describe(cfg.ConnConfig)
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect to %s: %w", target, connError(err))
+	}
+	s := &Store{pool: pool, schema: opts.Schema}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pgstore: connect to %s: %w", target, ctx.Err())
+		}
+		return nil, fmt.Errorf("pgstore: cannot connect to %s: %w", target, connError(err))
+	}
+	if !opts.NoMigrate {
+		err = s.Migrate(ctx)
+	} else if v, cerr := s.checkSchema(ctx); cerr != nil && (!errors.Is(cerr, ErrSchemaVersion) || v > latestVersion) {
+		// A schema that is behind may be migrated later, by another
+		// node or by oauthd migrate; one that is ahead will not go back.
+		err = cerr
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// describe names the server and database of a configuration for messages:
+// user, host, port and database, never the password.
+func describe(c *pgx.ConnConfig) string {
+	host := c.Host
+	if host != "" && host[0] != '/' {
+		host = net.JoinHostPort(host, strconv.Itoa(int(c.Port)))
+	}
+	return fmt.Sprintf("database %q on %s as user %q", c.Database, host, c.User)
+}
+
+// parseError is the error for a DSN pgx cannot parse. pgx's error keeps the
+// whole DSN in a field and may quote it in its text, so neither is passed
+// on: the text is rebuilt without the password.
+func parseError(dsn string, err error) error {
+	msg := err.Error()
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		msg = pe.Error()
+	}
+	return errors.New("pgstore: invalid DSN: " + scrub(msg, dsn))
+}
+
+// connError strips a connection error of pgx's ConnectError, which holds
+// the whole configuration (password included) in a field, keeping the
+// cause it wraps.
+func connError(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		if inner := ce.Unwrap(); inner != nil {
+			return inner
+		}
+		return errors.New("connection failed")
+	}
+	return err
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool, waiting for the ones in use to
+// be released. Every later call fails.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the store's connection pool, for metrics (Pool().Stat()) and
+// for tools that read the tables directly. Writing to the tables behind the
+// store's back voids its guarantees.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// usable returns the error a call fails with before it reaches the
+// database: a done context or a closed store.
+func (s *Store) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	return nil
+}
+
+// ready is usable, and checks that the schema is current; once it is, the
+// check costs an atomic load.
+func (s *Store) ready(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	if s.current.Load() {
+		return nil
+	}
+	_, err := s.checkSchema(ctx)
+	return err
+}
+
+// maxAttempts bounds how often an operation runs when it keeps failing
+// with a serialization failure or a deadlock.
+const maxAttempts = 8
+
+// retry runs op until it succeeds, fails with an error other than a
+// serialization failure or deadlock, or has run maxAttempts times. Between
+// attempts it sleeps a random, growing time, so that the transactions that
+// collided do not collide again.
+func retry(ctx context.Context, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		// 1-2 ms, 2-4 ms, 4-8 ms ... up to 64-128 ms.
+		base := time.Millisecond << (attempt - 1)
+		d := base + rand.N(base)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// SQLSTATE codes the store reacts to.
+const (
+	codeSerializationFailure = "40001"
+	codeDeadlock             = "40P01"
+	codeUniqueViolation      = "23505"
+)
+
+// retryable reports whether err is a serialization failure or a deadlock:
+// the transaction was rolled back and may simply be run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == codeSerializationFailure || pe.Code == codeDeadlock
+	}
+	return false
+}
+
+// isUnique reports whether err is a unique (or primary key) violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == codeUniqueViolation
+}
+
+// fail wraps the error of the operation what: a unique violation becomes
+// ErrAlreadyExists, a cancelled or expired context stays recognisable, and
+// a connection error loses pgx's copy of the configuration.
+func (s *Store) fail(what string, err error) error {
+	switch {
+	case isUnique(err):
+		return fmt.Errorf("pgstore: %s: %w", what, oauthd.ErrAlreadyExists)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("pgstore: %s: %w", what, err)
+	}
+	return fmt.Errorf("pgstore: %s: %w", what, connError(err))
+}
+
+// notFound is ErrNotFound for what.
+func notFound(what string) error { return fmt.Errorf("pgstore: %s: %w", what, oauthd.ErrNotFound) }
+
+// lookup turns the error of a single-row read into the store's error:
+// ErrNotFound for no row.
+func (s *Store) lookup(what string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(what)
+	}
+	return s.fail("read "+what, err)
+}
+
+// exec runs one statement, retrying it on a serialization failure.
+func (s *Store) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := retry(ctx, func() error {
+		var err error
+		tag, err = s.pool.Exec(ctx, sql, args...)
+		return err
+	})
+	return tag, err
+}
+
+// inTx runs f in a transaction and commits it, running it again from the
+// start on a serialization failure or deadlock. f returns an error to roll
+// back.
+func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.pool, f)
+	})
+}
