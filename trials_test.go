@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/pgtest"
+	"github.com/oauthd/oauthd/pgstore"
 	"github.com/oauthd/oauthd/sqlitestore"
 )
 
@@ -44,11 +46,21 @@ func trials(t *testing.T) int {
 	return 50
 }
 
-// trialStores are the stores the trials run on. PostgreSQL joins them
-// (with its DSN from OAUTHD_TEST_POSTGRES_DSN) once package pgstore exists.
+// trialStores are the stores the trials run on; PostgreSQL runs on a
+// schema of its own on the server OAUTHD_TEST_POSTGRES_DSN names (and
+// skips without it, see internal/pgtest).
 var trialStores = map[string]func(t *testing.T) oauthd.Storage{
 	"sqlite": func(t *testing.T) oauthd.Storage {
 		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "trials.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	},
+	"postgres": func(t *testing.T) oauthd.Storage {
+		dsn, _ := pgtest.Schema(t)
+		s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/oauthd/oauthd/internal/htmlform"
+	"github.com/oauthd/oauthd/internal/pgtest"
 )
 
 // Rounds: OAUTHD_CRASH_ROUNDS kills (default 6; the long mode of
@@ -64,16 +65,10 @@ func TestCrashSQLite(t *testing.T) {
 }
 
 func TestCrashPostgres(t *testing.T) {
-	dsn := os.Getenv("OAUTHD_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("OAUTHD_REQUIRE_POSTGRES") != "" {
-			t.Fatal("OAUTHD_REQUIRE_POSTGRES is set but OAUTHD_TEST_POSTGRES_DSN is empty")
-		}
-		t.Skip("OAUTHD_TEST_POSTGRES_DSN is not set; the PostgreSQL crash test is skipped")
-	}
 	if testing.Short() {
 		t.Skip("the crash test builds and kills the binary; skipped with -short")
 	}
+	dsn, _ := pgtest.Schema(t) // skips without OAUTHD_TEST_POSTGRES_DSN
 	crashTest(t, dsn)
 }
 
