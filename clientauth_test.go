@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/internal/secret"
 )
 
 // The clients cache (Config.ClientCacheTTL) never makes a new secret fail:
@@ -44,5 +45,23 @@ func TestClientCacheOffDeletedClient(t *testing.T) {
 	}
 	if r := e.token(basic("service", "service-secret"), cc); r.status != http.StatusUnauthorized {
 		t.Errorf("deleted client: %d %s; want 401", r.status, r.body)
+	}
+}
+
+// A wrong secret for a client in the cache runs the KDF once, as for any
+// other client: the client is read again (its secret may have changed),
+// but its unchanged hash is not checked twice.
+func TestClientCacheWrongSecretOneKDF(t *testing.T) {
+	e := newEnv(t)
+	cc := form("grant_type", "client_credentials")
+	if r := e.token(basic("service", "service-secret"), cc); r.status != http.StatusOK {
+		t.Fatalf("client_credentials: %d %s", r.status, r.body)
+	}
+	before := secret.KDFRuns()
+	if r := e.token(basic("service", "wrong"), cc); r.status != http.StatusUnauthorized {
+		t.Errorf("wrong secret: %d %s; want 401", r.status, r.body)
+	}
+	if n := secret.KDFRuns() - before; n != 1 {
+		t.Errorf("the KDF ran %d times for a wrong secret; want 1", n)
 	}
 }

@@ -69,9 +69,12 @@ func timePrefix(token string) (string, bool) {
 	return token[:17], true
 }
 
-// mac is base64url(HMAC-SHA256(key, parts joined by NUL)).
+// mac is base64url(HMAC-SHA256(SHA-256(key), parts joined by NUL)). The
+// key is hashed first because HMAC pads a short key with zero bytes: the
+// keys "k" and "k\x00" would give the same MAC.
 func mac(key string, parts ...string) string {
-	h := hmac.New(sha256.New, []byte(key))
+	k := sha256.Sum256([]byte(key))
+	h := hmac.New(sha256.New, k[:])
 	for i, p := range parts {
 		if i > 0 {
 			h.Write([]byte{0})

@@ -26,8 +26,7 @@ func MatchRedirectURI(registered []string, requested string) bool {
 		return false
 	}
 	for _, r := range registered {
-		if reg, ok := loopback(r); ok && reg.Scheme == req.Scheme && reg.Hostname() == req.Hostname() &&
-			reg.EscapedPath() == req.EscapedPath() && reg.RawQuery == req.RawQuery {
+		if reg, ok := loopback(r); ok && reg == req {
 			return true
 		}
 	}
@@ -35,30 +34,46 @@ func MatchRedirectURI(registered []string, requested string) bool {
 }
 
 // loopback parses s as an http URI whose host is a loopback IP literal,
-// with nothing but a scheme, host, optional port, path and query.
-func loopback(s string) (*url.URL, bool) {
-	if !strings.HasPrefix(s, "http://127.0.0.1") && !strings.HasPrefix(s, "http://[::1]") {
-		return nil, false
+// with nothing but a scheme, host, optional port, path and query, and
+// returns s without its port: two such URIs match when these strings are
+// equal byte for byte.
+func loopback(s string) (string, bool) {
+	var prefix string
+	switch {
+	case strings.HasPrefix(s, "http://127.0.0.1"):
+		prefix = "http://127.0.0.1"
+	case strings.HasPrefix(s, "http://[::1]"):
+		prefix = "http://[::1]"
+	default:
+		return "", false
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.RawFragment != "" ||
 		strings.Contains(s, "#") || u.Opaque != "" {
-		return nil, false
+		return "", false
 	}
 	h := u.Hostname()
 	if h != "127.0.0.1" && h != "::1" {
-		return nil, false
+		return "", false
 	}
+	rest := s[len(prefix):]
 	if p := u.Port(); p != "" {
 		for _, c := range p {
 			if c < '0' || c > '9' {
-				return nil, false
+				return "", false
 			}
 		}
+		if !strings.HasPrefix(rest, ":"+p) {
+			return "", false
+		}
+		rest = rest[1+len(p):]
 	} else if strings.HasSuffix(u.Host, ":") {
-		return nil, false
+		return "", false
 	}
-	return u, true
+	if rest != "" && rest[0] != '/' && rest[0] != '?' {
+		return "", false
+	}
+	return prefix + rest, true
 }
 
 // ValidateRedirectURI checks a redirect URI for registration: an absolute

@@ -125,18 +125,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// Every flow, logged at debug level, leaves no password, client secret,
-// code, code verifier, token or cookie in the log; each request has one
-// line with its request id and client IP (from X-Forwarded-For only when
-// the peer is a trusted proxy).
+// Every flow, logged at debug level in JSON and in text, leaves no
+// password, client secret, code, code verifier, token, ID token, cookie or
+// Basic header in the log, raw, URL-encoded or JSON-escaped, and no error
+// answer carries one either; each request has one line with its request id
+// and client IP (from X-Forwarded-For only when the peer is a trusted
+// proxy).
 func TestNoSecretsInLogs(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) { noSecretsInLogs(t, format) })
+	}
+}
+
+func noSecretsInLogs(t *testing.T, format string) {
 	const (
-		password      = "Tr0ub4dor-correct-horse"
-		wrongPassword = "wr0ng-pa55word-guess"
+		password      = "Tr0ub4dor correct/horse&=é+%"
+		wrongPassword = "wr0ng-pa55word guess/&="
 		clientSecret  = "s3cr3t-client-value-xyz"
+		basicSecret   = "s3cr3t:basic/&=+ value"
+		wrongSecret   = "wr0ng-client-secret-1a2b3c"
 	)
 	var logs syncBuffer
-	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), LogLevel: "debug", LogFormat: "json"}
+	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), LogLevel: "debug", LogFormat: format}
 	cfg.Provider.EnablePasswordGrant = true
 	cfg.Provider.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	m, err := app.Open(context.Background(), cfg, &logs)
@@ -149,27 +159,45 @@ func TestNoSecretsInLogs(t *testing.T) {
 		m.Shutdown(context.Background())
 		<-done
 	}()
-	ctx := context.Background()
+	// Every answer the clients get is recorded, for the check of the
+	// error answers.
+	rec := &leakRecorder{}
+	hc := &http.Client{Transport: rec, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	person := func() *person {
+		p := newPerson(t)
+		p.c.Transport = rec
+		return p
+	}
 	uh, _ := secret.Hash(password)
 	ch, _ := secret.Hash(clientSecret)
+	bh, _ := secret.Hash(basicSecret)
 	if err := m.Store.CreateUser(ctx, &oauthd.User{ID: app.NewUserID(), Username: "carol", PasswordHash: uh}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Store.CreateClient(ctx, &oauthd.Client{ID: "logtest", SecretHash: ch, RedirectURIs: []string{app.DemoRedirectURI},
-		GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword},
-		Scopes:     []string{"openid", "email"}, TokenEndpointAuthMethod: oauthd.AuthMethodPost}); err != nil {
-		t.Fatal(err)
+	all := []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword}
+	for _, c := range []*oauthd.Client{
+		{ID: "logtest", SecretHash: ch, RedirectURIs: []string{app.DemoRedirectURI}, GrantTypes: all, Scopes: []string{"openid", "email"}, TokenEndpointAuthMethod: oauthd.AuthMethodPost},
+		{ID: "logbasic", SecretHash: bh, RedirectURIs: []string{app.DemoRedirectURI}, GrantTypes: all, Scopes: []string{"openid", "email"}, TokenEndpointAuthMethod: oauthd.AuthMethodBasic},
+		{ID: "logpublic", Public: true, TokenEndpointAuthMethod: oauthd.AuthMethodNone, RedirectURIs: []string{"http://127.0.0.1/cb"},
+			GrantTypes: []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken}, Scopes: []string{"email"}},
+	} {
+		if err := m.Store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	iss := "http://" + m.Addr()
-	secrets := []string{password, wrongPassword, clientSecret}
+	secrets := []string{password, wrongPassword, clientSecret, basicSecret, wrongSecret,
+		basicAuth("logbasic", basicSecret), basicAuth("logbasic", wrongSecret), basicAuth("logpublic", wrongSecret)}
 
 	conf := &oauth2.Config{ClientID: "logtest", ClientSecret: clientSecret, RedirectURL: app.DemoRedirectURI, Scopes: []string{"openid", "email"},
 		Endpoint: oauth2.Endpoint{AuthURL: iss + "/oauth/authorize", TokenURL: iss + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
 	secrets = append(secrets, verifier)
 	authURL := conf.AuthCodeURL("st4te-value", oauth2.S256ChallengeOption(verifier))
-	newPerson(t).walk(authURL, app.DemoRedirectURI, "carol", wrongPassword, "approve")
-	p := newPerson(t)
+	person().walk(authURL, app.DemoRedirectURI, "carol", wrongPassword, "approve")
+	person().walk(authURL, app.DemoRedirectURI, "nobody", password, "approve")
+	p := person()
 	loc, err := p.walk(authURL, app.DemoRedirectURI, "carol", password, "approve")
 	if err != nil {
 		t.Fatal(err)
@@ -189,27 +217,52 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Fatal("no id_token")
 	}
 	secrets = append(secrets, tok.AccessToken, tok.RefreshToken, idToken)
-	// userinfo with the access token, and RP-initiated logout with the ID token.
-	ureq, _ := http.NewRequest("GET", iss+"/oauth/userinfo", nil)
-	ureq.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	if res, err := http.DefaultClient.Do(ureq); err == nil {
-		res.Body.Close()
+	// call sends a request through the recording client.
+	call := func(method, path, auth string, form url.Values) map[string]any {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, iss+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var v map[string]any
+		json.NewDecoder(res.Body).Decode(&v)
+		return v
 	}
-	http.Get(iss + "/oauth/logout?id_token_hint=" + idToken)
+	// userinfo with the access token (and, wrongly, with the refresh
+	// token), and RP-initiated logout with the ID token.
+	call("GET", "/oauth/userinfo", "Bearer "+tok.AccessToken, nil)
+	call("GET", "/oauth/userinfo", "Bearer "+tok.RefreshToken, nil)
+	call("POST", "/oauth/userinfo", "Bearer "+tok.AccessToken, url.Values{"access_token": {tok.AccessToken}})
+	call("GET", "/oauth/logout?id_token_hint="+idToken, "", nil)
+	old := *tok
 	tok.Expiry = time.Now().Add(-time.Minute)
 	fresh, err := conf.TokenSource(ctx, tok).Token()
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets = append(secrets, fresh.AccessToken, fresh.RefreshToken)
-	// The replayed code, introspection, revocation, the password grant,
-	// client credentials and a wrong client secret.
-	conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	// The replayed code with a wrong verifier, introspection, revocation,
+	// the password grant, client credentials and a wrong client secret.
+	wrongVerifier := oauth2.GenerateVerifier()
+	secrets = append(secrets, wrongVerifier)
+	conf.Exchange(ctx, code, oauth2.VerifierOption(wrongVerifier))
 	post := func(path string, form url.Values) map[string]any {
 		req, _ := http.NewRequest("POST", iss+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Forwarded-For", "203.0.113.9")
-		res, err := http.DefaultClient.Do(req)
+		res, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,23 +294,79 @@ func TestNoSecretsInLogs(t *testing.T) {
 		secrets = append(secrets, s)
 	}
 	post("/oauth/token", url.Values{"client_id": {"logtest"}, "client_secret": {"wrong-" + clientSecret}, "grant_type": {"client_credentials"}})
-	http.Get(iss + "/oauth/login?username=carol&password=" + password)
+	call("GET", "/oauth/login?username=carol&password="+url.QueryEscape(password), "", nil)
+
+	// A refresh token reused after rotation (revokes its grant), the
+	// password grant failing, and every kind of failed client
+	// authentication, through Basic too.
+	call("POST", "/oauth/token", "", with("grant_type", "refresh_token", "refresh_token", old.RefreshToken))
+	call("POST", "/oauth/token", "", with("grant_type", "password", "username", "carol", "password", wrongPassword))
+	call("POST", "/oauth/token", "", with("grant_type", "password", "username", "nobody", "password", password))
+	bc := call("POST", "/oauth/token", basicAuth("logbasic", basicSecret), url.Values{"grant_type": {"client_credentials"}})
+	if s, _ := bc["access_token"].(string); s == "" {
+		t.Fatalf("no token with Basic: %v", bc)
+	} else {
+		secrets = append(secrets, s)
+	}
+	call("POST", "/oauth/token", basicAuth("logbasic", wrongSecret), url.Values{"grant_type": {"client_credentials"}})
+	call("POST", "/oauth/token", basicAuth("nobody", basicSecret), url.Values{"grant_type": {"client_credentials"}})
+	call("POST", "/oauth/token", basicAuth("logpublic", wrongSecret), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}})
+	call("POST", "/oauth/token", basicAuth("logbasic", basicSecret), url.Values{"grant_type": {"client_credentials"}, "client_secret": {basicSecret}})
+	call("POST", "/oauth/introspect", basicAuth("logbasic", wrongSecret), url.Values{"token": {tok.AccessToken}})
+	call("POST", "/oauth/revoke", basicAuth("logbasic", wrongSecret), url.Values{"token": {tok.RefreshToken}})
+	call("POST", "/oauth/token?client_secret="+url.QueryEscape(clientSecret)+"&password="+url.QueryEscape(password), "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"logtest"}})
+	req, _ := http.NewRequest("POST", iss+"/oauth/token", strings.NewReader("client_id=logtest&client_secret="+url.QueryEscape(clientSecret)+"&grant_type=%ff"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if res, err := hc.Do(req); err == nil {
+		res.Body.Close()
+	}
+	// A public client with a wrong verifier, and a login form posted with
+	// a forged CSRF token.
+	pv := oauth2.GenerateVerifier()
+	secrets = append(secrets, pv)
+	pub := &oauth2.Config{ClientID: "logpublic", RedirectURL: "http://127.0.0.1:4321/cb", Scopes: []string{"email"},
+		Endpoint: oauth2.Endpoint{AuthURL: iss + "/oauth/authorize", TokenURL: iss + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
+	loc, err = p.walk(pub.AuthCodeURL("s", oauth2.S256ChallengeOption(pv)), "http://127.0.0.1:4321/cb", "carol", password, "approve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcode := mustParse(loc).Query().Get("code")
+	secrets = append(secrets, pcode)
+	pub.Exchange(ctx, pcode, oauth2.VerifierOption(wrongVerifier))
+	call("POST", "/oauth/login", "", url.Values{"username": {"carol"}, "password": {password}, "csrf": {"forged"}})
 
 	m.Shutdown(context.Background())
 	out := logs.String()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(out, s) {
-			t.Errorf("the log holds a secret %q", s)
+	needles := secretForms(secrets)
+	for _, l := range strings.Split(out, "\n") {
+		for _, s := range needles {
+			if strings.Contains(l, s) {
+				t.Errorf("a log line holds the secret %q: %s", s, l)
+			}
 		}
 	}
 	if strings.Contains(out, "st4te-value") {
 		t.Error("the log holds a query string")
 	}
+	checkAnswers(t, rec, needles, app.DemoRedirectURI, "http://127.0.0.1:4321/cb")
 	n, fromProxy := 0, 0
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var rec map[string]any
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("not a JSON log line: %s", l)
+		switch format {
+		case "json":
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatalf("not a JSON log line: %s", l)
+			}
+		case "text":
+			if !strings.Contains(l, "msg=request ") {
+				continue
+			}
+			rec = map[string]any{"msg": "request"}
+			for _, f := range strings.Fields(l) {
+				if k, v, ok := strings.Cut(f, "="); ok && (k == "request_id" || k == "ip") {
+					rec[k] = v
+				}
+			}
 		}
 		if rec["msg"] == "request" {
 			n++
@@ -269,8 +378,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 			}
 		}
 	}
-	if n < 17 || fromProxy != 5 {
-		t.Errorf("%d request lines, %d with the forwarded client IP; want at least 17 and 5", n, fromProxy)
+	if n < 40 || fromProxy != 5 {
+		t.Errorf("%d request lines, %d with the forwarded client IP; want at least 40 and 5", n, fromProxy)
 	}
 }
 

@@ -43,6 +43,15 @@ var ErrMalformed = errors.New("secret: malformed hash")
 // once would only hold more memory.
 var kdfSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
+// kdfRuns counts the KDF computations of the process.
+var kdfRuns atomic.Uint64
+
+// KDFRuns reports how many times the slow KDF (argon2id or bcrypt) has
+// run in this process. Tests use it to check, by counting work rather than
+// timing it, that rejecting an unknown user or client runs the KDF exactly
+// as often as rejecting a wrong password or secret.
+func KDFRuns() uint64 { return kdfRuns.Load() }
+
 // Hash returns the argon2id hash of s in the PHC string format
 // ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
 func Hash(s string) (string, error) { return HashWith(s, DefaultParams) }
@@ -54,6 +63,7 @@ func HashWith(s string, p Params) (string, error) {
 		return "", fmt.Errorf("secret: %w", err)
 	}
 	kdfSlots <- struct{}{}
+	kdfRuns.Add(1)
 	key := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, 32)
 	<-kdfSlots
 	releaseSoon()
@@ -71,12 +81,14 @@ func Verify(hash, s string) bool {
 			return false
 		}
 		kdfSlots <- struct{}{}
+		kdfRuns.Add(1)
 		got := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 		<-kdfSlots
 		releaseSoon()
 		return subtle.ConstantTimeCompare(got, key) == 1
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		kdfSlots <- struct{}{}
+		kdfRuns.Add(1)
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(s))
 		<-kdfSlots
 		return err == nil
