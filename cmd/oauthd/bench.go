@@ -312,7 +312,7 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 		so.AccessTokens = f.connections*f.rounds + 1
 	}
 	t0 := time.Now()
-	fmt.Fprintf(e.stderr, "seeding %s...", db)
+	fmt.Fprintf(e.stderr, "seeding %s...", app.MaskDSN(db))
 	store, err := app.OpenStore(ctx, db, true)
 	if err != nil {
 		return fail(err)
