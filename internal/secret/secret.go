@@ -207,7 +207,7 @@ func parseArgon2(hash string) (Params, []byte, []byte, error) {
 // computation (a burst of connections that all start with an uncached
 // secret costs one KDF run, not one each). It is safe for concurrent use.
 type Cache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex // a hit only reads
 	max     int
 	entries map[string]cacheEntry
 	flights map[flightKey]*flight
@@ -249,11 +249,16 @@ func (c *Cache) Verify(id, hash, s string) bool {
 		return false
 	}
 	d := sha256.Sum256([]byte(s))
+	c.mu.RLock()
+	e, ok := c.entries[id]
+	c.mu.RUnlock()
+	if ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+		return true
+	}
 	k := flightKey{id, hash, d}
 	c.mu.Lock()
-	e, ok := c.entries[id]
-	if ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
-		c.mu.Unlock()
+	if e, ok := c.entries[id]; ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+		c.mu.Unlock() // verified while this request waited for the lock
 		return true
 	}
 	if f, ok := c.flights[k]; ok {
