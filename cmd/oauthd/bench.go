@@ -89,8 +89,8 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.BoolVar(&f.startup, "startup", false, "measure how long 'oauthd serve' takes to answer HTTP on an existing database, and exit")
 	fs.IntVar(&f.startupRuns, "startup-runs", 10, "with --startup: how many starts to time")
 	// Internal: the bare handler of the baseline, as a child process.
-	fs.StringVar(&f.serveBare, "serve-bare", "", "")
-	fs.StringVar(&f.bareAddr, "addr", "127.0.0.1:0", "")
+	fs.StringVar(&f.serveBare, "serve-bare", "", "internal: serve the baseline's bare handler on this recorded trace (the child process of --baseline)")
+	fs.StringVar(&f.bareAddr, "addr", "127.0.0.1:0", "internal: with --serve-bare, the listen address")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
