@@ -72,6 +72,12 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	if id == "" {
 		return nil, errClientAuth
 	}
+	// A request that guesses nothing takes no attempt: a public client
+	// (it has no secret to guess) or a secret already verified for this
+	// client. Any number of those may run at once; a lockout still holds.
+	if c, ok, e := p.knownClient(r, id, sec, viaBasic, ps); ok || e != nil {
+		return c, e
+	}
 	// The attempt is reserved before the secret is checked, so concurrent
 	// guesses cannot overrun ClientLimit.
 	a, wait, err := p.reserve(r, p.clientKey(id))
@@ -91,6 +97,36 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 		a.done(r.Context(), Released)
 	}
 	return c, e
+}
+
+// knownClient authenticates, without a KDF run and without taking an
+// attempt, a public client and a confidential client whose secret is in the
+// verified-secret cache. ok false means the caller must go the slow way.
+func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, bool, *Error) {
+	c, _, err := p.clients.get(r.Context(), p.store, id)
+	if err != nil {
+		return nil, false, nil // the slow path reports it
+	}
+	if c.Public {
+		if !p.clientProves(c, sec, viaBasic, ps) {
+			return nil, false, nil
+		}
+	} else if sec == "" || !p.secrets.Known(c.ID, c.SecretHash, sec) {
+		return nil, false, nil
+	}
+	k := p.clientKey(id)
+	if lc, ok := p.limiter.(LockoutChecker); ok && k.lim.Enabled() {
+		wait, err := lc.LockedOut(r.Context(), k.key, k.lim, p.now())
+		if err != nil {
+			return nil, false, serverError(err)
+		}
+		if wait > 0 {
+			return nil, false, tooManyAttempts(wait)
+		}
+	} else if k.lim.Enabled() {
+		return nil, false, nil // the limiter can only reserve
+	}
+	return c, true, nil
 }
 
 // verifyClient checks the credentials of the client id. The client comes

@@ -127,6 +127,16 @@ type Limiter interface {
 	Done(ctx context.Context, key string, lim RateLimit, now time.Time, o Outcome) error
 }
 
+// LockoutChecker is implemented by Limiters that can tell whether a key is
+// locked out without taking an attempt. The engine uses it for a client
+// whose secret is already known to be right (in the verified-secret
+// cache): such a request guesses nothing, so it need not count against the
+// limit, and any number of them may run at once; an active lockout is
+// still honoured.
+type LockoutChecker interface {
+	LockedOut(ctx context.Context, key string, lim RateLimit, now time.Time) (wait time.Duration, err error)
+}
+
 // MemoryLimiter is a Limiter in the memory of one process. Its zero value
 // is not usable; NewMemoryLimiter makes one.
 type MemoryLimiter struct {
@@ -180,6 +190,19 @@ func (m *MemoryLimiter) Reserve(_ context.Context, key string, lim RateLimit, no
 		return time.Second, nil
 	}
 	s.pending++
+	return 0, nil
+}
+
+// LockedOut implements LockoutChecker.
+func (m *MemoryLimiter) LockedOut(_ context.Context, key string, lim RateLimit, now time.Time) (time.Duration, error) {
+	if !lim.Enabled() {
+		return 0, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.keys[key]; s != nil && now.Before(s.lockedUntil) {
+		return ceilSecond(s.lockedUntil.Sub(now)), nil
+	}
 	return 0, nil
 }
 
