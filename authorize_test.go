@@ -21,6 +21,11 @@ func TestSeedApproveAndDeny(t *testing.T) {
 	if q.Get("code") == "" || q.Get("state") != "somestate" || q.Get("scope") != "email" || q.Get("iss") != e.issuer {
 		t.Errorf("approve redirect query = %v; want code, state=somestate, scope=email, iss=%s", q, e.issuer)
 	}
+	for k, v := range q {
+		if len(v) != 1 {
+			t.Errorf("parameter %s appears %d times in %s (RFC 6749 §3.1: at most once)", k, len(v), u.RawQuery)
+		}
+	}
 	if !strings.HasPrefix(u.RawQuery, "state=somestate&code=") {
 		t.Errorf("query %q does not start like the seed's (state, then code)", u.RawQuery)
 	}

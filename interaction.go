@@ -432,7 +432,6 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 		p.AuthorizeError(w, r, ar, e)
 		return
 	}
-	ps = append(ps, Param{"scope", JoinScope(ar.Scopes)})
 	if slices.Contains(strings.Fields(ar.ResponseType), "token") {
 		p.obs.TokenIssued(GrantImplicit)
 	}
