@@ -300,22 +300,13 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	rotate := fs.Bool("rotate-secret", false, "generate a new client secret (printed once); the old one stops working")
 	newSecret := fs.String("secret", "", "set this client secret")
 	cf := addClientFlags(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one client_id"); err != nil {
-		return err
-	}
-	s, err := openDB(ctx, *db)
+	s, pos, err := openArgs(ctx, fs, db, args, 1, "one client_id")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	c, err := s.Client(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no client %q", pos[0])
-	} else if err != nil {
+	c, err := findClient(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	if err := cf.apply(c, setFlags(fs)); err != nil {
@@ -378,22 +369,13 @@ func clientList(ctx context.Context, args []string, e *env) error {
 func clientShow(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client show", e)
 	db := dbFlag(fs, e)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one client_id"); err != nil {
-		return err
-	}
-	s, err := openDB(ctx, *db)
+	s, pos, err := openArgs(ctx, fs, db, args, 1, "one client_id")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	c, err := s.Client(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no client %q", pos[0])
-	} else if err != nil {
+	c, err := findClient(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -430,14 +412,7 @@ func clientShow(ctx context.Context, args []string, e *env) error {
 func clientDelete(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client delete", e)
 	db := dbFlag(fs, e)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one client_id"); err != nil {
-		return err
-	}
-	s, err := openDB(ctx, *db)
+	s, pos, err := openArgs(ctx, fs, db, args, 1, "one client_id")
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"strings"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 )
 
@@ -145,4 +147,39 @@ func wantArgs(pos []string, n int, what string) error {
 		return fmt.Errorf("expected %s", what)
 	}
 	return nil
+}
+
+// openArgs parses a command's flags and its n positional arguments
+// (described by what, for the error) and opens the database db names.
+func openArgs(ctx context.Context, fs *flag.FlagSet, db *string, args []string, n int, what string) (oauthd.Storage, []string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := wantArgs(pos, n, what); err != nil {
+		return nil, nil, err
+	}
+	s, err := openDB(ctx, *db)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, pos, nil
+}
+
+// findUser returns the user with the username, or an error naming it.
+func findUser(ctx context.Context, s oauthd.Storage, username string) (*oauthd.User, error) {
+	u, err := s.UserByUsername(ctx, username)
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", username)
+	}
+	return u, err
+}
+
+// findClient returns the client with the id, or an error naming it.
+func findClient(ctx context.Context, s oauthd.Storage, id string) (*oauthd.Client, error) {
+	c, err := s.Client(ctx, id)
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return nil, fmt.Errorf("no client %q", id)
+	}
+	return c, err
 }

@@ -43,10 +43,8 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
-	u, err := s.UserByUsername(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no user %q", pos[0])
-	} else if err != nil {
+	u, err := findUser(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	if args[0] == "list" || args[0] == "ls" {

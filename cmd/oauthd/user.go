@@ -196,10 +196,8 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
-	u, err := s.UserByUsername(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no user %q", pos[0])
-	} else if err != nil {
+	u, err := findUser(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	if len(add) > 0 || len(unset) > 0 {
@@ -252,22 +250,13 @@ func userList(ctx context.Context, args []string, e *env) error {
 func userDelete(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user delete", e)
 	db := dbFlag(fs, e)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one username"); err != nil {
-		return err
-	}
-	s, err := openDB(ctx, *db)
+	s, pos, err := openArgs(ctx, fs, db, args, 1, "one username")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	u, err := s.UserByUsername(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no user %q", pos[0])
-	} else if err != nil {
+	u, err := findUser(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	if err := s.DeleteUser(ctx, u.ID); err != nil {
@@ -281,22 +270,13 @@ func userPasswd(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user passwd", e)
 	db := dbFlag(fs, e)
 	stdin := fs.Bool("password-stdin", false, "read the new password from standard input")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one username"); err != nil {
-		return err
-	}
-	s, err := openDB(ctx, *db)
+	s, pos, err := openArgs(ctx, fs, db, args, 1, "one username")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	u, err := s.UserByUsername(ctx, pos[0])
-	if errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("no user %q", pos[0])
-	} else if err != nil {
+	u, err := findUser(ctx, s, pos[0])
+	if err != nil {
 		return err
 	}
 	pw, err := readPassword(e, *stdin)
