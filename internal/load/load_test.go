@@ -200,8 +200,10 @@ func TestConnectionCloseAndChunked(t *testing.T) {
 	if res.Errors != 0 || len(res.Failures) != 0 {
 		t.Errorf("errors %d failures %v net %v", res.Errors, res.Failures, res.NetErrors)
 	}
-	if res.Iterations < 30 || res.Iterations != res.Requests {
-		t.Errorf("iterations %d requests %d", res.Iterations, res.Requests)
+	// A request under way when the run ends is answered and counted
+	// without finishing its iteration: at most one per connection.
+	if res.Iterations < 30 || res.Requests < res.Iterations || res.Requests-res.Iterations > int64(res.Connections) {
+		t.Errorf("iterations %d requests %d connections %d", res.Iterations, res.Requests, res.Connections)
 	}
 }
 
