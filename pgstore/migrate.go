@@ -5,13 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	mig "github.com/oauthd/oauthd/internal/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -19,60 +15,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema change, named NNNN_what.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations are the embedded migrations in version order, and
 // latestVersion the version they bring a database to.
-var migrations, latestVersion = mustLoadMigrations()
+var migrations, latestVersion = mig.MustLoad(migrationFS, "migrations/*.sql", "pgstore")
 
 // LatestVersion is the schema version this package needs.
 func LatestVersion() int { return latestVersion }
-
-func mustLoadMigrations() ([]migration, int) {
-	ms, err := loadMigrations(migrationFS)
-	if err != nil {
-		panic(err)
-	}
-	return ms, ms[len(ms)-1].version
-}
-
-// loadMigrations reads the migrations from fsys, checking that their
-// versions run 1, 2, 3... without gaps.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("pgstore: migration %s: name must start with a version number and '_'", base)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("pgstore: migration %s: version %d, want %d", m.name, m.version, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("pgstore: no migrations")
-	}
-	return ms, nil
-}
 
 // migrationLock is the key of the advisory lock Migrate holds: the bytes
 // "oauthdMG". It is per database, so nodes migrating different schemas of
@@ -102,7 +50,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
 		conn.Release()
-		return s.fail("migrate: take the migration lock", err)
+		return s.fail("migrate: take the mig.Migration lock", err)
 	}
 	defer unlock(ctx, conn)
 
@@ -127,7 +75,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return err
 }
 
-// unlock releases the migration lock and the connection. A connection
+// unlock releases the mig.Migration lock and the connection. A connection
 // whose lock cannot be released is closed, which releases the lock, rather
 // than returned to the pool still holding it.
 func unlock(ctx context.Context, conn *pgxpool.Conn) {
@@ -140,7 +88,7 @@ func unlock(ctx context.Context, conn *pgxpool.Conn) {
 }
 
 // apply applies m unless it was applied before.
-func (s *Store) apply(ctx context.Context, conn *pgx.Conn, m migration) error {
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, m mig.Migration) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var current int
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
@@ -150,7 +98,7 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, m migration) error {
 			return fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, current, latestVersion)
 		}
 		var applied bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&applied); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&applied); err != nil {
 			return s.fail("migrate", err)
 		}
 		if applied {
@@ -158,19 +106,19 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, m migration) error {
 		}
 		// No arguments: pgx sends the file with the simple protocol,
 		// which runs several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return s.fail("migration "+m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return s.fail("migration "+m.Name, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UTC()); err != nil {
-			return s.fail("migration "+m.name, err)
+			m.Version, m.Name, time.Now().UTC()); err != nil {
+			return s.fail("migration "+m.Name, err)
 		}
 		return nil
 	})
 }
 
 // SchemaVersion returns the version of the database schema: the highest
-// migration applied, or 0 for a database never migrated.
+// mig.Migration applied, or 0 for a database never migrated.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	if err := s.usable(ctx); err != nil {
 		return 0, err
