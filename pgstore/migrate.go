@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	mig "github.com/oauthd/oauthd/internal/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	mig "github.com/oauthd/oauthd/internal/migrate"
 )
 
 //go:embed migrations/*.sql
