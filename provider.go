@@ -61,6 +61,10 @@ type Provider struct {
 
 	obs     Observer
 	limiter Limiter
+
+	// redeemer is store when it redeems a code and stores the code's
+	// tokens in one write; nil otherwise.
+	redeemer CodeRedeemer
 }
 
 // New returns a Provider serving cfg.Issuer from store.
@@ -83,6 +87,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		obs:     cfg.Observer,
 		limiter: cfg.Limiter,
 	}
+	p.redeemer, _ = store.(CodeRedeemer)
 	p.keys = newKeyManager(&p.cfg, store)
 	if cfg.EnablePasswordGrant {
 		p.log.Warn("the resource owner password credentials grant is enabled; OAuth 2.1 removes it, prefer the authorization code flow")

@@ -57,6 +57,40 @@ type AuthCodeStore interface {
 	ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
 }
 
+// CodeRedeemer is implemented by stores that can redeem an authorization
+// code and store the tokens it buys in one write. It is optional: the
+// Provider uses it when its Storage has it (it checks once, in New), and
+// otherwise calls ConsumeAuthCode and then CreateTokens. A store that wraps
+// another should have RedeemAuthCode only when the wrapped store has it.
+type CodeRedeemer interface {
+	// RedeemAuthCode consumes the code like ConsumeAuthCode, with the same
+	// guarantee (of many concurrent calls, exactly one consumes it), and
+	// calls issue with the code it consumed. When issue returns tokens and a
+	// nil error, the consumed code and the tokens are committed together,
+	// as CreateTokens would store the tokens: a taken hash is
+	// ErrAlreadyExists, and tokens of a revoked grant are not stored. If
+	// they cannot be stored, nothing is: the code stays unused, as
+	// RotateRefreshToken leaves its token unrotated.
+	//
+	// If issue returns an error, the code stays consumed, nothing else is
+	// stored, and RedeemAuthCode returns the code and issue's error as it
+	// is (not wrapped). A code used before is returned with ErrAlreadyUsed
+	// and an unknown hash is ErrNotFound, as from ConsumeAuthCode; issue is
+	// not called then, nor when the call fails before the code is
+	// consumed.
+	//
+	// issue runs inside the store's write: under memstore's lock, on
+	// sqlitestore's single writer goroutine (every other write of the
+	// process waits for it), inside pgstore's open transaction, which
+	// holds the code's row lock. It must be quick, must not block, and must
+	// not call the store: check the request against the code and build the
+	// tokens, no I/O, no signing. Each call starts over: a store that
+	// retries a transaction that failed before it committed (pgstore does
+	// on a serialization failure) calls issue again, and only what the last
+	// call returned counts.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*AuthCode) ([]*Token, error)) (*AuthCode, error)
+}
+
 // TokenStore keeps access and refresh tokens.
 type TokenStore interface {
 	// CreateTokens stores the tokens in one transaction.

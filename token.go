@@ -1,6 +1,7 @@
 package oauthd
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -126,7 +127,34 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, errorf(ErrorInvalidRequest, "code is required")
 	}
 	ctx := r.Context()
-	ac, err := p.store.ConsumeAuthCode(ctx, HashToken(code), p.now())
+	var (
+		ac     *AuthCode
+		resp   *TokenResponse
+		stored []*Token // what RedeemAuthCode stored
+		err    error
+	)
+	if p.redeemer != nil {
+		// One write: the store consumes the code, calls issue, and
+		// stores the tokens in the same transaction. issue runs inside
+		// the store's write (on sqlitestore, on its one writer
+		// goroutine), so it only checks and builds; the ID token is
+		// signed after the store call.
+		var rejected *Error
+		ac, err = p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), func(ac *AuthCode) ([]*Token, error) {
+			resp, stored, rejected = nil, nil, nil
+			if e := p.checkCode(c, ac, redirectURI, verifier); e != nil {
+				rejected = e
+				return nil, e
+			}
+			resp, stored = p.codeTokens(c, ac)
+			return stored, nil
+		})
+		if rejected != nil {
+			return nil, rejected
+		}
+	} else {
+		ac, err = p.store.ConsumeAuthCode(ctx, HashToken(code), p.now())
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
@@ -140,29 +168,20 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 	case err != nil:
 		return nil, serverError(err)
 	}
-	if ac.ClientID != c.ID {
-		return nil, errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
-	}
-	if !p.now().Before(ac.ExpiresAt) {
-		return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
-	}
-	if redirectURI != ac.RedirectURI {
-		return nil, errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
-	}
-	if ac.CodeChallenge == "" {
-		if verifier != "" {
-			// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade.
-			return nil, errorf(ErrorInvalidRequest, "code_verifier sent but the authorization request had no code_challenge")
+	if p.redeemer != nil {
+		if resp == nil {
+			return nil, serverError(errors.New("oauthd: RedeemAuthCode succeeded without calling issue"))
 		}
-	} else if verifier == "" {
-		return nil, errorf(ErrorInvalidGrant, "code_verifier is required")
-	} else if !verifyPKCE(ac.CodeChallengeMethod, ac.CodeChallenge, verifier) {
-		return nil, errorf(ErrorInvalidGrant, "code_verifier does not match the code_challenge")
+		if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
+			p.dropTokens(ctx, stored)
+			return nil, e
+		}
+		return resp, nil
 	}
-	resp, toks := p.newTokens(c, ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime, c.AllowsGrant(GrantRefreshToken))
-	for _, t := range toks {
-		t.Claims = ac.Claims
+	if e := p.checkCode(c, ac, redirectURI, verifier); e != nil {
+		return nil, e
 	}
+	resp, toks := p.codeTokens(c, ac)
 	if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
 		return nil, e
 	}
@@ -170,6 +189,57 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, serverError(err)
 	}
 	return resp, nil
+}
+
+// checkCode checks a consumed code against the token request: the client
+// it was issued to, its expiry, the redirect_uri and the PKCE verifier
+// (RFC 6749 §4.1.3, RFC 7636 §4.6). It may run inside the store's write
+// (see CodeRedeemer): no I/O.
+func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI, verifier string) *Error {
+	if ac.ClientID != c.ID {
+		return errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
+	}
+	if !p.now().Before(ac.ExpiresAt) {
+		return errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
+	}
+	if redirectURI != ac.RedirectURI {
+		return errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
+	}
+	if ac.CodeChallenge == "" {
+		if verifier != "" {
+			// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade.
+			return errorf(ErrorInvalidRequest, "code_verifier sent but the authorization request had no code_challenge")
+		}
+	} else if verifier == "" {
+		return errorf(ErrorInvalidGrant, "code_verifier is required")
+	} else if !verifyPKCE(ac.CodeChallengeMethod, ac.CodeChallenge, verifier) {
+		return errorf(ErrorInvalidGrant, "code_verifier does not match the code_challenge")
+	}
+	return nil
+}
+
+// codeTokens makes the tokens a checked code buys, without the ID token.
+// It may run inside the store's write (see CodeRedeemer): no I/O.
+func (p *Provider) codeTokens(c *Client, ac *AuthCode) (*TokenResponse, []*Token) {
+	resp, toks := p.newTokens(c, ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime, c.AllowsGrant(GrantRefreshToken))
+	for _, t := range toks {
+		t.Claims = ac.Claims
+	}
+	return resp, toks
+}
+
+// dropTokens removes tokens that were stored but will not be sent, because
+// the response failed after the store call: nobody holds them, and they
+// should not wait for their expiry in the store. It is best effort; a
+// failure is logged.
+func (p *Provider) dropTokens(ctx context.Context, toks []*Token) {
+	ctx = context.WithoutCancel(ctx) // also when the client has gone
+	for _, t := range toks {
+		if err := p.store.RevokeToken(ctx, t.Hash); err != nil && !errors.Is(err, ErrNotFound) {
+			p.log.Warn("removing undelivered tokens", "request_id", RequestID(ctx), "error", err.Error())
+			return
+		}
+	}
 }
 
 // refreshGrant exchanges a refresh token for new tokens, rotating it

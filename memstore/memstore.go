@@ -50,7 +50,10 @@ type user struct {
 
 type consentKey struct{ userID, clientID string }
 
-var _ oauthd.Storage = (*Store)(nil)
+var (
+	_ oauthd.Storage      = (*Store)(nil)
+	_ oauthd.CodeRedeemer = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -339,6 +342,38 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 	}
 	c.UsedAt = ms(now)
 	return cloneCode(c), nil
+}
+
+// RedeemAuthCode consumes the code and stores the tokens issue makes for
+// it, under one hold of the store's lock (see oauthd.CodeRedeemer): issue
+// runs with the lock held and must not call the store. If issue fails the
+// code stays consumed; if the tokens cannot be stored, or issue panics,
+// nothing changes.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	if now.IsZero() {
+		return nil, errors.New("memstore: redeem auth code: zero time")
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	c, ok := s.codes[hash]
+	if !ok {
+		return nil, secretErr("auth code", oauthd.ErrNotFound)
+	}
+	if !c.UsedAt.IsZero() {
+		return cloneCode(c), fmt.Errorf("memstore: auth code: %w", oauthd.ErrAlreadyUsed)
+	}
+	used := cloneCode(c)
+	used.UsedAt = ms(now)
+	toks, err := issue(cloneCode(used))
+	if err == nil {
+		if err := s.createTokens(toks); err != nil {
+			return nil, err
+		}
+	}
+	c.UsedAt = used.UsedAt
+	return used, err
 }
 
 // CreateTokens stores the tokens, all or none. Tokens of a revoked grant

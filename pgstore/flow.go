@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/oauthd/oauthd"
 )
@@ -198,6 +199,114 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 		return nil, s.lookup("auth code", err)
 	}
 	return code, fmt.Errorf("pgstore: auth code: %w", oauthd.ErrAlreadyUsed)
+}
+
+// RedeemAuthCode consumes the code, calls issue with it and stores the
+// tokens issue returns, in one transaction with one commit (see
+// oauthd.CodeRedeemer): ConsumeAuthCode's conditional UPDATE, then
+// CreateTokens' INSERT, which skips the tokens of a revoked grant. It takes
+// two round trips: BEGIN and the UPDATE are sent together, and so are the
+// INSERT and COMMIT. issue runs while the transaction holds the code's row.
+//
+// If issue returns an error, the consumed code is committed alone and
+// RedeemAuthCode returns issue's error. If the tokens cannot be stored, the
+// transaction is rolled back: the code stays unused. A serialization
+// failure or deadlock runs the whole transaction again, issue included.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	if now.IsZero() {
+		// NULL means unused; the code would stay redeemable.
+		return nil, errors.New("pgstore: redeem auth code: now is the zero time")
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		code     *oauthd.AuthCode
+		issueErr error
+	)
+	err := retry(ctx, func() error {
+		var err error
+		code, issueErr, err = s.redeem(ctx, hash, now, issue)
+		return err
+	})
+	if err == nil {
+		return code, issueErr
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.fail("redeem auth code", err)
+	}
+	// As in ConsumeAuthCode: a statement of its own, which sees the row as
+	// the call that used the code committed it.
+	code, err = scanCode(s.pool.QueryRow(ctx, sqlAuthCode, hash))
+	if err != nil {
+		return nil, s.lookup("auth code", err)
+	}
+	return code, fmt.Errorf("pgstore: auth code: %w", oauthd.ErrAlreadyUsed)
+}
+
+// errNotCommitted is a redemption whose COMMIT rolled back.
+var errNotCommitted = errors.New("pgstore: redeem auth code: the transaction was rolled back")
+
+// redeem is one attempt of RedeemAuthCode on a connection of its own. The
+// error is pgx.ErrNoRows when the code is used or unknown, and is nil when
+// issue fails (issueErr) and the consumed code was committed. A connection
+// released inside the transaction (after a failure, or a panic in issue)
+// is closed by the pool, which ends the transaction without committing.
+func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (code *oauthd.AuthCode, issueErr, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Release()
+	rollback := func() { conn.Exec(ctx, "ROLLBACK") }
+
+	b := new(pgx.Batch)
+	b.Queue("BEGIN")
+	b.Queue(sqlConsumeAuthCode, ts(now), hash)
+	br := conn.SendBatch(ctx, b)
+	if _, err = br.Exec(); err == nil {
+		code, err = scanCode(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback()
+		return nil, nil, err
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
+		// BEGIN did not hold (a proxy between?): the code may be
+		// consumed, but no token is issued for it.
+		rollback()
+		return nil, nil, fmt.Errorf("pgstore: redeem auth code: not in a transaction after BEGIN (status %q)", st)
+	}
+
+	toks, issueErr := issue(code)
+	b = new(pgx.Batch)
+	if issueErr == nil && len(toks) > 0 {
+		b.Queue(sqlCreateTokens, newTokenRows(toks).args()...)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	var tag pgconn.CommandTag
+	for range b.Len() {
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		// COMMIT of a failed transaction answers ROLLBACK, without an
+		// error.
+		err = errNotCommitted
+	}
+	if err != nil {
+		rollback()
+		return nil, nil, err
+	}
+	return code, issueErr, nil
 }
 
 // CreateTokens stores the tokens, all or none, with one INSERT;

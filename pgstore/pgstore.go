@@ -25,6 +25,10 @@
 //     PostgreSQL lets exactly one of concurrent updates of the row find it
 //     unused. A call that finds no row then reads the code to tell an
 //     already used code (ErrAlreadyUsed) from an unknown one.
+//   - RedeemAuthCode is the same UPDATE and the INSERT of the code's
+//     tokens, in one transaction with one commit: the tokens are stored
+//     only if the code was consumed, and the code stays unused if they
+//     cannot be.
 //   - RotateRefreshToken is one UPDATE ... WHERE rotated_at IS NULL and the
 //     INSERT of the successors, in one transaction.
 //   - RevokeGrant records a tombstone and deletes the grant's tokens.
@@ -103,7 +107,10 @@ type Store struct {
 	closed  atomic.Bool
 }
 
-var _ oauthd.Storage = (*Store)(nil)
+var (
+	_ oauthd.Storage      = (*Store)(nil)
+	_ oauthd.CodeRedeemer = (*Store)(nil)
+)
 
 // Open connects to the database the DSN names and migrates its schema
 // unless opts.NoMigrate is set; with NoMigrate it fails if the schema is

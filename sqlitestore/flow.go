@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -83,25 +84,110 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 	}
 	var code *oauthd.AuthCode
 	err := s.write(ctx, func(st *stmts, x *txn) error {
-		c, err := scanCode(x.queryRow(st.consumeAuthCode, usedAt, hash))
-		if err == nil {
-			code = c
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlitestore: consume auth code: %w", err)
-		}
-		c, err = scanCode(x.queryRow(st.authCode, hash))
-		if err != nil {
-			return lookupErr(err, "auth code")
-		}
-		code = c
-		return fmt.Errorf("sqlitestore: auth code: %w", oauthd.ErrAlreadyUsed)
+		var err error
+		code, err = consumeCode(st, x, usedAt, hash)
+		return err
 	})
 	if err != nil && !errors.Is(err, oauthd.ErrAlreadyUsed) {
 		return nil, err
 	}
 	return code, err
+}
+
+// consumeCode is the single-use step of ConsumeAuthCode and RedeemAuthCode:
+// one conditional UPDATE. If it finds the code used, it returns the code
+// with ErrAlreadyUsed; an unknown hash is ErrNotFound.
+func consumeCode(st *stmts, x *txn, usedAt int64, hash string) (*oauthd.AuthCode, error) {
+	c, err := scanCode(x.queryRow(st.consumeAuthCode, usedAt, hash))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlitestore: consume auth code: %w", err)
+	}
+	c, err = scanCode(x.queryRow(st.authCode, hash))
+	if err != nil {
+		return nil, lookupErr(err, "auth code")
+	}
+	return c, fmt.Errorf("sqlitestore: auth code: %w", oauthd.ErrAlreadyUsed)
+}
+
+// RedeemAuthCode consumes the code, calls issue with it and stores the
+// tokens issue returns, as one write: one trip through the writer, one
+// savepoint in its transaction (see oauthd.CodeRedeemer). The steps are
+// ConsumeAuthCode's conditional UPDATE and CreateTokens' inserts, which
+// skip the tokens of a revoked grant. issue runs on the writer goroutine:
+// every write of the process waits while it runs.
+//
+// If issue returns an error, the write commits the consumed code alone and
+// RedeemAuthCode returns issue's error. If the tokens cannot be stored,
+// the write is rolled back: the code stays unused. A panic in issue rolls
+// the write back too, and is raised again in the caller's goroutine.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	usedAt := unixMS(now)
+	if usedAt == 0 {
+		// 0 means unused; the code would stay redeemable.
+		return nil, errors.New("sqlitestore: redeem auth code: now must be a time after 1970")
+	}
+	var (
+		code     *oauthd.AuthCode
+		issueErr error
+		panicked *issuePanic
+	)
+	err := s.write(ctx, func(st *stmts, x *txn) error {
+		c, err := consumeCode(st, x, usedAt, hash)
+		code = c
+		if err != nil {
+			return err
+		}
+		toks, err := callIssue(issue, c, &panicked)
+		if panicked != nil {
+			return errIssuePanicked
+		}
+		if err != nil {
+			issueErr = err
+			return nil // commit the consumed code alone
+		}
+		args := make([][]any, len(toks))
+		for i, t := range toks {
+			args[i] = tokenArgs(t)
+		}
+		return createTokens(st, x, args)
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	switch {
+	case err == nil:
+		return code, issueErr
+	case errors.Is(err, oauthd.ErrAlreadyUsed):
+		return code, err
+	}
+	return nil, err
+}
+
+// issuePanic is a panic of RedeemAuthCode's issue on the writer goroutine,
+// raised again in the caller's.
+type issuePanic struct {
+	value any
+	stack []byte
+}
+
+func (p *issuePanic) String() string {
+	return fmt.Sprintf("sqlitestore: RedeemAuthCode's issue panicked on the writer goroutine: %v\n\n%s", p.value, p.stack)
+}
+
+var errIssuePanicked = errors.New("sqlitestore: redeem auth code: issue panicked")
+
+// callIssue calls issue with c; a panic is stored in *panicked instead of
+// ending the writer goroutine (and the process).
+func callIssue(issue func(*oauthd.AuthCode) ([]*oauthd.Token, error), c *oauthd.AuthCode, panicked **issuePanic) (toks []*oauthd.Token, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			*panicked = &issuePanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return issue(c)
 }
 
 // CreateTokens stores the tokens, all or none; ErrAlreadyExists if a hash

@@ -16,9 +16,13 @@
 // together: one IMMEDIATE transaction with a savepoint per write, so that
 // concurrent writes share one commit (and, with Synchronous "FULL", one
 // fsync) while each keeps its own outcome. Every caller is answered only after the commit. The
-// single-use steps (ConsumeAuthCode, RotateRefreshToken, DeleteAuthRequest)
-// are single conditional statements inside that transaction, never a read
-// followed by a write.
+// single-use steps (ConsumeAuthCode, RedeemAuthCode, RotateRefreshToken,
+// DeleteAuthRequest) are single conditional statements inside that
+// transaction, never a read followed by a write. RedeemAuthCode
+// (oauthd.CodeRedeemer) is one write: the conditional UPDATE that consumes
+// the code, the caller's issue callback, run on the writer goroutine, and
+// the inserts of the tokens, so a code redemption takes one trip through
+// the writer instead of two.
 //
 // The store keeps times to the millisecond, as unix milliseconds; the zero
 // time is stored as 0 and read back as the zero time. Scopes are stored
@@ -85,7 +89,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ oauthd.Storage = (*Store)(nil)
+var (
+	_ oauthd.Storage      = (*Store)(nil)
+	_ oauthd.CodeRedeemer = (*Store)(nil)
+)
 
 // Open opens the SQLite database at path, creating the file if it does not
 // exist, and migrates its schema unless opts.NoMigrate is set. The database

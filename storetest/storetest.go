@@ -27,6 +27,11 @@
 //   - UpdateUser to a username another user has is ErrAlreadyExists.
 //   - RotateRefreshToken returns the old token, now rotated, to the one call
 //     that succeeds, and stores all of next or nothing at all.
+//   - A store that is an oauthd.CodeRedeemer passes the RedeemAuthCode
+//     group (which skips other stores): RedeemAuthCode returns the used
+//     code to the one call that succeeds, as ConsumeAuthCode does, and
+//     commits the code with all of its tokens or, when they cannot be
+//     stored, nothing at all.
 //   - RevokeGrant and RevokeTokensOf succeed when nothing matches. A grant
 //     revoked more than once stays revoked until the latest until. Tokens
 //     that CreateTokens or RotateRefreshToken store for a revoked grant are
@@ -60,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) oauthd.Storage) {
 		{"Users", userTests},
 		{"AuthRequests", authRequestTests},
 		{"AuthCodes", authCodeTests},
+		{"RedeemAuthCode", redeemTests},
 		{"Tokens", tokenTests},
 		{"Sessions", sessionTests},
 		{"Consents", consentTests},

@@ -396,3 +396,75 @@ func TestShutdownBeforeServe(t *testing.T) {
 		t.Error("the listener is still open")
 	}
 }
+
+// The metrics wrapper is an oauthd.CodeRedeemer exactly when the store it
+// wraps is one, so that the Provider's one-write redemption survives it.
+// A refused redemption (issue's error) is not a store failure; a failed
+// commit is.
+func TestInstrumentKeepsCodeRedeemer(t *testing.T) {
+	m := NewMetrics()
+	if _, ok := m.instrument(struct{ oauthd.Storage }{memstore.New()}).(oauthd.CodeRedeemer); ok {
+		t.Error("the wrapper of a store without RedeemAuthCode is a CodeRedeemer")
+	}
+	s := newRedeemFailingStore()
+	r, ok := m.instrument(s).(oauthd.CodeRedeemer)
+	if !ok {
+		t.Fatal("the wrapper of a CodeRedeemer is not one")
+	}
+	ctx := context.Background()
+	now := time.Now()
+	for _, h := range []string{"refused", "fails", "ok"} {
+		if err := s.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: h, GrantID: "g-" + h, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refusal := oauthd.NewError(oauthd.ErrorInvalidGrant, "code_verifier does not match the code_challenge")
+	if _, err := r.RedeemAuthCode(ctx, "refused", now, func(*oauthd.AuthCode) ([]*oauthd.Token, error) { return nil, refusal }); err != refusal {
+		t.Errorf("refused redemption through the wrapper: err = %v; want issue's error as it is", err)
+	}
+	issue := func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		return []*oauthd.Token{{Hash: c.Hash + "-at", Kind: oauthd.AccessToken, GrantID: c.GrantID, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}, nil
+	}
+	if _, err := r.RedeemAuthCode(ctx, "unknown", now, issue); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("unknown code: err = %v; want ErrNotFound", err)
+	}
+	if _, err := r.RedeemAuthCode(ctx, "refused", now, issue); !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("used code: err = %v; want ErrAlreadyUsed", err)
+	}
+	if _, err := r.RedeemAuthCode(ctx, "ok", now, issue); err != nil {
+		t.Errorf("redemption through the wrapper: %v", err)
+	}
+	if _, err := s.Token(ctx, "ok-at"); err != nil {
+		t.Errorf("token of the redemption through the wrapper: %v", err)
+	}
+	s.fail = true
+	if _, err := r.RedeemAuthCode(ctx, "fails", now, issue); err == nil {
+		t.Error("failing store: RedeemAuthCode succeeded")
+	}
+	if got := counterValue(m.storeErrors.WithLabelValues("RedeemAuthCode")); got != 1 {
+		t.Errorf("RedeemAuthCode failures %v; want 1 (the failed commit only)", got)
+	}
+}
+
+// redeemFailingStore is a memstore whose RedeemAuthCode fails after issue
+// succeeded, as a failed commit does, once fail is set.
+type redeemFailingStore struct {
+	*memstore.Store
+	fail bool
+}
+
+func newRedeemFailingStore() *redeemFailingStore { return &redeemFailingStore{Store: memstore.New()} }
+
+func (s *redeemFailingStore) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	if !s.fail {
+		return s.Store.RedeemAuthCode(ctx, hash, now, issue)
+	}
+	c, err := s.Store.ConsumeAuthCode(ctx, hash, now)
+	if err != nil {
+		return c, err
+	}
+	if _, err := issue(c); err != nil {
+		return c, err
+	}
+	return nil, errors.New("commit: disk I/O error")
+}

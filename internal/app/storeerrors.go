@@ -20,9 +20,37 @@ type countingStore struct {
 	errs *prometheus.CounterVec
 }
 
-// instrument wraps a store so its failures are counted.
+// countingRedeemer is a countingStore of a store that is an
+// oauthd.CodeRedeemer, and is one too: the Provider uses RedeemAuthCode
+// only when the Storage it is given has it.
+type countingRedeemer struct {
+	*countingStore
+	r oauthd.CodeRedeemer
+}
+
+// instrument wraps a store so its failures are counted. The wrapper is an
+// oauthd.CodeRedeemer when s is.
 func (m *Metrics) instrument(s oauthd.Storage) oauthd.Storage {
-	return &countingStore{Storage: s, errs: m.storeErrors}
+	c := &countingStore{Storage: s, errs: m.storeErrors}
+	if r, ok := s.(oauthd.CodeRedeemer); ok {
+		return &countingRedeemer{countingStore: c, r: r}
+	}
+	return c
+}
+
+// RedeemAuthCode counts the store's failures; an error of issue (the
+// request was refused) is not one.
+func (s *countingRedeemer) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	var issueErr error
+	c, err := s.r.RedeemAuthCode(ctx, hash, now, func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		toks, err := issue(c)
+		issueErr = err
+		return toks, err
+	})
+	if issueErr != nil && errors.Is(err, issueErr) {
+		return c, err
+	}
+	return c, s.count("RedeemAuthCode", err)
 }
 
 func (s *countingStore) count(op string, err error) error {

@@ -1,0 +1,243 @@
+package oauthd_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// pathStore records the store calls that redeem codes, and the hashes of
+// the tokens stored for them.
+type pathStore struct {
+	oauthd.Storage
+	mu                         sync.Mutex
+	consumes, creates, redeems int
+	stored                     []string
+}
+
+func (s *pathStore) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
+	s.mu.Lock()
+	s.consumes++
+	s.mu.Unlock()
+	return s.Storage.ConsumeAuthCode(ctx, hash, now)
+}
+
+func (s *pathStore) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
+	s.mu.Lock()
+	s.creates++
+	s.mu.Unlock()
+	s.record(tokens)
+	return s.Storage.CreateTokens(ctx, tokens...)
+}
+
+func (s *pathStore) record(tokens []*oauthd.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tokens {
+		s.stored = append(s.stored, t.Hash)
+	}
+}
+
+func (s *pathStore) calls() (consumes, creates, redeems int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.consumes, s.creates, s.redeems
+}
+
+// redeemingStore is a pathStore that is an oauthd.CodeRedeemer.
+type redeemingStore struct{ *pathStore }
+
+func (s redeemingStore) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	s.mu.Lock()
+	s.redeems++
+	s.mu.Unlock()
+	return s.Storage.(oauthd.CodeRedeemer).RedeemAuthCode(ctx, hash, now, func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		toks, err := issue(c)
+		if err == nil {
+			s.record(toks)
+		}
+		return toks, err
+	})
+}
+
+// TestCodeGrantStorePaths redeems codes through a store that is an
+// oauthd.CodeRedeemer (one store call) and through one that is not
+// (ConsumeAuthCode, then CreateTokens), and checks that clients see the
+// same answers: the same errors and descriptions, a refused redemption uses
+// up the code, a replay revokes the first redemption's tokens, and tokens
+// that were not delivered are not left in the store.
+func TestCodeGrantStorePaths(t *testing.T) {
+	type outcome struct {
+		status             int
+		err, description   string
+		idToken            bool
+		storedLeft, issued int
+	}
+	const verifier = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
+	challenge := []string{"code_challenge", oauthd.S256Challenge(verifier), "code_challenge_method", "S256"}
+	redeem := func(e *testEnv, auth, code string, kv ...string) *response {
+		return e.token(auth, form(append([]string{"grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI}, kv...)...))
+	}
+	// Each scenario returns the answer to its last token request.
+	scenarios := []struct {
+		name string
+		run  func(e *testEnv) *response
+	}{
+		{"RFC6749_4.1.3/success", func(e *testEnv) *response { return redeem(e, seedAuth, e.code()) }},
+		{"RFC7636_4.6/success_with_pkce", func(e *testEnv) *response {
+			return redeem(e, seedAuth, e.code(challenge...), "code_verifier", verifier)
+		}},
+		{"OIDC_3.1.3.3/success_with_id_token", func(e *testEnv) *response {
+			return redeem(e, seedAuth, e.code("scope", "openid email", "nonce", "n-1"))
+		}},
+		{"RFC6749_4.1.3/unknown_code", func(e *testEnv) *response { return redeem(e, seedAuth, "nope") }},
+		{"RFC6749_4.1.2/replay", func(e *testEnv) *response {
+			code := e.code()
+			if r := redeem(e, seedAuth, code); r.status != http.StatusOK {
+				e.t.Fatalf("first redemption: %d %s", r.status, r.body)
+			}
+			return redeem(e, seedAuth, code)
+		}},
+		{"RFC6749_4.1.3/redirect_uri_mismatch", func(e *testEnv) *response {
+			return e.token(seedAuth, form("grant_type", "authorization_code", "code", e.code(), "redirect_uri", "https://www.example.com/other"))
+		}},
+		{"RFC6749_4.1.3/code_of_another_client", func(e *testEnv) *response {
+			return redeem(e, basic("other", "other-secret"), e.code())
+		}},
+		{"RFC6749_4.1.2/expired", func(e *testEnv) *response {
+			code := e.code()
+			e.clock.Add(5*time.Minute + time.Second)
+			defer e.clock.Add(-5*time.Minute - time.Second)
+			return redeem(e, seedAuth, code)
+		}},
+		{"RFC9700_2.1.1/verifier_without_challenge", func(e *testEnv) *response {
+			return redeem(e, seedAuth, e.code(), "code_verifier", verifier)
+		}},
+		{"RFC7636_4.5/missing_verifier", func(e *testEnv) *response { return redeem(e, seedAuth, e.code(challenge...)) }},
+		{"RFC7636_4.6/wrong_verifier", func(e *testEnv) *response {
+			return redeem(e, seedAuth, e.code(challenge...), "code_verifier", strings.Repeat("b", 43))
+		}},
+		// A refused redemption used up the code: the right verifier
+		// afterwards is a replay.
+		{"RFC6749_4.1.2/right_verifier_after_a_wrong_one", func(e *testEnv) *response {
+			code := e.code(challenge...)
+			if r := redeem(e, seedAuth, code, "code_verifier", strings.Repeat("b", 43)); r.status != http.StatusBadRequest {
+				e.t.Fatalf("wrong verifier: %d %s", r.status, r.body)
+			}
+			return redeem(e, seedAuth, code, "code_verifier", verifier)
+		}},
+		// The user is gone by the time the ID token is made, after the
+		// store call: the tokens stored for the code must not stay.
+		{"OIDC_3.1.3.3/user_deleted", func(e *testEnv) *response {
+			code := e.code("scope", "openid email")
+			if err := e.store.DeleteUser(context.Background(), e.user.ID); err != nil {
+				e.t.Fatal(err)
+			}
+			return redeem(e, seedAuth, code)
+		}},
+	}
+	paths := []struct {
+		name     string
+		wrap     func(*pathStore) oauthd.Storage
+		redeemer bool
+	}{
+		{"RedeemAuthCode", func(s *pathStore) oauthd.Storage { return redeemingStore{s} }, true},
+		{"ConsumeAuthCode+CreateTokens", func(s *pathStore) oauthd.Storage { return s }, false},
+	}
+	results := make([]map[string]outcome, len(paths))
+	for i, path := range paths {
+		results[i] = map[string]outcome{}
+		t.Run(path.name, func(t *testing.T) {
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					ps := &pathStore{}
+					e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
+						ps.Storage = s
+						return path.wrap(ps)
+					})
+					ctx := context.Background()
+					c, err := e.store.Client(ctx, clientID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Scopes = append(c.Scopes, oauthd.ScopeOpenID)
+					if err := e.store.UpdateClient(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+					r := sc.run(e)
+					o := outcome{status: r.status, err: r.str("error"), description: r.str("error_description"), idToken: r.str("id_token") != ""}
+					ps.mu.Lock()
+					hashes := ps.stored
+					ps.mu.Unlock()
+					o.issued = len(hashes)
+					for _, h := range hashes {
+						if _, err := e.store.Token(ctx, h); err == nil {
+							o.storedLeft++
+						} else if !errors.Is(err, oauthd.ErrNotFound) {
+							t.Fatal(err)
+						}
+					}
+					if r.status == http.StatusOK {
+						for _, k := range []string{"access_token", "refresh_token"} {
+							if _, err := e.store.Token(ctx, oauthd.HashToken(r.str(k))); err != nil {
+								t.Errorf("the %s delivered is not stored: %v", k, err)
+							}
+						}
+					}
+					consumes, creates, redeems := ps.calls()
+					if path.redeemer && (consumes != 0 || creates != 0 || redeems == 0) {
+						t.Errorf("ConsumeAuthCode %d, CreateTokens %d, RedeemAuthCode %d calls; want RedeemAuthCode only", consumes, creates, redeems)
+					}
+					if !path.redeemer && (redeems != 0 || consumes == 0) {
+						t.Errorf("ConsumeAuthCode %d, RedeemAuthCode %d calls; want ConsumeAuthCode", consumes, redeems)
+					}
+					results[i][sc.name] = o
+				})
+			}
+		})
+	}
+
+	want := map[string]struct {
+		status int
+		err    string
+	}{
+		"RFC6749_4.1.3/success":                          {200, ""},
+		"RFC7636_4.6/success_with_pkce":                  {200, ""},
+		"OIDC_3.1.3.3/success_with_id_token":             {200, ""},
+		"RFC6749_4.1.3/unknown_code":                     {400, "invalid_grant"},
+		"RFC6749_4.1.2/replay":                           {400, "invalid_grant"},
+		"RFC6749_4.1.3/redirect_uri_mismatch":            {400, "invalid_grant"},
+		"RFC6749_4.1.3/code_of_another_client":           {400, "invalid_grant"},
+		"RFC6749_4.1.2/expired":                          {400, "invalid_grant"},
+		"RFC9700_2.1.1/verifier_without_challenge":       {400, "invalid_request"},
+		"RFC7636_4.5/missing_verifier":                   {400, "invalid_grant"},
+		"RFC7636_4.6/wrong_verifier":                     {400, "invalid_grant"},
+		"RFC6749_4.1.2/right_verifier_after_a_wrong_one": {400, "invalid_grant"},
+		"OIDC_3.1.3.3/user_deleted":                      {400, "invalid_grant"},
+	}
+	for _, sc := range scenarios {
+		fast, slow := results[0][sc.name], results[1][sc.name]
+		if w := want[sc.name]; fast.status != w.status || fast.err != w.err {
+			t.Errorf("%s: %d %q; want %d %q", sc.name, fast.status, fast.err, w.status, w.err)
+		}
+		// What the client sees is the same on both paths; so is what
+		// stays in the store: the delivered tokens (none after a replay)
+		// and nothing else.
+		if fast.status != slow.status || fast.err != slow.err || fast.description != slow.description || fast.idToken != slow.idToken ||
+			fast.storedLeft != slow.storedLeft {
+			t.Errorf("%s: RedeemAuthCode path %+v; ConsumeAuthCode+CreateTokens path %+v", sc.name, fast, slow)
+		}
+	}
+	if o := results[0]["OIDC_3.1.3.3/user_deleted"]; o.issued == 0 || o.storedLeft != 0 {
+		t.Errorf("user deleted: RedeemAuthCode stored %d tokens and left %d; want them removed", o.issued, o.storedLeft)
+	}
+	if o := results[0]["OIDC_3.1.3.3/success_with_id_token"]; !o.idToken {
+		t.Errorf("OpenID Connect redemption without an ID token: %+v", o)
+	}
+}

@@ -1,0 +1,186 @@
+package sqlitestore
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// redeemCode is a code of the test client, issued now.
+func redeemCode(hash string) *oauthd.AuthCode {
+	now := time.Now()
+	return &oauthd.AuthCode{Hash: hash, GrantID: "grant-" + hash, ClientID: "c", Subject: "u", RedirectURI: "https://c.example/cb",
+		Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+}
+
+// redeemTokens are an access and a refresh token of the code's grant.
+func redeemTokens(c *oauthd.AuthCode) []*oauthd.Token {
+	now := time.Now()
+	return []*oauthd.Token{
+		{Hash: c.Hash + "-at", Kind: oauthd.AccessToken, GrantID: c.GrantID, ClientID: c.ClientID, Subject: c.Subject,
+			Scopes: c.Scopes, IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{Hash: c.Hash + "-rt", Kind: oauthd.RefreshToken, GrantID: c.GrantID, ClientID: c.ClientID, Subject: c.Subject,
+			Scopes: c.Scopes, IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+	}
+}
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "oauthd.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestRedeemIsOneWrite checks what RedeemAuthCode is for: a redemption is
+// one write, in one transaction, where ConsumeAuthCode then CreateTokens
+// are two.
+func TestRedeemIsOneWrite(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	for _, h := range []string{"one", "two"} {
+		if err := s.CreateAuthCode(ctx, redeemCode(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	before := s.WriteStats()
+	if _, err := s.RedeemAuthCode(ctx, "one", time.Now(), func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		return redeemTokens(c), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := s.WriteStats()
+	if w, x := after.Writes-before.Writes, after.Transactions-before.Transactions; w != 1 || x != 1 {
+		t.Errorf("RedeemAuthCode made %d writes in %d transactions; want 1 in 1", w, x)
+	}
+
+	before = after
+	c, err := s.ConsumeAuthCode(ctx, "two", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTokens(ctx, redeemTokens(c)...); err != nil {
+		t.Fatal(err)
+	}
+	after = s.WriteStats()
+	if w := after.Writes - before.Writes; w != 2 {
+		t.Errorf("ConsumeAuthCode and CreateTokens made %d writes; want 2", w)
+	}
+	for _, h := range []string{"one-at", "one-rt", "two-at", "two-rt"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("Token(%s): %v", h, err)
+		}
+	}
+}
+
+// TestRedeemInGroupCommit runs redemptions that end differently in one
+// group commit, each in its savepoint: a refused one keeps its code used,
+// one whose tokens cannot be stored is rolled back alone, one whose issue
+// panics is rolled back and its panic raised in its caller, and the
+// writer goes on.
+func TestRedeemInGroupCommit(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	for _, h := range []string{"ok", "refused", "taken", "panics"} {
+		if err := s.CreateAuthCode(ctx, redeemCode(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateTokens(ctx, &oauthd.Token{Hash: "taken-rt", Kind: oauthd.RefreshToken, GrantID: "other",
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first write holds the writer until the redemptions are queued.
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.w.do(ctx, func(*txn) error {
+			close(blocked)
+			<-release
+			return nil
+		})
+	}()
+	<-blocked
+	before := s.WriteStats()
+
+	refusal := errors.New("refused")
+	type result struct {
+		code     *oauthd.AuthCode
+		err      error
+		panicked any
+	}
+	issues := map[string]func(*oauthd.AuthCode) ([]*oauthd.Token, error){
+		"ok":      func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), nil },
+		"refused": func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), refusal },
+		"taken":   func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), nil },
+		"unknown": func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { panic("issue called for an unknown code") },
+		"panics":  func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { panic("boom") },
+	}
+	results := make(map[string]chan result, len(issues))
+	for h, issue := range issues {
+		ch := make(chan result, 1)
+		results[h] = ch
+		go func() {
+			var r result
+			defer func() {
+				r.panicked = recover()
+				ch <- r
+			}()
+			r.code, r.err = s.RedeemAuthCode(ctx, h, time.Now(), issue)
+		}()
+	}
+	for len(s.w.ops) < len(issues) { // wait until every redemption is queued
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]result, len(issues))
+	for h, ch := range results {
+		got[h] = <-ch
+	}
+	after := s.WriteStats()
+	if x := after.Transactions - before.Transactions; x != 1 {
+		t.Errorf("the queued redemptions took %d transactions; want 1", x)
+	}
+
+	if r := got["ok"]; r.err != nil || r.code == nil || r.code.UsedAt.IsZero() {
+		t.Errorf("ok: %+v", r)
+	}
+	if r := got["refused"]; r.err != refusal || r.code == nil || r.code.UsedAt.IsZero() {
+		t.Errorf("refused: %+v; want the used code and issue's error", r)
+	}
+	if r := got["taken"]; !errors.Is(r.err, oauthd.ErrAlreadyExists) {
+		t.Errorf("taken: %+v; want ErrAlreadyExists", r)
+	}
+	if r := got["unknown"]; !errors.Is(r.err, oauthd.ErrNotFound) || r.panicked != nil {
+		t.Errorf("unknown: %+v; want ErrNotFound", r)
+	}
+	if r := got["panics"]; r.panicked == nil || !strings.Contains(fmt.Sprint(r.panicked), "boom") {
+		t.Errorf("panics: %+v; want issue's panic raised in the caller", r)
+	}
+
+	for h, want := range map[string]bool{"ok-at": true, "ok-rt": true, "refused-at": false, "taken-at": false, "panics-at": false} {
+		if _, err := s.Token(ctx, h); want != (err == nil) {
+			t.Errorf("Token(%s): err = %v; want found %v", h, err, want)
+		}
+	}
+	for h, used := range map[string]bool{"ok": true, "refused": true, "taken": false, "panics": false} {
+		_, err := s.ConsumeAuthCode(ctx, h, time.Now())
+		if used != errors.Is(err, oauthd.ErrAlreadyUsed) || (!used && err != nil) {
+			t.Errorf("ConsumeAuthCode(%s) after the batch: err = %v; want used %v", h, err, used)
+		}
+	}
+}
