@@ -19,6 +19,10 @@ type introspection struct {
 	Iss       string `json:"iss,omitempty"`
 }
 
+// appendInactive appends the answer for every token that is not active:
+// exactly {"active":false} (RFC 7662 §2.2).
+func appendInactive(b []byte) []byte { return append(b, `{"active":false}`...) }
+
 // handleIntrospect is the token introspection endpoint (RFC 7662). The
 // caller authenticates as a confidential client; it sees its own tokens, and a client
 // marked ResourceServer sees every client's. Anything unknown, expired,
@@ -51,17 +55,16 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, errorf(ErrorInvalidRequest, "token is required"))
 		return
 	}
-	inactive := map[string]bool{"active": false}
 	t, err := p.store.Token(r.Context(), HashToken(tok))
 	if errors.Is(err, ErrNotFound) {
-		writeJSON(w, http.StatusOK, inactive)
+		writeJSONBody(w, http.StatusOK, appendInactive)
 		return
 	} else if err != nil {
 		p.writeJSONError(w, r, serverError(err))
 		return
 	}
 	if !t.Active(p.now()) || (t.ClientID != caller.ID && !caller.ResourceServer) {
-		writeJSON(w, http.StatusOK, inactive)
+		writeJSONBody(w, http.StatusOK, appendInactive)
 		return
 	}
 	out := introspection{Active: true, Scope: JoinScope(t.Scopes), ClientID: t.ClientID, Sub: t.Subject,
@@ -73,7 +76,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	// makes the token inactive even before its rows are collected.
 	if t.ClientID != caller.ID {
 		if _, err := p.store.Client(r.Context(), t.ClientID); errors.Is(err, ErrNotFound) {
-			writeJSON(w, http.StatusOK, inactive)
+			writeJSONBody(w, http.StatusOK, appendInactive)
 			return
 		} else if err != nil {
 			p.writeJSONError(w, r, serverError(err))
@@ -83,7 +86,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if t.Subject != "" {
 		u, err := p.store.User(r.Context(), t.Subject)
 		if errors.Is(err, ErrNotFound) {
-			writeJSON(w, http.StatusOK, inactive)
+			writeJSONBody(w, http.StatusOK, appendInactive)
 			return
 		} else if err != nil {
 			p.writeJSONError(w, r, serverError(err))
@@ -91,5 +94,5 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Username = u.Username
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSONBody(w, http.StatusOK, out.appendJSON)
 }

@@ -66,7 +66,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.obs.TokenIssued(grant)
-	writeJSON(w, http.StatusOK, resp)
+	writeJSONBody(w, http.StatusOK, resp.appendJSON)
 }
 
 // lifetimes are the client's token lifetimes, defaulting to the server's.

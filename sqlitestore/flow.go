@@ -234,10 +234,15 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t, ok := s.cache.token(hash); ok {
+		return t, nil
+	}
+	gen := s.cache.generation()
 	t, err := scanToken(st.token.QueryRowContext(ctx, hash))
 	if err != nil {
 		return nil, lookupErr(err, "token")
 	}
+	s.cache.putToken(gen, t)
 	return t, nil
 }
 
@@ -258,6 +263,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 		args[i] = tokenArgs(t)
 	}
 	var old *oauthd.Token
+	defer s.cache.dropToken(oldHash)
 	err := s.write(ctx, func(st *stmts, x *txn) error {
 		t, err := scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -285,6 +291,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 
 // RevokeToken removes one token; ErrNotFound if it was not there.
 func (s *Store) RevokeToken(ctx context.Context, hash string) error {
+	defer s.cache.dropToken(hash)
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		res, err := x.exec(st.deleteToken, hash)
 		if err != nil {
@@ -303,6 +310,7 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 		return errors.New("sqlitestore: revoke grant: empty grant ID")
 	}
 	untilMS := unixMS(until)
+	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.GrantID == grantID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		if _, err := x.exec(st.revokeGrant, grantID, untilMS); err != nil {
 			return fmt.Errorf("sqlitestore: revoke grant %q: %w", grantID, err)
@@ -316,6 +324,7 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 
 // RevokeTokensOf removes every token the user granted the client.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.Subject == userID && t.ClientID == clientID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		if _, err := x.exec(st.deleteTokensOf, userID, clientID); err != nil {
 			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
@@ -370,6 +379,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	}
 	nowMS := unixMS(now)
 	var n int64
+	// What expired may be cached; the cache forgets everything (it refills
+	// with what is still asked for).
+	defer func() {
+		if n > 0 {
+			s.cache.clear()
+		}
+	}()
 	err := s.write(ctx, func(st *stmts, x *txn) error {
 		n = 0
 		for i, del := range st.deleteExpired {

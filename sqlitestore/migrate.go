@@ -32,6 +32,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := migrate(ctx, s.wdb); err != nil {
 		return err
 	}
+	s.cache.clear()
 	_, err := s.prepareLocked(ctx)
 	return err
 }

@@ -121,7 +121,19 @@ func list[T any](ctx context.Context, st *sql.Stmt, what string, scan func(scann
 
 // User returns the user with the ID, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id string) (*oauthd.User, error) {
-	return s.userBy(ctx, func(st *stmts) *sql.Stmt { return st.user }, id, fmt.Sprintf("user %q", id))
+	if _, err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	if u, ok := s.cache.user(id); ok {
+		return u, nil
+	}
+	gen := s.cache.generation()
+	u, err := s.userBy(ctx, func(st *stmts) *sql.Stmt { return st.user }, id, fmt.Sprintf("user %q", id))
+	if err != nil {
+		return nil, err
+	}
+	s.cache.putUser(gen, u)
+	return u, nil
 }
 
 // UserByUsername returns the user with the username, or ErrNotFound.
@@ -174,6 +186,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
 		return fmt.Errorf("sqlitestore: encode user %q: %w", u.ID, err)
 	}
 	createdAt, updatedAt := unixMS(u.CreatedAt), unixMS(u.UpdatedAt)
+	defer s.cache.dropUser(u.ID)
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		res, err := x.exec(st.updateUser, u.Username, string(data), createdAt, updatedAt, u.ID)
 		if isConstraint(err) {
@@ -188,6 +201,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
 
 // DeleteUser removes a user, or returns ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	defer s.cache.dropUser(id)
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		res, err := x.exec(st.deleteUser, id)
 		if err != nil {

@@ -62,6 +62,10 @@ type Options struct {
 	// transactions on power loss but never corrupts the file, or "FULL",
 	// which syncs every commit.
 	Synchronous string
+	// CacheSize is how many tokens the read cache keeps (and a quarter as
+	// many users): 0 is DefaultCacheSize, a negative value turns the cache
+	// off. See Store.Token.
+	CacheSize int
 }
 
 // busyTimeout is how long, in milliseconds, a connection waits for a lock
@@ -78,6 +82,8 @@ type Store struct {
 	wdb *sql.DB // the one writer connection; transactions begin IMMEDIATE
 	rdb *sql.DB // the read pool; query_only connections
 	w   *writer
+
+	cache *readCache // nil when off
 
 	// st holds the prepared statements once the schema is current; nil
 	// before. prepMu serialises preparing and migrating.
@@ -145,13 +151,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 	rdb.SetConnMaxIdleTime(0)
 
-	w, err := newWriter(ctx, wdb)
+	cache := newReadCache(opts.CacheSize)
+	var foreign func()
+	if cache != nil {
+		foreign = cache.clear
+	}
+	w, err := newWriter(ctx, wdb, foreign)
 	if err != nil {
 		rdb.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	s := &Store{wdb: wdb, rdb: rdb, w: w}
+	s := &Store{wdb: wdb, rdb: rdb, w: w, cache: cache}
 	if !opts.NoMigrate {
 		err = s.Migrate(ctx)
 	} else {

@@ -109,7 +109,7 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 			ON CONFLICT (grant_id) DO UPDATE SET expires_at =
 				CASE WHEN expires_at = 0 OR excluded.expires_at = 0 THEN 0
 				ELSE max(expires_at, excluded.expires_at) END`},
-		{&st.deleteTokensOf, `DELETE FROM tokens WHERE subject = ? AND client_id = ?`},
+		{&st.deleteTokensOf, `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`},
 
 		{&st.createSession, `INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSession, `DELETE FROM sessions WHERE hash = ?`},

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -46,13 +47,19 @@ type writer struct {
 	// the writes they held.
 	txns, writes atomic.Int64
 
+	// foreign, if set, is called by the writer goroutine when another
+	// connection (another process) has committed to the database since the
+	// last check: see checkForeign.
+	foreign     func()
+	dataVersion int64
+
 	mu     sync.RWMutex // held to send on ops; Lock to close it
 	closed bool
 	done   chan struct{} // closed when the goroutine has ended
 }
 
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
-	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{})}
+func newWriter(ctx context.Context, db *sql.DB, foreign func()) (*writer, error) {
+	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{}), foreign: foreign}
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
@@ -67,6 +74,12 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 			return nil, err
 		}
 		*p.dst = st
+	}
+	if foreign != nil {
+		if err := db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&w.dataVersion); err != nil {
+			w.closeStmts()
+			return nil, err
+		}
 	}
 	go w.run()
 	return w, nil
@@ -130,8 +143,25 @@ func (w *writer) closeStmts() {
 // waiting, and commits them together.
 func (w *writer) run() {
 	defer close(w.done)
+	var tick <-chan time.Time
+	if w.foreign != nil {
+		t := time.NewTicker(foreignCheckInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	batch := make([]*writeOp, 0, maxBatch)
-	for op := range w.ops {
+	for {
+		var op *writeOp
+		select {
+		case o, ok := <-w.ops:
+			if !ok {
+				return
+			}
+			op = o
+		case <-tick:
+			w.checkForeign()
+			continue
+		}
 		batch = append(batch[:0], op)
 		batch = w.fill(batch)
 		// Before committing, let the goroutines that are about to write
@@ -155,6 +185,26 @@ func (w *writer) run() {
 		w.writes.Add(int64(len(batch)))
 		w.commit(batch)
 		clear(batch)
+	}
+}
+
+// foreignCheckInterval is how often the writer asks SQLite whether another
+// connection has committed: the longest a change made by another process
+// (the oauthd CLI, a second server on the same file) can stay unseen by the
+// read cache.
+const foreignCheckInterval = 10 * time.Millisecond
+
+// checkForeign calls w.foreign if another connection committed since the
+// last check. PRAGMA data_version on a connection changes only with the
+// commits of other connections, and only the writer's connection writes in
+// this process, so a change is another process's commit. A failed check
+// counts as a change.
+func (w *writer) checkForeign() {
+	var v int64
+	err := w.db.QueryRowContext(context.Background(), `PRAGMA data_version`).Scan(&v)
+	if err != nil || v != w.dataVersion {
+		w.dataVersion = v
+		w.foreign()
 	}
 }
 

@@ -1,0 +1,56 @@
+package oauthd
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// awkward are strings encoding/json escapes: quotes, backslashes, control
+// characters, HTML-sensitive characters, non-ASCII, invalid UTF-8, U+2028.
+var awkward = []string{"", "plain", `a"b`, `a\b`, "line\nbreak\ttab\r\b\f", "\x00\x01\x1f\x7f", "<script>&amp;",
+	"héllo wörld", "日本語", "\xff\xfe bad utf-8", "\u2028\u2029", "openid profile email offline_access", "https://issuer.example/"}
+
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The token endpoint's body (RFC 6749 §5.1) and the introspection body
+// (RFC 7662 §2.2) are written without reflection: byte for byte what
+// encoding/json writes, omitempty fields included.
+func TestJSONEncodersMatchEncodingJSON(t *testing.T) {
+	for _, s := range awkward {
+		for _, n := range []int64{0, 1, 3600, -5, 1 << 40} {
+			tr := TokenResponse{AccessToken: s, TokenType: "Bearer", ExpiresIn: n, RefreshToken: s, RefreshTokenExpiresIn: n, Scope: s, IDToken: s}
+			if got, want := string(tr.appendJSON(nil)), mustMarshal(t, tr); got != want {
+				t.Errorf("TokenResponse:\n got %s\nwant %s", got, want)
+			}
+			in := introspection{Active: n != 0, Scope: s, ClientID: s, Username: s, TokenType: s, Exp: n, Iat: n, Sub: s, Aud: s, Iss: s}
+			if got, want := string(in.appendJSON(nil)), mustMarshal(t, in); got != want {
+				t.Errorf("introspection:\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+	if got, want := string(appendInactive(nil)), mustMarshal(t, introspection{}); got != want {
+		t.Errorf("inactive: got %s, want %s", got, want)
+	}
+}
+
+func FuzzJSONString(f *testing.F) {
+	for _, s := range awkward {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("appendJSONString(%q) = %s; want %s", s, got[1:], want)
+		}
+	})
+}

@@ -1,0 +1,214 @@
+package sqlitestore
+
+import (
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/oauthd/oauthd"
+)
+
+// DefaultCacheSize is how many tokens (and a quarter as many users) the read
+// cache of a Store keeps when Options.CacheSize is zero.
+const DefaultCacheSize = 4096
+
+// readCache keeps tokens and users read from the database, so that the
+// lookups of every introspection, userinfo and revocation request do not
+// each cost a read transaction and a row decode.
+//
+// A cached record is never staler than the database as this process sees
+// it: every write of this Store that removes or changes a token or a user
+// drops the records it touches after its commit and before it returns, and
+// a record read from the database is cached only if no such write committed
+// meanwhile (gen). Writes of other processes on the same file (the oauthd
+// CLI, another server) are seen through PRAGMA data_version on the writer's
+// connection, which the writer checks before every transaction and when idle
+// every foreignCheckInterval: any commit it did not make empties the cache.
+// Misses are never cached, so a new token or user is found at once.
+type readCache struct {
+	mu       sync.RWMutex
+	gen      uint64 // bumped by every invalidation
+	tokens   map[string]*oauthd.Token
+	users    map[string]*oauthd.User
+	maxToks  int
+	maxUsers int
+}
+
+// newReadCache returns a cache of at most size tokens and size/4 users, or
+// nil (no caching) when size is negative.
+func newReadCache(size int) *readCache {
+	if size < 0 {
+		return nil
+	}
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	return &readCache{
+		tokens:   make(map[string]*oauthd.Token),
+		users:    make(map[string]*oauthd.User),
+		maxToks:  size,
+		maxUsers: max(1, size/4),
+	}
+}
+
+// generation returns the invalidation count, read before a database lookup
+// whose result may be cached.
+func (c *readCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func (c *readCache) token(hash string) (*oauthd.Token, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	t, ok := c.tokens[hash]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return cloneToken(t), true
+}
+
+// putToken caches t, read when the generation was gen, unless an
+// invalidation happened since.
+func (c *readCache) putToken(gen uint64, t *oauthd.Token) {
+	if c == nil {
+		return
+	}
+	t = cloneToken(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.tokens) >= c.maxToks {
+		evictOne(c.tokens)
+	}
+	c.tokens[t.Hash] = t
+}
+
+func (c *readCache) user(id string) (*oauthd.User, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	u, ok := c.users[id]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return cloneUser(u), true
+}
+
+func (c *readCache) putUser(gen uint64, u *oauthd.User) {
+	if c == nil {
+		return
+	}
+	u = cloneUser(u)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.users) >= c.maxUsers {
+		evictOne(c.users)
+	}
+	c.users[u.ID] = u
+}
+
+// evictOne drops an arbitrary entry (map iteration starts at a random
+// place): cheap, and good enough for a cache of hot records.
+func evictOne[V any](m map[string]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
+}
+
+// dropTokens forgets the tokens for which match is true.
+func (c *readCache) dropTokens(match func(*oauthd.Token) bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	maps.DeleteFunc(c.tokens, func(_ string, t *oauthd.Token) bool { return match(t) })
+}
+
+// dropToken forgets the token with the hash.
+func (c *readCache) dropToken(hash string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.tokens, hash)
+}
+
+// dropUser forgets the user with the ID.
+func (c *readCache) dropUser(id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.users, id)
+}
+
+// clear forgets everything.
+func (c *readCache) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.tokens)
+	clear(c.users)
+}
+
+// cloneToken copies t, so that neither the cache nor its callers see the
+// other's changes.
+func cloneToken(t *oauthd.Token) *oauthd.Token {
+	c := *t
+	c.Scopes = slices.Clone(t.Scopes)
+	c.Successor = slices.Clone(t.Successor)
+	return &c
+}
+
+func cloneUser(u *oauthd.User) *oauthd.User {
+	c := *u
+	if u.Claims != nil {
+		c.Claims = cloneValue(u.Claims).(map[string]any)
+	}
+	return &c
+}
+
+// cloneValue deep-copies a value decoded from JSON.
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = cloneValue(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = cloneValue(e)
+		}
+		return s
+	default:
+		return v
+	}
+}
