@@ -115,8 +115,11 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 		}
 		return NewPool(items), nil
 	}
+	// Grant IDs come from oauthd.NewGrantID, as the server makes them:
+	// time-ordered, so that the tokens a redemption or a rotation writes
+	// land at the end of the grant index, not at a random page of it.
 	if p.Codes, err = mint(o.Codes, func(code string) error {
-		return store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.RandomToken(),
+		return store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
 			ClientID: ClientID, Subject: u.ID, RedirectURI: RedirectURI, Scopes: scopes,
 			CodeChallenge: challenge, CodeChallengeMethod: "S256",
 			AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
@@ -125,7 +128,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	}
 	token := func(kind string) func(string) error {
 		return func(t string) error {
-			return store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken(t), Kind: kind, GrantID: oauthd.RandomToken(),
+			return store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken(t), Kind: kind, GrantID: oauthd.NewGrantID(),
 				ClientID: ClientID, Subject: u.ID, Scopes: scopes, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
 		}
 	}
