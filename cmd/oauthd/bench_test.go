@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -95,5 +97,89 @@ func TestBenchCommandFlags(t *testing.T) {
 		if _, _, code := runBenchCmd(t, args...); code == 0 {
 			t.Errorf("bench %v succeeded", args)
 		}
+	}
+}
+
+func needWrk(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not in PATH")
+	}
+}
+
+// --wrk times the runs with wrk, against the child 'oauthd serve' and the
+// child bare handler, and says so.
+func TestBenchCommandWrk(t *testing.T) {
+	needWrk(t)
+	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
+	out, errs, code := runBenchCmd(t, "--wrk", "--scenario", "client_credentials", "--connections", "4", "--duration", "1s", "--baseline")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"load generator: wrk 4.", ", 2 threads", "ratio oauthd/bare: ", "oauthd: ", "bare: ", "answers: 200: ", " MB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "failed") || strings.Contains(out, "errors:") {
+		t.Errorf("failures:\n%s", out)
+	}
+	if !strings.Contains(errs, "(wrk)") {
+		t.Errorf("no progress line on stderr: %q", errs)
+	}
+}
+
+// introspect with wrk: every connection's token is sent, and every answer
+// says active.
+func TestBenchCommandWrkIntrospectJSON(t *testing.T) {
+	needWrk(t)
+	out, errs, code := runBenchCmd(t, "--wrk", "--wrk-threads", "1", "--inprocess", "--scenario", "introspect", "--connections", "3", "--duration", "1s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep struct {
+		LoadGenerator string `json:"load_generator"`
+		OAuthd        struct {
+			Requests   int64
+			Iterations int64
+			Errors     int64
+			Failures   map[string]int64
+			Status     map[string]int64
+			P99        int64 `json:"p99_ns"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.HasPrefix(rep.LoadGenerator, "wrk ") || !strings.HasSuffix(rep.LoadGenerator, ", 1 threads") || rep.OAuthd.Requests == 0 ||
+		rep.OAuthd.Errors != 0 || len(rep.OAuthd.Failures) != 0 || rep.OAuthd.Iterations != rep.OAuthd.Requests ||
+		rep.OAuthd.Status["200"] != rep.OAuthd.Requests || rep.OAuthd.P99 <= 0 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+func TestBenchCommandWrkFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenario", "code"}, "authorization codes, which are single use"},
+		{[]string{"--scenario", "refresh"}, "refresh tokens, which are single use"},
+		{[]string{"--scenario", "flow"}, "wrk sends the same requests again and again"},
+		{[]string{"--scenario", "mixed"}, "only client_credentials and introspect"},
+		{[]string{"--nodes", "2"}, "--wrk drives one server"},
+		{[]string{"--duration", "1500ms"}, "whole seconds"},
+		{[]string{"--connections", "3"}, "multiple of the threads"},
+		{[]string{"--wrk-threads", "0"}, "--wrk-threads"},
+		{[]string{"--wrk-path", filepath.Join(t.TempDir(), "wrk")}, "--wrk-path"},
+	} {
+		_, errs, code := runBenchCmd(t, append([]string{"--wrk"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("bench --wrk %v: exit %d, %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, errs, code := runBenchCmd(t, "--wrk"); code == 0 || !strings.Contains(errs, "--wrk needs wrk in PATH: apt-get install wrk") {
+		t.Errorf("without wrk: exit %d, %q", code, errs)
 	}
 }

@@ -136,3 +136,38 @@ func TestUnknownScenario(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 }
+
+// The scenarios wrk can drive are those whose requests can be replayed:
+// client_credentials sends one request on every connection, introspect
+// one per connection (each has its own token); the others say why not.
+func TestFixedRequests(t *testing.T) {
+	var params *bench.Params
+	addr := serve(t, false, func(m *app.Main) {
+		var err error
+		if params, err = bench.Seed(context.Background(), m.Store, bench.SeedOptions{AccessTokens: 3, Params: &fast}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for name, want := range map[string]int{"client_credentials": 1, "introspect": 3} {
+		marker, err := bench.FixedMarker(name)
+		if err != nil || marker == "" {
+			t.Fatalf("%s: %q, %v", name, marker, err)
+		}
+		scn, _ := bench.NewScenario(name, params)
+		reqs, err := load.FixedRequests(context.Background(), scn, load.Options{Targets: []string{addr}, Connections: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reqs) != want {
+			t.Errorf("%s: %d distinct requests; want %d", name, len(reqs), want)
+		}
+	}
+	for _, name := range []string{"code", "refresh", "flow", "mixed"} {
+		if _, err := bench.FixedMarker(name); err == nil || !strings.Contains(err.Error(), "single use") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := bench.FixedMarker("nope"); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+}

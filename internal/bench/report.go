@@ -69,6 +69,11 @@ type Report struct {
 	Rounds  int     `json:"rounds"`
 	Server  string  `json:"server"`
 	Machine Machine `json:"machine"`
+	// LoadGenerator is what sent the requests: GoGenerator, or wrk with
+	// its version and threads (see load.Wrk.String). Rates measured by
+	// the two are not comparable: wrk takes less of the CPUs the server
+	// shares with it.
+	LoadGenerator string `json:"load_generator"`
 	// Runs are the measured runs: oauthd, then the bare handler when
 	// there is a baseline.
 	OAuthd *load.Result `json:"oauthd"`
@@ -77,6 +82,9 @@ type Report struct {
 	Ratio       float64   `json:"ratio,omitempty"`
 	RoundRatios []float64 `json:"round_ratios,omitempty"`
 }
+
+// GoGenerator names the load generator of package load (load.Run).
+const GoGenerator = "oauthd's Go generator (internal/load), a goroutine per connection"
 
 // SetBare adds the baseline run and the ratio.
 func (r *Report) SetBare(b *load.Result) {
@@ -95,7 +103,12 @@ func (r *Report) Print(w io.Writer) {
 		rounds = fmt.Sprintf(" × %d rounds (alternating; totals)", r.Rounds)
 	}
 	fmt.Fprintf(w, "scenario %s: %d connections, %s%s; server: %s\n", r.Scenario, r.Connections, r.Duration, rounds, r.Server)
-	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
+	fmt.Fprintf(w, "machine: %s\n", r.Machine)
+	gen := r.LoadGenerator
+	if gen == "" {
+		gen = GoGenerator
+	}
+	fmt.Fprintf(w, "load generator: %s\n\n", gen)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\treq/s\tp50\tp90\tp99\tmax\terrors\t5xx\tserver CPU/req\tserver RSS start/peak/end\t")
 	row := func(name string, res *load.Result) {

@@ -123,6 +123,37 @@ func NewScenario(name string, p *Params) (load.Scenario, error) {
 	return s, nil
 }
 
+// What the body of a good answer contains, as the scenarios check it.
+const (
+	TokenMarker  = `"access_token"`
+	ActiveMarker = `"active":true`
+)
+
+// FixedMarker tells whether every request of the named scenario is a fixed
+// request, one that can be sent again and again and get the same answer,
+// which an external load generator such as wrk can replay; if so it
+// returns what the body of every good answer contains, else why not.
+func FixedMarker(name string) (string, error) {
+	why := ""
+	switch name {
+	case "client_credentials":
+		return TokenMarker, nil
+	case "introspect":
+		return ActiveMarker, nil
+	case "code":
+		why = "its requests redeem authorization codes, which are single use"
+	case "refresh":
+		why = "its requests rotate refresh tokens, which are single use (each rotation replaces the token)"
+	case "flow":
+		why = "each iteration is a new browser's authorization flow: its session cookie, consent and code are new each time, and the code is single use"
+	case "mixed":
+		why = "its iterations redeem codes and rotate refresh tokens, which are single use, and revoke tokens"
+	default:
+		return "", fmt.Errorf("unknown scenario %q: use one of %s", name, strings.Join(Scenarios, ", "))
+	}
+	return "", fmt.Errorf("scenario %s cannot be replayed as fixed requests: %s; only client_credentials and introspect can", name, why)
+}
+
 // basicAuth is the client_secret_basic header (RFC 6749 §2.3.1: the id and
 // secret are form-urlencoded first).
 func basicAuth(id, secret string) string {
@@ -223,7 +254,7 @@ func (w *worker) Iterate(c *load.Client) error {
 		if err != nil {
 			return err
 		}
-		if resp.Status != 200 || !bytes.Contains(resp.Body, []byte(`"access_token"`)) {
+		if resp.Status != 200 || !bytes.Contains(resp.Body, []byte(TokenMarker)) {
 			return errStatus("client_credentials", resp)
 		}
 		return nil
@@ -251,7 +282,7 @@ func (w *worker) Iterate(c *load.Client) error {
 		if err != nil {
 			return err
 		}
-		if resp.Status != 200 || !bytes.Contains(resp.Body, []byte(`"active":true`)) {
+		if resp.Status != 200 || !bytes.Contains(resp.Body, []byte(ActiveMarker)) {
 			return errStatus("introspect", resp)
 		}
 		return nil
@@ -377,7 +408,7 @@ func (w *worker) checkActive(c *load.Client, token string, want bool) error {
 	if err != nil {
 		return err
 	}
-	if resp.Status != 200 || bytes.Contains(resp.Body, []byte(`"active":true`)) != want {
+	if resp.Status != 200 || bytes.Contains(resp.Body, []byte(ActiveMarker)) != want {
 		return errStatus(fmt.Sprintf("introspect (want active %v)", want), resp)
 	}
 	return nil

@@ -220,6 +220,22 @@ func Merge(rs ...*Result) *Result {
 	}
 	m := &Result{Scenario: rs[0].Scenario, Label: rs[0].Label, Connections: rs[0].Connections,
 		Status: map[int]int64{}, NetErrors: map[string]int64{}, Failures: map[string]int64{}, hist: new(histogram)}
+	// A result measured by wrk (Wrk.Run) has no histogram, only wrk's
+	// quantiles: with one of those among rs, the merged quantiles are the
+	// runs' quantiles weighted by their requests, and the max the highest.
+	// That is not the quantile of all the requests (it is when the runs
+	// have the same distribution, as rounds of one scenario should).
+	var weighted int64
+	var p50, p90, p99, mean float64
+	for _, r := range rs {
+		if r.hist == nil {
+			m.hist = nil
+		}
+		weighted += r.Requests
+		n := float64(r.Requests)
+		p50, p90, p99, mean = p50+n*float64(r.P50), p90+n*float64(r.P90), p99+n*float64(r.P99), mean+n*float64(r.Mean)
+		m.Max = max(m.Max, r.Max)
+	}
 	for _, r := range rs {
 		m.Duration += r.Duration
 		m.Requests += r.Requests
@@ -235,7 +251,7 @@ func Merge(rs ...*Result) *Result {
 		for k, v := range r.Failures {
 			m.Failures[k] += v
 		}
-		if r.hist != nil {
+		if m.hist != nil {
 			m.hist.merge(r.hist)
 		}
 		if s := r.Server; s != nil {
@@ -248,10 +264,16 @@ func Merge(rs ...*Result) *Result {
 		}
 	}
 	m.summarize()
+	if m.hist == nil && weighted > 0 {
+		w := float64(weighted)
+		m.P50, m.P90, m.P99 = time.Duration(p50/w), time.Duration(p90/w), time.Duration(p99/w)
+		m.Mean = time.Duration(mean / w)
+	}
 	return m
 }
 
-// summarize sets the rates and quantiles from the counts and histogram.
+// summarize sets the rates from the counts and, with a histogram, the
+// quantiles.
 func (r *Result) summarize() {
 	secs := r.Duration.Seconds()
 	if secs > 0 {
@@ -259,6 +281,9 @@ func (r *Result) summarize() {
 		r.IPS = float64(r.Iterations) / secs
 	}
 	h := r.hist
+	if h == nil {
+		return
+	}
 	r.P50, r.P90, r.P99 = h.quantile(0.50), h.quantile(0.90), h.quantile(0.99)
 	r.Max, r.Mean = time.Duration(h.max)*time.Microsecond, h.mean()
 }
@@ -361,11 +386,9 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Scenario: scn.Name(), Label: opts.Label, Connections: opts.Connections}
-	var cpu0 time.Duration
+	var watch *ProcWatch
 	if opts.PID > 0 {
-		res.Server = &ProcStats{PID: opts.PID, RSSStart: RSS(opts.PID)}
-		res.Server.RSSPeak = res.Server.RSSStart
-		cpu0 = CPUTime(opts.PID)
+		watch = WatchProc(opts.PID)
 	}
 
 	// The timed part.
@@ -422,19 +445,14 @@ loop:
 			end = time.Now()
 			break loop
 		case now := <-ticker.C:
-			if res.Server != nil {
-				res.Server.RSSPeak = max(res.Server.RSSPeak, RSS(opts.PID))
-			}
 			if opts.Progress != nil {
 				progress(opts, res, clients, now.Sub(start))
 			}
 		}
 	}
 	stopped.Store(true)
-	if res.Server != nil {
-		res.Server.CPU = CPUTime(opts.PID) - cpu0
-		res.Server.RSSEnd = RSS(opts.PID)
-		res.Server.RSSPeak = max(res.Server.RSSPeak, res.Server.RSSEnd)
+	if watch != nil {
+		res.Server = watch.Stop()
 	}
 	// Let the requests in flight finish (their answers do not count), so
 	// the server does not see clients vanish mid-request; then cut those
@@ -499,10 +517,59 @@ func progress(opts Options, res *Result, clients []*Client, elapsed time.Duratio
 	}
 	line := fmt.Sprintf("%s %4.0fs/%.0fs  %9d req  %8.0f req/s  %d errors", opts.Label,
 		elapsed.Seconds(), opts.Duration.Seconds(), n, float64(n)/max(elapsed.Seconds(), 1e-3), errs)
-	if res.Server != nil {
+	if opts.PID > 0 {
 		line += fmt.Sprintf("  server RSS %.1f MB", float64(RSS(opts.PID))/1e6)
 	}
 	fmt.Fprintf(opts.Progress, "\r%-100s", strings.TrimSpace(line))
+}
+
+// ProcWatch measures a process on this machine during a timed part: its
+// RSS at the start, every second (for the peak) and at the end, and the
+// CPU time it used in between. Run and Wrk.Run report the server with it.
+type ProcWatch struct {
+	pid  int
+	cpu0 time.Duration
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	st   ProcStats
+}
+
+// WatchProc starts measuring process pid; Stop ends it.
+func WatchProc(pid int) *ProcWatch {
+	w := &ProcWatch{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	w.st = ProcStats{PID: pid, RSSStart: RSS(pid)}
+	w.st.RSSPeak = w.st.RSSStart
+	w.cpu0 = CPUTime(pid)
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+				rss := RSS(pid)
+				w.mu.Lock()
+				w.st.RSSPeak = max(w.st.RSSPeak, rss)
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the measurement and returns it; call it once.
+func (w *ProcWatch) Stop() *ProcStats {
+	cpu := CPUTime(w.pid) - w.cpu0
+	rss := RSS(w.pid)
+	close(w.stop)
+	<-w.done
+	st := w.st
+	st.CPU, st.RSSEnd = cpu, rss
+	st.RSSPeak = max(st.RSSPeak, rss)
+	return &st
 }
 
 // RSS returns the resident set size of process pid in bytes (VmRSS in

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,6 +38,67 @@ type Trace []Exchange
 // StepHeader tells a BareHandler which exchange of its trace a request is.
 const StepHeader = "X-Load-Step"
 
+// FixedRequests prepares opts.Connections connections of scn as Run does
+// (opts.SetupConcurrency at a time), records one iteration of each, and
+// returns the distinct requests they sent, in connection order. For a
+// scenario whose every request is a fixed request, one that can be sent
+// again and again (client_credentials; introspect, whose connections each
+// have their own token), these are what an external load generator such
+// as wrk replays. It fails if a preparation or an iteration fails.
+func FixedRequests(ctx context.Context, scn Scenario, opts Options) ([]*Request, error) {
+	if len(opts.Targets) == 0 {
+		return nil, errors.New("load: no target")
+	}
+	if opts.Connections <= 0 {
+		opts.Connections = 64
+	}
+	if opts.SetupConcurrency <= 0 {
+		opts.SetupConcurrency = 8
+	}
+	o := opts
+	traces := make([]Trace, opts.Connections)
+	errs := make([]error, opts.Connections)
+	sem := make(chan struct{}, opts.SetupConcurrency)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i := range opts.Connections {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if failed.Load() || ctx.Err() != nil {
+				return
+			}
+			o := o
+			o.Targets = []string{opts.Targets[i%len(opts.Targets)]}
+			traces[i], errs[i] = recordOne(scn, i, o)
+			if errs[i] != nil {
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("connection %d: %w", i, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var reqs []*Request
+	seen := map[string]bool{}
+	for _, tr := range traces {
+		for _, x := range tr {
+			k := fmt.Sprintf("%s %s\n%q\n%q", x.Method, x.Path, x.Header, x.Body)
+			if !seen[k] {
+				seen[k] = true
+				reqs = append(reqs, &Request{Method: x.Method, Path: x.Path, Header: x.Header, Body: x.Body})
+			}
+		}
+	}
+	return reqs, nil
+}
+
 // Record prepares one connection of scn against opts.Targets[0], then
 // runs one iteration and returns its requests and answers. It fails if
 // the iteration fails.
@@ -44,6 +106,15 @@ func Record(ctx context.Context, scn Scenario, opts Options) (Trace, error) {
 	if len(opts.Targets) == 0 {
 		return nil, errors.New("load: no target")
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return recordOne(scn, 0, opts)
+}
+
+// recordOne prepares connection i of scn against opts.Targets[0] and
+// records one iteration.
+func recordOne(scn Scenario, i int, opts Options) (Trace, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
@@ -53,7 +124,7 @@ func Record(ctx context.Context, scn Scenario, opts Options) (Trace, error) {
 	}
 	c := &Client{conn: newConn(opts.Targets[0], host, opts.Timeout), st: newWorkerStats(), stopped: new(atomic.Bool)}
 	defer c.conn.close()
-	w, err := scn.Worker(0, c)
+	w, err := scn.Worker(i, c)
 	if err != nil {
 		return nil, fmt.Errorf("load: preparing the recording: %w", err)
 	}
@@ -140,13 +211,20 @@ type replay struct {
 func (s *replay) Name() string { return s.name }
 
 func (s *replay) Worker(int, *Client) (Worker, error) {
-	reqs := make([]*Request, len(s.tr))
-	for i, x := range s.tr {
+	return &replayWorker{s.tr, ReplayRequests(s.tr)}, nil
+}
+
+// ReplayRequests are the requests of tr as Replay sends them: each with
+// its step number in StepHeader, which tells BareHandler which recorded
+// answer to give.
+func ReplayRequests(tr Trace) []*Request {
+	reqs := make([]*Request, len(tr))
+	for i, x := range tr {
 		r := &Request{Method: x.Method, Path: x.Path, Header: append([]Field(nil), x.Header...), Body: x.Body}
 		r.Header = append(r.Header, Field{StepHeader, strconv.Itoa(i)})
 		reqs[i] = r
 	}
-	return &replayWorker{s.tr, reqs}, nil
+	return reqs
 }
 
 type replayWorker struct {
