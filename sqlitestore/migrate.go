@@ -17,6 +17,9 @@ var migrationFS embed.FS
 // latestVersion the version they bring a database to.
 var migrations, latestVersion = mig.MustLoad(migrationFS, "migrations/*.sql", "sqlitestore")
 
+// LatestVersion is the schema version this package needs.
+func LatestVersion() int { return latestVersion }
+
 // Migrate brings the database schema to the version this package needs by
 // running the embedded migrations it lacks, each in its own IMMEDIATE
 // transaction. It is idempotent, and safe when several processes migrate one

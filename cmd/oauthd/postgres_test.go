@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/oauthd/oauthd/internal/pgtest"
 	"github.com/oauthd/oauthd/pgstore"
+	"github.com/oauthd/oauthd/sqlitestore"
 )
 
 // The CLI on PostgreSQL: the same client, user and grants commands as on
@@ -38,11 +40,14 @@ func TestUserClaimsCommandPostgres(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
 	dsn = pgtest.WithParam(t, dsn, "password", "hunter2-secret")
-	for _, db := range []string{filepath.Join(t.TempDir(), "o.db"), dsn} {
+	for _, db := range []struct {
+		path    string
+		version int
+	}{{filepath.Join(t.TempDir(), "o.db"), sqlitestore.LatestVersion()}, {dsn, pgstore.LatestVersion()}} {
 		for range 2 {
-			code, out, errs := oauthdCmd(t, db, "", "migrate")
-			if code != 0 || !strings.Contains(out, "up to date (schema version 1)") {
-				t.Errorf("migrate %s: %d %q %q", db, code, out, errs)
+			code, out, errs := oauthdCmd(t, db.path, "", "migrate")
+			if want := fmt.Sprintf("up to date (schema version %d)", db.version); code != 0 || !strings.Contains(out, want) {
+				t.Errorf("migrate %s: %d %q %q; want %q", db.path, code, out, errs, want)
 			}
 			if strings.Contains(out+errs, "hunter2") {
 				t.Errorf("migrate shows the password: %q", out)

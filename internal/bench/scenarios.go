@@ -108,8 +108,10 @@ func (p *Pool) Next() (string, bool) {
 //     authorize, login page, login (a password hash check), consent page,
 //     approve, then the code exchange. Six requests an iteration.
 //   - mixed: a returning browser's flow (signed in, consent remembered),
-//     then three introspections, two refreshes, a revocation and an
-//     introspection of the revoked token. Ten requests an iteration.
+//     then two introspections of the access token, two refreshes, the
+//     revocation of the refresh token, and introspections of the revoked
+//     refresh token and of the access token (its grant is revoked: both
+//     must be inactive). Ten requests an iteration.
 func NewScenario(name string, p *Params) (load.Scenario, error) {
 	p.defaults()
 	s := &scenario{name: name, p: p, basic: basicAuth(p.ClientID, p.ClientSecret), minted: NewPool(nil)}
@@ -382,7 +384,7 @@ func (w *worker) mixed(c *load.Client) error {
 	if err != nil {
 		return err
 	}
-	for range 3 {
+	for range 2 {
 		if err := w.checkActive(c, t.access, true); err != nil {
 			return err
 		}
@@ -400,7 +402,13 @@ func (w *worker) mixed(c *load.Client) error {
 	if resp.Status != 200 {
 		return errStatus("revoke", resp)
 	}
-	return w.checkActive(c, rt, false)
+	if err := w.checkActive(c, rt, false); err != nil {
+		return err
+	}
+	// Revoking the refresh token revoked its grant (RFC 7009 §2.1): the
+	// access token introspected above, which a cache may hold, is no
+	// longer active either.
+	return w.checkActive(c, t.access, false)
 }
 
 func (w *worker) checkActive(c *load.Client, token string, want bool) error {
