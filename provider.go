@@ -249,9 +249,17 @@ func (p *Provider) now() time.Time { return p.cfg.Now() }
 
 // logErr logs the internal cause of an error, if any.
 func (p *Provider) logErr(r *http.Request, e *Error) {
-	if e.Err != nil {
-		p.log.Error("internal error", "request_id", RequestID(r.Context()), "path", r.URL.Path, "error", e.Err.Error())
+	if e.Err == nil {
+		return
 	}
+	ctx := r.Context()
+	if ctx.Err() != nil && (errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)) {
+		// The client hung up (or the server is shutting down) before the
+		// answer: nothing failed on the server's side.
+		p.log.Info("request ended before it was answered", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+		return
+	}
+	p.log.Error("internal error", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
 }
 
 // writeJSON writes v as JSON with the status.
