@@ -24,6 +24,12 @@
 // the inserts of the tokens, so a code redemption takes one trip through
 // the writer instead of two.
 //
+// Token and User lookups go through a bounded read cache
+// (Options.CacheSize). The store's own writes drop what they change before
+// they return, so a revocation is seen by the next lookup; commits of other
+// processes on the same file are noticed through PRAGMA data_version on the
+// writer's connection, checked every 10 ms, and empty the cache.
+//
 // The store keeps times to the millisecond, as unix milliseconds; the zero
 // time is stored as 0 and read back as the zero time. Scopes are stored
 // space-separated, so a scope must not contain a space (RFC 6749 §3.3
