@@ -333,6 +333,18 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	c, err := s.unusedCode(hash)
+	if err != nil {
+		return c, err
+	}
+	c.UsedAt = ms(now)
+	return cloneCode(c), nil
+}
+
+// unusedCode returns the stored code with the hash if it is unused; a used
+// code comes back as a copy with ErrAlreadyUsed, an unknown one is
+// ErrNotFound. The caller holds s.mu.
+func (s *Store) unusedCode(hash string) (*oauthd.AuthCode, error) {
 	c, ok := s.codes[hash]
 	if !ok {
 		return nil, secretErr("auth code", oauthd.ErrNotFound)
@@ -340,8 +352,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 	if !c.UsedAt.IsZero() {
 		return cloneCode(c), fmt.Errorf("memstore: auth code: %w", oauthd.ErrAlreadyUsed)
 	}
-	c.UsedAt = ms(now)
-	return cloneCode(c), nil
+	return c, nil
 }
 
 // RedeemAuthCode consumes the code and stores the tokens issue makes for
@@ -357,12 +368,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	c, ok := s.codes[hash]
-	if !ok {
-		return nil, secretErr("auth code", oauthd.ErrNotFound)
-	}
-	if !c.UsedAt.IsZero() {
-		return cloneCode(c), fmt.Errorf("memstore: auth code: %w", oauthd.ErrAlreadyUsed)
+	c, err := s.unusedCode(hash)
+	if err != nil {
+		return c, err
 	}
 	used := cloneCode(c)
 	used.UsedAt = ms(now)

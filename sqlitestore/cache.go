@@ -66,60 +66,55 @@ func (c *readCache) token(hash string) (*oauthd.Token, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	t, ok := c.tokens[hash]
-	c.mu.RUnlock()
-	if !ok {
-		return nil, false
-	}
-	return cloneToken(t), true
+	return cacheGet(c, c.tokens, hash, cloneToken)
 }
 
 // putToken caches t, read when the generation was gen, unless an
 // invalidation happened since.
 func (c *readCache) putToken(gen uint64, t *oauthd.Token) {
-	if c == nil {
-		return
+	if c != nil {
+		cachePut(c, c.tokens, c.maxToks, gen, t.Hash, cloneToken(t))
 	}
-	t = cloneToken(t)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
-	}
-	if len(c.tokens) >= c.maxToks {
-		evictOne(c.tokens)
-	}
-	c.tokens[t.Hash] = t
 }
 
 func (c *readCache) user(id string) (*oauthd.User, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	u, ok := c.users[id]
-	c.mu.RUnlock()
-	if !ok {
-		return nil, false
-	}
-	return cloneUser(u), true
+	return cacheGet(c, c.users, id, cloneUser)
 }
 
+// putUser caches u, read when the generation was gen, unless an
+// invalidation happened since.
 func (c *readCache) putUser(gen uint64, u *oauthd.User) {
-	if c == nil {
-		return
+	if c != nil {
+		cachePut(c, c.users, c.maxUsers, gen, u.ID, cloneUser(u))
 	}
-	u = cloneUser(u)
+}
+
+// cacheGet returns a copy of the entry of m with the key.
+func cacheGet[V any](c *readCache, m map[string]V, key string, clone func(V) V) (V, bool) {
+	c.mu.RLock()
+	v, ok := m[key]
+	c.mu.RUnlock()
+	if !ok {
+		return v, false
+	}
+	return clone(v), true
+}
+
+// cachePut stores v, a copy read when the generation was gen, in m (of at
+// most size entries) unless an invalidation happened since.
+func cachePut[V any](c *readCache, m map[string]V, size int, gen uint64, key string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
-	if len(c.users) >= c.maxUsers {
-		evictOne(c.users)
+	if len(m) >= size {
+		evictOne(m)
 	}
-	c.users[u.ID] = u
+	m[key] = v
 }
 
 // evictOne drops an arbitrary entry (map iteration starts at a random

@@ -315,6 +315,21 @@ func (r *Result) StatusSummary() string {
 	return strings.Join(parts, ", ")
 }
 
+// defaults fills in the connections, duration and timeout left zero, and
+// bounds the duration by MaxDuration.
+func (o *Options) defaults() {
+	if o.Connections <= 0 {
+		o.Connections = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	o.Duration = min(o.Duration, MaxDuration)
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+}
+
 // Run prepares a worker per connection, then runs them for opts.Duration
 // (or until every worker is exhausted) and returns the measurements. It
 // fails if the preparation fails; failures during the timed part are
@@ -323,16 +338,7 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 	if len(opts.Targets) == 0 {
 		return nil, errors.New("load: no target")
 	}
-	if opts.Connections <= 0 {
-		opts.Connections = 64
-	}
-	if opts.Duration <= 0 {
-		opts.Duration = 10 * time.Second
-	}
-	opts.Duration = min(opts.Duration, MaxDuration)
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
+	opts.defaults()
 	if opts.SetupConcurrency <= 0 {
 		opts.SetupConcurrency = 8
 	}

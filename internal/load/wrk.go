@@ -225,16 +225,7 @@ func (w *Wrk) Run(ctx context.Context, name string, script *WrkScript, opts Opti
 	if len(opts.Targets) != 1 {
 		return nil, fmt.Errorf("load: wrk drives one server, not %d", len(opts.Targets))
 	}
-	if opts.Connections <= 0 {
-		opts.Connections = 64
-	}
-	if opts.Duration <= 0 {
-		opts.Duration = 10 * time.Second
-	}
-	opts.Duration = min(opts.Duration, MaxDuration)
-	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
-	}
+	opts.defaults()
 	if err := WrkCheck(opts.Duration, opts.Connections, w.threads()); err != nil {
 		return nil, err
 	}
