@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"reflect"
 	"sync"
 	"testing"
@@ -104,26 +103,7 @@ func testCodeConsumeRace(t *testing.T, s oauthd.Storage) {
 	}
 	close(start)
 	wg.Wait()
-	winner, used := -1, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("ConsumeAuthCode succeeded in goroutines %d and %d", winner, i)
-			}
-			winner = i
-		case errors.Is(err, oauthd.ErrAlreadyUsed):
-			used++
-		default:
-			t.Errorf("ConsumeAuthCode in goroutine %d: %v", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("ConsumeAuthCode: no call succeeded; %d got ErrAlreadyUsed", used)
-	}
-	if used != n-1 {
-		t.Errorf("ConsumeAuthCode: %d calls got ErrAlreadyUsed; want %d", used, n-1)
-	}
+	winner := oneWinner(t, "ConsumeAuthCode", errs[:])
 	want := normCode(in)
 	want.UsedAt = ms(now(winner))
 	for i, c := range codes {

@@ -284,3 +284,31 @@ func fullKey(id string, notBefore time.Time) *oauthd.SigningKey {
 		CreatedAt: notBefore.Add(-24 * time.Hour),
 	}
 }
+
+// oneWinner checks the outcomes of concurrent calls of a single-use
+// operation (RFC 6749 §4.1.2, §10.4): exactly one succeeded and every other
+// got ErrAlreadyUsed. It returns the index of the one that succeeded.
+func oneWinner(t *testing.T, op string, errs []error) int {
+	t.Helper()
+	winner, used := -1, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Errorf("%s succeeded in goroutines %d and %d", op, winner, i)
+			}
+			winner = i
+		case errors.Is(err, oauthd.ErrAlreadyUsed):
+			used++
+		default:
+			t.Errorf("%s in goroutine %d: %v", op, i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("%s: no call succeeded; %d got ErrAlreadyUsed", op, used)
+	}
+	if used != len(errs)-1 {
+		t.Errorf("%s: %d calls got ErrAlreadyUsed; want %d", op, used, len(errs)-1)
+	}
+	return winner
+}

@@ -253,26 +253,7 @@ func testRedeemRace(t *testing.T, s oauthd.Storage) {
 	}
 	close(start)
 	wg.Wait()
-	winner, used := -1, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("RedeemAuthCode succeeded in goroutines %d and %d", winner, i)
-			}
-			winner = i
-		case errors.Is(err, oauthd.ErrAlreadyUsed):
-			used++
-		default:
-			t.Errorf("RedeemAuthCode in goroutine %d: %v", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("RedeemAuthCode: no call succeeded; %d got ErrAlreadyUsed", used)
-	}
-	if used != n-1 {
-		t.Errorf("RedeemAuthCode: %d calls got ErrAlreadyUsed; want %d", used, n-1)
-	}
+	winner := oneWinner(t, "RedeemAuthCode", errs[:])
 	for i := range n {
 		// A store that retries a transaction calls issue again in the
 		// same goroutine; no other goroutine may call it.

@@ -234,26 +234,7 @@ func testTokenRotateRace(t *testing.T, s oauthd.Storage) {
 	}
 	close(start)
 	wg.Wait()
-	winner, used := -1, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("RotateRefreshToken succeeded in goroutines %d and %d", winner, i)
-			}
-			winner = i
-		case errors.Is(err, oauthd.ErrAlreadyUsed):
-			used++
-		default:
-			t.Errorf("RotateRefreshToken in goroutine %d: %v", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("RotateRefreshToken: no call succeeded; %d got ErrAlreadyUsed", used)
-	}
-	if used != n-1 {
-		t.Errorf("RotateRefreshToken: %d calls got ErrAlreadyUsed; want %d", used, n-1)
-	}
+	winner := oneWinner(t, "RotateRefreshToken", errs[:])
 	want := normToken(old)
 	want.RotatedAt = ms(now(winner))
 	want.Successor = successor(winner)
