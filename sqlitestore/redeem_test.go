@@ -100,18 +100,8 @@ func TestRedeemInGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The first write holds the writer until the redemptions are queued.
-	release := make(chan struct{})
-	blocked := make(chan struct{})
-	firstDone := make(chan error, 1)
-	go func() {
-		firstDone <- s.w.do(ctx, func(*txn) error {
-			close(blocked)
-			<-release
-			return nil
-		})
-	}()
-	<-blocked
+	// A first write holds the writer until released.
+	release := holdWriter(t, s)
 	before := s.WriteStats()
 
 	refusal := errors.New("refused")
@@ -143,10 +133,7 @@ func TestRedeemInGroupCommit(t *testing.T) {
 	for len(s.w.ops) < len(issues) { // wait until every redemption is queued
 		runtime.Gosched()
 	}
-	close(release)
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	got := make(map[string]result, len(issues))
 	for h, ch := range results {
 		got[h] = <-ch

@@ -27,18 +27,8 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The first write blocks the writer until released.
-	release := make(chan struct{})
-	blocked := make(chan struct{})
-	firstDone := make(chan error, 1)
-	go func() {
-		firstDone <- s.w.do(ctx, func(*txn) error {
-			close(blocked)
-			<-release
-			return nil
-		})
-	}()
-	<-blocked
+	// A first write holds the writer until released.
+	release := holdWriter(t, s)
 
 	// Queue writes straight into the writer's channel while it is busy.
 	const n = 10
@@ -59,10 +49,7 @@ func TestGroupCommit(t *testing.T) {
 		}}
 		s.w.ops <- ops[i]
 	}
-	close(release)
-	if err := <-firstDone; err != nil {
-		t.Fatalf("first write: %v", err)
-	}
+	release()
 	for i, op := range ops {
 		err := <-op.done
 		if want := error(nil); i == 3 {
@@ -98,17 +85,8 @@ func TestWithdrawnWrite(t *testing.T) {
 	}
 	defer s.Close()
 
-	release := make(chan struct{})
-	blocked := make(chan struct{})
-	firstDone := make(chan error, 1)
-	go func() {
-		firstDone <- s.w.do(ctx, func(*txn) error {
-			close(blocked)
-			<-release
-			return nil
-		})
-	}()
-	<-blocked
+	// A first write holds the writer until released.
+	release := holdWriter(t, s)
 
 	cctx, cancel := context.WithCancel(ctx)
 	var ran atomic.Bool
@@ -121,10 +99,7 @@ func TestWithdrawnWrite(t *testing.T) {
 	}
 	cancel()
 	err = <-errc
-	close(release)
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	// A later write is answered after the withdrawn one was skipped.
 	if err := s.CreateClient(ctx, &oauthd.Client{ID: "after"}); err != nil {
 		t.Fatal(err)
@@ -165,5 +140,31 @@ func TestReadPoolIsReadOnly(t *testing.T) {
 	defer s.Close()
 	if _, err := s.rdb.ExecContext(t.Context(), `DELETE FROM clients`); err == nil {
 		t.Errorf("a write through the read pool succeeded")
+	}
+}
+
+// holdWriter queues a write that keeps the writer goroutine busy until
+// release is called, so that the writes queued meanwhile meet in its next
+// transaction. release fails the test if the held write failed.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	ctx := t.Context()
+	unblock := make(chan struct{})
+	blocked := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.w.do(ctx, func(*txn) error {
+			close(blocked)
+			<-unblock
+			return nil
+		})
+	}()
+	<-blocked
+	return func() {
+		t.Helper()
+		close(unblock)
+		if err := <-done; err != nil {
+			t.Fatalf("the write holding the writer: %v", err)
+		}
 	}
 }
