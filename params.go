@@ -133,6 +133,9 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 	}
 	bp := bodyBufs.Get().(*[]byte)
 	b, err := readAll((*bp)[:0], http.MaxBytesReader(w, r.Body, max))
+	// The parameters are parsed from a copy, made before the buffer goes
+	// back to the pool: another request may take it at once.
+	body := string(b)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		bodyBufs.Put(bp)
@@ -144,7 +147,7 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 		}
 		return nil, errorf(ErrorInvalidRequest, "the request body could not be read")
 	}
-	return parseQuery(string(b)) // a copy: the buffer goes back to the pool
+	return parseQuery(body)
 }
 
 // bodyBufs are the buffers form bodies are read into.
