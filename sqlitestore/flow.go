@@ -135,6 +135,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		panicked *issuePanic
 	)
 	err := s.write(ctx, func(st *stmts, x *txn) error {
+		// The write may run twice (see writer.runTx): each run starts
+		// over, and calls issue again, as CodeRedeemer allows.
+		code, issueErr, panicked = nil, nil, nil
 		c, err := consumeCode(st, x, usedAt, hash)
 		code = c
 		if err != nil {
@@ -265,6 +268,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	var old *oauthd.Token
 	defer s.cache.dropToken(oldHash)
 	err := s.write(ctx, func(st *stmts, x *txn) error {
+		old = nil // the write may run twice (see writer.runTx)
 		t, err := scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
 		if errors.Is(err, sql.ErrNoRows) {
 			t, err := scanToken(x.queryRow(st.refreshToken, oldHash))
