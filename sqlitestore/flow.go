@@ -216,15 +216,29 @@ func (s *Store) checkReady(ctx context.Context) error {
 	return err
 }
 
-// createTokens inserts tokens with their tokenArgs. The caller rolls back
-// when it fails.
+// createTokens inserts tokens with their tokenArgs, except those of a
+// revoked grant. The caller rolls back when it fails.
 func createTokens(st *stmts, x *txn, args [][]any) error {
 	for _, a := range args {
-		if _, err := x.exec(st.createToken, a...); err != nil {
-			if isConstraint(err) {
-				return fmt.Errorf("sqlitestore: create token: %w", oauthd.ErrAlreadyExists)
-			}
+		res, err := x.exec(st.createToken, a...)
+		if err != nil {
 			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		if n != 0 {
+			continue
+		}
+		// The insert skipped the token: its grant is revoked, or its
+		// hash is taken.
+		var revoked bool
+		if err := x.readRow(st.grantRevoked, a[2]).Scan(&revoked); err != nil {
+			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		if !revoked {
+			return fmt.Errorf("sqlitestore: create token: %w", oauthd.ErrAlreadyExists)
 		}
 	}
 	return nil

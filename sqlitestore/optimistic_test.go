@@ -198,3 +198,52 @@ func TestOptimisticDatabaseError(t *testing.T) {
 		t.Errorf("Client(a): %v", err)
 	}
 }
+
+// TestCreateTokenSkipped checks the two reasons the token INSERT OR IGNORE
+// skips a token: a revoked grant (no error, nothing stored, as before even
+// when the hash is taken) and a taken hash (ErrAlreadyExists). In a batch,
+// the taken hash of a lone token fails cleanly: no rerun.
+func TestCreateTokenSkipped(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now()
+	tok := func(hash, grant string) *oauthd.Token {
+		return &oauthd.Token{Hash: hash, Kind: oauthd.AccessToken, GrantID: grant, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	if err := s.CreateTokens(ctx, tok("taken", "g")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeGrant(ctx, "revoked", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTokens(ctx, tok("r1", "revoked")); err != nil {
+		t.Errorf("CreateTokens(revoked grant): %v", err)
+	}
+	if _, err := s.Token(ctx, "r1"); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("Token(r1) of a revoked grant: %v; want ErrNotFound", err)
+	}
+	var errTaken, errTakenRevoked, errFresh error
+	queueWhileHeld(t, s,
+		func() { errTaken = s.CreateTokens(ctx, tok("taken", "g2")) },
+		func() { errTakenRevoked = s.CreateTokens(ctx, tok("taken", "revoked")) },
+		func() { errFresh = s.CreateTokens(ctx, tok("fresh", "g3")) },
+	)
+	if !errors.Is(errTaken, oauthd.ErrAlreadyExists) {
+		t.Errorf("CreateTokens(taken): %v; want ErrAlreadyExists", errTaken)
+	}
+	if errTakenRevoked != nil {
+		t.Errorf("CreateTokens(taken, of a revoked grant): %v; want nil", errTakenRevoked)
+	}
+	if errFresh != nil {
+		t.Errorf("CreateTokens(fresh): %v", errFresh)
+	}
+	if got, err := s.Token(ctx, "taken"); err != nil || got.GrantID != "g" {
+		t.Errorf("Token(taken) = %v, %v; want the first one, of grant g", got, err)
+	}
+	if _, err := s.Token(ctx, "fresh"); err != nil {
+		t.Errorf("Token(fresh): %v", err)
+	}
+	if n := s.w.reruns.Load(); n != 0 {
+		t.Errorf("%d reruns; want 0", n)
+	}
+}

@@ -417,3 +417,8 @@ func (x *txn) queryRow(st *sql.Stmt, args ...any) *sql.Row {
 	x.wrote = true
 	return x.stmt(st).QueryRowContext(x.ctx, args...)
 }
+
+// readRow runs st, a SELECT, in the transaction and returns its first row.
+func (x *txn) readRow(st *sql.Stmt, args ...any) *sql.Row {
+	return x.stmt(st).QueryRowContext(x.ctx, args...)
+}
