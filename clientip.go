@@ -12,8 +12,10 @@ import (
 // the Provider determined it (see Config.TrustedProxies); it is in every
 // request's log line and keys the per-IP login limit.
 func ClientIP(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey).(string)
-	return ip
+	if rs, ok := ctx.Value(requestKey).(*requestState); ok {
+		return rs.ip
+	}
+	return ""
 }
 
 // clientIP is the peer's address, or, when the peer is a trusted proxy,
@@ -28,6 +30,14 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		return r.RemoteAddr
 	}
 	if !isTrusted(peer, trusted) {
+		// The usual case, an IPv4 peer "a.b.c.d:port": netip accepts only
+		// the canonical dotted form, so a host part that parses to the
+		// peer is the answer already, with no string to build.
+		if host, _, ok := strings.Cut(r.RemoteAddr, ":"); ok && peer.Is4() {
+			if a, err := netip.ParseAddr(host); err == nil && a == peer {
+				return host
+			}
+		}
 		return peer.String()
 	}
 	var hops []string
@@ -50,11 +60,13 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 
 // parseAddr parses an IP address, with or without a port.
 func parseAddr(s string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
+	// With a port first: a request's RemoteAddr always has one, and a
+	// failed parse costs an error allocation.
 	host, _, err := net.SplitHostPort(s)
 	if err != nil {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a.Unmap().WithZone(""), true
+		}
 		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(host)

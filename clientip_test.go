@@ -24,6 +24,10 @@ func TestClientIP(t *testing.T) {
 		{"no header from a trusted peer", "10.1.2.3:5000", nil, proxies, "10.1.2.3"},
 		{"IPv6 peer", "[::1]:5000", []string{"2001:db8::1"}, proxies, "2001:db8::1"},
 		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:5000", []string{"198.51.100.7"}, proxies, "198.51.100.7"},
+		{"untrusted IPv4-mapped peer: the IPv4 form", "[::ffff:192.0.2.1]:5000", nil, proxies, "192.0.2.1"},
+		{"untrusted IPv6 peer: the canonical form", "[2001:0db8:0::0002]:5000", nil, proxies, "2001:db8::2"},
+		{"untrusted IPv4-mapped peer without brackets", "0::ffff:192.0.2.1", nil, proxies, "192.0.2.1"},
+		{"untrusted IPv4 peer without a port", "192.0.2.1", nil, proxies, "192.0.2.1"},
 		{"entry with a port", "10.1.2.3:5000", []string{"198.51.100.7:4711"}, proxies, "198.51.100.7"},
 	}
 	for _, tt := range tests {
@@ -46,14 +50,20 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("10.1.2.3:5000", "198.51.100.7, 10.9.9.9")
 	f.Add("[::1]:1", "2001:db8::1,,bogus")
 	f.Add("pipe", "")
+	f.Add("0::ffff:192.0.2.1", "")
+	f.Add("192.0.2.1:80", "")
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	f.Fuzz(func(t *testing.T, remote, xff string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
 		r.Header.Set("X-Forwarded-For", xff)
 		got := clientIP(r, trusted)
-		if _, err := netip.ParseAddr(got); err != nil && got != remote {
+		a, err := netip.ParseAddr(got)
+		if err != nil && got != remote {
 			t.Errorf("clientIP(%q, %q) = %q: neither an address nor the RemoteAddr", remote, xff, got)
+		}
+		if err == nil && a.String() != got {
+			t.Errorf("clientIP(%q, %q) = %q; want the canonical form %q", remote, xff, got, a)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -37,11 +38,61 @@ func (p params) has(name string) bool { _, ok := p[name]; return ok }
 // parseQuery parses a URL query string strictly: invalid percent-encoding,
 // invalid UTF-8 and NUL bytes are invalid_request.
 func parseQuery(q string) (params, *Error) {
-	v, err := url.ParseQuery(q)
-	if err != nil {
-		return nil, errorf(ErrorInvalidRequest, "the parameters are not correctly URL-encoded")
+	n := strings.Count(q, "&") + 1
+	if n > maxParams {
+		// url.ParseQuery's own limit on the number of parameters applies.
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			return nil, errNotURLEncoded()
+		}
+		return checkParams(params(v))
 	}
-	for k, vs := range v {
+	// The loop of url.ParseQuery, with the same splitting and unescaping,
+	// but one allocation for the first value of every name instead of one
+	// per name.
+	ps := make(params, n)
+	firsts := make([]string, 0, n)
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if strings.Contains(kv, ";") {
+			return nil, errNotURLEncoded()
+		}
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, errNotURLEncoded()
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return nil, errNotURLEncoded()
+		}
+		if vs, ok := ps[k]; ok {
+			ps[k] = append(vs, v)
+			continue
+		}
+		firsts = append(firsts, v)
+		i := len(firsts)
+		ps[k] = firsts[i-1 : i : i] // a second value makes append copy it out
+	}
+	return checkParams(ps)
+}
+
+// maxParams is the most parameters parseQuery splits itself; longer
+// queries go to url.ParseQuery, whose limit (GODEBUG urlmaxqueryparams)
+// then applies.
+const maxParams = 100
+
+// errNotURLEncoded is a new error each time: callers may change it.
+func errNotURLEncoded() *Error {
+	return errorf(ErrorInvalidRequest, "the parameters are not correctly URL-encoded")
+}
+
+// checkParams refuses names and values that are not valid text.
+func checkParams(ps params) (params, *Error) {
+	for k, vs := range ps {
 		if !validText(k) {
 			return nil, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
 		}
@@ -51,7 +102,7 @@ func parseQuery(q string) (params, *Error) {
 			}
 		}
 	}
-	return params(v), nil
+	return ps, nil
 }
 
 // validText reports whether s is UTF-8 without NUL or other C0 controls
@@ -80,7 +131,12 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 			return nil, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	bp := bodyBufs.Get().(*[]byte)
+	b, err := readAll((*bp)[:0], http.MaxBytesReader(w, r.Body, max))
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bodyBufs.Put(bp)
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -88,5 +144,25 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 		}
 		return nil, errorf(ErrorInvalidRequest, "the request body could not be read")
 	}
-	return parseQuery(string(b))
+	return parseQuery(string(b)) // a copy: the buffer goes back to the pool
+}
+
+// bodyBufs are the buffers form bodies are read into.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// readAll is io.ReadAll into b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

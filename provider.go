@@ -2,11 +2,11 @@ package oauthd
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -50,9 +50,14 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 
 
 // Provider is the protocol engine: an http.Handler serving every endpoint.
 type Provider struct {
-	cfg     Config
-	store   Storage
-	mux     *http.ServeMux
+	cfg   Config
+	store Storage
+	mux   *http.ServeMux
+	// exact are the handlers of the fixed paths mux serves (every
+	// endpoint but the static files and "/"), looked up by the request's
+	// path before mux: the same handler mux would choose, without its
+	// pattern matching.
+	exact   map[string]http.HandlerFunc
 	secrets *secret.Cache
 	clients *clientCache
 	keys    *KeyManager
@@ -80,6 +85,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		cfg:     cfg,
 		store:   store,
 		mux:     http.NewServeMux(),
+		exact:   map[string]http.HandlerFunc{},
 		secrets: secret.NewCache(cfg.SecretCacheSize),
 		clients: newClientCache(cfg.ClientCacheTTL, cfg.SecretCacheSize),
 		log:     cfg.Logger,
@@ -109,40 +115,81 @@ func (p *Provider) Store() Storage { return p.store }
 // "/oauth/token", "/static/" or "/" (which also answers unknown paths with
 // 404): a label of bounded cardinality for metrics, unlike the path.
 func (p *Provider) Route(r *http.Request) string {
+	if _, ok := p.exact[r.URL.Path]; ok {
+		return r.URL.Path
+	}
 	_, pattern := p.mux.Handler(r)
 	return pattern
 }
 
 func (p *Provider) routes() {
-	m := p.mux
-	m.HandleFunc(AuthorizePath, p.methods(p.handleAuthorize, "GET", "POST"))
-	m.HandleFunc(TokenPath, p.methods(p.handleToken, "POST"))
-	m.HandleFunc(TokenizePath, p.methods(p.handleToken, "POST"))
-	m.HandleFunc(IntrospectPath, p.methods(p.handleIntrospect, "POST"))
-	m.HandleFunc(RevokePath, p.methods(p.handleRevoke, "POST"))
-	m.HandleFunc(LoginPath, p.methods(p.handleLogin, "GET", "POST"))
-	m.HandleFunc(ConsentPath, p.methods(p.handleConsent, "GET", "POST"))
-	m.HandleFunc(LogoutPath, p.methods(p.handleLogout, "GET", "POST"))
-	m.HandleFunc(UserinfoPath, p.methods(p.handleUserinfo, "GET", "POST", "OPTIONS"))
-	m.HandleFunc(JWKSPath, p.methods(p.handleJWKS, "GET"))
-	m.HandleFunc(OIDCDiscoveryPath, p.methods(p.handleDiscovery, "GET"))
-	m.HandleFunc(OAuthMetadataPath, p.methods(p.handleDiscovery, "GET"))
-	m.Handle(StaticPath, p.cfg.Pages.Static())
-	m.HandleFunc("/", p.handleHome)
+	for path, h := range map[string]http.HandlerFunc{
+		AuthorizePath:     p.methods(p.handleAuthorize, "GET", "POST"),
+		TokenPath:         p.methods(p.handleToken, "POST"),
+		TokenizePath:      p.methods(p.handleToken, "POST"),
+		IntrospectPath:    p.methods(p.handleIntrospect, "POST"),
+		RevokePath:        p.methods(p.handleRevoke, "POST"),
+		LoginPath:         p.methods(p.handleLogin, "GET", "POST"),
+		ConsentPath:       p.methods(p.handleConsent, "GET", "POST"),
+		LogoutPath:        p.methods(p.handleLogout, "GET", "POST"),
+		UserinfoPath:      p.methods(p.handleUserinfo, "GET", "POST", "OPTIONS"),
+		JWKSPath:          p.methods(p.handleJWKS, "GET"),
+		OIDCDiscoveryPath: p.methods(p.handleDiscovery, "GET"),
+		OAuthMetadataPath: p.methods(p.handleDiscovery, "GET"),
+	} {
+		p.mux.HandleFunc(path, h)
+		p.exact[path] = h
+	}
+	p.mux.Handle(StaticPath, p.cfg.Pages.Static())
+	p.mux.HandleFunc("/", p.handleHome)
 }
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	clientIPKey
-)
+const requestKey ctxKey = 0
+
+// requestState is what the Provider keeps for each request, in one
+// allocation: the context it gives the request (carrying the request id
+// and client IP), the status-recording ResponseWriter and the value of the
+// X-Request-Id header.
+type requestState struct {
+	context.Context
+	id    string // see RequestID
+	ip    string // see ClientIP
+	idHdr [1]string
+	sw    statusWriter
+}
+
+// Value answers requestKey with the state itself and delegates every other
+// key, so the cancellation and values of the parent context work as
+// through context.WithValue.
+func (s *requestState) Value(key any) any {
+	if key == requestKey {
+		return s
+	}
+	return s.Context.Value(key)
+}
 
 // RequestID returns the id the Provider gave the request (it is in every
 // log line and on error pages).
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if rs, ok := ctx.Value(requestKey).(*requestState); ok {
+		return rs.id
+	}
+	return ""
+}
+
+// newRequestID returns 16 hex digits. Request ids only tell requests
+// apart in logs; they guard nothing, so they come from the runtime's fast
+// per-thread generator (math/rand/v2, seeded from the OS) rather than a
+// crypto/rand system call.
+func newRequestID() string {
+	var b [8]byte
+	u := rand.Uint64()
+	for i := range b {
+		b[i] = byte(u >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // The security headers every response gets. Their values are shared,
@@ -161,14 +208,19 @@ var (
 
 // ServeHTTP serves every endpoint of the Provider.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := p.cfg.Now()
-	var b [8]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
+	// The request line is logged at info: when that level is off, the
+	// start time is not needed either.
+	logged := p.log.Enabled(r.Context(), slog.LevelInfo)
+	var start time.Time
+	if logged {
+		start = p.cfg.Now()
+	}
+	id := newRequestID()
 	ip := clientIP(r, p.cfg.TrustedProxies)
-	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), requestIDKey, id), clientIPKey, ip))
+	rs := &requestState{Context: r.Context(), id: id, ip: ip, idHdr: [1]string{id}, sw: statusWriter{ResponseWriter: w}}
+	r = r.WithContext(rs)
 	h := w.Header()
-	h["X-Request-Id"] = []string{id}
+	h["X-Request-Id"] = rs.idHdr[:]
 	h["X-Content-Type-Options"] = hdrNosniff
 	h["X-Frame-Options"] = hdrDeny
 	h["Referrer-Policy"] = hdrNoRef
@@ -177,7 +229,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h["Cache-Control"] = hdrNoStore
 		h["Pragma"] = hdrNoCache
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &rs.sw
 	defer func() {
 		if v := recover(); v != nil {
 			p.log.Error("panic serving request", "request_id", id, "panic", v)
@@ -188,12 +240,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The request line is built only when it is logged: a disabled
 		// level costs nothing. The path only: queries and bodies carry
 		// codes, tokens and passwords.
-		if ctx := r.Context(); p.log.Enabled(ctx, slog.LevelInfo) {
-			p.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+		if logged {
+			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
 				slog.Float64("duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000), slog.String("ip", ip))
 		}
 	}()
+	if h, ok := p.exact[r.URL.Path]; ok {
+		h(sw, r)
+		return
+	}
 	p.mux.ServeHTTP(sw, r)
 }
 

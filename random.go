@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"strconv"
 	"time"
+	"unsafe"
 )
 
 // RandomToken returns a new 256-bit random value, base64url-encoded (43
@@ -24,10 +24,22 @@ func RandomToken() string {
 // tokens at once) takes each new one at its end rather than at a random
 // place: in a B-tree store that is one page write fewer per grant.
 func NewGrantID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	t := uint64(time.Now().UnixNano())
-	return strconv.FormatUint(t>>32|1<<32, 16)[1:] + strconv.FormatUint(t&0xffffffff|1<<32, 16)[1:] + base64.RawURLEncoding.EncodeToString(b[:])
+	var r [16]byte
+	rand.Read(r[:])
+	var b [16 + 22]byte
+	putTimeHex(b[:16], time.Now())
+	base64.RawURLEncoding.Encode(b[16:], r[:])
+	return string(b[:])
+}
+
+// putTimeHex writes t in nanoseconds as 16 lower-case hex digits into b.
+func putTimeHex(b []byte, t time.Time) {
+	const digits = "0123456789abcdef"
+	n := uint64(t.UnixNano())
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
 }
 
 // NewCredential returns a new authorization code, access token or refresh
@@ -39,20 +51,30 @@ func NewGrantID() string {
 // that is one page write fewer for every code and token issued, and recent
 // credentials, the ones in use, share pages.
 func NewCredential() string {
-	t := uint64(time.Now().UnixNano())
-	return strconv.FormatUint(t>>32|1<<32, 16)[1:] + strconv.FormatUint(t&0xffffffff|1<<32, 16)[1:] + "." + RandomToken()
+	var r [32]byte
+	rand.Read(r[:]) // never fails (crypto/rand panics on a broken system)
+	// Built on the stack: the string is the only allocation.
+	var b [17 + 43]byte
+	putTimeHex(b[:16], time.Now())
+	b[16] = '.'
+	base64.RawURLEncoding.Encode(b[17:], r[:])
+	return string(b[:])
 }
 
 // HashToken is what stores keep instead of a code, token or session id:
 // base64url(SHA-256(token)), after the time prefix of a NewCredential
 // (16 hex digits and a dot), kept as it is.
 func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	h := base64.RawURLEncoding.EncodeToString(sum[:])
+	// The token's bytes are only read: no copy of them is needed.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	// Built in one buffer on the stack: the string is the only allocation.
+	var b [17 + 43]byte
+	n := 0
 	if p, ok := timePrefix(token); ok {
-		return p + h
+		n = copy(b[:], p)
 	}
-	return h
+	base64.RawURLEncoding.Encode(b[n:], sum[:])
+	return string(b[:n+43])
 }
 
 // timePrefix returns the "16 hex digits and a dot" prefix of a

@@ -3,8 +3,10 @@ package oauthd_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -23,6 +25,12 @@ func TestNewGrantID(t *testing.T) {
 			t.Fatalf("grant ID %q twice", id)
 		}
 		seen[id] = true
+		if n, err := strconv.ParseUint(id[:16], 16, 64); err != nil || time.Since(time.Unix(0, int64(n))).Abs() > time.Minute {
+			t.Fatalf("grant ID %q: the prefix is not the time in nanoseconds as hex", id)
+		}
+		if _, err := base64.RawURLEncoding.DecodeString(id[16:]); err != nil {
+			t.Fatalf("grant ID %q: the rest is not base64url: %v", id, err)
+		}
 		if id[:16] < prev {
 			t.Fatalf("grant ID %q sorts before the previous one's time %q", id, prev)
 		}
@@ -41,7 +49,13 @@ func TestNewCredential(t *testing.T) {
 			t.Fatalf("credential %q: want 60 characters, a dot at 16, never twice", c)
 		}
 		seen[c] = true
+		if n, err := strconv.ParseUint(c[:16], 16, 64); err != nil || time.Since(time.Unix(0, int64(n))).Abs() > time.Minute {
+			t.Fatalf("credential %q: the prefix is not the time in nanoseconds as hex", c)
+		}
 		h := oauthd.HashToken(c)
+		if sum := sha256.Sum256([]byte(c)); h[17:] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			t.Fatalf("hash %q of %q: want the prefix and base64url(SHA-256) of the whole credential", h, c)
+		}
 		if h[:17] != c[:17] || len(h) != 17+43 || strings.Contains(h, c[17:]) {
 			t.Fatalf("hash %q of %q: want the time prefix and a SHA-256, not the secret part", h, c)
 		}

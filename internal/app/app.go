@@ -305,13 +305,13 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if err := m.Provider.Keys().Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys (key.encryption_key?): %w", err)
 	}
-	mux := http.NewServeMux()
+	m.handler = m.Metrics.Middleware(m.Provider.Route, m.Provider)
 	if cfg.MetricsAddr == "" {
-		m.opsRoutes(mux)
+		ops := http.NewServeMux()
+		m.opsRoutes(ops)
+		m.handler = opsFirst{ops: ops, next: m.handler, paths: m.opsPaths()}
 	}
-	mux.Handle("/", m.Metrics.Middleware(m.Provider.Route, m.Provider))
-	m.handler = mux
-	m.server = m.newServer(mux)
+	m.server = m.newServer(m.handler)
 	if m.certs != nil {
 		m.server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.certs.GetCertificate}
 	}
@@ -331,6 +331,32 @@ func (m *Main) opsRoutes(mux *http.ServeMux) {
 	if !m.Config.MetricsDisabled {
 		mux.Handle("GET /metrics", m.Metrics.Handler())
 	}
+}
+
+// opsPaths are the paths opsRoutes serves.
+func (m *Main) opsPaths() map[string]bool {
+	p := map[string]bool{"/healthz": true, "/readyz": true}
+	if !m.Config.MetricsDisabled {
+		p["/metrics"] = true
+	}
+	return p
+}
+
+// opsFirst serves GET and HEAD of the ops paths with ops and everything
+// else with next: what one ServeMux with both would do ("/" for next), for
+// a map lookup instead of the mux's pattern matching on every request.
+type opsFirst struct {
+	ops   http.Handler
+	next  http.Handler
+	paths map[string]bool
+}
+
+func (h opsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && h.paths[r.URL.Path] {
+		h.ops.ServeHTTP(w, r)
+		return
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 func (m *Main) closeEarly() {

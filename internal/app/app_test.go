@@ -27,7 +27,10 @@ import (
 // with a fresh SQLite file.
 func start(t *testing.T) *app.Main {
 	t.Helper()
-	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), Demo: true, LogLevel: "warn"}
+	// The garbage collection's first run comes at a random time within
+	// GCInterval; an hour keeps it out of the tests, which count the
+	// store's writes (its own tests set their interval).
+	cfg := app.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "oauthd.db"), Demo: true, LogLevel: "warn", GCInterval: time.Hour}
 	m, err := app.Open(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,18 @@ type Metrics struct {
 	storeErrors   *prometheus.CounterVec
 	gcDeleted     prometheus.Counter
 	gcRuns        prometheus.Counter
+
+	// The series of requests and durations already used, by their label
+	// values: a map lookup per request rather than the client library's
+	// hashing and checking of the label values.
+	requestSeries  sync.Map // requestLabels → prometheus.Counter
+	durationSeries sync.Map // endpoint → prometheus.Observer
+	tokenSeries    map[string]prometheus.Counter
+}
+
+type requestLabels struct {
+	endpoint, method string
+	code             int
 }
 
 var _ oauthd.Observer = (*Metrics)(nil)
@@ -76,8 +89,9 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Known label values start at zero, so dashboards see them before the
 	// first event.
+	m.tokenSeries = map[string]prometheus.Counter{}
 	for _, g := range []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit} {
-		m.tokens.WithLabelValues(g)
+		m.tokenSeries[g] = m.tokens.WithLabelValues(g)
 	}
 	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient} {
 		m.rateLimited.WithLabelValues(l)
@@ -91,7 +105,13 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // TokenIssued implements oauthd.Observer.
-func (m *Metrics) TokenIssued(grant string) { m.tokens.WithLabelValues(grant).Inc() }
+func (m *Metrics) TokenIssued(grant string) {
+	if c, ok := m.tokenSeries[grant]; ok {
+		c.Inc()
+		return
+	}
+	m.tokens.WithLabelValues(grant).Inc()
+}
 
 // LoginFailed implements oauthd.Observer.
 func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
@@ -111,11 +131,27 @@ func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler
 		}
 		cw := &codeWriter{ResponseWriter: w}
 		defer func() {
-			m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
-			m.requests.WithLabelValues(endpoint, method(r.Method), strconv.Itoa(cw.code())).Inc()
+			m.observeRequest(endpoint, method(r.Method), cw.code(), time.Since(start))
 		}()
 		next.ServeHTTP(cw, r)
 	})
+}
+
+// observeRequest counts a request and its duration. The label values are
+// bounded (endpoint patterns, HTTP methods, status codes), and so are the
+// two maps.
+func (m *Metrics) observeRequest(endpoint, method string, code int, d time.Duration) {
+	o, ok := m.durationSeries.Load(endpoint)
+	if !ok {
+		o, _ = m.durationSeries.LoadOrStore(endpoint, m.duration.WithLabelValues(endpoint))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+	k := requestLabels{endpoint, method, code}
+	c, ok := m.requestSeries.Load(k)
+	if !ok {
+		c, _ = m.requestSeries.LoadOrStore(k, m.requests.WithLabelValues(endpoint, method, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // method bounds the method label to the methods HTTP defines.

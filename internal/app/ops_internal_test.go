@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -467,4 +468,28 @@ func (s *redeemFailingStore) RedeemAuthCode(ctx context.Context, hash string, no
 		return c, err
 	}
 	return nil, errors.New("commit: disk I/O error")
+}
+
+// The main listener's handler routes as one ServeMux holding the ops
+// routes and the Provider at "/" would: same status and Allow header for
+// every method and path, with metrics on and off.
+func TestOpsFirstRoutesAsOneMux(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		m := openFake(t, Config{MetricsDisabled: disabled}, newFakeStore())
+		ref := http.NewServeMux()
+		m.opsRoutes(ref)
+		ref.Handle("/", m.Metrics.Middleware(m.Provider.Route, m.Provider))
+		for _, method := range []string{"GET", "HEAD", "POST", "DELETE", "OPTIONS"} {
+			for _, path := range []string{"/healthz", "/readyz", "/metrics", "/healthz/", "//healthz", "/metrics/x", "/oauth/token", "/", "/nope"} {
+				want := httptest.NewRecorder()
+				ref.ServeHTTP(want, httptest.NewRequest(method, path, nil))
+				got := httptest.NewRecorder()
+				m.Handler().ServeHTTP(got, httptest.NewRequest(method, path, nil))
+				if got.Code != want.Code || got.Header().Get("Allow") != want.Header().Get("Allow") || got.Header().Get("Location") != want.Header().Get("Location") {
+					t.Errorf("metrics disabled %v: %s %s: %d (Allow %q); one mux answers %d (Allow %q)", disabled, method, path,
+						got.Code, got.Header().Get("Allow"), want.Code, want.Header().Get("Allow"))
+				}
+			}
+		}
+	}
 }
