@@ -135,6 +135,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		panicked *issuePanic
 	)
 	err := s.write(ctx, func(st *stmts, x *txn) error {
+		// The write may run twice (see writer.runTx): each run starts
+		// over, and calls issue again, as CodeRedeemer allows.
+		code, issueErr, panicked = nil, nil, nil
 		c, err := consumeCode(st, x, usedAt, hash)
 		code = c
 		if err != nil {
@@ -213,15 +216,29 @@ func (s *Store) checkReady(ctx context.Context) error {
 	return err
 }
 
-// createTokens inserts tokens with their tokenArgs. The caller rolls back
-// when it fails.
+// createTokens inserts tokens with their tokenArgs, except those of a
+// revoked grant. The caller rolls back when it fails.
 func createTokens(st *stmts, x *txn, args [][]any) error {
 	for _, a := range args {
-		if _, err := x.exec(st.createToken, a...); err != nil {
-			if isConstraint(err) {
-				return fmt.Errorf("sqlitestore: create token: %w", oauthd.ErrAlreadyExists)
-			}
+		res, err := x.exec(st.createToken, a...)
+		if err != nil {
 			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		if n != 0 {
+			continue
+		}
+		// The insert skipped the token: its grant is revoked, or its
+		// hash is taken.
+		var revoked bool
+		if err := x.readRow(st.grantRevoked, a[2]).Scan(&revoked); err != nil {
+			return fmt.Errorf("sqlitestore: create token: %w", err)
+		}
+		if !revoked {
+			return fmt.Errorf("sqlitestore: create token: %w", oauthd.ErrAlreadyExists)
 		}
 	}
 	return nil
@@ -265,6 +282,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	var old *oauthd.Token
 	defer s.cache.dropToken(oldHash)
 	err := s.write(ctx, func(st *stmts, x *txn) error {
+		old = nil // the write may run twice (see writer.runTx)
 		t, err := scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
 		if errors.Is(err, sql.ErrNoRows) {
 			t, err := scanToken(x.queryRow(st.refreshToken, oldHash))

@@ -13,9 +13,10 @@
 // A Store reads through a small pool of read-only connections and writes
 // through a single connection owned by one writer goroutine. Every write is
 // funnelled to that goroutine, which commits the writes waiting for it
-// together: one IMMEDIATE transaction with a savepoint per write, so that
-// concurrent writes share one commit (and, with Synchronous "FULL", one
-// fsync) while each keeps its own outcome. Every caller is answered only after the commit. The
+// together: one IMMEDIATE transaction, so that concurrent writes share one
+// commit (and, with Synchronous "FULL", one fsync) while each keeps its own
+// outcome (a write that fails after changing rows makes the batch run again
+// with a savepoint per write). Every caller is answered only after the commit. The
 // single-use steps (ConsumeAuthCode, RedeemAuthCode, RotateRefreshToken,
 // DeleteAuthRequest) are single conditional statements inside that
 // transaction, never a read followed by a write. RedeemAuthCode

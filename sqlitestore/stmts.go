@@ -37,7 +37,8 @@ type stmts struct {
 	createUser, updateUser, deleteUser          *sql.Stmt
 	createAuthRequest, deleteAuthRequest        *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode   *sql.Stmt
-	createToken, rotateToken, refreshToken      *sql.Stmt
+	createToken, grantRevoked                   *sql.Stmt
+	rotateToken, refreshToken                   *sql.Stmt
 	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
 	deleteTokensOf                              *sql.Stmt
 	createSession, deleteSession                *sql.Stmt
@@ -91,11 +92,19 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING ` + codeColumns},
 		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
 
-		// A token of a revoked grant is not stored; a taken hash fails
-		// the insert with a constraint error.
-		{&st.createToken, `INSERT INTO tokens (` + tokenColumns + `)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL
-			WHERE NOT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?3)`},
+		// A token of a revoked grant is not stored: its kind becomes
+		// NULL, a row that OR IGNORE skips for its NOT NULL. It is a
+		// single-row INSERT ... VALUES, not INSERT ... SELECT ... WHERE
+		// NOT EXISTS: SQLite gives a statement that may write several
+		// rows, as an INSERT ... SELECT may, a statement journal, a copy
+		// of every page it changes that the transaction had changed
+		// before, and in a group commit the inserts share their pages.
+		// OR IGNORE skips a taken hash too; createTokens tells the two
+		// apart with grantRevoked.
+		{&st.createToken, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `)
+			VALUES (?1, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?3) THEN NULL ELSE ?2 END,
+				?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL)`},
+		{&st.grantRevoked, `SELECT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?)`},
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.
 		{&st.rotateToken, `UPDATE tokens SET rotated_at = ?, successor = ?

@@ -3,11 +3,14 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oauthd/oauthd"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -31,9 +34,10 @@ type writeOp struct {
 }
 
 // A writer owns the one write connection. One goroutine takes the writes
-// waiting for it and commits them together: group commit. Each write runs
-// inside a savepoint, so a write that fails is rolled back alone, and every
-// caller hears its outcome only once the transaction has committed.
+// waiting for it and commits them together: group commit. A write that
+// fails is rolled back alone (the batch runs again with a savepoint per
+// write when needed, see runTx), and every caller hears its outcome only
+// once the transaction has committed.
 //
 // Writers that arrive while a transaction commits wait for the next one, so
 // a lone write is never delayed and concurrent writes share commits.
@@ -49,8 +53,9 @@ type writer struct {
 	dataVersionStmt *sql.Stmt
 
 	// txns and writes count the transactions committed (or tried) and
-	// the writes they held.
-	txns, writes atomic.Int64
+	// the writes they held; reruns counts the batches run again with
+	// savepoints after a write failed (see runTx).
+	txns, writes, reruns atomic.Int64
 
 	// foreign, if set, is called by the writer goroutine when another
 	// connection (another process) has committed to the database since the
@@ -95,7 +100,9 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func()) (*writer, error)
 // that transaction has committed; if the commit fails, every write in it
 // fails with the commit's error. If ctx ends before the writer takes fn,
 // fn never runs and do returns ctx's error; once the writer has taken fn, do
-// waits for its outcome. fn must use only the txn it is given.
+// waits for its outcome. fn must use only the txn it is given, and may be
+// run more than once (the last run counts; see runTx): it must assign its
+// results afresh on every run and do nothing outside the transaction.
 func (w *writer) do(ctx context.Context, fn func(*txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlitestore: %w", err)
@@ -259,31 +266,94 @@ func (w *writer) commit(batch []*writeOp) {
 // runTx runs ops in one transaction and returns their outcomes. The
 // statements run with a context of their own: a caller's context must not
 // interrupt a transaction that other callers' writes share.
+//
+// A batch first runs optimistically, without a savepoint per write: the
+// savepoints (two statements a write, and a copy of every page a write
+// touches into SQLite's statement journal) cost as much writer CPU as a
+// token insert, and almost every write succeeds. If a write fails after it
+// may have changed rows, the transaction is rolled back and the batch runs
+// again with a savepoint per write, which rolls the failing write back
+// alone. Every write function is safe to run twice for that: it assigns its
+// outputs afresh on each run and has no effect outside the transaction.
 func (w *writer) runTx(ops []*writeOp) []error {
+	if len(ops) > 1 {
+		if errs, ok := w.runOptimistic(ops); ok {
+			return errs
+		}
+		w.reruns.Add(1)
+	}
+	return w.runSavepoints(ops)
+}
+
+// failAll sets every outcome to err.
+func failAll(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// runOptimistic runs ops in one transaction without savepoints. It
+// returns false, having rolled the transaction back, if a write failed in
+// a way only a savepoint can undo.
+//
+// A write that failed cleanly stays in the transaction with its error: it
+// changed no row (txn.wrote), and its error is one of the store's expected
+// outcomes (not found, already exists, already used), which a write
+// returns only after its statements completed or failed on a constraint.
+// SQLite undoes a failed statement by itself and keeps the transaction
+// open on a constraint error; any other error (I/O, disk full) may have
+// ended the transaction, so it takes the savepoint path, which notices.
+func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 	ctx := context.Background()
 	errs := make([]error, len(ops))
-	failAll := func(err error) []error {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return failAll(fmt.Errorf("sqlitestore: begin: %w", err))
+		return failAll(errs, fmt.Errorf("sqlitestore: begin: %w", err)), true
+	}
+	x := &txn{ctx: ctx, tx: tx}
+	for i, op := range ops {
+		x.wrote = false
+		errs[i] = op.fn(x)
+		if errs[i] != nil && (x.wrote || !expected(errs[i])) {
+			tx.Rollback()
+			return nil, false
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return failAll(errs, fmt.Errorf("sqlitestore: commit: %w", err)), true
+	}
+	return errs, true
+}
+
+// expected reports whether err is an outcome a write returns on its own
+// accord (see runOptimistic), not a failure of the database.
+func expected(err error) bool {
+	return errors.Is(err, oauthd.ErrNotFound) || errors.Is(err, oauthd.ErrAlreadyExists) ||
+		errors.Is(err, oauthd.ErrAlreadyUsed)
+}
+
+// runSavepoints runs ops in one transaction, each in a savepoint of its
+// own, so a failing write is rolled back alone.
+func (w *writer) runSavepoints(ops []*writeOp) []error {
+	ctx := context.Background()
+	errs := make([]error, len(ops))
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return failAll(errs, fmt.Errorf("sqlitestore: begin: %w", err))
 	}
 	x := &txn{ctx: ctx, tx: tx}
 	if len(ops) == 1 {
 		// A lone write needs no savepoint: the transaction is its own.
 		if err := ops[0].fn(x); err != nil {
 			tx.Rollback()
-			return failAll(err)
+			return failAll(errs, err)
 		}
 	} else {
 		for i, op := range ops {
 			if _, err := x.stmt(w.savepoint).ExecContext(ctx); err != nil {
 				tx.Rollback()
-				return failAll(fmt.Errorf("sqlitestore: savepoint: %w", err))
+				return failAll(errs, fmt.Errorf("sqlitestore: savepoint: %w", err))
 			}
 			errs[i] = op.fn(x)
 			if errs[i] != nil {
@@ -293,17 +363,17 @@ func (w *writer) runTx(ops []*writeOp) []error {
 				// this fails too, and so does every op of the batch.
 				if _, err := x.stmt(w.rollbackTo).ExecContext(ctx); err != nil {
 					tx.Rollback()
-					return failAll(fmt.Errorf("sqlitestore: rollback to savepoint: %w (after: %w)", err, errs[i]))
+					return failAll(errs, fmt.Errorf("sqlitestore: rollback to savepoint: %w (after: %w)", err, errs[i]))
 				}
 			}
 			if _, err := x.stmt(w.release).ExecContext(ctx); err != nil {
 				tx.Rollback()
-				return failAll(fmt.Errorf("sqlitestore: release savepoint: %w", err))
+				return failAll(errs, fmt.Errorf("sqlitestore: release savepoint: %w", err))
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return failAll(fmt.Errorf("sqlitestore: commit: %w", err))
+		return failAll(errs, fmt.Errorf("sqlitestore: commit: %w", err))
 	}
 	return errs
 }
@@ -313,6 +383,10 @@ type txn struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts map[*sql.Stmt]*sql.Stmt
+
+	// wrote is set when a statement of the current write may have changed
+	// a row; see runOptimistic.
+	wrote bool
 }
 
 // stmt returns the prepared statement st bound to the transaction. The
@@ -330,12 +404,27 @@ func (x *txn) stmt(st *sql.Stmt) *sql.Stmt {
 	return s
 }
 
-// exec runs st in the transaction.
+// exec runs st in the transaction. A statement that failed changed
+// nothing (SQLite undoes it); one that completed changed the rows it
+// reports (sqlite3_changes, read when it completed).
 func (x *txn) exec(st *sql.Stmt, args ...any) (sql.Result, error) {
-	return x.stmt(st).ExecContext(x.ctx, args...)
+	res, err := x.stmt(st).ExecContext(x.ctx, args...)
+	if err == nil {
+		if n, err := res.RowsAffected(); err != nil || n != 0 {
+			x.wrote = true
+		}
+	}
+	return res, err
 }
 
-// queryRow runs st in the transaction and returns its first row.
+// queryRow runs st in the transaction and returns its first row. The
+// statement may be an UPDATE ... RETURNING, so it counts as a change.
 func (x *txn) queryRow(st *sql.Stmt, args ...any) *sql.Row {
+	x.wrote = true
+	return x.stmt(st).QueryRowContext(x.ctx, args...)
+}
+
+// readRow runs st, a SELECT, in the transaction and returns its first row.
+func (x *txn) readRow(st *sql.Stmt, args ...any) *sql.Row {
 	return x.stmt(st).QueryRowContext(x.ctx, args...)
 }
