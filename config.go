@@ -30,7 +30,7 @@ type Config struct {
 	// Now is the clock; default time.Now. Tests inject a fake one.
 	Now func() time.Time
 	// Observer is told about issued tokens, failed logins and throttled
-	// attempts, for metrics; default: nobody.
+	// attempts and every request answered, for metrics; default: nobody.
 	Observer Observer
 
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header

@@ -1,5 +1,7 @@
 package oauthd
 
+import "time"
+
 // Observer is told about events only the protocol engine sees, so that a
 // program can count them (package internal/app turns them into Prometheus
 // metrics). Its methods are called on the request's goroutine: they must
@@ -17,6 +19,12 @@ type Observer interface {
 	// Throttled is called when a rate limit refuses an attempt; limit is
 	// LimitLoginAccount, LimitLoginIP or LimitClient.
 	Throttled(limit string)
+	// RequestServed is called once the Provider has answered a request,
+	// with the endpoint's route pattern (see Provider.Route), or "other"
+	// for a path no endpoint serves (answered 404), the method as sent,
+	// the status code and the time taken. The route takes a bounded set
+	// of values; the method does not.
+	RequestServed(route, method string, status int, d time.Duration)
 }
 
 // NopObserver is an Observer that does nothing.
@@ -30,3 +38,6 @@ func (NopObserver) LoginFailed() {}
 
 // Throttled does nothing.
 func (NopObserver) Throttled(string) {}
+
+// RequestServed does nothing.
+func (NopObserver) RequestServed(string, string, int, time.Duration) {}

@@ -131,8 +131,16 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 			return nil, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
 	}
+	rd := r.Body
+	if r.ContentLength < 0 || r.ContentLength > max {
+		// Unknown or too long: MaxBytesReader also has the connection
+		// closed after the answer rather than the rest read. A body
+		// whose length net/http checks needs no wrapper: readAll stops at
+		// max.
+		rd = http.MaxBytesReader(w, r.Body, max)
+	}
 	bp := bodyBufs.Get().(*[]byte)
-	b, err := readAll((*bp)[:0], http.MaxBytesReader(w, r.Body, max))
+	b, err := readAll((*bp)[:0], rd, max)
 	// The parameters are parsed from a copy, made before the buffer goes
 	// back to the pool: another request may take it at once.
 	body := string(b)
@@ -142,7 +150,7 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.As(err, &tooBig) || err == errBodyTooLarge {
 			return nil, &Error{Code: ErrorInvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
 		}
 		return nil, errorf(ErrorInvalidRequest, "the request body could not be read")
@@ -153,14 +161,18 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 // bodyBufs are the buffers form bodies are read into.
 var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// readAll is io.ReadAll into b.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
+// readAll is io.ReadAll into b, failing with errBodyTooLarge past max
+// bytes.
+func readAll(b []byte, r io.Reader, max int64) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			return b, errBodyTooLarge
+		}
 		if err == io.EOF {
 			return b, nil
 		}
@@ -169,3 +181,5 @@ func readAll(b []byte, r io.Reader) ([]byte, error) {
 		}
 	}
 }
+
+var errBodyTooLarge = errors.New("request body too large")

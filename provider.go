@@ -208,11 +208,12 @@ var (
 
 // ServeHTTP serves every endpoint of the Provider.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The request line is logged at info: when that level is off, the
-	// start time is not needed either.
+	// The request line is logged at info, and the Observer is told how
+	// long the request took: when neither wants it, the clock is not read.
 	logged := p.log.Enabled(r.Context(), slog.LevelInfo)
+	_, nop := p.obs.(NopObserver)
 	var start time.Time
-	if logged {
+	if logged || !nop {
 		start = p.cfg.Now()
 	}
 	id := newRequestID()
@@ -240,10 +241,21 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The request line is built only when it is logged: a disabled
 		// level costs nothing. The path only: queries and bodies carry
 		// codes, tokens and passwords.
+		if !logged && nop {
+			return
+		}
+		d := p.cfg.Now().Sub(start)
 		if logged {
 			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
-				slog.Float64("duration_ms", float64(p.cfg.Now().Sub(start).Microseconds())/1000), slog.String("ip", ip))
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", ip))
+		}
+		if !nop {
+			route := p.Route(r)
+			if route == "" || (route == "/" && r.URL.Path != "/") {
+				route = "other"
+			}
+			p.obs.RequestServed(route, r.Method, sw.code(), d)
 		}
 	}()
 	if h, ok := p.exact[r.URL.Path]; ok {

@@ -297,6 +297,7 @@ func TestLoginLimitOff(t *testing.T) {
 }
 
 type countingObserver struct {
+	oauthd.NopObserver
 	mu        sync.Mutex
 	tokens    map[string]int
 	failures  int

@@ -305,7 +305,7 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if err := m.Provider.Keys().Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys (key.encryption_key?): %w", err)
 	}
-	m.handler = m.Metrics.Middleware(m.Provider.Route, m.Provider)
+	m.handler = m.Provider // counted and timed through the Observer (Metrics)
 	if cfg.MetricsAddr == "" {
 		ops := http.NewServeMux()
 		m.opsRoutes(ops)

@@ -119,22 +119,10 @@ func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
 // Throttled implements oauthd.Observer.
 func (m *Metrics) Throttled(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
-// Middleware counts and times the requests next serves. route names the
-// endpoint of a request (oauthd.Provider.Route); "/" for a path other than
-// "/" is counted as "other".
-func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		endpoint := route(r)
-		if endpoint == "" || (endpoint == "/" && r.URL.Path != "/") {
-			endpoint = "other"
-		}
-		cw := &codeWriter{ResponseWriter: w}
-		defer func() {
-			m.observeRequest(endpoint, method(r.Method), cw.code(), time.Since(start))
-		}()
-		next.ServeHTTP(cw, r)
-	})
+// RequestServed implements oauthd.Observer: it counts and times the
+// requests the Provider answers.
+func (m *Metrics) RequestServed(route, meth string, status int, d time.Duration) {
+	m.observeRequest(route, method(meth), status, d)
 }
 
 // observeRequest counts a request and its duration. The label values are
@@ -162,32 +150,3 @@ func method(m string) string {
 	}
 	return "other"
 }
-
-type codeWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *codeWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -478,7 +478,7 @@ func TestOpsFirstRoutesAsOneMux(t *testing.T) {
 		m := openFake(t, Config{MetricsDisabled: disabled}, newFakeStore())
 		ref := http.NewServeMux()
 		m.opsRoutes(ref)
-		ref.Handle("/", m.Metrics.Middleware(m.Provider.Route, m.Provider))
+		ref.Handle("/", m.Provider)
 		for _, method := range []string{"GET", "HEAD", "POST", "DELETE", "OPTIONS"} {
 			for _, path := range []string{"/healthz", "/readyz", "/metrics", "/healthz/", "//healthz", "/metrics/x", "/oauth/token", "/", "/nope"} {
 				want := httptest.NewRecorder()
