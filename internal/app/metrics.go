@@ -120,24 +120,19 @@ func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
 func (m *Metrics) Throttled(limit string) { m.rateLimited.WithLabelValues(limit).Inc() }
 
 // RequestServed implements oauthd.Observer: it counts and times the
-// requests the Provider answers.
-func (m *Metrics) RequestServed(route, meth string, status int, d time.Duration) {
-	m.observeRequest(route, method(meth), status, d)
-}
-
-// observeRequest counts a request and its duration. The label values are
-// bounded (endpoint patterns, HTTP methods, status codes), and so are the
-// two maps.
-func (m *Metrics) observeRequest(endpoint, method string, code int, d time.Duration) {
+// requests the Provider answers. The label values are bounded (route
+// patterns, HTTP methods, status codes), and so are the two maps of series.
+func (m *Metrics) RequestServed(endpoint, meth string, code int, d time.Duration) {
+	verb := method(meth)
 	o, ok := m.durationSeries.Load(endpoint)
 	if !ok {
 		o, _ = m.durationSeries.LoadOrStore(endpoint, m.duration.WithLabelValues(endpoint))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
-	k := requestLabels{endpoint, method, code}
+	k := requestLabels{endpoint, verb, code}
 	c, ok := m.requestSeries.Load(k)
 	if !ok {
-		c, _ = m.requestSeries.LoadOrStore(k, m.requests.WithLabelValues(endpoint, method, strconv.Itoa(code)))
+		c, _ = m.requestSeries.LoadOrStore(k, m.requests.WithLabelValues(endpoint, verb, strconv.Itoa(code)))
 	}
 	c.(prometheus.Counter).Inc()
 }
