@@ -25,6 +25,12 @@
 // the inserts of the tokens, so a code redemption takes one trip through
 // the writer instead of two.
 //
+// The WAL checkpoints (copying committed pages back into the database
+// file, with two fsyncs) run on a connection of their own, kicked by the
+// writer every 64 commits, so that writes do not wait for them; when the
+// WAL reaches 2048 pages the writer finishes a checkpoint between two
+// transactions so that the WAL starts over (see checkpointer).
+//
 // Token and User lookups go through a bounded read cache
 // (Options.CacheSize). The store's own writes drop what they change before
 // they return, so a revocation is seen by the next lookup; commits of other
@@ -89,6 +95,8 @@ type Store struct {
 	wdb *sql.DB // the one writer connection; transactions begin IMMEDIATE
 	rdb *sql.DB // the read pool; query_only connections
 	w   *writer
+	// ckpt runs the WAL checkpoints on a connection of its own.
+	ckpt *checkpointer
 
 	cache *readCache // nil when off
 
@@ -128,11 +136,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	uri := fileURI(abs)
 
+	// wal_autocheckpoint: the checkpoints run on the checkpointer's
+	// connection; the writer's own are a backstop (see checkpointer).
+	//
 	// temp_store=memory keeps the savepoints' statement journals in
 	// memory: past 64 KiB SQLite would otherwise spill them to a
 	// temporary file, a write() for every page a group commit touches.
 	wdb, err := sql.Open("sqlite", uri+fmt.Sprintf(
-		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1&_pragma=temp_store(memory)", busyTimeout, syncMode))
+		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1&_pragma=temp_store(memory)&_pragma=wal_autocheckpoint(%d)", busyTimeout, syncMode, walBackstopPages))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
@@ -158,18 +169,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 	rdb.SetConnMaxIdleTime(0)
 
-	cache := newReadCache(opts.CacheSize)
-	var foreign func()
-	if cache != nil {
-		foreign = cache.clear
-	}
-	w, err := newWriter(ctx, wdb, foreign)
+	ckpt, err := newCheckpointer(ctx, uri, syncMode)
 	if err != nil {
 		rdb.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	s := &Store{wdb: wdb, rdb: rdb, w: w, cache: cache}
+	cache := newReadCache(opts.CacheSize)
+	var foreign func()
+	if cache != nil {
+		foreign = cache.clear
+	}
+	w, err := newWriter(ctx, wdb, foreign, ckpt)
+	if err != nil {
+		ckpt.close()
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	s := &Store{wdb: wdb, rdb: rdb, w: w, ckpt: ckpt, cache: cache}
 	if !opts.NoMigrate {
 		err = s.Migrate(ctx)
 	} else {
@@ -257,11 +275,18 @@ func (s *Store) Ping(ctx context.Context) error {
 type WriteStats struct {
 	Transactions int64
 	Writes       int64
+	// Checkpoints counts the WAL checkpoints run off the writer,
+	// CheckpointFailures those that failed (a failed checkpoint loses
+	// nothing: its pages wait in the WAL for the next), and
+	// WriterCheckpoints the small ones the writer runs so that the WAL
+	// starts over (see Open).
+	Checkpoints, CheckpointFailures, WriterCheckpoints int64
 }
 
 // WriteStats returns the counts of writes and transactions so far.
 func (s *Store) WriteStats() WriteStats {
-	return WriteStats{Transactions: s.w.txns.Load(), Writes: s.w.writes.Load()}
+	return WriteStats{Transactions: s.w.txns.Load(), Writes: s.w.writes.Load(),
+		Checkpoints: s.ckpt.runs.Load(), CheckpointFailures: s.ckpt.failures.Load(), WriterCheckpoints: s.w.finishes.Load()}
 }
 
 // Close waits for the writes in progress, then closes the database. Every
@@ -271,6 +296,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.w.close()
 		var errs []error
+		errs = append(errs, s.ckpt.close())
 		if st := s.st.Load(); st != nil {
 			errs = append(errs, st.close())
 		}

@@ -51,11 +51,15 @@ type writer struct {
 	// parse and a schema check that, under load, made the checks take a
 	// tenth of the CPU of an idle-writer server.
 	dataVersionStmt *sql.Stmt
+	// checkpointStmt is PRAGMA wal_checkpoint(PASSIVE), for
+	// finishCheckpoint.
+	checkpointStmt *sql.Stmt
 
 	// txns and writes count the transactions committed (or tried) and
 	// the writes they held; reruns counts the batches run again with
-	// savepoints after a write failed (see runTx).
-	txns, writes, reruns atomic.Int64
+	// savepoints after a write failed (see runTx); finishes counts the
+	// writer's own checkpoints (see finishCheckpoint).
+	txns, writes, reruns, finishes atomic.Int64
 
 	// foreign, if set, is called by the writer goroutine when another
 	// connection (another process) has committed to the database since the
@@ -63,13 +67,18 @@ type writer struct {
 	foreign     func()
 	dataVersion int64
 
+	// ckpt, if set, is kicked every checkpointEvery commits (see
+	// checkpointer); commits counts the commits since the last kick.
+	ckpt    *checkpointer
+	commits int
+
 	mu     sync.RWMutex // held to send on ops; Lock to close it
 	closed bool
 	done   chan struct{} // closed when the goroutine has ended
 }
 
-func newWriter(ctx context.Context, db *sql.DB, foreign func()) (*writer, error) {
-	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{}), foreign: foreign}
+func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpointer) (*writer, error) {
+	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{}), foreign: foreign, ckpt: ckpt}
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
@@ -78,6 +87,7 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func()) (*writer, error)
 		{&w.release, `RELEASE op`},
 		{&w.rollbackTo, `ROLLBACK TO op`},
 		{&w.dataVersionStmt, `PRAGMA data_version`},
+		{&w.checkpointStmt, `PRAGMA wal_checkpoint(PASSIVE)`},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -145,7 +155,7 @@ func (w *writer) close() {
 }
 
 func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.savepoint, w.release, w.rollbackTo, w.dataVersionStmt} {
+	for _, st := range []*sql.Stmt{w.savepoint, w.release, w.rollbackTo, w.dataVersionStmt, w.checkpointStmt} {
 		if st != nil {
 			st.Close()
 		}
@@ -198,6 +208,15 @@ func (w *writer) run() {
 		w.writes.Add(int64(len(batch)))
 		w.commit(batch)
 		clear(batch)
+		if w.ckpt != nil {
+			if w.ckpt.finish.Load() {
+				w.finishCheckpoint()
+			}
+			if w.commits++; w.commits >= checkpointEvery {
+				w.commits = 0
+				w.ckpt.notify()
+			}
+		}
 	}
 }
 
@@ -219,6 +238,19 @@ func (w *writer) checkForeign() {
 		w.dataVersion = v
 		w.foreign()
 	}
+}
+
+// finishCheckpoint runs a passive checkpoint on the writer's connection,
+// between two transactions, when the checkpointer has handed over: no
+// frame is added while it runs, so it copies every frame back (unless a
+// reader still needs one), and the next transaction starts the WAL over.
+// See checkpointer.
+func (w *writer) finishCheckpoint() {
+	var busy, frames, copied int64
+	// An error loses nothing: the checkpointer asks again.
+	_ = w.checkpointStmt.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied)
+	w.finishes.Add(1)
+	w.ckpt.finish.Store(false)
 }
 
 // maxYields bounds how many times the writer yields to gather a batch.

@@ -1,0 +1,214 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauthd/oauthd"
+)
+
+// ckptToken is a client_credentials token with the hash h.
+func ckptToken(h string) *oauthd.Token {
+	now := time.Now()
+	return &oauthd.Token{Hash: h, Kind: oauthd.AccessToken, GrantID: h, ClientID: "svc",
+		Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// waitCheckpoints waits until the checkpointer has run n checkpoints.
+func waitCheckpoints(t *testing.T, s *Store, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.WriteStats().Checkpoints < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoints: %d after 10s; want %d", s.WriteStats().Checkpoints, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The checkpointer, not the writer, copies committed pages back into the
+// database file: after checkpointEvery commits it runs one, and the
+// database file alone (without its -wal) then holds those commits.
+func TestCheckpointerCopiesCommitsIntoTheDatabaseFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := s.w.txns.Load()
+	// One write at a time: one commit each. Migrations committed too, so
+	// count to the next multiple of checkpointEvery.
+	for i := 0; ; i++ {
+		if s.w.txns.Load()-base >= checkpointEvery && s.WriteStats().Checkpoints > 0 {
+			break
+		}
+		if i > 10*checkpointEvery {
+			t.Fatalf("no checkpoint after %d commits", s.w.txns.Load()-base)
+		}
+		if err := s.CreateTokens(ctx, ckptToken(fmt.Sprintf("tok-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if s.w.txns.Load()-base >= checkpointEvery {
+			waitCheckpoints(t, s, 1)
+		}
+	}
+	if st := s.WriteStats(); st.CheckpointFailures != 0 {
+		t.Errorf("WriteStats %+v: want no failed checkpoint", st)
+	}
+
+	// A copy of the database file without its WAL has the first tokens.
+	dir := t.TempDir()
+	copyFile(t, path, filepath.Join(dir, "copy.db"))
+	c, err := Open(ctx, filepath.Join(dir, "copy.db"), Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, h := range []string{"tok-0", "tok-1", "tok-10"} {
+		if _, err := c.Token(ctx, h); err != nil {
+			t.Errorf("token %s in the checkpointed database file: %v", h, err)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A checkpoint is not a change of the data: PRAGMA data_version on the
+// writer's connection, which the read cache watches for other processes'
+// commits, stays the same, so checkpoints do not empty the cache.
+func TestCheckpointKeepsDataVersion(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 20 {
+		if err := s.CreateTokens(ctx, ckptToken(fmt.Sprintf("tok-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataVersion := func() int64 {
+		var v int64
+		if err := s.wdb.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := dataVersion()
+	n := s.WriteStats().Checkpoints
+	s.ckpt.notify()
+	waitCheckpoints(t, s, n+1)
+	var busy, log, copied int64
+	if err := s.ckpt.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if log == 0 || copied != log {
+		t.Errorf("after the checkpoint: %d of %d WAL frames copied; want all", copied, log)
+	}
+	if after := dataVersion(); after != before {
+		t.Errorf("data_version %d after a checkpoint, %d before: the read cache would be emptied", after, before)
+	}
+}
+
+// Under constant writes the WAL still starts over: a passive checkpoint
+// never catches up with a writer that keeps committing, so the writer
+// copies the rest between two transactions. The WAL file stays about
+// restartFrames frames large (plus what is committed during one
+// checkpoint; readers whose snapshots are older than the last checkpoint
+// put the start over off, as they do with SQLite's own checkpoints).
+func TestWALStaysBoundedUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes some 50 MiB of WAL")
+	}
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(ctx, path, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers, perWriter = 32, 600
+	var wg sync.WaitGroup
+	var maxWAL int64 // the largest size of the WAL file, for the log
+	var mu sync.Mutex
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				h := oauthd.HashToken(oauthd.NewCredential()) // time-ordered, as in production
+				if w == 0 && i == 0 || w == writers-1 && i == perWriter-1 {
+					h = fmt.Sprintf("w%d-%d", w, i)
+				}
+				if err := s.CreateTokens(context.Background(), ckptToken(h)); err != nil {
+					t.Error(err)
+					return
+				}
+				if fi, err := os.Stat(path + "-wal"); err == nil {
+					mu.Lock()
+					maxWAL = max(maxWAL, fi.Size())
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.WriteStats()
+	t.Logf("%+v, largest WAL %d KiB", st, maxWAL>>10)
+	if st.Checkpoints == 0 || st.WriterCheckpoints == 0 {
+		t.Errorf("%d checkpoints by the checkpointer and %d by the writer in %d commits; want some of both", st.Checkpoints, st.WriterCheckpoints, st.Transactions)
+	}
+	// The WAL starts over: after a few more commits (the checkpointer
+	// may be running a checkpoint, then the writer finishes it) it holds
+	// fewer than restartFrames frames, not the tens of thousands written.
+	walFrames := func() int64 {
+		var busy, log, copied int64
+		if err := s.ckpt.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &copied); err != nil {
+			t.Fatal(err)
+		}
+		return log
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if err := s.CreateTokens(ctx, ckptToken(fmt.Sprintf("after-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		n := walFrames()
+		if n < restartFrames {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL holds %d frames after %d more commits; want fewer than %d: it does not start over", n, i+1, restartFrames)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, h := range []string{"w0-0", "w31-599"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("token %s: %v", h, err)
+		}
+	}
+}
