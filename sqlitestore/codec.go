@@ -112,10 +112,15 @@ func scanKey(sc scanner) (*oauthd.SigningKey, error) {
 }
 
 // tokenArgs are the arguments of the createToken statement.
+// The grant ID comes twice, first for the revocation check; tokenGrant is
+// its index.
 func tokenArgs(t *oauthd.Token) []any {
-	return []any{t.Hash, t.Kind, t.GrantID, t.ClientID, t.Subject, joinScopes(t.Scopes), t.Claims,
+	return []any{t.Hash, t.GrantID, t.Kind, t.GrantID, t.ClientID, t.Subject, joinScopes(t.Scopes), t.Claims,
 		unixMS(t.AuthTime), unixMS(t.IssuedAt), unixMS(t.ExpiresAt)}
 }
+
+// tokenGrant is the index of the grant ID in tokenArgs.
+const tokenGrant = 1
 
 // isConstraint reports whether err is a violated UNIQUE or PRIMARY KEY
 // constraint (or another constraint SQLite did not detail).

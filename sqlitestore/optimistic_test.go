@@ -247,3 +247,54 @@ func TestCreateTokenSkipped(t *testing.T) {
 		t.Errorf("%d reruns; want 0", n)
 	}
 }
+
+// TestOptimisticCodeReplay checks that a replayed code fails cleanly: its
+// conditional UPDATE changes no row, so the replay keeps ErrAlreadyUsed,
+// with the code as first used, and leaves the rest of its batch (a
+// redemption, a plain write) in the one optimistic run: no rerun.
+func TestOptimisticCodeReplay(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	first := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	now := time.Now()
+	code, used := redeemCode("code"), redeemCode("used")
+	for _, c := range []*oauthd.AuthCode{code, used} {
+		if err := s.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ConsumeAuthCode(ctx, used.Hash, first); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		replayed, redeemed   *oauthd.AuthCode
+		replayErr, redeemErr error
+		clientErr            error
+	)
+	queueWhileHeld(t, s,
+		func() { replayed, replayErr = s.ConsumeAuthCode(ctx, used.Hash, now) },
+		func() {
+			redeemed, redeemErr = s.RedeemAuthCode(ctx, code.Hash, now, func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+				return redeemTokens(c), nil
+			})
+		},
+		func() { clientErr = s.CreateClient(ctx, &oauthd.Client{ID: "c"}) },
+	)
+	if n := s.w.reruns.Load(); n != 0 {
+		t.Errorf("%d reruns; want 0", n)
+	}
+	if !errors.Is(replayErr, oauthd.ErrAlreadyUsed) || replayed == nil || replayed.GrantID != used.GrantID || !replayed.UsedAt.Equal(first) {
+		t.Errorf("ConsumeAuthCode(used) = %+v, %v; want the code used at %v and ErrAlreadyUsed", replayed, replayErr, first)
+	}
+	if redeemErr != nil || redeemed == nil || redeemed.GrantID != code.GrantID || !redeemed.UsedAt.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("RedeemAuthCode = %+v, %v; want the code used at %v", redeemed, redeemErr, now)
+	}
+	for _, tok := range redeemTokens(code) {
+		if _, err := s.Token(ctx, tok.Hash); err != nil {
+			t.Errorf("Token(%s): %v", tok.Hash, err)
+		}
+	}
+	if clientErr != nil {
+		t.Errorf("CreateClient: %v", clientErr)
+	}
+}

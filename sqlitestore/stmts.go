@@ -89,7 +89,9 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.createAuthCode, `INSERT INTO auth_codes (` + codeColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING`},
 		// The single-use step: only the first UPDATE finds used_at = 0.
-		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING ` + codeColumns},
+		// consumeCode reads the code afterwards with authCode, in the
+		// same transaction: cheaper than a RETURNING clause (see there).
+		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0`},
 		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
 
 		// A token of a revoked grant is not stored: its kind becomes
@@ -101,9 +103,12 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		// before, and in a group commit the inserts share their pages.
 		// OR IGNORE skips a taken hash too; createTokens tells the two
 		// apart with grantRevoked.
+		// Its parameters are anonymous, the grant ID bound twice (see
+		// tokenArgs): the driver reads the name of every parameter as it
+		// binds it, a string allocated for each ?NNN and none for a ?.
 		{&st.createToken, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `)
-			VALUES (?1, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?3) THEN NULL ELSE ?2 END,
-				?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, NULL)`},
+			VALUES (?, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?) THEN NULL ELSE ? END,
+				?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)`},
 		{&st.grantRevoked, `SELECT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?)`},
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.
