@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // The token and introspection endpoints answer the bulk of an
@@ -21,13 +22,31 @@ func writeJSONBody(w http.ResponseWriter, status int, appendBody func([]byte) []
 	b := append(appendBody((*bp)[:0]), '\n')
 	h := w.Header()
 	h["Content-Type"] = hdrJSONType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Content-Length"] = contentLength(len(b))
 	w.WriteHeader(status)
 	w.Write(b)
 	if cap(b) <= 64<<10 {
 		*bp = b
 		jsonBufs.Put(bp)
 	}
+}
+
+// contentLengths are Content-Length header values, made the first time a
+// body of that length is written and then shared, like hdrJSONType: net/http
+// only reads them, and the slices have len == cap, so an append copies.
+var contentLengths [4096]atomic.Pointer[[]string]
+
+// contentLength is the Content-Length header value for n bytes.
+func contentLength(n int) []string {
+	if n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
 }
 
 // jsonSafe reports whether encoding/json writes s as it is, between quotes.

@@ -2,6 +2,9 @@ package oauthd
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -53,4 +56,31 @@ func FuzzJSONString(f *testing.F) {
 			t.Errorf("appendJSONString(%q) = %s; want %s", s, got[1:], want)
 		}
 	})
+}
+
+// contentLength gives the decimal length as a one-element slice with no
+// room to append into (it may be shared between responses), the same for
+// every call, including concurrent first calls.
+func TestContentLength(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, n := range []int{0, 1, 99, 100, 1234, len(contentLengths) - 1, len(contentLengths), 70000} {
+				v := contentLength(n)
+				if len(v) != 1 || cap(v) != 1 || v[0] != strconv.Itoa(n) {
+					t.Errorf("contentLength(%d) = %q (cap %d)", n, v, cap(v))
+				}
+				if w := contentLength(n); w[0] != v[0] {
+					t.Errorf("contentLength(%d) = %q, then %q", n, v, w)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A header that gets a second value does not change the shared one.
+	h := http.Header{"Content-Length": contentLength(42)}
+	h.Add("Content-Length", "43")
+	if v := contentLength(42); len(v) != 1 || v[0] != "42" {
+		t.Fatalf("after Add: %q", v)
+	}
 }
