@@ -64,7 +64,7 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	}
 	id, sec := formID, formSecret
 	viaBasic := false
-	if h := r.Header.Get("Authorization"); h != "" {
+	if h := headerValue(r.Header, "Authorization"); h != "" {
 		bid, bsec, ok := ParseBasicAuth(h)
 		if !ok {
 			return nil, errClientAuth

@@ -38,6 +38,31 @@ func TestJSONEncodersMatchEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+	// Every mix of empty and set members, for the commas.
+	pick := func(mask, bit int, s string) string {
+		if mask&(1<<bit) != 0 {
+			return s
+		}
+		return ""
+	}
+	num := func(mask, bit int) int64 {
+		if mask&(1<<bit) != 0 {
+			return 42
+		}
+		return 0
+	}
+	for m := range 1 << 10 {
+		tr := TokenResponse{AccessToken: pick(m, 0, "at"), TokenType: pick(m, 1, "Bearer"), ExpiresIn: num(m, 2), RefreshToken: pick(m, 3, "rt"),
+			RefreshTokenExpiresIn: num(m, 4), Scope: pick(m, 5, "a b"), IDToken: pick(m, 6, "x.y.z")}
+		if got, want := string(tr.appendJSON(nil)), mustMarshal(t, tr); got != want {
+			t.Errorf("TokenResponse:\n got %s\nwant %s", got, want)
+		}
+		in := introspection{Active: m&1 != 0, Scope: pick(m, 1, "a"), ClientID: pick(m, 2, "c"), Username: pick(m, 3, "u"), TokenType: pick(m, 4, "Bearer"),
+			Exp: num(m, 5), Iat: num(m, 6), Sub: pick(m, 7, "s"), Aud: pick(m, 8, "aud"), Iss: pick(m, 9, "https://i")}
+		if got, want := string(in.appendJSON(nil)), mustMarshal(t, in); got != want {
+			t.Errorf("introspection:\n got %s\nwant %s", got, want)
+		}
+	}
 	if got, want := string(appendInactive(nil)), mustMarshal(t, introspection{}); got != want {
 		t.Errorf("inactive: got %s, want %s", got, want)
 	}

@@ -175,11 +175,20 @@ func validText(s string) bool {
 
 const formType = "application/x-www-form-urlencoded"
 
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again: the first value, "" when absent.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // parseForm reads an application/x-www-form-urlencoded POST body of at most
 // max bytes. A body that is too large is answered 413; another content
 // type is invalid_request.
 func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Error) {
-	if ct := r.Header.Get("Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
+	if ct := headerValue(r.Header, "Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != formType {
 			return params{}, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")

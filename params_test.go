@@ -2,6 +2,7 @@ package oauthd
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -85,6 +86,19 @@ func TestParamsLookups(t *testing.T) {
 			if e != nil && (e.Code != ErrorInvalidRequest || e.Description != "parameter c is repeated") {
 				t.Errorf("repeated: %s %q", e.Code, e.Description)
 			}
+		}
+	}
+}
+
+// headerValue answers as Header.Get for canonical keys.
+func TestHeaderValue(t *testing.T) {
+	h := http.Header{}
+	h.Add("content-type", "a")
+	h.Add("Content-Type", "b")
+	h.Set("Authorization", "")
+	for _, k := range []string{"Content-Type", "Authorization", "X-Absent"} {
+		if got, want := headerValue(h, k), h.Get(k); got != want {
+			t.Errorf("headerValue(%s) = %q; Get = %q", k, got, want)
 		}
 	}
 }
