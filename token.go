@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // TokenResponse is the token endpoint's success body (RFC 6749 §5.1).
@@ -83,14 +84,15 @@ func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
 
 // newTokens makes an access token, and a refresh token when refresh is
 // true, for one grant; it returns the response and the records to store.
-// The records and the slice of them are one allocation; the response,
-// which holds the tokens themselves, is another, so that a store keeping
-// a record does not keep a token with it.
+// The response and the bytes of its tokens are one allocation, the records
+// and the slice of them another: a store keeping a record keeps no token
+// with it.
 func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
 	now := p.now()
 	accessTTL, refreshTTL := p.lifetimes(c)
-	at := NewCredential()
-	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
+	out := new(issuedTokens)
+	resp := &out.resp
+	*resp = TokenResponse{AccessToken: out.access.make(), TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
 	var toks []*Token
 	if refresh {
 		recs := new(struct {
@@ -107,15 +109,29 @@ func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string
 		recs.ptrs[0] = &recs.tok
 		toks = recs.ptrs[:]
 	}
-	*toks[0] = Token{Hash: HashToken(at), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+	*toks[0] = Token{Hash: HashToken(resp.AccessToken), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
 		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}
 	if refresh {
-		rt := NewCredential()
-		resp.RefreshToken, resp.RefreshTokenExpiresIn = rt, int64(refreshTTL/time.Second)
-		*toks[1] = Token{Hash: HashToken(rt), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+		resp.RefreshToken, resp.RefreshTokenExpiresIn = out.refresh.make(), int64(refreshTTL/time.Second)
+		*toks[1] = Token{Hash: HashToken(resp.RefreshToken), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
 			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)}
 	}
 	return resp, toks
+}
+
+// issuedTokens is a token response with the bytes of its access and
+// refresh tokens: the tokens are strings over access and refresh, which
+// are written once, before the strings are made, and never changed.
+type issuedTokens struct {
+	resp            TokenResponse
+	access, refresh credential
+}
+
+// make writes a new credential into b and returns it as a string sharing
+// b's memory.
+func (b *credential) make() string {
+	putCredential(b)
+	return unsafe.String(&b[0], len(b))
 }
 
 // revocationHorizon is how long a grant revocation must be remembered: past
