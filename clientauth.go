@@ -64,7 +64,7 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	}
 	id, sec := formID, formSecret
 	viaBasic := false
-	if h := r.Header.Get("Authorization"); h != "" {
+	if h := headerValue(r.Header, "Authorization"); h != "" {
 		bid, bsec, ok := ParseBasicAuth(h)
 		if !ok {
 			return nil, errClientAuth
@@ -111,7 +111,7 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 // attempt, a public client and a confidential client whose secret is in the
 // verified-secret cache. ok false means the caller must go the slow way.
 func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, bool, *Error) {
-	c, _, err := p.clients.get(r.Context(), p.store, id)
+	c, key, err := p.clients.getKeyed(r.Context(), p.store, id)
 	if err != nil {
 		return nil, false, nil // the slow path reports it
 	}
@@ -122,7 +122,7 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 	} else if sec == "" || !p.secrets.Known(c.ID, c.SecretHash, sec) {
 		return nil, false, nil
 	}
-	k := p.clientKey(id)
+	k := p.clientKeyed(key)
 	if lc, ok := p.limiter.(LockoutChecker); ok && k.lim.Enabled() {
 		wait, err := lc.LockedOut(r.Context(), k.key, k.lim, p.now())
 		if err != nil {

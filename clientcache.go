@@ -43,6 +43,7 @@ type clientLoad struct {
 type clientEntry struct {
 	c       *Client
 	expires time.Time
+	key     string // the client's rate limit key, limitKey("client", id)
 }
 
 func newClientCache(ttl time.Duration, max int) *clientCache {
@@ -92,6 +93,26 @@ func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c
 	return l.c, false, l.err
 }
 
+// getKeyed is get for a client that authenticates without an attempt (see
+// knownClient), with its rate limit key, made once per cache entry rather
+// than on every request.
+func (cc *clientCache) getKeyed(ctx context.Context, store ClientStore, id string) (c *Client, key string, err error) {
+	if cc.ttl > 0 {
+		now := cc.now()
+		cc.mu.RLock()
+		e, ok := cc.entries[id]
+		cc.mu.RUnlock()
+		if ok && now.Before(e.expires) {
+			return e.c, e.key, nil
+		}
+	}
+	c, _, err = cc.get(ctx, store, id)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, clientLimitKey(id), nil
+}
+
 // load reads the client from the store and caches it; a client that is
 // not found (or an error) drops the entry.
 func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (*Client, bool, error) {
@@ -119,6 +140,6 @@ func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (
 			}
 		}
 	}
-	cc.entries[id] = clientEntry{c: c, expires: cc.now().Add(cc.ttl)}
+	cc.entries[id] = clientEntry{c: c, expires: cc.now().Add(cc.ttl), key: clientLimitKey(id)}
 	return c, false, nil
 }

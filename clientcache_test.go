@@ -183,3 +183,24 @@ func TestClientCacheSharesLoads(t *testing.T) {
 		t.Errorf("after the reload: %+v", c)
 	}
 }
+
+// getKeyed gives the client with its rate limit key, from the cache or the
+// store, with or without caching, and no client for an unknown id.
+func TestClientCacheGetKeyed(t *testing.T) {
+	long := string(make([]byte, 100)) // hashed into the key
+	store := &countingClients{clients: map[string]*Client{"a": {ID: "a"}, long: {ID: long}}}
+	for _, ttl := range []time.Duration{time.Minute, 0} {
+		cc := newClientCache(ttl, 3)
+		for range 2 { // a read of the store, then (with a TTL) the cache
+			for _, id := range []string{"a", long} {
+				c, key, err := cc.getKeyed(context.Background(), store, id)
+				if err != nil || c.ID != id || key != limitKey("client", id) || key != clientLimitKey(id) {
+					t.Errorf("ttl %v: getKeyed(%.8q) = %v, %q, %v", ttl, id, c, key, err)
+				}
+			}
+		}
+		if c, key, err := cc.getKeyed(context.Background(), store, "nobody"); c != nil || key != "" || !errors.Is(err, ErrNotFound) {
+			t.Errorf("ttl %v: unknown client: %v, %q, %v", ttl, c, key, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package oauthd
 
 import (
 	"encoding/base64"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,8 @@ func FuzzParseQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		got, err := parseQuery(q)
+		ps, err := parseQuery(q)
+		got := ps.values()
 		want, werr := url.ParseQuery(q)
 		if werr != nil {
 			if err == nil {
@@ -56,9 +58,17 @@ func FuzzParseQuery(f *testing.F) {
 			if !slices.Equal(got[k], vs) {
 				t.Fatalf("parseQuery(%q)[%q] = %q; want %q", q, k, got[k], vs)
 			}
-			v, e := got.get(k)
+			v, e := ps.get(k)
 			if (len(vs) > 1) != (e != nil) || (e == nil && v != vs[0]) {
 				t.Fatalf("get(%q) = %q, %v with values %q; a repeated parameter must be invalid_request", k, v, e, vs)
+			}
+			if !ps.has(k) || ps.first(k) != vs[0] {
+				t.Fatalf("has(%q) = %v, first = %q with values %q", k, ps.has(k), ps.first(k), vs)
+			}
+		}
+		if _, sent := want["\x00absent"]; !sent {
+			if v, e := ps.get("\x00absent"); v != "" || e != nil || ps.has("\x00absent") || ps.first("\x00absent") != "" {
+				t.Fatalf("an absent parameter: get = %q, %v; has = %v", v, e, ps.has("\x00absent"))
 			}
 		}
 	})
@@ -116,7 +126,7 @@ func checkParseForm(t *testing.T, ct, body string, length int64) {
 		t.Fatalf("a %d-byte body over the %d limit was accepted", len(body), max)
 	}
 	want, qerr := parseQuery(body)
-	if qerr != nil || len(want) != len(ps) {
+	if qerr != nil || !maps.EqualFunc(want.values(), ps.values(), slices.Equal) {
 		t.Fatalf("parseForm(%q) = %v; parseQuery = %v, %v", body, ps, want, qerr)
 	}
 }

@@ -440,11 +440,6 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 
 // first is the first value of a parameter of a page form (pages tolerate
 // repeats; the protocol endpoints do not).
-func first(ps params, name string) string {
-	if v := ps[name]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
+func first(ps params, name string) string { return ps.first(name) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

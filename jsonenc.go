@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // The token and introspection endpoints answer the bulk of an
@@ -21,7 +22,7 @@ func writeJSONBody(w http.ResponseWriter, status int, appendBody func([]byte) []
 	b := append(appendBody((*bp)[:0]), '\n')
 	h := w.Header()
 	h["Content-Type"] = hdrJSONType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Content-Length"] = contentLength(len(b))
 	w.WriteHeader(status)
 	w.Write(b)
 	if cap(b) <= 64<<10 {
@@ -30,16 +31,43 @@ func writeJSONBody(w http.ResponseWriter, status int, appendBody func([]byte) []
 	}
 }
 
+// contentLengths are Content-Length header values, made the first time a
+// body of that length is written and then shared, like hdrJSONType: net/http
+// only reads them, and the slices have len == cap, so an append copies.
+var contentLengths [4096]atomic.Pointer[[]string]
+
+// contentLength is the Content-Length header value for n bytes.
+func contentLength(n int) []string {
+	if n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v)
+	return v
+}
+
 // jsonSafe reports whether encoding/json writes s as it is, between quotes.
 func jsonSafe(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonSafeByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// jsonSafeByte tells the bytes encoding/json writes as they are in a
+// string: printable ASCII but for '"', '\\' and the HTML-sensitive '<', '>'
+// and '&'.
+var jsonSafeByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json
 // escapes it.
@@ -53,79 +81,64 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// jsonObject appends the members of one JSON object.
-type jsonObject struct {
-	b     []byte
-	first bool
+// The bodies below are appended member by member, each key with its
+// punctuation as one constant: the first member of each is always present,
+// so every later one starts with its comma.
+
+// appendStrMember appends a string member whose key part is `,"key":`.
+func appendStrMember(b []byte, key, v string) []byte {
+	return appendJSONString(append(b, key...), v)
 }
 
-func newJSONObject(b []byte) jsonObject { return jsonObject{b: append(b, '{'), first: true} }
-
-func (o *jsonObject) key(k string) {
-	if !o.first {
-		o.b = append(o.b, ',')
-	}
-	o.first = false
-	o.b = append(o.b, '"')
-	o.b = append(o.b, k...) // keys are constants that need no escaping
-	o.b = append(o.b, '"', ':')
+// appendIntMember appends an integer member whose key part is `,"key":`.
+func appendIntMember(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
 }
-
-func (o *jsonObject) str(k, v string) {
-	o.key(k)
-	o.b = appendJSONString(o.b, v)
-}
-
-// strOmitEmpty is str for a field tagged omitempty.
-func (o *jsonObject) strOmitEmpty(k, v string) {
-	if v != "" {
-		o.str(k, v)
-	}
-}
-
-func (o *jsonObject) int(k string, v int64) {
-	o.key(k)
-	o.b = strconv.AppendInt(o.b, v, 10)
-}
-
-func (o *jsonObject) intOmitEmpty(k string, v int64) {
-	if v != 0 {
-		o.int(k, v)
-	}
-}
-
-func (o *jsonObject) bool(k string, v bool) {
-	o.key(k)
-	o.b = strconv.AppendBool(o.b, v)
-}
-
-func (o *jsonObject) end() []byte { return append(o.b, '}') }
 
 // appendJSON appends r as encoding/json marshals it.
 func (r *TokenResponse) appendJSON(b []byte) []byte {
-	o := newJSONObject(b)
-	o.str("access_token", r.AccessToken)
-	o.str("token_type", r.TokenType)
-	o.int("expires_in", r.ExpiresIn)
-	o.strOmitEmpty("refresh_token", r.RefreshToken)
-	o.intOmitEmpty("refresh_token_expires_in", r.RefreshTokenExpiresIn)
-	o.strOmitEmpty("scope", r.Scope)
-	o.strOmitEmpty("id_token", r.IDToken)
-	return o.end()
+	b = appendStrMember(b, `{"access_token":`, r.AccessToken)
+	b = appendStrMember(b, `,"token_type":`, r.TokenType)
+	b = appendIntMember(b, `,"expires_in":`, r.ExpiresIn)
+	if r.RefreshToken != "" {
+		b = appendStrMember(b, `,"refresh_token":`, r.RefreshToken)
+	}
+	if r.RefreshTokenExpiresIn != 0 {
+		b = appendIntMember(b, `,"refresh_token_expires_in":`, r.RefreshTokenExpiresIn)
+	}
+	if r.Scope != "" {
+		b = appendStrMember(b, `,"scope":`, r.Scope)
+	}
+	if r.IDToken != "" {
+		b = appendStrMember(b, `,"id_token":`, r.IDToken)
+	}
+	return append(b, '}')
 }
 
 // appendJSON appends in as encoding/json marshals it.
 func (in *introspection) appendJSON(b []byte) []byte {
-	o := newJSONObject(b)
-	o.bool("active", in.Active)
-	o.strOmitEmpty("scope", in.Scope)
-	o.strOmitEmpty("client_id", in.ClientID)
-	o.strOmitEmpty("username", in.Username)
-	o.strOmitEmpty("token_type", in.TokenType)
-	o.intOmitEmpty("exp", in.Exp)
-	o.intOmitEmpty("iat", in.Iat)
-	o.strOmitEmpty("sub", in.Sub)
-	o.strOmitEmpty("aud", in.Aud)
-	o.strOmitEmpty("iss", in.Iss)
-	return o.end()
+	if in.Active {
+		b = append(b, `{"active":true`...)
+	} else {
+		b = append(b, `{"active":false`...)
+	}
+	for _, m := range [...]struct{ key, v string }{
+		{`,"scope":`, in.Scope}, {`,"client_id":`, in.ClientID}, {`,"username":`, in.Username}, {`,"token_type":`, in.TokenType},
+	} {
+		if m.v != "" {
+			b = appendStrMember(b, m.key, m.v)
+		}
+	}
+	if in.Exp != 0 {
+		b = appendIntMember(b, `,"exp":`, in.Exp)
+	}
+	if in.Iat != 0 {
+		b = appendIntMember(b, `,"iat":`, in.Iat)
+	}
+	for _, m := range [...]struct{ key, v string }{{`,"sub":`, in.Sub}, {`,"aud":`, in.Aud}, {`,"iss":`, in.Iss}} {
+		if m.v != "" {
+			b = appendStrMember(b, m.key, m.v)
+		}
+	}
+	return append(b, '}')
 }

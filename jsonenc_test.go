@@ -2,6 +2,9 @@ package oauthd
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -35,6 +38,31 @@ func TestJSONEncodersMatchEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+	// Every mix of empty and set members, for the commas.
+	pick := func(mask, bit int, s string) string {
+		if mask&(1<<bit) != 0 {
+			return s
+		}
+		return ""
+	}
+	num := func(mask, bit int) int64 {
+		if mask&(1<<bit) != 0 {
+			return 42
+		}
+		return 0
+	}
+	for m := range 1 << 10 {
+		tr := TokenResponse{AccessToken: pick(m, 0, "at"), TokenType: pick(m, 1, "Bearer"), ExpiresIn: num(m, 2), RefreshToken: pick(m, 3, "rt"),
+			RefreshTokenExpiresIn: num(m, 4), Scope: pick(m, 5, "a b"), IDToken: pick(m, 6, "x.y.z")}
+		if got, want := string(tr.appendJSON(nil)), mustMarshal(t, tr); got != want {
+			t.Errorf("TokenResponse:\n got %s\nwant %s", got, want)
+		}
+		in := introspection{Active: m&1 != 0, Scope: pick(m, 1, "a"), ClientID: pick(m, 2, "c"), Username: pick(m, 3, "u"), TokenType: pick(m, 4, "Bearer"),
+			Exp: num(m, 5), Iat: num(m, 6), Sub: pick(m, 7, "s"), Aud: pick(m, 8, "aud"), Iss: pick(m, 9, "https://i")}
+		if got, want := string(in.appendJSON(nil)), mustMarshal(t, in); got != want {
+			t.Errorf("introspection:\n got %s\nwant %s", got, want)
+		}
+	}
 	if got, want := string(appendInactive(nil)), mustMarshal(t, introspection{}); got != want {
 		t.Errorf("inactive: got %s, want %s", got, want)
 	}
@@ -53,4 +81,31 @@ func FuzzJSONString(f *testing.F) {
 			t.Errorf("appendJSONString(%q) = %s; want %s", s, got[1:], want)
 		}
 	})
+}
+
+// contentLength gives the decimal length as a one-element slice with no
+// room to append into (it may be shared between responses), the same for
+// every call, including concurrent first calls.
+func TestContentLength(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, n := range []int{0, 1, 99, 100, 1234, len(contentLengths) - 1, len(contentLengths), 70000} {
+				v := contentLength(n)
+				if len(v) != 1 || cap(v) != 1 || v[0] != strconv.Itoa(n) {
+					t.Errorf("contentLength(%d) = %q (cap %d)", n, v, cap(v))
+				}
+				if w := contentLength(n); w[0] != v[0] {
+					t.Errorf("contentLength(%d) = %q, then %q", n, v, w)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A header that gets a second value does not change the shared one.
+	h := http.Header{"Content-Length": contentLength(42)}
+	h.Add("Content-Length", "43")
+	if v := contentLength(42); len(v) != 1 || v[0] != "42" {
+		t.Fatalf("after Add: %q", v)
+	}
 }

@@ -17,23 +17,77 @@ const DefaultMaxBodyBytes = 64 << 10
 // params are the parameters of one request. Every parameter the engine
 // reads may appear at most once (RFC 6749 §3.1, §3.2); unknown parameters
 // are ignored.
-type params url.Values
+//
+// A request has a handful of parameters: they are kept in a slice, in the
+// order sent, and looked up by scanning it, which costs one allocation and
+// no hashing where a map costs three. A query of more than maxParams
+// parameters is parsed by url.ParseQuery into many instead, so that a
+// lookup never scans thousands of names.
+type params struct {
+	list []param
+	many url.Values // when set, list is unused
+}
+
+// param is one name=value pair of a query or form body.
+type param struct{ name, value string }
 
 // get returns the value of a parameter, "" when absent, and an
 // invalid_request error when it was sent more than once.
 func (p params) get(name string) (string, *Error) {
-	v := p[name]
-	switch len(v) {
-	case 0:
-		return "", nil
-	case 1:
-		return v[0], nil
+	if p.many != nil {
+		switch v := p.many[name]; len(v) {
+		case 0:
+			return "", nil
+		case 1:
+			return v[0], nil
+		}
+		return "", errRepeated(name)
 	}
-	return "", errorf(ErrorInvalidRequest, "parameter %s is repeated", name)
+	v, found := "", false
+	for i := range p.list {
+		if p.list[i].name == name {
+			if found {
+				return "", errRepeated(name)
+			}
+			v, found = p.list[i].value, true
+		}
+	}
+	return v, nil
+}
+
+func errRepeated(name string) *Error {
+	return errorf(ErrorInvalidRequest, "parameter %s is repeated", name)
 }
 
 // has reports whether the parameter was sent (even empty).
-func (p params) has(name string) bool { _, ok := p[name]; return ok }
+func (p params) has(name string) bool {
+	if p.many != nil {
+		_, ok := p.many[name]
+		return ok
+	}
+	for i := range p.list {
+		if p.list[i].name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// first returns the first value of a parameter, "" when absent.
+func (p params) first(name string) string {
+	if p.many != nil {
+		if v := p.many[name]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	for i := range p.list {
+		if p.list[i].name == name {
+			return p.list[i].value
+		}
+	}
+	return ""
+}
 
 // parseQuery parses a URL query string strictly: invalid percent-encoding,
 // invalid UTF-8 and NUL bytes are invalid_request.
@@ -43,20 +97,18 @@ func parseQuery(q string) (params, *Error) {
 		// url.ParseQuery's own limit on the number of parameters applies.
 		v, err := url.ParseQuery(q)
 		if err != nil {
-			return nil, errNotURLEncoded()
+			return params{}, errNotURLEncoded()
 		}
-		return checkParams(params(v))
+		return checkParams(params{many: v})
 	}
 	// The loop of url.ParseQuery, with the same splitting and unescaping,
-	// but one allocation for the first value of every name instead of one
-	// per name.
-	ps := make(params, n)
-	firsts := make([]string, 0, n)
+	// into one slice.
+	list := make([]param, 0, n)
 	for q != "" {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
 		if strings.Contains(kv, ";") {
-			return nil, errNotURLEncoded()
+			return params{}, errNotURLEncoded()
 		}
 		if kv == "" {
 			continue
@@ -64,20 +116,14 @@ func parseQuery(q string) (params, *Error) {
 		k, v, _ := strings.Cut(kv, "=")
 		k, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, errNotURLEncoded()
+			return params{}, errNotURLEncoded()
 		}
 		if v, err = url.QueryUnescape(v); err != nil {
-			return nil, errNotURLEncoded()
+			return params{}, errNotURLEncoded()
 		}
-		if vs, ok := ps[k]; ok {
-			ps[k] = append(vs, v)
-			continue
-		}
-		firsts = append(firsts, v)
-		i := len(firsts)
-		ps[k] = firsts[i-1 : i : i] // a second value makes append copy it out
+		list = append(list, param{k, v})
 	}
-	return checkParams(ps)
+	return checkParams(params{list: list})
 }
 
 // maxParams is the most parameters parseQuery splits itself; longer
@@ -92,14 +138,22 @@ func errNotURLEncoded() *Error {
 
 // checkParams refuses names and values that are not valid text.
 func checkParams(ps params) (params, *Error) {
-	for k, vs := range ps {
+	for k, vs := range ps.many {
 		if !validText(k) {
-			return nil, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
+			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
 		}
 		for _, s := range vs {
 			if !validText(s) {
-				return nil, errorf(ErrorInvalidRequest, "parameter %s is not valid UTF-8 text", k)
+				return params{}, errorf(ErrorInvalidRequest, "parameter %s is not valid UTF-8 text", k)
 			}
+		}
+	}
+	for _, kv := range ps.list {
+		if !validText(kv.name) {
+			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
+		}
+		if !validText(kv.value) {
+			return params{}, errorf(ErrorInvalidRequest, "parameter %s is not valid UTF-8 text", kv.name)
 		}
 	}
 	return ps, nil
@@ -121,14 +175,23 @@ func validText(s string) bool {
 
 const formType = "application/x-www-form-urlencoded"
 
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again: the first value, "" when absent.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // parseForm reads an application/x-www-form-urlencoded POST body of at most
 // max bytes. A body that is too large is answered 413; another content
 // type is invalid_request.
 func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Error) {
-	if ct := r.Header.Get("Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
+	if ct := headerValue(r.Header, "Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != formType {
-			return nil, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
+			return params{}, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
 	}
 	rd := r.Body
@@ -151,9 +214,9 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || err == errBodyTooLarge {
-			return nil, &Error{Code: ErrorInvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
+			return params{}, &Error{Code: ErrorInvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
 		}
-		return nil, errorf(ErrorInvalidRequest, "the request body could not be read")
+		return params{}, errorf(ErrorInvalidRequest, "the request body could not be read")
 	}
 	return parseQuery(body)
 }

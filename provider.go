@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/oauthd/oauthd/internal/secret"
 )
@@ -150,14 +151,15 @@ const requestKey ctxKey = 0
 
 // requestState is what the Provider keeps for each request, in one
 // allocation: the context it gives the request (carrying the request id
-// and client IP), the status-recording ResponseWriter and the value of the
-// X-Request-Id header.
+// and client IP), the status-recording ResponseWriter, the request id's
+// bytes and the value of the X-Request-Id header.
 type requestState struct {
 	context.Context
-	id    string // see RequestID
+	id    string // see RequestID; its bytes are idBuf
 	ip    string // see ClientIP
 	idHdr [1]string
 	sw    statusWriter
+	idBuf [16]byte // written once, before id is made; never changed after
 }
 
 // Value answers requestKey with the state itself and delegates every other
@@ -179,17 +181,19 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// newRequestID returns 16 hex digits. Request ids only tell requests
-// apart in logs; they guard nothing, so they come from the runtime's fast
-// per-thread generator (math/rand/v2, seeded from the OS) rather than a
-// crypto/rand system call.
-func newRequestID() string {
-	var b [8]byte
+// newRequestID writes a new request id, 16 hex digits, into b and returns
+// it as a string that shares b's memory: b must never change after. Request
+// ids only tell requests apart in logs; they guard nothing, so they come
+// from the runtime's fast per-thread generator (math/rand/v2, seeded from
+// the OS) rather than a crypto/rand system call.
+func newRequestID(b *[16]byte) string {
+	var raw [8]byte
 	u := rand.Uint64()
-	for i := range b {
-		b[i] = byte(u >> (8 * i))
+	for i := range raw {
+		raw[i] = byte(u >> (8 * i))
 	}
-	return hex.EncodeToString(b[:])
+	hex.Encode(b[:], raw[:])
+	return unsafe.String(&b[0], len(b))
 }
 
 // The security headers every response gets. Their values are shared,
@@ -216,9 +220,10 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if logged || !nop {
 		start = p.cfg.Now()
 	}
-	id := newRequestID()
-	ip := clientIP(r, p.cfg.TrustedProxies)
-	rs := &requestState{Context: r.Context(), id: id, ip: ip, idHdr: [1]string{id}, sw: statusWriter{ResponseWriter: w}}
+	// The request id's bytes are in the state's own allocation.
+	rs := &requestState{Context: r.Context(), ip: clientIP(r, p.cfg.TrustedProxies), sw: statusWriter{ResponseWriter: w}}
+	id, ip := newRequestID(&rs.idBuf), rs.ip
+	rs.id, rs.idHdr[0] = id, id
 	r = r.WithContext(rs)
 	h := w.Header()
 	h["X-Request-Id"] = rs.idHdr[:]

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"time"
-	"unsafe"
 )
 
 // RandomToken returns a new 256-bit random value, base64url-encoded (43
@@ -51,14 +50,22 @@ func putTimeHex(b []byte, t time.Time) {
 // that is one page write fewer for every code and token issued, and recent
 // credentials, the ones in use, share pages.
 func NewCredential() string {
+	// Built on the stack: the string is the only allocation.
+	var b credential
+	putCredential(&b)
+	return string(b[:])
+}
+
+// credential is the bytes of a NewCredential.
+type credential [17 + 43]byte
+
+// putCredential writes a new credential (see NewCredential) into b.
+func putCredential(b *credential) {
 	var r [32]byte
 	rand.Read(r[:]) // never fails (crypto/rand panics on a broken system)
-	// Built on the stack: the string is the only allocation.
-	var b [17 + 43]byte
 	putTimeHex(b[:16], time.Now())
 	b[16] = '.'
 	base64.RawURLEncoding.Encode(b[17:], r[:])
-	return string(b[:])
 }
 
 // HashToken is what stores keep instead of a code, token or session id:
@@ -66,7 +73,7 @@ func NewCredential() string {
 // (16 hex digits and a dot), kept as it is.
 func HashToken(token string) string {
 	// The token's bytes are only read: no copy of them is needed.
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	sum := sha256.Sum256(readOnlyBytes(token))
 	// Built in one buffer on the stack: the string is the only allocation.
 	var b [17 + 43]byte
 	n := 0

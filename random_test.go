@@ -3,12 +3,15 @@ package oauthd_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/memstore"
 )
 
 // Grant IDs are unique and grow with the clock (as strings), so B-tree
@@ -70,6 +73,38 @@ func TestNewCredential(t *testing.T) {
 		sum := sha256.Sum256([]byte(tok))
 		if got, want := oauthd.HashToken(tok), base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
 			t.Errorf("HashToken(%q) = %q; want %q", tok, got, want)
+		}
+	}
+}
+
+// Every request gets its own request id, 16 lower-case hex digits, sent as
+// X-Request-Id and given to the pages (RequestID); an id kept after its
+// request keeps its value while later requests get theirs.
+func TestRequestIDs(t *testing.T) {
+	p, err := oauthd.New(oauthd.Config{Issuer: "https://auth.example.com", Pages: fakePages{}}, memstore.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kept struct{ hdr, page string }
+	var ids []kept
+	seen := map[string]bool{}
+	for range 200 {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", "/no-such-page", nil))
+		var page struct{ RequestID string }
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
+		id := w.Header().Get("X-Request-Id")
+		if id != page.RequestID || len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" || seen[id] {
+			t.Fatalf("request id %q, page's %q (seen before: %v)", id, page.RequestID, seen[id])
+		}
+		seen[id] = true
+		ids = append(ids, kept{w.Header()["X-Request-Id"][0], page.RequestID})
+	}
+	for _, k := range ids {
+		if k.hdr != k.page {
+			t.Fatalf("a kept request id changed: %q, %q", k.hdr, k.page)
 		}
 	}
 }

@@ -354,8 +354,16 @@ func ipNetwork(ip string) string {
 }
 
 func (p *Provider) clientKey(id string) limitedKey {
-	return limitedKey{LimitClient, limitKey("client", id), p.cfg.ClientLimit, Succeeded}
+	return p.clientKeyed(clientLimitKey(id))
 }
+
+// clientKeyed is clientKey with the key made (see clientCache.getKeyed).
+func (p *Provider) clientKeyed(key string) limitedKey {
+	return limitedKey{LimitClient, key, p.cfg.ClientLimit, Succeeded}
+}
+
+// clientLimitKey is the rate limit key of a client id.
+func clientLimitKey(id string) string { return limitKey("client", id) }
 
 // attempt is an attempt reserved on some keys.
 type attempt struct {

@@ -11,7 +11,9 @@ import (
 // token has a character outside that set.
 func ParseScope(s string) ([]string, bool) {
 	var out []string
-	for _, tok := range strings.Split(s, " ") {
+	for s != "" {
+		var tok string
+		tok, s, _ = strings.Cut(s, " ")
 		if tok == "" {
 			continue
 		}

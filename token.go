@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // TokenResponse is the token endpoint's success body (RFC 6749 §5.1).
@@ -83,20 +84,54 @@ func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
 
 // newTokens makes an access token, and a refresh token when refresh is
 // true, for one grant; it returns the response and the records to store.
+// The response and the bytes of its tokens are one allocation, the records
+// and the slice of them another: a store keeping a record keeps no token
+// with it.
 func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
 	now := p.now()
 	accessTTL, refreshTTL := p.lifetimes(c)
-	at := NewCredential()
-	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
-	toks := []*Token{{Hash: HashToken(at), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
-		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}}
+	out := new(issuedTokens)
+	resp := &out.resp
+	*resp = TokenResponse{AccessToken: out.access.make(), TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
+	var toks []*Token
 	if refresh {
-		rt := NewCredential()
-		resp.RefreshToken, resp.RefreshTokenExpiresIn = rt, int64(refreshTTL/time.Second)
-		toks = append(toks, &Token{Hash: HashToken(rt), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
-			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)})
+		recs := new(struct {
+			ptrs [2]*Token
+			toks [2]Token
+		})
+		recs.ptrs = [2]*Token{&recs.toks[0], &recs.toks[1]}
+		toks = recs.ptrs[:]
+	} else {
+		recs := new(struct {
+			ptrs [1]*Token
+			tok  Token
+		})
+		recs.ptrs[0] = &recs.tok
+		toks = recs.ptrs[:]
+	}
+	*toks[0] = Token{Hash: HashToken(resp.AccessToken), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}
+	if refresh {
+		resp.RefreshToken, resp.RefreshTokenExpiresIn = out.refresh.make(), int64(refreshTTL/time.Second)
+		*toks[1] = Token{Hash: HashToken(resp.RefreshToken), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
+			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)}
 	}
 	return resp, toks
+}
+
+// issuedTokens is a token response with the bytes of its access and
+// refresh tokens: the tokens are strings over access and refresh, which
+// are written once, before the strings are made, and never changed.
+type issuedTokens struct {
+	resp            TokenResponse
+	access, refresh credential
+}
+
+// make writes a new credential into b and returns it as a string sharing
+// b's memory.
+func (b *credential) make() string {
+	putCredential(b)
+	return unsafe.String(&b[0], len(b))
 }
 
 // revocationHorizon is how long a grant revocation must be remembered: past
@@ -139,19 +174,12 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		// the store's write (on sqlitestore, on its one writer
 		// goroutine), so it only checks and builds; the ID token is
 		// signed after the store call.
-		var rejected *Error
-		ac, err = p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), func(ac *AuthCode) ([]*Token, error) {
-			resp, stored, rejected = nil, nil, nil
-			if e := p.checkCode(c, ac, redirectURI, verifier); e != nil {
-				rejected = e
-				return nil, e
-			}
-			resp, stored = p.codeTokens(c, ac)
-			return stored, nil
-		})
-		if rejected != nil {
-			return nil, rejected
+		x := &codeRedemption{p: p, c: c, redirectURI: redirectURI, verifier: verifier}
+		ac, err = p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), x.issue)
+		if x.rejected != nil {
+			return nil, x.rejected
 		}
+		resp, stored = x.resp, x.stored
 	} else {
 		ac, err = p.store.ConsumeAuthCode(ctx, HashToken(code), p.now())
 	}
@@ -189,6 +217,31 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, serverError(err)
 	}
 	return resp, nil
+}
+
+// codeRedemption is the issue callback a CodeRedeemer calls with the
+// consumed code, and what it decided: one allocation for the callback's
+// inputs and results (a closure would allocate each result apart).
+type codeRedemption struct {
+	p                     *Provider
+	c                     *Client
+	redirectURI, verifier string
+
+	resp     *TokenResponse
+	stored   []*Token // what RedeemAuthCode stored
+	rejected *Error
+}
+
+// issue checks the code and makes its tokens; it runs inside the store's
+// write (see CodeRedeemer), and may run more than once.
+func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
+	x.resp, x.stored, x.rejected = nil, nil, nil
+	if e := x.p.checkCode(x.c, ac, x.redirectURI, x.verifier); e != nil {
+		x.rejected = e
+		return nil, e
+	}
+	x.resp, x.stored = x.p.codeTokens(x.c, ac)
+	return x.stored, nil
 }
 
 // checkCode checks a consumed code against the token request: the client
