@@ -26,24 +26,24 @@ import (
 // WAL starts over from its beginning (instead of growing) only when a
 // write transaction begins with every frame copied back, and under
 // constant writes some always arrive during the checkpoint. So once the
-// WAL holds restartFrames frames, the checkpointer hands over: it sets
-// finish and runs no checkpoint until the writer, between two
-// transactions, has run one on its own connection. That one copies only
-// the frames committed during the checkpointer's last checkpoint, and the
-// writer's next transaction starts the WAL over.
+// WAL holds restartFrames frames, the checkpointer catches up (see
+// catchUp) and hands over: it sets finish and runs no checkpoint until
+// the writer, between two transactions, has run one on its own
+// connection. That one copies only the frames committed during the
+// checkpointer's last, short checkpoint, and the writer's next
+// transaction starts the WAL over.
 //
 // The writer keeps SQLite's automatic checkpoint too, at walBackstopPages:
 // should the checkpointer fail, the WAL still does not grow without bound.
 
 // checkpointEvery is how many of the writer's commits it takes to kick the
-// checkpointer. A busy server's group commits write about ten pages each,
-// so that is some 2,500 pages: one checkpoint where SQLite's default would
-// run two or three, and the pages many commits change (the last leaf of
-// every index) are copied back fewer times. Measured with oauthd bench
-// (client_credentials, 64 connections): 256 served 7-10% more than 64;
-// 1024 no more than 256, and its larger remainders made the writer's own
-// checkpoints (see below) hold writes for up to 200 ms.
-const checkpointEvery = 256
+// checkpointer: a busy server's group commits write about ten pages each,
+// so about as many pages as SQLite's default (1000). Measured with oauthd
+// bench (64 connections): 256 served as many client_credentials tokens,
+// but its longer checkpoints put the p99 latency of refresh and code
+// redemption above 100 ms, against 25-28 ms with 64 (and 33-43 ms with
+// SQLite's own checkpoints on the writer).
+const checkpointEvery = 64
 
 // restartFrames is the size of the WAL, in frames (pages), at which the
 // checkpointer has the writer finish a checkpoint so that the WAL starts
@@ -107,16 +107,54 @@ func (c *checkpointer) run() {
 		if c.finish.Load() {
 			continue // the writer's turn
 		}
-		if frames, ok := c.checkpoint(); ok && frames >= restartFrames {
+		if frames, ok := c.catchUp(); ok && frames >= restartFrames {
 			c.finish.Store(true)
 		}
 	}
 }
 
+// catchUpPasses bounds the passes of catchUp; catchUpFrames is what a pass
+// may copy for catchUp to stop.
+const (
+	catchUpPasses = 5
+	catchUpFrames = 64
+)
+
+// catchUp runs passive checkpoints until one copies at most catchUpFrames
+// frames (or catchUpPasses have run), and returns the number of frames in
+// the WAL. Each pass copies what was committed during the one before, a
+// fraction of it: a pass of 5,000 frames takes some 100 ms, during which
+// a busy writer commits about 1,000, which a second pass copies in 20 ms,
+// and so on. What the writer then copies to finish (see writer.
+// finishCheckpoint), holding every write meanwhile, is only what was
+// committed during the last, short pass: finishing after a single pass
+// held the writes for 40-50 ms under refresh-token load.
+func (c *checkpointer) catchUp() (frames int64, ok bool) {
+	prev := int64(-1)
+	for range catchUpPasses {
+		var copied int64
+		frames, copied, ok = c.checkpoint()
+		if !ok {
+			return frames, false
+		}
+		// copied counts from the start of the WAL; a smaller count than
+		// the last pass's means the WAL started over in between.
+		n := copied
+		if prev >= 0 && copied >= prev {
+			n = copied - prev
+		}
+		prev = copied
+		if n <= catchUpFrames {
+			break
+		}
+	}
+	return frames, true
+}
+
 // checkpoint runs one passive checkpoint and returns the number of frames
-// in the WAL.
-func (c *checkpointer) checkpoint() (frames int64, ok bool) {
-	var busy, copied int64
+// in the WAL and how many of them have been copied back.
+func (c *checkpointer) checkpoint() (frames, copied int64, ok bool) {
+	var busy int64
 	// busy is 1 when another connection held the checkpoint lock (another
 	// process's checkpoint); nothing is lost then either.
 	err := c.stmt.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied)
@@ -124,7 +162,7 @@ func (c *checkpointer) checkpoint() (frames int64, ok bool) {
 		c.failures.Add(1)
 	}
 	c.runs.Add(1)
-	return frames, err == nil
+	return frames, copied, err == nil
 }
 
 // close stops the goroutine after the checkpoint in progress, if any, and

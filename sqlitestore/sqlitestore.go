@@ -27,7 +27,7 @@
 //
 // The WAL checkpoints (copying committed pages back into the database
 // file, with two fsyncs) run on a connection of their own, kicked by the
-// writer every 256 commits, so that writes do not wait for them; when the
+// writer every 64 commits, so that writes do not wait for them; when the
 // WAL reaches 2048 pages the writer finishes a checkpoint between two
 // transactions so that the WAL starts over (see checkpointer).
 //
