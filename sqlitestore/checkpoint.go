@@ -64,9 +64,9 @@ type checkpointer struct {
 	// checkpoint (see writer.finishCheckpoint).
 	finish atomic.Bool
 
-	// runs counts the checkpoints run (once done); failures those that failed (a
-	// failure loses nothing: the frames stay in the WAL, and the next
-	// checkpoint, or the writer's, copies them).
+	// runs counts the checkpoints run (once done), failures those that
+	// failed (a failure loses nothing: the frames stay in the WAL, and
+	// the next checkpoint, or the writer's, copies them).
 	runs, failures atomic.Int64
 }
 
