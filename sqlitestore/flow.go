@@ -36,7 +36,7 @@ func (s *Store) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest
 		return nil, err
 	}
 	var data []byte
-	if err := st.authRequest.QueryRowContext(ctx, id).Scan(&data); err != nil {
+	if err := st.authRequest.QueryRowContext(lookup, id).Scan(&data); err != nil {
 		return nil, lookupErr(err, "auth request")
 	}
 	r := new(oauthd.AuthRequest)
@@ -268,7 +268,7 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 		return t, nil
 	}
 	gen := s.cache.generation()
-	t, err := scanToken(st.token.QueryRowContext(ctx, hash))
+	t, err := scanToken(st.token.QueryRowContext(lookup, hash))
 	if err != nil {
 		return nil, lookupErr(err, "token")
 	}
@@ -382,7 +382,7 @@ func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, erro
 	if err != nil {
 		return nil, err
 	}
-	se, err := scanSession(st.session.QueryRowContext(ctx, hash))
+	se, err := scanSession(st.session.QueryRowContext(lookup, hash))
 	if err != nil {
 		return nil, lookupErr(err, "session")
 	}

@@ -26,7 +26,7 @@ func (s *Store) Client(ctx context.Context, id string) (*oauthd.Client, error) {
 		return nil, err
 	}
 	var data []byte
-	if err := st.client.QueryRowContext(ctx, id).Scan(&data); err != nil {
+	if err := st.client.QueryRowContext(lookup, id).Scan(&data); err != nil {
 		return nil, lookupErr(err, fmt.Sprintf("client %q", id))
 	}
 	return decodeClient(data)
@@ -147,7 +147,7 @@ func (s *Store) userBy(ctx context.Context, query func(*stmts) *sql.Stmt, key, w
 		return nil, err
 	}
 	var data []byte
-	if err := query(st).QueryRowContext(ctx, key).Scan(&data); err != nil {
+	if err := query(st).QueryRowContext(lookup, key).Scan(&data); err != nil {
 		return nil, lookupErr(err, what)
 	}
 	return decodeUser(data)
@@ -243,7 +243,7 @@ func (s *Store) Consent(ctx context.Context, userID, clientID string) (*oauthd.C
 	if err != nil {
 		return nil, err
 	}
-	c, err := scanConsent(st.consent.QueryRowContext(ctx, userID, clientID))
+	c, err := scanConsent(st.consent.QueryRowContext(lookup, userID, clientID))
 	if err != nil {
 		return nil, lookupErr(err, fmt.Sprintf("consent of user %q for client %q", userID, clientID))
 	}

@@ -218,6 +218,15 @@ func (s *Store) tryPrepare(ctx context.Context) error {
 	return err
 }
 
+// lookup is the context of a point lookup: one row by its key, on the read
+// pool. The caller's context was checked by ready just before; the lookup
+// itself is not tied to it. With a context that can be cancelled, the
+// driver starts a goroutine for every query to interrupt SQLite when the
+// context ends, and database/sql starts another to close the rows: most of
+// the cost of a lookup by key, which takes microseconds and waits for a
+// connection only while other such lookups finish.
+var lookup = context.Background()
+
 // ready returns the prepared statements, preparing them first if another
 // process has migrated the database since Open.
 func (s *Store) ready(ctx context.Context) (*stmts, error) {

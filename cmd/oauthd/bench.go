@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -66,7 +67,7 @@ type benchFlags struct {
 	duration                                                    time.Duration
 	baseline, jsonOut, inprocess, startup                       bool
 	clientID, clientSecret, username, password, redirect, scope string
-	serveBare, bareAddr, cpuProfile                             string
+	serveBare, bareAddr, cpuProfile, memProfile                 string
 	wrk                                                         bool
 	wrkPath                                                     string
 	wrkThreads                                                  int
@@ -99,6 +100,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&f.username, "username", app.DemoUsername, "with --url: a user to sign in as")
 	fs.StringVar(&f.password, "password", app.DemoPassword, "with --url: the user's password")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "with --inprocess: write a CPU profile of the timed oauthd run (server and load generator) to this file")
+	fs.StringVar(&f.memProfile, "memprofile", "", "with --inprocess: write an allocation profile of the bench process (seeding, server and load generator) to this file")
 	fs.BoolVar(&f.wrk, "wrk", false, "time the runs with wrk instead of the Go load generator (client_credentials and introspect only)")
 	fs.StringVar(&f.wrkPath, "wrk-path", "wrk", "with --wrk: the wrk binary")
 	fs.IntVar(&f.wrkThreads, "wrk-threads", 2, "with --wrk: wrk's threads (-t); --connections must be a multiple of it")
@@ -199,6 +201,17 @@ type server struct {
 }
 
 func runBench(ctx context.Context, f *benchFlags, e *env) error {
+	if f.cpuProfile != "" && !f.inprocess {
+		return errors.New("--cpuprofile needs --inprocess")
+	}
+	if f.memProfile != "" {
+		if !f.inprocess {
+			return errors.New("--memprofile needs --inprocess")
+		}
+		// Set once, before the process allocates much: one sample per
+		// 4 KiB allocated, so that small per-request allocations show.
+		runtime.MemProfileRate = 4096
+	}
 	var params *bench.Params
 	var srv *server
 	if f.urls != "" {
@@ -244,9 +257,6 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	time.Sleep(600 * time.Millisecond)
 	opts.Label = "oauthd"
 	if f.cpuProfile != "" {
-		if !f.inprocess {
-			return errors.New("--cpuprofile needs --inprocess")
-		}
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
 			return err
@@ -313,6 +323,11 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	}
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if f.memProfile != "" {
+		if err := writeAllocs(f.memProfile); err != nil {
+			return err
+		}
 	}
 	if len(runs) == 0 {
 		return ctx.Err()
@@ -631,4 +646,18 @@ func benchStartup(ctx context.Context, f *benchFlags, e *env) error {
 	fmt.Fprintf(e.stdout, "min %s  median %s  max %s\nmachine: %s\n", times[0].Round(100*time.Microsecond),
 		times[len(times)/2].Round(100*time.Microsecond), times[len(times)-1].Round(100*time.Microsecond), bench.ThisMachine())
 	return nil
+}
+
+// writeAllocs writes the allocation profile of the process (bytes and
+// objects allocated, by call stack) to path.
+func writeAllocs(path string) error {
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
+		pf.Close()
+		return err
+	}
+	return pf.Close()
 }

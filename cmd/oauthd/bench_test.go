@@ -93,9 +93,32 @@ func TestBenchCommandFlags(t *testing.T) {
 		{"--duration", "10m"},
 		{"--connections", "0"},
 		{"--url", "https://example.com"},
+		{"--cpuprofile", "cpu.prof"},
+		{"--memprofile", "mem.prof"},
 	} {
 		if _, _, code := runBenchCmd(t, args...); code == 0 {
 			t.Errorf("bench %v succeeded", args)
+		}
+	}
+}
+
+// --cpuprofile and --memprofile (with --inprocess) write pprof profiles:
+// gzipped protocol buffers that go tool pprof reads.
+func TestBenchCommandProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	_, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms",
+		"--cpuprofile", cpu, "--memprofile", mem)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, f := range []string{cpu, mem} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s: %d bytes, not a gzipped profile", filepath.Base(f), len(b))
 		}
 	}
 }
