@@ -464,7 +464,10 @@ func (p *Provider) clientCredentialsGrant(r *http.Request, c *Client, ps params)
 	if e != nil {
 		return nil, e
 	}
-	resp, toks := p.newTokens(c, NewGrantID(), "", scopes, time.Time{}, false)
+	// The token belongs to no grant (an empty GrantID): nothing descends
+	// from it, and nothing but its own revocation or expiry ends it. A
+	// store need not index it by grant.
+	resp, toks := p.newTokens(c, "", "", scopes, time.Time{}, false)
 	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
 		return nil, serverError(err)
 	}

@@ -1,6 +1,7 @@
 package oauthd_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -270,6 +271,39 @@ func TestClientCredentials(t *testing.T) {
 	r = e.token(basic("service", "service-secret"), form("grant_type", "client_credentials", "scope", "admin"))
 	if r.str("error") != "invalid_scope" {
 		t.Errorf("scope not allowed: %s", r.body)
+	}
+}
+
+// A client_credentials token belongs to no grant: it is stored with an
+// empty GrantID, and revoking it (RFC 7009) ends it alone.
+func TestClientCredentialsTokenHasNoGrant(t *testing.T) {
+	e := newEnv(t)
+	svc := basic("service", "service-secret")
+	var toks []string
+	for range 2 {
+		r := e.token(svc, form("grant_type", "client_credentials", "scope", "read"))
+		if r.status != 200 {
+			t.Fatalf("client_credentials: %d %s", r.status, r.body)
+		}
+		toks = append(toks, r.str("access_token"))
+	}
+	for _, tok := range toks {
+		rec, err := e.store.Token(t.Context(), oauthd.HashToken(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.GrantID != "" || rec.Subject != "" || rec.ClientID != "service" {
+			t.Errorf("stored token: grant %q, subject %q, client %q; want no grant, no subject, client service", rec.GrantID, rec.Subject, rec.ClientID)
+		}
+	}
+	if r := e.revoke(svc, "token", toks[0]); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if _, err := e.store.Token(t.Context(), oauthd.HashToken(toks[0])); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("revoked token: %v; want ErrNotFound", err)
+	}
+	if _, err := e.store.Token(t.Context(), oauthd.HashToken(toks[1])); err != nil {
+		t.Errorf("the other token after the revocation: %v; want it kept", err)
 	}
 }
 

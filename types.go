@@ -154,6 +154,9 @@ type Token struct {
 	Kind string
 	// GrantID is the family the token belongs to: every token descended from
 	// one authorization shares it, so the family can be revoked at once.
+	// It is empty for a token of no family: a client_credentials access
+	// token, which has no refresh token and descends from no code.
+	// RevokeGrant refuses an empty grant ID.
 	GrantID  string
 	ClientID string
 	// Subject is the user's ID; empty for client_credentials tokens.

@@ -17,6 +17,15 @@ const (
 	keyColumns = `id, alg, private, not_before, retire_at, expires_at, created_at`
 )
 
+// The deletes of a grant's tokens and of the tokens a user granted a client
+// repeat the conditions of the partial indexes they use (migrations 0002
+// and 0003): without them SQLite cannot use a partial index for a bound
+// parameter, and would scan the table (TestTokenDeletesUsePartialIndexes).
+const (
+	sqlDeleteGrantTokens = `DELETE FROM tokens WHERE grant_id = ? AND grant_id <> ''`
+	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
+)
+
 // expiring names the tables DeleteExpired cleans: every one has an
 // expires_at column, where 0 means never.
 var expiring = []string{"auth_requests", "auth_codes", "tokens", "sessions", "grant_revocations", "signing_keys"}
@@ -116,14 +125,14 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 RETURNING ` + tokenColumns},
 		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token'`},
 		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ?`},
-		{&st.deleteGrantTokens, `DELETE FROM tokens WHERE grant_id = ?`},
+		{&st.deleteGrantTokens, sqlDeleteGrantTokens},
 		// A revocation lasts until the latest time it was given; 0 is
 		// for good.
 		{&st.revokeGrant, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES (?, ?)
 			ON CONFLICT (grant_id) DO UPDATE SET expires_at =
 				CASE WHEN expires_at = 0 OR excluded.expires_at = 0 THEN 0
 				ELSE max(expires_at, excluded.expires_at) END`},
-		{&st.deleteTokensOf, `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`},
+		{&st.deleteTokensOf, sqlDeleteTokensOf},
 
 		{&st.createSession, `INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSession, `DELETE FROM sessions WHERE hash = ?`},

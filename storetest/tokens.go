@@ -278,7 +278,9 @@ func testTokenRevokeGrant(t *testing.T, s oauthd.Storage) {
 		fullToken("g1-at-1", oauthd.AccessToken, "g1"),
 		fullToken("g1-rt-1", oauthd.RefreshToken, "g1"),
 		fullToken("g2-at-1", oauthd.AccessToken, "g2"),
-		fullToken("g2-rt-1", oauthd.RefreshToken, "g2")))
+		fullToken("g2-rt-1", oauthd.RefreshToken, "g2"),
+		// A client_credentials token: no grant, no subject.
+		&oauthd.Token{Hash: "cc-at-1", Kind: oauthd.AccessToken, ClientID: "test_client", IssuedAt: at(0), ExpiresAt: at(time.Hour)}))
 	_, err := s.RotateRefreshToken(ctx, "g1-rt-1", at(time.Second), []byte("s"),
 		fullToken("g1-at-2", oauthd.AccessToken, "g1"),
 		fullToken("g1-rt-2", oauthd.RefreshToken, "g1"))
@@ -296,6 +298,17 @@ func testTokenRevokeGrant(t *testing.T, s oauthd.Storage) {
 	must(t, "RevokeGrant(again)", s.RevokeGrant(ctx, "g1", at(48*time.Hour)))
 	must(t, "RevokeGrant(no tokens)", s.RevokeGrant(ctx, "g-unknown", at(48*time.Hour)))
 	tokenExists(t, s, "g2-at-1", true)
+
+	// A token of no grant belongs to none: revoking a grant leaves it, and
+	// the empty grant ID, which would name every such token, is refused.
+	tokenExists(t, s, "cc-at-1", true)
+	if err := s.RevokeGrant(ctx, "", at(48*time.Hour)); err == nil {
+		t.Error("RevokeGrant(\"\") succeeded; want an error")
+	}
+	tokenExists(t, s, "cc-at-1", true)
+	must(t, "CreateTokens(grantless, after)", s.CreateTokens(ctx,
+		&oauthd.Token{Hash: "cc-at-2", Kind: oauthd.AccessToken, ClientID: "test_client", IssuedAt: at(0), ExpiresAt: at(time.Hour)}))
+	tokenExists(t, s, "cc-at-2", true)
 }
 
 // testTokenRevokeGrantLater checks that a revoked grant stays revoked for
