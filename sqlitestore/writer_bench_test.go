@@ -13,7 +13,7 @@ import (
 // straight to runTx on the benchmark's goroutine, without the callers and
 // the channel, so that ns/write and cpu-ns/write are the writer's cost of a
 // write (its statements, its share of BEGIN and COMMIT). "cc" writes are a
-// client_credentials token each; "code" writes are a code redemption each
+// client_credentials token each (of no grant, as the server issues them); "code" writes are a code redemption each
 // (the code's UPDATE and two token inserts).
 func BenchmarkWriterBatch(b *testing.B) {
 	for _, kind := range []string{"cc", "code"} {
@@ -53,7 +53,7 @@ func benchWriterBatch(b *testing.B, kind string, size int) {
 	write := func(i int) func(*txn) error {
 		if kind == "cc" {
 			args := [][]any{tokenArgs(&oauthd.Token{Hash: oauthd.HashToken(oauthd.NewCredential()), Kind: oauthd.AccessToken,
-				GrantID: oauthd.NewGrantID(), ClientID: "svc", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})}
+				ClientID: "svc", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})}
 			return func(x *txn) error { return createTokens(st, x, args) }
 		}
 		hash := codes[i]
