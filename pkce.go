@@ -36,20 +36,41 @@ func S256Challenge(verifier string) string {
 }
 
 // verifyPKCE checks a code_verifier against the challenge of the
-// authorization request in constant time (RFC 7636 §4.6). The S256 value
-// is computed on the stack.
+// authorization request in constant time (RFC 7636 §4.6).
 func verifyPKCE(method, challenge, verifier string) bool {
-	if !ValidPKCEValue(verifier) {
+	v := newPKCEProof(verifier)
+	return v.matches(method, challenge)
+}
+
+// pkceProof is a code_verifier with its S256 value, computed on the stack
+// before a code redemption's write, so that the check inside the write
+// (see codeRedemption) is a comparison.
+type pkceProof struct {
+	verifier string
+	valid    bool // ValidPKCEValue(verifier)
+	s256     [43]byte
+}
+
+func newPKCEProof(verifier string) pkceProof {
+	v := pkceProof{verifier: verifier, valid: ValidPKCEValue(verifier)}
+	if v.valid {
+		sum := sha256.Sum256(readOnlyBytes(verifier))
+		base64.RawURLEncoding.Encode(v.s256[:], sum[:])
+	}
+	return v
+}
+
+// matches reports, in constant time, whether the verifier answers the
+// challenge made with method (RFC 7636 §4.6); a missing method is S256's.
+func (v *pkceProof) matches(method, challenge string) bool {
+	if !v.valid {
 		return false
 	}
 	switch method {
 	case PKCES256, "":
-		sum := sha256.Sum256(readOnlyBytes(verifier))
-		var got [43]byte
-		base64.RawURLEncoding.Encode(got[:], sum[:])
-		return subtle.ConstantTimeCompare(got[:], readOnlyBytes(challenge)) == 1
+		return subtle.ConstantTimeCompare(v.s256[:], readOnlyBytes(challenge)) == 1
 	case PKCEPlain:
-		return subtle.ConstantTimeCompare(readOnlyBytes(verifier), readOnlyBytes(challenge)) == 1
+		return subtle.ConstantTimeCompare(readOnlyBytes(v.verifier), readOnlyBytes(challenge)) == 1
 	}
 	return false
 }

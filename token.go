@@ -88,35 +88,64 @@ func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
 // and the slice of them another: a store keeping a record keeps no token
 // with it.
 func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
-	now := p.now()
-	accessTTL, refreshTTL := p.lifetimes(c)
-	out := new(issuedTokens)
-	resp := &out.resp
-	*resp = TokenResponse{AccessToken: out.access.make(), TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second), Scope: JoinScope(scopes)}
-	var toks []*Token
+	m := p.mintTokens(c, refresh)
+	return m.fill(grantID, subject, scopes, authTime)
+}
+
+// mintedTokens are the credentials of a token response, made before the
+// grant they are for is known: fill completes the response and the
+// records. Minting is the costly part (the randomness, the SHA-256 of each
+// token); fill only assigns, so that a code redemption can mint before the
+// store's write and fill inside it (see codeRedemption).
+type mintedTokens struct {
+	out                   *issuedTokens
+	toks                  []*Token
+	accessHash            string
+	refreshHash           string // "" without a refresh token
+	clientID              string
+	now                   time.Time
+	accessTTL, refreshTTL time.Duration
+}
+
+// mintTokens makes an access token, and a refresh token when refresh is
+// true, for client c.
+func (p *Provider) mintTokens(c *Client, refresh bool) mintedTokens {
+	m := mintedTokens{out: new(issuedTokens), clientID: c.ID, now: p.now()}
+	m.accessTTL, m.refreshTTL = p.lifetimes(c)
+	m.out.resp = TokenResponse{AccessToken: m.out.access.make(), TokenType: "Bearer", ExpiresIn: int64(m.accessTTL / time.Second)}
+	m.accessHash = HashToken(m.out.resp.AccessToken)
 	if refresh {
 		recs := new(struct {
 			ptrs [2]*Token
 			toks [2]Token
 		})
 		recs.ptrs = [2]*Token{&recs.toks[0], &recs.toks[1]}
-		toks = recs.ptrs[:]
+		m.toks = recs.ptrs[:]
+		m.out.resp.RefreshToken, m.out.resp.RefreshTokenExpiresIn = m.out.refresh.make(), int64(m.refreshTTL/time.Second)
+		m.refreshHash = HashToken(m.out.resp.RefreshToken)
 	} else {
 		recs := new(struct {
 			ptrs [1]*Token
 			tok  Token
 		})
 		recs.ptrs[0] = &recs.tok
-		toks = recs.ptrs[:]
+		m.toks = recs.ptrs[:]
 	}
-	*toks[0] = Token{Hash: HashToken(resp.AccessToken), Kind: AccessToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
-		Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(accessTTL)}
-	if refresh {
-		resp.RefreshToken, resp.RefreshTokenExpiresIn = out.refresh.make(), int64(refreshTTL/time.Second)
-		*toks[1] = Token{Hash: HashToken(resp.RefreshToken), Kind: RefreshToken, GrantID: grantID, ClientID: c.ID, Subject: subject,
-			Scopes: scopes, AuthTime: authTime, IssuedAt: now, ExpiresAt: now.Add(refreshTTL)}
+	return m
+}
+
+// fill sets the response's scope and the records of the minted tokens for
+// one grant, and returns them. Every field it sets is set on each call.
+func (m *mintedTokens) fill(grantID, subject string, scopes []string, authTime time.Time) (*TokenResponse, []*Token) {
+	resp := &m.out.resp
+	resp.Scope = JoinScope(scopes)
+	*m.toks[0] = Token{Hash: m.accessHash, Kind: AccessToken, GrantID: grantID, ClientID: m.clientID, Subject: subject,
+		Scopes: scopes, AuthTime: authTime, IssuedAt: m.now, ExpiresAt: m.now.Add(m.accessTTL)}
+	if m.refreshHash != "" {
+		*m.toks[1] = Token{Hash: m.refreshHash, Kind: RefreshToken, GrantID: grantID, ClientID: m.clientID, Subject: subject,
+			Scopes: scopes, AuthTime: authTime, IssuedAt: m.now, ExpiresAt: m.now.Add(m.refreshTTL)}
 	}
-	return resp, toks
+	return resp, m.toks
 }
 
 // issuedTokens is a token response with the bytes of its access and
@@ -172,9 +201,11 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		// One write: the store consumes the code, calls issue, and
 		// stores the tokens in the same transaction. issue runs inside
 		// the store's write (on sqlitestore, on its one writer
-		// goroutine), so it only checks and builds; the ID token is
-		// signed after the store call.
-		x := &codeRedemption{p: p, c: c, redirectURI: redirectURI, verifier: verifier}
+		// goroutine), so it only compares and assigns: the tokens are
+		// minted and the verifier hashed before the call, and the ID
+		// token is signed after it.
+		x := &codeRedemption{p: p, c: c, redirectURI: redirectURI, proof: newPKCEProof(verifier),
+			minted: p.mintTokens(c, c.AllowsGrant(GrantRefreshToken))}
 		ac, err = p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), x.issue)
 		if x.rejected != nil {
 			return nil, x.rejected
@@ -206,10 +237,12 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		}
 		return resp, nil
 	}
-	if e := p.checkCode(c, ac, redirectURI, verifier); e != nil {
+	proof := newPKCEProof(verifier)
+	if e := p.checkCode(c, ac, redirectURI, &proof); e != nil {
 		return nil, e
 	}
-	resp, toks := p.codeTokens(c, ac)
+	minted := p.mintTokens(c, c.AllowsGrant(GrantRefreshToken))
+	resp, toks := codeTokens(&minted, ac)
 	if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
 		return nil, e
 	}
@@ -223,9 +256,11 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 // consumed code, and what it decided: one allocation for the callback's
 // inputs and results (a closure would allocate each result apart).
 type codeRedemption struct {
-	p                     *Provider
-	c                     *Client
-	redirectURI, verifier string
+	p           *Provider
+	c           *Client
+	redirectURI string
+	proof       pkceProof
+	minted      mintedTokens
 
 	resp     *TokenResponse
 	stored   []*Token // what RedeemAuthCode stored
@@ -236,11 +271,11 @@ type codeRedemption struct {
 // write (see CodeRedeemer), and may run more than once.
 func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 	x.resp, x.stored, x.rejected = nil, nil, nil
-	if e := x.p.checkCode(x.c, ac, x.redirectURI, x.verifier); e != nil {
+	if e := x.p.checkCode(x.c, ac, x.redirectURI, &x.proof); e != nil {
 		x.rejected = e
 		return nil, e
 	}
-	x.resp, x.stored = x.p.codeTokens(x.c, ac)
+	x.resp, x.stored = codeTokens(&x.minted, ac)
 	return x.stored, nil
 }
 
@@ -248,7 +283,7 @@ func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 // it was issued to, its expiry, the redirect_uri and the PKCE verifier
 // (RFC 6749 §4.1.3, RFC 7636 §4.6). It may run inside the store's write
 // (see CodeRedeemer): no I/O.
-func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI, verifier string) *Error {
+func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof *pkceProof) *Error {
 	if ac.ClientID != c.ID {
 		return errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
 	}
@@ -259,22 +294,23 @@ func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI, verifier stri
 		return errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
 	}
 	if ac.CodeChallenge == "" {
-		if verifier != "" {
+		if proof.verifier != "" {
 			// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade.
 			return errorf(ErrorInvalidRequest, "code_verifier sent but the authorization request had no code_challenge")
 		}
-	} else if verifier == "" {
+	} else if proof.verifier == "" {
 		return errorf(ErrorInvalidGrant, "code_verifier is required")
-	} else if !verifyPKCE(ac.CodeChallengeMethod, ac.CodeChallenge, verifier) {
+	} else if !proof.matches(ac.CodeChallengeMethod, ac.CodeChallenge) {
 		return errorf(ErrorInvalidGrant, "code_verifier does not match the code_challenge")
 	}
 	return nil
 }
 
-// codeTokens makes the tokens a checked code buys, without the ID token.
-// It may run inside the store's write (see CodeRedeemer): no I/O.
-func (p *Provider) codeTokens(c *Client, ac *AuthCode) (*TokenResponse, []*Token) {
-	resp, toks := p.newTokens(c, ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime, c.AllowsGrant(GrantRefreshToken))
+// codeTokens fills the minted tokens for a checked code, without the ID
+// token. It may run inside the store's write (see CodeRedeemer): no I/O,
+// only assignments.
+func codeTokens(m *mintedTokens, ac *AuthCode) (*TokenResponse, []*Token) {
+	resp, toks := m.fill(ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime)
 	for _, t := range toks {
 		t.Claims = ac.Claims
 	}
