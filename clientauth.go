@@ -86,6 +86,16 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	if c, ok, e := p.knownClient(r, id, sec, viaBasic, ps); ok || e != nil {
 		return c, e
 	}
+	// The same secret is being verified for another request (a burst of
+	// requests of a client whose secret is not cached yet, as when a node
+	// has just started): wait for that KDF run instead of taking an
+	// attempt, and ask again. It is one guess, counted once: if it failed,
+	// this request goes the slow way below and is counted too.
+	if p.awaitVerification(r, id, sec) {
+		if c, ok, e := p.knownClient(r, id, sec, viaBasic, ps); ok || e != nil {
+			return c, e
+		}
+	}
 	// The attempt is reserved before the secret is checked, so concurrent
 	// guesses cannot overrun ClientLimit.
 	a, wait, err := p.reserve(r, p.clientKey(id))
@@ -135,6 +145,20 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 		return nil, false, nil // the limiter can only reserve
 	}
 	return c, true, nil
+}
+
+// awaitVerification waits for a verification of sec as the secret of the
+// confidential client id that another request is running, and reports
+// whether there was one.
+func (p *Provider) awaitVerification(r *http.Request, id, sec string) bool {
+	if sec == "" {
+		return false
+	}
+	c, _, err := p.clients.getKeyed(r.Context(), p.store, id)
+	if err != nil || c.Public {
+		return false
+	}
+	return p.secrets.Wait(c.ID, c.SecretHash, sec)
 }
 
 // verifyClient checks the credentials of the client id. The client comes

@@ -390,6 +390,52 @@ func TestMemoryLimiterWindow(t *testing.T) {
 	}
 }
 
+// A burst of requests of a client whose right secret is not verified yet
+// (a node that has just started) is not throttled either: the requests
+// that come while the secret's KDF run is in progress wait for it without
+// taking an attempt, instead of each reserving one of ClientLimit's.
+func TestClientLimitBurstBeforeTheSecretIsCached(t *testing.T) {
+	e := newEnv(t)
+	// The production KDF, so that the burst comes while it runs.
+	h, err := secret.Hash("slow-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateClient(t.Context(), &oauthd.Client{ID: "slow", SecretHash: h,
+		GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := secret.KDFRuns()
+	var wg sync.WaitGroup
+	var n200, bad atomic.Int64
+	for range 100 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", basic("slow", "slow-secret"))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				n200.Add(1)
+			} else {
+				bad.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n200.Load() != 100 {
+		t.Errorf("%d × 200, %d other; want 100 × 200", n200.Load(), bad.Load())
+	}
+	if runs := secret.KDFRuns() - before; runs > 2 {
+		t.Errorf("%d KDF runs for one secret; want 1 (2 if a request came as the first run ended)", runs)
+	}
+}
+
 // A client whose secret is right is never throttled by its own
 // concurrency: once the secret is verified, 100 parallel token requests
 // (more than ClientLimit.MaxFailures) all succeed; and a public client,

@@ -290,6 +290,25 @@ func (c *Cache) Verify(id, hash, s string) bool {
 	return f.ok
 }
 
+// Wait waits for a verification of s against hash for id that is in
+// progress (a Verify running the KDF), if there is one, and reports whether
+// there was. After it returns true, Known answers with that verification's
+// outcome; a secret that did not verify is still not known.
+func (c *Cache) Wait(id, hash, s string) bool {
+	if hash == "" {
+		return false
+	}
+	k := flightKey{id, hash, sha256.Sum256([]byte(s))}
+	c.mu.RLock()
+	f, ok := c.flights[k]
+	c.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	<-f.done
+	return true
+}
+
 // Known reports whether s is the secret last verified for id against
 // hash, without running the KDF. It is never true for a secret that did
 // not verify.

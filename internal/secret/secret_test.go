@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -196,4 +197,45 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, hash, s string) {
 		Verify(hash, s) // must not panic or hang
 	})
+}
+
+// Wait waits for a verification in progress of the same secret, and only
+// of the same secret; afterwards Known gives its outcome.
+func TestCacheWait(t *testing.T) {
+	h, _ := HashWith("s", fast)
+	started, release := make(chan struct{}, 2), make(chan struct{})
+	verify = func(hash, s string) bool {
+		started <- struct{}{}
+		<-release
+		return Verify(hash, s)
+	}
+	defer func() { verify = Verify }()
+	c := NewCache(8)
+	if c.Wait("id", h, "s") {
+		t.Fatal("Wait reported a verification before any ran")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Verify("id", h, "s") })
+	wg.Go(func() { c.Verify("id", h, "wrong") })
+	<-started
+	<-started
+	if c.Wait("id", h, "other") || c.Wait("other-id", h, "s") || c.Wait("id", "", "s") {
+		t.Error("Wait reported a verification of another secret, holder or hash")
+	}
+	waited := make(chan bool, 2)
+	go func() { waited <- c.Wait("id", h, "s") }()
+	go func() { waited <- c.Wait("id", h, "wrong") }()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while the verification ran")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if !<-waited || !<-waited {
+		t.Error("Wait did not report the verifications in progress")
+	}
+	wg.Wait()
+	if !c.Known("id", h, "s") || c.Known("id", h, "wrong") {
+		t.Error("after Wait, Known does not give the outcomes")
+	}
 }
