@@ -205,6 +205,25 @@ func TestLoginIPLimit(t *testing.T) {
 	}
 }
 
+// tokenStatus posts body to the token endpoint with the Authorization
+// header auth (none when empty) and returns the status; 0 after a transport
+// error, which it reports. Unlike e.token it may run on any goroutine.
+func tokenStatus(t *testing.T, e *testEnv, auth, body string) int {
+	req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
 // 200 parallel wrong client secrets check at most ClientLimit.MaxFailures
 // secrets; then even the right secret is answered 429 until the lockout
 // ends.
@@ -215,22 +234,14 @@ func TestClientLimitParallel(t *testing.T) {
 	var n401, n429 atomic.Int64
 	for range 200 {
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", basic("service", "wrong"))
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			res.Body.Close()
-			switch res.StatusCode {
+			switch s := tokenStatus(t, e, basic("service", "wrong"), "grant_type=client_credentials"); s {
+			case 0:
 			case http.StatusUnauthorized:
 				n401.Add(1)
 			case http.StatusTooManyRequests:
 				n429.Add(1)
 			default:
-				t.Errorf("status %d", res.StatusCode)
+				t.Errorf("status %d", s)
 			}
 		})
 	}
@@ -410,17 +421,7 @@ func TestClientLimitBurstBeforeTheSecretIsCached(t *testing.T) {
 	var n200, bad atomic.Int64
 	for range 100 {
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", basic("slow", "slow-secret"))
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
+			if tokenStatus(t, e, basic("slow", "slow-secret"), "grant_type=client_credentials") == http.StatusOK {
 				n200.Add(1)
 			} else {
 				bad.Add(1)
@@ -448,19 +449,7 @@ func TestClientLimitSparesRightSecrets(t *testing.T) {
 	var wg sync.WaitGroup
 	var bad atomic.Int64
 	post := func(auth, body string) {
-		req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+		if s := tokenStatus(t, e, auth, body); s == http.StatusTooManyRequests || s >= 500 {
 			bad.Add(1)
 		}
 	}
