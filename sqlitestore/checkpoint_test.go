@@ -94,11 +94,7 @@ func copyFile(t *testing.T, from, to string) {
 // commits, stays the same, so checkpoints do not empty the cache.
 func TestCheckpointKeepsDataVersion(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	for i := range 20 {
 		if err := s.CreateTokens(ctx, ckptToken(fmt.Sprintf("tok-%d", i))); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,11 +9,7 @@ import (
 // granted a client find them through the partial indexes on tokens
 // (migrations 0002 and 0003), not by scanning the table.
 func TestTokenDeletesUsePartialIndexes(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "oauthd.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	for _, c := range []struct{ query, index string }{
 		{sqlDeleteGrantTokens, "tokens_grant_id"},
 		{sqlDeleteTokensOf, "tokens_subject_client_id"},

@@ -17,11 +17,7 @@ import (
 // is rolled back alone, and that every other write is kept.
 func TestGroupCommit(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "oauthd.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	st, err := s.ready(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -79,11 +75,7 @@ func TestGroupCommit(t *testing.T) {
 // writer takes it never runs.
 func TestWithdrawnWrite(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "oauthd.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 
 	// A first write holds the writer until released.
 	release := holdWriter(t, s)
@@ -98,7 +90,7 @@ func TestWithdrawnWrite(t *testing.T) {
 		runtime.Gosched()
 	}
 	cancel()
-	err = <-errc
+	err := <-errc
 	release()
 	// A later write is answered after the withdrawn one was skipped.
 	if err := s.CreateClient(ctx, &oauthd.Client{ID: "after"}); err != nil {
@@ -133,11 +125,7 @@ func TestSynchronous(t *testing.T) {
 }
 
 func TestReadPoolIsReadOnly(t *testing.T) {
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "oauthd.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if _, err := s.rdb.ExecContext(t.Context(), `DELETE FROM clients`); err == nil {
 		t.Errorf("a write through the read pool succeeded")
 	}
