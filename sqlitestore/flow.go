@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -292,11 +293,23 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	for i, t := range next {
 		args[i] = tokenArgs(t)
 	}
+	known, err := s.refreshTokenBeforeWrite(ctx, oldHash)
+	if err != nil {
+		return nil, err
+	}
 	var old *oauthd.Token
 	defer s.cache.dropToken(oldHash)
-	err := s.write(ctx, func(st *stmts, x *txn) error {
+	err = s.write(ctx, func(st *stmts, x *txn) error {
 		old = nil // the write may run twice (see writer.runTx)
-		t, err := scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
+		var (
+			t   *oauthd.Token
+			err error
+		)
+		if known != nil {
+			t, err = rotateKnown(st, x, rotatedAt, successor, known)
+		} else {
+			t, err = scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			t, err := scanToken(x.queryRow(st.refreshToken, oldHash))
 			if err != nil {
@@ -318,6 +331,50 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 		return nil, err
 	}
 	return old, err
+}
+
+// refreshTokenBeforeWrite returns the unrotated refresh token with the
+// hash, for RotateRefreshToken, from the read cache or a reader connection
+// (the Provider has just looked it up, so it is usually cached). It returns
+// nil, and no error, if there is no such token; an error only if the store
+// is closed or ctx is done.
+//
+// Of a token's row only rotated_at and successor ever change, so when the
+// writer's conditional UPDATE rotates the token, the row it rotated is the
+// one returned here, and the writer, which every write of the process
+// waits for, need not read it back (see rotateKnown).
+func (s *Store) refreshTokenBeforeWrite(ctx context.Context, hash string) (*oauthd.Token, error) {
+	t, err := s.Token(ctx, hash)
+	if err != nil {
+		// Any other failure costs nothing but the read: the write reads
+		// the row itself.
+		return nil, s.checkReady(ctx)
+	}
+	if t.Kind != oauthd.RefreshToken || !t.RotatedAt.IsZero() {
+		return nil, nil
+	}
+	return t, nil
+}
+
+// rotateKnown is the rotation's conditional UPDATE when the token was read
+// before the write (see refreshTokenBeforeWrite): an Exec without RETURNING,
+// which would copy the row, successor and all, through a temporary table.
+// It returns sql.ErrNoRows when the UPDATE found no unrotated token.
+func rotateKnown(st *stmts, x *txn, rotatedAt int64, successor []byte, known *oauthd.Token) (*oauthd.Token, error) {
+	res, err := x.exec(st.rotateKnownToken, rotatedAt, successor, known.Hash)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, sql.ErrNoRows
+	}
+	t := *known
+	t.RotatedAt, t.Successor = fromMS(rotatedAt), slices.Clone(successor)
+	return &t, nil
 }
 
 // RevokeToken removes one token; ErrNotFound if it was not there.

@@ -171,3 +171,55 @@ func TestRedeemInGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateWithStaleToken: RotateRefreshToken takes the token as the read
+// cache has it, so that the writer need not read it back; a cached copy
+// that is out of date (the token was rotated meanwhile, by this process or
+// another) must not let the token rotate twice. The writer's conditional
+// UPDATE decides: the second rotation is reuse, the rotated token comes
+// back as stored, and nothing of the second call is stored.
+func TestRotateWithStaleToken(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now()
+	old := &oauthd.Token{Hash: "r0", Kind: oauthd.RefreshToken, GrantID: "g", ClientID: "c", Subject: "u",
+		Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateTokens(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := s.Token(ctx, "r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(h string) *oauthd.Token {
+		return &oauthd.Token{Hash: h, Kind: oauthd.RefreshToken, GrantID: "g", ClientID: "c", Subject: "u",
+			Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	first, err := s.RotateRefreshToken(ctx, "r0", now, []byte("first"), next("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.Successor) != "first" || first.RotatedAt.UnixMilli() != now.UnixMilli() || first.GrantID != "g" {
+		t.Fatalf("RotateRefreshToken = %+v; want the token rotated at now with its successor", first)
+	}
+
+	// The token as it was before the rotation, back in the cache.
+	s.cache.putToken(s.cache.generation(), stale)
+	again, err := s.RotateRefreshToken(ctx, "r0", now.Add(time.Second), []byte("second"), next("r2"))
+	if !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Fatalf("second RotateRefreshToken with a stale cached token: err = %v; want ErrAlreadyUsed", err)
+	}
+	if again == nil || string(again.Successor) != "first" || again.RotatedAt.UnixMilli() != now.UnixMilli() {
+		t.Errorf("second RotateRefreshToken = %+v; want the token as the first rotation stored it", again)
+	}
+	if _, err := s.Token(ctx, "r2"); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("Token(r2) = %v; want ErrNotFound: the second rotation's token was stored", err)
+	}
+	stored, err := s.Token(ctx, "r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stored.Successor) != "first" {
+		t.Errorf("stored successor = %q; want the first rotation's", stored.Successor)
+	}
+}
