@@ -71,6 +71,9 @@ type Provider struct {
 	// redeemer is store when it redeems a code and stores the code's
 	// tokens in one write; nil otherwise.
 	redeemer CodeRedeemer
+	// rotator is store when it looks up and rotates a refresh token in
+	// one write; nil otherwise.
+	rotator RefreshRotator
 }
 
 // New returns a Provider serving cfg.Issuer from store.
@@ -95,6 +98,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		limiter: cfg.Limiter,
 	}
 	p.redeemer, _ = store.(CodeRedeemer)
+	p.rotator, _ = store.(RefreshRotator)
 	p.keys = newKeyManager(&p.cfg, store)
 	if cfg.EnablePasswordGrant {
 		p.log.Warn("the resource owner password credentials grant is enabled; OAuth 2.1 removes it, prefer the authorization code flow")

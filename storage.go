@@ -91,6 +91,37 @@ type CodeRedeemer interface {
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*AuthCode) ([]*Token, error)) (*AuthCode, error)
 }
 
+// RefreshRotator is implemented by stores that can look up a refresh token
+// and rotate it in one write. It is optional: the Provider uses it when its
+// Storage has it (it checks once, in New), and otherwise reads the token
+// with Token and then calls RotateRefreshToken. A store that wraps another
+// should have RotateRefreshTokenFunc only when the wrapped store has it.
+type RefreshRotator interface {
+	// RotateRefreshTokenFunc looks up the refresh token with the hash and,
+	// if it is unrotated, calls rotate with it. When rotate returns a nil
+	// error, the token is marked rotated at now with the successor rotate
+	// returned (may be nil), and the tokens it returned are stored, as
+	// RotateRefreshToken does, in one transaction: a taken hash is
+	// ErrAlreadyExists, and tokens of a revoked grant are not stored. It
+	// returns the old token as rotated. If the tokens cannot be stored,
+	// nothing is: the token stays unrotated.
+	//
+	// Of many concurrent calls for one hash, exactly one rotates the token.
+	// A token rotated before is returned with ErrAlreadyUsed; an unknown
+	// hash, or an access token's, is ErrNotFound. rotate is not called then.
+	//
+	// If rotate returns an error, nothing is written: the token stays
+	// unrotated, and RotateRefreshTokenFunc returns it with rotate's error
+	// as it is (not wrapped). now must be after 1970.
+	//
+	// rotate runs inside the store's write, as CodeRedeemer's issue does,
+	// under the same rules: it must be quick, must not block and must not
+	// call the store (no I/O, no signing), and a store that runs its
+	// transaction again calls it again: only what the last call returned
+	// counts.
+	RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(old *Token) (successor []byte, next []*Token, err error)) (*Token, error)
+}
+
 // TokenStore keeps access and refresh tokens.
 type TokenStore interface {
 	// CreateTokens stores the tokens in one transaction.

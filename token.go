@@ -351,33 +351,27 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	}
 	ctx := r.Context()
 	hash := HashToken(presented)
+	if p.rotator != nil {
+		return p.rotateRefresh(r, c, presented, hash, scope)
+	}
 	old, err := p.store.Token(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
 	} else if err != nil {
 		return nil, serverError(err)
 	}
-	if old.Kind != RefreshToken || old.ClientID != c.ID || !p.now().Before(old.ExpiresAt) {
-		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	if e := p.checkRefreshToken(c, old); e != nil {
+		return nil, e
 	}
 	if !old.RotatedAt.IsZero() {
 		return p.refreshReuse(r, c, old, presented)
 	}
-	scopes := old.Scopes
-	if scope != "" {
-		asked, ok := ParseScope(scope)
-		if !ok || !subset(asked, old.Scopes) {
-			return nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
-		}
-		scopes = asked
+	scopes, e := refreshScopes(old, scope)
+	if e != nil {
+		return nil, e
 	}
-	resp, toks := p.newTokens(c, old.GrantID, old.Subject, scopes, old.AuthTime, true)
-	// The refresh token keeps the grant's full scope so a narrower access
-	// token does not narrow later refreshes (RFC 6749 §6).
-	toks[1].Scopes = old.Scopes
-	for _, t := range toks {
-		t.Claims = old.Claims
-	}
+	m := p.mintTokens(c, true)
+	resp, toks := refreshTokens(&m, old, scopes)
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
 	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", old.Claims); e != nil {
@@ -385,7 +379,7 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	}
 	var sealed []byte
 	if p.cfg.RefreshGracePeriod > 0 {
-		sealed = sealSuccessor(presented, resp)
+		sealed = newSuccessorSealer(presented).seal(resp)
 	}
 	old2, err := p.store.RotateRefreshToken(ctx, hash, p.now(), sealed, toks...)
 	switch {
@@ -399,12 +393,139 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	return resp, nil
 }
 
+// checkRefreshToken checks that old is a refresh token of client c that
+// has not expired. It may run inside the store's write (see
+// RefreshRotator): no I/O.
+func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
+	if old.Kind != RefreshToken || old.ClientID != c.ID || !p.now().Before(old.ExpiresAt) {
+		return errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	return nil
+}
+
+// refreshScopes is the scope of a refresh's access token: the grant's, or
+// the narrower scope the request asks for (RFC 6749 §6).
+func refreshScopes(old *Token, scope string) ([]string, *Error) {
+	if scope == "" {
+		return old.Scopes, nil
+	}
+	asked, ok := ParseScope(scope)
+	if !ok || !subset(asked, old.Scopes) {
+		return nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
+	}
+	return asked, nil
+}
+
+// refreshTokens fills the minted tokens of a refresh of old, without the
+// ID token. It may run inside the store's write: only assignments.
+func refreshTokens(m *mintedTokens, old *Token, scopes []string) (*TokenResponse, []*Token) {
+	resp, toks := m.fill(old.GrantID, old.Subject, scopes, old.AuthTime)
+	// The refresh token keeps the grant's full scope so a narrower access
+	// token does not narrow later refreshes (RFC 6749 §6).
+	toks[1].Scopes = old.Scopes
+	for _, t := range toks {
+		t.Claims = old.Claims
+	}
+	return resp, toks
+}
+
+// rotateRefresh is refreshGrant on a RefreshRotator: the token is looked
+// up and rotated in one write, and the ID token, if the grant has one, is
+// signed after it, outside the write. The sealed successor then holds the
+// response without its ID token; refreshReuse signs a new one for a retry.
+func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, scope string) (*TokenResponse, *Error) {
+	ctx := r.Context()
+	x := &refreshRotation{p: p, c: c, scope: scope, minted: p.mintTokens(c, true)}
+	if p.cfg.RefreshGracePeriod > 0 {
+		x.sealer = newSuccessorSealer(presented)
+	}
+	old, err := p.rotator.RotateRefreshTokenFunc(ctx, hash, p.now(), x.rotate)
+	if x.rejected != nil {
+		return nil, x.rejected
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	case errors.Is(err, ErrAlreadyUsed):
+		if old == nil {
+			return nil, serverError(errors.New("oauthd: RotateRefreshTokenFunc returned ErrAlreadyUsed without the token"))
+		}
+		if e := p.checkRefreshToken(c, old); e != nil {
+			return nil, e
+		}
+		return p.refreshReuse(r, c, old, presented)
+	case err != nil:
+		return nil, serverError(err)
+	case x.resp == nil:
+		return nil, serverError(errors.New("oauthd: RotateRefreshTokenFunc succeeded without calling rotate"))
+	}
+	// OIDC Core §12.2: a new ID token with the original auth_time and no
+	// nonce.
+	if e := p.addIDToken(r, c, x.resp, old.Subject, x.scopes, old.AuthTime, "", old.Claims); e != nil {
+		// The refresh token is rotated. Within a grace period a retry
+		// gets the sealed successor and another try at the ID token, so
+		// its tokens are kept; without one nobody can have them.
+		if x.sealer == nil {
+			p.dropTokens(ctx, x.stored)
+		}
+		return nil, e
+	}
+	return x.resp, nil
+}
+
+// refreshRotation is the rotate callback a RefreshRotator calls with the
+// refresh token, and what it decided (see codeRedemption).
+type refreshRotation struct {
+	p      *Provider
+	c      *Client
+	scope  string // the request's scope parameter
+	minted mintedTokens
+	sealer *successorSealer // nil without a grace period
+
+	resp     *TokenResponse
+	scopes   []string // the access token's
+	stored   []*Token // what RotateRefreshTokenFunc stored
+	rejected *Error
+}
+
+// rotate checks the refresh token against the request and makes its
+// successors; it runs inside the store's write (see RefreshRotator), and
+// may run more than once.
+func (x *refreshRotation) rotate(old *Token) ([]byte, []*Token, error) {
+	x.resp, x.scopes, x.stored, x.rejected = nil, nil, nil, nil
+	if e := x.p.checkRefreshToken(x.c, old); e != nil {
+		x.rejected = e
+		return nil, nil, e
+	}
+	scopes, e := refreshScopes(old, x.scope)
+	if e != nil {
+		x.rejected = e
+		return nil, nil, e
+	}
+	resp, toks := refreshTokens(&x.minted, old, scopes)
+	var sealed []byte
+	if x.sealer != nil {
+		sealed = x.sealer.seal(resp)
+	}
+	x.resp, x.scopes, x.stored = resp, scopes, toks
+	return sealed, toks, nil
+}
+
 // refreshReuse answers a refresh token that was already rotated: the same
 // successor within the grace period, else the grant is revoked.
 func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presented string) (*TokenResponse, *Error) {
 	ctx := r.Context()
 	if g := p.cfg.RefreshGracePeriod; g > 0 && old != nil && p.now().Sub(old.RotatedAt) <= g {
 		if resp := openSuccessor(presented, old.Successor); resp != nil {
+			if resp.IDToken == "" {
+				// A successor sealed inside a RefreshRotator's write
+				// has no ID token (see rotateRefresh): the retry gets
+				// one of its own, for the same access token.
+				scopes, _ := ParseScope(resp.Scope)
+				if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", old.Claims); e != nil {
+					return nil, e
+				}
+			}
 			return resp, nil
 		}
 	}
@@ -417,17 +538,26 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 	return nil, errorf(ErrorInvalidGrant, "the refresh token was already used")
 }
 
-// sealSuccessor encrypts the successor response with a key derived from the
+// successorSealer encrypts successor responses with a key derived from the
 // presented refresh token, which the store never sees: the stored blob is
-// useless without the old token.
-func sealSuccessor(presented string, resp *TokenResponse) []byte {
-	b, _ := json.Marshal(resp)
+// useless without the old token. The key is derived when the sealer is
+// made, so that sealing, which may run inside a store's write, only
+// encodes and encrypts.
+type successorSealer struct{ gcm cipher.AEAD }
+
+func newSuccessorSealer(presented string) *successorSealer {
 	key := sha256.Sum256([]byte("oauthd refresh successor\x00" + presented))
 	blk, _ := aes.NewCipher(key[:])
 	gcm, _ := cipher.NewGCM(blk)
-	nonce := make([]byte, gcm.NonceSize())
-	rand.Read(nonce)
-	return gcm.Seal(nonce, nonce, b, nil)
+	return &successorSealer{gcm: gcm}
+}
+
+// seal returns the nonce and the sealed JSON of resp.
+func (s *successorSealer) seal(resp *TokenResponse) []byte {
+	n := s.gcm.NonceSize()
+	b := resp.appendJSON(make([]byte, n, 512))
+	rand.Read(b[:n])
+	return s.gcm.Seal(b[:n], b[:n], b[n:], nil)
 }
 
 func openSuccessor(presented string, sealed []byte) *TokenResponse {

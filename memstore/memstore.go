@@ -51,8 +51,9 @@ type user struct {
 type consentKey struct{ userID, clientID string }
 
 var (
-	_ oauthd.Storage      = (*Store)(nil)
-	_ oauthd.CodeRedeemer = (*Store)(nil)
+	_ oauthd.Storage        = (*Store)(nil)
+	_ oauthd.CodeRedeemer   = (*Store)(nil)
+	_ oauthd.RefreshRotator = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -442,6 +443,38 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 	}
 	if !t.RotatedAt.IsZero() {
 		return cloneToken(t), fmt.Errorf("memstore: refresh token: %w", oauthd.ErrAlreadyUsed)
+	}
+	if err := s.createTokens(next); err != nil {
+		return nil, err
+	}
+	t.RotatedAt = ms(now)
+	t.Successor = slices.Clone(successor)
+	return cloneToken(t), nil
+}
+
+// RotateRefreshTokenFunc looks up the refresh token and rotates it with
+// what rotate makes for it, under one hold of the store's lock (see
+// oauthd.RefreshRotator): rotate runs with the lock held and must not call
+// the store. If rotate fails or panics, or the tokens cannot be stored,
+// nothing changes.
+func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	if now.IsZero() {
+		return nil, errors.New("memstore: rotate refresh token: zero time")
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	t, ok := s.tokens[hash]
+	if !ok || t.Kind != oauthd.RefreshToken {
+		return nil, secretErr("refresh token", oauthd.ErrNotFound)
+	}
+	if !t.RotatedAt.IsZero() {
+		return cloneToken(t), fmt.Errorf("memstore: refresh token: %w", oauthd.ErrAlreadyUsed)
+	}
+	successor, next, err := rotate(cloneToken(t))
+	if err != nil {
+		return cloneToken(t), err
 	}
 	if err := s.createTokens(next); err != nil {
 		return nil, err

@@ -183,15 +183,17 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 	return nil, err
 }
 
-// issuePanic is a panic of RedeemAuthCode's issue on the writer goroutine,
-// raised again in the caller's.
+// issuePanic is a panic of RedeemAuthCode's issue or
+// RotateRefreshTokenFunc's rotate on the writer goroutine, raised again in
+// the caller's.
 type issuePanic struct {
+	fn    string // the callback: "RedeemAuthCode's issue"
 	value any
 	stack []byte
 }
 
 func (p *issuePanic) String() string {
-	return fmt.Sprintf("sqlitestore: RedeemAuthCode's issue panicked on the writer goroutine: %v\n\n%s", p.value, p.stack)
+	return fmt.Sprintf("sqlitestore: %s panicked on the writer goroutine: %v\n\n%s", p.fn, p.value, p.stack)
 }
 
 var errIssuePanicked = errors.New("sqlitestore: redeem auth code: issue panicked")
@@ -201,7 +203,7 @@ var errIssuePanicked = errors.New("sqlitestore: redeem auth code: issue panicked
 func callIssue(issue func(*oauthd.AuthCode) ([]*oauthd.Token, error), c *oauthd.AuthCode, panicked **issuePanic) (toks []*oauthd.Token, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			*panicked = &issuePanic{value: v, stack: debug.Stack()}
+			*panicked = &issuePanic{fn: "RedeemAuthCode's issue", value: v, stack: debug.Stack()}
 		}
 	}()
 	return issue(c)
@@ -331,6 +333,93 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 		return nil, err
 	}
 	return old, err
+}
+
+// RotateRefreshTokenFunc looks up the refresh token and rotates it with
+// what rotate makes for it, in one write (see oauthd.RefreshRotator). The
+// token is read on the writer's connection, in the write's transaction:
+// the readers' page caches are emptied by every commit, so that under
+// constant writes a read there costs several times more than the writer's,
+// whose cache stays warm. The rotation is RotateRefreshToken's conditional
+// UPDATE; the transaction holds the write lock from its BEGIN, so the
+// token read unrotated is still unrotated. rotate runs on the writer
+// goroutine: every write of the process waits while it runs.
+func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	rotatedAt := unixMS(now)
+	if rotatedAt == 0 {
+		// 0 means unrotated; the token would stay usable.
+		return nil, errors.New("sqlitestore: rotate refresh token: now must be a time after 1970")
+	}
+	var (
+		old       *oauthd.Token
+		rotateErr error
+		panicked  *issuePanic
+	)
+	defer s.cache.dropToken(hash)
+	err := s.write(ctx, func(st *stmts, x *txn) error {
+		// The write may run twice (see writer.runTx): each run starts
+		// over, and calls rotate again, as RefreshRotator allows.
+		old, rotateErr, panicked = nil, nil, nil
+		t, err := scanToken(x.readRow(st.refreshToken, hash))
+		if err != nil {
+			return lookupErr(err, "refresh token")
+		}
+		old = t
+		if !t.RotatedAt.IsZero() {
+			return fmt.Errorf("sqlitestore: refresh token: %w", oauthd.ErrAlreadyUsed)
+		}
+		successor, next, err := callRotate(rotate, cloneToken(t), &panicked)
+		if panicked != nil {
+			return errRotatePanicked
+		}
+		if err != nil {
+			rotateErr = err
+			return errRefused // nothing written: the token stays unrotated
+		}
+		rotated, err := rotateKnown(st, x, rotatedAt, successor, t)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: rotate refresh token: %w", err)
+		}
+		args := make([][]any, len(next))
+		for i, n := range next {
+			args[i] = tokenArgs(n)
+		}
+		if err := createTokens(st, x, args); err != nil {
+			return err
+		}
+		old = rotated
+		return nil
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	switch {
+	case err == nil:
+		return old, nil
+	case errors.Is(err, errRefused):
+		return old, rotateErr
+	case errors.Is(err, oauthd.ErrAlreadyUsed):
+		return old, err
+	}
+	return nil, err
+}
+
+// errRefused is the outcome of a write whose callback refused it before
+// anything was written (see RotateRefreshTokenFunc): an expected outcome,
+// which leaves the other writes of its batch alone (see runOptimistic).
+var errRefused = errors.New("sqlitestore: refused by the caller")
+
+var errRotatePanicked = errors.New("sqlitestore: rotate refresh token: rotate panicked")
+
+// callRotate calls rotate with t; a panic is stored in *panicked instead
+// of ending the writer goroutine (and the process).
+func callRotate(rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error), t *oauthd.Token, panicked **issuePanic) (successor []byte, next []*oauthd.Token, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			*panicked = &issuePanic{fn: "RotateRefreshTokenFunc's rotate", value: v, stack: debug.Stack()}
+		}
+	}()
+	return rotate(t)
 }
 
 // refreshTokenBeforeWrite returns the unrotated refresh token with the

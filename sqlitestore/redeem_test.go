@@ -223,3 +223,141 @@ func TestRotateWithStaleToken(t *testing.T) {
 		t.Errorf("stored successor = %q; want the first rotation's", stored.Successor)
 	}
 }
+
+// TestRotateFuncInGroupCommit queues rotations with every outcome in one
+// group commit: one that rotates, one that rotate refuses (which writes
+// nothing and must not send the batch to the savepoint rerun), one whose
+// tokens cannot be stored, one of a rotated token, one of an unknown hash
+// and one whose rotate panics (raised in its caller). Each ends as if it
+// had run alone, and the writer goes on.
+func TestRotateFuncInGroupCommit(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	refreshToken := func(h string) *oauthd.Token {
+		return &oauthd.Token{Hash: h, Kind: oauthd.RefreshToken, GrantID: "grant-" + h, ClientID: "c", Subject: "u",
+			Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	next := func(old *oauthd.Token) []*oauthd.Token {
+		return []*oauthd.Token{refreshToken(old.Hash + "-next")}
+	}
+	refusal := errors.New("refused")
+	type result struct {
+		old      *oauthd.Token
+		err      error
+		panicked any
+	}
+	run := func(t *testing.T, rotates map[string]func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*Store, map[string]result, int64) {
+		s := openTemp(t)
+		for _, h := range []string{"ok", "refused", "taken", "rotated", "panics"} {
+			if err := s.CreateTokens(ctx, refreshToken(h)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateTokens(ctx, refreshToken("taken-next")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "rotated", now, []byte("before")); err != nil {
+			t.Fatal(err)
+		}
+		release := holdWriter(t, s)
+		before := s.WriteStats()
+		reruns := s.w.reruns.Load()
+		results := make(map[string]chan result, len(rotates))
+		for h, rotate := range rotates {
+			ch := make(chan result, 1)
+			results[h] = ch
+			go func() {
+				var r result
+				defer func() {
+					r.panicked = recover()
+					ch <- r
+				}()
+				r.old, r.err = s.RotateRefreshTokenFunc(ctx, h, now, rotate)
+			}()
+		}
+		for len(s.w.ops) < len(rotates) { // wait until every rotation is queued
+			runtime.Gosched()
+		}
+		release()
+		got := make(map[string]result, len(rotates))
+		for h, ch := range results {
+			got[h] = <-ch
+		}
+		if x := s.WriteStats().Transactions - before.Transactions; x != 1 {
+			t.Errorf("the queued rotations took %d transactions; want 1", x)
+		}
+		return s, got, s.w.reruns.Load() - reruns
+	}
+	notCalled := func(h string) func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { panic("rotate called for " + h) }
+	}
+
+	t.Run("clean outcomes stay optimistic", func(t *testing.T) {
+		s, got, reruns := run(t, map[string]func(*oauthd.Token) ([]byte, []*oauthd.Token, error){
+			"ok":      func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) { return []byte("sealed"), next(old), nil },
+			"refused": func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) { return nil, next(old), refusal },
+			"rotated": notCalled("rotated"),
+			"unknown": notCalled("unknown"),
+		})
+		if reruns != 0 {
+			t.Errorf("%d savepoint reruns; want none: a refused rotation writes nothing", reruns)
+		}
+		if r := got["ok"]; r.err != nil || r.old == nil || string(r.old.Successor) != "sealed" {
+			t.Errorf("ok: %+v", r)
+		}
+		if r := got["refused"]; r.err != refusal || r.old == nil || !r.old.RotatedAt.IsZero() {
+			t.Errorf("refused: %+v; want the unrotated token and rotate's error", r)
+		}
+		if r := got["rotated"]; !errors.Is(r.err, oauthd.ErrAlreadyUsed) || r.old == nil || string(r.old.Successor) != "before" {
+			t.Errorf("rotated: %+v; want the token with ErrAlreadyUsed", r)
+		}
+		if r := got["unknown"]; !errors.Is(r.err, oauthd.ErrNotFound) || r.panicked != nil {
+			t.Errorf("unknown: %+v; want ErrNotFound", r)
+		}
+		checkRotated(t, s, map[string]bool{"ok": true, "refused": false})
+		checkFound(t, s, map[string]bool{"ok-next": true, "refused-next": false})
+	})
+	t.Run("failures are rolled back alone", func(t *testing.T) {
+		s, got, reruns := run(t, map[string]func(*oauthd.Token) ([]byte, []*oauthd.Token, error){
+			"ok":     func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) { return nil, next(old), nil },
+			"taken":  func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) { return nil, next(old), nil },
+			"panics": func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { panic("boom") },
+		})
+		if reruns != 1 {
+			t.Errorf("%d savepoint reruns; want 1", reruns)
+		}
+		if r := got["ok"]; r.err != nil {
+			t.Errorf("ok: %+v", r)
+		}
+		if r := got["taken"]; !errors.Is(r.err, oauthd.ErrAlreadyExists) {
+			t.Errorf("taken: %+v; want ErrAlreadyExists", r)
+		}
+		if r := got["panics"]; r.panicked == nil || !strings.Contains(fmt.Sprint(r.panicked), "boom") {
+			t.Errorf("panics: %+v; want rotate's panic raised in the caller", r)
+		}
+		checkRotated(t, s, map[string]bool{"ok": true, "taken": false, "panics": false})
+		checkFound(t, s, map[string]bool{"ok-next": true, "panics-next": false})
+	})
+}
+
+func checkRotated(t *testing.T, s *Store, want map[string]bool) {
+	t.Helper()
+	for h, rotated := range want {
+		tok, err := s.Token(t.Context(), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rotated == tok.RotatedAt.IsZero() {
+			t.Errorf("Token(%s).RotatedAt = %v; want rotated %v", h, tok.RotatedAt, rotated)
+		}
+	}
+}
+
+func checkFound(t *testing.T, s *Store, want map[string]bool) {
+	t.Helper()
+	for h, found := range want {
+		if _, err := s.Token(t.Context(), h); found != (err == nil) {
+			t.Errorf("Token(%s): err = %v; want found %v", h, err, found)
+		}
+	}
+}

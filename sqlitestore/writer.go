@@ -362,7 +362,7 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 // accord (see runOptimistic), not a failure of the database.
 func expected(err error) bool {
 	return errors.Is(err, oauthd.ErrNotFound) || errors.Is(err, oauthd.ErrAlreadyExists) ||
-		errors.Is(err, oauthd.ErrAlreadyUsed)
+		errors.Is(err, oauthd.ErrAlreadyUsed) || errors.Is(err, errRefused)
 }
 
 // runSavepoints runs ops in one transaction, each in a savepoint of its

@@ -32,6 +32,11 @@
 //     code to the one call that succeeds, as ConsumeAuthCode does, and
 //     commits the code with all of its tokens or, when they cannot be
 //     stored, nothing at all.
+//   - A store that is an oauthd.RefreshRotator passes the
+//     RotateRefreshTokenFunc group (which skips other stores): the one call
+//     that rotates a token gets it back rotated; a refused rotation (rotate
+//     returned an error) writes nothing; the rotation commits with all of
+//     its tokens or, when they cannot be stored, nothing at all.
 //   - RevokeGrant and RevokeTokensOf succeed when nothing matches. A grant
 //     revoked more than once stays revoked until the latest until. Tokens
 //     that CreateTokens or RotateRefreshToken store for a revoked grant are
@@ -67,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) oauthd.Storage) {
 		{"AuthCodes", authCodeTests},
 		{"RedeemAuthCode", redeemTests},
 		{"Tokens", tokenTests},
+		{"RotateRefreshTokenFunc", rotateFuncTests},
 		{"Sessions", sessionTests},
 		{"Consents", consentTests},
 		{"SigningKeys", signingKeyTests},

@@ -28,14 +28,58 @@ type countingRedeemer struct {
 	r oauthd.CodeRedeemer
 }
 
+// countingRotator is a countingStore of a store that is an
+// oauthd.RefreshRotator (and not a CodeRedeemer), and is one too.
+type countingRotator struct {
+	*countingStore
+	rr oauthd.RefreshRotator
+}
+
+// countingRedeemerRotator is a countingStore of a store that is both an
+// oauthd.CodeRedeemer and an oauthd.RefreshRotator, and is both too.
+type countingRedeemerRotator struct {
+	*countingRedeemer
+	rr oauthd.RefreshRotator
+}
+
 // instrument wraps a store so its failures are counted. The wrapper is an
-// oauthd.CodeRedeemer when s is.
+// oauthd.CodeRedeemer when s is, and an oauthd.RefreshRotator when s is.
 func (m *Metrics) instrument(s oauthd.Storage) oauthd.Storage {
 	c := &countingStore{Storage: s, errs: m.storeErrors}
-	if r, ok := s.(oauthd.CodeRedeemer); ok {
+	r, redeems := s.(oauthd.CodeRedeemer)
+	rr, rotates := s.(oauthd.RefreshRotator)
+	switch {
+	case redeems && rotates:
+		return &countingRedeemerRotator{countingRedeemer: &countingRedeemer{countingStore: c, r: r}, rr: rr}
+	case redeems:
 		return &countingRedeemer{countingStore: c, r: r}
+	case rotates:
+		return &countingRotator{countingStore: c, rr: rr}
 	}
 	return c
+}
+
+func (s *countingRotator) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	return s.countingStore.rotateWith(ctx, s.rr, hash, now, rotate)
+}
+
+func (s *countingRedeemerRotator) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	return s.countingStore.rotateWith(ctx, s.rr, hash, now, rotate)
+}
+
+// rotateWith calls rr's RotateRefreshTokenFunc and counts the store's
+// failures; an error of rotate (the request was refused) is not one.
+func (s *countingStore) rotateWith(ctx context.Context, rr oauthd.RefreshRotator, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	var rotateErr error
+	t, err := rr.RotateRefreshTokenFunc(ctx, hash, now, func(t *oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		successor, next, err := rotate(t)
+		rotateErr = err
+		return successor, next, err
+	})
+	if rotateErr != nil && errors.Is(err, rotateErr) {
+		return t, err
+	}
+	return t, s.count("RotateRefreshToken", err)
 }
 
 // RedeemAuthCode counts the store's failures; an error of issue (the
