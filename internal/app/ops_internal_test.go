@@ -493,3 +493,92 @@ func TestOpsFirstRoutesAsOneMux(t *testing.T) {
 		}
 	}
 }
+
+// The metrics wrapper is an oauthd.RefreshRotator exactly when the store
+// it wraps is one, whether or not that store is a CodeRedeemer too, so
+// that the Provider's one-write refresh survives it. A refused rotation
+// (rotate's error) is not a store failure; a failed commit is.
+func TestInstrumentKeepsRefreshRotator(t *testing.T) {
+	m := NewMetrics()
+	ms := memstore.New()
+	for _, tc := range []struct {
+		name             string
+		store            oauthd.Storage
+		redeems, rotates bool
+	}{
+		{"neither", struct{ oauthd.Storage }{ms}, false, false},
+		{"CodeRedeemer", struct {
+			oauthd.Storage
+			oauthd.CodeRedeemer
+		}{ms, ms}, true, false},
+		{"RefreshRotator", struct {
+			oauthd.Storage
+			oauthd.RefreshRotator
+		}{ms, ms}, false, true},
+		{"both", ms, true, true},
+	} {
+		w := m.instrument(tc.store)
+		_, redeems := w.(oauthd.CodeRedeemer)
+		_, rotates := w.(oauthd.RefreshRotator)
+		if redeems != tc.redeems || rotates != tc.rotates {
+			t.Errorf("%s: the wrapper is a CodeRedeemer %v, a RefreshRotator %v; want %v, %v", tc.name, redeems, rotates, tc.redeems, tc.rotates)
+		}
+	}
+
+	s := &rotateFailingStore{Store: memstore.New()}
+	r := m.instrument(s).(oauthd.RefreshRotator)
+	ctx := context.Background()
+	now := time.Now()
+	for _, h := range []string{"refused", "fails", "ok"} {
+		if err := s.CreateTokens(ctx, &oauthd.Token{Hash: h, Kind: oauthd.RefreshToken, GrantID: "g-" + h, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refusal := oauthd.NewError(oauthd.ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
+	if _, err := r.RotateRefreshTokenFunc(ctx, "refused", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { return nil, nil, refusal }); err != refusal {
+		t.Errorf("refused rotation through the wrapper: err = %v; want rotate's error as it is", err)
+	}
+	rotate := func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return nil, []*oauthd.Token{{Hash: old.Hash + "-next", Kind: oauthd.RefreshToken, GrantID: old.GrantID, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}, nil
+	}
+	if _, err := r.RotateRefreshTokenFunc(ctx, "unknown", now, rotate); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("unknown token: err = %v; want ErrNotFound", err)
+	}
+	if _, err := r.RotateRefreshTokenFunc(ctx, "ok", now, rotate); err != nil {
+		t.Errorf("rotation through the wrapper: %v", err)
+	}
+	if _, err := r.RotateRefreshTokenFunc(ctx, "ok", now, rotate); !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("rotated token: err = %v; want ErrAlreadyUsed", err)
+	}
+	if _, err := s.Token(ctx, "ok-next"); err != nil {
+		t.Errorf("token of the rotation through the wrapper: %v", err)
+	}
+	s.fail = true
+	if _, err := r.RotateRefreshTokenFunc(ctx, "fails", now, rotate); err == nil {
+		t.Error("failing store: RotateRefreshTokenFunc succeeded")
+	}
+	if got := counterValue(m.storeErrors.WithLabelValues("RotateRefreshToken")); got != 1 {
+		t.Errorf("RotateRefreshToken failures %v; want 1 (the failed commit only)", got)
+	}
+}
+
+// rotateFailingStore is a memstore whose RotateRefreshTokenFunc fails
+// after rotate succeeded, as a failed commit does, once fail is set.
+type rotateFailingStore struct {
+	*memstore.Store
+	fail bool
+}
+
+func (s *rotateFailingStore) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	if !s.fail {
+		return s.Store.RotateRefreshTokenFunc(ctx, hash, now, rotate)
+	}
+	old, err := s.Store.Token(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := rotate(old); err != nil {
+		return old, err
+	}
+	return nil, errors.New("commit: disk I/O error")
+}
