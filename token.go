@@ -440,7 +440,7 @@ func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, sc
 		x.sealer = newSuccessorSealer(presented)
 	}
 	old, err := p.rotator.RotateRefreshTokenFunc(ctx, hash, p.now(), x.rotate)
-	if x.rejected != nil {
+	if x.rejected != nil && errors.Is(err, x.rejected) {
 		return nil, x.rejected
 	}
 	switch {
