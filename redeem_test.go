@@ -73,12 +73,6 @@ func (s redeemingStore) RedeemAuthCode(ctx context.Context, hash string, now tim
 // up the code, a replay revokes the first redemption's tokens, and tokens
 // that were not delivered are not left in the store.
 func TestCodeGrantStorePaths(t *testing.T) {
-	type outcome struct {
-		status             int
-		err, description   string
-		idToken            bool
-		storedLeft, issued int
-	}
 	const verifier = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 	challenge := []string{"code_challenge", oauthd.S256Challenge(verifier), "code_challenge_method", "S256"}
 	redeem := func(e *testEnv, auth, code string, kv ...string) *response {
@@ -150,9 +144,9 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		{"RedeemAuthCode", func(s *pathStore) oauthd.Storage { return redeemingStore{s} }, true},
 		{"ConsumeAuthCode+CreateTokens", func(s *pathStore) oauthd.Storage { return s }, false},
 	}
-	results := make([]map[string]outcome, len(paths))
+	results := make([]map[string]pathOutcome, len(paths))
 	for i, path := range paths {
-		results[i] = map[string]outcome{}
+		results[i] = map[string]pathOutcome{}
 		t.Run(path.name, func(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
@@ -161,35 +155,12 @@ func TestCodeGrantStorePaths(t *testing.T) {
 						ps.Storage = s
 						return path.wrap(ps)
 					})
-					ctx := context.Background()
-					c, err := e.store.Client(ctx, clientID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					c.Scopes = append(c.Scopes, oauthd.ScopeOpenID)
-					if err := e.store.UpdateClient(ctx, c); err != nil {
-						t.Fatal(err)
-					}
+					allowOpenID(e)
 					r := sc.run(e)
-					o := outcome{status: r.status, err: r.str("error"), description: r.str("error_description"), idToken: r.str("id_token") != ""}
 					ps.mu.Lock()
 					hashes := ps.stored
 					ps.mu.Unlock()
-					o.issued = len(hashes)
-					for _, h := range hashes {
-						if _, err := e.store.Token(ctx, h); err == nil {
-							o.storedLeft++
-						} else if !errors.Is(err, oauthd.ErrNotFound) {
-							t.Fatal(err)
-						}
-					}
-					if r.status == http.StatusOK {
-						for _, k := range []string{"access_token", "refresh_token"} {
-							if _, err := e.store.Token(ctx, oauthd.HashToken(r.str(k))); err != nil {
-								t.Errorf("the %s delivered is not stored: %v", k, err)
-							}
-						}
-					}
+					o := observePath(e, r, hashes)
 					consumes, creates, redeems := ps.calls()
 					if path.redeemer && (consumes != 0 || creates != 0 || redeems == 0) {
 						t.Errorf("ConsumeAuthCode %d, CreateTokens %d, RedeemAuthCode %d calls; want RedeemAuthCode only", consumes, creates, redeems)
@@ -229,8 +200,7 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		// What the client sees is the same on both paths; so is what
 		// stays in the store: the delivered tokens (none after a replay)
 		// and nothing else.
-		if fast.status != slow.status || fast.err != slow.err || fast.description != slow.description || fast.idToken != slow.idToken ||
-			fast.storedLeft != slow.storedLeft {
+		if !fast.same(slow) {
 			t.Errorf("%s: RedeemAuthCode path %+v; ConsumeAuthCode+CreateTokens path %+v", sc.name, fast, slow)
 		}
 	}
@@ -239,5 +209,60 @@ func TestCodeGrantStorePaths(t *testing.T) {
 	}
 	if o := results[0]["OIDC_3.1.3.3/success_with_id_token"]; !o.idToken {
 		t.Errorf("OpenID Connect redemption without an ID token: %+v", o)
+	}
+}
+
+// pathOutcome is what a client got from its last token request, in a test
+// that runs the same requests through two store paths, and what stayed in
+// the store of the tokens the store calls stored.
+type pathOutcome struct {
+	status             int
+	err, description   string
+	idToken            bool
+	storedLeft, issued int
+}
+
+// same reports whether clients see the same on both paths, and the same
+// tokens stay in the store (the delivered ones, none after a refusal).
+func (o pathOutcome) same(p pathOutcome) bool {
+	return o.status == p.status && o.err == p.err && o.description == p.description && o.idToken == p.idToken &&
+		o.storedLeft == p.storedLeft
+}
+
+// observePath makes the outcome of response r, stored being the hashes of the
+// tokens the store calls stored; the tokens r delivers must be stored.
+func observePath(e *testEnv, r *response, stored []string) pathOutcome {
+	e.t.Helper()
+	ctx := context.Background()
+	o := pathOutcome{status: r.status, err: r.str("error"), description: r.str("error_description"), idToken: r.str("id_token") != "",
+		issued: len(stored)}
+	for _, h := range stored {
+		if _, err := e.store.Token(ctx, h); err == nil {
+			o.storedLeft++
+		} else if !errors.Is(err, oauthd.ErrNotFound) {
+			e.t.Fatal(err)
+		}
+	}
+	if r.status == http.StatusOK {
+		for _, k := range []string{"access_token", "refresh_token"} {
+			if _, err := e.store.Token(ctx, oauthd.HashToken(r.str(k))); err != nil {
+				e.t.Errorf("the %s delivered is not stored: %v", k, err)
+			}
+		}
+	}
+	return o
+}
+
+// allowOpenID lets the test client ask for openid.
+func allowOpenID(e *testEnv) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.store.Client(ctx, clientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.Scopes = append(c.Scopes, oauthd.ScopeOpenID)
+	if err := e.store.UpdateClient(ctx, c); err != nil {
+		e.t.Fatal(err)
 	}
 }

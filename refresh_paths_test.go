@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -78,12 +77,6 @@ func (s rotatingStore) RotateRefreshTokenFunc(ctx context.Context, hash string, 
 // ID token of its own when the grant has openid), and tokens that were not
 // delivered are not left in the store.
 func TestRefreshGrantStorePaths(t *testing.T) {
-	type outcome struct {
-		status           int
-		err, description string
-		idToken          bool
-		storedLeft       int
-	}
 	// start redeems a code for the kv of the authorization request and
 	// returns the token response.
 	start := func(e *testEnv, kv ...string) *response {
@@ -188,9 +181,9 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		{"RotateRefreshTokenFunc", func(s *rotationStore) oauthd.Storage { return rotatingStore{s} }, true},
 		{"Token+RotateRefreshToken", func(s *rotationStore) oauthd.Storage { return s }, false},
 	}
-	results := make([]map[string]outcome, len(paths))
+	results := make([]map[string]pathOutcome, len(paths))
 	for i, path := range paths {
-		results[i] = map[string]outcome{}
+		results[i] = map[string]pathOutcome{}
 		t.Run(path.name, func(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
@@ -199,36 +192,14 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 						rs.Storage = s
 						return path.wrap(rs)
 					}, func(c *oauthd.Config) { c.RefreshGracePeriod = sc.grace })
-					ctx := context.Background()
-					c, err := e.store.Client(ctx, clientID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					c.Scopes = append(c.Scopes, oauthd.ScopeOpenID)
-					if err := e.store.UpdateClient(ctx, c); err != nil {
-						t.Fatal(err)
-					}
+					allowOpenID(e)
 					r := sc.run(e)
-					o := outcome{status: r.status, err: r.str("error"), description: r.str("error_description"), idToken: r.str("id_token") != ""}
 					rs.mu.Lock()
 					hashes, reads, rotates, fns := rs.stored, rs.reads, rs.rotates, rs.fns
 					rs.mu.Unlock()
-					for _, h := range hashes {
-						if _, err := e.store.Token(ctx, h); err == nil {
-							o.storedLeft++
-						} else if !errors.Is(err, oauthd.ErrNotFound) {
-							t.Fatal(err)
-						}
-					}
-					if r.status == http.StatusOK {
-						for _, k := range []string{"access_token", "refresh_token"} {
-							if _, err := e.store.Token(ctx, oauthd.HashToken(r.str(k))); err != nil {
-								t.Errorf("the %s delivered is not stored: %v", k, err)
-							}
-						}
-						if o.idToken {
-							checkIDTokenFor(t, e, r)
-						}
+					o := observePath(e, r, hashes)
+					if o.status == http.StatusOK && o.idToken {
+						checkIDTokenFor(t, e, r)
 					}
 					if path.rotator && (rotates != 0 || fns == 0) {
 						t.Errorf("RotateRefreshToken %d, RotateRefreshTokenFunc %d calls; want RotateRefreshTokenFunc only", rotates, fns)
@@ -267,8 +238,7 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		if w := want[sc.name]; fast.status != w.status || fast.err != w.err || fast.idToken != w.idToken {
 			t.Errorf("%s: %d %q, ID token %v; want %d %q, ID token %v", sc.name, fast.status, fast.err, fast.idToken, w.status, w.err, w.idToken)
 		}
-		if fast.status != slow.status || fast.err != slow.err || fast.description != slow.description || fast.idToken != slow.idToken ||
-			fast.storedLeft != slow.storedLeft {
+		if !fast.same(slow) {
 			t.Errorf("%s: RotateRefreshTokenFunc path %+v; Token+RotateRefreshToken path %+v", sc.name, fast, slow)
 		}
 	}

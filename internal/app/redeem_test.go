@@ -25,13 +25,7 @@ func TestServeRedeemsCodeInOneWrite(t *testing.T) {
 		t.Fatalf("the store is %T; want *sqlitestore.Store", m.Store)
 	}
 	ctx := context.Background()
-	now := time.Now()
-	code := oauthd.NewCredential()
-	if err := s.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
-		ClientID: app.DemoClientID, Subject: "admin-id", RedirectURI: app.DemoRedirectURI, Scopes: []string{"email"},
-		AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	code := demoCode(t, s)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.DemoRedirectURI}}
 
 	before := s.WriteStats()
@@ -69,13 +63,7 @@ func TestServeRotatesRefreshTokenInOneWrite(t *testing.T) {
 	}
 	s := m.Store.(*sqlitestore.Store)
 	ctx := context.Background()
-	now := time.Now()
-	code := oauthd.NewCredential()
-	if err := s.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
-		ClientID: app.DemoClientID, Subject: "admin-id", RedirectURI: app.DemoRedirectURI, Scopes: []string{"email"},
-		AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	code := demoCode(t, s)
 	st, first := tokenize(t, iss, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.DemoRedirectURI}})
 	if st != 200 {
 		t.Fatalf("code exchange: %d %v", st, first)
@@ -104,4 +92,18 @@ func TestServeRotatesRefreshTokenInOneWrite(t *testing.T) {
 	if _, err := s.Token(ctx, oauthd.HashToken(next["refresh_token"].(string))); err == nil {
 		t.Error("the successor of a reused refresh token is still stored")
 	}
+}
+
+// demoCode stores a code of the demo client for the demo user, as the
+// authorization endpoint would, and returns it.
+func demoCode(t *testing.T, s *sqlitestore.Store) string {
+	t.Helper()
+	now := time.Now()
+	code := oauthd.NewCredential()
+	if err := s.CreateAuthCode(context.Background(), &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
+		ClientID: app.DemoClientID, Subject: "admin-id", RedirectURI: app.DemoRedirectURI, Scopes: []string{"email"},
+		AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
