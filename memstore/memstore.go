@@ -430,26 +430,9 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 // is ErrNotFound. now must not be the zero time, which would leave the token
 // unrotated.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
-	if now.IsZero() {
-		return nil, errors.New("memstore: rotate refresh token: zero time")
-	}
-	if err := s.lock(ctx); err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
-	t, ok := s.tokens[oldHash]
-	if !ok || t.Kind != oauthd.RefreshToken {
-		return nil, secretErr("refresh token", oauthd.ErrNotFound)
-	}
-	if !t.RotatedAt.IsZero() {
-		return cloneToken(t), fmt.Errorf("memstore: refresh token: %w", oauthd.ErrAlreadyUsed)
-	}
-	if err := s.createTokens(next); err != nil {
-		return nil, err
-	}
-	t.RotatedAt = ms(now)
-	t.Successor = slices.Clone(successor)
-	return cloneToken(t), nil
+	return s.RotateRefreshTokenFunc(ctx, oldHash, now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return successor, next, nil
+	})
 }
 
 // RotateRefreshTokenFunc looks up the refresh token and rotates it with

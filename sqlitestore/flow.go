@@ -280,59 +280,16 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 }
 
 // RotateRefreshToken marks the refresh token oldHash rotated at now,
-// records successor and stores next, in one transaction. The rotation is
-// one conditional UPDATE: of concurrent calls exactly one finds the token
-// unrotated, and the others get the old token with ErrAlreadyUsed. An
-// unknown hash, or that of an access token, is ErrNotFound. now must be
-// after 1970: a rotated_at of 0 means unrotated.
+// records successor and stores next, in one transaction: it is
+// RotateRefreshTokenFunc with a rotate that returns successor and next. Of
+// concurrent calls exactly one finds the token unrotated, and the others
+// get the old token with ErrAlreadyUsed. An unknown hash, or that of an
+// access token, is ErrNotFound. now must be after 1970: a rotated_at of 0
+// means unrotated.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
-	rotatedAt := unixMS(now)
-	if rotatedAt == 0 {
-		// 0 means unrotated; the token would stay usable.
-		return nil, errors.New("sqlitestore: rotate refresh token: now must be a time after 1970")
-	}
-	args := make([][]any, len(next))
-	for i, t := range next {
-		args[i] = tokenArgs(t)
-	}
-	known, err := s.refreshTokenBeforeWrite(ctx, oldHash)
-	if err != nil {
-		return nil, err
-	}
-	var old *oauthd.Token
-	defer s.cache.dropToken(oldHash)
-	err = s.write(ctx, func(st *stmts, x *txn) error {
-		old = nil // the write may run twice (see writer.runTx)
-		var (
-			t   *oauthd.Token
-			err error
-		)
-		if known != nil {
-			t, err = rotateKnown(st, x, rotatedAt, successor, known)
-		} else {
-			t, err = scanToken(x.queryRow(st.rotateToken, rotatedAt, successor, oldHash))
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			t, err := scanToken(x.queryRow(st.refreshToken, oldHash))
-			if err != nil {
-				return lookupErr(err, "refresh token")
-			}
-			old = t
-			return fmt.Errorf("sqlitestore: refresh token: %w", oauthd.ErrAlreadyUsed)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlitestore: rotate refresh token: %w", err)
-		}
-		if err := createTokens(st, x, args); err != nil {
-			return err
-		}
-		old = t
-		return nil
+	return s.RotateRefreshTokenFunc(ctx, oldHash, now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return successor, next, nil
 	})
-	if err != nil && !errors.Is(err, oauthd.ErrAlreadyUsed) {
-		return nil, err
-	}
-	return old, err
 }
 
 // RotateRefreshTokenFunc looks up the refresh token and rotates it with
@@ -422,35 +379,12 @@ func callRotate(rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error), t *
 	return rotate(t)
 }
 
-// refreshTokenBeforeWrite returns the unrotated refresh token with the
-// hash, for RotateRefreshToken, from the read cache or a reader connection
-// (the Provider has just looked it up, so it is usually cached). It returns
-// nil, and no error, if there is no such token; an error only if the store
-// is closed or ctx is done.
-//
-// Of a token's row only rotated_at and successor ever change, so when the
-// writer's conditional UPDATE rotates the token, the row it rotated is the
-// one returned here, and the writer, which every write of the process
-// waits for, need not read it back (see rotateKnown).
-func (s *Store) refreshTokenBeforeWrite(ctx context.Context, hash string) (*oauthd.Token, error) {
-	t, err := s.Token(ctx, hash)
-	if err != nil {
-		// Any other failure costs nothing but the read: the write reads
-		// the row itself.
-		return nil, s.checkReady(ctx)
-	}
-	if t.Kind != oauthd.RefreshToken || !t.RotatedAt.IsZero() {
-		return nil, nil
-	}
-	return t, nil
-}
-
-// rotateKnown is the rotation's conditional UPDATE when the token was read
-// before the write (see refreshTokenBeforeWrite): an Exec without RETURNING,
-// which would copy the row, successor and all, through a temporary table.
-// It returns sql.ErrNoRows when the UPDATE found no unrotated token.
+// rotateKnown is the rotation's conditional UPDATE of a token read in the
+// write: an Exec, not UPDATE ... RETURNING, which would copy the row,
+// successor and all, through a temporary table. It returns sql.ErrNoRows
+// when the UPDATE found no unrotated token.
 func rotateKnown(st *stmts, x *txn, rotatedAt int64, successor []byte, known *oauthd.Token) (*oauthd.Token, error) {
-	res, err := x.exec(st.rotateKnownToken, rotatedAt, successor, known.Hash)
+	res, err := x.exec(st.rotateToken, rotatedAt, successor, known.Hash)
 	if err != nil {
 		return nil, err
 	}

@@ -172,12 +172,11 @@ func TestRedeemInGroupCommit(t *testing.T) {
 	}
 }
 
-// TestRotateWithStaleToken: RotateRefreshToken takes the token as the read
-// cache has it, so that the writer need not read it back; a cached copy
-// that is out of date (the token was rotated meanwhile, by this process or
-// another) must not let the token rotate twice. The writer's conditional
-// UPDATE decides: the second rotation is reuse, the rotated token comes
-// back as stored, and nothing of the second call is stored.
+// TestRotateWithStaleToken: a rotation must not trust the read cache's
+// copy of the token, which may be out of date (the token was rotated
+// meanwhile, by this process or another): the second rotation is reuse,
+// the rotated token comes back as stored, and nothing of the second call
+// is stored.
 func TestRotateWithStaleToken(t *testing.T) {
 	ctx := t.Context()
 	s := openTemp(t)

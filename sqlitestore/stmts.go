@@ -47,7 +47,7 @@ type stmts struct {
 	createAuthRequest, deleteAuthRequest        *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode   *sql.Stmt
 	createToken, grantRevoked                   *sql.Stmt
-	rotateToken, rotateKnownToken, refreshToken *sql.Stmt
+	rotateToken, refreshToken                   *sql.Stmt
 	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
 	deleteTokensOf                              *sql.Stmt
 	createSession, deleteSession                *sql.Stmt
@@ -122,8 +122,6 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.
 		{&st.rotateToken, `UPDATE tokens SET rotated_at = ?, successor = ?
-			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 RETURNING ` + tokenColumns},
-		{&st.rotateKnownToken, `UPDATE tokens SET rotated_at = ?, successor = ?
 			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0`},
 		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token'`},
 		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ?`},

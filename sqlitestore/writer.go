@@ -449,13 +449,6 @@ func (x *txn) exec(st *sql.Stmt, args ...any) (sql.Result, error) {
 	return res, err
 }
 
-// queryRow runs st in the transaction and returns its first row. The
-// statement may be an UPDATE ... RETURNING, so it counts as a change.
-func (x *txn) queryRow(st *sql.Stmt, args ...any) *sql.Row {
-	x.wrote = true
-	return x.stmt(st).QueryRowContext(x.ctx, args...)
-}
-
 // readRow runs st, a SELECT, in the transaction and returns its first row.
 func (x *txn) readRow(st *sql.Stmt, args ...any) *sql.Row {
 	return x.stmt(st).QueryRowContext(x.ctx, args...)
