@@ -144,35 +144,31 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		{"RedeemAuthCode", func(s *pathStore) oauthd.Storage { return redeemingStore{s} }, true},
 		{"ConsumeAuthCode+CreateTokens", func(s *pathStore) oauthd.Storage { return s }, false},
 	}
-	results := make([]map[string]pathOutcome, len(paths))
-	for i, path := range paths {
-		results[i] = map[string]pathOutcome{}
-		t.Run(path.name, func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					ps := &pathStore{}
-					e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
-						ps.Storage = s
-						return path.wrap(ps)
-					})
-					allowOpenID(e)
-					r := sc.run(e)
-					ps.mu.Lock()
-					hashes := ps.stored
-					ps.mu.Unlock()
-					o := observePath(e, r, hashes)
-					consumes, creates, redeems := ps.calls()
-					if path.redeemer && (consumes != 0 || creates != 0 || redeems == 0) {
-						t.Errorf("ConsumeAuthCode %d, CreateTokens %d, RedeemAuthCode %d calls; want RedeemAuthCode only", consumes, creates, redeems)
-					}
-					if !path.redeemer && (redeems != 0 || consumes == 0) {
-						t.Errorf("ConsumeAuthCode %d, RedeemAuthCode %d calls; want ConsumeAuthCode", consumes, redeems)
-					}
-					results[i][sc.name] = o
-				})
-			}
-		})
+	names := make([]string, len(scenarios))
+	for j, sc := range scenarios {
+		names[j] = sc.name
 	}
+	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, names, func(t *testing.T, i, j int) pathOutcome {
+		path, sc := paths[i], scenarios[j]
+		ps := &pathStore{}
+		e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
+			ps.Storage = s
+			return path.wrap(ps)
+		})
+		allowOpenID(e)
+		r := sc.run(e)
+		ps.mu.Lock()
+		hashes := ps.stored
+		ps.mu.Unlock()
+		consumes, creates, redeems := ps.calls()
+		if path.redeemer && (consumes != 0 || creates != 0 || redeems == 0) {
+			t.Errorf("ConsumeAuthCode %d, CreateTokens %d, RedeemAuthCode %d calls; want RedeemAuthCode only", consumes, creates, redeems)
+		}
+		if !path.redeemer && (redeems != 0 || consumes == 0) {
+			t.Errorf("ConsumeAuthCode %d, RedeemAuthCode %d calls; want ConsumeAuthCode", consumes, redeems)
+		}
+		return observePath(e, r, hashes)
+	})
 
 	want := map[string]struct {
 		status int
@@ -265,4 +261,19 @@ func allowOpenID(e *testEnv) {
 	if err := e.store.UpdateClient(ctx, c); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// runStorePaths runs every scenario on every path, each as a subtest
+// path/scenario, and returns the outcomes by path, then scenario name.
+func runStorePaths(t *testing.T, paths, scenarios []string, run func(t *testing.T, path, scenario int) pathOutcome) []map[string]pathOutcome {
+	results := make([]map[string]pathOutcome, len(paths))
+	for i, p := range paths {
+		results[i] = map[string]pathOutcome{}
+		t.Run(p, func(t *testing.T) {
+			for j, sc := range scenarios {
+				t.Run(sc, func(t *testing.T) { results[i][sc] = run(t, i, j) })
+			}
+		})
+	}
+	return results
 }

@@ -181,37 +181,34 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		{"RotateRefreshTokenFunc", func(s *rotationStore) oauthd.Storage { return rotatingStore{s} }, true},
 		{"Token+RotateRefreshToken", func(s *rotationStore) oauthd.Storage { return s }, false},
 	}
-	results := make([]map[string]pathOutcome, len(paths))
-	for i, path := range paths {
-		results[i] = map[string]pathOutcome{}
-		t.Run(path.name, func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) {
-					rs := &rotationStore{}
-					e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
-						rs.Storage = s
-						return path.wrap(rs)
-					}, func(c *oauthd.Config) { c.RefreshGracePeriod = sc.grace })
-					allowOpenID(e)
-					r := sc.run(e)
-					rs.mu.Lock()
-					hashes, reads, rotates, fns := rs.stored, rs.reads, rs.rotates, rs.fns
-					rs.mu.Unlock()
-					o := observePath(e, r, hashes)
-					if o.status == http.StatusOK && o.idToken {
-						checkIDTokenFor(t, e, r)
-					}
-					if path.rotator && (rotates != 0 || fns == 0) {
-						t.Errorf("RotateRefreshToken %d, RotateRefreshTokenFunc %d calls; want RotateRefreshTokenFunc only", rotates, fns)
-					}
-					if !path.rotator && (fns != 0 || reads == 0) {
-						t.Errorf("Token %d, RotateRefreshTokenFunc %d calls; want Token", reads, fns)
-					}
-					results[i][sc.name] = o
-				})
-			}
-		})
+	names := make([]string, len(scenarios))
+	for j, sc := range scenarios {
+		names[j] = sc.name
 	}
+	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, names, func(t *testing.T, i, j int) pathOutcome {
+		path, sc := paths[i], scenarios[j]
+		rs := &rotationStore{}
+		e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
+			rs.Storage = s
+			return path.wrap(rs)
+		}, func(c *oauthd.Config) { c.RefreshGracePeriod = sc.grace })
+		allowOpenID(e)
+		r := sc.run(e)
+		rs.mu.Lock()
+		hashes, reads, rotates, fns := rs.stored, rs.reads, rs.rotates, rs.fns
+		rs.mu.Unlock()
+		o := observePath(e, r, hashes)
+		if o.status == http.StatusOK && o.idToken {
+			checkIDTokenFor(t, e, r)
+		}
+		if path.rotator && (rotates != 0 || fns == 0) {
+			t.Errorf("RotateRefreshToken %d, RotateRefreshTokenFunc %d calls; want RotateRefreshTokenFunc only", rotates, fns)
+		}
+		if !path.rotator && (fns != 0 || reads == 0) {
+			t.Errorf("Token %d, RotateRefreshTokenFunc %d calls; want Token", reads, fns)
+		}
+		return o
+	})
 
 	want := map[string]struct {
 		status  int
