@@ -2,9 +2,13 @@ package oauthd
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -107,5 +111,39 @@ func TestContentLength(t *testing.T) {
 	h.Add("Content-Length", "43")
 	if v := contentLength(42); len(v) != 1 || v[0] != "42" {
 		t.Fatalf("after Add: %q", v)
+	}
+}
+
+// Every JSON answer carries a Content-Length, never chunked transfer coding,
+// whether net/http computes it (bodies up to autoContentLength bytes, kept
+// in its buffer until the handler returns) or writeJSONBody sets it.
+func TestJSONBodyContentLength(t *testing.T) {
+	var size atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(size.Load())
+		writeJSONBody(w, http.StatusOK, func(b []byte) []byte {
+			// A JSON string of n-3 bytes: with its quotes and the
+			// newline, the body is n bytes.
+			b = append(b, '"')
+			b = append(b, strings.Repeat("a", n-3)...)
+			return append(b, '"')
+		})
+	}))
+	defer srv.Close()
+	for _, n := range []int{3, 100, autoContentLength - 1, autoContentLength, autoContentLength + 1, 3 * autoContentLength, 70000} {
+		size.Store(int64(n))
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) != n || res.ContentLength != int64(n) || len(res.TransferEncoding) != 0 {
+			t.Errorf("body of %d bytes: read %d, Content-Length %d, Transfer-Encoding %v; want %d, %d, none",
+				n, len(body), res.ContentLength, res.TransferEncoding, n, n)
+		}
 	}
 }
