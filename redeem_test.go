@@ -144,11 +144,7 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		{"RedeemAuthCode", func(s *pathStore) oauthd.Storage { return redeemingStore{s} }, true},
 		{"ConsumeAuthCode+CreateTokens", func(s *pathStore) oauthd.Storage { return s }, false},
 	}
-	names := make([]string, len(scenarios))
-	for j, sc := range scenarios {
-		names[j] = sc.name
-	}
-	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, names, func(t *testing.T, i, j int) pathOutcome {
+	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, len(scenarios), func(j int) string { return scenarios[j].name }, func(t *testing.T, i, j int) pathOutcome {
 		path, sc := paths[i], scenarios[j]
 		ps := &pathStore{}
 		e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
@@ -263,14 +259,16 @@ func allowOpenID(e *testEnv) {
 	}
 }
 
-// runStorePaths runs every scenario on every path, each as a subtest
-// path/scenario, and returns the outcomes by path, then scenario name.
-func runStorePaths(t *testing.T, paths, scenarios []string, run func(t *testing.T, path, scenario int) pathOutcome) []map[string]pathOutcome {
+// runStorePaths runs each of n scenarios on every path, each as a subtest
+// path/name(scenario), and returns the outcomes by path, then scenario
+// name.
+func runStorePaths(t *testing.T, paths []string, n int, name func(scenario int) string, run func(t *testing.T, path, scenario int) pathOutcome) []map[string]pathOutcome {
 	results := make([]map[string]pathOutcome, len(paths))
 	for i, p := range paths {
 		results[i] = map[string]pathOutcome{}
 		t.Run(p, func(t *testing.T) {
-			for j, sc := range scenarios {
+			for j := range n {
+				sc := name(j)
 				t.Run(sc, func(t *testing.T) { results[i][sc] = run(t, i, j) })
 			}
 		})

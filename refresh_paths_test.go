@@ -181,11 +181,7 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		{"RotateRefreshTokenFunc", func(s *rotationStore) oauthd.Storage { return rotatingStore{s} }, true},
 		{"Token+RotateRefreshToken", func(s *rotationStore) oauthd.Storage { return s }, false},
 	}
-	names := make([]string, len(scenarios))
-	for j, sc := range scenarios {
-		names[j] = sc.name
-	}
-	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, names, func(t *testing.T, i, j int) pathOutcome {
+	results := runStorePaths(t, []string{paths[0].name, paths[1].name}, len(scenarios), func(j int) string { return scenarios[j].name }, func(t *testing.T, i, j int) pathOutcome {
 		path, sc := paths[i], scenarios[j]
 		rs := &rotationStore{}
 		e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {

@@ -333,7 +333,7 @@ func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now tim
 			rotateErr = err
 			return errRefused // nothing written: the token stays unrotated
 		}
-		rotated, err := rotateKnown(st, x, rotatedAt, successor, t)
+		rotated, err := markRotated(st, x, rotatedAt, successor, t)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: rotate refresh token: %w", err)
 		}
@@ -379,12 +379,12 @@ func callRotate(rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error), t *
 	return rotate(t)
 }
 
-// rotateKnown is the rotation's conditional UPDATE of a token read in the
+// markRotated is the rotation's conditional UPDATE of token t, read in the
 // write: an Exec, not UPDATE ... RETURNING, which would copy the row,
 // successor and all, through a temporary table. It returns sql.ErrNoRows
 // when the UPDATE found no unrotated token.
-func rotateKnown(st *stmts, x *txn, rotatedAt int64, successor []byte, known *oauthd.Token) (*oauthd.Token, error) {
-	res, err := x.exec(st.rotateToken, rotatedAt, successor, known.Hash)
+func markRotated(st *stmts, x *txn, rotatedAt int64, successor []byte, t *oauthd.Token) (*oauthd.Token, error) {
+	res, err := x.exec(st.rotateToken, rotatedAt, successor, t.Hash)
 	if err != nil {
 		return nil, err
 	}
@@ -395,9 +395,9 @@ func rotateKnown(st *stmts, x *txn, rotatedAt int64, successor []byte, known *oa
 	if n == 0 {
 		return nil, sql.ErrNoRows
 	}
-	t := *known
-	t.RotatedAt, t.Successor = fromMS(rotatedAt), slices.Clone(successor)
-	return &t, nil
+	rotated := *t
+	rotated.RotatedAt, rotated.Successor = fromMS(rotatedAt), slices.Clone(successor)
+	return &rotated, nil
 }
 
 // RevokeToken removes one token; ErrNotFound if it was not there.
