@@ -136,6 +136,12 @@ func isConstraint(err error) bool {
 	return false
 }
 
+// isBusy reports whether err is SQLITE_BUSY (or one of its extended codes).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // lookupErr turns the error of a single-row lookup into the store's error:
 // ErrNotFound for no row.
 func lookupErr(err error, what string) error {

@@ -52,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/oauthd/oauthd"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -88,6 +89,29 @@ const busyTimeout = 10000
 // readConns is the size of the read pool. WAL readers do not block each
 // other or the writer.
 const readConns = 4
+
+// connectWriter makes the writer's first connection, which creates the
+// file and switches it to WAL. Processes doing so at the same time on a new
+// file can each hold what the other waits for; SQLite then answers one of
+// them SQLITE_BUSY at once, without waiting out the busy timeout. That one
+// tries again, a little later each time, until the busy timeout has passed
+// (TestConcurrentOpen).
+func connectWriter(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout * time.Millisecond)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
 
 // Store is an oauthd.Storage on one SQLite file. It is safe for concurrent
 // use by many goroutines; several processes may open the same file.
@@ -154,7 +178,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdb.SetConnMaxIdleTime(0)
 	// Connecting creates the file and switches it to WAL before any
 	// reader connects.
-	if err := wdb.PingContext(ctx); err != nil {
+	if err := connectWriter(ctx, wdb); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
