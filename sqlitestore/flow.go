@@ -488,7 +488,18 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	if limit < 1 {
 		return 0, s.checkReady(ctx)
 	}
+	st, err := s.ready(ctx)
+	if err != nil {
+		return 0, err
+	}
 	nowMS := unixMS(now)
+	// One sweep at a time: each goes on where the last one stopped.
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
+	tokenIDs, err := s.expiredTokens(ctx, st, nowMS, limit)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
 	// What expired may be cached; the cache forgets everything (it refills
 	// with what is still asked for).
@@ -497,8 +508,17 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 			s.cache.clear()
 		}
 	}()
-	err := s.write(ctx, func(st *stmts, x *txn) error {
+	err = s.write(ctx, func(st *stmts, x *txn) error {
 		n = 0
+		if len(tokenIDs) > 0 {
+			res, err := x.exec(st.deleteExpiredTokens, rowidList(tokenIDs), nowMS)
+			if err != nil {
+				return fmt.Errorf("sqlitestore: delete expired tokens: %w", err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return fmt.Errorf("sqlitestore: delete expired tokens: %w", err)
+			}
+		}
 		for i, del := range st.deleteExpired {
 			res, err := x.exec(del, nowMS, limit)
 			if err != nil {

@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,24 +15,63 @@ func TestTokenDeletesUsePartialIndexes(t *testing.T) {
 		{sqlDeleteGrantTokens, "tokens_grant_id"},
 		{sqlDeleteTokensOf, "tokens_subject_client_id"},
 	} {
-		rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+c.query, "x", "y")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		plan := queryPlan(t, s, c.query, "x", "y")
 		if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX "+c.index+" ") {
 			t.Errorf("%s: plan %q; want a search using index %s", c.query, plan, c.index)
 		}
+	}
+}
+
+// queryPlan returns the details of EXPLAIN QUERY PLAN for query.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// A token insert pays for the table, its primary key and the two partial
+// indexes, and nothing else: the expiry sweep needs no index of its own
+// (migration 0004). The sweep reads rowid ranges of the table, and its
+// delete finds each row by rowid.
+func TestTokenSweepNeedsNoIndex(t *testing.T) {
+	s := openTemp(t)
+	rows, err := s.rdb.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tokens' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var indexes []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	rows.Close()
+	if want := []string{"sqlite_autoindex_tokens_1", "tokens_grant_id", "tokens_subject_client_id"}; !slices.Equal(indexes, want) {
+		t.Errorf("indexes on tokens = %q; want %q", indexes, want)
+	}
+
+	if plan := queryPlan(t, s, sqlExpiredTokens, 0, 10, 0, 10); len(plan) != 1 || !strings.Contains(plan[0], "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") {
+		t.Errorf("sweep read: plan %q; want a search of a rowid range", plan)
+	}
+	if plan := strings.Join(queryPlan(t, s, sqlDeleteExpiredTokens, "[1]", 0), "; "); !strings.Contains(plan, "USING INTEGER PRIMARY KEY (rowid=?)") {
+		t.Errorf("sweep delete: plan %q; want a search by rowid", plan)
 	}
 }

@@ -124,6 +124,11 @@ type Store struct {
 
 	cache *readCache // nil when off
 
+	// sweepMu serialises DeleteExpired, whose token sweep goes on from
+	// where the last one stopped (sweep.go).
+	sweepMu sync.Mutex
+	sweep   tokenSweep
+
 	// st holds the prepared statements once the schema is current; nil
 	// before. prepMu serialises preparing and migrating.
 	st     atomic.Pointer[stmts]

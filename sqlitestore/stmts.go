@@ -26,9 +26,21 @@ const (
 	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
 )
 
-// expiring names the tables DeleteExpired cleans: every one has an
-// expires_at column, where 0 means never.
-var expiring = []string{"auth_requests", "auth_codes", "tokens", "sessions", "grant_revocations", "signing_keys"}
+// The token sweep (sweep.go) reads a range of rowids for expired tokens on a
+// read connection, then deletes the rowids it found, given as a JSON array,
+// checking their expiry again: they were found before the write
+// (TestTokenSweepNeedsNoIndex).
+const (
+	sqlExpiredTokens = `SELECT rowid FROM tokens WHERE rowid > ? AND rowid <= ? AND expires_at != 0 AND expires_at < ?
+		ORDER BY rowid LIMIT ?`
+	sqlDeleteExpiredTokens = `DELETE FROM tokens WHERE rowid IN (SELECT value FROM json_each(?1))
+		AND expires_at != 0 AND expires_at < ?2`
+)
+
+// expiring names the tables DeleteExpired cleans through their expires_at
+// index: every one has an expires_at column, where 0 means never. Tokens
+// have no such index and are swept separately (sweep.go).
+var expiring = []string{"auth_requests", "auth_codes", "sessions", "grant_revocations", "signing_keys"}
 
 // stmts are the store's prepared statements: the reads on the read pool,
 // the writes on the writer's connection.
@@ -40,6 +52,7 @@ type stmts struct {
 	user, userByUsername, users    *sql.Stmt
 	authRequest, token, session    *sql.Stmt
 	consent, consents, signingKeys *sql.Stmt
+	maxTokenRowid, expiredTokens   *sql.Stmt // the token sweep (sweep.go)
 
 	// Writes.
 	createClient, updateClient, deleteClient    *sql.Stmt
@@ -54,6 +67,7 @@ type stmts struct {
 	saveConsent, deleteConsent                  *sql.Stmt
 	createSigningKey, deleteSigningKey          *sql.Stmt
 	deleteExpired                               []*sql.Stmt // in the order of expiring
+	deleteExpiredTokens                         *sql.Stmt   // the rowids the token sweep found
 }
 
 // prepare prepares every statement, the reads on rdb and the writes on wdb.
@@ -79,6 +93,8 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.consent, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? AND client_id = ?`},
 		{&st.consents, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? ORDER BY client_id`},
 		{&st.signingKeys, `SELECT ` + keyColumns + ` FROM signing_keys ORDER BY not_before, id`},
+		{&st.maxTokenRowid, `SELECT coalesce(max(rowid), 0) FROM tokens`},
+		{&st.expiredTokens, sqlExpiredTokens},
 	}
 	writes := []struct {
 		dst   **sql.Stmt
@@ -144,6 +160,7 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 
 		{&st.createSigningKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSigningKey, `DELETE FROM signing_keys WHERE id = ?`},
+		{&st.deleteExpiredTokens, sqlDeleteExpiredTokens},
 	}
 	st.deleteExpired = make([]*sql.Stmt, len(expiring))
 	for i, table := range expiring {
