@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,7 +68,7 @@ type benchFlags struct {
 	duration                                                    time.Duration
 	baseline, jsonOut, inprocess, startup                       bool
 	clientID, clientSecret, username, password, redirect, scope string
-	serveBare, bareAddr, cpuProfile, memProfile                 string
+	serveBare, bareAddr, cpuProfile, memProfile, traceFile      string
 	wrk                                                         bool
 	wrkPath                                                     string
 	wrkThreads                                                  int
@@ -100,6 +101,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&f.username, "username", app.DemoUsername, "with --url: a user to sign in as")
 	fs.StringVar(&f.password, "password", app.DemoPassword, "with --url: the user's password")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "with --inprocess: write a CPU profile of the timed oauthd run (server and load generator) to this file")
+	fs.StringVar(&f.traceFile, "trace", "", "with --inprocess: write an execution trace of the timed oauthd run to this file (go tool trace; keep --duration short)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "with --inprocess: write an allocation profile of the bench process (seeding, server and load generator) to this file")
 	fs.BoolVar(&f.wrk, "wrk", false, "time the runs with wrk instead of the Go load generator (client_credentials and introspect only)")
 	fs.StringVar(&f.wrkPath, "wrk-path", "wrk", "with --wrk: the wrk binary")
@@ -204,6 +206,9 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	if f.cpuProfile != "" && !f.inprocess {
 		return errors.New("--cpuprofile needs --inprocess")
 	}
+	if f.traceFile != "" && !f.inprocess {
+		return errors.New("--trace needs --inprocess")
+	}
 	if f.memProfile != "" {
 		if !f.inprocess {
 			return errors.New("--memprofile needs --inprocess")
@@ -266,6 +271,16 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 			return err
 		}
 	}
+	if f.traceFile != "" {
+		tf, err := os.Create(f.traceFile)
+		if err != nil {
+			return err
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return err
+		}
+	}
 	var bare *server
 	if f.baseline {
 		if bare, err = startBare(ctx, f, e, tr); err != nil {
@@ -323,6 +338,9 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	}
 	if f.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if f.traceFile != "" {
+		trace.Stop()
 	}
 	if f.memProfile != "" {
 		if err := writeAllocs(f.memProfile); err != nil {

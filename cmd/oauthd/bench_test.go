@@ -95,6 +95,7 @@ func TestBenchCommandFlags(t *testing.T) {
 		{"--url", "https://example.com"},
 		{"--cpuprofile", "cpu.prof"},
 		{"--memprofile", "mem.prof"},
+		{"--trace", "trace.out"},
 	} {
 		if _, _, code := runBenchCmd(t, args...); code == 0 {
 			t.Errorf("bench %v succeeded", args)
@@ -103,12 +104,13 @@ func TestBenchCommandFlags(t *testing.T) {
 }
 
 // --cpuprofile and --memprofile (with --inprocess) write pprof profiles:
-// gzipped protocol buffers that go tool pprof reads.
+// gzipped protocol buffers that go tool pprof reads; --trace writes an
+// execution trace for go tool trace.
 func TestBenchCommandProfiles(t *testing.T) {
 	dir := t.TempDir()
-	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	cpu, mem, tr := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof"), filepath.Join(dir, "trace.out")
 	_, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms",
-		"--cpuprofile", cpu, "--memprofile", mem)
+		"--cpuprofile", cpu, "--memprofile", mem, "--trace", tr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -120,6 +122,11 @@ func TestBenchCommandProfiles(t *testing.T) {
 		if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
 			t.Errorf("%s: %d bytes, not a gzipped profile", filepath.Base(f), len(b))
 		}
+	}
+	if b, err := os.ReadFile(tr); err != nil {
+		t.Fatal(err)
+	} else if !bytes.HasPrefix(b, []byte("go 1.")) || len(b) < 1000 {
+		t.Errorf("trace: %d bytes starting %q, not an execution trace", len(b), b[:min(len(b), 16)])
 	}
 }
 
