@@ -119,8 +119,12 @@ func tokenArgs(t *oauthd.Token) []any {
 		unixMS(t.AuthTime), unixMS(t.IssuedAt), unixMS(t.ExpiresAt)}
 }
 
-// tokenGrant is the index of the grant ID in tokenArgs.
-const tokenGrant = 1
+// tokenGrant is the index of the grant ID in tokenArgs, and tokenParams
+// their number.
+const (
+	tokenGrant  = 1
+	tokenParams = 11
+)
 
 // isConstraint reports whether err is a violated UNIQUE or PRIMARY KEY
 // constraint (or another constraint SQLite did not detail).

@@ -26,6 +26,12 @@ const (
 	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
 )
 
+// tokenRow is the VALUES row of a token insert, for the tokenParams
+// arguments of tokenArgs: a token of a revoked grant gets a NULL kind,
+// which the NOT NULL constraint makes INSERT OR IGNORE skip.
+const tokenRow = `(?, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?) THEN NULL ELSE ? END,
+	?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)`
+
 // The token sweep (sweep.go) reads a range of rowids for expired tokens on a
 // read connection, then deletes the rowids it found, given as a JSON array,
 // checking their expiry again: they were found before the write
@@ -59,7 +65,7 @@ type stmts struct {
 	createUser, updateUser, deleteUser          *sql.Stmt
 	createAuthRequest, deleteAuthRequest        *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode   *sql.Stmt
-	createToken, grantRevoked                   *sql.Stmt
+	createToken, createTokenPair, grantRevoked  *sql.Stmt
 	rotateToken, refreshToken                   *sql.Stmt
 	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
 	deleteTokensOf                              *sql.Stmt
@@ -131,9 +137,8 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		// Its parameters are anonymous, the grant ID bound twice (see
 		// tokenArgs): the driver reads the name of every parameter as it
 		// binds it, a string allocated for each ?NNN and none for a ?.
-		{&st.createToken, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `)
-			VALUES (?, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?) THEN NULL ELSE ? END,
-				?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)`},
+		{&st.createToken, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow},
+		{&st.createTokenPair, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow + `, ` + tokenRow},
 		{&st.grantRevoked, `SELECT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?)`},
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.

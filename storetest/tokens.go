@@ -95,6 +95,19 @@ func testTokenCreateAtomic(t *testing.T, s oauthd.Storage) {
 	err = s.CreateTokens(ctx, fullToken("t4", oauthd.AccessToken, "g3"), fullToken("t4", oauthd.RefreshToken, "g3"))
 	wantErr(t, "CreateTokens(one hash twice)", err, oauthd.ErrAlreadyExists)
 	tokenExists(t, s, "t4", false)
+
+	// An access and refresh token pair of one grant (what a code
+	// redemption or a refresh stores), with either hash taken: neither is
+	// stored.
+	err = s.CreateTokens(ctx, fullToken("t1", oauthd.AccessToken, "g4"), fullToken("t5", oauthd.RefreshToken, "g4"))
+	wantErr(t, "CreateTokens(pair, first hash taken)", err, oauthd.ErrAlreadyExists)
+	tokenExists(t, s, "t5", false)
+	err = s.CreateTokens(ctx, fullToken("t6", oauthd.AccessToken, "g4"), fullToken("t1", oauthd.RefreshToken, "g4"))
+	wantErr(t, "CreateTokens(pair, second hash taken)", err, oauthd.ErrAlreadyExists)
+	tokenExists(t, s, "t6", false)
+	if got, err := s.Token(ctx, "t1"); err != nil || got.GrantID != "g1" {
+		t.Errorf("Token(t1) = %+v, %v after refused pairs; want the first token", got, err)
+	}
 }
 
 func testTokenRotate(t *testing.T, s oauthd.Storage) {
@@ -325,6 +338,10 @@ func testTokenRevokeGrantLater(t *testing.T, s oauthd.Storage) {
 	tokenExists(t, s, "g1-at", false)
 	tokenExists(t, s, "g1-rt", false)
 	tokenExists(t, s, "g2-rt", true)
+	// The pair alone, as a code redemption or a refresh stores it.
+	must(t, "CreateTokens(pair of a revoked grant)", s.CreateTokens(ctx, late...))
+	tokenExists(t, s, "g1-at", false)
+	tokenExists(t, s, "g1-rt", false)
 	_, err := s.RotateRefreshToken(ctx, "g1-rt", at(time.Second), []byte("s"), fullToken("g1-rt-2", oauthd.RefreshToken, "g1"))
 	wantErr(t, "RotateRefreshToken(token of a revoked grant)", err, oauthd.ErrNotFound)
 	tokenExists(t, s, "g1-rt-2", false)
