@@ -47,6 +47,15 @@ const (
 		RETURNING ` + tokenColumns
 	sqlRefreshToken = `SELECT ` + tokenColumns + ` FROM tokens t WHERE t.hash = $1 AND t.kind = 'refresh_token'
 		AND NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = t.grant_id)`
+	// RotateRefreshTokenFunc locks the refresh token's row for its
+	// transaction: a concurrent rotation, on any node, waits for this one
+	// to commit or roll back, then sees the row as it was left (READ
+	// COMMITTED re-reads a locked row that changed), rotated or gone.
+	sqlLockRefreshToken = `SELECT ` + tokenColumns + ` FROM tokens t WHERE t.hash = $1 AND t.kind = 'refresh_token'
+		AND NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = t.grant_id)
+		FOR UPDATE OF t`
+	sqlMarkRotated = `UPDATE tokens t SET rotated_at = $1, successor = $2
+		WHERE t.hash = $3 AND t.rotated_at IS NULL RETURNING ` + tokenColumns
 	sqlDeleteToken = `DELETE FROM tokens WHERE hash = $1`
 	// A revocation lasts until the latest time it was given; NULL is for
 	// good.
@@ -244,8 +253,8 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 	return code, fmt.Errorf("pgstore: auth code: %w", oauthd.ErrAlreadyUsed)
 }
 
-// errNotCommitted is a redemption whose COMMIT rolled back.
-var errNotCommitted = errors.New("pgstore: redeem auth code: the transaction was rolled back")
+// errNotCommitted is a redemption or rotation whose COMMIT rolled back.
+var errNotCommitted = errors.New("pgstore: the transaction was rolled back at COMMIT")
 
 // redeem is one attempt of RedeemAuthCode on a connection of its own. The
 // error is pgx.ErrNoRows when the code is used or unknown, and is nil when
@@ -381,6 +390,123 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time
 		return nil, s.lookup("refresh token", err)
 	}
 	return old, fmt.Errorf("pgstore: refresh token: %w", oauthd.ErrAlreadyUsed)
+}
+
+// errRotated is a rotation that found the refresh token rotated already.
+var errRotated = errors.New("pgstore: rotate refresh token: rotated already")
+
+// RotateRefreshTokenFunc looks the refresh token up and rotates it in one
+// transaction (see oauthd.RefreshRotator): it locks the token's row, calls
+// rotate with it, then marks it rotated and stores the tokens rotate
+// returned, and commits. Of concurrent calls, on any number of nodes,
+// exactly one finds the token unrotated: the others wait for the row's
+// lock and then find it rotated (ErrAlreadyUsed, with the old token) or
+// gone (ErrNotFound). A token of a revoked grant is not found. If rotate
+// fails, the transaction is rolled back and the token is returned
+// unrotated with rotate's error. rotate runs while the row is locked, and
+// runs again if the transaction is retried (a deadlock or serialization
+// failure).
+func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	if now.IsZero() {
+		// NULL means unrotated; the token would stay usable.
+		return nil, errors.New("pgstore: rotate refresh token: now is the zero time")
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		old       *oauthd.Token
+		rotateErr error
+	)
+	err := retry(ctx, func() error {
+		var err error
+		old, rotateErr, err = s.rotateOnce(ctx, hash, now, rotate)
+		return err
+	})
+	switch {
+	case err == nil:
+		return old, rotateErr
+	case errors.Is(err, errRotated):
+		return old, fmt.Errorf("pgstore: refresh token: %w", oauthd.ErrAlreadyUsed)
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, notFound("refresh token")
+	}
+	return nil, s.fail("rotate refresh token", err)
+}
+
+// rotateOnce is one attempt of RotateRefreshTokenFunc on a connection of
+// its own. The error is pgx.ErrNoRows for an unknown token, errRotated
+// (with the token) for a rotated one, and nil when rotate fails
+// (rotateErr) and nothing was written. A connection released inside the
+// transaction (after a failure, or a panic in rotate) is closed by the
+// pool, which ends the transaction without committing.
+func (s *Store) rotateOnce(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (old *oauthd.Token, rotateErr, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Release()
+	rollback := func() { conn.Exec(ctx, "ROLLBACK") }
+
+	b := new(pgx.Batch)
+	b.Queue("BEGIN")
+	b.Queue(sqlLockRefreshToken, hash)
+	br := conn.SendBatch(ctx, b)
+	if _, err = br.Exec(); err == nil {
+		old, err = scanToken(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback()
+		return nil, nil, err
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
+		// BEGIN did not hold (a proxy between?): the row is not locked.
+		rollback()
+		return nil, nil, fmt.Errorf("pgstore: rotate refresh token: not in a transaction after BEGIN (status %q)", st)
+	}
+	if !old.RotatedAt.IsZero() {
+		rollback()
+		return old, nil, errRotated
+	}
+	successor, next, rotateErr := rotate(old)
+	if rotateErr != nil {
+		rollback()
+		return old, rotateErr, nil
+	}
+
+	b = new(pgx.Batch)
+	b.Queue(sqlMarkRotated, ts(now), successor, hash)
+	if len(next) > 0 {
+		b.Queue(sqlCreateTokens, newTokenRows(next).args()...)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	rotated, err := scanToken(br.QueryRow())
+	var tag pgconn.CommandTag
+	for i := 1; err == nil && i < b.Len(); i++ {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		// COMMIT of a failed transaction answers ROLLBACK, without an
+		// error.
+		err = errNotCommitted
+	}
+	if err != nil {
+		rollback()
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The row is locked and was unrotated: this cannot be, but
+			// must not read as an unknown token.
+			err = fmt.Errorf("pgstore: rotate refresh token: the locked token changed")
+		}
+		return nil, nil, err
+	}
+	return rotated, nil, nil
 }
 
 // RevokeToken removes one token; ErrNotFound if it was not there.

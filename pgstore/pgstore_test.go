@@ -341,7 +341,28 @@ func TestRedactDSN(t *testing.T) {
 // RotateRefreshToken for one grant on separate connections: whatever the
 // interleaving, no token of the grant is found afterwards, and no rotation
 // succeeds after the revocation returned.
+// rotations are the two ways a store rotates a refresh token: the Provider
+// calls RotateRefreshTokenFunc when the store has it (pgstore has), and
+// RotateRefreshToken otherwise. The race tests run with both.
+var rotations = []struct {
+	name   string
+	rotate func(ctx context.Context, s *pgstore.Store, hash string, now time.Time, next ...*oauthd.Token) (*oauthd.Token, error)
+}{
+	{"RotateRefreshToken", func(ctx context.Context, s *pgstore.Store, hash string, now time.Time, next ...*oauthd.Token) (*oauthd.Token, error) {
+		return s.RotateRefreshToken(ctx, hash, now, nil, next...)
+	}},
+	{"RotateRefreshTokenFunc", func(ctx context.Context, s *pgstore.Store, hash string, now time.Time, next ...*oauthd.Token) (*oauthd.Token, error) {
+		return s.RotateRefreshTokenFunc(ctx, hash, now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { return nil, next, nil })
+	}},
+}
+
 func TestRevokeGrantRace(t *testing.T) {
+	for _, r := range rotations {
+		t.Run(r.name, func(t *testing.T) { testRevokeGrantRace(t, r.rotate) })
+	}
+}
+
+func testRevokeGrantRace(t *testing.T, rotate func(context.Context, *pgstore.Store, string, time.Time, ...*oauthd.Token) (*oauthd.Token, error)) {
 	ctx := t.Context()
 	s := fresh(t)
 	now := time.Now()
@@ -369,7 +390,7 @@ func TestRevokeGrantRace(t *testing.T) {
 					}
 					return
 				}
-				_, err := s.RotateRefreshToken(ctx, rt, now, nil, tok(fmt.Sprintf("rt-%d-%d", round, i), oauthd.RefreshToken, grant))
+				_, err := rotate(ctx, s, rt, now, tok(fmt.Sprintf("rt-%d-%d", round, i), oauthd.RefreshToken, grant))
 				if err != nil && !errors.Is(err, oauthd.ErrAlreadyUsed) && !errors.Is(err, oauthd.ErrNotFound) {
 					t.Errorf("RotateRefreshToken: %v", err)
 				}
@@ -392,7 +413,7 @@ func TestRevokeGrantRace(t *testing.T) {
 				t.Errorf("round %d: Token(%s) of the revoked grant: err = %v; want ErrNotFound", round, h, err)
 			}
 		}
-		_, err := s.RotateRefreshToken(ctx, fmt.Sprintf("rt-%d-1", round), now, nil)
+		_, err := rotate(ctx, s, fmt.Sprintf("rt-%d-1", round), now)
 		if !errors.Is(err, oauthd.ErrNotFound) {
 			t.Errorf("round %d: RotateRefreshToken of a successor after the revocation: err = %v; want ErrNotFound", round, err)
 		}
@@ -403,6 +424,12 @@ func TestRevokeGrantRace(t *testing.T) {
 // user's refresh token: afterwards no token of the user for the client is
 // left, however the rotation and the revocation interleave.
 func TestRevokeTokensOfRace(t *testing.T) {
+	for _, r := range rotations {
+		t.Run(r.name, func(t *testing.T) { testRevokeTokensOfRace(t, r.rotate) })
+	}
+}
+
+func testRevokeTokensOfRace(t *testing.T, rotate func(context.Context, *pgstore.Store, string, time.Time, ...*oauthd.Token) (*oauthd.Token, error)) {
 	ctx := t.Context()
 	s := fresh(t)
 	now := time.Now()
@@ -420,7 +447,7 @@ func TestRevokeTokensOfRace(t *testing.T) {
 		)
 		wg.Go(func() {
 			<-start
-			_, err := s.RotateRefreshToken(ctx, rt, now, nil, tok(rt+"-next"))
+			_, err := rotate(ctx, s, rt, now, tok(rt+"-next"))
 			if err != nil && !errors.Is(err, oauthd.ErrNotFound) {
 				t.Errorf("RotateRefreshToken: %v", err)
 			}
@@ -574,5 +601,42 @@ func TestHangingServer(t *testing.T) {
 		if !strings.Contains(err.Error(), ln.Addr().String()) {
 			t.Errorf("error %q does not name the server", err)
 		}
+	}
+}
+
+// A panic in RotateRefreshTokenFunc's rotate ends the transaction without
+// committing (the pool closes the connection it was on): the token stays
+// unrotated, nothing is stored, and the store goes on working.
+func TestRotateFuncPanics(t *testing.T) {
+	ctx := t.Context()
+	s := fresh(t)
+	now := time.Now()
+	rt := &oauthd.Token{Hash: "rt", Kind: oauthd.RefreshToken, GrantID: "g", ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateTokens(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v; want the callback's panic", v)
+			}
+		}()
+		s.RotateRefreshTokenFunc(ctx, "rt", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+			panic("boom")
+		})
+	}()
+	got, err := s.Token(ctx, "rt")
+	if err != nil || !got.RotatedAt.IsZero() {
+		t.Fatalf("Token(rt) after the panic = %+v, %v; want it unrotated", got, err)
+	}
+	next := &oauthd.Token{Hash: "rt-2", Kind: oauthd.RefreshToken, GrantID: "g", ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	old, err := s.RotateRefreshTokenFunc(ctx, "rt", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return []byte("sealed"), []*oauthd.Token{next}, nil
+	})
+	if err != nil || old.RotatedAt.IsZero() || string(old.Successor) != "sealed" {
+		t.Fatalf("RotateRefreshTokenFunc after the panic = %+v, %v; want the token rotated with its successor", old, err)
+	}
+	if _, err := s.Token(ctx, "rt-2"); err != nil {
+		t.Errorf("Token(rt-2): %v", err)
 	}
 }
