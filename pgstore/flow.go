@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/oauthd/oauthd"
 )
@@ -256,52 +257,84 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 // errNotCommitted is a redemption or rotation whose COMMIT rolled back.
 var errNotCommitted = errors.New("pgstore: the transaction was rolled back at COMMIT")
 
-// redeem is one attempt of RedeemAuthCode on a connection of its own. The
-// error is pgx.ErrNoRows when the code is used or unknown, and is nil when
-// issue fails (issueErr) and the consumed code was committed. A connection
-// released inside the transaction (after a failure, or a panic in issue)
-// is closed by the pool, which ends the transaction without committing.
-func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (code *oauthd.AuthCode, issueErr, err error) {
+// A callbackTx is a transaction of two round trips on a connection of its
+// own, for the writes that call back into the engine in the middle (code
+// redemption, refresh rotation): BEGIN and a first statement whose row is
+// read, then more statements and COMMIT. A connection released inside the
+// transaction (after a failure, or a panic in the engine's callback: the
+// callers defer release) is closed by the pool, which ends the transaction
+// without committing.
+type callbackTx struct {
+	ctx  context.Context
+	conn *pgxpool.Conn
+}
+
+// begin acquires a connection and sends BEGIN with the statement sql,
+// whose one row scan reads. On an error (pgx.ErrNoRows for no row) the
+// transaction is rolled back and the connection released.
+func (s *Store) begin(ctx context.Context, what string, scan func(pgx.Row) error, sql string, args ...any) (*callbackTx, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer conn.Release()
-	rollback := func() { conn.Exec(ctx, "ROLLBACK") }
-
+	tx := &callbackTx{ctx: ctx, conn: conn}
 	b := new(pgx.Batch)
 	b.Queue("BEGIN")
-	b.Queue(sqlConsumeAuthCode, ts(now), hash)
+	b.Queue(sql, args...)
 	br := conn.SendBatch(ctx, b)
 	if _, err = br.Exec(); err == nil {
-		code, err = scanCode(br.QueryRow())
+		err = scan(br.QueryRow())
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		rollback()
-		return nil, nil, err
-	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
-		// BEGIN did not hold (a proxy between?): the code may be
-		// consumed, but no token is issued for it.
-		rollback()
-		return nil, nil, fmt.Errorf("pgstore: redeem auth code: not in a transaction after BEGIN (status %q)", st)
-	}
-
-	toks, issueErr := issue(code)
-	b = new(pgx.Batch)
-	if issueErr == nil && len(toks) > 0 {
-		b.Queue(sqlCreateTokens, newTokenRows(toks).args()...)
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	var tag pgconn.CommandTag
-	for range b.Len() {
-		if tag, err = br.Exec(); err != nil {
-			break
+	if err == nil {
+		if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
+			// BEGIN did not hold (a proxy between?): what the statement
+			// did may stay, but nothing follows it.
+			err = fmt.Errorf("pgstore: %s: not in a transaction after BEGIN (status %q)", what, st)
 		}
+	}
+	if err != nil {
+		tx.rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// rollback ends the transaction without committing, and releases the
+// connection.
+func (tx *callbackTx) rollback() {
+	tx.conn.Exec(tx.ctx, "ROLLBACK")
+	tx.release()
+}
+
+// release gives the connection back to the pool, once: deferred by the
+// callers, it is what ends the transaction when the engine's callback
+// panics (the pool closes a connection released in a transaction).
+func (tx *callbackTx) release() {
+	if tx.conn != nil {
+		tx.conn.Release()
+		tx.conn = nil
+	}
+}
+
+// commit sends the statements of b and COMMIT, reading the first
+// statement's row with first if it is not nil, and releases the
+// connection. It fails if a statement does, or if the COMMIT rolled back.
+func (tx *callbackTx) commit(b *pgx.Batch, first func(pgx.Row) error) error {
+	b.Queue("COMMIT")
+	br := tx.conn.SendBatch(tx.ctx, b)
+	var (
+		tag pgconn.CommandTag
+		err error
+		i   int
+	)
+	if first != nil {
+		err, i = first(br.QueryRow()), 1
+	}
+	for ; err == nil && i < b.Len(); i++ {
+		tag, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -312,7 +345,31 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 		err = errNotCommitted
 	}
 	if err != nil {
-		rollback()
+		tx.rollback()
+		return err
+	}
+	tx.release()
+	return nil
+}
+
+// redeem is one attempt of RedeemAuthCode (see callbackTx). The error is
+// pgx.ErrNoRows when the code is used or unknown, and is nil when issue
+// fails (issueErr) and the consumed code was committed.
+func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (code *oauthd.AuthCode, issueErr, err error) {
+	tx, err := s.begin(ctx, "redeem auth code", func(r pgx.Row) (err error) {
+		code, err = scanCode(r)
+		return err
+	}, sqlConsumeAuthCode, ts(now), hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.release()
+	toks, issueErr := issue(code)
+	b := new(pgx.Batch)
+	if issueErr == nil && len(toks) > 0 {
+		b.Queue(sqlCreateTokens, newTokenRows(toks).args()...)
+	}
+	if err := tx.commit(b, nil); err != nil {
 		return nil, nil, err
 	}
 	return code, issueErr, nil
@@ -434,76 +491,44 @@ func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now tim
 	return nil, s.fail("rotate refresh token", err)
 }
 
-// rotateOnce is one attempt of RotateRefreshTokenFunc on a connection of
-// its own. The error is pgx.ErrNoRows for an unknown token, errRotated
-// (with the token) for a rotated one, and nil when rotate fails
-// (rotateErr) and nothing was written. A connection released inside the
-// transaction (after a failure, or a panic in rotate) is closed by the
-// pool, which ends the transaction without committing.
+// rotateOnce is one attempt of RotateRefreshTokenFunc (see callbackTx).
+// The error is pgx.ErrNoRows for an unknown token, errRotated (with the
+// token) for a rotated one, and nil when rotate fails (rotateErr) and
+// nothing was written.
 func (s *Store) rotateOnce(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (old *oauthd.Token, rotateErr, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	tx, err := s.begin(ctx, "rotate refresh token", func(r pgx.Row) (err error) {
+		old, err = scanToken(r)
+		return err
+	}, sqlLockRefreshToken, hash)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer conn.Release()
-	rollback := func() { conn.Exec(ctx, "ROLLBACK") }
-
-	b := new(pgx.Batch)
-	b.Queue("BEGIN")
-	b.Queue(sqlLockRefreshToken, hash)
-	br := conn.SendBatch(ctx, b)
-	if _, err = br.Exec(); err == nil {
-		old, err = scanToken(br.QueryRow())
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		rollback()
-		return nil, nil, err
-	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'T' {
-		// BEGIN did not hold (a proxy between?): the row is not locked.
-		rollback()
-		return nil, nil, fmt.Errorf("pgstore: rotate refresh token: not in a transaction after BEGIN (status %q)", st)
-	}
+	defer tx.release()
 	if !old.RotatedAt.IsZero() {
-		rollback()
+		tx.rollback()
 		return old, nil, errRotated
 	}
 	successor, next, rotateErr := rotate(old)
 	if rotateErr != nil {
-		rollback()
+		tx.rollback()
 		return old, rotateErr, nil
 	}
-
-	b = new(pgx.Batch)
+	b := new(pgx.Batch)
 	b.Queue(sqlMarkRotated, ts(now), successor, hash)
 	if len(next) > 0 {
 		b.Queue(sqlCreateTokens, newTokenRows(next).args()...)
 	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	rotated, err := scanToken(br.QueryRow())
-	var tag pgconn.CommandTag
-	for i := 1; err == nil && i < b.Len(); i++ {
-		tag, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && tag.String() != "COMMIT" {
-		// COMMIT of a failed transaction answers ROLLBACK, without an
-		// error.
-		err = errNotCommitted
-	}
-	if err != nil {
-		rollback()
+	var rotated *oauthd.Token
+	err = tx.commit(b, func(r pgx.Row) (err error) {
+		rotated, err = scanToken(r)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The row is locked and was unrotated: this cannot be, but
 			// must not read as an unknown token.
-			err = fmt.Errorf("pgstore: rotate refresh token: the locked token changed")
+			err = errors.New("pgstore: rotate refresh token: the locked token changed")
 		}
+		return err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	return rotated, nil, nil

@@ -640,3 +640,33 @@ func TestRotateFuncPanics(t *testing.T) {
 		t.Errorf("Token(rt-2): %v", err)
 	}
 }
+
+// A panic in RedeemAuthCode's issue ends the transaction without
+// committing: the code stays unused, and the store goes on working.
+func TestRedeemPanics(t *testing.T) {
+	ctx := t.Context()
+	s := fresh(t)
+	now := time.Now()
+	code := &oauthd.AuthCode{Hash: "code", GrantID: "g", ClientID: "c", Subject: "u", RedirectURI: "https://c.example/cb",
+		Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateAuthCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v; want the callback's panic", v)
+			}
+		}()
+		s.RedeemAuthCode(ctx, "code", now, func(*oauthd.AuthCode) ([]*oauthd.Token, error) { panic("boom") })
+	}()
+	at := &oauthd.Token{Hash: "at", Kind: oauthd.AccessToken, GrantID: "g", ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := s.RedeemAuthCode(ctx, "code", now, func(*oauthd.AuthCode) ([]*oauthd.Token, error) {
+		return []*oauthd.Token{at}, nil
+	}); err != nil {
+		t.Fatalf("RedeemAuthCode after the panic: %v; want the code still unused", err)
+	}
+	if _, err := s.Token(ctx, "at"); err != nil {
+		t.Errorf("Token(at): %v", err)
+	}
+}
