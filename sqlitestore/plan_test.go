@@ -51,19 +51,7 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
 // delete finds each row by rowid.
 func TestTokenSweepNeedsNoIndex(t *testing.T) {
 	s := openTemp(t)
-	rows, err := s.rdb.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tokens' ORDER BY name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var indexes []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		indexes = append(indexes, name)
-	}
-	rows.Close()
+	indexes := queryStrings(t, s, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tokens' ORDER BY name`)
 	if want := []string{"sqlite_autoindex_tokens_1", "tokens_grant_id", "tokens_subject_client_id"}; !slices.Equal(indexes, want) {
 		t.Errorf("indexes on tokens = %q; want %q", indexes, want)
 	}

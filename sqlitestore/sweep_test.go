@@ -30,23 +30,30 @@ func sweepTokens(t *testing.T, s *Store, prefix string, n int) {
 // tokenHashes lists the hashes of the tokens table in rowid order.
 func tokenHashes(t *testing.T, s *Store) []string {
 	t.Helper()
-	rows, err := s.rdb.QueryContext(t.Context(), `SELECT hash FROM tokens ORDER BY rowid`)
+	return queryStrings(t, s, `SELECT hash FROM tokens ORDER BY rowid`)
+}
+
+// queryStrings returns the one text column of query's rows, read on the
+// read pool.
+func queryStrings(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var hashes []string
+	var out []string
 	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		hashes = append(hashes, h)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return hashes
+	return out
 }
 
 // Successive calls go on through the table where the last one stopped,
