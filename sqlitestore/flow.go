@@ -233,8 +233,18 @@ func (s *Store) checkReady(ctx context.Context) error {
 }
 
 // createTokens inserts tokens with their tokenArgs, except those of a
-// revoked grant. The caller rolls back when it fails.
+// revoked grant. The caller rolls back when it fails. In a batch that
+// defers its inserts (see txn.flushTokens), it must be the last statement
+// of its write.
 func createTokens(st *stmts, x *txn, args [][]any) error {
+	if x.deferTokens {
+		// The batch inserts them at its end (txn.flushTokens).
+		for _, a := range args {
+			x.pending = append(x.pending, a...)
+		}
+		x.insertTokens = &st.insertTokens
+		return nil
+	}
 	if len(args) == 2 && args[0][tokenGrant] == args[1][tokenGrant] {
 		return createTokenPair(st, x, args[0], args[1])
 	}

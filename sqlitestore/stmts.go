@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The columns of the tables read into structs, in the order the scan
@@ -31,6 +32,16 @@ const (
 // which the NOT NULL constraint makes INSERT OR IGNORE skip.
 const tokenRow = `(?, CASE WHEN EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?) THEN NULL ELSE ? END,
 	?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)`
+
+// insertTokensLevels is the number of token insert statements: they insert
+// 1, 2, 4 ... 32 rows (stmts.insertTokens): a statement of more rows
+// saves little more, and a prepared statement takes memory for every row.
+const insertTokensLevels = 6
+
+// insertTokensQuery is the INSERT of n token rows (tokenRow).
+func insertTokensQuery(n int) string {
+	return `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow + strings.Repeat(`, `+tokenRow, n-1)
+}
 
 // The token sweep (sweep.go) reads a range of rowids for expired tokens on a
 // read connection, then deletes the rowids it found, given as a JSON array,
@@ -61,11 +72,14 @@ type stmts struct {
 	maxTokenRowid, expiredTokens   *sql.Stmt // the token sweep (sweep.go)
 
 	// Writes.
-	createClient, updateClient, deleteClient    *sql.Stmt
-	createUser, updateUser, deleteUser          *sql.Stmt
-	createAuthRequest, deleteAuthRequest        *sql.Stmt
-	createAuthCode, consumeAuthCode, authCode   *sql.Stmt
-	createToken, createTokenPair, grantRevoked  *sql.Stmt
+	createClient, updateClient, deleteClient   *sql.Stmt
+	createUser, updateUser, deleteUser         *sql.Stmt
+	createAuthRequest, deleteAuthRequest       *sql.Stmt
+	createAuthCode, consumeAuthCode, authCode  *sql.Stmt
+	createToken, createTokenPair, grantRevoked *sql.Stmt
+	// insertTokens[k] inserts 1<<k token rows (see txn.flushTokens);
+	// createToken and createTokenPair are its first two.
+	insertTokens                                [insertTokensLevels]*sql.Stmt
 	rotateToken, refreshToken                   *sql.Stmt
 	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
 	deleteTokensOf                              *sql.Stmt
@@ -125,20 +139,15 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0`},
 		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
 
-		// A token of a revoked grant is not stored: its kind becomes
-		// NULL, a row that OR IGNORE skips for its NOT NULL. It is a
-		// single-row INSERT ... VALUES, not INSERT ... SELECT ... WHERE
-		// NOT EXISTS: SQLite gives a statement that may write several
-		// rows, as an INSERT ... SELECT may, a statement journal, a copy
-		// of every page it changes that the transaction had changed
-		// before, and in a group commit the inserts share their pages.
-		// OR IGNORE skips a taken hash too; createTokens tells the two
-		// apart with grantRevoked.
-		// Its parameters are anonymous, the grant ID bound twice (see
+		// The token inserts (insertTokensQuery, prepared below): a
+		// token of a revoked grant is not stored: its kind becomes NULL,
+		// a row that OR IGNORE skips for its NOT NULL. They are INSERT
+		// ... VALUES, not INSERT ... SELECT ... WHERE NOT EXISTS, which
+		// cost more per row. OR IGNORE skips a taken hash too;
+		// createTokens tells the two apart with grantRevoked.
+		// Their parameters are anonymous, the grant ID bound twice (see
 		// tokenArgs): the driver reads the name of every parameter as it
 		// binds it, a string allocated for each ?NNN and none for a ?.
-		{&st.createToken, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow},
-		{&st.createTokenPair, `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow + `, ` + tokenRow},
 		{&st.grantRevoked, `SELECT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?)`},
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.
@@ -167,6 +176,12 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.deleteSigningKey, `DELETE FROM signing_keys WHERE id = ?`},
 		{&st.deleteExpiredTokens, sqlDeleteExpiredTokens},
 	}
+	for k := range st.insertTokens {
+		writes = append(writes, struct {
+			dst   **sql.Stmt
+			query string
+		}{&st.insertTokens[k], insertTokensQuery(1 << k)})
+	}
 	st.deleteExpired = make([]*sql.Stmt, len(expiring))
 	for i, table := range expiring {
 		writes = append(writes, struct {
@@ -175,6 +190,9 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		}{&st.deleteExpired[i], fmt.Sprintf(
 			`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE expires_at != 0 AND expires_at < ? LIMIT ?)`, table)})
 	}
+	defer func() {
+		st.createToken, st.createTokenPair = st.insertTokens[0], st.insertTokens[1]
+	}()
 	for _, p := range reads {
 		if *p.dst, err = rdb.PrepareContext(ctx, p.query); err != nil {
 			return nil, fmt.Errorf("sqlitestore: prepare %q: %w", p.query, err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,10 @@ type writer struct {
 	// last check: see checkForeign.
 	foreign     func()
 	dataVersion int64
+
+	// pending is the buffer of the token rows a batch defers (see
+	// txn.flushTokens), kept from one batch to the next.
+	pending []any
 
 	// ckpt, if set, is kicked every checkpointEvery commits (see
 	// checkpointer); commits counts the commits since the last kick.
@@ -343,14 +348,26 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 	if err != nil {
 		return failAll(errs, fmt.Errorf("sqlitestore: begin: %w", err)), true
 	}
-	x := &txn{ctx: ctx, tx: tx}
+	x := &txn{ctx: ctx, tx: tx, deferTokens: true, pending: w.pending[:0]}
+	defer func() {
+		clear(x.pending)
+		w.pending = x.pending[:0]
+	}()
 	for i, op := range ops {
 		x.wrote = false
+		mark := len(x.pending)
 		errs[i] = op.fn(x)
-		if errs[i] != nil && (x.wrote || !expected(errs[i])) {
-			tx.Rollback()
-			return nil, false
+		if errs[i] != nil {
+			x.pending = x.pending[:mark] // a failed write stores nothing
+			if x.wrote || !expected(errs[i]) {
+				tx.Rollback()
+				return nil, false
+			}
 		}
+	}
+	if !x.flushTokens() {
+		tx.Rollback()
+		return nil, false
 	}
 	if err := tx.Commit(); err != nil {
 		return failAll(errs, fmt.Errorf("sqlitestore: commit: %w", err)), true
@@ -419,6 +436,46 @@ type txn struct {
 	// wrote is set when a statement of the current write may have changed
 	// a row; see runOptimistic.
 	wrote bool
+
+	// deferTokens is set in runOptimistic's transactions: createTokens
+	// then leaves its rows in pending, for flushTokens to insert at the
+	// end of the batch with a statement per up to 32 rows, instead of a
+	// statement per write. insertTokens are the statements it uses.
+	deferTokens  bool
+	pending      []any // tokenParams arguments a row
+	insertTokens *[insertTokensLevels]*sql.Stmt
+}
+
+// flushTokens inserts the token rows the batch's writes left in pending,
+// and reports whether every row was stored. If a row was skipped (its hash
+// is taken, its grant revoked) or a statement failed, it reports false and
+// the caller rolls the batch back: it runs again with a savepoint per write
+// and without deferring, where every write inserts its own tokens and gets
+// its own outcome.
+//
+// Moving a write's inserts to the end of its batch changes no outcome a
+// caller can see: a write's caller hears of it only after the batch has
+// committed, so no write of a batch can depend on another's (no caller
+// knows a token of the batch before it commits), and the writes of one
+// batch may take effect in any order. The inserts run after every write of
+// the batch, as if those writes had come first: a grant revoked in the same
+// batch gets none of its tokens stored, as RevokeGrant promises for the
+// tokens created after it.
+func (x *txn) flushTokens() bool {
+	args := x.pending
+	for len(args) > 0 {
+		k := min(bits.Len(uint(len(args)/tokenParams))-1, insertTokensLevels-1)
+		n := 1 << k
+		res, err := x.stmt(x.insertTokens[k]).ExecContext(x.ctx, args[:n*tokenParams]...)
+		if err != nil {
+			return false
+		}
+		if got, err := res.RowsAffected(); err != nil || got != int64(n) {
+			return false
+		}
+		args = args[n*tokenParams:]
+	}
+	return true
 }
 
 // stmt returns the prepared statement st bound to the transaction. The
