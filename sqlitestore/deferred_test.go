@@ -151,3 +151,156 @@ func TestDeferredRedemptionsAndRotations(t *testing.T) {
 		t.Errorf("%d reruns; want 0", n)
 	}
 }
+
+// TestConsumeCodesTogether checks the codes of a batch's redemptions,
+// consumed with one SELECT and one UPDATE ahead of the batch
+// (txn.consumeCodes): every caller gets what consuming its code alone would
+// give it, and the database keeps each redemption's own time.
+func TestConsumeCodesTogether(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	base := time.Now().Truncate(time.Millisecond)
+	const fresh = 6
+	var codes []*oauthd.AuthCode
+	for i := range fresh {
+		codes = append(codes, redeemCode(fmt.Sprintf("fresh%d", i)))
+	}
+	used, twice, refused := redeemCode("used"), redeemCode("twice"), redeemCode("refused")
+	for _, c := range append(codes, used, twice, refused) {
+		if err := s.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ConsumeAuthCode(ctx, used.Hash, first); err != nil {
+		t.Fatal(err)
+	}
+	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Millisecond) }
+	type result struct {
+		code *oauthd.AuthCode
+		err  error
+	}
+	var (
+		freshGot           = make([]result, fresh)
+		replay, unknown    result
+		twiceGot           [2]result
+		refusedGot         result
+		errRefusedByIssuer = errors.New("issue refused")
+	)
+	issue := func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), nil }
+	calls := []func(){
+		func() { replay.code, replay.err = s.RedeemAuthCode(ctx, used.Hash, at(100), issue) },
+		func() { unknown.code, unknown.err = s.ConsumeAuthCode(ctx, "unknown", at(101)) },
+		func() { twiceGot[0].code, twiceGot[0].err = s.RedeemAuthCode(ctx, twice.Hash, at(102), issue) },
+		func() { twiceGot[1].code, twiceGot[1].err = s.RedeemAuthCode(ctx, twice.Hash, at(103), issue) },
+		func() {
+			refusedGot.code, refusedGot.err = s.RedeemAuthCode(ctx, refused.Hash, at(104), func(*oauthd.AuthCode) ([]*oauthd.Token, error) {
+				return nil, errRefusedByIssuer
+			})
+		},
+	}
+	for i, c := range codes {
+		if i%2 == 0 {
+			calls = append(calls, func() { freshGot[i].code, freshGot[i].err = s.RedeemAuthCode(ctx, c.Hash, at(i), issue) })
+		} else {
+			calls = append(calls, func() { freshGot[i].code, freshGot[i].err = s.ConsumeAuthCode(ctx, c.Hash, at(i)) })
+		}
+	}
+	queueWhileHeld(t, s, calls...)
+
+	for i, c := range codes {
+		got := freshGot[i]
+		if got.err != nil || got.code == nil || got.code.GrantID != c.GrantID || !got.code.UsedAt.Equal(at(i)) {
+			t.Errorf("code %d = %+v, %v; want it, used at %v", i, got.code, got.err, at(i))
+		}
+		if i%2 == 0 {
+			for _, tok := range redeemTokens(c) {
+				if _, err := s.Token(ctx, tok.Hash); err != nil {
+					t.Errorf("Token(%s): %v", tok.Hash, err)
+				}
+			}
+		}
+		// Stored as used at its own time: a replay says when.
+		if again, err := s.ConsumeAuthCode(ctx, c.Hash, base.Add(time.Hour)); !errors.Is(err, oauthd.ErrAlreadyUsed) || !again.UsedAt.Equal(at(i)) {
+			t.Errorf("replay of code %d = %+v, %v; want ErrAlreadyUsed, used at %v", i, again, err, at(i))
+		}
+	}
+	if !errors.Is(replay.err, oauthd.ErrAlreadyUsed) || replay.code == nil || !replay.code.UsedAt.Equal(first) {
+		t.Errorf("RedeemAuthCode(used) = %+v, %v; want the code used at %v and ErrAlreadyUsed", replay.code, replay.err, first)
+	}
+	if !errors.Is(unknown.err, oauthd.ErrNotFound) || unknown.code != nil {
+		t.Errorf("ConsumeAuthCode(unknown) = %+v, %v; want ErrNotFound", unknown.code, unknown.err)
+	}
+	// One of the two redemptions of a code wins; the other finds it used
+	// at the winner's time.
+	win, lose := twiceGot[0], twiceGot[1]
+	if win.err != nil {
+		win, lose = lose, win
+	}
+	if win.err != nil || !errors.Is(lose.err, oauthd.ErrAlreadyUsed) || lose.code == nil || !lose.code.UsedAt.Equal(win.code.UsedAt) {
+		t.Errorf("two redemptions of one code: %+v, %v and %+v, %v; want one success and one ErrAlreadyUsed", twiceGot[0].code, twiceGot[0].err, twiceGot[1].code, twiceGot[1].err)
+	}
+	// An issue that refuses leaves the code consumed, as alone.
+	if !errors.Is(refusedGot.err, errRefusedByIssuer) {
+		t.Errorf("RedeemAuthCode(refused) = %v; want the issue's error", refusedGot.err)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, refused.Hash, base.Add(time.Hour)); !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("code refused by issue: %v; want ErrAlreadyUsed", err)
+	}
+	if n := s.w.reruns.Load(); n != 0 {
+		t.Errorf("%d reruns; want 0", n)
+	}
+	if n := s.w.codeSets.Load(); n != 1 {
+		t.Errorf("codes consumed together in %d batches; want 1", n)
+	}
+}
+
+// TestConsumeCodesRolledBack checks that a batch whose codes were consumed
+// together and which then runs again with savepoints (a redemption's
+// tokens could not be stored) consumes each code once, for the right
+// caller: the failed redemption's code stays unused.
+func TestConsumeCodesRolledBack(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now()
+	ok, clash := redeemCode("ok"), redeemCode("clash")
+	for _, c := range []*oauthd.AuthCode{ok, clash} {
+		if err := s.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateTokens(ctx, &oauthd.Token{Hash: "taken", Kind: oauthd.AccessToken, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var errOK, errClash error
+	queueWhileHeld(t, s,
+		func() {
+			_, errOK = s.RedeemAuthCode(ctx, ok.Hash, now, func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), nil })
+		},
+		func() {
+			_, errClash = s.RedeemAuthCode(ctx, clash.Hash, now, func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+				toks := redeemTokens(c)
+				toks[1].Hash = "taken"
+				return toks, nil
+			})
+		},
+	)
+	if errOK != nil {
+		t.Errorf("RedeemAuthCode(ok): %v", errOK)
+	}
+	if !errors.Is(errClash, oauthd.ErrAlreadyExists) {
+		t.Errorf("RedeemAuthCode(clash): %v; want ErrAlreadyExists", errClash)
+	}
+	if c, err := s.ConsumeAuthCode(ctx, clash.Hash, now); err != nil || c.GrantID != clash.GrantID {
+		t.Errorf("the failed redemption's code: %+v, %v; want it unused", c, err)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, ok.Hash, now); !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("the redeemed code: %v; want ErrAlreadyUsed", err)
+	}
+	if n := s.w.reruns.Load(); n != 1 {
+		t.Errorf("%d reruns; want 1", n)
+	}
+	if n := s.w.codeSets.Load(); n != 1 {
+		t.Errorf("codes consumed together in %d batches; want 1", n)
+	}
+}

@@ -84,7 +84,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 		return nil, errors.New("sqlitestore: consume auth code: now must be a time after 1970")
 	}
 	var code *oauthd.AuthCode
-	err := s.write(ctx, func(st *stmts, x *txn) error {
+	err := s.writeRedeem(ctx, hash, usedAt, func(st *stmts, x *txn) error {
 		var err error
 		code, err = consumeCode(st, x, usedAt, hash)
 		return err
@@ -108,6 +108,16 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 // between the UPDATE and the read, and the UPDATE alone decides which of
 // concurrent redemptions wins.
 func consumeCode(st *stmts, x *txn, usedAt int64, hash string) (*oauthd.AuthCode, error) {
+	if o, ok := x.codes[hash]; ok {
+		// Consumed (or found used, or not found) with the batch's other
+		// redemptions (txn.consumeCodes). A second redemption of the
+		// same code in the batch goes on below, and finds it used.
+		delete(x.codes, hash)
+		if o.code != nil && o.err == nil {
+			x.wrote = true
+		}
+		return o.code, o.err
+	}
 	res, err := x.exec(st.consumeAuthCode, usedAt, hash)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: consume auth code: %w", err)
@@ -148,7 +158,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		issueErr error
 		panicked *issuePanic
 	)
-	err := s.write(ctx, func(st *stmts, x *txn) error {
+	err := s.writeRedeem(ctx, hash, usedAt, func(st *stmts, x *txn) error {
 		// The write may run twice (see writer.runTx): each run starts
 		// over, and calls issue again, as CodeRedeemer allows.
 		code, issueErr, panicked = nil, nil, nil

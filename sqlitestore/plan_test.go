@@ -63,3 +63,19 @@ func TestTokenSweepNeedsNoIndex(t *testing.T) {
 		t.Errorf("sweep delete: plan %q; want a search by rowid", plan)
 	}
 }
+
+// A batch's redemptions read and consume their codes by the primary key,
+// one lookup per hash of the JSON array, never by scanning auth_codes.
+func TestConsumeCodesUseTheKey(t *testing.T) {
+	s := openTemp(t)
+	for _, q := range []struct{ query, arg string }{
+		{sqlAuthCodes, `["a","b"]`},
+		{sqlConsumeAuthCodes, `[["a",1],["b",2]]`},
+	} {
+		plan := queryPlan(t, s, q.query, q.arg)
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "auth_codes USING INDEX sqlite_autoindex_auth_codes_1 (hash=?)") || strings.Contains(joined, "SCAN auth_codes") {
+			t.Errorf("%s: plan %q; want lookups by the primary key", q.query, plan)
+		}
+	}
+}

@@ -19,6 +19,17 @@ func (s *Store) write(ctx context.Context, fn func(*stmts, *txn) error) error {
 	return s.w.do(ctx, func(x *txn) error { return fn(st, x) })
 }
 
+// writeRedeem is write for a write that consumes the code with the hash
+// first (consumeCode), at usedAt: the writer consumes the codes of a
+// batch's redemptions together (txn.consumeCodes).
+func (s *Store) writeRedeem(ctx context.Context, hash string, usedAt int64, fn func(*stmts, *txn) error) error {
+	st, err := s.ready(ctx)
+	if err != nil {
+		return err
+	}
+	return s.w.doRedeem(ctx, func(x *txn) error { return fn(st, x) }, &redemption{st: st, hash: hash, usedAt: usedAt})
+}
+
 // Client returns the client with the ID, or ErrNotFound.
 func (s *Store) Client(ctx context.Context, id string) (*oauthd.Client, error) {
 	st, err := s.ready(ctx)

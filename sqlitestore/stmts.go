@@ -43,6 +43,15 @@ func insertTokensQuery(n int) string {
 	return `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow + strings.Repeat(`, `+tokenRow, n-1)
 }
 
+// The codes of a batch's redemptions (txn.consumeCodes): read by a JSON
+// array of hashes, consumed by a JSON array of [hash, used_at] pairs
+// (TestConsumeCodesUseTheKey).
+const (
+	sqlAuthCodes        = `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash IN (SELECT value FROM json_each(?))`
+	sqlConsumeAuthCodes = `UPDATE auth_codes SET used_at = u.value ->> 1 FROM json_each(?) AS u
+		WHERE auth_codes.hash = u.value ->> 0 AND auth_codes.used_at = 0`
+)
+
 // The token sweep (sweep.go) reads a range of rowids for expired tokens on a
 // read connection, then deletes the rowids it found, given as a JSON array,
 // checking their expiry again: they were found before the write
@@ -76,6 +85,7 @@ type stmts struct {
 	createUser, updateUser, deleteUser         *sql.Stmt
 	createAuthRequest, deleteAuthRequest       *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode  *sql.Stmt
+	authCodes, consumeAuthCodes                *sql.Stmt
 	createToken, createTokenPair, grantRevoked *sql.Stmt
 	// insertTokens[k] inserts 1<<k token rows (see txn.flushTokens);
 	// createToken and createTokenPair are its first two.
@@ -138,6 +148,11 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		// same transaction: cheaper than a RETURNING clause (see there).
 		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0`},
 		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
+		// The codes of a batch's redemptions, read and consumed together
+		// (txn.consumeCodes): a JSON array of hashes, then one of
+		// [hash, used_at] pairs.
+		{&st.authCodes, sqlAuthCodes},
+		{&st.consumeAuthCodes, sqlConsumeAuthCodes},
 
 		// The token inserts (insertTokensQuery, prepared below): a
 		// token of a revoked grant is not stored: its kind becomes NULL,

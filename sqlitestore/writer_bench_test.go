@@ -14,7 +14,8 @@ import (
 // the channel, so that ns/write and cpu-ns/write are the writer's cost of a
 // write (its statements, its share of BEGIN and COMMIT). "cc" writes are a
 // client_credentials token each (of no grant, as the server issues them); "code" writes are a code redemption each
-// (the code's UPDATE and two token inserts).
+// (the code's UPDATE and two token inserts; in a batch, the batch's codes
+// are consumed together and its tokens inserted together).
 func BenchmarkWriterBatch(b *testing.B) {
 	for _, kind := range []string{"cc", "code"} {
 		for _, size := range []int{1, 16} {
@@ -50,6 +51,13 @@ func benchWriterBatch(b *testing.B, kind string, size int) {
 		}
 	}
 	usedAt := unixMS(now)
+	// redeem is the code a "code" write consumes (see txn.consumeCodes).
+	redeem := func(i int) *redemption {
+		if kind == "cc" {
+			return nil
+		}
+		return &redemption{st: st, hash: codes[i], usedAt: usedAt}
+	}
 	write := func(i int) func(*txn) error {
 		if kind == "cc" {
 			args := [][]any{tokenArgs(&oauthd.Token{Hash: oauthd.HashToken(oauthd.NewCredential()), Kind: oauthd.AccessToken,
@@ -77,7 +85,7 @@ func benchWriterBatch(b *testing.B, kind string, size int) {
 	for i := 0; i < b.N; {
 		ops = ops[:0]
 		for ; len(ops) < size && i < b.N; i++ {
-			ops = append(ops, &writeOp{ctx: ctx, fn: write(i)})
+			ops = append(ops, &writeOp{ctx: ctx, fn: write(i), redeem: redeem(i)})
 		}
 		for _, err := range s.w.runTx(ops) {
 			if err != nil {
