@@ -84,7 +84,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 		return nil, errors.New("sqlitestore: consume auth code: now must be a time after 1970")
 	}
 	var code *oauthd.AuthCode
-	err := s.writeRedeem(ctx, hash, usedAt, func(st *stmts, x *txn) error {
+	err := s.writeClaim(ctx, claim{hash: hash, usedAt: usedAt}, func(st *stmts, x *txn) error {
 		var err error
 		code, err = consumeCode(st, x, usedAt, hash)
 		return err
@@ -110,13 +110,13 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 func consumeCode(st *stmts, x *txn, usedAt int64, hash string) (*oauthd.AuthCode, error) {
 	if o, ok := x.codes[hash]; ok {
 		// Consumed (or found used, or not found) with the batch's other
-		// redemptions (txn.consumeCodes). A second redemption of the
-		// same code in the batch goes on below, and finds it used.
+		// redemptions (txn.readClaims). A second redemption of the same
+		// code in the batch goes on below, and finds it used.
 		delete(x.codes, hash)
-		if o.code != nil && o.err == nil {
+		if o.err == nil {
 			x.wrote = true
 		}
-		return o.code, o.err
+		return o.v, o.err
 	}
 	res, err := x.exec(st.consumeAuthCode, usedAt, hash)
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		issueErr error
 		panicked *issuePanic
 	)
-	err := s.writeRedeem(ctx, hash, usedAt, func(st *stmts, x *txn) error {
+	err := s.writeClaim(ctx, claim{hash: hash, usedAt: usedAt}, func(st *stmts, x *txn) error {
 		// The write may run twice (see writer.runTx): each run starts
 		// over, and calls issue again, as CodeRedeemer allows.
 		code, issueErr, panicked = nil, nil, nil
@@ -364,13 +364,13 @@ func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now tim
 		panicked  *issuePanic
 	)
 	defer s.cache.dropToken(hash)
-	err := s.write(ctx, func(st *stmts, x *txn) error {
+	err := s.writeClaim(ctx, claim{hash: hash, refresh: true}, func(st *stmts, x *txn) error {
 		// The write may run twice (see writer.runTx): each run starts
 		// over, and calls rotate again, as RefreshRotator allows.
 		old, rotateErr, panicked = nil, nil, nil
-		t, err := scanToken(x.readRow(st.refreshToken, hash))
+		t, err := refreshToken(st, x, hash)
 		if err != nil {
-			return lookupErr(err, "refresh token")
+			return err
 		}
 		old = t
 		if !t.RotatedAt.IsZero() {
@@ -410,6 +410,22 @@ func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now tim
 		return old, err
 	}
 	return nil, err
+}
+
+// refreshToken reads the refresh token with the hash in the write, or
+// takes it as the batch read it with the others (txn.readClaims). A second
+// rotation of the same token in the batch reads it again, and finds it
+// rotated.
+func refreshToken(st *stmts, x *txn, hash string) (*oauthd.Token, error) {
+	if o, ok := x.refresh[hash]; ok {
+		delete(x.refresh, hash)
+		return o.v, o.err
+	}
+	t, err := scanToken(x.readRow(st.refreshToken, hash))
+	if err != nil {
+		return nil, lookupErr(err, "refresh token")
+	}
+	return t, nil
 }
 
 // errRefused is the outcome of a write whose callback refused it before

@@ -64,17 +64,19 @@ func TestTokenSweepNeedsNoIndex(t *testing.T) {
 	}
 }
 
-// A batch's redemptions read and consume their codes by the primary key,
-// one lookup per hash of the JSON array, never by scanning auth_codes.
-func TestConsumeCodesUseTheKey(t *testing.T) {
+// A batch's redemptions read and consume their codes, and its rotations
+// read their refresh tokens, by the primary key: one lookup per hash of the
+// JSON array, never a scan of the table.
+func TestClaimsUseTheKey(t *testing.T) {
 	s := openTemp(t)
-	for _, q := range []struct{ query, arg string }{
-		{sqlAuthCodes, `["a","b"]`},
-		{sqlConsumeAuthCodes, `[["a",1],["b",2]]`},
+	for _, q := range []struct{ query, arg, table string }{
+		{sqlAuthCodes, `["a","b"]`, "auth_codes"},
+		{sqlConsumeAuthCodes, `[["a",1],["b",2]]`, "auth_codes"},
+		{sqlRefreshTokens, `["a","b"]`, "tokens"},
 	} {
 		plan := queryPlan(t, s, q.query, q.arg)
 		joined := strings.Join(plan, "; ")
-		if !strings.Contains(joined, "auth_codes USING INDEX sqlite_autoindex_auth_codes_1 (hash=?)") || strings.Contains(joined, "SCAN auth_codes") {
+		if !strings.Contains(joined, q.table+" USING INDEX sqlite_autoindex_"+q.table+"_1 (hash=?)") || strings.Contains(joined, "SCAN "+q.table) {
 			t.Errorf("%s: plan %q; want lookups by the primary key", q.query, plan)
 		}
 	}

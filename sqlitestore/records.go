@@ -19,15 +19,15 @@ func (s *Store) write(ctx context.Context, fn func(*stmts, *txn) error) error {
 	return s.w.do(ctx, func(x *txn) error { return fn(st, x) })
 }
 
-// writeRedeem is write for a write that consumes the code with the hash
-// first (consumeCode), at usedAt: the writer consumes the codes of a
-// batch's redemptions together (txn.consumeCodes).
-func (s *Store) writeRedeem(ctx context.Context, hash string, usedAt int64, fn func(*stmts, *txn) error) error {
+// writeClaim is write for a write that starts with the single-use
+// credential c names (see claim).
+func (s *Store) writeClaim(ctx context.Context, c claim, fn func(*stmts, *txn) error) error {
 	st, err := s.ready(ctx)
 	if err != nil {
 		return err
 	}
-	return s.w.doRedeem(ctx, func(x *txn) error { return fn(st, x) }, &redemption{st: st, hash: hash, usedAt: usedAt})
+	c.st = st
+	return s.w.doClaim(ctx, func(x *txn) error { return fn(st, x) }, &c)
 }
 
 // Client returns the client with the ID, or ErrNotFound.

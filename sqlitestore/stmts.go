@@ -43,13 +43,15 @@ func insertTokensQuery(n int) string {
 	return `INSERT OR IGNORE INTO tokens (` + tokenColumns + `) VALUES ` + tokenRow + strings.Repeat(`, `+tokenRow, n-1)
 }
 
-// The codes of a batch's redemptions (txn.consumeCodes): read by a JSON
-// array of hashes, consumed by a JSON array of [hash, used_at] pairs
-// (TestConsumeCodesUseTheKey).
+// The codes and refresh tokens of a batch's writes (txn.readClaims): read
+// by a JSON array of hashes; the codes consumed by a JSON array of [hash,
+// used_at] pairs (TestClaimsUseTheKey).
 const (
 	sqlAuthCodes        = `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash IN (SELECT value FROM json_each(?))`
 	sqlConsumeAuthCodes = `UPDATE auth_codes SET used_at = u.value ->> 1 FROM json_each(?) AS u
 		WHERE auth_codes.hash = u.value ->> 0 AND auth_codes.used_at = 0`
+	sqlRefreshTokens = `SELECT ` + tokenColumns + ` FROM tokens
+		WHERE hash IN (SELECT value FROM json_each(?)) AND kind = 'refresh_token'`
 )
 
 // The token sweep (sweep.go) reads a range of rowids for expired tokens on a
@@ -85,7 +87,7 @@ type stmts struct {
 	createUser, updateUser, deleteUser         *sql.Stmt
 	createAuthRequest, deleteAuthRequest       *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode  *sql.Stmt
-	authCodes, consumeAuthCodes                *sql.Stmt
+	authCodes, consumeAuthCodes, refreshTokens *sql.Stmt
 	createToken, createTokenPair, grantRevoked *sql.Stmt
 	// insertTokens[k] inserts 1<<k token rows (see txn.flushTokens);
 	// createToken and createTokenPair are its first two.
@@ -153,6 +155,9 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		// [hash, used_at] pairs.
 		{&st.authCodes, sqlAuthCodes},
 		{&st.consumeAuthCodes, sqlConsumeAuthCodes},
+		// The refresh tokens of a batch's rotations, read together
+		// (txn.readClaims).
+		{&st.refreshTokens, sqlRefreshTokens},
 
 		// The token inserts (insertTokensQuery, prepared below): a
 		// token of a revoked grant is not stored: its kind becomes NULL,

@@ -3,10 +3,8 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,20 +27,11 @@ const (
 
 // A writeOp is one write waiting for the writer.
 type writeOp struct {
-	ctx    context.Context
-	fn     func(*txn) error
-	redeem *redemption // the code fn consumes first, if it does
-	state  atomic.Int32
-	done   chan error // buffered; receives the op's outcome after commit
-}
-
-// A redemption is the code a write consumes first (ConsumeAuthCode,
-// RedeemAuthCode), so that the writer can consume the codes of a batch's
-// redemptions together (txn.consumeCodes).
-type redemption struct {
-	st     *stmts
-	hash   string
-	usedAt int64
+	ctx   context.Context
+	fn    func(*txn) error
+	claim *claim // the code or refresh token fn starts with, if any
+	state atomic.Int32
+	done  chan error // buffered; receives the op's outcome after commit
 }
 
 // A writer owns the one write connection. One goroutine takes the writes
@@ -72,9 +61,10 @@ type writer struct {
 	// savepoints after a write failed (see runTx); finishes counts the
 	// writer's own checkpoints (see finishCheckpoint).
 	txns, writes, reruns, finishes atomic.Int64
-	// codeSets counts the batches whose redemptions' codes were consumed
-	// together (txn.consumeCodes).
-	codeSets atomic.Int64
+	// codeSets and refreshSets count the batches whose codes were
+	// consumed together, and whose refresh tokens were read together
+	// (txn.readClaims).
+	codeSets, refreshSets atomic.Int64
 
 	// foreign, if set, is called by the writer goroutine when another
 	// connection (another process) has committed to the database since the
@@ -133,16 +123,16 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpoint
 // run more than once (the last run counts; see runTx): it must assign its
 // results afresh on every run and do nothing outside the transaction.
 func (w *writer) do(ctx context.Context, fn func(*txn) error) error {
-	return w.doRedeem(ctx, fn, nil)
+	return w.doClaim(ctx, fn, nil)
 }
 
-// doRedeem is do for an fn that starts by consuming the code red names
-// (consumeCode); red may be nil.
-func (w *writer) doRedeem(ctx context.Context, fn func(*txn) error, red *redemption) error {
+// doClaim is do for an fn that starts with the single-use credential c
+// names (see claim); c may be nil.
+func (w *writer) doClaim(ctx context.Context, fn func(*txn) error, c *claim) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlitestore: %w", err)
 	}
-	op := &writeOp{ctx: ctx, fn: fn, redeem: red, done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, claim: c, done: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -373,12 +363,15 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 		clear(x.pending)
 		w.pending = x.pending[:0]
 	}()
-	if err := x.consumeCodes(ops); err != nil {
+	if err := x.readClaims(ops); err != nil {
 		tx.Rollback()
 		return nil, false
 	}
 	if x.codes != nil {
 		w.codeSets.Add(1)
+	}
+	if x.refresh != nil {
+		w.refreshSets.Add(1)
 	}
 	for i, op := range ops {
 		x.wrote = false
@@ -472,140 +465,10 @@ type txn struct {
 	pending      []any // tokenParams arguments a row
 	insertTokens *[insertTokensLevels]*sql.Stmt
 
-	// codes are the outcomes of consumeCodes, for consumeCode to take.
-	codes map[string]codeOutcome
-}
-
-// plainHash reports whether h is printable ASCII, as HashToken's hashes
-// are: consumeCodes passes hashes to SQLite in JSON, and leaves any other
-// to consumeCode.
-func plainHash(h string) bool {
-	for i := range len(h) {
-		if h[i] < 0x21 || h[i] > 0x7e {
-			return false
-		}
-	}
-	return h != ""
-}
-
-// A codeOutcome is what consumeCode returns for a code consumeCodes
-// consumed or found used (the code, ErrAlreadyUsed) or did not find.
-type codeOutcome struct {
-	code *oauthd.AuthCode
-	err  error
-}
-
-// consumeCodes consumes the codes of the batch's redemptions (the ops with
-// a redemption) together, ahead of every write of the batch: one SELECT
-// reads them all and one UPDATE marks the unused ones used, each at its
-// redemption's time, where every redemption would otherwise run an UPDATE
-// and a SELECT of its own. It leaves each outcome in x.codes for the
-// write's consumeCode; a code redeemed twice in the batch is consumed for
-// the first redemption, and the second finds it used. An error leaves the
-// batch to run again with a savepoint per write, without consumeCodes.
-//
-// Consuming the codes ahead of the batch's other writes changes no outcome
-// a caller can see, for the reason given at flushTokens: the writes of one
-// batch may take effect in any order. The transaction holds the write lock
-// from its BEGIN, so the codes read unused are still unused when the
-// UPDATE marks them.
-func (x *txn) consumeCodes(ops []*writeOp) error {
-	var st *stmts
-	var hashes []string
-	usedAt := make(map[string]int64)
-	for _, op := range ops {
-		if r := op.redeem; r != nil && plainHash(r.hash) {
-			if _, dup := usedAt[r.hash]; !dup {
-				usedAt[r.hash] = r.usedAt
-				hashes = append(hashes, r.hash)
-				st = r.st
-			}
-		}
-	}
-	if len(hashes) < 2 {
-		return nil // consumeCode alone costs no more
-	}
-	list, err := json.Marshal(hashes)
-	if err != nil {
-		return err
-	}
-	rows, err := x.stmt(st.authCodes).QueryContext(x.ctx, string(list))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	codes := make(map[string]codeOutcome, len(hashes))
-	var uses []any // [hash, usedAt] pairs, for the UPDATE
-	for rows.Next() {
-		c, err := scanCode(rows)
-		if err != nil {
-			return err
-		}
-		if !c.UsedAt.IsZero() {
-			codes[c.Hash] = codeOutcome{c, fmt.Errorf("sqlitestore: auth code: %w", oauthd.ErrAlreadyUsed)}
-			continue
-		}
-		at := usedAt[c.Hash]
-		c.UsedAt = fromMS(at)
-		codes[c.Hash] = codeOutcome{c, nil}
-		uses = append(uses, []any{c.Hash, at})
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows.Close()
-	for _, h := range hashes {
-		if _, ok := codes[h]; !ok {
-			codes[h] = codeOutcome{nil, lookupErr(sql.ErrNoRows, "auth code")}
-		}
-	}
-	if len(uses) > 0 {
-		list, err := json.Marshal(uses)
-		if err != nil {
-			return err
-		}
-		res, err := x.exec(st.consumeAuthCodes, string(list))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(uses)) {
-			return fmt.Errorf("sqlitestore: consume auth codes: %d of %d marked used (%v)", n, len(uses), err)
-		}
-	}
-	x.codes = codes
-	return nil
-}
-
-// flushTokens inserts the token rows the batch's writes left in pending,
-// and reports whether every row was stored. If a row was skipped (its hash
-// is taken, its grant revoked) or a statement failed, it reports false and
-// the caller rolls the batch back: it runs again with a savepoint per write
-// and without deferring, where every write inserts its own tokens and gets
-// its own outcome.
-//
-// Moving a write's inserts to the end of its batch changes no outcome a
-// caller can see: a write's caller hears of it only after the batch has
-// committed, so no write of a batch can depend on another's (no caller
-// knows a token of the batch before it commits), and the writes of one
-// batch may take effect in any order. The inserts run after every write of
-// the batch, as if those writes had come first: a grant revoked in the same
-// batch gets none of its tokens stored, as RevokeGrant promises for the
-// tokens created after it.
-func (x *txn) flushTokens() bool {
-	args := x.pending
-	for len(args) > 0 {
-		k := min(bits.Len(uint(len(args)/tokenParams))-1, insertTokensLevels-1)
-		n := 1 << k
-		res, err := x.stmt(x.insertTokens[k]).ExecContext(x.ctx, args[:n*tokenParams]...)
-		if err != nil {
-			return false
-		}
-		if got, err := res.RowsAffected(); err != nil || got != int64(n) {
-			return false
-		}
-		args = args[n*tokenParams:]
-	}
-	return true
+	// codes and refresh are the outcomes of readClaims, for consumeCode
+	// and refreshToken to take.
+	codes   map[string]outcome[*oauthd.AuthCode]
+	refresh map[string]outcome[*oauthd.Token]
 }
 
 // stmt returns the prepared statement st bound to the transaction. The

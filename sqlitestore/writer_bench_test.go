@@ -51,12 +51,12 @@ func benchWriterBatch(b *testing.B, kind string, size int) {
 		}
 	}
 	usedAt := unixMS(now)
-	// redeem is the code a "code" write consumes (see txn.consumeCodes).
-	redeem := func(i int) *redemption {
+	// redeem is the code a "code" write consumes (see txn.readClaims).
+	redeem := func(i int) *claim {
 		if kind == "cc" {
 			return nil
 		}
-		return &redemption{st: st, hash: codes[i], usedAt: usedAt}
+		return &claim{st: st, hash: codes[i], usedAt: usedAt}
 	}
 	write := func(i int) func(*txn) error {
 		if kind == "cc" {
@@ -85,7 +85,7 @@ func benchWriterBatch(b *testing.B, kind string, size int) {
 	for i := 0; i < b.N; {
 		ops = ops[:0]
 		for ; len(ops) < size && i < b.N; i++ {
-			ops = append(ops, &writeOp{ctx: ctx, fn: write(i), redeem: redeem(i)})
+			ops = append(ops, &writeOp{ctx: ctx, fn: write(i), claim: redeem(i)})
 		}
 		for _, err := range s.w.runTx(ops) {
 			if err != nil {

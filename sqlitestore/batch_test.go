@@ -304,3 +304,143 @@ func TestConsumeCodesRolledBack(t *testing.T) {
 		t.Errorf("codes consumed together in %d batches; want 1", n)
 	}
 }
+
+// TestReadRefreshTokensTogether checks the refresh tokens of a batch's
+// rotations, read with one SELECT ahead of the batch (txn.readClaims):
+// every caller gets what rotating its token alone would give it.
+func TestReadRefreshTokensTogether(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now().Truncate(time.Millisecond)
+	rt := func(hash string) *oauthd.Token {
+		return &oauthd.Token{Hash: hash, Kind: oauthd.RefreshToken, GrantID: "g-" + hash, ClientID: "c", Subject: "u",
+			IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	const fresh = 5
+	for i := range fresh {
+		if err := s.CreateTokens(ctx, rt(fmt.Sprintf("fresh%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	access := rt("access")
+	access.Kind = oauthd.AccessToken
+	for _, tok := range []*oauthd.Token{rt("rotated"), rt("twice"), rt("refused"), access} {
+		if err := s.CreateTokens(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	earlier := now.Add(-time.Minute)
+	if _, err := s.RotateRefreshToken(ctx, "rotated", earlier, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	next := func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) {
+		return []byte("sealed-" + old.Hash), []*oauthd.Token{
+			{Hash: old.Hash + "-at", Kind: oauthd.AccessToken, GrantID: old.GrantID, ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{Hash: old.Hash + "-rt", Kind: oauthd.RefreshToken, GrantID: old.GrantID, ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+		}, nil
+	}
+	type result struct {
+		tok *oauthd.Token
+		err error
+	}
+	var (
+		freshGot                    = make([]result, fresh)
+		rotated, unknown, accessGot result
+		twiceGot                    [2]result
+		refusedGot                  result
+		errRefusedByRotate          = errors.New("rotate refused")
+		rotate                      = func(hash string, r *result) func() {
+			return func() { r.tok, r.err = s.RotateRefreshTokenFunc(ctx, hash, now, next) }
+		}
+	)
+	calls := []func(){
+		rotate("rotated", &rotated),
+		rotate("unknown", &unknown),
+		rotate("access", &accessGot),
+		rotate("twice", &twiceGot[0]),
+		rotate("twice", &twiceGot[1]),
+		func() {
+			refusedGot.tok, refusedGot.err = s.RotateRefreshTokenFunc(ctx, "refused", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+				return nil, nil, errRefusedByRotate
+			})
+		},
+	}
+	for i := range fresh {
+		calls = append(calls, rotate(fmt.Sprintf("fresh%d", i), &freshGot[i]))
+	}
+	queueWhileHeld(t, s, calls...)
+
+	for i, got := range freshGot {
+		hash := fmt.Sprintf("fresh%d", i)
+		if got.err != nil || got.tok == nil || got.tok.Hash != hash || !got.tok.RotatedAt.Equal(now) || string(got.tok.Successor) != "sealed-"+hash {
+			t.Errorf("rotation of %s = %+v, %v; want it rotated at %v", hash, got.tok, got.err, now)
+		}
+		for _, h := range []string{hash + "-at", hash + "-rt"} {
+			if _, err := s.Token(ctx, h); err != nil {
+				t.Errorf("Token(%s): %v", h, err)
+			}
+		}
+	}
+	if !errors.Is(rotated.err, oauthd.ErrAlreadyUsed) || rotated.tok == nil || !rotated.tok.RotatedAt.Equal(earlier.Truncate(time.Millisecond)) || string(rotated.tok.Successor) != "first" {
+		t.Errorf("rotation of a rotated token = %+v, %v; want it as first rotated, and ErrAlreadyUsed", rotated.tok, rotated.err)
+	}
+	for name, r := range map[string]result{"unknown": unknown, "an access token": accessGot} {
+		if !errors.Is(r.err, oauthd.ErrNotFound) {
+			t.Errorf("rotation of %s = %+v, %v; want ErrNotFound", name, r.tok, r.err)
+		}
+	}
+	win, lose := twiceGot[0], twiceGot[1]
+	if win.err != nil {
+		win, lose = lose, win
+	}
+	if win.err != nil || !errors.Is(lose.err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("two rotations of one token: %v and %v; want one success and one ErrAlreadyUsed", twiceGot[0].err, twiceGot[1].err)
+	}
+	if !errors.Is(refusedGot.err, errRefusedByRotate) {
+		t.Errorf("refused rotation: %v; want the rotate's error", refusedGot.err)
+	}
+	if tok, err := s.Token(ctx, "refused"); err != nil || !tok.RotatedAt.IsZero() {
+		t.Errorf("refused token = %+v, %v; want it unrotated", tok, err)
+	}
+	if n := s.w.reruns.Load(); n != 0 {
+		t.Errorf("%d reruns; want 0", n)
+	}
+	if n := s.w.refreshSets.Load(); n != 1 {
+		t.Errorf("refresh tokens read together in %d batches; want 1", n)
+	}
+}
+
+// TestReadRefreshTokenRemovedInBatch checks a rotation whose token a write
+// before it in the batch removes, after the batch read it: its conditional
+// UPDATE finds no token, and the batch runs again, where the rotation finds
+// the token gone and the batch's other rotation succeeds.
+func TestReadRefreshTokenRemovedInBatch(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now()
+	for _, h := range []string{"revoked", "kept"} {
+		if err := s.CreateTokens(ctx, &oauthd.Token{Hash: h, Kind: oauthd.RefreshToken, GrantID: "g-" + h, ClientID: "c", Subject: "u",
+			IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotate := func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { return []byte("s"), nil, nil }
+	var errRevoke, errRevoked, errKept error
+	queueWhileHeld(t, s,
+		func() { errRevoke = s.RevokeGrant(ctx, "g-revoked", time.Time{}) },
+		func() { _, errRevoked = s.RotateRefreshTokenFunc(ctx, "revoked", now, rotate) },
+		func() { _, errKept = s.RotateRefreshTokenFunc(ctx, "kept", now, rotate) },
+	)
+	if errRevoke != nil || errKept != nil {
+		t.Errorf("RevokeGrant: %v; rotation of the other token: %v", errRevoke, errKept)
+	}
+	if !errors.Is(errRevoked, oauthd.ErrNotFound) {
+		t.Errorf("rotation of the revoked grant's token: %v; want ErrNotFound", errRevoked)
+	}
+	if tok, err := s.Token(ctx, "kept"); err != nil || tok.RotatedAt.IsZero() {
+		t.Errorf("Token(kept) = %+v, %v; want it rotated", tok, err)
+	}
+	if n := s.w.reruns.Load(); n != 1 {
+		t.Errorf("%d reruns; want 1", n)
+	}
+}
