@@ -58,9 +58,10 @@ func plainHash(h string) bool {
 
 // readClaims reads the claims of the batch's writes, ahead of them:
 //
-//   - The codes: one SELECT reads them all and one UPDATE marks the unused
-//     ones used, each at its redemption's time, where every redemption
-//     would run an UPDATE and a SELECT of its own (consumeCode).
+//   - The codes: one SELECT reads them all and one UPDATE for each time
+//     they are used at (one or a few) marks the unused ones used, where
+//     every redemption would run an UPDATE and a SELECT of its own
+//     (consumeCode).
 //   - The refresh tokens: one SELECT reads them all, where every rotation
 //     would run one of its own (refreshToken). Each rotation still marks
 //     its token rotated with its own conditional UPDATE, which fails if a
@@ -130,7 +131,13 @@ func (x *txn) consumeCodes(claims []*claim) error {
 	}
 	defer rows.Close()
 	found := make(map[string]outcome[*oauthd.AuthCode], len(claims))
-	var uses []any // [hash, used_at] pairs, for the UPDATE
+	// The unused codes' hashes by the time they are used at: one UPDATE
+	// for each time (milliseconds; a batch's redemptions share one or a
+	// few).
+	var (
+		times []int64
+		uses  = make(map[int64][]string)
+	)
 	for rows.Next() {
 		c, err := scanCode(rows)
 		if err != nil {
@@ -143,7 +150,10 @@ func (x *txn) consumeCodes(claims []*claim) error {
 		at := usedAt[c.Hash]
 		c.UsedAt = fromMS(at)
 		found[c.Hash] = outcome[*oauthd.AuthCode]{c, nil}
-		uses = append(uses, []any{c.Hash, at})
+		if _, ok := uses[at]; !ok {
+			times = append(times, at)
+		}
+		uses[at] = append(uses[at], c.Hash)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -154,17 +164,18 @@ func (x *txn) consumeCodes(claims []*claim) error {
 			found[c.hash] = outcome[*oauthd.AuthCode]{nil, lookupErr(sql.ErrNoRows, "auth code")}
 		}
 	}
-	if len(uses) > 0 {
-		b, err := json.Marshal(uses)
+	for _, at := range times {
+		hashes := uses[at]
+		b, err := json.Marshal(hashes)
 		if err != nil {
 			return err
 		}
-		res, err := x.exec(st.consumeAuthCodes, string(b))
+		res, err := x.exec(st.consumeAuthCodes, at, string(b))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != int64(len(uses)) {
-			return fmt.Errorf("sqlitestore: consume auth codes: %d of %d marked used (%v)", n, len(uses), err)
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(hashes)) {
+			return fmt.Errorf("sqlitestore: consume auth codes: %d of %d marked used (%v)", n, len(hashes), err)
 		}
 	}
 	x.codes = found

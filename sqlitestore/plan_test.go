@@ -69,12 +69,16 @@ func TestTokenSweepNeedsNoIndex(t *testing.T) {
 // JSON array, never a scan of the table.
 func TestClaimsUseTheKey(t *testing.T) {
 	s := openTemp(t)
-	for _, q := range []struct{ query, arg, table string }{
-		{sqlAuthCodes, `["a","b"]`, "auth_codes"},
-		{sqlConsumeAuthCodes, `[["a",1],["b",2]]`, "auth_codes"},
-		{sqlRefreshTokens, `["a","b"]`, "tokens"},
+	for _, q := range []struct {
+		query string
+		args  []any
+		table string
+	}{
+		{sqlAuthCodes, []any{`["a","b"]`}, "auth_codes"},
+		{sqlConsumeAuthCodes, []any{1, `["a","b"]`}, "auth_codes"},
+		{sqlRefreshTokens, []any{`["a","b"]`}, "tokens"},
 	} {
-		plan := queryPlan(t, s, q.query, q.arg)
+		plan := queryPlan(t, s, q.query, q.args...)
 		joined := strings.Join(plan, "; ")
 		if !strings.Contains(joined, q.table+" USING INDEX sqlite_autoindex_"+q.table+"_1 (hash=?)") || strings.Contains(joined, "SCAN "+q.table) {
 			t.Errorf("%s: plan %q; want lookups by the primary key", q.query, plan)

@@ -44,13 +44,14 @@ func insertTokensQuery(n int) string {
 }
 
 // The codes and refresh tokens of a batch's writes (txn.readClaims): read
-// by a JSON array of hashes; the codes consumed by a JSON array of [hash,
-// used_at] pairs (TestClaimsUseTheKey).
+// by a JSON array of hashes; the codes consumed by the time they are used
+// at and a JSON array of hashes (TestClaimsUseTheKey). An UPDATE ... FROM
+// json_each of [hash, used_at] pairs would take one statement, but SQLite
+// runs it through a temporary table and it cost twice as much per code.
 const (
 	sqlAuthCodes        = `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash IN (SELECT value FROM json_each(?))`
-	sqlConsumeAuthCodes = `UPDATE auth_codes SET used_at = u.value ->> 1 FROM json_each(?) AS u
-		WHERE auth_codes.hash = u.value ->> 0 AND auth_codes.used_at = 0`
-	sqlRefreshTokens = `SELECT ` + tokenColumns + ` FROM tokens
+	sqlConsumeAuthCodes = `UPDATE auth_codes SET used_at = ? WHERE hash IN (SELECT value FROM json_each(?)) AND used_at = 0`
+	sqlRefreshTokens    = `SELECT ` + tokenColumns + ` FROM tokens
 		WHERE hash IN (SELECT value FROM json_each(?)) AND kind = 'refresh_token'`
 )
 
@@ -151,8 +152,7 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		{&st.consumeAuthCode, `UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at = 0`},
 		{&st.authCode, `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash = ?`},
 		// The codes of a batch's redemptions, read and consumed together
-		// (txn.consumeCodes): a JSON array of hashes, then one of
-		// [hash, used_at] pairs.
+		// (txn.consumeCodes).
 		{&st.authCodes, sqlAuthCodes},
 		{&st.consumeAuthCodes, sqlConsumeAuthCodes},
 		// The refresh tokens of a batch's rotations, read together
