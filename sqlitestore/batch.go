@@ -72,8 +72,17 @@ func plainHash(h string) bool {
 // it. A code or token claimed twice in the batch is read for the first
 // claim only: the second finds it used or rotated by the first.
 func (x *txn) readClaims(ops []*writeOp) error {
+	n := 0
+	for _, op := range ops {
+		if op.claim != nil {
+			n++
+		}
+	}
+	if n < 2 {
+		return nil // a lone claim costs its write no more than a read of its own
+	}
 	var codes, tokens []*claim
-	seen := make(map[claim]bool)
+	seen := make(map[claim]bool, n)
 	for _, op := range ops {
 		c := op.claim
 		if c == nil || !plainHash(c.hash) {
@@ -90,7 +99,6 @@ func (x *txn) readClaims(ops []*writeOp) error {
 			codes = append(codes, c)
 		}
 	}
-	// A lone claim costs its write no more than a read of its own.
 	if len(codes) > 1 {
 		if err := x.consumeCodes(codes); err != nil {
 			return err
