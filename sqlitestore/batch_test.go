@@ -426,7 +426,7 @@ func TestReadRefreshTokenRemovedInBatch(t *testing.T) {
 	}
 	rotate := func(*oauthd.Token) ([]byte, []*oauthd.Token, error) { return []byte("s"), nil, nil }
 	var errRevoke, errRevoked, errKept error
-	queueWhileHeld(t, s,
+	queueInOrderWhileHeld(t, s,
 		func() { errRevoke = s.RevokeGrant(ctx, "g-revoked", time.Time{}) },
 		func() { _, errRevoked = s.RotateRefreshTokenFunc(ctx, "revoked", now, rotate) },
 		func() { _, errKept = s.RotateRefreshTokenFunc(ctx, "kept", now, rotate) },

@@ -17,10 +17,25 @@ import (
 // run in one batch. It returns once every call has returned.
 func queueWhileHeld(t *testing.T, s *Store, calls ...func()) {
 	t.Helper()
+	queue(t, s, false, calls)
+}
+
+// queueInOrderWhileHeld is queueWhileHeld with the writes queued, and so
+// run in the batch, in the order of calls.
+func queueInOrderWhileHeld(t *testing.T, s *Store, calls ...func()) {
+	t.Helper()
+	queue(t, s, true, calls)
+}
+
+func queue(t *testing.T, s *Store, inOrder bool, calls []func()) {
+	t.Helper()
 	release := holdWriter(t, s)
 	var wg sync.WaitGroup
-	for _, call := range calls {
+	for i, call := range calls {
 		wg.Go(call)
+		for inOrder && len(s.w.ops) < i+1 {
+			runtime.Gosched()
+		}
 	}
 	for len(s.w.ops) < len(calls) {
 		runtime.Gosched()
