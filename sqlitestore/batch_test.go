@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,9 +148,7 @@ func TestDeferredRedemptionsAndRotations(t *testing.T) {
 			t.Errorf("Token(rt%d) = %v, %v; want it rotated", i, old, err)
 		}
 	}
-	if n := s.w.reruns.Load(); n != 0 {
-		t.Errorf("%d reruns; want 0", n)
-	}
+	wantCount(t, &s.w.reruns, 0, "batches run again with savepoints")
 }
 
 // TestConsumeCodesTogether checks the codes of a batch's redemptions,
@@ -247,12 +246,8 @@ func TestConsumeCodesTogether(t *testing.T) {
 	if _, err := s.ConsumeAuthCode(ctx, refused.Hash, base.Add(time.Hour)); !errors.Is(err, oauthd.ErrAlreadyUsed) {
 		t.Errorf("code refused by issue: %v; want ErrAlreadyUsed", err)
 	}
-	if n := s.w.reruns.Load(); n != 0 {
-		t.Errorf("%d reruns; want 0", n)
-	}
-	if n := s.w.codeSets.Load(); n != 1 {
-		t.Errorf("codes consumed together in %d batches; want 1", n)
-	}
+	wantCount(t, &s.w.reruns, 0, "batches run again with savepoints")
+	wantCount(t, &s.w.codeSets, 1, "batches whose codes were consumed together")
 }
 
 // TestConsumeCodesRolledBack checks that a batch whose codes were consumed
@@ -297,12 +292,8 @@ func TestConsumeCodesRolledBack(t *testing.T) {
 	if _, err := s.ConsumeAuthCode(ctx, ok.Hash, now); !errors.Is(err, oauthd.ErrAlreadyUsed) {
 		t.Errorf("the redeemed code: %v; want ErrAlreadyUsed", err)
 	}
-	if n := s.w.reruns.Load(); n != 1 {
-		t.Errorf("%d reruns; want 1", n)
-	}
-	if n := s.w.codeSets.Load(); n != 1 {
-		t.Errorf("codes consumed together in %d batches; want 1", n)
-	}
+	wantCount(t, &s.w.reruns, 1, "batches run again with savepoints")
+	wantCount(t, &s.w.codeSets, 1, "batches whose codes were consumed together")
 }
 
 // TestReadRefreshTokensTogether checks the refresh tokens of a batch's
@@ -402,12 +393,8 @@ func TestReadRefreshTokensTogether(t *testing.T) {
 	if tok, err := s.Token(ctx, "refused"); err != nil || !tok.RotatedAt.IsZero() {
 		t.Errorf("refused token = %+v, %v; want it unrotated", tok, err)
 	}
-	if n := s.w.reruns.Load(); n != 0 {
-		t.Errorf("%d reruns; want 0", n)
-	}
-	if n := s.w.refreshSets.Load(); n != 1 {
-		t.Errorf("refresh tokens read together in %d batches; want 1", n)
-	}
+	wantCount(t, &s.w.reruns, 0, "batches run again with savepoints")
+	wantCount(t, &s.w.refreshSets, 1, "batches whose refresh tokens were read together")
 }
 
 // TestReadRefreshTokenRemovedInBatch checks a rotation whose token a write
@@ -440,7 +427,13 @@ func TestReadRefreshTokenRemovedInBatch(t *testing.T) {
 	if tok, err := s.Token(ctx, "kept"); err != nil || tok.RotatedAt.IsZero() {
 		t.Errorf("Token(kept) = %+v, %v; want it rotated", tok, err)
 	}
-	if n := s.w.reruns.Load(); n != 1 {
-		t.Errorf("%d reruns; want 1", n)
+	wantCount(t, &s.w.reruns, 1, "batches run again with savepoints")
+}
+
+// wantCount fails t unless the writer's counter c is want.
+func wantCount(t *testing.T, c *atomic.Int64, want int64, what string) {
+	t.Helper()
+	if n := c.Load(); n != want {
+		t.Errorf("%s: %d; want %d", what, n, want)
 	}
 }
