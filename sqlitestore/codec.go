@@ -111,7 +111,7 @@ func scanKey(sc scanner) (*oauthd.SigningKey, error) {
 	return &k, nil
 }
 
-// tokenArgs are the arguments of the createToken statement.
+// tokenArgs are the arguments of a token insert (stmts.insertTokens).
 // The grant ID comes twice, first for the revocation check; tokenGrant is
 // its index.
 func tokenArgs(t *oauthd.Token) []any {

@@ -259,7 +259,7 @@ func createTokens(st *stmts, x *txn, args [][]any) error {
 		return createTokenPair(st, x, args[0], args[1])
 	}
 	for _, a := range args {
-		res, err := x.exec(st.createToken, a...)
+		res, err := x.exec(st.insertTokens[0], a...)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: create token: %w", err)
 		}
@@ -285,12 +285,12 @@ func createTokens(st *stmts, x *txn, args [][]any) error {
 
 // createTokenPair inserts two tokens of one grant (a code redemption's or
 // a refresh's access and refresh token) with one statement: the same as
-// two createToken inserts, for one statement's overhead instead of two.
+// two single-row inserts, for one statement's overhead instead of two.
 // Both are skipped if the grant is revoked; if either hash is taken, the
 // pair fails (and the caller rolls back the one inserted).
 func createTokenPair(st *stmts, x *txn, a, b []any) error {
 	var buf [2 * tokenParams]any
-	res, err := x.exec(st.createTokenPair, append(append(buf[:0], a...), b...)...)
+	res, err := x.exec(st.insertTokens[1], append(append(buf[:0], a...), b...)...)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create token: %w", err)
 	}

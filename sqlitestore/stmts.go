@@ -89,9 +89,9 @@ type stmts struct {
 	createAuthRequest, deleteAuthRequest       *sql.Stmt
 	createAuthCode, consumeAuthCode, authCode  *sql.Stmt
 	authCodes, consumeAuthCodes, refreshTokens *sql.Stmt
-	createToken, createTokenPair, grantRevoked *sql.Stmt
-	// insertTokens[k] inserts 1<<k token rows (see txn.flushTokens);
-	// createToken and createTokenPair are its first two.
+	grantRevoked                               *sql.Stmt
+	// insertTokens[k] inserts 1<<k token rows: a token (createTokens),
+	// a pair (createTokenPair), a batch's (txn.flushTokens).
 	insertTokens                                [insertTokensLevels]*sql.Stmt
 	rotateToken, refreshToken                   *sql.Stmt
 	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
@@ -210,9 +210,6 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		}{&st.deleteExpired[i], fmt.Sprintf(
 			`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE expires_at != 0 AND expires_at < ? LIMIT ?)`, table)})
 	}
-	defer func() {
-		st.createToken, st.createTokenPair = st.insertTokens[0], st.insertTokens[1]
-	}()
 	for _, p := range reads {
 		if *p.dst, err = rdb.PrepareContext(ctx, p.query); err != nil {
 			return nil, fmt.Errorf("sqlitestore: prepare %q: %w", p.query, err)
