@@ -133,7 +133,7 @@ func (x *txn) consumeCodes(claims []*claim) error {
 	for _, c := range claims {
 		usedAt[c.hash] = c.usedAt
 	}
-	rows, err := x.stmt(st.authCodes).QueryContext(x.ctx, list)
+	rows, err := st.authCodes.QueryContext(x.ctx, list)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (x *txn) readRefreshTokens(claims []*claim) error {
 	if err != nil {
 		return err
 	}
-	rows, err := x.stmt(claims[0].st.refreshTokens).QueryContext(x.ctx, list)
+	rows, err := claims[0].st.refreshTokens.QueryContext(x.ctx, list)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (x *txn) flushTokens() bool {
 	for len(args) > 0 {
 		k := min(bits.Len(uint(len(args)/tokenParams))-1, insertTokensLevels-1)
 		n := 1 << k
-		res, err := x.stmt(x.insertTokens[k]).ExecContext(x.ctx, args[:n*tokenParams]...)
+		res, err := x.insertTokens[k].ExecContext(x.ctx, args[:n*tokenParams]...)
 		if err != nil {
 			return false
 		}

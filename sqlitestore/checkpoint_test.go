@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,9 +103,9 @@ func TestCheckpointKeepsDataVersion(t *testing.T) {
 	}
 	dataVersion := func() int64 {
 		var v int64
-		if err := s.wdb.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
+		onWriteConn(t, s, func(c *sql.Conn) error {
+			return c.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		})
 		return v
 	}
 	before := dataVersion()

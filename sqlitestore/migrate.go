@@ -32,7 +32,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
-	if err := migrate(ctx, s.wdb); err != nil {
+	if err := s.w.withConn(func(c *sql.Conn) error { return migrate(ctx, c) }); err != nil {
 		return err
 	}
 	s.cache.clear()
@@ -40,9 +40,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return err
 }
 
-// migrate applies the missing migrations through db, whose transactions
-// begin IMMEDIATE.
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrate applies the missing migrations through db, the write
+// connection, whose transactions begin IMMEDIATE.
+func migrate(ctx context.Context, db *sql.Conn) error {
 	for _, m := range migrations {
 		if err := apply(ctx, db, m); err != nil {
 			return err
@@ -53,7 +53,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // apply applies m unless it was applied before, in one transaction that
 // holds the write lock from its start.
-func apply(ctx context.Context, db *sql.DB, m mig.Migration) (err error) {
+func apply(ctx context.Context, db *sql.Conn, m mig.Migration) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: migrate: %w", err)

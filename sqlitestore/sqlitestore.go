@@ -126,7 +126,7 @@ func connectWriter(ctx context.Context, db *sql.DB) error {
 // Store is an oauthd.Storage on one SQLite file. It is safe for concurrent
 // use by many goroutines; several processes may open the same file.
 type Store struct {
-	wdb *sql.DB // the one writer connection; transactions begin IMMEDIATE
+	wdb *sql.DB // the pool of the one write connection, which the writer holds (writer.conn)
 	rdb *sql.DB // the read pool; query_only connections
 	w   *writer
 	// ckpt runs the WAL checkpoints on a connection of its own.
@@ -303,7 +303,11 @@ func (s *Store) prepareLocked(ctx context.Context) (*stmts, error) {
 	case v > latestVersion:
 		return nil, fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, v, latestVersion)
 	}
-	st, err := prepare(ctx, s.rdb, s.wdb)
+	var st *stmts
+	err = s.w.withConn(func(c *sql.Conn) (err error) {
+		st, err = prepare(ctx, s.rdb, c)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +356,7 @@ func (s *Store) Close() error {
 		if st := s.st.Load(); st != nil {
 			errs = append(errs, st.close())
 		}
+		errs = append(errs, s.w.releaseConn())
 		// PRAGMA optimize is advice to the query planner, run on close as
 		// SQLite recommends; its failure harms nothing.
 		_, _ = s.wdb.Exec(`PRAGMA optimize`)

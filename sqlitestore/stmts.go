@@ -103,8 +103,9 @@ type stmts struct {
 	deleteExpiredTokens                         *sql.Stmt   // the rowids the token sweep found
 }
 
-// prepare prepares every statement, the reads on rdb and the writes on wdb.
-func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
+// prepare prepares every statement, the reads on rdb and the writes on
+// wconn, the writer's connection.
+func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err error) {
 	st := new(stmts)
 	defer func() {
 		if err != nil {
@@ -217,7 +218,7 @@ func prepare(ctx context.Context, rdb, wdb *sql.DB) (_ *stmts, err error) {
 		st.all = append(st.all, *p.dst)
 	}
 	for _, p := range writes {
-		if *p.dst, err = wdb.PrepareContext(ctx, p.query); err != nil {
+		if *p.dst, err = wconn.PrepareContext(ctx, p.query); err != nil {
 			return nil, fmt.Errorf("sqlitestore: prepare %q: %w", p.query, err)
 		}
 		st.all = append(st.all, *p.dst)

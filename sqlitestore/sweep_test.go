@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"database/sql"
 	"fmt"
 	"slices"
 	"testing"
@@ -80,9 +81,10 @@ func TestSweepGoesOnAndWrapsAround(t *testing.T) {
 
 	// Expire the first token (behind the sweep) and one past its position.
 	sweepTokens(t, s, "u", 3) // u-0 and u-2 expired
-	if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET expires_at = ? WHERE hash = 't-1'`, unixMS(time.Now().Add(-time.Second))); err != nil {
-		t.Fatal(err)
-	}
+	onWriteConn(t, s, func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `UPDATE tokens SET expires_at = ? WHERE hash = 't-1'`, unixMS(time.Now().Add(-time.Second)))
+		return err
+	})
 	n, err := s.DeleteExpired(ctx, time.Now(), 100)
 	if err != nil {
 		t.Fatal(err)
@@ -102,9 +104,10 @@ func TestSweepCrossesRowidGaps(t *testing.T) {
 	ctx := t.Context()
 	sweepTokens(t, s, "t", 6)
 	for i, h := range []string{"t-2", "t-3", "t-4", "t-5"} {
-		if _, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET rowid = ? WHERE hash = ?`, int64(i+1)*3*sweepSpan+7, h); err != nil {
-			t.Fatal(err)
-		}
+		onWriteConn(t, s, func(c *sql.Conn) error {
+			_, err := c.ExecContext(ctx, `UPDATE tokens SET rowid = ? WHERE hash = ?`, int64(i+1)*3*sweepSpan+7, h)
+			return err
+		})
 	}
 	n, err := s.DeleteExpired(ctx, time.Now(), 100)
 	if err != nil {

@@ -43,9 +43,23 @@ type writeOp struct {
 // Writers that arrive while a transaction commits wait for the next one, so
 // a lone write is never delayed and concurrent writes share commits.
 type writer struct {
-	db  *sql.DB
 	ops chan *writeOp
 
+	// conn is the one write connection, held by the writer for the life
+	// of the store. Its statements, the store's writes among them
+	// (stmts), are prepared on it, and a transaction is the prepared
+	// BEGIN IMMEDIATE and COMMIT run on it: database/sql's own
+	// transactions cost the writer, for every batch, a goroutine (the
+	// Tx's context watcher, whose start often woke an idle thread), a
+	// statement rebound for every statement the batch runs, and the
+	// driver's preparing BEGIN and COMMIT again each time. connMu is held
+	// while the conn is in use: by the writer goroutine for a batch, a
+	// check or a checkpoint, and by withConn for migrations and
+	// preparing, which so never run inside a batch's transaction.
+	conn   *sql.Conn
+	connMu sync.Mutex
+
+	begin, commitStmt, rollback    *sql.Stmt
 	savepoint, release, rollbackTo *sql.Stmt
 	// dataVersionStmt is PRAGMA data_version, prepared once: checkForeign
 	// runs it a hundred times a second, and preparing it each time cost a
@@ -87,20 +101,28 @@ type writer struct {
 }
 
 func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpointer) (*writer, error) {
-	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), done: make(chan struct{}), foreign: foreign, ckpt: ckpt}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{conn: conn, ops: make(chan *writeOp, maxBatch), done: make(chan struct{}), foreign: foreign, ckpt: ckpt}
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
 	}{
+		{&w.begin, `BEGIN IMMEDIATE`},
+		{&w.commitStmt, `COMMIT`},
+		{&w.rollback, `ROLLBACK`},
 		{&w.savepoint, `SAVEPOINT op`},
 		{&w.release, `RELEASE op`},
 		{&w.rollbackTo, `ROLLBACK TO op`},
 		{&w.dataVersionStmt, `PRAGMA data_version`},
 		{&w.checkpointStmt, `PRAGMA wal_checkpoint(PASSIVE)`},
 	} {
-		st, err := db.PrepareContext(ctx, p.query)
+		st, err := conn.PrepareContext(ctx, p.query)
 		if err != nil {
 			w.closeStmts()
+			w.conn.Close()
 			return nil, err
 		}
 		*p.dst = st
@@ -108,6 +130,7 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpoint
 	if foreign != nil {
 		if err := w.dataVersionStmt.QueryRowContext(ctx).Scan(&w.dataVersion); err != nil {
 			w.closeStmts()
+			w.conn.Close()
 			return nil, err
 		}
 	}
@@ -157,7 +180,8 @@ func (w *writer) doClaim(ctx context.Context, fn func(*txn) error, c *claim) err
 }
 
 // close stops taking writes, waits until those queued are done and closes
-// the writer's statements.
+// the writer's statements. The connection stays open for the statements
+// prepared on it with withConn, until releaseConn.
 func (w *writer) close() {
 	w.mu.Lock()
 	if !w.closed {
@@ -169,8 +193,24 @@ func (w *writer) close() {
 	w.closeStmts()
 }
 
+// releaseConn gives the write connection back to its pool, after close
+// and after the statements prepared on it are closed.
+func (w *writer) releaseConn() error {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	return w.conn.Close()
+}
+
+// withConn runs fn with the write connection, between two of the writer's
+// transactions. fn must leave no transaction open.
+func (w *writer) withConn(fn func(*sql.Conn) error) error {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	return fn(w.conn)
+}
+
 func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.savepoint, w.release, w.rollbackTo, w.dataVersionStmt, w.checkpointStmt} {
+	for _, st := range []*sql.Stmt{w.begin, w.commitStmt, w.rollback, w.savepoint, w.release, w.rollbackTo, w.dataVersionStmt, w.checkpointStmt} {
 		if st != nil {
 			st.Close()
 		}
@@ -221,7 +261,9 @@ func (w *writer) run() {
 		}
 		w.txns.Add(1)
 		w.writes.Add(int64(len(batch)))
+		w.connMu.Lock()
 		w.commit(batch)
+		w.connMu.Unlock()
 		clear(batch)
 		if w.ckpt != nil {
 			if w.ckpt.finish.Load() {
@@ -248,7 +290,9 @@ const foreignCheckInterval = 10 * time.Millisecond
 // counts as a change.
 func (w *writer) checkForeign() {
 	var v int64
+	w.connMu.Lock()
 	err := w.dataVersionStmt.QueryRowContext(context.Background()).Scan(&v)
+	w.connMu.Unlock()
 	if err != nil || v != w.dataVersion {
 		w.dataVersion = v
 		w.foreign()
@@ -263,7 +307,9 @@ func (w *writer) checkForeign() {
 func (w *writer) finishCheckpoint() {
 	var busy, frames, copied int64
 	// An error loses nothing: the checkpointer asks again.
+	w.connMu.Lock()
 	_ = w.checkpointStmt.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied)
+	w.connMu.Unlock()
 	w.finishes.Add(1)
 	w.ckpt.finish.Store(false)
 }
@@ -354,17 +400,16 @@ func failAll(errs []error, err error) []error {
 func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 	ctx := context.Background()
 	errs := make([]error, len(ops))
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return failAll(errs, fmt.Errorf("sqlitestore: begin: %w", err)), true
+	if err := w.beginTx(ctx); err != nil {
+		return failAll(errs, err), true
 	}
-	x := &txn{ctx: ctx, tx: tx, deferTokens: true, pending: w.pending[:0]}
+	x := &txn{ctx: ctx, deferTokens: true, pending: w.pending[:0]}
 	defer func() {
 		clear(x.pending)
 		w.pending = x.pending[:0]
 	}()
 	if err := x.readClaims(ops); err != nil {
-		tx.Rollback()
+		w.rollbackTx(ctx)
 		return nil, false
 	}
 	if x.codes != nil {
@@ -380,19 +425,46 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 		if errs[i] != nil {
 			x.pending = x.pending[:mark] // a failed write stores nothing
 			if x.wrote || !expected(errs[i]) {
-				tx.Rollback()
+				w.rollbackTx(ctx)
 				return nil, false
 			}
 		}
 	}
 	if !x.flushTokens() {
-		tx.Rollback()
+		w.rollbackTx(ctx)
 		return nil, false
 	}
-	if err := tx.Commit(); err != nil {
-		return failAll(errs, fmt.Errorf("sqlitestore: commit: %w", err)), true
+	if err := w.commitTx(ctx); err != nil {
+		return failAll(errs, err), true
 	}
 	return errs, true
+}
+
+// beginTx begins the writer's transaction (BEGIN IMMEDIATE: it takes the
+// write lock at once, waiting for it up to the busy timeout).
+func (w *writer) beginTx(ctx context.Context) error {
+	if _, err := w.begin.ExecContext(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", err)
+	}
+	return nil
+}
+
+// rollbackTx rolls the writer's transaction back. It fails only when no
+// transaction is open (SQLite may have rolled it back itself after an I/O
+// error), which leaves nothing to do.
+func (w *writer) rollbackTx(ctx context.Context) {
+	_, _ = w.rollback.ExecContext(ctx)
+}
+
+// commitTx commits the writer's transaction. A COMMIT that fails may leave
+// the transaction open (SQLITE_BUSY); it is rolled back, so the next batch
+// starts afresh and nothing of this one is kept.
+func (w *writer) commitTx(ctx context.Context) error {
+	if _, err := w.commitStmt.ExecContext(ctx); err != nil {
+		w.rollbackTx(ctx)
+		return fmt.Errorf("sqlitestore: commit: %w", err)
+	}
+	return nil
 }
 
 // expected reports whether err is an outcome a write returns on its own
@@ -407,21 +479,20 @@ func expected(err error) bool {
 func (w *writer) runSavepoints(ops []*writeOp) []error {
 	ctx := context.Background()
 	errs := make([]error, len(ops))
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return failAll(errs, fmt.Errorf("sqlitestore: begin: %w", err))
+	if err := w.beginTx(ctx); err != nil {
+		return failAll(errs, err)
 	}
-	x := &txn{ctx: ctx, tx: tx}
+	x := &txn{ctx: ctx}
 	if len(ops) == 1 {
 		// A lone write needs no savepoint: the transaction is its own.
 		if err := ops[0].fn(x); err != nil {
-			tx.Rollback()
+			w.rollbackTx(ctx)
 			return failAll(errs, err)
 		}
 	} else {
 		for i, op := range ops {
-			if _, err := x.stmt(w.savepoint).ExecContext(ctx); err != nil {
-				tx.Rollback()
+			if _, err := w.savepoint.ExecContext(ctx); err != nil {
+				w.rollbackTx(ctx)
 				return failAll(errs, fmt.Errorf("sqlitestore: savepoint: %w", err))
 			}
 			errs[i] = op.fn(x)
@@ -430,28 +501,26 @@ func (w *writer) runSavepoints(ops []*writeOp) []error {
 				// failed; undo everything this op did. If SQLite rolled
 				// back the whole transaction (I/O error, disk full),
 				// this fails too, and so does every op of the batch.
-				if _, err := x.stmt(w.rollbackTo).ExecContext(ctx); err != nil {
-					tx.Rollback()
+				if _, err := w.rollbackTo.ExecContext(ctx); err != nil {
+					w.rollbackTx(ctx)
 					return failAll(errs, fmt.Errorf("sqlitestore: rollback to savepoint: %w (after: %w)", err, errs[i]))
 				}
 			}
-			if _, err := x.stmt(w.release).ExecContext(ctx); err != nil {
-				tx.Rollback()
+			if _, err := w.release.ExecContext(ctx); err != nil {
+				w.rollbackTx(ctx)
 				return failAll(errs, fmt.Errorf("sqlitestore: release savepoint: %w", err))
 			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return failAll(errs, fmt.Errorf("sqlitestore: commit: %w", err))
+	if err := w.commitTx(ctx); err != nil {
+		return failAll(errs, err)
 	}
 	return errs
 }
 
 // txn is the writer's transaction as a write sees it.
 type txn struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	stmts map[*sql.Stmt]*sql.Stmt
+	ctx context.Context
 
 	// wrote is set when a statement of the current write may have changed
 	// a row; see runOptimistic.
@@ -471,26 +540,11 @@ type txn struct {
 	refresh map[string]outcome[*oauthd.Token]
 }
 
-// stmt returns the prepared statement st bound to the transaction. The
-// statement was prepared on the writer's one connection, so SQLite reuses
-// it rather than preparing it again.
-func (x *txn) stmt(st *sql.Stmt) *sql.Stmt {
-	if s, ok := x.stmts[st]; ok {
-		return s
-	}
-	if x.stmts == nil {
-		x.stmts = make(map[*sql.Stmt]*sql.Stmt)
-	}
-	s := x.tx.StmtContext(x.ctx, st)
-	x.stmts[st] = s
-	return s
-}
-
 // exec runs st in the transaction. A statement that failed changed
 // nothing (SQLite undoes it); one that completed changed the rows it
 // reports (sqlite3_changes, read when it completed).
 func (x *txn) exec(st *sql.Stmt, args ...any) (sql.Result, error) {
-	res, err := x.stmt(st).ExecContext(x.ctx, args...)
+	res, err := st.ExecContext(x.ctx, args...)
 	if err == nil {
 		if n, err := res.RowsAffected(); err != nil || n != 0 {
 			x.wrote = true
@@ -501,5 +555,5 @@ func (x *txn) exec(st *sql.Stmt, args ...any) (sql.Result, error) {
 
 // readRow runs st, a SELECT, in the transaction and returns its first row.
 func (x *txn) readRow(st *sql.Stmt, args ...any) *sql.Row {
-	return x.stmt(st).QueryRowContext(x.ctx, args...)
+	return st.QueryRowContext(x.ctx, args...)
 }

@@ -2,10 +2,13 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -114,9 +117,9 @@ func TestSynchronous(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got int
-		if err := s.wdb.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
+		onWriteConn(t, s, func(c *sql.Conn) error {
+			return c.QueryRowContext(t.Context(), `PRAGMA synchronous`).Scan(&got)
+		})
 		s.Close()
 		if got != tc.want {
 			t.Errorf("Synchronous %q: PRAGMA synchronous = %d; want %d", tc.opt, got, tc.want)
@@ -154,5 +157,103 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 		if err := <-done; err != nil {
 			t.Fatalf("the write holding the writer: %v", err)
 		}
+	}
+}
+
+// onWriteConn runs fn on the write connection, which the writer holds,
+// between two of its transactions.
+func onWriteConn(tb testing.TB, s *Store, fn func(*sql.Conn) error) {
+	tb.Helper()
+	if err := s.w.withConn(fn); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestFailedCommitRolledBack makes a batch's COMMIT fail (a deferred
+// foreign key left dangling, which SQLite reports at COMMIT and after
+// which it keeps the transaction open) and checks that every write of the
+// batch fails, that none of them is kept, and that the next write commits:
+// the writer rolled the open transaction back.
+func TestFailedCommitRolledBack(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	st, err := s.ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onWriteConn(t, s, func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY);
+			CREATE TEMP TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`)
+		return err
+	})
+	release := holdWriter(t, s)
+	ops := []*writeOp{
+		{ctx: ctx, done: make(chan error, 1), fn: func(x *txn) error {
+			_, err := x.exec(st.createClient, "kept-not", `{"client_id":"kept-not"}`, 0)
+			return err
+		}},
+		{ctx: ctx, done: make(chan error, 1), fn: func(x *txn) error {
+			_, err := s.w.conn.ExecContext(ctx, `INSERT INTO child (parent_id) VALUES (1)`)
+			return err
+		}},
+	}
+	for _, op := range ops {
+		s.w.ops <- op
+	}
+	release()
+	for i, op := range ops {
+		if err := <-op.done; err == nil || !strings.Contains(err.Error(), "commit") {
+			t.Errorf("write %d of the batch whose COMMIT failed: err = %v; want the commit's error", i, err)
+		}
+	}
+	if _, err := s.Client(ctx, "kept-not"); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("Client of a write whose COMMIT failed: err = %v; want ErrNotFound", err)
+	}
+	if err := s.CreateClient(ctx, &oauthd.Client{ID: "after"}); err != nil {
+		t.Fatalf("the write after the failed COMMIT: %v", err)
+	}
+	if _, err := s.Client(ctx, "after"); err != nil {
+		t.Errorf("Client(after): %v", err)
+	}
+}
+
+// TestMigrateWhileWriting runs Migrate (which uses the writer's
+// connection) again and again while writes stream in: it must wait for the
+// writer's transactions rather than begin inside one, and every write must
+// be kept.
+func TestMigrateWhileWriting(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each+20)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("c-%d-%d", w, i)
+				if err := s.CreateClient(ctx, &oauthd.Client{ID: id}); err != nil {
+					errs <- fmt.Errorf("CreateClient(%s): %w", id, err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if err := s.Migrate(ctx); err != nil {
+				errs <- fmt.Errorf("Migrate: %w", err)
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	clients, err := s.Clients(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clients) != writers*each {
+		t.Errorf("clients stored: %d; want %d", len(clients), writers*each)
 	}
 }
