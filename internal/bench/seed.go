@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -85,25 +86,40 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 		if n <= 0 {
 			return nil, nil
 		}
-		items := make([]string, n)
-		for i := range items {
-			items[i] = oauthd.NewCredential()
-		}
 		// Many writers at once, so that the store's group commit puts
-		// many in each transaction.
-		var wg sync.WaitGroup
+		// many in each transaction. The pool hands the items out in the
+		// order they were stored, as a server's clients redeem their
+		// codes: each soon after it was issued, so a run's redemptions
+		// update rows next to each other at the end of the table, and
+		// their tokens' grant IDs (time-ordered) go to the end of the
+		// grant index. Handed out in another order (before 2026-11-27:
+		// each worker's items in turn, while the workers drifted apart by
+		// hundreds of items), the codes of a group commit lay thousands
+		// of rows apart and each redemption updated a page of its own:
+		// 30,000 redemptions wrote 10 KB each to the WAL and the
+		// database file, against 4 KB in the order of issue.
+		items := make([]string, 0, n)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			next atomic.Int64
+		)
 		errs := make(chan error, 1)
 		const workers = 64
-		for w := range workers {
+		for range workers {
 			wg.Go(func() {
-				for i := w; i < n; i += workers {
-					if err := create(items[i]); err != nil {
+				for next.Add(1) <= int64(n) {
+					item := oauthd.NewCredential()
+					if err := create(item); err != nil {
 						select {
 						case errs <- err:
 						default:
 						}
 						return
 					}
+					mu.Lock()
+					items = append(items, item)
+					mu.Unlock()
 				}
 			})
 		}
