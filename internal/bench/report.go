@@ -110,17 +110,20 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "load generator: %s\n\n", gen)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\treq/s\tp50\tp90\tp99\tmax\terrors\t5xx\tserver CPU/req\tserver RSS start/peak/end\t")
+	fmt.Fprintln(tw, "\treq/s\tp50\tp90\tp99\tmax\terrors\t5xx\tserver CPU/req\tserver writes/req\tserver RSS start/peak/end\t")
 	row := func(name string, res *load.Result) {
-		cpu, rss := "-", "-"
+		cpu, writes, rss := "-", "-", "-"
 		if s := res.Server; s != nil {
 			if res.Requests > 0 {
 				cpu = fmt.Sprintf("%.0fµs", float64(s.CPU.Microseconds())/float64(res.Requests))
+				if s.WriteCalls > 0 {
+					writes = fmt.Sprintf("%.1f KB, %.1f calls", float64(s.Written)/1e3/float64(res.Requests), float64(s.WriteCalls)/float64(res.Requests))
+				}
 			}
 			rss = fmt.Sprintf("%.1f/%.1f/%.1f MB", float64(s.RSSStart)/1e6, float64(s.RSSPeak)/1e6, float64(s.RSSEnd)/1e6)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", name, res.RPS, ms(res.P50), ms(res.P90), ms(res.P99), ms(res.Max),
-			res.Errors, res.ServerErrors(), cpu, rss)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t\n", name, res.RPS, ms(res.P50), ms(res.P90), ms(res.P99), ms(res.Max),
+			res.Errors, res.ServerErrors(), cpu, writes, rss)
 	}
 	row("oauthd", r.OAuthd)
 	if r.Bare != nil {

@@ -173,6 +173,13 @@ type ProcStats struct {
 	// CPU is the user and system CPU time the process used during the
 	// timed part.
 	CPU time.Duration `json:"cpu_ns"`
+	// Written and WriteCalls are the bytes the process wrote and its
+	// write calls during the timed part (wchar and syscw of
+	// /proc/PID/io): to files (a database's journal and its copies back
+	// into the database) and to sockets (the answers) alike; 0 where
+	// /proc/PID/io cannot be read.
+	Written    int64 `json:"written_bytes"`
+	WriteCalls int64 `json:"write_calls"`
 }
 
 // Result is what a run measured.
@@ -261,6 +268,8 @@ func Merge(rs ...*Result) *Result {
 			m.Server.RSSPeak = max(m.Server.RSSPeak, s.RSSPeak)
 			m.Server.RSSEnd = s.RSSEnd
 			m.Server.CPU += s.CPU
+			m.Server.Written += s.Written
+			m.Server.WriteCalls += s.WriteCalls
 		}
 	}
 	m.summarize()
@@ -535,6 +544,7 @@ func progress(opts Options, res *Result, clients []*Client, elapsed time.Duratio
 type ProcWatch struct {
 	pid  int
 	cpu0 time.Duration
+	io0  IOStats
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
@@ -546,7 +556,7 @@ func WatchProc(pid int) *ProcWatch {
 	w := &ProcWatch{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
 	w.st = ProcStats{PID: pid, RSSStart: RSS(pid)}
 	w.st.RSSPeak = w.st.RSSStart
-	w.cpu0 = CPUTime(pid)
+	w.cpu0, w.io0 = CPUTime(pid), ReadIO(pid)
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(time.Second)
@@ -568,14 +578,43 @@ func WatchProc(pid int) *ProcWatch {
 
 // Stop ends the measurement and returns it; call it once.
 func (w *ProcWatch) Stop() *ProcStats {
-	cpu := CPUTime(w.pid) - w.cpu0
+	cpu, io := CPUTime(w.pid)-w.cpu0, ReadIO(w.pid)
 	rss := RSS(w.pid)
 	close(w.stop)
 	<-w.done
 	st := w.st
 	st.CPU, st.RSSEnd = cpu, rss
 	st.RSSPeak = max(st.RSSPeak, rss)
+	if io.ok && w.io0.ok {
+		st.Written, st.WriteCalls = io.Written-w.io0.Written, io.WriteCalls-w.io0.WriteCalls
+	}
 	return &st
+}
+
+// IOStats are a process's write counters so far (see ReadIO).
+type IOStats struct {
+	Written, WriteCalls int64
+	ok                  bool
+}
+
+// ReadIO returns the bytes process pid has written and its write calls
+// (wchar and syscw of /proc/PID/io), or zero values when the file cannot be
+// read (another user's process, or not Linux).
+func ReadIO(pid int) IOStats {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return IOStats{}
+	}
+	var st IOStats
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, "wchar:"); ok {
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &st.Written)
+			st.ok = err == nil
+		} else if v, ok := strings.CutPrefix(l, "syscw:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &st.WriteCalls)
+		}
+	}
+	return st
 }
 
 // RSS returns the resident set size of process pid in bytes (VmRSS in

@@ -287,6 +287,30 @@ func TestProcStats(t *testing.T) {
 	if CPUTime(os.Getpid()) <= 0 {
 		t.Error("CPU time of this process is not positive")
 	}
+	if st := ReadIO(-1); st.Written != 0 || st.WriteCalls != 0 {
+		t.Errorf("ReadIO of no process = %+v", st)
+	}
+	before := ReadIO(os.Getpid())
+	if !before.ok {
+		t.Skip("no /proc/self/io here")
+	}
+	f, err := os.Create(t.TempDir() + "/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 3 {
+		if _, err := f.Write(make([]byte, 10_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := ReadIO(os.Getpid())
+	if d := after.Written - before.Written; d < 30_000 {
+		t.Errorf("ReadIO counted %d bytes written for 30,000", d)
+	}
+	if d := after.WriteCalls - before.WriteCalls; d < 3 {
+		t.Errorf("ReadIO counted %d write calls for 3", d)
+	}
 }
 
 // A recorded trace replayed against the bare handler gets the same
