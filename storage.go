@@ -143,7 +143,10 @@ type TokenStore interface {
 	// that Token and RotateRefreshToken treat every token of the grant as
 	// not found, including tokens created after the call (a replayed code
 	// may be revoked while its first redemption is still issuing tokens).
-	// DeleteExpired forgets the record after until.
+	// A store may delete the tokens' records later (sqlitestore leaves
+	// them to DeleteExpired), as long as none is found from the call on.
+	// DeleteExpired forgets the record after until, or later, once the
+	// grant's tokens are gone.
 	RevokeGrant(ctx context.Context, grantID string, until time.Time) error
 	// RevokeTokensOf removes every token a user granted a client.
 	RevokeTokensOf(ctx context.Context, userID, clientID string) error

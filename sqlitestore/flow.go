@@ -312,7 +312,7 @@ func createTokenPair(st *stmts, x *txn, a, b []any) error {
 }
 
 // Token returns the token with the hash, or ErrNotFound. A token of a
-// revoked grant is never stored, so it is not found.
+// revoked grant is not found (tokenLive).
 func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 	st, err := s.ready(ctx)
 	if err != nil {
@@ -479,10 +479,15 @@ func (s *Store) RevokeToken(ctx context.Context, hash string) error {
 	})
 }
 
-// RevokeGrant removes every token of the grant and records the revocation
-// until until (or the latest until it was given), so that tokens created
-// for the grant meanwhile are not stored. A zero until revokes the grant
-// for good.
+// RevokeGrant records the revocation of the grant until until (or the
+// latest until it was given; a zero until revokes the grant for good): from
+// its commit every read treats the grant's tokens as not found (tokenLive),
+// tokens created for the grant are not stored, and DeleteExpired's token
+// sweep deletes the tokens it has. The record is forgotten after until,
+// once a complete pass of the sweep has deleted them (see tokenSweep).
+// There is no index of tokens by grant to find them at once: the tokens a
+// refresh stored joined their grant's entries there, a page write per
+// refresh (migration 0005).
 func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time) error {
 	if grantID == "" {
 		return errors.New("sqlitestore: revoke grant: empty grant ID")
@@ -491,9 +496,6 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.GrantID == grantID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
 		if _, err := x.exec(st.revokeGrant, grantID, untilMS); err != nil {
-			return fmt.Errorf("sqlitestore: revoke grant %q: %w", grantID, err)
-		}
-		if _, err := x.exec(st.deleteGrantTokens, grantID); err != nil {
 			return fmt.Errorf("sqlitestore: revoke grant %q: %w", grantID, err)
 		}
 		return nil
@@ -563,7 +565,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	// One sweep at a time: each goes on where the last one stopped.
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
-	tokenIDs, err := s.expiredTokens(ctx, st, nowMS, limit)
+	tokenIDs, sweep, err := s.expiredTokens(ctx, st, nowMS, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -586,6 +588,17 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 				return fmt.Errorf("sqlitestore: delete expired tokens: %w", err)
 			}
 		}
+		// Revocation records whose grants' tokens a complete pass of the
+		// sweep deleted, this write's deletes included.
+		res, err := x.exec(st.deleteRevocations, nowMS, sweep.clean, limit)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: delete expired grant revocations: %w", err)
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlitestore: delete expired grant revocations: %w", err)
+		}
+		n += m
 		for i, del := range st.deleteExpired {
 			res, err := x.exec(del, nowMS, limit)
 			if err != nil {
@@ -602,5 +615,6 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	if err != nil {
 		return 0, err
 	}
+	s.sweep = sweep
 	return int(n), nil
 }

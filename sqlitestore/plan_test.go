@@ -6,13 +6,12 @@ import (
 	"testing"
 )
 
-// The statements that delete a grant's tokens and the tokens a user
-// granted a client find them through the partial indexes on tokens
-// (migrations 0002 and 0003), not by scanning the table.
+// The statement that deletes the tokens a user granted a client finds them
+// through the partial index on tokens (migration 0002), not by scanning
+// the table.
 func TestTokenDeletesUsePartialIndexes(t *testing.T) {
 	s := openTemp(t)
 	for _, c := range []struct{ query, index string }{
-		{sqlDeleteGrantTokens, "tokens_grant_id"},
 		{sqlDeleteTokensOf, "tokens_subject_client_id"},
 	} {
 		plan := queryPlan(t, s, c.query, "x", "y")
@@ -45,19 +44,26 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
 	return plan
 }
 
-// A token insert pays for the table, its primary key and the two partial
-// indexes, and nothing else: the expiry sweep needs no index of its own
-// (migration 0004). The sweep reads rowid ranges of the table, and its
-// delete finds each row by rowid.
+// A token insert pays for the table, its primary key and the partial
+// index by user and client, and nothing else: the expiry sweep needs no
+// index of its own (migration 0004), nor does RevokeGrant (migration 0005).
+// The sweep reads rowid ranges of the table, looking up each grant's
+// revocation by its key, and its delete finds each row by rowid.
 func TestTokenSweepNeedsNoIndex(t *testing.T) {
 	s := openTemp(t)
 	indexes := queryStrings(t, s, `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tokens' ORDER BY name`)
-	if want := []string{"sqlite_autoindex_tokens_1", "tokens_grant_id", "tokens_subject_client_id"}; !slices.Equal(indexes, want) {
+	if want := []string{"sqlite_autoindex_tokens_1", "tokens_subject_client_id"}; !slices.Equal(indexes, want) {
 		t.Errorf("indexes on tokens = %q; want %q", indexes, want)
 	}
 
-	if plan := queryPlan(t, s, sqlExpiredTokens, 0, 10, 0, 10); len(plan) != 1 || !strings.Contains(plan[0], "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") {
+	plan := queryPlan(t, s, sqlExpiredTokens, 0, 10, 0, 10)
+	if len(plan) == 0 || !strings.Contains(plan[0], "SEARCH tokens USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") {
 		t.Errorf("sweep read: plan %q; want a search of a rowid range", plan)
+	}
+	for _, p := range plan[1:] {
+		if strings.Contains(p, "SCAN") || (strings.HasPrefix(p, "SEARCH") && !strings.Contains(p, "sqlite_autoindex_grant_revocations_1 (grant_id=?)")) {
+			t.Errorf("sweep read: plan %q; want only lookups of revocations by grant ID besides the range", plan)
+		}
 	}
 	if plan := strings.Join(queryPlan(t, s, sqlDeleteExpiredTokens, "[1]", 0), "; "); !strings.Contains(plan, "USING INTEGER PRIMARY KEY (rowid=?)") {
 		t.Errorf("sweep delete: plan %q; want a search by rowid", plan)

@@ -18,14 +18,17 @@ const (
 	keyColumns = `id, alg, private, not_before, retire_at, expires_at, created_at`
 )
 
-// The deletes of a grant's tokens and of the tokens a user granted a client
-// repeat the conditions of the partial indexes they use (migrations 0002
-// and 0003): without them SQLite cannot use a partial index for a bound
-// parameter, and would scan the table (TestTokenDeletesUsePartialIndexes).
-const (
-	sqlDeleteGrantTokens = `DELETE FROM tokens WHERE grant_id = ? AND grant_id <> ''`
-	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
-)
+// The delete of the tokens a user granted a client repeats the condition of
+// the partial index it uses (migration 0002): without it SQLite cannot use
+// a partial index for a bound parameter, and would scan the table
+// (TestTokenDeletesUsePartialIndexes).
+const sqlDeleteTokensOf = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
+
+// tokenLive is the condition every read of a token adds: its grant is not
+// revoked. RevokeGrant only records the revocation; the token sweep deletes
+// the grant's tokens later (migration 0005). A grantless token
+// (client_credentials) has no revocation to look for.
+const tokenLive = `(grant_id = '' OR NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = tokens.grant_id))`
 
 // tokenRow is the VALUES row of a token insert, for the tokenParams
 // arguments of tokenArgs: a token of a revoked grant gets a NULL kind,
@@ -52,24 +55,35 @@ const (
 	sqlAuthCodes        = `SELECT ` + codeColumns + ` FROM auth_codes WHERE hash IN (SELECT value FROM json_each(?))`
 	sqlConsumeAuthCodes = `UPDATE auth_codes SET used_at = ? WHERE hash IN (SELECT value FROM json_each(?)) AND used_at = 0`
 	sqlRefreshTokens    = `SELECT ` + tokenColumns + ` FROM tokens
-		WHERE hash IN (SELECT value FROM json_each(?)) AND kind = 'refresh_token'`
+		WHERE hash IN (SELECT value FROM json_each(?)) AND kind = 'refresh_token' AND ` + tokenLive
 )
 
-// The token sweep (sweep.go) reads a range of rowids for expired tokens on a
-// read connection, then deletes the rowids it found, given as a JSON array,
-// checking their expiry again: they were found before the write
-// (TestTokenSweepNeedsNoIndex).
+// The token sweep (sweep.go) reads a range of rowids for expired tokens,
+// and tokens of revoked grants, on a read connection, then deletes the
+// rowids it found, given as a JSON array, checking them again: they were
+// found before the write (TestTokenSweepNeedsNoIndex).
 const (
-	sqlExpiredTokens = `SELECT rowid FROM tokens WHERE rowid > ? AND rowid <= ? AND expires_at != 0 AND expires_at < ?
+	sqlExpiredTokens = `SELECT rowid FROM tokens WHERE rowid > ? AND rowid <= ?
+		AND (expires_at != 0 AND expires_at < ? OR NOT ` + tokenLive + `)
 		ORDER BY rowid LIMIT ?`
 	sqlDeleteExpiredTokens = `DELETE FROM tokens WHERE rowid IN (SELECT value FROM json_each(?1))
-		AND expires_at != 0 AND expires_at < ?2`
+		AND (expires_at != 0 AND expires_at < ?2 OR NOT ` + tokenLive + `)`
+)
+
+// The revocation records DeleteExpired may forget: expired before ?1, and
+// seen by a complete pass of the token sweep (seq up to ?2, see
+// tokenSweep), which deleted their grants' tokens.
+const (
+	sqlRevocationMark    = `SELECT coalesce(max(seq), 0) FROM grant_revocations`
+	sqlDeleteRevocations = `DELETE FROM grant_revocations WHERE seq IN (SELECT seq FROM grant_revocations
+		WHERE expires_at != 0 AND expires_at < ?1 AND seq <= ?2 LIMIT ?3)`
 )
 
 // expiring names the tables DeleteExpired cleans through their expires_at
-// index: every one has an expires_at column, where 0 means never. Tokens
+// index: every one has an expires_at column, where 0 means never; grant
+// revocations are forgotten apart (sqlDeleteRevocations). Tokens
 // have no such index and are swept separately (sweep.go).
-var expiring = []string{"auth_requests", "auth_codes", "sessions", "grant_revocations", "signing_keys"}
+var expiring = []string{"auth_requests", "auth_codes", "sessions", "signing_keys"}
 
 // stmts are the store's prepared statements: the reads on the read pool,
 // the writes on the writer's connection.
@@ -92,15 +106,17 @@ type stmts struct {
 	grantRevoked                               *sql.Stmt
 	// insertTokens[k] inserts 1<<k token rows: a token (createTokens),
 	// a pair (createTokenPair), a batch's (txn.flushTokens).
-	insertTokens                                [insertTokensLevels]*sql.Stmt
-	rotateToken, refreshToken                   *sql.Stmt
-	deleteToken, deleteGrantTokens, revokeGrant *sql.Stmt
-	deleteTokensOf                              *sql.Stmt
-	createSession, deleteSession                *sql.Stmt
-	saveConsent, deleteConsent                  *sql.Stmt
-	createSigningKey, deleteSigningKey          *sql.Stmt
-	deleteExpired                               []*sql.Stmt // in the order of expiring
-	deleteExpiredTokens                         *sql.Stmt   // the rowids the token sweep found
+	insertTokens                       [insertTokensLevels]*sql.Stmt
+	rotateToken, refreshToken          *sql.Stmt
+	deleteToken, revokeGrant           *sql.Stmt
+	deleteTokensOf                     *sql.Stmt
+	createSession, deleteSession       *sql.Stmt
+	saveConsent, deleteConsent         *sql.Stmt
+	createSigningKey, deleteSigningKey *sql.Stmt
+	deleteExpired                      []*sql.Stmt // in the order of expiring
+	deleteExpiredTokens                *sql.Stmt   // the rowids the token sweep found
+	deleteRevocations                  *sql.Stmt   // sqlDeleteRevocations
+	revocationMark                     *sql.Stmt   // sqlRevocationMark, a read
 }
 
 // prepare prepares every statement, the reads on rdb and the writes on
@@ -122,7 +138,8 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 		{&st.userByUsername, `SELECT data FROM users WHERE username = ?`},
 		{&st.users, `SELECT data FROM users ORDER BY username`},
 		{&st.authRequest, `SELECT data FROM auth_requests WHERE id = ?`},
-		{&st.token, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ?`},
+		{&st.token, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND ` + tokenLive},
+		{&st.revocationMark, sqlRevocationMark},
 		{&st.session, `SELECT hash, user_id, auth_time, expires_at FROM sessions WHERE hash = ?`},
 		{&st.consent, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? AND client_id = ?`},
 		{&st.consents, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? ORDER BY client_id`},
@@ -173,10 +190,9 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 		// The single-use step of rotation: only the first UPDATE finds
 		// rotated_at = 0.
 		{&st.rotateToken, `UPDATE tokens SET rotated_at = ?, successor = ?
-			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0`},
-		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token'`},
-		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ?`},
-		{&st.deleteGrantTokens, sqlDeleteGrantTokens},
+			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 AND ` + tokenLive},
+		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token' AND ` + tokenLive},
+		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ? AND ` + tokenLive},
 		// A revocation lasts until the latest time it was given; 0 is
 		// for good.
 		{&st.revokeGrant, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES (?, ?)
@@ -196,6 +212,7 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 		{&st.createSigningKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSigningKey, `DELETE FROM signing_keys WHERE id = ?`},
 		{&st.deleteExpiredTokens, sqlDeleteExpiredTokens},
+		{&st.deleteRevocations, sqlDeleteRevocations},
 	}
 	for k := range st.insertTokens {
 		writes = append(writes, struct {

@@ -203,12 +203,12 @@ func TestSweepLooksAtEveryTokenOnce(t *testing.T) {
 		{after: 99, limit: 3, want: []int64{1, 3, 5}, next: 5}, // past the end: from the start
 	} {
 		s.sweep.after = c.after
-		got, err := s.expiredTokens(ctx, st, unixMS(time.Now()), c.limit)
+		got, sw, err := s.expiredTokens(ctx, st, unixMS(time.Now()), c.limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(got, c.want) || s.sweep.after != c.next {
-			t.Errorf("after %d, limit %d: found %v, next after %d; want %v, next after %d", c.after, c.limit, got, s.sweep.after, c.want, c.next)
+		if !slices.Equal(got, c.want) || sw.after != c.next {
+			t.Errorf("after %d, limit %d: found %v, next after %d; want %v, next after %d", c.after, c.limit, got, sw.after, c.want, c.next)
 		}
 	}
 }

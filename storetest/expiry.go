@@ -154,12 +154,27 @@ func testExpiredPerKind(t *testing.T, s oauthd.Storage) {
 		seedKinds(t, s, fmt.Sprint("expired-", i), at(-time.Duration(i+1)*time.Minute))
 	}
 	seedKinds(t, s, "live", at(time.Minute))
-	for i, want := range []int{2 * 6, 1 * 6, 0} {
+	// A store may forget an expired grant revocation record later than
+	// the other records (once the grant's tokens are gone, see
+	// RevokeGrant): the calls remove at most 2 of each kind, until one
+	// removes nothing, and all 18 in the end.
+	total := 0
+	for i := 0; ; i++ {
 		n, err := s.DeleteExpired(ctx, at(0), 2)
 		must(t, "DeleteExpired", err)
-		if n != want {
-			t.Errorf("DeleteExpired call %d with limit 2 = %d; want %d (at most 2 of each of 6 kinds)", i+1, n, want)
+		if n > 2*6 {
+			t.Errorf("DeleteExpired call %d with limit 2 = %d; want at most %d (2 of each of 6 kinds)", i+1, n, 2*6)
 		}
+		if n == 0 {
+			break
+		}
+		total += n
+		if i == 10 {
+			t.Fatalf("DeleteExpired with limit 2 keeps finding records after %d calls", i+1)
+		}
+	}
+	if total != 3*6 {
+		t.Errorf("DeleteExpired with limit 2 removed %d records in all; want %d (3 of each of 6 kinds)", total, 3*6)
 	}
 	for i := range 3 {
 		kindsExist(t, s, fmt.Sprint("expired-", i), false)
