@@ -158,10 +158,11 @@ func TestTokenReadsUseTheKeys(t *testing.T) {
 		name, query string
 		args        []any
 	}{
-		{"token", `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND ` + tokenLive, []any{"x"}},
+		{"token", sqlToken, []any{"x"}},
+		{"refresh token", sqlRefreshToken, []any{"x"}},
 		{"refresh tokens", sqlRefreshTokens, []any{`["a","b"]`}},
-		{"rotate", `UPDATE tokens SET rotated_at = ?, successor = ? WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 AND ` + tokenLive, []any{1, nil, "x"}},
-		{"revoke token", `DELETE FROM tokens WHERE hash = ? AND ` + tokenLive, []any{"x"}},
+		{"rotate", sqlRotateToken, []any{1, nil, "x"}},
+		{"revoke token", sqlDeleteToken, []any{"x"}},
 	} {
 		plan := strings.Join(queryPlan(t, s, q.query, q.args...), "; ")
 		if !strings.Contains(plan, "tokens USING INDEX sqlite_autoindex_tokens_1 (hash=?)") ||

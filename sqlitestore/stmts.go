@@ -30,6 +30,16 @@ const sqlDeleteTokensOf = `DELETE FROM tokens WHERE subject = ? AND client_id = 
 // (client_credentials) has no revocation to look for.
 const tokenLive = `(grant_id = '' OR NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = tokens.grant_id))`
 
+// The reads and writes of one token, by its hash (TestTokenReadsUseTheKeys).
+// The single-use step of rotation: only the first UPDATE finds rotated_at = 0.
+const (
+	sqlToken        = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND ` + tokenLive
+	sqlRefreshToken = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token' AND ` + tokenLive
+	sqlRotateToken  = `UPDATE tokens SET rotated_at = ?, successor = ?
+		WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 AND ` + tokenLive
+	sqlDeleteToken = `DELETE FROM tokens WHERE hash = ? AND ` + tokenLive
+)
+
 // tokenRow is the VALUES row of a token insert, for the tokenParams
 // arguments of tokenArgs: a token of a revoked grant gets a NULL kind,
 // which the NOT NULL constraint makes INSERT OR IGNORE skip.
@@ -138,7 +148,7 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 		{&st.userByUsername, `SELECT data FROM users WHERE username = ?`},
 		{&st.users, `SELECT data FROM users ORDER BY username`},
 		{&st.authRequest, `SELECT data FROM auth_requests WHERE id = ?`},
-		{&st.token, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND ` + tokenLive},
+		{&st.token, sqlToken},
 		{&st.revocationMark, sqlRevocationMark},
 		{&st.session, `SELECT hash, user_id, auth_time, expires_at FROM sessions WHERE hash = ?`},
 		{&st.consent, `SELECT user_id, client_id, scopes, created_at, updated_at FROM consents WHERE user_id = ? AND client_id = ?`},
@@ -187,12 +197,9 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 		// tokenArgs): the driver reads the name of every parameter as it
 		// binds it, a string allocated for each ?NNN and none for a ?.
 		{&st.grantRevoked, `SELECT EXISTS (SELECT 1 FROM grant_revocations WHERE grant_id = ?)`},
-		// The single-use step of rotation: only the first UPDATE finds
-		// rotated_at = 0.
-		{&st.rotateToken, `UPDATE tokens SET rotated_at = ?, successor = ?
-			WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 AND ` + tokenLive},
-		{&st.refreshToken, `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token' AND ` + tokenLive},
-		{&st.deleteToken, `DELETE FROM tokens WHERE hash = ? AND ` + tokenLive},
+		{&st.rotateToken, sqlRotateToken},
+		{&st.refreshToken, sqlRefreshToken},
+		{&st.deleteToken, sqlDeleteToken},
 		// A revocation lasts until the latest time it was given; 0 is
 		// for good.
 		{&st.revokeGrant, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES (?, ?)
