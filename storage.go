@@ -148,7 +148,11 @@ type TokenStore interface {
 	// DeleteExpired forgets the record after until, or later, once the
 	// grant's tokens are gone.
 	RevokeGrant(ctx context.Context, grantID string, until time.Time) error
-	// RevokeTokensOf removes every token a user granted a client.
+	// RevokeTokensOf removes every token a user granted a client: from
+	// the call on, Token, RotateRefreshToken and RevokeToken treat them as
+	// not found. Tokens created after the call are not affected. A store
+	// may delete the tokens' records later (sqlitestore leaves them to
+	// DeleteExpired), as long as none is found from the call on.
 	RevokeTokensOf(ctx context.Context, userID, clientID string) error
 }
 

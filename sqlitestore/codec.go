@@ -114,6 +114,17 @@ func scanKey(sc scanner) (*oauthd.SigningKey, error) {
 // tokenArgs are the arguments of a token insert (stmts.insertTokens).
 // The grant ID comes twice, first for the revocation check; tokenGrant is
 // its index.
+// checkKinds checks that every token is an access or a refresh token:
+// the tokens table keeps RevokeTokensOf's markers too (revokedKind).
+func checkKinds(tokens []*oauthd.Token) error {
+	for _, t := range tokens {
+		if t.Kind != oauthd.AccessToken && t.Kind != oauthd.RefreshToken {
+			return fmt.Errorf("sqlitestore: token kind %q: want %q or %q", t.Kind, oauthd.AccessToken, oauthd.RefreshToken)
+		}
+	}
+	return nil
+}
+
 func tokenArgs(t *oauthd.Token) []any {
 	return []any{t.Hash, t.GrantID, t.Kind, t.GrantID, t.ClientID, t.Subject, joinScopes(t.Scopes), t.Claims,
 		unixMS(t.AuthTime), unixMS(t.IssuedAt), unixMS(t.ExpiresAt)}

@@ -175,6 +175,9 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 			issueErr = err
 			return nil // commit the consumed code alone
 		}
+		if err := checkKinds(toks); err != nil {
+			return err
+		}
 		args := make([][]any, len(toks))
 		for i, t := range toks {
 			args[i] = tokenArgs(t)
@@ -225,6 +228,9 @@ func callIssue(issue func(*oauthd.AuthCode) ([]*oauthd.Token, error), c *oauthd.
 func (s *Store) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
 	if len(tokens) == 0 {
 		return s.checkReady(ctx)
+	}
+	if err := checkKinds(tokens); err != nil {
+		return err
 	}
 	args := make([][]any, len(tokens))
 	for i, t := range tokens {
@@ -384,6 +390,9 @@ func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now tim
 			rotateErr = err
 			return errRefused // nothing written: the token stays unrotated
 		}
+		if err := checkKinds(next); err != nil {
+			return err
+		}
 		rotated, err := markRotated(st, x, rotatedAt, successor, t)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: rotate refresh token: %w", err)
@@ -502,11 +511,24 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 	})
 }
 
-// RevokeTokensOf removes every token the user granted the client.
+// RevokeTokensOf removes every token the user granted the client: it
+// stores a marker that hides them at once, from every read, and the token
+// sweep of DeleteExpired deletes them later (see migration 0006). There is
+// no index of tokens by user and client to find them now: every token of
+// a user's grant joined that user's entries there, a page write per token
+// on a server with many users. Tokens stored after the marker are not
+// hidden.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	if userID == "" {
+		// Tokens of no user (client_credentials) are no user's grant.
+		return s.checkReady(ctx)
+	}
 	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.Subject == userID && t.ClientID == clientID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
-		if _, err := x.exec(st.deleteTokensOf, userID, clientID); err != nil {
+		if _, err := x.exec(st.deleteTokensOfMarker, userID, clientID); err != nil {
+			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
+		}
+		if _, err := x.exec(st.insertTokensOfMarker, userID, clientID, unixMS(time.Now())); err != nil {
 			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
 		}
 		return nil

@@ -167,7 +167,8 @@ func TestTokenReadsUseTheKeys(t *testing.T) {
 		plan := strings.Join(queryPlan(t, s, q.query, q.args...), "; ")
 		if !strings.Contains(plan, "tokens USING INDEX sqlite_autoindex_tokens_1 (hash=?)") ||
 			!strings.Contains(plan, "sqlite_autoindex_grant_revocations_1 (grant_id=?)") ||
-			strings.Contains(plan, "SCAN tokens") || strings.Contains(plan, "SCAN r") {
+			!strings.Contains(plan, "m USING COVERING INDEX tokens_revoked (subject=? AND client_id=? AND rowid>?)") ||
+			strings.Contains(plan, "SCAN tokens") || strings.Contains(plan, "SCAN r") || strings.Contains(plan, "SCAN m") {
 			t.Errorf("%s: plan %q; want lookups by the keys", q.name, plan)
 		}
 	}

@@ -18,26 +18,40 @@ const (
 	keyColumns = `id, alg, private, not_before, retire_at, expires_at, created_at`
 )
 
-// The delete of the tokens a user granted a client repeats the condition of
-// the partial index it uses (migration 0002): without it SQLite cannot use
-// a partial index for a bound parameter, and would scan the table
-// (TestTokenDeletesUsePartialIndexes).
-const sqlDeleteTokensOf = `DELETE FROM tokens WHERE subject = ? AND client_id = ? AND subject <> ''`
+// revokedKind is the kind of the marker rows RevokeTokensOf stores in
+// tokens (migration 0006): a marker hides the tokens of its user and
+// client stored before it, those with a lower rowid. Its hash starts with
+// a '!', which no HashToken has, and every read by hash leaves markers out.
+const revokedKind = "revoked"
+
+// The statements of RevokeTokensOf: the user and client's marker, if any,
+// replaced by a new one, whose rowid is above every token's. They name the
+// kind as a literal, which lets SQLite use the partial index of markers
+// (TestTokensOfUseTheMarkerIndex).
+const (
+	sqlDeleteTokensOfMarker = `DELETE FROM tokens WHERE kind = 'revoked' AND subject = ? AND client_id = ?`
+	sqlInsertTokensOfMarker = `INSERT INTO tokens (` + tokenColumns + `)
+		VALUES ('!' || lower(hex(randomblob(16))), 'revoked', '', ?2, ?1, '', '', 0, ?3, 0, 0, NULL)`
+)
 
 // tokenLive is the condition every read of a token adds: its grant is not
-// revoked. RevokeGrant only records the revocation; the token sweep deletes
-// the grant's tokens later (migration 0005). A grantless token
-// (client_credentials) has no revocation to look for.
-const tokenLive = `(grant_id = '' OR NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = tokens.grant_id))`
+// revoked, and its user has not revoked its client's tokens since it was
+// stored. RevokeGrant only records the revocation, RevokeTokensOf only
+// stores a marker; the token sweep deletes the tokens they hide later
+// (migrations 0005, 0006). A grantless token (client_credentials) has no
+// revocation to look for, a token of no user no marker.
+const tokenLive = `((grant_id = '' OR NOT EXISTS (SELECT 1 FROM grant_revocations r WHERE r.grant_id = tokens.grant_id))
+	AND (subject = '' OR NOT EXISTS (SELECT 1 FROM tokens m WHERE m.kind = 'revoked'
+		AND m.subject = tokens.subject AND m.client_id = tokens.client_id AND m.rowid > tokens.rowid)))`
 
 // The reads and writes of one token, by its hash (TestTokenReadsUseTheKeys).
 // The single-use step of rotation: only the first UPDATE finds rotated_at = 0.
 const (
-	sqlToken        = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND ` + tokenLive
+	sqlToken        = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind <> 'revoked' AND ` + tokenLive
 	sqlRefreshToken = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ? AND kind = 'refresh_token' AND ` + tokenLive
 	sqlRotateToken  = `UPDATE tokens SET rotated_at = ?, successor = ?
 		WHERE hash = ? AND kind = 'refresh_token' AND rotated_at = 0 AND ` + tokenLive
-	sqlDeleteToken = `DELETE FROM tokens WHERE hash = ? AND ` + tokenLive
+	sqlDeleteToken = `DELETE FROM tokens WHERE hash = ? AND kind <> 'revoked' AND ` + tokenLive
 )
 
 // tokenRow is the VALUES row of a token insert, for the tokenParams
@@ -119,7 +133,8 @@ type stmts struct {
 	insertTokens                       [insertTokensLevels]*sql.Stmt
 	rotateToken, refreshToken          *sql.Stmt
 	deleteToken, revokeGrant           *sql.Stmt
-	deleteTokensOf                     *sql.Stmt
+	deleteTokensOfMarker               *sql.Stmt // sqlDeleteTokensOfMarker
+	insertTokensOfMarker               *sql.Stmt // sqlInsertTokensOfMarker
 	createSession, deleteSession       *sql.Stmt
 	saveConsent, deleteConsent         *sql.Stmt
 	createSigningKey, deleteSigningKey *sql.Stmt
@@ -206,7 +221,8 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 			ON CONFLICT (grant_id) DO UPDATE SET expires_at =
 				CASE WHEN expires_at = 0 OR excluded.expires_at = 0 THEN 0
 				ELSE max(expires_at, excluded.expires_at) END`},
-		{&st.deleteTokensOf, sqlDeleteTokensOf},
+		{&st.deleteTokensOfMarker, sqlDeleteTokensOfMarker},
+		{&st.insertTokensOfMarker, sqlInsertTokensOfMarker},
 
 		{&st.createSession, `INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSession, `DELETE FROM sessions WHERE hash = ?`},

@@ -64,7 +64,7 @@ Flags:
 
 type benchFlags struct {
 	scenario, urls, db, logLevel                                string
-	connections, codes, pid, startupRuns, rounds, nodes         int
+	connections, codes, users, pid, startupRuns, rounds, nodes  int
 	duration                                                    time.Duration
 	baseline, jsonOut, inprocess, startup                       bool
 	clientID, clientSecret, username, password, redirect, scope string
@@ -92,6 +92,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs.IntVar(&f.nodes, "nodes", 1, "without --url: how many 'oauthd serve' processes to start on the database (PostgreSQL scale-out)")
 	fs.BoolVar(&f.inprocess, "inprocess", false, "without --url: run the server in this process rather than as a child 'oauthd serve'")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "without --url: the server's log level (info logs a line per request)")
+	fs.IntVar(&f.users, "users", 1000, "without --url: the users the pre-minted codes and tokens belong to, in turn")
 	fs.IntVar(&f.codes, "codes", 0, "code scenario without --url: codes to pre-mint (default 30000 per second of --duration and round)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&f.clientID, "client-id", app.DemoClientID, "with --url: a confidential client (client_secret_basic)")
@@ -137,6 +138,9 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	}
 	if f.rounds < 1 || f.rounds > 20 {
 		return errors.New("--rounds must be between 1 and 20")
+	}
+	if f.users < 1 || f.users > 1_000_000 {
+		return errors.New("--users must be between 1 and 1000000")
 	}
 	if f.connections < 1 || f.connections > 10000 {
 		return errors.New("--connections must be between 1 and 10000")
@@ -405,7 +409,7 @@ func startLocal(ctx context.Context, f *benchFlags, e *env) (*server, *bench.Par
 		cleanup()
 		return nil, nil, err
 	}
-	so := bench.SeedOptions{}
+	so := bench.SeedOptions{Users: f.users}
 	switch f.scenario {
 	case "code":
 		so.Codes = f.codes

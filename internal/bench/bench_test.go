@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/bench"
 	"github.com/oauthd/oauthd/internal/load"
 	"github.com/oauthd/oauthd/internal/secret"
+	"github.com/oauthd/oauthd/memstore"
 )
 
 // serve runs what `oauthd serve` runs, on a fresh SQLite file; seed, when
@@ -54,7 +56,7 @@ func TestScenariosSeeded(t *testing.T) {
 			var params *bench.Params
 			addr := serve(t, false, func(m *app.Main) {
 				var err error
-				params, err = bench.Seed(context.Background(), m.Store, bench.SeedOptions{Codes: 2000, RefreshTokens: 7, AccessTokens: 3, Params: &fast})
+				params, err = bench.Seed(context.Background(), m.Store, bench.SeedOptions{Codes: 2000, RefreshTokens: 7, AccessTokens: 3, Users: 5, Params: &fast})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,5 +175,60 @@ func TestFixedRequests(t *testing.T) {
 	}
 	if _, err := bench.FixedMarker("nope"); err == nil {
 		t.Error("unknown scenario accepted")
+	}
+}
+
+// With Users, the pre-minted codes and tokens belong to that many users in
+// turn, users that exist (so that a scenario's tokens are spread as a
+// server's are); seeding the same store again reuses them.
+func TestSeedSpreadsUsers(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	for round := range 2 {
+		params, err := bench.Seed(ctx, store, bench.SeedOptions{Codes: 6, RefreshTokens: 3, Users: 3, Params: &fast})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects := map[string]int{}
+		for {
+			code, ok := params.Codes.Next()
+			if !ok {
+				break
+			}
+			c, err := store.ConsumeAuthCode(ctx, oauthd.HashToken(code), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			subjects[c.Subject]++
+		}
+		for {
+			rt, ok := params.RefreshTokens.Next()
+			if !ok {
+				break
+			}
+			tok, err := store.Token(ctx, oauthd.HashToken(rt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			subjects[tok.Subject]++
+		}
+		if len(subjects) != 3 {
+			t.Fatalf("round %d: the codes and tokens belong to %d users (%v); want 3", round, len(subjects), subjects)
+		}
+		for id, n := range subjects {
+			if _, err := store.User(ctx, id); err != nil {
+				t.Errorf("round %d: subject %s: %v", round, id, err)
+			}
+			if n != 3 {
+				t.Errorf("round %d: subject %s has %d of the 9 items; want 3", round, id, n)
+			}
+		}
+		users, err := store.Users(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(users) != 3 {
+			t.Errorf("round %d: %d users stored; want 3", round, len(users))
+		}
 	}
 }

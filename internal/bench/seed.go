@@ -29,6 +29,11 @@ type SeedOptions struct {
 	// RefreshTokens and AccessTokens are the numbers of refresh and
 	// access tokens to pre-mint.
 	RefreshTokens, AccessTokens int
+	// Users is the number of users the pre-minted codes and tokens
+	// belong to, in turn; default 1. A server's tokens belong to many
+	// users: with one, a store's index of tokens by user gets every new
+	// entry on the same page, and hides what such an index costs.
+	Users int
 	// TTL is the lifetime of what is pre-minted; default 15 minutes.
 	TTL time.Duration
 	// Params hash the client secret and the password; default
@@ -80,6 +85,14 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	} else if err := store.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("creating the bench user: %w", err)
 	}
+	subjects := []string{u.ID}
+	if o.Users > 1 && o.Codes+o.RefreshTokens+o.AccessTokens > 0 {
+		if subjects, err = moreUsers(ctx, store, u, o.Users); err != nil {
+			return nil, err
+		}
+	}
+	var turn atomic.Int64
+	subject := func() string { return subjects[int(turn.Add(1)-1)%len(subjects)] }
 	scopes := []string{"read", "write"}
 	challenge := Challenge(p.Verifier)
 	mint := func(n int, create func(plain string) error) (*Pool, error) {
@@ -136,7 +149,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	// land at the end of the grant index, not at a random page of it.
 	if p.Codes, err = mint(o.Codes, func(code string) error {
 		return store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
-			ClientID: ClientID, Subject: u.ID, RedirectURI: RedirectURI, Scopes: scopes,
+			ClientID: ClientID, Subject: subject(), RedirectURI: RedirectURI, Scopes: scopes,
 			CodeChallenge: challenge, CodeChallengeMethod: "S256",
 			AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
 	}); err != nil {
@@ -145,7 +158,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	token := func(kind string) func(string) error {
 		return func(t string) error {
 			return store.CreateTokens(ctx, &oauthd.Token{Hash: oauthd.HashToken(t), Kind: kind, GrantID: oauthd.NewGrantID(),
-				ClientID: ClientID, Subject: u.ID, Scopes: scopes, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
+				ClientID: ClientID, Subject: subject(), Scopes: scopes, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
 		}
 	}
 	if p.RefreshTokens, err = mint(o.RefreshTokens, token(oauthd.RefreshToken)); err != nil {
@@ -155,6 +168,28 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 		return nil, fmt.Errorf("pre-minting access tokens: %w", err)
 	}
 	return p, nil
+}
+
+// moreUsers makes sure the users bench_user_2 ... bench_user_n exist
+// (with u's password), and returns the IDs of u and them.
+func moreUsers(ctx context.Context, store oauthd.Storage, u *oauthd.User, n int) ([]string, error) {
+	ids := make([]string, 0, n)
+	ids = append(ids, u.ID)
+	for i := 2; i <= n; i++ {
+		name := fmt.Sprintf("%s_%d", Username, i)
+		if old, err := store.UserByUsername(ctx, name); err == nil {
+			ids = append(ids, old.ID)
+			continue
+		} else if !errors.Is(err, oauthd.ErrNotFound) {
+			return nil, fmt.Errorf("looking up bench user %s: %w", name, err)
+		}
+		o := &oauthd.User{ID: "bench-" + randomHex(8), Username: name, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		if err := store.CreateUser(ctx, o); err != nil {
+			return nil, fmt.Errorf("creating bench user %s: %w", name, err)
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids, nil
 }
 
 func randomHex(n int) string {
