@@ -111,9 +111,6 @@ func scanKey(sc scanner) (*oauthd.SigningKey, error) {
 	return &k, nil
 }
 
-// tokenArgs are the arguments of a token insert (stmts.insertTokens).
-// The grant ID comes twice, first for the revocation check; tokenGrant is
-// its index.
 // checkKinds checks that every token is an access or a refresh token:
 // the tokens table keeps RevokeTokensOf's markers too (revokedKind).
 func checkKinds(tokens []*oauthd.Token) error {
@@ -125,6 +122,9 @@ func checkKinds(tokens []*oauthd.Token) error {
 	return nil
 }
 
+// tokenArgs are the arguments of a token insert (stmts.insertTokens).
+// The grant ID comes twice, first for the revocation check; tokenGrant is
+// its index.
 func tokenArgs(t *oauthd.Token) []any {
 	return []any{t.Hash, t.GrantID, t.Kind, t.GrantID, t.ClientID, t.Subject, joinScopes(t.Scopes), t.Claims,
 		unixMS(t.AuthTime), unixMS(t.IssuedAt), unixMS(t.ExpiresAt)}
