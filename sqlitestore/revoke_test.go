@@ -174,34 +174,42 @@ func TestTokenReadsUseTheKeys(t *testing.T) {
 	}
 }
 
-// A database revoked grants in before migration 0005 (whose revocations
-// deleted the grants' tokens then) keeps its revocation records, which go
-// on hiding their grants' tokens and stopping new ones.
-func TestMigration5KeepsRevocations(t *testing.T) {
+// databaseAt creates a database file with the migrations up to version,
+// then runs query with args on it, and returns its path.
+func databaseAt(t *testing.T, version int, query string, args ...any) string {
+	t.Helper()
 	ctx := t.Context()
-	path := t.TempDir() + "/v4.db"
+	path := fmt.Sprintf("%s/v%d.db", t.TempDir(), version)
 	db, err := sql.Open("sqlite", path+"?_txlock=immediate")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	c, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	for _, m := range migrations {
-		if m.Version <= 4 {
+		if m.Version <= version {
 			if err := apply(ctx, c, m); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	now := time.Now()
-	if _, err := c.ExecContext(ctx, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES ('g', ?), ('g2', 0)`, unixMS(now.Add(time.Hour))); err != nil {
+	if _, err := c.ExecContext(ctx, query, args...); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
-	db.Close()
+	return path
+}
 
+// A database revoked grants in before migration 0005 (whose revocations
+// deleted the grants' tokens then) keeps its revocation records, which go
+// on hiding their grants' tokens and stopping new ones.
+func TestMigration5KeepsRevocations(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	path := databaseAt(t, 4, `INSERT INTO grant_revocations (grant_id, expires_at) VALUES ('g', ?), ('g2', 0)`, unixMS(now.Add(time.Hour)))
 	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -204,30 +204,9 @@ func TestTokensOfMarkerIsNoToken(t *testing.T) {
 // gone.
 func TestMigration6(t *testing.T) {
 	ctx := t.Context()
-	path := t.TempDir() + "/v5.db"
-	db, err := sql.Open("sqlite", path+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations {
-		if m.Version <= 5 {
-			if err := apply(ctx, c, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := c.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES
+	path := databaseAt(t, 5, `INSERT INTO tokens (`+tokenColumns+`) VALUES
 		('u1-c1-at', 'access_token', 'g1', 'c1', 'u1', 'read', '', 0, 1, 0, 0, NULL),
-		('u2-c1-at', 'access_token', 'g2', 'c1', 'u2', 'read', '', 0, 1, 0, 0, NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	db.Close()
-
+		('u2-c1-at', 'access_token', 'g2', 'c1', 'u2', 'read', '', 0, 1, 0, 0, NULL)`)
 	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
