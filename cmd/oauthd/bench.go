@@ -36,8 +36,9 @@ quantiles, answers by status and the server's memory and CPU.
 
 Without --url it starts a server itself: 'oauthd serve' as a child
 process (or in this process with --inprocess) on a new SQLite file (or
---db), with a client, a user and the codes and tokens the scenario needs
-created beforehand (hashes only, as the server stores them).
+--db), with a client, --users users and the codes and tokens the
+scenario needs, which belong to the users in turn, created beforehand
+(hashes only, as the server stores them).
 
 With --baseline it then runs a bare net/http handler that does the same
 HTTP work (same requests, same parsing of the form body, same response

@@ -171,7 +171,8 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 }
 
 // moreUsers makes sure the users bench_user_2 ... bench_user_n exist
-// (with u's password), and returns the IDs of u and them.
+// (new ones with u's password hash; they never sign in), and returns the
+// IDs of u and them.
 func moreUsers(ctx context.Context, store oauthd.Storage, u *oauthd.User, n int) ([]string, error) {
 	ids := make([]string, 0, n)
 	ids = append(ids, u.ID)
