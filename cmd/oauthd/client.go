@@ -275,9 +275,12 @@ func printExample(e *env, c *oauthd.Client, plain, issuer string) {
 		}
 		extra := ""
 		if c.Public || c.RequirePKCE {
-			q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM")
+			// A verifier of the example's own (RFC 7636 §4.1: 43
+			// unreserved characters), and its S256 challenge.
+			verifier := oauthd.RandomToken()
+			q.Set("code_challenge", oauthd.S256Challenge(verifier))
 			q.Set("code_challenge_method", "S256")
-			extra = "    -d 'code_verifier=dBjftJeZ4CVP-mJ92K1s6M9Tcl1UxSNyJl04RSWl0nAw' \\\n"
+			extra = "    -d 'code_verifier=" + verifier + "' \\\n"
 		}
 		auth := fmt.Sprintf("-u '%s:%s'", url.QueryEscape(c.ID), url.QueryEscape(plain))
 		if c.Public {

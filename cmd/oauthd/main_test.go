@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,11 @@ func testClientCommands(t *testing.T, db string) {
 	code, out, _ = oauthdCmd(t, db, "", "client", "create", "--public", "--redirect-uri", "http://127.0.0.1/cb")
 	if code != 0 || !strings.Contains(out, "public client") || !strings.Contains(out, "code_challenge") {
 		t.Errorf("public create: %d %s", code, out)
+	}
+	// RFC 7636 §4.2: the printed verifier is the one whose S256 hash is
+	// the printed URL's code_challenge, so the example works as printed.
+	if challenge, verifier := printedPKCE(t, out); oauthd.S256Challenge(verifier) != challenge {
+		t.Errorf("public create: code_verifier %q does not match code_challenge %q", verifier, challenge)
 	}
 	code, out, _ = oauthdCmd(t, db, "", "client", "list")
 	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "public") {
@@ -153,4 +159,22 @@ func TestUsage(t *testing.T) {
 	if code, _, errs := oauthdCmd(t, "x.db", "", "serve", "--no-such-flag"); code != 2 || !strings.Contains(errs, "no-such-flag") {
 		t.Errorf("bad flag: %d %s", code, errs)
 	}
+}
+
+// printedPKCE returns the code_challenge of the authorize URL and the
+// code_verifier of the curl that client create printed.
+func printedPKCE(t *testing.T, out string) (challenge, verifier string) {
+	t.Helper()
+	for _, f := range strings.Fields(out) {
+		if u, err := url.Parse(f); err == nil && u.Query().Get("code_challenge") != "" {
+			challenge = u.Query().Get("code_challenge")
+		}
+		if v, ok := strings.CutPrefix(strings.Trim(f, "'"), "code_verifier="); ok {
+			verifier = v
+		}
+	}
+	if challenge == "" || verifier == "" {
+		t.Fatalf("no code_challenge and code_verifier in %s", out)
+	}
+	return challenge, verifier
 }
