@@ -80,7 +80,7 @@ type benchFlags struct {
 
 func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("bench", e)
-	fs.Usage = func() { fmt.Fprint(e.stderr, benchUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
 	var f benchFlags
 	fs.StringVar(&f.scenario, "scenario", "client_credentials", "what each connection does: "+strings.Join(bench.Scenarios, ", "))
 	fs.IntVar(&f.connections, "connections", 64, "concurrent keep-alive connections")

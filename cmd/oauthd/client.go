@@ -19,9 +19,8 @@ import (
 var knownGrants = []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit}
 
 func cmdClient(ctx context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd client create|update|list|show|delete\n")
-		return errUsage
+	if ok, err := groupHelp(args, e, "usage: oauthd client create|update|list|show|delete\nRun 'oauthd client SUBCOMMAND --help' for its flags.\n"); !ok {
+		return err
 	}
 	switch args[0] {
 	case "create", "add":

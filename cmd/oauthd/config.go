@@ -8,9 +8,8 @@ import (
 // cmdConfig shows or checks the effective configuration: the same flags,
 // file and environment as serve.
 func cmdConfig(_ context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd config print|check [--config FILE] [serve flags]\n")
-		return errUsage
+	if ok, err := groupHelp(args, e, "usage: oauthd config print|check [--config FILE] [serve flags]\nRun 'oauthd config SUBCOMMAND --help' for its flags.\n"); !ok {
+		return err
 	}
 	switch args[0] {
 	case "print", "show":

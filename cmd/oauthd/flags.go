@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/oauthd/oauthd"
@@ -13,6 +14,49 @@ import (
 
 // errUsage means the flags were wrong; the flag package already said why.
 var errUsage = errors.New("usage")
+
+// errHelp means the command printed the help it was asked for (-h,
+// --help): the command exits 0.
+var errHelp = errors.New("help")
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// groupHelp handles the arguments of a command that has subcommands
+// (oauthd client ...) when they name none: with no arguments it prints
+// usage to standard error (errUsage); asked for help, to standard output
+// (errHelp). ok is true when args[0] may be a subcommand.
+func groupHelp(args []string, e *env, usage string) (ok bool, err error) {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(e.stderr, usage)
+		return false, errUsage
+	case isHelp(args[0]):
+		fmt.Fprint(e.stdout, usage)
+		return false, errHelp
+	}
+	return true, nil
+}
+
+// cliOutput is a flag set's output: standard error, but standard output
+// when help was asked for, so that 'oauthd serve --help | less' works.
+type cliOutput struct {
+	stdout, stderr io.Writer
+	help           bool
+}
+
+func (o *cliOutput) Write(p []byte) (int, error) {
+	if o.help {
+		return o.stdout.Write(p)
+	}
+	return o.stderr.Write(p)
+}
 
 // listFlag is a repeatable flag; each value may also hold several items
 // separated by commas or spaces.
@@ -54,8 +98,18 @@ func (l *commaListFlag) Set(v string) error {
 // parse parses flags and positional arguments in any order.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if o, ok := fs.Output().(*cliOutput); ok && a != "help" && isHelp(a) {
+			o.help = true
+		}
+	}
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		} else if err != nil {
 			return nil, errUsage
 		}
 		args = fs.Args()
@@ -138,7 +192,7 @@ func envOr(e *env, name, def string) string {
 
 func newFlagSet(name string, e *env) *flag.FlagSet {
 	fs := flag.NewFlagSet("oauthd "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(&cliOutput{stdout: e.stdout, stderr: e.stderr})
 	return fs
 }
 

@@ -15,9 +15,8 @@ import (
 // decision" on the consent page). Revoking also revokes every token the
 // user granted that client.
 func cmdGrants(ctx context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd grants list USERNAME | revoke USERNAME CLIENT_ID\n")
-		return errUsage
+	if ok, err := groupHelp(args, e, "usage: oauthd grants list USERNAME | revoke USERNAME CLIENT_ID\nRun 'oauthd grants SUBCOMMAND --help' for its flags.\n"); !ok {
+		return err
 	}
 	fs := newFlagSet("grants "+args[0], e)
 	db := dbFlag(fs, e)

@@ -12,9 +12,8 @@ import (
 )
 
 func cmdKeys(ctx context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd keys list|rotate\n")
-		return errUsage
+	if ok, err := groupHelp(args, e, "usage: oauthd keys list|rotate\nRun 'oauthd keys SUBCOMMAND --help' for its flags.\n"); !ok {
+		return err
 	}
 	switch args[0] {
 	case "list", "ls":

@@ -89,8 +89,11 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "oauthd: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err == errUsage {
+	switch err {
+	case errUsage:
 		return 2
+	case errHelp:
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "oauthd: %v\n", err)

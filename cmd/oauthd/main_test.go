@@ -178,3 +178,27 @@ func printedPKCE(t *testing.T, out string) (challenge, verifier string) {
 	}
 	return challenge, verifier
 }
+
+// Asking any command for help prints it on standard output and exits 0;
+// a wrong flag or a missing subcommand exits 2 with the usage on standard
+// error.
+func TestHelp(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"config", "print", "--help"}, {"config", "--help"},
+		{"client", "--help"}, {"client", "help"}, {"client", "create", "--help"}, {"client", "update", "web", "-h"},
+		{"user", "--help"}, {"user", "add", "--help"}, {"keys", "-h"}, {"keys", "rotate", "--help"},
+		{"grants", "--help"}, {"grants", "revoke", "--help"}, {"migrate", "--help"}, {"bench", "--help"},
+	} {
+		code, out, errs := oauthdCmd(t, db, "", args...)
+		if code != 0 || !strings.Contains(strings.ToLower(out), "usage") || errs != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 0 and the usage on stdout", args, code, out, errs)
+		}
+	}
+	for _, args := range [][]string{{}, {"client"}, {"serve", "--bogus"}, {"client", "create", "--bogus"}, {"user", "frobnicate"}} {
+		code, out, errs := oauthdCmd(t, db, "", args...)
+		if code != 2 || errs == "" || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and the reason on stderr", args, code, out, errs)
+		}
+	}
+}

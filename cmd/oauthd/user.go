@@ -21,9 +21,8 @@ import (
 )
 
 func cmdUser(ctx context.Context, args []string, e *env) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stderr, "usage: oauthd user add|list|delete|passwd|claims\n")
-		return errUsage
+	if ok, err := groupHelp(args, e, "usage: oauthd user add|list|delete|passwd|claims\nRun 'oauthd user SUBCOMMAND --help' for its flags.\n"); !ok {
+		return err
 	}
 	switch args[0] {
 	case "add", "create":
