@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -220,6 +221,27 @@ func TestLoginFailureIsGeneric(t *testing.T) {
 	a, b := try("admin", "wrong"), try("nobody", "admin")
 	if a != "invalid_credentials" || a != b {
 		t.Errorf("wrong password → %q, unknown user → %q; want the same invalid_credentials", a, b)
+	}
+}
+
+// prompt=login asks for a login after the request (OIDC Core §3.1.2.1):
+// one earlier in the same second does not do, even when the browser goes
+// to the consent page without the login page it was sent to.
+func TestPromptLoginNeedsALaterLogin(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	e.authorize(b, e.authorizeURL(), "approve")
+	e.tick(100 * time.Millisecond)
+	l := b.follow(e, b.get(e.authorizeURL("prompt", "login")))
+	if l.pageKind() != "login" {
+		t.Fatalf("prompt=login: %d %s; want the login page", l.status, l.body)
+	}
+	r := b.get(e.url(oauthd.ConsentPath + "?request=" + url.QueryEscape(l.str("AuthReqID"))))
+	if r.status == http.StatusSeeOther {
+		r = b.follow(e, r)
+	}
+	if r.pageKind() != "login" {
+		t.Errorf("consent page without the login prompt=login asked for: %d %s; want the login page", r.status, r.body)
 	}
 }
 

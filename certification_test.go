@@ -186,6 +186,13 @@ func TestOIDCCBasicCertification(t *testing.T) {
 				t.Errorf("auth_time after prompt=login = %v; want later than %v", second["auth_time"], first["auth_time"])
 			}
 		}},
+		// max_age=0 is prompt=login (OIDC Core §3.1.2.1, errata 2).
+		{"oidcc-max-age-0", func(t *testing.T, e *testEnv) {
+			b := e.browser()
+			e.codeFlow(t, b, true)
+			e.tick(100 * time.Millisecond)
+			e.codeFlow(t, b, true, "max_age", "0")
+		}},
 		{"oidcc-prompt-none-not-logged-in", func(t *testing.T, e *testEnv) {
 			e.authError(t, e.browser().get(e.oidcURL("prompt", "none")), "login_required")
 		}},

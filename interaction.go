@@ -170,11 +170,15 @@ func (p *Provider) seeOther(w http.ResponseWriter, r *http.Request, path, reqID 
 // this very request always fits, however long it took), and id_token_hint
 // for a login as the hinted user.
 func (p *Provider) needsLogin(ar *AuthRequest, s *Session) bool {
-	freshLogin := s.AuthTime.Unix() >= ar.CreatedAt.Unix()
+	// A login since the request was made, to the millisecond (stores keep
+	// times to the millisecond): a login earlier in the same second is
+	// not one prompt=login or max_age asked for.
+	freshLogin := s.AuthTime.UnixMilli() >= ar.CreatedAt.UnixMilli()
 	if slices.Contains(ar.Prompt, "login") && !freshLogin {
 		return true
 	}
-	if ar.MaxAge != nil && !freshLogin && p.now().Unix()-s.AuthTime.Unix() > *ar.MaxAge {
+	// max_age=0 is prompt=login (OIDC Core §3.1.2.1, errata 2).
+	if ar.MaxAge != nil && !freshLogin && p.now().Sub(s.AuthTime).Seconds() > float64(*ar.MaxAge) {
 		return true
 	}
 	if ar.IDTokenHintSubject != "" && s.UserID != ar.IDTokenHintSubject {
