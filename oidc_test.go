@@ -161,6 +161,18 @@ func TestUserinfoErrors(t *testing.T) {
 	}
 	e.tick(2 * time.Hour)
 	check("RFC6750_3.1/expired", get("Bearer "+at), 401, "invalid_token")
+
+	// A token outlives neither its client nor its user: as introspection
+	// says of it (RFC 7662 §2.2), userinfo does not answer it.
+	tok, _ = e.codeFlow(t, e.browser(), true)
+	at = tok.str("access_token")
+	if r := get("Bearer " + at); r.status != http.StatusOK {
+		t.Fatalf("before the client is deleted: %d %s", r.status, r.body)
+	}
+	if err := e.store.DeleteClient(t.Context(), oidcClientID); err != nil {
+		t.Fatal(err)
+	}
+	check("RFC6750_3.1/token_of_deleted_client", get("Bearer "+at), 401, "invalid_token")
 }
 
 // OIDC Core §3.2 and §3.3: the implicit and hybrid response types, with

@@ -48,6 +48,15 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was not granted the openid scope"))
 		return
 	}
+	// A token outlives neither its client nor its user (as introspection
+	// has it).
+	if _, err := p.store.Client(ctx, t.ClientID); errors.Is(err, ErrNotFound) {
+		p.bearerError(w, r, errorf(ErrorInvalidToken, "the client of the access token no longer exists"))
+		return
+	} else if err != nil {
+		p.bearerError(w, r, serverError(err))
+		return
+	}
 	u, err := p.store.User(ctx, t.Subject)
 	if errors.Is(err, ErrNotFound) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the user of the access token no longer exists"))
