@@ -148,11 +148,14 @@ type TokenStore interface {
 	// DeleteExpired forgets the record after until, or later, once the
 	// grant's tokens are gone.
 	RevokeGrant(ctx context.Context, grantID string, until time.Time) error
-	// RevokeTokensOf removes every token a user granted a client: from
-	// the call on, Token, RotateRefreshToken and RevokeToken treat them as
-	// not found. Tokens created after the call are not affected. A store
-	// may delete the tokens' records later (sqlitestore leaves them to
-	// DeleteExpired), as long as none is found from the call on.
+	// RevokeTokensOf removes every token a user granted a client, and the
+	// authorization codes issued to the client for the user that are not
+	// used yet: from the call on, Token, RotateRefreshToken and RevokeToken
+	// treat the tokens as not found, and ConsumeAuthCode and RedeemAuthCode
+	// the codes (RFC 6749 §10.5: a code does not outlive its grant). Tokens
+	// and codes created after the call are not affected. A store may delete
+	// the tokens' records later (sqlitestore leaves them to DeleteExpired),
+	// as long as none is found from the call on.
 	RevokeTokensOf(ctx context.Context, userID, clientID string) error
 }
 

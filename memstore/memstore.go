@@ -504,7 +504,8 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 	return nil
 }
 
-// RevokeTokensOf removes every token the user granted the client.
+// RevokeTokensOf removes every token the user granted the client, and the
+// user's unused codes for the client.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
 	if err := s.lock(ctx); err != nil {
 		return err
@@ -513,6 +514,11 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	for h, t := range s.tokens {
 		if t.Subject == userID && t.ClientID == clientID {
 			delete(s.tokens, h)
+		}
+	}
+	for h, c := range s.codes {
+		if c.Subject == userID && c.ClientID == clientID && c.UsedAt.IsZero() {
+			delete(s.codes, h)
 		}
 	}
 	return nil

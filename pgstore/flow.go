@@ -66,6 +66,7 @@ const (
 			ELSE greatest(grant_revocations.expires_at, excluded.expires_at) END`
 	sqlDeleteGrantTokens = `DELETE FROM tokens WHERE grant_id = $1`
 	sqlDeleteTokensOf    = `DELETE FROM tokens WHERE subject = $1 AND client_id = $2`
+	sqlDeleteCodesOf     = `DELETE FROM auth_codes WHERE expires_at > now() AND subject = $1 AND client_id = $2 AND used_at IS NULL`
 
 	sqlCreateSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
 	sqlSession       = `SELECT ` + sessionColumns + ` FROM sessions WHERE hash = $1`
@@ -561,16 +562,18 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 	return nil
 }
 
-// RevokeTokensOf removes every token the user granted the client. It
-// deletes twice in one transaction: a refresh token rotation that held a
-// row the first DELETE waited for has committed by the time the second
-// one starts, and the second one, which sees that commit, removes its
-// successors.
+// RevokeTokensOf removes every token the user granted the client, and the
+// user's unused codes for the client. It deletes the tokens twice in one
+// transaction: a refresh token rotation (or a code redemption) that held a
+// row an earlier DELETE waited for has committed by the time the second
+// one starts, and the second one, which sees that commit, removes the
+// tokens it stored.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
 	err := s.batch(ctx, func(b *pgx.Batch) {
+		b.Queue(sqlDeleteCodesOf, userID, clientID)
 		b.Queue(sqlDeleteTokensOf, userID, clientID)
 		b.Queue(sqlDeleteTokensOf, userID, clientID)
 	}, nil)

@@ -517,7 +517,7 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 // no index of tokens by user and client to find them now: every token of
 // a user's grant joined that user's entries there, a page write per token
 // on a server with many users. Tokens stored after the marker are not
-// hidden.
+// hidden. The user's unused codes for the client are deleted.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
 	if userID == "" {
 		// Tokens of no user (client_credentials) are no user's grant.
@@ -528,8 +528,12 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 		if _, err := x.exec(st.deleteTokensOfMarker, userID, clientID); err != nil {
 			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
 		}
-		if _, err := x.exec(st.insertTokensOfMarker, userID, clientID, unixMS(time.Now())); err != nil {
+		now := unixMS(time.Now())
+		if _, err := x.exec(st.insertTokensOfMarker, userID, clientID, now); err != nil {
 			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
+		}
+		if _, err := x.exec(st.deleteCodesOf, userID, clientID, now); err != nil {
+			return fmt.Errorf("sqlitestore: revoke codes of user %q for client %q: %w", userID, clientID, err)
 		}
 		return nil
 	})

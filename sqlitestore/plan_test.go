@@ -18,6 +18,17 @@ func TestTokensOfUseTheMarkerIndex(t *testing.T) {
 	}
 }
 
+// RevokeTokensOf finds the user's unused codes for the client among the
+// unexpired codes only, by the index of expiry times, never by a scan of
+// every code the table keeps.
+func TestCodesOfUseTheExpiryIndex(t *testing.T) {
+	s := openTemp(t)
+	plan := queryPlan(t, s, sqlDeleteCodesOf, "x", "y", 1)
+	if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX auth_codes_expires_at (expires_at>?)") {
+		t.Errorf("%s: plan %q; want a search using index auth_codes_expires_at", sqlDeleteCodesOf, plan)
+	}
+}
+
 // queryPlan returns the details of EXPLAIN QUERY PLAN for query.
 func queryPlan(t *testing.T, s *Store, query string, args ...any) []string {
 	t.Helper()

@@ -30,6 +30,11 @@ const revokedKind = "revoked"
 // (TestTokensOfUseTheMarkerIndex).
 const (
 	sqlDeleteTokensOfMarker = `DELETE FROM tokens WHERE kind = 'revoked' AND subject = ? AND client_id = ?`
+	// The user's unused codes for the client go too; only unexpired
+	// codes can still be redeemed, which bounds the search to the codes of
+	// the last code lifetime, by the index of expiry times
+	// (TestCodesOfUseTheExpiryIndex).
+	sqlDeleteCodesOf        = `DELETE FROM auth_codes WHERE expires_at > ?3 AND subject = ?1 AND client_id = ?2 AND used_at = 0`
 	sqlInsertTokensOfMarker = `INSERT INTO tokens (` + tokenColumns + `)
 		VALUES ('!' || lower(hex(randomblob(16))), 'revoked', '', ?2, ?1, '', '', 0, ?3, 0, 0, NULL)`
 )
@@ -135,6 +140,7 @@ type stmts struct {
 	deleteToken, revokeGrant           *sql.Stmt
 	deleteTokensOfMarker               *sql.Stmt // sqlDeleteTokensOfMarker
 	insertTokensOfMarker               *sql.Stmt // sqlInsertTokensOfMarker
+	deleteCodesOf                      *sql.Stmt // sqlDeleteCodesOf
 	createSession, deleteSession       *sql.Stmt
 	saveConsent, deleteConsent         *sql.Stmt
 	createSigningKey, deleteSigningKey *sql.Stmt
@@ -223,6 +229,7 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 				ELSE max(expires_at, excluded.expires_at) END`},
 		{&st.deleteTokensOfMarker, sqlDeleteTokensOfMarker},
 		{&st.insertTokensOfMarker, sqlInsertTokensOfMarker},
+		{&st.deleteCodesOf, sqlDeleteCodesOf},
 
 		{&st.createSession, `INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSession, `DELETE FROM sessions WHERE hash = ?`},

@@ -401,12 +401,34 @@ func testTokenRevokeTokensOf(t *testing.T, s oauthd.Storage) {
 		tok("u1-c2-at", oauthd.AccessToken, "g3", "u1", "c2"),
 		tok("u2-c1-at", oauthd.AccessToken, "g4", "u2", "c1"),
 		tok("cc-c1-at", oauthd.AccessToken, "g5", "", "c1")))
+	// The codes of the pair not used yet go too (RFC 6749 §10.5), those
+	// of other pairs stay; a used one stays used.
+	code := func(hash, user, client string) *oauthd.AuthCode {
+		c := fullCode(hash)
+		c.Subject, c.ClientID, c.IssuedAt, c.ExpiresAt = user, client, time.Now(), time.Now().Add(time.Minute)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, c))
+		return c
+	}
+	code("u1-c1-code", "u1", "c1")
+	code("u1-c1-used", "u1", "c1")
+	code("u1-c2-code", "u1", "c2")
+	code("u2-c1-code", "u2", "c1")
+	if _, err := s.ConsumeAuthCode(ctx, "u1-c1-used", time.Now()); err != nil {
+		t.Fatalf("ConsumeAuthCode: %v", err)
+	}
 	must(t, "RevokeTokensOf(u1, c1)", s.RevokeTokensOf(ctx, "u1", "c1"))
 	for h, want := range map[string]bool{
 		"u1-c1-at": false, "u1-c1-rt": false, "u1-c1-rt-2": false,
 		"u1-c2-at": true, "u2-c1-at": true, "cc-c1-at": true,
 	} {
 		tokenExists(t, s, h, want)
+	}
+	for h, want := range map[string]error{
+		"u1-c1-code": oauthd.ErrNotFound, "u1-c1-used": oauthd.ErrAlreadyUsed, "u1-c2-code": nil, "u2-c1-code": nil,
+	} {
+		if _, err := s.ConsumeAuthCode(ctx, h, time.Now()); !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Errorf("ConsumeAuthCode(%s) after RevokeTokensOf(u1, c1): %v; want %v", h, err, want)
+		}
 	}
 	must(t, "RevokeTokensOf(nothing)", s.RevokeTokensOf(ctx, "u1", "c1"))
 	must(t, "RevokeTokensOf(unknown)", s.RevokeTokensOf(ctx, "nobody", "nothing"))
