@@ -200,13 +200,22 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 
 func clientCreate(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client create", e)
-	db := dbFlag(fs, e)
+	db, file := configFlags(fs, e)
 	id := fs.String("id", "", "client_id (default: generated)")
 	sec := fs.String("secret", "", "client secret (default: generated; printed once)")
-	issuer := fs.String("issuer", envOr(e, "OAUTHD_ISSUER", "http://localhost:8000"), "issuer URL used in the printed example (env OAUTHD_ISSUER)")
+	issuer := fs.String("issuer", e.getenv("OAUTHD_ISSUER"), "the server's issuer URL, for the printed example (env OAUTHD_ISSUER; default: the issuer of --config, else http://localhost:8000)")
 	cf := addClientFlags(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *issuer == "" && file.cfg != nil {
+		*issuer = file.cfg.Issuer
+		if *issuer == "" {
+			*issuer = file.cfg.DefaultIssuer()
+		}
+	}
+	if *issuer == "" {
+		*issuer = "http://localhost:8000"
 	}
 	set := setFlags(fs)
 	for _, k := range []string{"name", "redirect-uri", "post-logout-redirect-uri", "scope", "response-type", "public", "require-pkce", "skip-consent",

@@ -227,3 +227,26 @@ func TestKeysCommandsReadConfig(t *testing.T) {
 		t.Errorf("serve: %d %s", r.code, r.stderr)
 	}
 }
+
+// The example client create prints is for the server's issuer: --issuer,
+// else OAUTHD_ISSUER, else the issuer of the config file.
+func TestClientCreateExampleUsesTheIssuer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := tempFile(t, "oauthd.yaml", "db: "+filepath.Join(dir, "o.db")+"\nissuer: https://auth.example.com\n")
+	for _, tc := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--id", "a1"}, "https://auth.example.com/oauth/authorize?"},
+		{map[string]string{"OAUTHD_ISSUER": "https://env.example.com"}, []string{"--id", "a2"}, "https://env.example.com/oauth/authorize?"},
+		{nil, []string{"--id", "a3", "--issuer", "https://flag.example.com"}, "https://flag.example.com/oauth/authorize?"},
+	} {
+		args := append([]string{"client", "create", "--config", file, "--redirect-uri", "https://app.example/cb"}, tc.args...)
+		r := runCmd(ctx, tc.vars, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, tc.want) || !strings.Contains(r.stdout, "curl "+strings.TrimSuffix(tc.want, "/oauth/authorize?")+"/oauth/token") {
+			t.Errorf("%v: %d %s %s; want the example at %s", tc.args, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}

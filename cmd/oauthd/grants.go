@@ -58,14 +58,29 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 		}
 		return tw.Flush()
 	}
-	if err := s.DeleteConsent(ctx, u.ID, pos[1]); errors.Is(err, oauthd.ErrNotFound) {
-		return fmt.Errorf("user %s has no remembered consent for client %q", u.Username, pos[1])
+	// The tokens go first, then the consent: a failure leaves the
+	// consent, so the same command can be run again. A user who approved
+	// without remembering has tokens but no consent: those are revoked
+	// all the same, if the client exists.
+	remembered := true
+	if _, err := s.Consent(ctx, u.ID, pos[1]); errors.Is(err, oauthd.ErrNotFound) {
+		remembered = false
+		if _, err := findClient(ctx, s, pos[1]); err != nil {
+			return err
+		}
 	} else if err != nil {
 		return err
 	}
 	if err := s.RevokeTokensOf(ctx, u.ID, pos[1]); err != nil {
-		return fmt.Errorf("the consent is gone but revoking the tokens failed (run the command again): %w", err)
+		return fmt.Errorf("revoke the tokens of %s for %s: %w", u.Username, pos[1], err)
 	}
-	fmt.Fprintf(e.stdout, "revoked the consent of %s for %s and every token it granted\n", u.Username, pos[1])
+	if !remembered {
+		fmt.Fprintf(e.stdout, "%s has no remembered consent for %s; revoked every token %s granted it and its unused codes\n", u.Username, pos[1], u.Username)
+		return nil
+	}
+	if err := s.DeleteConsent(ctx, u.ID, pos[1]); err != nil && !errors.Is(err, oauthd.ErrNotFound) {
+		return fmt.Errorf("the tokens are revoked but forgetting the consent failed (run the command again): %w", err)
+	}
+	fmt.Fprintf(e.stdout, "revoked the consent of %s for %s, every token it granted and its unused codes\n", u.Username, pos[1])
 	return nil
 }

@@ -135,14 +135,28 @@ func testUserCommands(t *testing.T, db string) {
 	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "email") {
 		t.Errorf("grants list: %s", out)
 	}
-	if code, out, _ = oauthdCmd(t, db, "", "grants", "revoke", "alice", "web"); code != 0 {
+	if code, out, _ = oauthdCmd(t, db, "", "grants", "revoke", "alice", "web"); code != 0 || !strings.Contains(out, "revoked the consent") {
 		t.Errorf("grants revoke: %s", out)
 	}
 	s, _ = app.OpenStore(context.Background(), db, true)
 	if _, err := s.Token(context.Background(), "h1"); err == nil {
 		t.Error("revoking the consent left its token")
 	}
+	// Approved without "remember": no consent, but a token to revoke.
+	s.CreateClient(context.Background(), &oauthd.Client{ID: "app2", RedirectURIs: []string{"https://app2.example/cb"}, CreatedAt: now})
+	s.CreateTokens(context.Background(), &oauthd.Token{Hash: "h2", Kind: oauthd.AccessToken, GrantID: "g2", ClientID: "app2", Subject: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 	s.Close()
+	if code, out, _ = oauthdCmd(t, db, "", "grants", "revoke", "alice", "app2"); code != 0 || !strings.Contains(out, "no remembered consent") {
+		t.Errorf("grants revoke without a consent: %d %s", code, out)
+	}
+	s, _ = app.OpenStore(context.Background(), db, true)
+	if _, err := s.Token(context.Background(), "h2"); err == nil {
+		t.Error("grants revoke without a consent left the token")
+	}
+	s.Close()
+	if code, _, errs := oauthdCmd(t, db, "", "grants", "revoke", "alice", "nosuchclient"); code != 1 || !strings.Contains(errs, "no client") {
+		t.Errorf("grants revoke of an unknown client: %d %s", code, errs)
+	}
 	code, out, _ = oauthdCmd(t, db, "", "user", "list")
 	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(out, "argon2") {
 		t.Errorf("list: %s", out)
