@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/pgstore"
 	"github.com/oauthd/oauthd/internal/secret"
 )
 
@@ -38,11 +40,54 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 	return errUsage
 }
 
+// openDB opens the database of a command that reads or changes what is
+// there: a SQLite file that does not exist is an error, not a new empty
+// database (a command run in the wrong directory would otherwise leave
+// one there and answer as if the server had no such client or user).
 func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 	if msg, ok := strings.CutPrefix(db, badConfig); ok {
 		return nil, errors.New(msg)
 	}
+	if path, ok := sqlitePath(db); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
+		}
+	}
 	return app.OpenStore(ctx, db, true)
+}
+
+// createDB opens the database of a command that may start one (migrate,
+// client create, user add, keys rotate), and says so on standard error
+// when it creates a SQLite file.
+func createDB(ctx context.Context, db string, e *env) (oauthd.Storage, error) {
+	if msg, ok := strings.CutPrefix(db, badConfig); ok {
+		return nil, errors.New(msg)
+	}
+	path, isFile := sqlitePath(db)
+	if isFile {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			isFile = false
+		}
+	}
+	s, err := app.OpenStore(ctx, db, true)
+	if err == nil && isFile {
+		fmt.Fprintf(e.stderr, "oauthd: created a new database at %s\n", path)
+	}
+	return s, err
+}
+
+// sqlitePath returns the file of a SQLite database name (not a
+// PostgreSQL URL, nor an in-memory database).
+func sqlitePath(db string) (string, bool) {
+	if pgstore.IsDSN(db) {
+		return "", false
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(db, "sqlite:"), "file:")
+	path, _, _ = strings.Cut(path, "?")
+	if path == "" || path == ":memory:" {
+		return "", false
+	}
+	return path, true
 }
 
 // clientFlags are the registration fields settable from the CLI.
@@ -247,7 +292,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		}
 		c.SecretHash = h
 	}
-	s, err := openDB(ctx, *db)
+	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return err
 	}

@@ -177,10 +177,22 @@ func TestCommandsReadDBFromConfig(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "app1") {
 		t.Errorf("client list with OAUTHD_CONFIG: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	// --db wins over the file.
+	// --db wins over the file; a list of a database that is not there
+	// is an error, not a new empty database.
 	other := filepath.Join(t.TempDir(), "other.db")
 	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list", "--db", other)
-	if r.code != 0 || strings.Contains(r.stdout, "app1") {
+	if r.code != 1 || strings.Contains(r.stdout, "app1") || !strings.Contains(r.stderr, "no database at "+other) {
+		t.Errorf("client list --db: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(other); err == nil {
+		t.Errorf("client list created %s", other)
+	}
+	r = runCmd(ctx, nil, nil, "client", "create", "--db", other, "--id", "app2", "--redirect-uri", "https://app.example/cb")
+	if r.code != 0 || !strings.Contains(r.stderr, "created a new database at "+other) {
+		t.Errorf("client create on a new database: %d %s", r.code, r.stderr)
+	}
+	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "client", "list", "--db", other)
+	if r.code != 0 || !strings.Contains(r.stdout, "app2") || strings.Contains(r.stdout, "app1") {
 		t.Errorf("client list --db: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	// A config file that cannot be read is an error, not the default database.

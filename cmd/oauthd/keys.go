@@ -88,7 +88,9 @@ func openKeys(ctx context.Context, args []string, e *env, name string, extra fun
 	if err := keyConfig(e, fs, *period, file, &cfg); err != nil {
 		return nil, nil, nil, err
 	}
-	s, err := openDB(ctx, *db)
+	// The key manager stores the first keys when it finds none: keys list
+	// on a new database starts it, as serve would.
+	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return nil, nil, nil, err
 	}

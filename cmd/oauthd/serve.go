@@ -82,7 +82,7 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := openDB(ctx, *db)
+	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return err
 	}

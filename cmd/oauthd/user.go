@@ -111,7 +111,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	s, err := openDB(ctx, *db)
+	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return err
 	}
