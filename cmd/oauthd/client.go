@@ -14,8 +14,8 @@ import (
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
-	"github.com/oauthd/oauthd/pgstore"
 	"github.com/oauthd/oauthd/internal/secret"
+	"github.com/oauthd/oauthd/pgstore"
 )
 
 var knownGrants = []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit}
