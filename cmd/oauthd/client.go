@@ -45,15 +45,24 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 // database (a command run in the wrong directory would otherwise leave
 // one there and answer as if the server had no such client or user).
 func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
+	if _, err := openDBCheck(db); err != nil {
+		return nil, err
+	}
+	return app.OpenStore(ctx, db, true)
+}
+
+// openDBCheck fails for a database name that came from a configuration
+// file that could not be read, and for a SQLite file that is not there.
+func openDBCheck(db string) (string, error) {
 	if msg, ok := strings.CutPrefix(db, badConfig); ok {
-		return nil, errors.New(msg)
+		return "", errors.New(msg)
 	}
 	if path, ok := sqlitePath(db); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
+			return "", fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
 		}
 	}
-	return app.OpenStore(ctx, db, true)
+	return db, nil
 }
 
 // createDB opens the database of a command that may start one (migrate,
@@ -454,6 +463,12 @@ func clientShow(ctx context.Context, args []string, e *env) error {
 	}
 	if c.IDTokenSignedResponseAlg != "" {
 		row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
+	}
+	if c.LogoURI != "" {
+		row("logo_uri", c.LogoURI)
+	}
+	if c.ClientURI != "" {
+		row("client_uri", c.ClientURI)
 	}
 	if c.AccessTokenTTL > 0 {
 		row("access_token_ttl", c.AccessTokenTTL)

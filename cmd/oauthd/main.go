@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -44,6 +45,7 @@ Usage:
   oauthd keys list | rotate [--alg RS256|ES256|EdDSA]
   oauthd grants list USER | revoke USER CLIENT_ID
   oauthd migrate
+  oauthd backup NEW_FILE
   oauthd bench [--scenario client_credentials|code|refresh|introspect|flow|mixed] [--baseline] [--url URL]
   oauthd version
 
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdGrants(ctx, args[1:], e)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], e)
+	case "backup":
+		err = cmdBackup(ctx, args[1:], e)
 	case "bench":
 		err = cmdBench(ctx, args[1:], e)
 	case "config":
@@ -96,7 +100,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "oauthd: %v\n", err)
+		// The library's errors start with "oauthd: " too: once is enough.
+		fmt.Fprintf(e.stderr, "oauthd: %s\n", strings.ReplaceAll(err.Error(), ": oauthd: ", ": "))
 		return 1
 	}
 	return 0

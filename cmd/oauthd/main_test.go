@@ -202,7 +202,7 @@ func TestHelp(t *testing.T) {
 		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"config", "print", "--help"}, {"config", "--help"},
 		{"client", "--help"}, {"client", "help"}, {"client", "create", "--help"}, {"client", "update", "web", "-h"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"keys", "-h"}, {"keys", "rotate", "--help"},
-		{"grants", "--help"}, {"grants", "revoke", "--help"}, {"migrate", "--help"}, {"bench", "--help"},
+		{"grants", "--help"}, {"grants", "revoke", "--help"}, {"migrate", "--help"}, {"bench", "--help"}, {"backup", "--help"},
 	} {
 		code, out, errs := oauthdCmd(t, db, "", args...)
 		if code != 0 || !strings.Contains(strings.ToLower(out), "usage") || errs != "" {
@@ -214,5 +214,27 @@ func TestHelp(t *testing.T) {
 		if code != 2 || errs == "" || out != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and the reason on stderr", args, code, out, errs)
 		}
+	}
+}
+
+// oauthd backup copies the database into a new file that the other
+// commands open as the database; it never overwrites a file.
+func TestBackupCommand(t *testing.T) {
+	dir := t.TempDir()
+	db, to := filepath.Join(dir, "o.db"), filepath.Join(dir, "copy.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://app.example/cb"); code != 0 {
+		t.Fatalf("client create: %s", errs)
+	}
+	if code, out, errs := oauthdCmd(t, db, "", "backup", to); code != 0 || !strings.Contains(out, "backed up") {
+		t.Fatalf("backup: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := oauthdCmd(t, to, "", "client", "list"); code != 0 || !strings.Contains(out, "web") {
+		t.Errorf("client list of the backup: %d %s", code, out)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "backup", to); code != 1 || !strings.Contains(errs, "already exists") {
+		t.Errorf("backup into an existing file: %d %s", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, "postgres://u@127.0.0.1:1/x", "", "backup", filepath.Join(dir, "pg.db")); code != 1 || !strings.Contains(errs, "pg_dump") {
+		t.Errorf("backup of PostgreSQL: %d %s", code, errs)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -95,6 +96,11 @@ func NewMetrics() *Metrics {
 	}
 	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient} {
 		m.rateLimited.WithLabelValues(l)
+	}
+	for _, t := range []reflect.Type{reflect.TypeFor[oauthd.Storage](), reflect.TypeFor[oauthd.CodeRedeemer](), reflect.TypeFor[oauthd.RefreshRotator]()} {
+		for i := range t.NumMethod() {
+			m.storeErrors.WithLabelValues(t.Method(i).Name)
+		}
 	}
 	return m
 }

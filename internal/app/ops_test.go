@@ -75,6 +75,9 @@ func TestMetrics(t *testing.T) {
 		`oauthd_login_failures_total`:                                                     "1",
 		`oauthd_rate_limited_total{limit="login_account"}`:                                "0",
 		`oauthd_gc_deleted_total`:                                                         "0",
+		`oauthd_store_errors_total{op="CreateTokens"}`:                                    "0",
+		`oauthd_store_errors_total{op="RedeemAuthCode"}`:                                  "0",
+		`oauthd_store_errors_total{op="Ping"}`:                                            "0",
 	} {
 		if got, ok := lines[k]; !ok || got != want {
 			t.Errorf("%s = %q (present %v); want %s", k, got, ok, want)
