@@ -25,6 +25,9 @@ func cmdConfig(_ context.Context, args []string, e *env) error {
 		if _, err := loadConfig("config check", args[1:], e); err != nil {
 			return err
 		}
+		for _, name := range unknownEnv(e) {
+			fmt.Fprintf(e.stderr, "oauthd: warning: the environment variable %s names no setting; it is ignored\n", name)
+		}
 		fmt.Fprintln(e.stdout, "the configuration is valid")
 		return nil
 	}

@@ -262,3 +262,14 @@ func TestClientCreateExampleUsesTheIssuer(t *testing.T) {
 		}
 	}
 }
+
+// config check warns of an OAUTHD_ variable that names no setting.
+func TestConfigCheckWarnsOfUnknownVariables(t *testing.T) {
+	var out, errb bytes.Buffer
+	vars := map[string]string{"OAUTHD_DB": filepath.Join(t.TempDir(), "o.db"), "OAUTHD_GC_BATCHSIZE": "5"}
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] },
+		environ: func() []string { return []string{"OAUTHD_DB=" + vars["OAUTHD_DB"], "OAUTHD_GC_BATCHSIZE=5"} }}
+	if code := run(context.Background(), []string{"config", "check"}, e); code != 0 || !strings.Contains(errb.String(), "OAUTHD_GC_BATCHSIZE names no setting") {
+		t.Errorf("config check: exit %d, stderr %q; want 0 and a warning naming OAUTHD_GC_BATCHSIZE", code, errb.String())
+	}
+}

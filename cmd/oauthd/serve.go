@@ -39,6 +39,9 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		attrs = append(attrs, "metrics_addr", a)
 	}
 	m.Logger.Info("oauthd is listening", attrs...)
+	for _, name := range unknownEnv(e) {
+		m.Logger.Warn("ignoring an environment variable that names no setting (see 'oauthd serve --help')", "name", name)
+	}
 	if cfg.Demo {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
@@ -112,4 +115,13 @@ func envBool(e *env, name string) (bool, error) {
 		return false, fmt.Errorf("%s=%q: use 1 or 0 (true or false)", name, v)
 	}
 	return b, nil
+}
+
+// unknownEnv lists the OAUTHD_ variables of the environment that name no
+// setting (app.UnknownEnv).
+func unknownEnv(e *env) []string {
+	if e.environ == nil {
+		return nil
+	}
+	return app.UnknownEnv(e.environ())
 }

@@ -507,6 +507,8 @@ func (f *flagValue) IsBoolFlag() bool { return f.s.kind == "bool" }
 // key, and the file line or variable that set it.
 func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 	c := Default()
+	// src is where each key was last set, for the errors of Validate.
+	src := map[string]string{}
 	file := getenv("OAUTHD_CONFIG")
 	if flags != nil && flags.file != "" {
 		file = flags.file
@@ -516,7 +518,7 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
-		if err := c.applyYAML(file, b); err != nil {
+		if err := c.applyYAMLFrom(file, b, src); err != nil {
 			return c, err
 		}
 	}
@@ -531,6 +533,7 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 				if err := s.set(&c, v); err != nil {
 					return c, fmt.Errorf("config: %s (%s): %w", s.key, name, err)
 				}
+				src[s.key] = name
 			}
 		}
 	}
@@ -539,9 +542,40 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 			if err := f.s.set(&c, f.v); err != nil {
 				return c, fmt.Errorf("config: %s (--%s): %w", f.s.key, f.name, err)
 			}
+			src[f.s.key] = "--" + f.name
 		}
 	}
-	return c, c.Validate()
+	err := c.Validate()
+	var ke *keyError
+	if errors.As(err, &ke) && src[ke.key] != "" {
+		return c, fmt.Errorf("%w (set by %s)", err, src[ke.key])
+	}
+	return c, err
+}
+
+// A keyError is Validate's error about one key.
+type keyError struct{ key, msg string }
+
+func (e *keyError) Error() string { return "config: " + e.key + ": " + e.msg }
+
+// UnknownEnv returns the names among environ's (NAME=value entries) that
+// start with OAUTHD_ but name no setting: misspelt, they would otherwise
+// be ignored without a word. Names of the tests' own (OAUTHD_TEST_...) and
+// OAUTHD_KEY_ENCRYPTION_KEY are known.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{"OAUTHD_KEY_ENCRYPTION_KEY": true}
+	for _, n := range EnvNames() {
+		known[n] = true
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "OAUTHD_") && !strings.HasPrefix(name, "OAUTHD_TEST_") && !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
 }
 
 // ReadFile applies a YAML configuration file to the defaults without
@@ -569,6 +603,12 @@ func ParseYAML(name string, b []byte) (Config, error) {
 // applyYAML sets the keys of a YAML document. An unknown key, a key given
 // twice and a value of the wrong type are errors naming the key and line.
 func (c *Config) applyYAML(name string, b []byte) error {
+	return c.applyYAMLFrom(name, b, nil)
+}
+
+// applyYAMLFrom is applyYAML that records in src, when not nil, the file
+// and line that set each key.
+func (c *Config) applyYAMLFrom(name string, b []byte, src map[string]string) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("config: %s: %w", name, err)
@@ -576,10 +616,10 @@ func (c *Config) applyYAML(name string, b []byte) error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file
 	}
-	return c.applyMapping(name, "", doc.Content[0])
+	return c.applyMapping(name, "", doc.Content[0], src)
 }
 
-func (c *Config) applyMapping(file, prefix string, n *yaml.Node) error {
+func (c *Config) applyMapping(file, prefix string, n *yaml.Node, src map[string]string) error {
 	if n.Kind != yaml.MappingNode {
 		what := "the file"
 		if prefix != "" {
@@ -599,13 +639,16 @@ func (c *Config) applyMapping(file, prefix string, n *yaml.Node) error {
 			if err := s.setNode(c, v); err != nil {
 				return fmt.Errorf("config: %s:%d: %s: %w", file, v.Line, key, err)
 			}
+			if src != nil {
+				src[key] = fmt.Sprintf("%s:%d", file, v.Line)
+			}
 			continue
 		}
 		if isGroup(key) {
 			if v.Tag == "!!null" {
 				continue
 			}
-			if err := c.applyMapping(file, key+".", v); err != nil {
+			if err := c.applyMapping(file, key+".", v, src); err != nil {
 				return err
 			}
 			continue
@@ -703,7 +746,7 @@ func ParsePrefixes(items []string) ([]netip.Prefix, error) {
 // reported before the server starts.
 func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+		return &keyError{key, fmt.Sprintf(format, args...)}
 	}
 	if c.Issuer != "" {
 		if err := oauthd.ValidateIssuer(c.Issuer); err != nil {

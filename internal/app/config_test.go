@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +138,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"bad duration in the environment", "", map[string]string{"OAUTHD_LIFETIMES_CODE_TTL": "5x"}, nil, "lifetimes.code_ttl (OAUTHD_LIFETIMES_CODE_TTL)"},
 		{"bad proxy", "trusted_proxies: [10.0.0.0/33]\n", nil, nil, "trusted_proxies"},
 		{"too short", "lifetimes:\n  access_token_ttl: 0s\n", nil, nil, "config: lifetimes.access_token_ttl: must be at least 1s"},
-		{"code too long", "", nil, []string{"--lifetimes-code-ttl", "11m"}, "config: lifetimes.code_ttl: must be at most 10m"},
+		{"code too long", "", nil, []string{"--lifetimes-code-ttl", "11m"}, "config: lifetimes.code_ttl: must be at most 10m (RFC 6749 §4.1.2) (set by --lifetimes-code-ttl)"},
+		{"range error names the file line", "lifetimes:\n  code_ttl: 11m\n", nil, nil, "config: lifetimes.code_ttl: must be at most 10m (RFC 6749 §4.1.2) (set by "},
+		{"range error names the variable", "", map[string]string{"OAUTHD_GC_BATCH_SIZE": "0"}, nil, "config: gc.batch_size: must be between 1 and 100000 (set by OAUTHD_GC_BATCH_SIZE)"},
 		{"log format", "log:\n  format: xml\n", nil, nil, "config: log.format"},
 		{"log level", "", map[string]string{"OAUTHD_LOG_LEVEL": "loud"}, nil, "config: log.level"},
 		{"issuer", "issuer: http://auth.example.com\n", nil, nil, "config: issuer: "},
@@ -360,5 +363,33 @@ func TestKeyEncryptionKey(t *testing.T) {
 	_, err = load(t, nil, "--key-rotation-period", "30m")
 	if err == nil || !strings.Contains(err.Error(), "config: key.rotation_period: must be at least 1h") {
 		t.Errorf("short rotation: %v", err)
+	}
+}
+
+// A value out of range names the file and line that set it.
+func TestConfigRangeErrorNamesTheLine(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "oauthd.yaml")
+	if err := os.WriteFile(file, []byte("addr: 127.0.0.1:0\ngc:\n  batch_size: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := app.Load(func(k string) string {
+		if k == "OAUTHD_CONFIG" {
+			return file
+		}
+		return ""
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), "config: gc.batch_size: must be between 1 and 100000 (set by "+file+":3)") {
+		t.Errorf("error %v; want one naming %s:3", err, file)
+	}
+}
+
+// OAUTHD_ variables that name no setting are reported (a typo would
+// otherwise be ignored); settings, their short names, OAUTHD_CONFIG, the
+// key encryption key and the tests' own variables are not.
+func TestUnknownEnv(t *testing.T) {
+	got := app.UnknownEnv([]string{"OAUTHD_GC_BATCHSIZE=5", "OAUTHD_GC_BATCH_SIZE=5", "OAUTHD_CONFIG=x", "OAUTHD_KEY_ENCRYPTION_KEY=k",
+		"OAUTHD_PRODUCT_NAME=n", "OAUTHD_TEST_POSTGRES_DSN=d", "HOME=/root", "OAUTHD_ISSUR=https://x"})
+	if want := []string{"OAUTHD_GC_BATCHSIZE", "OAUTHD_ISSUR"}; !slices.Equal(got, want) {
+		t.Errorf("UnknownEnv = %v; want %v", got, want)
 	}
 }
