@@ -553,6 +553,11 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 	return c, err
 }
 
+// testKnobs are the environment variables the project's tests and CI
+// read (besides OAUTHD_TEST_...), which reach the servers they start.
+var testKnobs = []string{"OAUTHD_REQUIRE_POSTGRES", "OAUTHD_REQUIRE_BROWSER", "OAUTHD_FUZZTIME", "OAUTHD_TRIALS",
+	"OAUTHD_SCREENSHOTS", "OAUTHD_CRASH_ROUNDS", "OAUTHD_CHROMIUM", "OAUTHD_SQLITESTORE_CRASH_WRITER"}
+
 // A keyError is Validate's error about one key.
 type keyError struct{ key, msg string }
 
@@ -560,10 +565,13 @@ func (e *keyError) Error() string { return "config: " + e.key + ": " + e.msg }
 
 // UnknownEnv returns the names among environ's (NAME=value entries) that
 // start with OAUTHD_ but name no setting: misspelt, they would otherwise
-// be ignored without a word. Names of the tests' own (OAUTHD_TEST_...) and
-// OAUTHD_KEY_ENCRYPTION_KEY are known.
+// be ignored without a word. OAUTHD_KEY_ENCRYPTION_KEY and the variables
+// of the project's tests and CI (OAUTHD_TEST_... and testKnobs) are known.
 func UnknownEnv(environ []string) []string {
 	known := map[string]bool{"OAUTHD_KEY_ENCRYPTION_KEY": true}
+	for _, n := range testKnobs {
+		known[n] = true
+	}
 	for _, n := range EnvNames() {
 		known[n] = true
 	}
