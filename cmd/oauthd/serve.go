@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -85,22 +86,34 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
+	// The version before, to say what migrating did (0: a new database).
+	before := 0
+	if path, isFile := sqlitePath(*db); !isFile || fileExists(path) {
+		if v, err := app.SchemaVersion(ctx, *db); err == nil {
+			before = v
+		}
+	}
 	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if v, ok := s.(interface {
+	v, ok := s.(interface {
 		SchemaVersion(context.Context) (int, error)
-	}); ok {
-		n, err := v.SchemaVersion(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "the database %s is up to date (schema version %d)\n", app.MaskDSN(*db), n)
+	})
+	if !ok {
+		fmt.Fprintln(e.stdout, "the database is up to date")
 		return nil
 	}
-	fmt.Fprintln(e.stdout, "the database is up to date")
+	n, err := v.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if n != before {
+		fmt.Fprintf(e.stdout, "migrated the database %s from schema version %d to %d\n", app.MaskDSN(*db), before, n)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "the database %s is up to date (schema version %d)\n", app.MaskDSN(*db), n)
 	return nil
 }
 
@@ -124,4 +137,9 @@ func unknownEnv(e *env) []string {
 		return nil
 	}
 	return app.UnknownEnv(e.environ())
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -159,16 +159,7 @@ func NewLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 // prefixes allowed). With migrate it brings the schema up to date; without,
 // it fails unless the schema is already current.
 func OpenStore(ctx context.Context, dsn string, migrate bool) (oauthd.Storage, error) {
-	var (
-		s   oauthd.Storage
-		err error
-	)
-	if pgstore.IsDSN(dsn) {
-		s, err = pgstore.Open(ctx, dsn, pgstore.Options{NoMigrate: !migrate})
-	} else {
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
-		s, err = sqlitestore.Open(ctx, path, sqlitestore.Options{NoMigrate: !migrate})
-	}
+	s, err := openStore(ctx, dsn, migrate)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +170,31 @@ func OpenStore(ctx context.Context, dsn string, migrate bool) (oauthd.Storage, e
 		}
 	}
 	return s, nil
+}
+
+func openStore(ctx context.Context, dsn string, migrate bool) (oauthd.Storage, error) {
+	if pgstore.IsDSN(dsn) {
+		return pgstore.Open(ctx, dsn, pgstore.Options{NoMigrate: !migrate})
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+	return sqlitestore.Open(ctx, path, sqlitestore.Options{NoMigrate: !migrate})
+}
+
+// SchemaVersion returns the schema version of the database dsn names as
+// it is, without migrating it (0 for an empty database).
+func SchemaVersion(ctx context.Context, dsn string) (int, error) {
+	s, err := openStore(ctx, dsn, false)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	v, ok := s.(interface {
+		SchemaVersion(context.Context) (int, error)
+	})
+	if !ok {
+		return 0, fmt.Errorf("the store of %s has no schema version", MaskDSN(dsn))
+	}
+	return v.SchemaVersion(ctx)
 }
 
 // checkSchema fails unless the store's schema is the version this program
