@@ -135,6 +135,14 @@ func TestCodeGrantStorePaths(t *testing.T) {
 			}
 			return redeem(e, seedAuth, code)
 		}},
+		// Without openid too: a grant does not outlive its user.
+		{"RFC6749_5.2/user_deleted", func(e *testEnv) *response {
+			code := e.code()
+			if err := e.store.DeleteUser(context.Background(), e.user.ID); err != nil {
+				e.t.Fatal(err)
+			}
+			return redeem(e, seedAuth, code)
+		}},
 	}
 	paths := []struct {
 		name     string
@@ -183,6 +191,7 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		"RFC7636_4.6/wrong_verifier":                     {400, "invalid_grant"},
 		"RFC6749_4.1.2/right_verifier_after_a_wrong_one": {400, "invalid_grant"},
 		"OIDC_3.1.3.3/user_deleted":                      {400, "invalid_grant"},
+		"RFC6749_5.2/user_deleted":                       {400, "invalid_grant"},
 	}
 	for _, sc := range scenarios {
 		fast, slow := results[0][sc.name], results[1][sc.name]
@@ -196,8 +205,10 @@ func TestCodeGrantStorePaths(t *testing.T) {
 			t.Errorf("%s: RedeemAuthCode path %+v; ConsumeAuthCode+CreateTokens path %+v", sc.name, fast, slow)
 		}
 	}
-	if o := results[0]["OIDC_3.1.3.3/user_deleted"]; o.issued == 0 || o.storedLeft != 0 {
-		t.Errorf("user deleted: RedeemAuthCode stored %d tokens and left %d; want them removed", o.issued, o.storedLeft)
+	for _, name := range []string{"OIDC_3.1.3.3/user_deleted", "RFC6749_5.2/user_deleted"} {
+		if o := results[0][name]; o.issued == 0 || o.storedLeft != 0 {
+			t.Errorf("%s: RedeemAuthCode stored %d tokens and left %d; want them removed", name, o.issued, o.storedLeft)
+		}
 	}
 	if o := results[0]["OIDC_3.1.3.3/success_with_id_token"]; !o.idToken {
 		t.Errorf("OpenID Connect redemption without an ID token: %+v", o)

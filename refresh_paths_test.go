@@ -172,6 +172,13 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 			}
 			return refresh(e, seedAuth, rt)
 		}},
+		{"RFC6749_5.2/user_deleted", 0, func(e *testEnv) *response {
+			rt := start(e).str("refresh_token")
+			if err := e.store.DeleteUser(context.Background(), e.user.ID); err != nil {
+				e.t.Fatal(err)
+			}
+			return refresh(e, seedAuth, rt)
+		}},
 	}
 	paths := []struct {
 		name    string
@@ -225,6 +232,7 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		"OIDC_12.2/success_with_id_token":              {200, "", true},
 		"OIDC_12.2/retry_within_grace_with_id_token":   {200, "", true},
 		"OIDC_12.2/user_deleted":                       {400, "invalid_grant", false},
+		"RFC6749_5.2/user_deleted":                     {400, "invalid_grant", false},
 	}
 	for _, sc := range scenarios {
 		fast, slow := results[0][sc.name], results[1][sc.name]

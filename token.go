@@ -578,17 +578,24 @@ func openSuccessor(presented string, sealed []byte) *TokenResponse {
 	return &resp
 }
 
-// addIDToken adds an ID token to a token response when openid was granted
+// addIDToken checks that the user of a grant still exists, and adds an ID
+// token to a token response when openid was granted
 // (OIDC Core §3.1.3.3, §12.2), with at_hash for the access token beside it.
 func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, subject string, scopes []string, authTime time.Time, nonce, claims string) *Error {
-	if !slices.Contains(scopes, ScopeOpenID) || subject == "" {
+	if subject == "" {
 		return nil
 	}
+	// A grant does not outlive its user: introspection and userinfo
+	// answer its tokens as inactive once the user is deleted, and the
+	// token endpoint issues none (the callers drop what was stored).
 	u, err := p.store.User(r.Context(), subject)
 	if errors.Is(err, ErrNotFound) {
 		return errorf(ErrorInvalidGrant, "the user of this grant no longer exists")
 	} else if err != nil {
 		return serverError(err)
+	}
+	if !slices.Contains(scopes, ScopeOpenID) {
+		return nil
 	}
 	idt, err := p.idToken(r.Context(), &idTokenInput{client: c, user: u, authTime: authTime, nonce: nonce,
 		accessToken: resp.AccessToken, scopes: scopes, claims: claims})
