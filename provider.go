@@ -130,10 +130,10 @@ func (p *Provider) Route(r *http.Request) string {
 func (p *Provider) routes() {
 	for path, h := range map[string]http.HandlerFunc{
 		AuthorizePath:     p.methods(p.handleAuthorize, "GET", "POST"),
-		TokenPath:         p.methods(p.handleToken, "POST"),
-		TokenizePath:      p.methods(p.handleToken, "POST"),
+		TokenPath:         browserCallable(p.methods(p.handleToken, "POST")),
+		TokenizePath:      browserCallable(p.methods(p.handleToken, "POST")),
 		IntrospectPath:    p.methods(p.handleIntrospect, "POST"),
-		RevokePath:        p.methods(p.handleRevoke, "POST"),
+		RevokePath:        browserCallable(p.methods(p.handleRevoke, "POST")),
 		LoginPath:         p.methods(p.handleLogin, "GET", "POST"),
 		ConsentPath:       p.methods(p.handleConsent, "GET", "POST"),
 		LogoutPath:        p.methods(p.handleLogout, "GET", "POST"),
@@ -305,6 +305,31 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // methods answers methods other than allowed with 405 and an Allow header:
 // JSON for API endpoints, an error page for pages.
+// browserCallable lets browser applications of any origin call a POST
+// endpoint (CORS): a single-page app, a public client, redeems its code
+// and refreshes and revokes its tokens from its own origin. The answer to a
+// request with an Origin carries Access-Control-Allow-Origin: *, and a
+// preflight (OPTIONS with an Origin) is answered. Any origin is safe for
+// the token and revocation endpoints: they authenticate the client by what
+// the request carries (its secret, PKCE, the token), never by the
+// browser's cookies, and "*" lets no browser send those.
+func browserCallable(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Origin"]; ok {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", "*")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "POST")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
 func (p *Provider) methods(h http.HandlerFunc, allowed ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allowed {

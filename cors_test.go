@@ -1,0 +1,82 @@
+package oauthd_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oauthd/oauthd"
+)
+
+// A browser application (a public client on its own origin) can call the
+// token and revocation endpoints: CORS preflights are answered and answers
+// to requests with an Origin, errors too, may be read by any origin. The
+// answers carry nothing for requests without an Origin, and introspection,
+// for resource servers, stays closed to browsers.
+func TestTokenEndpointsCORS(t *testing.T) {
+	e := newEnv(t)
+	do := func(method, path, origin string, body url.Values, auth string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.url(path), strings.NewReader(body.Encode()))
+		if body != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	for _, path := range []string{oauthd.TokenPath, oauthd.TokenizePath, oauthd.RevokePath} {
+		t.Run("Fetch_CORS_preflight"+path, func(t *testing.T) {
+			res := do(http.MethodOptions, path, "https://spa.example", nil, "")
+			h := res.Header
+			if res.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+				!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+				!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
+				t.Errorf("preflight: %d %v", res.StatusCode, h)
+			}
+		})
+	}
+	t.Run("Fetch_CORS/token_answer_readable", func(t *testing.T) {
+		if res := do(http.MethodPost, oauthd.TokenPath, "https://spa.example", cc, basic("service", "service-secret")); res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("token: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("Fetch_CORS/error_readable", func(t *testing.T) {
+		if res := do(http.MethodPost, oauthd.TokenPath, "https://spa.example", cc, basic("service", "wrong")); res.StatusCode != 401 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("token error: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("Fetch_CORS/revocation_readable", func(t *testing.T) {
+		if res := do(http.MethodPost, oauthd.RevokePath, "https://spa.example", url.Values{"token": {"x"}}, seedAuth); res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("revoke: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
+	t.Run("no_Origin_no_CORS_headers", func(t *testing.T) {
+		if res := do(http.MethodPost, oauthd.TokenPath, "", cc, basic("service", "service-secret")); res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("token without Origin: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+		if res := do(http.MethodOptions, oauthd.TokenPath, "", nil, ""); res.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("OPTIONS without Origin: %d; want 405", res.StatusCode)
+		}
+	})
+	t.Run("introspection_not_for_browsers", func(t *testing.T) {
+		if res := do(http.MethodOptions, oauthd.IntrospectPath, "https://spa.example", nil, ""); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("introspection preflight: %d %v", res.StatusCode, res.Header)
+		}
+	})
+}
