@@ -186,6 +186,14 @@ func TestOIDCCBasicCertification(t *testing.T) {
 				t.Errorf("auth_time after prompt=login = %v; want later than %v", second["auth_time"], first["auth_time"])
 			}
 		}},
+		// prompt=select_account shows the login page, where the person
+		// picks an account, even when signed in.
+		{"oidcc-prompt-select-account", func(t *testing.T, e *testEnv) {
+			b := e.browser()
+			e.codeFlow(t, b, true)
+			e.tick(2 * time.Second)
+			e.codeFlow(t, b, true, "prompt", "select_account")
+		}},
 		// max_age=0 is prompt=login (OIDC Core §3.1.2.1, errata 2).
 		{"oidcc-max-age-0", func(t *testing.T, e *testEnv) {
 			b := e.browser()

@@ -177,6 +177,11 @@ func (p *Provider) needsLogin(ar *AuthRequest, s *Session) bool {
 	if slices.Contains(ar.Prompt, "login") && !freshLogin {
 		return true
 	}
+	// prompt=select_account: the login page is where the person picks
+	// the account, the signed-in one or another (OIDC Core §3.1.2.1).
+	if slices.Contains(ar.Prompt, "select_account") && !freshLogin {
+		return true
+	}
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1, errata 2).
 	if ar.MaxAge != nil && !freshLogin && p.now().Sub(s.AuthTime).Seconds() > float64(*ar.MaxAge) {
 		return true
