@@ -27,15 +27,11 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, e)
 		return
 	}
-	hint, e := ps.get("token_type_hint")
-	if e != nil {
+	// token_type_hint is only a hint (RFC 7009 §2.1): the token is looked
+	// up by its hash whatever its type, so any hint, known or not, is as
+	// good as none. It may be given once.
+	if _, e := ps.get("token_type_hint"); e != nil {
 		p.writeJSONError(w, r, e)
-		return
-	}
-	switch hint {
-	case "", AccessToken, RefreshToken:
-	default:
-		p.writeJSONError(w, r, errorf(ErrorUnsupportedTokenType, "token_type_hint must be access_token or refresh_token"))
 		return
 	}
 	if tok == "" {
@@ -54,8 +50,9 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.ClientID != caller.ID {
+		// RFC 7009 §2.1: the request is refused and the client told so.
 		p.log.Warn("a client tried to revoke another client's token", "request_id", RequestID(ctx), "client_id", caller.ID)
-		w.WriteHeader(http.StatusOK)
+		p.writeJSONError(w, r, errorf(ErrorUnauthorizedClient, "the token was not issued to this client"))
 		return
 	}
 	if t.Kind == RefreshToken {
