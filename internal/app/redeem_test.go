@@ -100,8 +100,12 @@ func demoCode(t *testing.T, s *sqlitestore.Store) string {
 	t.Helper()
 	now := time.Now()
 	code := oauthd.NewCredential()
+	admin, err := s.UserByUsername(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.CreateAuthCode(context.Background(), &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
-		ClientID: app.DemoClientID, Subject: "admin-id", RedirectURI: app.DemoRedirectURI, Scopes: []string{"email"},
+		ClientID: app.DemoClientID, Subject: admin.ID, RedirectURI: app.DemoRedirectURI, Scopes: []string{"email"},
 		AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
