@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/oauthd/oauthd"
-	"github.com/oauthd/oauthd/internal/secret"
 	"github.com/oauthd/oauthd/memstore"
 	"github.com/oauthd/oauthd/ui"
 )
@@ -20,7 +19,7 @@ import (
 func ExampleNew() {
 	ctx := context.Background()
 	store := memstore.New()
-	h, _ := secret.Hash("s3cret")
+	h, _ := oauthd.HashSecret("s3cret")
 	store.CreateClient(ctx, &oauthd.Client{ID: "service", SecretHash: h,
 		GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"read"}})
 
