@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -158,6 +160,40 @@ func TestServeStopsGracefully(t *testing.T) {
 	r := <-done
 	if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
 		t.Errorf("exit %d, stderr %s; want 0 and a stopped line", r.code, r.stderr)
+	}
+}
+
+// A client still sending its request body when shutdown_timeout passes
+// has its connection closed, and serve still exits 0 (it stopped as
+// asked), saying so in the log.
+func TestServeStopsAfterShutdownTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := filepath.Join(t.TempDir(), "oauthd.db")
+	addrc := make(chan string, 1)
+	done := make(chan result, 1)
+	go func() {
+		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a },
+			"serve", "--addr", "127.0.0.1:0", "--db", db, "--shutdown-timeout", "1s")
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case r := <-done:
+		t.Fatalf("serve ended: %d %s", r.code, r.stderr)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a request body, the rest never sent.
+	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=", addr)
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr, "shutdown_timeout passed") || !strings.Contains(r.stderr, `"msg":"stopped"`) {
+		t.Errorf("exit %d, stderr %s; want 0, a shutdown_timeout warning and a stopped line", r.code, r.stderr)
 	}
 }
 

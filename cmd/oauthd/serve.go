@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -72,7 +73,12 @@ OpenID Connect discovery: %s
 	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := m.Shutdown(sctx); err != nil {
+	if err := m.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+		// A request still running (or a client still sending its body)
+		// when shutdown_timeout passed had its connection closed: the
+		// server stopped as asked, so the exit is still 0.
+		m.Logger.Warn("shutdown_timeout passed: closed the connections of the requests still in flight", "timeout", m.Config.ShutdownTimeout.String())
+	} else if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-errc
