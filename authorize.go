@@ -56,15 +56,25 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 		return nil, nil, serverError(gerr)
 	}
 	redirectURI, err := ps.get("redirect_uri")
-	if err != nil || redirectURI == "" {
-		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has no single redirect_uri"}
+	omitted := false
+	if err == nil && redirectURI == "" && len(client.RedirectURIs) == 1 && !asksOpenID(ps) {
+		// RFC 6749 §3.1.2.3: with one URI registered the client may leave
+		// redirect_uri out (OpenID Connect requests may not: OIDC Core
+		// §3.1.2.1).
+		redirectURI, omitted = client.RedirectURIs[0], true
+	}
+	if err != nil {
+		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has more than one redirect_uri"}
+	}
+	if redirectURI == "" {
+		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has no redirect_uri, which this application must send (it has several registered, or the request is an OpenID Connect request)"}
 	}
 	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
 		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is not registered for this application"}
 	}
 
 	now := p.now()
-	ar := &AuthRequest{ClientID: client.ID, RedirectURI: redirectURI, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL)}
+	ar := &AuthRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectURIOmitted: omitted, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL)}
 	// state is echoed in every answer, so it is read first.
 	state, serr := ps.get("state")
 	ar.State = state
@@ -239,7 +249,7 @@ func (p *Provider) authorizationResponse(r *http.Request, ar *AuthRequest, c *Cl
 	var code, accessToken string
 	if slices.Contains(rt, "code") {
 		code = NewCredential()
-		ac := &AuthCode{Hash: HashToken(code), GrantID: grantID, ClientID: c.ID, Subject: u.ID, RedirectURI: ar.RedirectURI,
+		ac := &AuthCode{Hash: HashToken(code), GrantID: grantID, ClientID: c.ID, Subject: u.ID, RedirectURI: codeRedirectURI(ar),
 			Scopes: ar.Scopes, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: ar.CodeChallengeMethod, Nonce: ar.Nonce,
 			Claims: ar.Claims, AuthTime: s.AuthTime, IssuedAt: now, ExpiresAt: now.Add(p.cfg.CodeTTL)}
 		if err := p.store.CreateAuthCode(ctx, ac); err != nil {
@@ -416,4 +426,23 @@ func (p *Provider) send(w http.ResponseWriter, r *http.Request, ar *AuthRequest,
 	}
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// asksOpenID reports whether an authorization request's scope has openid.
+func asksOpenID(ps params) bool {
+	scope, e := ps.get("scope")
+	if e != nil {
+		return false
+	}
+	scopes, _ := ParseScope(scope)
+	return slices.Contains(scopes, ScopeOpenID)
+}
+
+// codeRedirectURI is the redirect_uri the token request must repeat for a
+// code of the request (RFC 6749 §4.1.3): none when the request left it out.
+func codeRedirectURI(ar *AuthRequest) string {
+	if ar.RedirectURIOmitted {
+		return ""
+	}
+	return ar.RedirectURI
 }

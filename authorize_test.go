@@ -48,7 +48,7 @@ func TestAuthorizeErrorPage(t *testing.T) {
 	}{
 		{"RFC6749_4.1.2.1/missing_client_id", []string{"client_id", ""}, oauthd.PageUnknownClient},
 		{"RFC6749_4.1.2.1/unknown_client_id", []string{"client_id", "nobody"}, oauthd.PageUnknownClient},
-		{"RFC6749_4.1.2.1/missing_redirect_uri", []string{"redirect_uri", ""}, oauthd.PageInvalidRedirectURI},
+		{"OIDC_3.1.2.1/missing_redirect_uri", []string{"redirect_uri", "", "scope", "openid email"}, oauthd.PageInvalidRedirectURI},
 		{"RFC6749_3.1.2.4/unregistered_redirect_uri", []string{"redirect_uri", "https://evil.example.net/redirect"}, oauthd.PageInvalidRedirectURI},
 		{"RFC9700_4.1.3/trailing_slash", []string{"redirect_uri", redirectURI + "/"}, oauthd.PageInvalidRedirectURI},
 		{"RFC9700_4.1.3/extra_query", []string{"redirect_uri", redirectURI + "?x=1"}, oauthd.PageInvalidRedirectURI},
@@ -221,6 +221,42 @@ func TestLoginFailureIsGeneric(t *testing.T) {
 	a, b := try("admin", "wrong"), try("nobody", "admin")
 	if a != "invalid_credentials" || a != b {
 		t.Errorf("wrong password → %q, unknown user → %q; want the same invalid_credentials", a, b)
+	}
+}
+
+// RFC 6749 §3.1.2.3, §4.1.1, §4.1.3: a client with one registered
+// redirect URI may leave redirect_uri out of the authorization request; the
+// answer goes to that URI, and the token request may leave it out too (or
+// send that URI). A client with several registered, and every OpenID
+// Connect request, must send it (TestAuthorizeErrorPage, the negative
+// battery).
+func TestRedirectURIOmittedWithOneRegistered(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		token  []string
+		status int
+	}{
+		{"RFC6749_4.1.3/token_request_without_redirect_uri", nil, 200},
+		{"RFC6749_4.1.3/token_request_with_the_registered_uri", []string{"redirect_uri", redirectURI}, 200},
+		{"RFC6749_4.1.3/token_request_with_another_uri", []string{"redirect_uri", "https://www.example.com/other"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.authorize(e.browser(), e.authorizeURL("redirect_uri", ""), "approve")
+			if got := u.Scheme + "://" + u.Host + u.Path; got != redirectURI || u.Query().Get("code") == "" || u.Query().Get("state") != "somestate" {
+				t.Fatalf("redirected to %s; want %s with a code", u, redirectURI)
+			}
+			r := e.token(seedAuth, form(append([]string{"grant_type", "authorization_code", "code", u.Query().Get("code")}, tc.token...)...))
+			if r.status != tc.status || (tc.status == 200) != (r.str("access_token") != "") {
+				t.Errorf("token: %d %s; want %d", r.status, r.body, tc.status)
+			}
+		})
+	}
+	// A code whose request named redirect_uri needs it at the token
+	// endpoint, as before.
+	code := e.code()
+	if r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code)); r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("token request without the redirect_uri the authorization request had: %d %s; want 400 invalid_grant", r.status, r.body)
 	}
 }
 

@@ -112,7 +112,8 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC8252_7.3/loopback_ipv4_mapped", req: publicPage("redirect_uri", "http://[::ffff:127.0.0.1]:5555/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_fragment", req: publicPage("redirect_uri", loopbackCB+"#x"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.1/private_scheme_with_authority", req: publicPage("redirect_uri", "com.example.app://cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
-		{name: "RFC6749_3.1.2.3/redirect_uri_missing", req: authzPage("redirect_uri", ""), status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "RFC6749_3.1.2.3/redirect_uri_missing_several_registered", req: publicPage("redirect_uri", ""), status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "OIDC_3.1.2.1/redirect_uri_missing", req: authzPage("redirect_uri", "", "scope", "openid email"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC6749_3.1/redirect_uri_repeated", req: func(n *negEnv) *negReq {
 			return get(raw(n.authz(), "redirect_uri="+url.QueryEscape(redirectURI)))
 		}, status: 400, code: oauthd.PageInvalidRedirectURI},

@@ -290,7 +290,10 @@ func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof 
 	if !p.now().Before(ac.ExpiresAt) {
 		return errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
 	}
-	if redirectURI != ac.RedirectURI {
+	// The code's redirect_uri is "" when the authorization request left it
+	// out (the client's one registered URI was used): the token request
+	// may then leave it out too, or send that URI.
+	if redirectURI != ac.RedirectURI && !(ac.RedirectURI == "" && len(c.RedirectURIs) == 1 && redirectURI == c.RedirectURIs[0]) {
 		return errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
 	}
 	if ac.CodeChallenge == "" {

@@ -96,9 +96,13 @@ type AuthRequest struct {
 	ID string `json:"id"`
 	// BrowserHash binds the request to the browser that started it: the
 	// hash of its CSRF cookie.
-	BrowserHash         string    `json:"browser_hash"`
-	ClientID            string    `json:"client_id"`
-	RedirectURI         string    `json:"redirect_uri"`
+	BrowserHash string `json:"browser_hash"`
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	// RedirectURIOmitted is set when the request had no redirect_uri and
+	// RedirectURI is the client's one registered URI (RFC 6749 §3.1.2.3):
+	// the token request then need not send one (§4.1.3).
+	RedirectURIOmitted  bool      `json:"redirect_uri_omitted,omitempty"`
 	ResponseType        string    `json:"response_type"`
 	ResponseMode        string    `json:"response_mode,omitempty"`
 	Scopes              []string  `json:"scopes,omitempty"`
