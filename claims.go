@@ -141,7 +141,7 @@ func filterClaimsRequest(cr *ClaimsRequest, allowedScopes []string) (string, []s
 	keep := func(m map[string]*ClaimRequest) map[string]*ClaimRequest {
 		out := map[string]*ClaimRequest{}
 		for name, r := range m {
-			s, ok := claimScope[name]
+			s, ok := claimScope[claimBase(name)]
 			if !ok || !slices.Contains(allowedScopes, s) {
 				continue
 			}
@@ -205,7 +205,16 @@ func StandardScopes() []string {
 func userClaims(u *User, names []string) map[string]any {
 	out := map[string]any{}
 	for _, name := range names {
-		if _, std := claimScope[name]; !std {
+		base := claimBase(name)
+		if _, std := claimScope[base]; !std {
+			continue
+		}
+		if base != name {
+			// A claim asked for in one language ("name#fr" in a claims
+			// request, OIDC Core §5.5.2): that variant, if the user has it.
+			if v, ok := u.Claims[name]; ok && v != nil {
+				out[name] = v
+			}
 			continue
 		}
 		if v, ok := u.Claims[name]; ok && v != nil {
@@ -228,6 +237,13 @@ func userClaims(u *User, names []string) map[string]any {
 		}
 	}
 	return out
+}
+
+// claimBase is a claim name without its language tag ("name#fr" is
+// "name", OIDC Core §5.2).
+func claimBase(name string) string {
+	base, _, _ := strings.Cut(name, "#")
+	return base
 }
 
 // claimsForScopes are the claim names the scopes ask for.

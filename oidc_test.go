@@ -328,6 +328,13 @@ func TestClaimsParameter(t *testing.T) {
 	}
 	e.authError(t, e.browser().get(e.oidcURL("claims", `{"userinfo":[]}`)), "invalid_request")
 	e.authError(t, e.browser().get(e.oidcURL("claims", `not json`)), "invalid_request")
+	// OIDC Core §5.5.2: a claim asked for in one language is that variant
+	// alone.
+	tok, c = e.codeFlow(t, e.browser(), true, "claims", `{"id_token":{"name#fr":null},"userinfo":{"name#fr":null,"family_name#de":null}}`)
+	ui = e.userinfo(t, tok.str("access_token"))
+	if c["name#fr"] != "Utilisateur Admin" || c["name"] != nil || ui.page["name#fr"] != "Utilisateur Admin" || ui.page["name"] != nil || ui.page["family_name#de"] != nil {
+		t.Errorf("ID token %v, userinfo %s; want name#fr alone", c, ui.body)
+	}
 	// The seed client may only ask for email: name is dropped.
 	e2 := newOIDCEnv(t)
 	c2, _ := e2.store.Client(t.Context(), oidcClientID)
