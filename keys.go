@@ -91,9 +91,13 @@ type KeyInfo struct {
 // days), and a key that stopped signing stays in the JWKS until every ID
 // token it signed has expired. Whichever node first notices that a
 // successor is due creates it; the successor's ID is derived from its
-// algorithm and start time, so two nodes racing create one key.
+// algorithm and start time, so two nodes racing create one key. The first
+// key of an algorithm is stored only if no node stored one meanwhile, when
+// the KeyStore is a SigningKeyBootstrapper, so nodes started together on an
+// empty store sign with one key too.
 type KeyManager struct {
 	store   KeyStore
+	boot    SigningKeyBootstrapper // store, if it is one
 	kek     []byte
 	now     func() time.Time
 	period  time.Duration
@@ -130,7 +134,8 @@ func NewKeyManager(cfg Config, store KeyStore) (*KeyManager, error) {
 }
 
 func newKeyManager(cfg *Config, store KeyStore) *KeyManager {
-	return &KeyManager{store: store, kek: cfg.KeyEncryptionKey, now: cfg.Now, period: cfg.KeyRotationPeriod,
+	boot, _ := store.(SigningKeyBootstrapper)
+	return &KeyManager{store: store, boot: boot, kek: cfg.KeyEncryptionKey, now: cfg.Now, period: cfg.KeyRotationPeriod,
 		refresh: cfg.KeyRefreshInterval, idTTL: cfg.IDTokenTTL, log: cfg.Logger, parsed: map[string]*loadedKey{}}
 }
 
@@ -291,16 +296,30 @@ func (m *KeyManager) verificationKey(ctx context.Context, kid string) (*jose.JSO
 
 // activeKey is the key of alg that signs at now: the newest whose signing
 // window holds now (ties broken by ID, so every node picks the same one).
+// When none does, but a key is due to sign, the one due first signs
+// already: the first key of a deployment, made by a node whose clock (or
+// whose moment of making it) was a little ahead of this one's, with which
+// every node agrees rather than making its own (see bootstrap).
 func activeKey(keys []*loadedKey, alg string, now time.Time) *loadedKey {
-	var best *loadedKey
+	var best, due *loadedKey
 	for _, k := range keys {
-		if k.meta.Algorithm != alg || now.Before(k.meta.NotBefore) || !now.Before(k.meta.RetireAt) {
+		if k.meta.Algorithm != alg || !now.Before(k.meta.RetireAt) {
+			continue
+		}
+		if now.Before(k.meta.NotBefore) {
+			if due == nil || k.meta.NotBefore.Before(due.meta.NotBefore) ||
+				(k.meta.NotBefore.Equal(due.meta.NotBefore) && k.meta.ID < due.meta.ID) {
+				due = k
+			}
 			continue
 		}
 		if best == nil || k.meta.NotBefore.After(best.meta.NotBefore) ||
 			(k.meta.NotBefore.Equal(best.meta.NotBefore) && k.meta.ID > best.meta.ID) {
 			best = k
 		}
+	}
+	if best == nil {
+		return due
 	}
 	return best
 }
@@ -322,7 +341,7 @@ func (m *KeyManager) load(ctx context.Context, force bool) ([]*loadedKey, error)
 	created := false
 	for _, alg := range SigningAlgorithms() {
 		if activeKey(keys, alg, now) == nil {
-			if _, err := m.create(ctx, alg, now, ""); err != nil {
+			if err := m.bootstrap(ctx, alg, now); err != nil {
 				return nil, err
 			}
 			created = true
@@ -407,9 +426,62 @@ func (m *KeyManager) decode(sk *SigningKey) (*loadedKey, error) {
 	return &loadedKey{meta: meta, jwk: jwk, encrypted: encrypted}, nil
 }
 
+// bootstrap stores a key for alg that signs from now, when the manager
+// found none that signs now. With a store that is a
+// SigningKeyBootstrapper, the key is stored only if no other node stored
+// one meanwhile: nodes started together on an empty store so agree on
+// one first key, which load then reads back, whichever node made it.
+// Other stores get the key with CreateSigningKey, and racing nodes may
+// each store one until the next refresh shows them the newest.
+//
+// The store refuses the key while any key of alg has not retired, one
+// due to sign later included: a node whose clock lags the winner's, or
+// that took its time after the winner's, finds the winner's key not
+// signing yet at its own now, and activeKey signs with it all the same.
+func (m *KeyManager) bootstrap(ctx context.Context, alg string, now time.Time) error {
+	if m.boot == nil {
+		_, err := m.create(ctx, alg, now, "")
+		return err
+	}
+	sk, err := m.newKey(alg, now, "")
+	if err != nil {
+		return err
+	}
+	// Making an RSA key takes a while: the key signs from when it is
+	// stored, not from when this load began.
+	if t := m.now(); t.After(now) {
+		now = t
+		sk.NotBefore, sk.RetireAt, sk.ExpiresAt = t, t.Add(m.period), t.Add(m.period+m.idTTL+keyExpiryMargin)
+	}
+	err = m.boot.CreateSigningKeyIfNoneActive(ctx, sk, now)
+	switch {
+	case errors.Is(err, ErrAlreadyExists):
+		m.log.Debug("signing key not created: another node created one first", "alg", alg)
+		return nil
+	case err != nil:
+		return fmt.Errorf("oauthd: storing a new signing key: %w", err)
+	}
+	m.log.Info("signing key created", "kid", sk.ID, "alg", alg, "not_before", sk.NotBefore, "retire_at", sk.RetireAt)
+	return nil
+}
+
 // create generates a key for alg that signs from nb, and stores it; id is
 // random when empty.
 func (m *KeyManager) create(ctx context.Context, alg string, nb time.Time, id string) (*SigningKey, error) {
+	sk, err := m.newKey(alg, nb, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.store.CreateSigningKey(ctx, sk); err != nil {
+		return nil, fmt.Errorf("oauthd: storing a new signing key: %w", err)
+	}
+	m.log.Info("signing key created", "kid", sk.ID, "alg", alg, "not_before", nb, "retire_at", sk.RetireAt)
+	return sk, nil
+}
+
+// newKey generates a key for alg that signs from nb, sealed with the key
+// encryption key if there is one; id is random when empty.
+func (m *KeyManager) newKey(alg string, nb time.Time, id string) (*SigningKey, error) {
 	if id == "" {
 		b := make([]byte, 16)
 		rand.Read(b)
@@ -428,13 +500,8 @@ func (m *KeyManager) create(ctx context.Context, alg string, nb time.Time, id st
 		raw = sealKey(m.kek, id, raw)
 	}
 	retire := nb.Add(m.period)
-	sk := &SigningKey{ID: id, Algorithm: alg, Private: raw, NotBefore: nb, RetireAt: retire,
-		ExpiresAt: retire.Add(m.idTTL + keyExpiryMargin), CreatedAt: m.now()}
-	if err := m.store.CreateSigningKey(ctx, sk); err != nil {
-		return nil, fmt.Errorf("oauthd: storing a new signing key: %w", err)
-	}
-	m.log.Info("signing key created", "kid", id, "alg", alg, "not_before", nb, "retire_at", retire)
-	return sk, nil
+	return &SigningKey{ID: id, Algorithm: alg, Private: raw, NotBefore: nb, RetireAt: retire,
+		ExpiresAt: retire.Add(m.idTTL + keyExpiryMargin), CreatedAt: m.now()}, nil
 }
 
 // scheduledKeyID is the ID of the scheduled successor key for alg that

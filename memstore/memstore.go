@@ -51,9 +51,10 @@ type user struct {
 type consentKey struct{ userID, clientID string }
 
 var (
-	_ oauthd.Storage        = (*Store)(nil)
-	_ oauthd.CodeRedeemer   = (*Store)(nil)
-	_ oauthd.RefreshRotator = (*Store)(nil)
+	_ oauthd.Storage                = (*Store)(nil)
+	_ oauthd.CodeRedeemer           = (*Store)(nil)
+	_ oauthd.RefreshRotator         = (*Store)(nil)
+	_ oauthd.SigningKeyBootstrapper = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -622,6 +623,28 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *oauthd.SigningKey) erro
 		return err
 	}
 	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return exists("signing key", k.ID)
+	}
+	s.keys[k.ID] = cloneKey(k)
+	return nil
+}
+
+// CreateSigningKeyIfNoneActive stores k unless a key of its algorithm has
+// not retired at now (see oauthd.SigningKeyBootstrapper), under one hold of the
+// store's lock; ErrAlreadyExists if one does or the ID is taken.
+func (s *Store) CreateSigningKeyIfNoneActive(ctx context.Context, k *oauthd.SigningKey, now time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	now = ms(now)
+	for _, o := range s.keys {
+		if o.Algorithm == k.Algorithm && now.Before(o.RetireAt) {
+			return fmt.Errorf("memstore: create signing key %q: the %s key %q has not retired at %s: %w",
+				k.ID, k.Algorithm, o.ID, now.Format(time.RFC3339Nano), oauthd.ErrAlreadyExists)
+		}
+	}
 	if _, ok := s.keys[k.ID]; ok {
 		return exists("signing key", k.ID)
 	}

@@ -108,9 +108,10 @@ type Store struct {
 }
 
 var (
-	_ oauthd.Storage        = (*Store)(nil)
-	_ oauthd.CodeRedeemer   = (*Store)(nil)
-	_ oauthd.RefreshRotator = (*Store)(nil)
+	_ oauthd.Storage                = (*Store)(nil)
+	_ oauthd.CodeRedeemer           = (*Store)(nil)
+	_ oauthd.RefreshRotator         = (*Store)(nil)
+	_ oauthd.SigningKeyBootstrapper = (*Store)(nil)
 )
 
 // Open connects to the database the DSN names and migrates its schema

@@ -150,9 +150,10 @@ type Store struct {
 }
 
 var (
-	_ oauthd.Storage        = (*Store)(nil)
-	_ oauthd.CodeRedeemer   = (*Store)(nil)
-	_ oauthd.RefreshRotator = (*Store)(nil)
+	_ oauthd.Storage                = (*Store)(nil)
+	_ oauthd.CodeRedeemer           = (*Store)(nil)
+	_ oauthd.RefreshRotator         = (*Store)(nil)
+	_ oauthd.SigningKeyBootstrapper = (*Store)(nil)
 )
 
 // Open opens the SQLite database at path, creating the file if it does not

@@ -144,6 +144,7 @@ type stmts struct {
 	createSession, deleteSession       *sql.Stmt
 	saveConsent, deleteConsent         *sql.Stmt
 	createSigningKey, deleteSigningKey *sql.Stmt
+	createFirstSigningKey              *sql.Stmt   // sqlCreateFirstSigningKey
 	deleteExpired                      []*sql.Stmt // in the order of expiring
 	deleteExpiredTokens                *sql.Stmt   // the rowids the token sweep found
 	deleteRevocations                  *sql.Stmt   // sqlDeleteRevocations
@@ -241,6 +242,7 @@ func prepare(ctx context.Context, rdb *sql.DB, wconn *sql.Conn) (_ *stmts, err e
 
 		{&st.createSigningKey, `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.deleteSigningKey, `DELETE FROM signing_keys WHERE id = ?`},
+		{&st.createFirstSigningKey, sqlCreateFirstSigningKey},
 		{&st.deleteExpiredTokens, sqlDeleteExpiredTokens},
 		{&st.deleteRevocations, sqlDeleteRevocations},
 	}

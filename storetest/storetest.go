@@ -37,6 +37,12 @@
 //     that rotates a token gets it back rotated; a refused rotation (rotate
 //     returned an error) writes nothing; the rotation commits with all of
 //     its tokens or, when they cannot be stored, nothing at all.
+//   - A store that is an oauthd.SigningKeyBootstrapper passes the
+//     CreateSigningKeyIfNoneActive group (which skips other stores): of
+//     many concurrent calls for one algorithm exactly one stores its key;
+//     only a key of the same algorithm whose signing window holds now
+//     blocks one (a zero NotBefore is long past, a zero RetireAt past);
+//     a taken ID is ErrAlreadyExists, as from CreateSigningKey.
 //   - RevokeGrant and RevokeTokensOf succeed when nothing matches. A grant
 //     revoked more than once stays revoked until the latest until. Tokens
 //     that CreateTokens or RotateRefreshToken store for a revoked grant are
@@ -76,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) oauthd.Storage) {
 		{"Sessions", sessionTests},
 		{"Consents", consentTests},
 		{"SigningKeys", signingKeyTests},
+		{"CreateSigningKeyIfNoneActive", bootstrapTests},
 		{"DeleteExpired", expiryTests},
 		{"Store", storeTests},
 	}

@@ -97,7 +97,7 @@ func NewMetrics() *Metrics {
 	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient} {
 		m.rateLimited.WithLabelValues(l)
 	}
-	for _, t := range []reflect.Type{reflect.TypeFor[oauthd.Storage](), reflect.TypeFor[oauthd.CodeRedeemer](), reflect.TypeFor[oauthd.RefreshRotator]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[oauthd.Storage](), reflect.TypeFor[oauthd.CodeRedeemer](), reflect.TypeFor[oauthd.RefreshRotator](), reflect.TypeFor[oauthd.SigningKeyBootstrapper]()} {
 		for i := range t.NumMethod() {
 			m.storeErrors.WithLabelValues(t.Method(i).Name)
 		}

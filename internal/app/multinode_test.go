@@ -327,3 +327,54 @@ func TestTwoNodesKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// Nodes started together on an empty database (a first deployment) agree on
+// one signing key per algorithm: every node publishes the same keys, and
+// the database holds one of each (the store is an
+// oauthd.SigningKeyBootstrapper through the metrics wrapper).
+func TestNodesStartedTogetherShareTheFirstKeys(t *testing.T) {
+	for _, db := range []struct {
+		name string
+		dsn  func(t *testing.T) string
+	}{
+		{"SQLite", func(t *testing.T) string { return t.TempDir() + "/shared.db" }},
+		{"PostgreSQL", func(t *testing.T) string { dsn, _ := pgtest.Schema(t); return dsn }},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			dsn := db.dsn(t)
+			const n = 3
+			nodes := make([]*app.Main, n)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			for i := range nodes {
+				wg.Go(func() {
+					node := startNode(t, app.Config{DB: dsn, Issuer: "http://localhost:8000"})
+					mu.Lock()
+					nodes[i] = node
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if _, ok := nodes[0].Provider.Store().(oauthd.SigningKeyBootstrapper); !ok {
+				t.Fatalf("the Provider's store %T is not an oauthd.SigningKeyBootstrapper", nodes[0].Provider.Store())
+			}
+			sets := make([][]string, n)
+			for i, node := range nodes {
+				wg.Go(func() { sets[i] = kids(t, node) })
+			}
+			wg.Wait()
+			for i := range sets {
+				if !slices.Equal(sets[i], sets[0]) {
+					t.Errorf("node %d publishes %q, node 0 %q; want one key set", i, sets[i], sets[0])
+				}
+			}
+			keys, err := nodes[0].Store.SigningKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != len(oauthd.SigningAlgorithms()) {
+				t.Errorf("the database holds %d signing keys; want one per algorithm (%d)", len(keys), len(oauthd.SigningAlgorithms()))
+			}
+		})
+	}
+}

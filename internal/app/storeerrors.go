@@ -204,6 +204,21 @@ func (s *countingStore) Consents(ctx context.Context, userID string) ([]*oauthd.
 func (s *countingStore) DeleteConsent(ctx context.Context, userID, clientID string) error {
 	return s.count("DeleteConsent", s.Storage.DeleteConsent(ctx, userID, clientID))
 }
+
+// CreateSigningKeyIfNoneActive counts the failures of the wrapped store's
+// oauthd.SigningKeyBootstrapper. The wrapper always has the method, so the
+// nodes' first keys are agreed on through it: every store the binary
+// opens (sqlitestore, pgstore) is a SigningKeyBootstrapper; for one that
+// is not, it stores the key with CreateSigningKey, as a KeyManager of
+// such a store would.
+func (s *countingStore) CreateSigningKeyIfNoneActive(ctx context.Context, k *oauthd.SigningKey, now time.Time) error {
+	b, ok := s.Storage.(oauthd.SigningKeyBootstrapper)
+	if !ok {
+		return s.CreateSigningKey(ctx, k)
+	}
+	return s.count("CreateSigningKeyIfNoneActive", b.CreateSigningKeyIfNoneActive(ctx, k, now))
+}
+
 func (s *countingStore) CreateSigningKey(ctx context.Context, k *oauthd.SigningKey) error {
 	return s.count("CreateSigningKey", s.Storage.CreateSigningKey(ctx, k))
 }
