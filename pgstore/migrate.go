@@ -48,8 +48,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 		conn.Release()
 		return err
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+	// A migration may take longer than the timeouts of the store's
+	// statements, and so may waiting for another node's: none here.
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0; SET lock_timeout = 0`); err != nil {
 		conn.Release()
+		return s.fail("migrate", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		unlock(ctx, conn)
 		return s.fail("migrate: take the mig.Migration lock", err)
 	}
 	defer unlock(ctx, conn)
@@ -75,13 +81,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return err
 }
 
-// unlock releases the mig.Migration lock and the connection. A connection
-// whose lock cannot be released is closed, which releases the lock, rather
-// than returned to the pool still holding it.
+// unlock releases the mig.Migration lock (if held) and the connection,
+// with the store's timeouts back. A connection whose lock cannot be
+// released, or whose settings cannot be reset, is closed, which releases
+// the lock, rather than returned to the pool.
 func unlock(ctx context.Context, conn *pgxpool.Conn) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all(); RESET statement_timeout; RESET lock_timeout`); err != nil {
 		conn.Conn().Close(ctx)
 	}
 	conn.Release()

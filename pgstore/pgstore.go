@@ -74,6 +74,16 @@ var errClosed = errors.New("pgstore: store is closed")
 // no connect_timeout.
 const DefaultConnectTimeout = 5 * time.Second
 
+// The session settings a Store's connections start with when the DSN sets
+// none (?statement_timeout=30000, in milliseconds, or 0 for none): a
+// statement stuck behind another session's lock, or running away, fails
+// with an error after them instead of holding its request for as long as
+// the other session likes. Migrate lifts them on its own connection.
+const (
+	DefaultLockTimeout      = 5 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
 // Options configure Open. The zero value is the default; a zero field keeps
 // what the DSN says, or pgxpool's default.
 type Options struct {
@@ -150,6 +160,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	if params["application_name"] == "" {
 		params["application_name"] = "oauthd"
+	}
+	if params["lock_timeout"] == "" {
+		params["lock_timeout"] = fmt.Sprint(DefaultLockTimeout.Milliseconds())
+	}
+	if params["statement_timeout"] == "" {
+		params["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
 	}
 	target := describe(cfg.ConnConfig)
 

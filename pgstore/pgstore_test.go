@@ -670,3 +670,39 @@ func TestRedeemPanics(t *testing.T) {
 		t.Errorf("Token(at): %v", err)
 	}
 }
+
+// A statement stuck behind another session's lock fails after the store's
+// lock_timeout (5 s unless the DSN says otherwise) instead of holding its
+// request for as long as the other session keeps the lock; Migrate, whose
+// statements may take longer, is not bound by it.
+func TestLockTimeout(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{})
+	var lock, stmt string
+	if err := s.Pool().QueryRow(t.Context(), `SELECT current_setting('lock_timeout'), current_setting('statement_timeout')`).Scan(&lock, &stmt); err != nil {
+		t.Fatal(err)
+	}
+	if lock != "5s" || stmt != "10s" {
+		t.Errorf("lock_timeout %s, statement_timeout %s; want the defaults 5s and 10s", lock, stmt)
+	}
+	s = open(t, pgtest.WithParam(t, dsn, "lock_timeout", "300"), pgstore.Options{})
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Another session holds the tokens table.
+	other := open(t, dsn, pgstore.Options{})
+	tx, err := other.Pool().Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), `LOCK TABLE `+schema+`.tokens IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	now := time.Now()
+	err = s.CreateTokens(t.Context(), &oauthd.Token{Hash: "locked-out", Kind: oauthd.AccessToken, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if took := time.Since(start); err == nil || took > 5*time.Second {
+		t.Errorf("CreateTokens behind a lock: %v after %s; want an error after about 300ms", err, took)
+	}
+}
