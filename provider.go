@@ -316,18 +316,25 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func browserCallable(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Origin"]; ok {
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", "*")
+			w.Header().Set("Access-Control-Allow-Origin", "*")
 			if r.Method == http.MethodOptions {
-				h.Set("Access-Control-Allow-Methods", "POST")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-				h.Set("Access-Control-Max-Age", "600")
-				w.WriteHeader(http.StatusNoContent)
+				answerPreflight(w, "POST")
 				return
 			}
 		}
 		h(w, r)
 	}
+}
+
+// answerPreflight answers a CORS preflight for an endpoint that takes the
+// methods, an Authorization header and a form or JSON body; the caller has
+// set Access-Control-Allow-Origin.
+func answerPreflight(w http.ResponseWriter, methods string) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", methods)
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (p *Provider) methods(h http.HandlerFunc, allowed ...string) http.HandlerFunc {

@@ -15,15 +15,11 @@ import (
 // Core §5.4) and the claims request parameter's userinfo member (§5.5) ask
 // for. Errors follow RFC 6750 §3.
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		// A CORS preflight for browser applications (the token is a bearer
 		// token, never a cookie, so any origin may call).
-		h.Set("Access-Control-Allow-Methods", "GET, POST")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-		h.Set("Access-Control-Max-Age", "600")
-		w.WriteHeader(http.StatusNoContent)
+		answerPreflight(w, "GET, POST")
 		return
 	}
 	tok, e := p.bearerToken(w, r)

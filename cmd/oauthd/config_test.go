@@ -132,22 +132,32 @@ func TestServeStoreUnreachable(t *testing.T) {
 	}
 }
 
-// SIGTERM (the context ending) makes serve finish and exit 0.
-func TestServeStopsGracefully(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// startServe runs serve with JSON logs on a new database and a random
+// port, with the flags extra, until ctx ends; it returns the address and
+// the channel of the command's result.
+func startServe(t *testing.T, ctx context.Context, extra ...string) (string, <-chan result) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "oauthd.db")
 	addrc := make(chan string, 1)
 	done := make(chan result, 1)
 	go func() {
-		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a }, "serve", "--addr", "127.0.0.1:0", "--db", db)
+		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a },
+			append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, extra...)...)
 	}()
-	var addr string
 	select {
-	case addr = <-addrc:
+	case addr := <-addrc:
+		return addr, done
 	case r := <-done:
 		t.Fatalf("serve ended: %d %s", r.code, r.stderr)
+		return "", nil
 	}
+}
+
+// SIGTERM (the context ending) makes serve finish and exit 0.
+func TestServeStopsGracefully(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startServe(t, ctx)
 	res, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -169,19 +179,7 @@ func TestServeStopsGracefully(t *testing.T) {
 func TestServeStopsAfterShutdownTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := filepath.Join(t.TempDir(), "oauthd.db")
-	addrc := make(chan string, 1)
-	done := make(chan result, 1)
-	go func() {
-		done <- runCmd(ctx, map[string]string{"OAUTHD_LOG_FORMAT": "json"}, func(a string) { addrc <- a },
-			"serve", "--addr", "127.0.0.1:0", "--db", db, "--shutdown-timeout", "1s")
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case r := <-done:
-		t.Fatalf("serve ended: %d %s", r.code, r.stderr)
-	}
+	addr, done := startServe(t, ctx, "--shutdown-timeout", "1s")
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
