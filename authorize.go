@@ -57,7 +57,7 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	}
 	redirectURI, err := ps.get("redirect_uri")
 	omitted := false
-	if err == nil && redirectURI == "" && len(client.RedirectURIs) == 1 && !asksOpenID(ps) {
+	if err == nil && redirectURI == "" && len(client.RedirectURIs) == 1 && !asksOpenID(ps, client) {
 		// RFC 6749 §3.1.2.3: with one URI registered the client may leave
 		// redirect_uri out (OpenID Connect requests may not: OIDC Core
 		// §3.1.2.1).
@@ -428,13 +428,19 @@ func (p *Provider) send(w http.ResponseWriter, r *http.Request, ar *AuthRequest,
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// asksOpenID reports whether an authorization request's scope has openid.
-func asksOpenID(ps params) bool {
+// asksOpenID reports whether an authorization request is an OpenID
+// Connect request: its scope has openid, or it has no scope and the
+// client's default scope (RFC 6749 §3.3), which it then gets, has. A
+// repeated scope counts as one that may.
+func asksOpenID(ps params, c *Client) bool {
 	scope, e := ps.get("scope")
 	if e != nil {
-		return false
+		return true
 	}
 	scopes, _ := ParseScope(scope)
+	if len(scopes) == 0 {
+		scopes = c.Scopes
+	}
 	return slices.Contains(scopes, ScopeOpenID)
 }
 

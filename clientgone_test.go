@@ -83,3 +83,50 @@ func TestClientGoneIsNotAnInternalError(t *testing.T) {
 		t.Errorf("a client hanging up was logged as an error:\n%s", out)
 	}
 }
+
+// A client deleted and registered again under the same client_id gets
+// nothing people gave the earlier one: its tokens are inactive and refused,
+// its unredeemed codes refused, its remembered consent asked again.
+func TestClientRegisteredAgainGetsNothingOfTheEarlierOne(t *testing.T) {
+	// No client cache: the token endpoint sees the new registration at
+	// once (with it, within Config.ClientCacheTTL).
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+	ctx := t.Context()
+	b := e.browser()
+	tok, _ := e.codeFlow(t, b, true) // signs in and remembers consent
+	code := e.authorizeExpectLogin(t, b, e.oidcURL(), false).Query().Get("code")
+	if code == "" {
+		t.Fatal("no second code")
+	}
+	at, rt := tok.str("access_token"), tok.str("refresh_token")
+
+	old, err := e.store.Client(ctx, oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DeleteClient(ctx, oidcClientID); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(time.Hour)
+	again := *old
+	again.CreatedAt = e.clock.Now()
+	if err := e.store.CreateClient(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+
+	if r := e.introspect(oidcAuth, "token", at); r.page["active"] != false {
+		t.Errorf("RFC7662_2.2/earlier_registrations_token: %s; want inactive", r.body)
+	}
+	if r := e.userinfo(t, at); r.status != http.StatusUnauthorized {
+		t.Errorf("RFC6750_3.1/earlier_registrations_token at userinfo: %d %s; want 401", r.status, r.body)
+	}
+	if r := e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", rt)); r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("RFC6749_6/earlier_registrations_refresh_token: %d %s; want 400 invalid_grant", r.status, r.body)
+	}
+	if r := e.token(oidcAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", oidcRedirectURI)); r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("RFC6749_4.1.3/earlier_registrations_code: %d %s; want 400 invalid_grant", r.status, r.body)
+	}
+	e.authError(t, b.get(e.oidcURL("prompt", "none")), "consent_required")
+	// The client registered again works for itself.
+	e.codeFlow(t, b, false)
+}

@@ -216,7 +216,9 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	} else if err != nil {
 		return false, err
 	}
-	return !subset(consentScopes(ar), cs.Scopes), nil
+	// A consent given to an earlier client with this client_id, deleted
+	// since, is not this client's.
+	return c.Predates(cs.UpdatedAt) || !subset(consentScopes(ar), cs.Scopes), nil
 }
 
 // pending loads the pending request named by the "request" parameter and

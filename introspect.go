@@ -73,15 +73,24 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		out.TokenType = "refresh_token"
 	}
 	// A token outlives neither its client nor its user: deleting either
-	// makes the token inactive even before its rows are collected.
+	// makes the token inactive even before its rows are collected, and a
+	// client registered again under the same client_id does not bring it
+	// back (Client.Predates).
+	owner := caller
 	if t.ClientID != caller.ID {
-		if _, err := p.store.Client(r.Context(), t.ClientID); errors.Is(err, ErrNotFound) {
+		c, err := p.store.Client(r.Context(), t.ClientID)
+		if errors.Is(err, ErrNotFound) {
 			writeJSONBody(w, http.StatusOK, appendInactive)
 			return
 		} else if err != nil {
 			p.writeJSONError(w, r, serverError(err))
 			return
 		}
+		owner = c
+	}
+	if owner.Predates(t.IssuedAt) {
+		writeJSONBody(w, http.StatusOK, appendInactive)
+		return
 	}
 	if t.Subject != "" {
 		u, err := p.store.User(r.Context(), t.Subject)

@@ -635,3 +635,16 @@ func TestRPInitiatedLogout(t *testing.T) {
 		t.Errorf("plain sign-out: %d %s", r.status, r.body)
 	}
 }
+
+// A request without scope gets the client's default scope (RFC 6749 §3.3);
+// when that has openid, it is an OpenID Connect request, which must send
+// redirect_uri (OIDC Core §3.1.2.1) even though the client has only one.
+func TestDefaultOpenIDScopeNeedsRedirectURI(t *testing.T) {
+	e := newOIDCEnv(t)
+	for _, rt := range []string{"code", "code id_token", "id_token"} {
+		r := e.browser().get(e.oidcURL("redirect_uri", "", "scope", "", "response_type", rt))
+		if r.status != http.StatusBadRequest || r.location() != "" || r.str("Code") != oauthd.PageInvalidRedirectURI {
+			t.Errorf("%s without scope and redirect_uri: %d location=%q code=%s; want the error page", rt, r.status, r.location(), r.str("Code"))
+		}
+	}
+}

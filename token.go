@@ -284,7 +284,7 @@ func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 // (RFC 6749 §4.1.3, RFC 7636 §4.6). It may run inside the store's write
 // (see CodeRedeemer): no I/O.
 func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof *pkceProof) *Error {
-	if ac.ClientID != c.ID {
+	if ac.ClientID != c.ID || c.Predates(ac.IssuedAt) {
 		return errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
 	}
 	if !p.now().Before(ac.ExpiresAt) {
@@ -400,7 +400,7 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 // has not expired. It may run inside the store's write (see
 // RefreshRotator): no I/O.
 func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
-	if old.Kind != RefreshToken || old.ClientID != c.ID || !p.now().Before(old.ExpiresAt) {
+	if old.Kind != RefreshToken || old.ClientID != c.ID || c.Predates(old.IssuedAt) || !p.now().Before(old.ExpiresAt) {
 		return errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
 	}
 	return nil

@@ -75,6 +75,21 @@ type Client struct {
 // AllowsGrant reports whether the client may use the grant type.
 func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
 
+// registrationSkew is how much earlier than a client's CreatedAt a
+// record of it may be made and still count as this client's: the clocks
+// of the process that registered it and of the nodes may differ a little.
+const registrationSkew = 2 * time.Second
+
+// Predates reports whether a record of the client (a token, a code, a
+// remembered consent) made at t is older than the client's registration:
+// it belongs to an earlier client with the same client_id, deleted since,
+// and counts for nothing. A client deleted and registered again under its
+// old client_id so gets none of the tokens, codes and consents people
+// gave the earlier one. A zero CreatedAt predates nothing.
+func (c *Client) Predates(t time.Time) bool {
+	return !c.CreatedAt.IsZero() && t.Before(c.CreatedAt.Add(-registrationSkew))
+}
+
 // User is a resource owner who signs in with a username and password.
 type User struct {
 	// ID is the stable, never reassigned subject identifier ("sub").

@@ -46,7 +46,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	// A token outlives neither its client nor its user (as introspection
 	// has it).
-	if _, err := p.store.Client(ctx, t.ClientID); errors.Is(err, ErrNotFound) {
+	if c, err := p.store.Client(ctx, t.ClientID); errors.Is(err, ErrNotFound) || (err == nil && c.Predates(t.IssuedAt)) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the client of the access token no longer exists"))
 		return
 	} else if err != nil {
