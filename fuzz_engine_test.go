@@ -67,7 +67,8 @@ func checkAlways(t *testing.T, w *httptest.ResponseRecorder, what string) {
 // or POST body) and checks that a Location header, when there is one,
 // points to the server's own login page or to a registered redirect URI of
 // the client named in the request, never elsewhere (RFC 6749 §4.1.2.1,
-// RFC 9700 §4.1).
+// RFC 9700 §4.1): the one the request names, or, when it names none, the
+// client's only one (RFC 6749 §3.1.2.3).
 func FuzzAuthorizeRedirect(f *testing.F) {
 	for _, s := range []string{
 		"client_id=test_client&redirect_uri=https%3A%2F%2Fwww.example.com%2Fredirect&response_type=code&state=s&scope=email",
@@ -79,6 +80,9 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 		"client_id=test_client&client_id=public_app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
 		"client_id=test_client&redirect_uri=https%3A%2F%2Fwww.example.com%2Fredirect&redirect_uri=https%3A%2F%2Fevil.example",
 		"client_id=test_client&redirect_uri=https%3A%2F%2Fwww.example.com%2Fredirect&response_type=code&prompt=none&state=%3Cscript%3E",
+		"client_id=test_client",
+		"client_id=test_client&response_type=code&scope=openid",
+		"client_id=public_app&response_type=code",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -107,9 +111,6 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 			return
 		}
 		vs, err := url.ParseQuery(q)
-		if err != nil || len(vs["client_id"]) != 1 || len(vs["redirect_uri"]) != 1 {
-			t.Fatalf("redirected to %q for a request without one client_id and one redirect_uri: %q", loc, q)
-		}
 		var registered []string
 		switch vs.Get("client_id") {
 		case clientID:
@@ -118,6 +119,12 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 			registered = []string{"http://127.0.0.1/cb", "com.example.app:/cb"}
 		}
 		ru := vs.Get("redirect_uri")
+		if err == nil && len(vs["client_id"]) == 1 && ru == "" && len(vs["redirect_uri"]) <= 1 && len(registered) == 1 {
+			// No redirect_uri: the answer goes to the client's only one.
+			ru = registered[0]
+		} else if err != nil || len(vs["client_id"]) != 1 || len(vs["redirect_uri"]) != 1 {
+			t.Fatalf("redirected to %q for a request without one client_id and one redirect_uri: %q", loc, q)
+		}
 		if !oauthd.MatchRedirectURI(registered, ru) || !(strings.HasPrefix(loc, ru+"?") || strings.HasPrefix(loc, ru+"&") || strings.HasPrefix(loc, ru+"#")) {
 			t.Fatalf("redirected to %q, which is not the registered redirect URI %q of %q", loc, ru, vs.Get("client_id"))
 		}
