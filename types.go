@@ -67,8 +67,11 @@ type Client struct {
 	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// LogoURI and ClientURI are shown on the consent page (http and https only).
-	LogoURI   string    `json:"logo_uri,omitempty"`
-	ClientURI string    `json:"client_uri,omitempty"`
+	LogoURI   string `json:"logo_uri,omitempty"`
+	ClientURI string `json:"client_uri,omitempty"`
+	// CreatedAt is when the client was registered; tokens, codes and
+	// consents older than that belong to an earlier client with the same
+	// client_id (see Predates). An update keeps it.
 	CreatedAt time.Time `json:"created_at"`
 }
 
