@@ -48,7 +48,7 @@ func TestMigrateCommand(t *testing.T) {
 			code, out, errs := oauthdCmd(t, db.path, "", "migrate")
 			want := fmt.Sprintf("up to date (schema version %d)", db.version)
 			if i == 0 {
-				want = fmt.Sprintf("from schema version 0 to %d", db.version)
+				want = fmt.Sprintf("now at schema version %d (it was at 0)", db.version)
 			}
 			if code != 0 || !strings.Contains(out, want) {
 				t.Errorf("migrate %s: %d %q %q; want %q", db.path, code, out, errs, want)

@@ -116,7 +116,9 @@ func cmdMigrate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if n != before {
-		fmt.Fprintf(e.stdout, "migrated the database %s from schema version %d to %d\n", app.MaskDSN(*db), before, n)
+		// Another process may have migrated it meanwhile: what is said is
+		// true either way.
+		fmt.Fprintf(e.stdout, "the database %s is now at schema version %d (it was at %d)\n", app.MaskDSN(*db), n, before)
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "the database %s is up to date (schema version %d)\n", app.MaskDSN(*db), n)
