@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -111,27 +110,7 @@ func bootstrapRace(t *testing.T, b oauthd.SigningKeyBootstrapper, algs []string,
 // ErrAlreadyExists. It returns the index of the one that stored.
 func oneStored(t *testing.T, alg string, errs []error) int {
 	t.Helper()
-	winner, lost := -1, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("%s: CreateSigningKeyIfNoneActive stored the keys of goroutines %d and %d", alg, winner, i)
-			}
-			winner = i
-		case errors.Is(err, oauthd.ErrAlreadyExists):
-			lost++
-		default:
-			t.Errorf("%s: CreateSigningKeyIfNoneActive in goroutine %d: %v", alg, i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("%s: no CreateSigningKeyIfNoneActive stored its key; %d got ErrAlreadyExists", alg, lost)
-	}
-	if lost != len(errs)-1 {
-		t.Errorf("%s: %d calls got ErrAlreadyExists; want %d", alg, lost, len(errs)-1)
-	}
-	return winner
+	return oneWinnerLosing(t, "CreateSigningKeyIfNoneActive("+alg+")", errs, oauthd.ErrAlreadyExists)
 }
 
 // testBootstrapRace starts many nodes' first key for one algorithm at

@@ -290,7 +290,13 @@ func fullKey(id string, notBefore time.Time) *oauthd.SigningKey {
 // got ErrAlreadyUsed. It returns the index of the one that succeeded.
 func oneWinner(t *testing.T, op string, errs []error) int {
 	t.Helper()
-	winner, used := -1, 0
+	return oneWinnerLosing(t, op, errs, oauthd.ErrAlreadyUsed)
+}
+
+// oneWinnerLosing is oneWinner for an operation whose losers get lost.
+func oneWinnerLosing(t *testing.T, op string, errs []error, lost error) int {
+	t.Helper()
+	winner, losers := -1, 0
 	for i, err := range errs {
 		switch {
 		case err == nil:
@@ -298,17 +304,17 @@ func oneWinner(t *testing.T, op string, errs []error) int {
 				t.Errorf("%s succeeded in goroutines %d and %d", op, winner, i)
 			}
 			winner = i
-		case errors.Is(err, oauthd.ErrAlreadyUsed):
-			used++
+		case errors.Is(err, lost):
+			losers++
 		default:
 			t.Errorf("%s in goroutine %d: %v", op, i, err)
 		}
 	}
 	if winner < 0 {
-		t.Fatalf("%s: no call succeeded; %d got ErrAlreadyUsed", op, used)
+		t.Fatalf("%s: no call succeeded; %d got %v", op, losers, lost)
 	}
-	if used != len(errs)-1 {
-		t.Errorf("%s: %d calls got ErrAlreadyUsed; want %d", op, used, len(errs)-1)
+	if losers != len(errs)-1 {
+		t.Errorf("%s: %d calls got %v; want %d", op, losers, lost, len(errs)-1)
 	}
 	return winner
 }
