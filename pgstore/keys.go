@@ -36,8 +36,8 @@ func bootstrapLock(alg string) int64 {
 	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
 
-// CreateSigningKeyIfNoneActive stores k unless a key of its algorithm signs
-// at now (see oauthd.SigningKeyBootstrapper); ErrAlreadyExists if one does
+// CreateSigningKeyIfNoneActive stores k unless a key of its algorithm has
+// not retired at now (see oauthd.SigningKeyBootstrapper); ErrAlreadyExists if one does
 // or the ID is taken. Its transaction first takes the algorithm's advisory
 // lock, which it holds until it commits, so concurrent calls for one
 // algorithm, from any node, check and insert one after another. It runs at
@@ -70,7 +70,7 @@ func (s *Store) CreateSigningKeyIfNoneActive(ctx context.Context, k *oauthd.Sign
 		return s.fail(what, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("pgstore: %s (unless a %s key signs at %s): %w", what, k.Algorithm, now.UTC().Format(time.RFC3339Nano), oauthd.ErrAlreadyExists)
+		return fmt.Errorf("pgstore: %s (unless a %s key has not retired at %s): %w", what, k.Algorithm, now.UTC().Format(time.RFC3339Nano), oauthd.ErrAlreadyExists)
 	}
 	return nil
 }

@@ -33,6 +33,6 @@ func (s *Store) CreateSigningKeyIfNoneActive(ctx context.Context, k *oauthd.Sign
 		if err != nil {
 			return fmt.Errorf("sqlitestore: create signing key %q: %w", k.ID, err)
 		}
-		return inserted(res, fmt.Sprintf("signing key %q (unless a %s key signs at %s)", k.ID, k.Algorithm, now.UTC().Format(time.RFC3339Nano)))
+		return inserted(res, fmt.Sprintf("signing key %q (unless a %s key has not retired at %s)", k.ID, k.Algorithm, now.UTC().Format(time.RFC3339Nano)))
 	})
 }
