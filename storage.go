@@ -192,13 +192,13 @@ type KeyStore interface {
 
 // SigningKeyBootstrapper is implemented by stores that can store a signing
 // key only if no key of its algorithm signs or is due to, in one write, so
-// that the
-// nodes of a cluster started together on an empty database agree on one
-// first key per algorithm rather than each signing with a key of its own
-// that the others do not publish. It is optional: a KeyManager uses it when
-// its KeyStore has it, and otherwise stores the first keys with
-// CreateSigningKey. A store that wraps another should have
-// CreateSigningKeyIfNoneActive only when the wrapped store has it.
+// that the nodes of a cluster started together on an empty database agree
+// on one first key per algorithm rather than each signing with a key of
+// its own that the others do not publish. It is optional: a KeyManager
+// uses it when its KeyStore has it, and otherwise stores the first keys
+// with CreateSigningKey. A store that wraps another passes it on; where
+// the wrapped store lacks it, the wrapper should lack it too, or store
+// the key with CreateSigningKey, as a KeyManager would.
 type SigningKeyBootstrapper interface {
 	// CreateSigningKeyIfNoneActive stores k as CreateSigningKey does,
 	// unless the store holds a key with k.Algorithm that has not retired
@@ -206,12 +206,11 @@ type SigningKeyBootstrapper interface {
 	// being past): one that signs, or one due to sign later, such as the
 	// first key of a node whose clock runs a little ahead, which a
 	// KeyManager signs with when none signs yet. Then it stores nothing
-	// and returns
-	// ErrAlreadyExists, as it does when k.ID is taken. The check and the
-	// insert are one atomic step: of many concurrent calls for one
-	// algorithm with one now, from any number of processes sharing the
-	// store, when no key of the algorithm signs at now, exactly one
-	// stores its key.
+	// and returns ErrAlreadyExists, as it does when k.ID is taken. The
+	// check and the insert are one atomic step: of many concurrent calls
+	// for one algorithm, from any number of processes sharing the store,
+	// when no key of the algorithm has not retired, exactly one stores its
+	// key.
 	CreateSigningKeyIfNoneActive(ctx context.Context, k *SigningKey, now time.Time) error
 }
 
