@@ -209,8 +209,8 @@ type SigningKeyBootstrapper interface {
 	// and returns ErrAlreadyExists, as it does when k.ID is taken. The
 	// check and the insert are one atomic step: of many concurrent calls
 	// for one algorithm, from any number of processes sharing the store,
-	// when no key of the algorithm has not retired, exactly one stores its
-	// key.
+	// when every key of the algorithm has retired (or there is none),
+	// exactly one stores its key.
 	CreateSigningKeyIfNoneActive(ctx context.Context, k *SigningKey, now time.Time) error
 }
 
