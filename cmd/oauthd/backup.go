@@ -28,7 +28,7 @@ func cmdBackup(ctx context.Context, args []string, e *env) error {
 	if err := wantArgs(pos, 1, "one file to write the backup to"); err != nil {
 		return err
 	}
-	if _, err := openDBCheck(*db); err != nil {
+	if err := existingDB(*db); err != nil {
 		return err
 	}
 	path, ok := sqlitePath(*db)

@@ -45,32 +45,41 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 // database (a command run in the wrong directory would otherwise leave
 // one there and answer as if the server had no such client or user).
 func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
-	if _, err := openDBCheck(db); err != nil {
+	if err := existingDB(db); err != nil {
 		return nil, err
 	}
 	return app.OpenStore(ctx, db, true)
 }
 
-// openDBCheck fails for a database name that came from a configuration
+// existingDB fails for a database name that came from a configuration
 // file that could not be read, and for a SQLite file that is not there.
-func openDBCheck(db string) (string, error) {
-	if msg, ok := strings.CutPrefix(db, badConfig); ok {
-		return "", errors.New(msg)
+func existingDB(db string) error {
+	if err := configuredDB(db); err != nil {
+		return err
 	}
 	if path, ok := sqlitePath(db); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
+			return fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
 		}
 	}
-	return db, nil
+	return nil
+}
+
+// configuredDB fails for a database name that came from a configuration
+// file that could not be read (see badConfig).
+func configuredDB(db string) error {
+	if msg, ok := strings.CutPrefix(db, badConfig); ok {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // createDB opens the database of a command that may start one (migrate,
-// client create, user add, keys rotate), and says so on standard error
-// when it creates a SQLite file.
+// client create, user add, keys), and says so on standard error when it
+// creates a SQLite file.
 func createDB(ctx context.Context, db string, e *env) (oauthd.Storage, error) {
-	if msg, ok := strings.CutPrefix(db, badConfig); ok {
-		return nil, errors.New(msg)
+	if err := configuredDB(db); err != nil {
+		return nil, err
 	}
 	path, isFile := sqlitePath(db)
 	if isFile {
