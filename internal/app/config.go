@@ -518,7 +518,7 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
-		if err := c.applyYAMLFrom(file, b, src); err != nil {
+		if err := c.applyYAML(file, b, src); err != nil {
 			return c, err
 		}
 	}
@@ -595,14 +595,14 @@ func ReadFile(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
-	return c, c.applyYAML(path, b)
+	return c, c.applyYAML(path, b, nil)
 }
 
 // ParseYAML applies a YAML configuration file's content to the defaults
 // and validates the result; name is the file name for errors.
 func ParseYAML(name string, b []byte) (Config, error) {
 	c := Default()
-	if err := c.applyYAML(name, b); err != nil {
+	if err := c.applyYAML(name, b, nil); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
@@ -610,13 +610,8 @@ func ParseYAML(name string, b []byte) (Config, error) {
 
 // applyYAML sets the keys of a YAML document. An unknown key, a key given
 // twice and a value of the wrong type are errors naming the key and line.
-func (c *Config) applyYAML(name string, b []byte) error {
-	return c.applyYAMLFrom(name, b, nil)
-}
-
-// applyYAMLFrom is applyYAML that records in src, when not nil, the file
-// and line that set each key.
-func (c *Config) applyYAMLFrom(name string, b []byte, src map[string]string) error {
+// src, when not nil, records the file and line that set each key.
+func (c *Config) applyYAML(name string, b []byte, src map[string]string) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("config: %s: %w", name, err)
