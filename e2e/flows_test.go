@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -568,4 +570,49 @@ func TestBrowserNotYou(t *testing.T) {
 		t.Errorf("bob's approval: %v", q)
 	}
 	tb.noConsoleErrors()
+}
+
+// Approve clicked twice on a slow connection (or Approve, then Deny): the
+// second click must not cancel the first decision's navigation and post
+// again a decision the server has taken (which it refuses), leaving the
+// person on an error page and the client without its answer. The page
+// sends its form once; the client gets the code.
+func TestBrowserDecisionClickedTwice(t *testing.T) {
+	t.Parallel()
+	for _, second := range []string{"approve", "deny"} {
+		t.Run("approve_then_"+second, func(t *testing.T) {
+			s := startServer(t)
+			tb := newTab(t, app.DemoRedirectURI)
+			tb.open(s.authorizeURL())
+			tb.login("admin", "admin")
+			tb.do(chromedp.WaitVisible(chromedp.CSS(`button[value=approve]`)))
+			if _, err := chromedp.Call(tb.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+				MatchedNetworkConditions: []*network.Conditions{{URLPattern: "", Latency: 400, DownloadThroughput: -1, UploadThroughput: -1}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// Where the buttons are, read before the first click: the
+			// second one lands there whatever the page is by then.
+			type point struct{ X, Y float64 }
+			at := func(sel string) point {
+				return eval[point](tb, `(() => { const r = document.querySelector('`+sel+`').getBoundingClientRect(); return {X: r.x + r.width/2, Y: r.y + r.height/2}; })()`)
+			}
+			first, again := at(`button[value=approve]`), at(`button[value=`+second+`]`)
+			click := func(p point) {
+				for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+					if _, err := chromedp.Call(tb.ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: p.X, Y: p.Y, Button: input.MouseButtonLeft, ClickCount: 1}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			click(first)
+			time.Sleep(150 * time.Millisecond)
+			click(again)
+			q := tb.nextRedirect().Query()
+			if q.Get("code") == "" || q.Has("error") {
+				t.Errorf("the client got %v; want the code of the first decision", q)
+			}
+			tb.noConsoleErrors()
+		})
+	}
 }
