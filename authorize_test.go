@@ -65,6 +65,13 @@ func TestAuthorizeErrorPage(t *testing.T) {
 			}
 		})
 	}
+	// The error page is in the language the request asked for.
+	t.Run("OIDC_3.1.2.1/ui_locales", func(t *testing.T) {
+		r := e.browser().get(e.authorizeURL("client_id", "nobody", "ui_locales", "fr-CA en"))
+		if loc, _ := r.page["Locales"].([]any); r.pageKind() != "error" || len(loc) != 2 || loc[0] != "fr-CA" {
+			t.Errorf("error page %s; want Locales from ui_locales", r.body)
+		}
+	})
 	t.Run("RFC6749_3.1/repeated_client_id", func(t *testing.T) {
 		r := e.browser().get(e.authorizeURL() + "&client_id=other")
 		if r.status != http.StatusBadRequest || r.location() != "" {

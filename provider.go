@@ -404,7 +404,18 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Code == ErrorServerError {
 		status = http.StatusInternalServerError
 	}
-	p.cfg.Pages.Error(w, r, &ErrorPage{Page: p.page(r, status, nil), Code: e.Code, Description: e.Description})
+	pg := p.page(r, status, nil)
+	// An error about an authorization request (an unknown client, an
+	// unregistered redirect_uri) is in the language the request asked
+	// for, as its login and consent pages would have been.
+	if r.URL.Path == AuthorizePath {
+		if ps, perr := parseQuery(r.URL.RawQuery); perr == nil {
+			if v, e := ps.get("ui_locales"); e == nil {
+				pg.Locales = strings.Fields(v)
+			}
+		}
+	}
+	p.cfg.Pages.Error(w, r, &ErrorPage{Page: pg, Code: e.Code, Description: e.Description})
 }
 
 func (p *Provider) page(r *http.Request, status int, ar *AuthRequest) Page {

@@ -358,7 +358,17 @@ func TestBrowserFrench(t *testing.T) {
 	tb.decide("approve")
 	tb.nextRedirect()
 
-	// An error page in English for this English browser...
+	// An error page of a request that asks for French is in French (its
+	// technical details marked as English)...
+	tb.open(s.authorizeURL("client_id", "nope", "ui_locales", "fr"))
+	if lang := eval[string](tb, `document.documentElement.lang`); lang != "fr" {
+		t.Errorf("error page of a ui_locales=fr request: lang=%q; want fr", lang)
+	}
+	if lang := eval[string](tb, `document.querySelector(".description").lang`); lang != "en" {
+		t.Errorf("the English details of a French error page: lang=%q; want en", lang)
+	}
+	// ...one of a request that does not, in English for this English
+	// browser...
 	tb.open(s.authorizeURL("client_id", "nope"))
 	if lang := eval[string](tb, `document.documentElement.lang`); lang != "en" {
 		t.Errorf("error page lang=%q; want en (Accept-Language)", lang)

@@ -390,7 +390,7 @@ func TestErrorPage(t *testing.T) {
 				"<h1>Something went wrong</h1>",
 				tt.want,
 				"<h2>Details</h2>",
-				`<p class="description">redirect_uri does not match</p>`,
+				`<p class="description" lang="en">redirect_uri does not match</p>`,
 				"Request ID: req-42",
 			)
 			if tt.code != "" {
