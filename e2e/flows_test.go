@@ -399,7 +399,7 @@ func TestBrowserHomeAndLogout(t *testing.T) {
 		t.Errorf("home h1 %q", got)
 	}
 	tb.submit(chromedp.Click(chromedp.CSS("form button")))
-	if got := tb.text("h1"); got != "You are signed out." {
+	if got := tb.text("h1"); got != "You are signed out" {
 		t.Errorf("after sign out: %q", got)
 	}
 	tb.open(s.URL + "/")
@@ -419,7 +419,7 @@ func TestBrowserHomeAndLogout(t *testing.T) {
 	}
 	tb.open(s.URL + oauthd.LogoutPath)
 	tb.submit(chromedp.Click(chromedp.CSS("button[value=logout]")))
-	if got := tb.text("h1"); got != "You are signed out." {
+	if got := tb.text("h1"); got != "You are signed out" {
 		t.Errorf("after Sign out: %q", got)
 	}
 	tb.noConsoleErrors()

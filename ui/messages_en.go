@@ -66,6 +66,6 @@ var messagesEN = map[string]string{
 	"logout.client":    "%s asked to sign you out.",
 	"logout.confirm":   "Sign out",
 	"logout.cancel":    "Stay signed in",
-	"logout.done":      "You are signed out.",
+	"logout.done":      "You are signed out",
 	"logout.done_text": "You can close this page.",
 }

@@ -66,6 +66,6 @@ var messagesFR = map[string]string{
 	"logout.client":    "%s demande à vous déconnecter.",
 	"logout.confirm":   "Se déconnecter",
 	"logout.cancel":    "Rester connecté",
-	"logout.done":      "Votre session est fermée.",
+	"logout.done":      "Votre session est fermée",
 	"logout.done_text": "Vous pouvez fermer cette page.",
 }

@@ -128,7 +128,7 @@ func TestPagesRender(t *testing.T) {
 		}, 200, "<h1>Sign out of oauthd?</h1>"},
 		{"signed out", func(w http.ResponseWriter, r *http.Request) {
 			p.Logout(w, r, &oauthd.LogoutPage{SignedOut: true})
-		}, 200, "<h1>You are signed out.</h1>"},
+		}, 200, "<h1>You are signed out</h1>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -508,12 +508,12 @@ func TestLogout(t *testing.T) {
 		`<button type="submit" name="action" value="logout">Sign out</button>`,
 		`<button type="submit" name="action" value="cancel" class="secondary">Stay signed in</button>`,
 	)
-	mustNotContain(t, got.body, "You are signed out.")
+	mustNotContain(t, got.body, "You are signed out")
 
 	got = render(t, func(w http.ResponseWriter, r *http.Request) {
 		p.Logout(w, r, &oauthd.LogoutPage{SignedOut: true})
 	})
-	mustContain(t, got.body, "<h1>You are signed out.</h1>", "You can close this page.")
+	mustContain(t, got.body, "<h1>You are signed out</h1>", "You can close this page.")
 	mustNotContain(t, got.body, "<form", "<button")
 }
 
@@ -579,7 +579,7 @@ func TestFrench(t *testing.T) {
 	got = render(t, func(w http.ResponseWriter, r *http.Request) {
 		p.Logout(w, r, &oauthd.LogoutPage{Page: fr, SignedOut: true})
 	})
-	mustContain(t, got.body, "Votre session est fermée.")
+	mustContain(t, got.body, "Votre session est fermée")
 }
 
 func TestDefaultLocale(t *testing.T) {
