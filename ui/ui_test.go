@@ -239,8 +239,13 @@ func TestLoginErrors(t *testing.T) {
 		lp := loginPage()
 		lp.Error = tt.key
 		got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, lp) })
-		mustContain(t, got.body, `<p class="alert" role="alert">`+tt.want+`</p>`)
+		// The message is tied to the fields (WCAG 3.3.1): screen readers
+		// announce it with them.
+		mustContain(t, got.body, `<p class="alert" role="alert" id="login-error">`+tt.want+`</p>`,
+			`aria-describedby="login-error"`, `aria-invalid="true"`)
 	}
+	got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, loginPage()) })
+	mustNotContain(t, got.body, "aria-invalid", "aria-describedby")
 }
 
 // TestConsent checks the consent page against the seed's approve form
