@@ -31,30 +31,33 @@ var sharedKeyStores = []struct {
 	}},
 	{"sqlite file opened twice", func(t *testing.T) []oauthd.KeyStore {
 		path := filepath.Join(t.TempDir(), "keys.db")
-		var out []oauthd.KeyStore
-		for range 2 {
-			s, err := sqlitestore.Open(t.Context(), path, sqlitestore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			out = append(out, s)
-		}
-		return out
+		return openTwice(t, func() (closingKeyStore, error) { return sqlitestore.Open(t.Context(), path, sqlitestore.Options{}) })
 	}},
 	{"postgres schema opened twice", func(t *testing.T) []oauthd.KeyStore {
 		dsn, _ := pgtest.Schema(t)
-		var out []oauthd.KeyStore
-		for range 2 {
-			s, err := pgstore.Open(t.Context(), dsn, pgstore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			out = append(out, s)
-		}
-		return out
+		return openTwice(t, func() (closingKeyStore, error) { return pgstore.Open(t.Context(), dsn, pgstore.Options{}) })
 	}},
+}
+
+// closingKeyStore is a KeyStore that is closed when the test ends.
+type closingKeyStore interface {
+	oauthd.KeyStore
+	Close() error
+}
+
+// openTwice opens two stores on one database, as two nodes do.
+func openTwice(t *testing.T, open func() (closingKeyStore, error)) []oauthd.KeyStore {
+	t.Helper()
+	var out []oauthd.KeyStore
+	for range 2 {
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	return out
 }
 
 // keyClock is the nodes' shared fake time: it does not move during a test,
