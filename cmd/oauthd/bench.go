@@ -517,6 +517,7 @@ func startChild(ctx context.Context, e *env, what string, args ...string) (*serv
 	}
 	cmd := exec.Command(exe, append(args, "--addr", addr)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, e.stderr
+	cmd.SysProcAttr = load.ChildAttr() // no server left behind if the bench is killed
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

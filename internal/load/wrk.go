@@ -259,6 +259,7 @@ func (w *Wrk) Run(ctx context.Context, name string, script *WrkScript, opts Opti
 	cmd := exec.CommandContext(rctx, w.Path, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) } // wrk then prints its numbers
 	cmd.WaitDelay = 5 * time.Second
+	cmd.SysProcAttr = ChildAttr()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if opts.Progress != nil {

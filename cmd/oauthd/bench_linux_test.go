@@ -1,0 +1,82 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var kids []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			kids = append(kids, kid)
+		}
+	}
+	return kids
+}
+
+// alive reports whether pid still runs (a zombie counts as ended).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// A bench killed outright (SIGKILL; SIGPIPE when its output is piped into
+// head) takes its 'oauthd serve' child with it instead of leaving a
+// server running.
+func TestBenchKilledLeavesNoServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	cmd := exec.Command(os.Args[0], "bench", "--scenario", "client_credentials", "--connections", "1", "--duration", "1m")
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var kids []int
+	for deadline := time.Now().Add(30 * time.Second); len(kids) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the bench started no child process within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+		kids = children(cmd.Process.Pid)
+	}
+	// Let the child get past its start-up (it may still be exec'ing).
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	for _, kid := range kids {
+		deadline := time.Now().Add(20 * time.Second)
+		for alive(kid) {
+			if time.Now().After(deadline) {
+				syscall.Kill(kid, syscall.SIGKILL)
+				t.Fatalf("child %d still runs 20 s after the bench was killed", kid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

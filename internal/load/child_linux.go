@@ -1,0 +1,14 @@
+package load
+
+import "syscall"
+
+// ChildAttr is the SysProcAttr of the processes a load test starts (the
+// server, the bare handler, wrk): they get SIGTERM when the process that
+// started them dies, so a bench killed outright (SIGKILL, or SIGPIPE when
+// its output is piped into head) leaves no server running behind it. The
+// signal follows the death of the OS thread that started the child; the
+// Go runtime does not end its threads while the program runs (none of
+// oauthd's goroutines lock one to exit with it).
+func ChildAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
