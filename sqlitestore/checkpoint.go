@@ -74,7 +74,7 @@ type checkpointer struct {
 // WAL mode) with the writer's synchronous setting, which decides the
 // checkpoint's fsyncs, and starts its goroutine.
 func newCheckpointer(ctx context.Context, uri, syncMode string) (*checkpointer, error) {
-	db, err := sql.Open("sqlite", uri+fmt.Sprintf("?_busy_timeout=%d&_synchronous=%s", busyTimeout, syncMode))
+	db, err := sql.Open("sqlite", uri+fmt.Sprintf("?_busy_timeout=%d&_synchronous=%s&_pragma=cache_size(-%d)", busyTimeout, syncMode, readerCacheKiB))
 	if err != nil {
 		return nil, err
 	}
