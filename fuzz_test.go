@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -177,6 +178,10 @@ func FuzzMatchRedirectURI(f *testing.F) {
 		{"http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:51004/cb?x=1"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:0/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:65535/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:65536/cb"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:0080/cb"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:80@evil.example/cb"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1.evil.example/cb"},
 		{"http://127.0.0.1/cb?a=b", "http://127.0.0.1:9/cb?a=b"},
@@ -220,7 +225,9 @@ func withoutLoopbackPort(s string) (string, bool) {
 			for n < len(p) && p[n] >= '0' && p[n] <= '9' {
 				n++
 			}
-			if n == 0 {
+			// A port 1-65535 without leading zeros (RFC 8252 §7.3 lets
+			// it vary, not leave the ports a browser can reach).
+			if port, err := strconv.Atoi(p[:n]); n == 0 || err != nil || port < 1 || port > 65535 || p[0] == '0' {
 				return "", false
 			}
 			rest = p[n:]
@@ -245,7 +252,7 @@ func withoutLoopbackPort(s string) (string, bool) {
 func FuzzValidateRedirectURI(f *testing.F) {
 	for _, s := range []string{"https://www.example.com/redirect", "http://127.0.0.1/cb", "http://[::1]:0/cb", "http://localhost/cb",
 		"com.example.app:/cb", "javascript:alert(1)", "JaVaScRiPt://x/%0aalert(1)", "data:text/html,x", "http://evil.example/cb",
-		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/"} {
+		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/", "http://127.0.0.1:65536/cb", "https://x:99999999999999999999/cb"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -259,6 +266,11 @@ func FuzzValidateRedirectURI(f *testing.F) {
 		for i := 0; i < len(s); i++ {
 			if s[i] <= ' ' || s[i] == 0x7f {
 				t.Fatalf("ValidateRedirectURI accepted %q with a space or control character", s)
+			}
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				t.Fatalf("ValidateRedirectURI accepted %q, whose port no browser can reach", s)
 			}
 		}
 		switch strings.ToLower(u.Scheme) {

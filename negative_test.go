@@ -109,6 +109,9 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC8252_7.3/loopback_userinfo", req: publicPage("redirect_uri", "http://127.0.0.1:5555@evil.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_path_traversal", req: publicPage("redirect_uri", "http://127.0.0.1:5555/cb/../evil"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_empty_port", req: publicPage("redirect_uri", "http://127.0.0.1:/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "RFC8252_7.3/loopback_port_0", req: publicPage("redirect_uri", "http://127.0.0.1:0/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "RFC8252_7.3/loopback_port_over_65535", req: publicPage("redirect_uri", "http://127.0.0.1:99999/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
+		{name: "RFC8252_7.3/loopback_port_leading_zero", req: publicPage("redirect_uri", "http://127.0.0.1:0080/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_ipv4_mapped", req: publicPage("redirect_uri", "http://[::ffff:127.0.0.1]:5555/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_fragment", req: publicPage("redirect_uri", loopbackCB+"#x"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.1/private_scheme_with_authority", req: publicPage("redirect_uri", "com.example.app://cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
@@ -284,6 +287,21 @@ func TestNegativeBattery(t *testing.T) {
 		}, status: 400, code: "invalid_grant", check: func(t *testing.T, n *negEnv, r *response) {
 			if n.active(n.stash.str("access_token")) || n.active(n.stash.str("refresh_token")) {
 				t.Error("the tokens of the first redemption survived the replay")
+			}
+		}},
+		{name: "RFC6749_4.1.3/used_code_of_another_client_revokes_nothing", req: func(n *negEnv) *negReq {
+			code := n.code()
+			n.stash = n.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI))
+			return api(oauthd.TokenPath, otherAuth, "grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI)
+		}, status: 400, code: "invalid_grant", check: func(t *testing.T, n *negEnv, r *response) {
+			// Only the client the code was issued to replays it (§4.1.2);
+			// another client holding it must not revoke that client's
+			// tokens, nor learn the code was good.
+			if !n.active(n.stash.str("access_token")) || !n.active(n.stash.str("refresh_token")) {
+				t.Error("another client's replay of a used code revoked the tokens of its redemption")
+			}
+			if d := r.str("error_description"); d != "the authorization code is invalid or expired" {
+				t.Errorf("error_description %q; want the unknown code's", d)
 			}
 		}},
 		{name: "RFC6749_4.1.2/code_expired", req: func(n *negEnv) *negReq {

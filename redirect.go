@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -63,6 +64,11 @@ func loopback(s string) (string, bool) {
 				return "", false
 			}
 		}
+		// A port a browser can redirect to: 1-65535, written without
+		// leading zeros (":0080" is not the ":80" it would reach).
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || p[0] == '0' {
+			return "", false
+		}
 		if !strings.HasPrefix(rest, ":"+p) {
 			return "", false
 		}
@@ -95,6 +101,11 @@ func ValidateRedirectURI(s string) error {
 		return fmt.Errorf("oauthd: redirect URI %q has user information", s)
 	case !validText(s) || strings.ContainsAny(s, " \t\r\n"):
 		return fmt.Errorf("oauthd: redirect URI %q has spaces or control characters", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("oauthd: redirect URI %q has port %s; want 1-65535", s, p)
+		}
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":

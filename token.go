@@ -218,6 +218,14 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 	case errors.Is(err, ErrNotFound):
 		return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
 	case errors.Is(err, ErrAlreadyUsed):
+		if ac == nil || !ownsCode(c, ac) {
+			// Another client's code (RFC 6749 §4.1.3): refused as an
+			// unknown one. Only a replay by the client the code was
+			// issued to revokes its grant, or any client that got hold of
+			// a used code could revoke another client's tokens.
+			p.log.Info("authorization code of another client presented", "request_id", RequestID(ctx), "client_id", c.ID)
+			return nil, errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
+		}
 		// RFC 6749 §4.1.2: revoke what the first redemption issued.
 		p.log.Warn("authorization code replayed; revoking its grant", "request_id", RequestID(ctx), "client_id", c.ID)
 		if err := p.store.RevokeGrant(ctx, ac.GrantID, p.revocationHorizon(c)); err != nil {
@@ -279,13 +287,21 @@ func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 	return x.stored, nil
 }
 
+// ownsCode reports whether the code was issued to the client c (and not
+// to an earlier client registered under the same client_id).
+func ownsCode(c *Client, ac *AuthCode) bool {
+	return ac.ClientID == c.ID && !c.Predates(ac.IssuedAt)
+}
+
 // checkCode checks a consumed code against the token request: the client
 // it was issued to, its expiry, the redirect_uri and the PKCE verifier
 // (RFC 6749 §4.1.3, RFC 7636 §4.6). It may run inside the store's write
 // (see CodeRedeemer): no I/O.
 func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof *pkceProof) *Error {
-	if ac.ClientID != c.ID || c.Predates(ac.IssuedAt) {
-		return errorf(ErrorInvalidGrant, "the authorization code was issued to another client")
+	if !ownsCode(c, ac) {
+		// The same answer as for an unknown code: the client learns
+		// nothing of another client's codes.
+		return errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
 	}
 	if !p.now().Before(ac.ExpiresAt) {
 		return errorf(ErrorInvalidGrant, "the authorization code is invalid or expired")
