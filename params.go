@@ -194,12 +194,20 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 			return params{}, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
 	}
+	if r.ContentLength > max {
+		// Refused unread: reading it would have net/http answer a client
+		// waiting on "Expect: 100-continue" with 100 Continue, and the
+		// client would still be sending the body when the connection is
+		// closed, losing the 413 to a reset. The connection is closed
+		// after the answer rather than the body read.
+		w.Header().Set("Connection", "close")
+		return params{}, errBodyTooLargeAnswer()
+	}
 	rd := r.Body
-	if r.ContentLength < 0 || r.ContentLength > max {
-		// Unknown or too long: MaxBytesReader also has the connection
-		// closed after the answer rather than the rest read. A body
-		// whose length net/http checks needs no wrapper: readAll stops at
-		// max.
+	if r.ContentLength < 0 {
+		// Unknown length: MaxBytesReader also has the connection closed
+		// after the answer rather than the rest read. A body whose
+		// length net/http checks needs no wrapper: readAll stops at max.
 		rd = http.MaxBytesReader(w, r.Body, max)
 	}
 	bp := bodyBufs.Get().(*[]byte)
@@ -214,11 +222,16 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || err == errBodyTooLarge {
-			return params{}, &Error{Code: ErrorInvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
+			return params{}, errBodyTooLargeAnswer()
 		}
 		return params{}, errorf(ErrorInvalidRequest, "the request body could not be read")
 	}
 	return parseQuery(body)
+}
+
+// errBodyTooLargeAnswer is the answer to a form body over the limit.
+func errBodyTooLargeAnswer() *Error {
+	return &Error{Code: ErrorInvalidRequest, Description: "the request body is too large", Status: http.StatusRequestEntityTooLarge}
 }
 
 // bodyBufs are the buffers form bodies are read into.
