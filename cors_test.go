@@ -51,6 +51,20 @@ func TestTokenEndpointsCORS(t *testing.T) {
 			}
 		})
 	}
+	// The public documents too: a browser application that reads them
+	// with a custom header (or a library that sends one) is preflighted.
+	for _, path := range []string{oauthd.OIDCDiscoveryPath, oauthd.OAuthMetadataPath, oauthd.JWKSPath} {
+		t.Run("Fetch_CORS_preflight"+path, func(t *testing.T) {
+			res := do(http.MethodOptions, path, "https://spa.example", nil, "")
+			h := res.Header
+			if res.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Methods") != "GET" {
+				t.Errorf("preflight: %d %v", res.StatusCode, h)
+			}
+			if res := do(http.MethodGet, path, "https://spa.example", nil, ""); res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Errorf("GET: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+			}
+		})
+	}
 	t.Run("Fetch_CORS/token_answer_readable", func(t *testing.T) {
 		if res := do(http.MethodPost, oauthd.TokenPath, "https://spa.example", cc, basic("service", "service-secret")); res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("token: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))

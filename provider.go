@@ -130,17 +130,17 @@ func (p *Provider) Route(r *http.Request) string {
 func (p *Provider) routes() {
 	for path, h := range map[string]http.HandlerFunc{
 		AuthorizePath:     p.methods(p.handleAuthorize, "GET", "POST"),
-		TokenPath:         browserCallable(p.methods(p.handleToken, "POST")),
-		TokenizePath:      browserCallable(p.methods(p.handleToken, "POST")),
+		TokenPath:         browserCallable(p.methods(p.handleToken, "POST"), "POST"),
+		TokenizePath:      browserCallable(p.methods(p.handleToken, "POST"), "POST"),
 		IntrospectPath:    p.methods(p.handleIntrospect, "POST"),
-		RevokePath:        browserCallable(p.methods(p.handleRevoke, "POST")),
+		RevokePath:        browserCallable(p.methods(p.handleRevoke, "POST"), "POST"),
 		LoginPath:         p.methods(p.handleLogin, "GET", "POST"),
 		ConsentPath:       p.methods(p.handleConsent, "GET", "POST"),
 		LogoutPath:        p.methods(p.handleLogout, "GET", "POST"),
 		UserinfoPath:      p.methods(p.handleUserinfo, "GET", "POST", "OPTIONS"),
-		JWKSPath:          p.methods(p.handleJWKS, "GET"),
-		OIDCDiscoveryPath: p.methods(p.handleDiscovery, "GET"),
-		OAuthMetadataPath: p.methods(p.handleDiscovery, "GET"),
+		JWKSPath:          browserCallable(p.methods(p.handleJWKS, "GET"), "GET"),
+		OIDCDiscoveryPath: browserCallable(p.methods(p.handleDiscovery, "GET"), "GET"),
+		OAuthMetadataPath: browserCallable(p.methods(p.handleDiscovery, "GET"), "GET"),
 	} {
 		p.mux.HandleFunc(path, h)
 		p.exact[path] = h
@@ -305,20 +305,22 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // methods answers methods other than allowed with 405 and an Allow header:
 // JSON for API endpoints, an error page for pages.
-// browserCallable lets browser applications of any origin call a POST
-// endpoint (CORS): a single-page app, a public client, redeems its code
-// and refreshes and revokes its tokens from its own origin. The answer to a
+// browserCallable lets browser applications of any origin call an
+// endpoint that takes the methods (CORS): a single-page app, a public
+// client, reads the discovery document and the JWKS, redeems its code and
+// refreshes and revokes its tokens from its own origin. The answer to a
 // request with an Origin carries Access-Control-Allow-Origin: *, and a
 // preflight (OPTIONS with an Origin) is answered. Any origin is safe for
-// the token and revocation endpoints: they authenticate the client by what
-// the request carries (its secret, PKCE, the token), never by the
-// browser's cookies, and "*" lets no browser send those.
-func browserCallable(h http.HandlerFunc) http.HandlerFunc {
+// these endpoints: the documents are public, and the token and revocation
+// endpoints authenticate the client by what the request carries (its
+// secret, PKCE, the token), never by the browser's cookies, and "*" lets
+// no browser send those.
+func browserCallable(h http.HandlerFunc, methods string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Origin"]; ok {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			if r.Method == http.MethodOptions {
-				answerPreflight(w, "POST")
+				answerPreflight(w, methods)
 				return
 			}
 		}
