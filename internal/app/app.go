@@ -358,9 +358,10 @@ func (m *Main) opsPaths() map[string]bool {
 	return p
 }
 
-// opsFirst serves GET and HEAD of the ops paths with ops and everything
-// else with next: what one ServeMux with both would do ("/" for next), for
-// a map lookup instead of the mux's pattern matching on every request.
+// opsFirst serves GET and HEAD of the ops paths with ops, answers their
+// other methods with 405 and Allow, as the metrics listener's own mux does,
+// and serves everything else with next: a map lookup instead of a mux's
+// pattern matching on every request.
 type opsFirst struct {
 	ops   http.Handler
 	next  http.Handler
@@ -368,8 +369,13 @@ type opsFirst struct {
 }
 
 func (h opsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && h.paths[r.URL.Path] {
-		h.ops.ServeHTTP(w, r)
+	if h.paths[r.URL.Path] {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			h.ops.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	h.next.ServeHTTP(w, r)
