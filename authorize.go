@@ -130,9 +130,13 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	if e := parseOIDCParams(ps, ar); e != nil {
 		return ar, client, e
 	}
+	var claimedSub string
 	if ar.Claims != "" {
-		// Only standard claims of scopes the client may ask for are kept.
 		cr, _ := ParseClaimsRequest(ar.Claims)
+		if claimedSub, e = claimsRequirements(cr); e != nil {
+			return ar, client, e
+		}
+		// Only standard claims of scopes the client may ask for are kept.
 		ar.Claims, _ = filterClaimsRequest(cr, client.Scopes)
 	}
 	if e := checkOpenID(ar); e != nil {
@@ -153,6 +157,15 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 			return ar, client, errorf(ErrorInvalidRequest, "id_token_hint was not issued to this application")
 		}
 		ar.IDTokenHintSubject = h.Subject
+	}
+	if claimedSub != "" {
+		// The sub asked for is the user the login must be for, as
+		// id_token_hint's (OIDC Core §3.1.2.2): another user signed in
+		// means the login page, or login_required with prompt=none.
+		if ar.IDTokenHintSubject != "" && ar.IDTokenHintSubject != claimedSub {
+			return ar, client, errorf(ErrorInvalidRequest, "the claims parameter asks for another sub than id_token_hint's")
+		}
+		ar.IDTokenHintSubject = claimedSub
 	}
 	return ar, client, nil
 }

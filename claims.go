@@ -165,6 +165,38 @@ func filterClaimsRequest(cr *ClaimsRequest, allowedScopes []string) (string, []s
 	return strings.TrimSpace(b.String()), covering
 }
 
+// claimsRequirements checks what a claims request requires of the
+// authentication itself (OIDC Core §5.5.1, §5.5.1.1) and returns the sub
+// it asks for, if any:
+//
+//   - sub with a value, for the ID token: only that user may be signed in
+//     for the request (the caller makes it a login requirement, as
+//     id_token_hint's subject). A value that is not a string names no user
+//     and is refused.
+//   - acr as an essential claim with a value or values: oauthd has no
+//     authentication context classes to offer (it advertises none), so the
+//     requirement cannot be met, which §5.5.1.1 makes a failed
+//     authentication: access_denied.
+func claimsRequirements(cr *ClaimsRequest) (string, *Error) {
+	if cr == nil {
+		return "", nil
+	}
+	for _, m := range []map[string]*ClaimRequest{cr.IDToken, cr.UserInfo} {
+		if r := m["acr"]; r != nil && r.Essential && (r.Value != nil || len(r.Values) > 0) {
+			return "", errorf(ErrorAccessDenied, "the essential acr values asked for cannot be met: this server offers no authentication context classes")
+		}
+	}
+	r := cr.IDToken["sub"]
+	if r == nil || r.Value == nil {
+		return "", nil
+	}
+	sub, ok := r.Value.(string)
+	if !ok || sub == "" {
+		return "", errorf(ErrorInvalidRequest, "claims: the value of sub must be a non-empty string")
+	}
+	return sub, nil
+}
+
 // claimsRequest parses a stored, already filtered claims request; nil when
 // there is none.
 func claimsRequest(s string) *ClaimsRequest {

@@ -313,6 +313,40 @@ func TestIDTokenHint(t *testing.T) {
 	}
 }
 
+// OIDC Core §3.1.2.2, §5.5.1: a claims request for sub with a value is
+// answered positively only for that user, signed in or signing in; an
+// essential acr with values that cannot be met is a failed authentication
+// (§5.5.1.1).
+func TestClaimsParameterAuthenticationRequirements(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	tok, _ := e.codeFlow(t, b, true) // admin signed in, consent remembered
+	hint := tok.str("id_token")
+	sub := func(v string) string { return `{"id_token":{"sub":{"value":` + v + `}}}` }
+	// Another user's sub: not this session's user.
+	e.authError(t, b.get(e.oidcURL("prompt", "none", "claims", sub(`"someone-else"`))), "login_required")
+	r := b.follow(e, b.get(e.oidcURL("claims", sub(`"someone-else"`))))
+	if r.pageKind() != "login" {
+		t.Errorf("sub of another user, interactive: %s; want the login page", r.pageKind())
+	}
+	// The signed-in user's own sub: a code.
+	r = b.get(e.oidcURL("prompt", "none", "claims", sub(`"`+e.user.ID+`"`)))
+	if u, _ := url.Parse(r.location()); u.Query().Get("code") == "" {
+		t.Errorf("the signed-in user's sub: %s; want a code", r.location())
+	}
+	e.authError(t, b.get(e.oidcURL("claims", sub(`42`))), "invalid_request")
+	e.authError(t, b.get(e.oidcURL("claims", sub(`"someone-else"`), "id_token_hint", hint)), "invalid_request")
+	// acr: essential with values cannot be met; voluntary, or without
+	// values, is no requirement.
+	e.authError(t, b.get(e.oidcURL("prompt", "none", "claims", `{"id_token":{"acr":{"essential":true,"values":["urn:mace:incommon:iap:silver"]}}}`)), "access_denied")
+	for _, c := range []string{`{"id_token":{"acr":{"values":["urn:mace:incommon:iap:silver"]}}}`, `{"id_token":{"acr":{"essential":true}}}`} {
+		r = b.get(e.oidcURL("prompt", "none", "claims", c))
+		if u, _ := url.Parse(r.location()); u.Query().Get("code") == "" {
+			t.Errorf("claims %s: %s; want a code", c, r.location())
+		}
+	}
+}
+
 // The claims request parameter (OIDC Core §5.5): essential claims in the
 // ID token and from userinfo; claims outside the client's scopes are
 // dropped; a malformed parameter is invalid_request.
