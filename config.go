@@ -215,6 +215,12 @@ func ValidateIssuer(s string) error {
 	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {
 		return fmt.Errorf("oauthd: issuer %q must not have a query or fragment", s)
 	}
+	if u.Path != "" && u.Path != "/" {
+		// Every endpoint, page, redirect and cookie of the Provider is at
+		// the root of its host: under a path, what discovery advertises
+		// would not be served.
+		return fmt.Errorf("oauthd: issuer %q has a path; oauthd serves at the root of its host (give it a host of its own, e.g. https://auth.example.com)", s)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":

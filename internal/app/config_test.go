@@ -144,6 +144,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"log format", "log:\n  format: xml\n", nil, nil, "config: log.format"},
 		{"log level", "", map[string]string{"OAUTHD_LOG_LEVEL": "loud"}, nil, "config: log.level"},
 		{"issuer", "issuer: http://auth.example.com\n", nil, nil, "config: issuer: "},
+		{"issuer with a path", "issuer: https://example.com/auth\n", nil, nil, "config: issuer: issuer \"https://example.com/auth\" has a path; oauthd serves at the root of its host"},
 		{"addr", "addr: nocolon\n", nil, nil, "config: addr"},
 		{"tls half", "tls:\n  cert_file: /x.pem\n", nil, nil, "config: tls.key_file: is required"},
 		{"tls files", "tls:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n", nil, nil, "config: tls.cert_file"},
