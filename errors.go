@@ -3,6 +3,7 @@ package oauthd
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 )
@@ -18,7 +19,16 @@ var (
 	// token) was consumed before. Stores return it together with the record
 	// so the engine can revoke what the first use issued.
 	ErrAlreadyUsed = errors.New("oauthd: already used")
+	// ErrUnavailable means the store cannot reach its database for now
+	// (connection refused or lost, a lock or statement timeout): the
+	// request may succeed if tried again. The Provider answers it, and any
+	// *net.OpError a store returns, with 503 temporarily_unavailable and
+	// Retry-After instead of 500 server_error.
+	ErrUnavailable = errors.New("oauthd: storage unavailable")
 )
+
+// unavailableRetry is the Retry-After of an answer to ErrUnavailable.
+const unavailableRetry = 5 * time.Second
 
 // Error codes from RFC 6749 §4.1.2.1, §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1
 // and OpenID Connect Core §3.1.2.6.
@@ -108,7 +118,17 @@ func errorf(code, format string, args ...any) *Error {
 }
 
 // serverError wraps an internal failure; its cause is logged, never sent.
+// A store that cannot reach its database for now (ErrUnavailable, or a
+// network error) is temporarily_unavailable: 503 with Retry-After, which
+// tells clients and load balancers to try again rather than that the
+// request was wrong or the server broken (RFC 6749 §4.1.2.1, RFC 9110
+// §15.6.4).
 func serverError(err error) *Error {
+	var op *net.OpError
+	if errors.Is(err, ErrUnavailable) || errors.As(err, &op) {
+		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server cannot reach its database; try again shortly",
+			Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err}
+	}
 	return &Error{Code: ErrorServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, Err: err}
 }
 

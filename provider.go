@@ -406,6 +406,9 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Code == ErrorServerError {
 		status = http.StatusInternalServerError
 	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
+	}
 	pg := p.page(r, status, nil)
 	// An error about an authorization request (an unknown client, an
 	// unregistered redirect_uri) is in the language the request asked

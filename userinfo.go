@@ -122,7 +122,10 @@ func (p *Provider) bearerToken(w http.ResponseWriter, r *http.Request) (string, 
 func (p *Provider) bearerError(w http.ResponseWriter, r *http.Request, e *Error) {
 	p.logErr(r, e)
 	challenge := `Bearer realm="oauthd"`
-	if e.Code != "" && e.Code != ErrorServerError {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
+	}
+	if e.Code != "" && e.Code != ErrorServerError && e.Code != ErrorTemporarilyUnavailable {
 		challenge += `, error="` + e.Code + `"`
 		if e.Description != "" {
 			challenge += `, error_description="` + strings.ReplaceAll(e.Description, `"`, `'`) + `"`

@@ -49,9 +49,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -335,14 +337,43 @@ func isUnique(err error) bool {
 // fail wraps the error of the operation what: a unique violation becomes
 // ErrAlreadyExists, a cancelled or expired context stays recognisable, and
 // a connection error loses pgx's copy of the configuration.
+//
+// An error that says the database cannot be reached or used for now (no
+// connection, the server shutting down or refusing connections, a lock
+// or statement timeout) also wraps oauthd.ErrUnavailable, which the
+// Provider answers with 503 and Retry-After.
 func (s *Store) fail(what string, err error) error {
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("pgstore: %s: %w", what, oauthd.ErrAlreadyExists)
+	case unavailable(err):
+		return fmt.Errorf("pgstore: %s: %w: %w", what, oauthd.ErrUnavailable, connError(err))
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, connError(err))
+}
+
+// unavailable reports whether err means the database cannot be reached or
+// used for now: a failed or lost connection (a connection cut in the middle
+// of an answer is io.ErrUnexpectedEOF), or one of PostgreSQL's
+// SQLSTATEs for that (class 08 connection exceptions; 53300
+// too_many_connections; 55P03 lock_not_available, lock_timeout; 57014
+// query_canceled, statement_timeout; 57P01-57P03, shutting down or
+// starting).
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "53300", "55P03", "57014", "57P01", "57P02", "57P03":
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08")
+	}
+	var ce *pgconn.ConnectError
+	var op *net.OpError
+	return errors.As(err, &ce) || errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled)
 }
 
 // notFound is ErrNotFound for what.

@@ -1,0 +1,44 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oauthd/oauthd"
+)
+
+// The errors that say PostgreSQL cannot be reached or used for now wrap
+// oauthd.ErrUnavailable (the Provider answers 503 with Retry-After); the
+// others do not.
+func TestFailMarksUnavailable(t *testing.T) {
+	s := &Store{}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", refused, true},
+		{"connection lost mid-answer", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{"statement_timeout", &pgconn.PgError{Code: "57014"}, true},
+		{"lock_timeout", &pgconn.PgError{Code: "55P03"}, true},
+		{"admin_shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"cannot_connect_now", &pgconn.PgError{Code: "57P03"}, true},
+		{"too_many_connections", &pgconn.PgError{Code: "53300"}, true},
+		{"connection_failure", &pgconn.PgError{Code: "08006"}, true},
+		{"unique_violation", &pgconn.PgError{Code: "23505"}, false},
+		{"undefined_table", &pgconn.PgError{Code: "42P01"}, false},
+		{"request cancelled", context.Canceled, false},
+		{"other", errors.New("boom"), false},
+	} {
+		err := s.fail("read token", tc.err)
+		if got := errors.Is(err, oauthd.ErrUnavailable); got != tc.want {
+			t.Errorf("%s: fail(%v) = %v, unavailable %v; want %v", tc.name, tc.err, err, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package oauthd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"github.com/oauthd/oauthd"
+)
+
+// downStore fails its reads of clients and tokens and its token writes with what a store returns when its database
+// cannot be reached, while down is set.
+type downStore struct {
+	oauthd.Storage
+	down atomic.Bool
+	err  error
+}
+
+func (s *downStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	if s.down.Load() {
+		return nil, s.err
+	}
+	return s.Storage.Client(ctx, id)
+}
+
+func (s *downStore) CreateTokens(ctx context.Context, toks ...*oauthd.Token) error {
+	if s.down.Load() {
+		return s.err
+	}
+	return s.Storage.CreateTokens(ctx, toks...)
+}
+
+func (s *downStore) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
+	if s.down.Load() {
+		return nil, s.err
+	}
+	return s.Storage.Token(ctx, hash)
+}
+
+// A store that cannot reach its database (oauthd.ErrUnavailable, or a
+// network error of a store that does not know the sentinel) is answered
+// with 503 temporarily_unavailable and Retry-After, not 500 server_error:
+// clients and load balancers try again (RFC 6749 §4.1.2.1, RFC 9110
+// §15.6.4). Other store failures stay 500.
+func TestStoreUnavailableIs503(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+	}{
+		{"ErrUnavailable", fmt.Errorf("pgstore: read client: %w: %w", oauthd.ErrUnavailable, refused), 503, "temporarily_unavailable"},
+		{"net.OpError", fmt.Errorf("mystore: %w", refused), 503, "temporarily_unavailable"},
+		{"other failure", errors.New("mystore: corrupt record"), 500, "server_error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := &downStore{err: tc.err}
+			e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ds.Storage = s; return ds })
+			at := e.token(serviceAuth, url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+			ds.down.Store(true)
+			check := func(what string, r *response) {
+				t.Helper()
+				if r.status != tc.status || (r.str("error") != "" && r.str("error") != tc.code) {
+					t.Errorf("%s: %d %s; want %d %s", what, r.status, r.body, tc.status, tc.code)
+				}
+				if got := r.header.Get("Retry-After"); (tc.status == 503) != (got != "") {
+					t.Errorf("%s: Retry-After %q with status %d", what, got, r.status)
+				}
+			}
+			check("token", e.token(serviceAuth, url.Values{"grant_type": {"client_credentials"}}))
+			check("introspect", e.postForm(oauthd.IntrospectPath, serviceAuth, url.Values{"token": {at}}))
+			req, _ := http.NewRequest(http.MethodGet, e.url(oauthd.UserinfoPath), nil)
+			req.Header.Set("Authorization", "Bearer "+at)
+			check("userinfo", do(t, http.DefaultClient, req))
+			page := e.browser().get(e.authorizeURL())
+			if page.status != tc.status {
+				t.Errorf("authorize: %d; want an error page with %d", page.status, tc.status)
+			}
+		})
+	}
+}
