@@ -119,6 +119,16 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	if len(scopes) == 0 {
 		scopes = slices.Clone(client.Scopes) // RFC 6749 §3.3: the client's default scope
 	}
+	if slices.Contains(scopes, ScopeOpenID) && slices.Contains(client.Scopes, ScopeOpenID) {
+		// OIDC Core §3.1.2.1: scope values that are not understood SHOULD
+		// be ignored. Those that are neither OpenID Connect scopes nor
+		// scopes of this client are dropped (the token response names
+		// the scope granted); an OpenID Connect scope the client may not
+		// ask for is still invalid_scope.
+		scopes = slices.DeleteFunc(scopes, func(s string) bool {
+			return !slices.Contains(client.Scopes, s) && !slices.Contains(StandardScopes(), s)
+		})
+	}
 	if !subset(scopes, client.Scopes) {
 		return ar, client, errorf(ErrorInvalidScope, "the requested scope is not allowed for this application")
 	}

@@ -347,6 +347,22 @@ func TestClaimsParameterAuthenticationRequirements(t *testing.T) {
 	}
 }
 
+// OIDC Core §3.1.2.1: scope values that are not understood are ignored in
+// an OpenID Connect request (the token response names the scope granted);
+// an unknown scope in a plain OAuth request is still invalid_scope (RFC
+// 6749 §3.3).
+func TestOIDCUnknownScopeIgnored(t *testing.T) {
+	e := newOIDCEnv(t)
+	tok, _ := e.codeFlow(t, e.browser(), true, "scope", "openid email not_a_scope")
+	if got := tok.str("scope"); got != "openid email" {
+		t.Errorf("granted scope %q; want %q", got, "openid email")
+	}
+	r := e.browser().get(e.authorizeURL("scope", "email not_a_scope"))
+	if u, _ := url.Parse(r.location()); u.Query().Get("error") != "invalid_scope" {
+		t.Errorf("unknown scope without openid: %s; want invalid_scope", r.location())
+	}
+}
+
 // The claims request parameter (OIDC Core §5.5): essential claims in the
 // ID token and from userinfo; claims outside the client's scopes are
 // dropped; a malformed parameter is invalid_request.
