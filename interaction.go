@@ -32,6 +32,12 @@ func (p *Provider) browser(w http.ResponseWriter, r *http.Request) string {
 
 func csrfToken(browser, purpose, id string) string { return mac(browser, "csrf", purpose, id) }
 
+// loginFailedPurpose is the purpose of the MAC that vouches for a failed
+// sign-in's error and username in the login page's query.
+func loginFailedPurpose(errCode, username string) string {
+	return "login-failed\x00" + errCode + "\x00" + username
+}
+
 // checkCSRF reports whether the form's csrf field was made for this browser,
 // purpose and request.
 func checkCSRF(r *http.Request, got, purpose, id string) bool {
@@ -272,12 +278,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		if u := first(q, "username"); u != "" {
-			lp.Username = u
-		}
-		switch e := first(q, "error"); e {
-		case "invalid_credentials", "too_many_attempts":
-			lp.Error = e
+		// A failed sign-in comes back here with the error and the name
+		// typed, and a MAC of both made with this browser's cookie: a link
+		// made elsewhere cannot put a message or a name on the page.
+		if e, u := first(q, "error"), first(q, "username"); e == "invalid_credentials" &&
+			checkCSRF(r, first(q, "sig"), loginFailedPurpose(e, u), id) {
+			lp.Error, lp.Username = e, u
 		}
 		p.cfg.Pages.Login(w, r, lp)
 		return
@@ -312,7 +318,8 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if user == nil {
 		p.log.Info("login failed", "request_id", RequestID(r.Context()))
-		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials", "username", username)
+		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials", "username", username,
+			"sig", csrfToken(browser, loginFailedPurpose("invalid_credentials", username), id))
 		return
 	}
 	if err := p.startSession(w, r, user); err != nil {

@@ -644,6 +644,13 @@ func TestNegativeBattery(t *testing.T) {
 			}
 		}},
 		{name: "RFC6749_10.2/login_wrong_password", req: loginReq("admin", "wrong"), status: 303, code: "invalid_credentials", loc: oauthd.LoginPath + "?", check: sameLoginFailure},
+		{name: "RFC6749_10.2/login_error_in_a_crafted_link_not_shown", req: func(n *negEnv) *negReq {
+			return get(oauthd.LoginPath + "?error=invalid_credentials&username=mallory&sig=forged")
+		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
+			if r.str("Error") != "" || r.str("Username") != "" {
+				t.Errorf("a link made elsewhere put error %q and username %q on the login page", r.str("Error"), r.str("Username"))
+			}
+		}},
 		{name: "RFC6749_10.2/login_unknown_user", req: loginReq("nobody", "admin"), status: 303, code: "invalid_credentials", loc: oauthd.LoginPath + "?", check: sameLoginFailure},
 		{name: "RFC6749_10.2/login_empty_username", req: loginReq("", "admin"), status: 303, code: "invalid_credentials", loc: oauthd.LoginPath + "?"},
 		{name: "RFC6749_10.2/login_username_case", req: loginReq("ADMIN", "admin"), status: 303, code: "invalid_credentials", loc: oauthd.LoginPath + "?"},
@@ -946,14 +953,19 @@ func loginReq(username, password string) func(n *negEnv) *negReq {
 }
 
 // sameLoginFailure checks that a wrong password and an unknown user are
-// answered alike: the same redirect but for the username echoed back.
+// answered alike: the same redirect but for the username echoed back, and
+// the MAC (sig) that vouches for it.
 func sameLoginFailure(t *testing.T, n *negEnv, r *response) {
 	u, _ := url.Parse(r.location())
 	q := u.Query()
 	q.Del("request")
 	q.Del("username")
+	if q.Get("sig") == "" {
+		t.Errorf("login failure redirect %q has no sig", r.location())
+	}
+	q.Del("sig")
 	if q.Encode() != "error=invalid_credentials" || u.Path != oauthd.LoginPath {
-		t.Errorf("login failure redirect %q; want only request, error=invalid_credentials and username", r.location())
+		t.Errorf("login failure redirect %q; want only request, error=invalid_credentials, username and sig", r.location())
 	}
 }
 

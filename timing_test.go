@@ -39,6 +39,7 @@ func observe(w *httptest.ResponseRecorder) answer {
 		q := u.Query()
 		q.Del("request")
 		q.Del("username")
+		q.Del("sig") // a MAC of the username, for this browser
 		u.RawQuery = q.Encode()
 		h.Set("Location", u.String())
 	}
