@@ -69,6 +69,9 @@ func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
 	} else if err != nil {
 		return nil, nil, err
 	}
+	if s.AuthTime.UnixMilli() < u.PasswordChangedAt.UnixMilli() {
+		return nil, nil, nil // signed in with the password changed since
+	}
 	return s, u, nil
 }
 

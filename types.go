@@ -105,6 +105,12 @@ type User struct {
 	Claims    map[string]any `json:"claims,omitempty"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+	// PasswordChangedAt is when the password was last changed (zero if
+	// never): browser sessions signed in before it are over, and the
+	// person signs in again with the new password. Whoever changes
+	// PasswordHash sets it (`oauthd user passwd` does). Tokens already
+	// issued to clients stay valid; `oauthd grants revoke` ends them.
+	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
 }
 
 // AuthRequest is a validated authorization request waiting for the person

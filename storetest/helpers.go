@@ -68,6 +68,7 @@ func normUser(u *oauthd.User) oauthd.User {
 	}
 	n.CreatedAt = ms(u.CreatedAt)
 	n.UpdatedAt = ms(u.UpdatedAt)
+	n.PasswordChangedAt = ms(u.PasswordChangedAt)
 	return n
 }
 
@@ -189,8 +190,9 @@ func fullUser(id, username string) *oauthd.User {
 			"groups":  []any{"admins", "analysts"},
 			"nothing": nil,
 		},
-		CreatedAt: at(-48 * time.Hour).In(cet),
-		UpdatedAt: at(-time.Minute),
+		CreatedAt:         at(-48 * time.Hour).In(cet),
+		UpdatedAt:         at(-time.Minute),
+		PasswordChangedAt: at(-2 * time.Minute),
 	}
 }
 
