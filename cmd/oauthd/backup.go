@@ -21,11 +21,8 @@ func cmdBackup(ctx context.Context, args []string, e *env) error {
 		fs.PrintDefaults()
 	}
 	db := dbFlag(fs, e)
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, 1, "one file to write the backup to")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one file to write the backup to"); err != nil {
 		return err
 	}
 	if err := existingDB(*db); err != nil {

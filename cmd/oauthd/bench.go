@@ -113,11 +113,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	// Internal: the bare handler of the baseline, as a child process.
 	fs.StringVar(&f.serveBare, "serve-bare", "", "internal: serve the baseline's bare handler on this recorded trace (the child process of --baseline)")
 	fs.StringVar(&f.bareAddr, "addr", "127.0.0.1:0", "internal: with --serve-bare, the listen address")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
 	// The server's log, the children's stderr and the progress line

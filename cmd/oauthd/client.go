@@ -21,7 +21,7 @@ import (
 var knownGrants = []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit}
 
 func cmdClient(ctx context.Context, args []string, e *env) error {
-	if ok, err := groupHelp(args, e, "usage: oauthd client create|update|list|show|delete\nRun 'oauthd client SUBCOMMAND --help' for its flags.\n"); !ok {
+	if ok, err := groupHelp(args, e, "client", clientSubcommands, "usage: oauthd client create|update|list|show|delete\nRun 'oauthd client SUBCOMMAND --help' for its flags.\n"); !ok {
 		return err
 	}
 	switch args[0] {
@@ -36,9 +36,10 @@ func cmdClient(ctx context.Context, args []string, e *env) error {
 	case "delete", "rm":
 		return clientDelete(ctx, args[1:], e)
 	}
-	fmt.Fprintf(e.stderr, "oauthd client: unknown subcommand %q (create, update, list, show, delete)\n", args[0])
-	return errUsage
+	return unknownSubcommand(e, "client", args[0], clientSubcommands)
 }
+
+var clientSubcommands = []string{"create", "update", "list", "show", "delete"}
 
 // openDB opens the database of a command that reads or changes what is
 // there: a SQLite file that does not exist is an error, not a new empty
@@ -268,7 +269,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	sec := fs.String("secret", "", "client secret (default: generated; printed once)")
 	issuer := fs.String("issuer", e.getenv("OAUTHD_ISSUER"), "the server's issuer URL, for the printed example (env OAUTHD_ISSUER; default: the issuer of --config, else http://localhost:8000)")
 	cf := addClientFlags(fs)
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
 	if *issuer == "" && file.cfg != nil {
@@ -374,7 +375,25 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	rotate := fs.Bool("rotate-secret", false, "generate a new client secret (printed once); the old one stops working")
 	newSecret := fs.String("secret", "", "set this client secret")
 	cf := addClientFlags(fs)
-	s, pos, err := openArgs(ctx, fs, db, args, 1, "one client_id")
+	pos, err := parse(fs, args, 1, "one client_id")
+	if err != nil {
+		return err
+	}
+	set := setFlags(fs)
+	changes := false
+	for name := range set {
+		changes = changes || isChangeFlag(name)
+	}
+	if !changes {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if isChangeFlag(f.Name) {
+				names = append(names, "--"+f.Name)
+			}
+		})
+		return usageError(fs, "nothing to change: give one of %s", strings.Join(names, ", "))
+	}
+	s, err := openDB(ctx, *db)
 	if err != nil {
 		return err
 	}
@@ -383,7 +402,7 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := cf.apply(c, setFlags(fs)); err != nil {
+	if err := cf.apply(c, set); err != nil {
 		return err
 	}
 	plain := *newSecret
@@ -413,10 +432,14 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
+// isChangeFlag reports whether the flag of client update changes the
+// client (not --db, --config).
+func isChangeFlag(name string) bool { return name != "db" && name != "config" }
+
 func clientList(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client list", e)
 	db := dbFlag(fs, e)
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
 	s, err := openDB(ctx, *db)

@@ -8,7 +8,7 @@ import (
 // cmdConfig shows or checks the effective configuration: the same flags,
 // file and environment as serve.
 func cmdConfig(_ context.Context, args []string, e *env) error {
-	if ok, err := groupHelp(args, e, "usage: oauthd config print|check [--config FILE] [serve flags]\nRun 'oauthd config SUBCOMMAND --help' for its flags.\n"); !ok {
+	if ok, err := groupHelp(args, e, "config", []string{"print", "check"}, "usage: oauthd config print|check [--config FILE] [serve flags]\nRun 'oauthd config SUBCOMMAND --help' for its flags.\n"); !ok {
 		return err
 	}
 	switch args[0] {
@@ -31,6 +31,5 @@ func cmdConfig(_ context.Context, args []string, e *env) error {
 		fmt.Fprintln(e.stdout, "the configuration is valid")
 		return nil
 	}
-	fmt.Fprintf(e.stderr, "oauthd config: unknown subcommand %q (print, check)\n", args[0])
-	return errUsage
+	return unknownSubcommand(e, "config", args[0], []string{"print", "check"})
 }

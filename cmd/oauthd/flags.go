@@ -31,8 +31,9 @@ func isHelp(arg string) bool {
 // groupHelp handles the arguments of a command that has subcommands
 // (oauthd client ...) when they name none: with no arguments it prints
 // usage to standard error (errUsage); asked for help, to standard output
-// (errHelp). ok is true when args[0] may be a subcommand.
-func groupHelp(args []string, e *env, usage string) (ok bool, err error) {
+// (errHelp); given a flag first, it says that the subcommand comes first
+// (errUsage). ok is true when args[0] may be a subcommand.
+func groupHelp(args []string, e *env, group string, subs []string, usage string) (ok bool, err error) {
 	switch {
 	case len(args) == 0:
 		fmt.Fprint(e.stderr, usage)
@@ -40,8 +41,17 @@ func groupHelp(args []string, e *env, usage string) (ok bool, err error) {
 	case isHelp(args[0]):
 		fmt.Fprint(e.stdout, usage)
 		return false, errHelp
+	case strings.HasPrefix(args[0], "-"):
+		fmt.Fprintf(e.stderr, "oauthd %s: give a subcommand before flags: %s\n", group, strings.Join(subs, ", "))
+		return false, errUsage
 	}
 	return true, nil
+}
+
+// unknownSubcommand says that sub is none of the group's subcommands.
+func unknownSubcommand(e *env, group, sub string, subs []string) error {
+	fmt.Fprintf(e.stderr, "oauthd %s: unknown subcommand %q (%s)\n", group, sub, strings.Join(subs, ", "))
+	return errUsage
 }
 
 // cliOutput is a flag set's output: standard error, but standard output
@@ -95,33 +105,124 @@ func (l *commaListFlag) Set(v string) error {
 	return nil
 }
 
-// parse parses flags and positional arguments in any order.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses flags and positional arguments in any order, and checks
+// that there are n positional arguments (described by what, e.g. "one
+// username" or "no arguments"). A wrong flag, or too many or too few
+// arguments, is reported in one line on standard error (errUsage);
+// --help prints the command's usage on standard output (errHelp).
+func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
 	var pos []string
-	for _, a := range args {
-		if a == "--" {
+	var at []int // the index in args of each of pos
+	rest := args
+	for {
+		if err := parseFlags(fs, rest); err != nil {
+			return nil, err
+		}
+		i := len(args) - len(fs.Args())
+		rest = fs.Args()
+		if len(rest) == 0 {
 			break
 		}
-		if o, ok := fs.Output().(*cliOutput); ok && a != "help" && isHelp(a) {
+		if rest[0] == "--" {
+			for j := range rest[1:] {
+				pos, at = append(pos, rest[1+j]), append(at, i+1+j)
+			}
+			break
+		}
+		pos, at = append(pos, rest[0]), append(at, i)
+		rest = rest[1:]
+	}
+	switch {
+	case len(pos) > n:
+		return nil, usageError(fs, "unexpected argument %q (%s)", pos[n], extraArgHint(fs, args, at[n], n, what))
+	case len(pos) < n:
+		return nil, usageError(fs, "expected %s", what)
+	}
+	return pos, nil
+}
+
+// parseFlags is fs.Parse, but a wrong flag is told in one line and a
+// pointer to --help, not with the whole usage; asked for help (-h,
+// --help), it prints the usage on standard output.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		if o, ok := out.(*cliOutput); ok {
 			o.help = true
 		}
+		if usage != nil {
+			usage()
+		} else {
+			fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+		return errHelp
+	case err != nil:
+		usageError(fs, "%s", err)
+		fmt.Fprintf(stderrOf(fs), "Run '%s --help' for usage.\n", fs.Name())
+		return errUsage
 	}
-	for {
-		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
-		} else if err != nil {
-			return nil, errUsage
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	return nil
+}
+
+// usageError tells a mistake in a command's arguments on standard error,
+// in one line after the command's name, and returns errUsage (exit 2).
+func usageError(fs *flag.FlagSet, format string, a ...any) error {
+	fmt.Fprintf(stderrOf(fs), "%s: %s\n", fs.Name(), fmt.Sprintf(format, a...))
+	return errUsage
+}
+
+// stderrOf is the standard error of a flag set made by newFlagSet.
+func stderrOf(fs *flag.FlagSet) io.Writer {
+	if o, ok := fs.Output().(*cliOutput); ok {
+		return o.stderr
 	}
+	return fs.Output()
+}
+
+// extraArgHint explains an unexpected argument, args[i]: most often the
+// second word of a flag's value that was not quoted (--scope email
+// profile, --name Web App).
+func extraArgHint(fs *flag.FlagSet, args []string, i, n int, what string) string {
+	var f *flag.Flag
+	var prev string
+	if i >= 1 && strings.HasPrefix(args[i-1], "-") {
+		if name, v, ok := strings.Cut(strings.TrimLeft(args[i-1], "-"), "="); ok {
+			f, prev = fs.Lookup(name), v
+		}
+	}
+	if f == nil && i >= 2 && strings.HasPrefix(args[i-2], "-") && !strings.HasPrefix(args[i-1], "-") {
+		if g := fs.Lookup(strings.TrimLeft(args[i-2], "-")); g != nil && !isBoolFlag(g) {
+			f, prev = g, args[i-1]
+		}
+	}
+	takes := "it takes " + what
+	if n == 0 {
+		takes = "it takes no arguments"
+	}
+	if f == nil {
+		return takes
+	}
+	joined := fmt.Sprintf("--%s %q", f.Name, prev+" "+args[i])
+	switch f.Value.(type) {
+	case *listFlag:
+		return fmt.Sprintf("to give several values, repeat --%s or quote them as one: %s", f.Name, joined)
+	case *valuesFlag, *commaListFlag:
+		return fmt.Sprintf("quote a value with spaces: %s; to give several values, repeat --%s", joined, f.Name)
+	}
+	return fmt.Sprintf("quote a value with spaces: %s", joined)
+}
+
+// isBoolFlag reports whether f takes no value (--public).
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // dbFlag adds --db and --config: the database is --db, else OAUTHD_DB,
@@ -196,21 +297,11 @@ func newFlagSet(name string, e *env) *flag.FlagSet {
 	return fs
 }
 
-func wantArgs(pos []string, n int, what string) error {
-	if len(pos) != n {
-		return fmt.Errorf("expected %s", what)
-	}
-	return nil
-}
-
 // openArgs parses a command's flags and its n positional arguments
 // (described by what, for the error) and opens the database db names.
 func openArgs(ctx context.Context, fs *flag.FlagSet, db *string, args []string, n int, what string) (oauthd.Storage, []string, error) {
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, n, what)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := wantArgs(pos, n, what); err != nil {
 		return nil, nil, err
 	}
 	s, err := openDB(ctx, *db)

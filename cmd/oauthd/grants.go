@@ -15,27 +15,23 @@ import (
 // decision" on the consent page). Revoking also revokes every token the
 // user granted that client.
 func cmdGrants(ctx context.Context, args []string, e *env) error {
-	if ok, err := groupHelp(args, e, "usage: oauthd grants list USERNAME | revoke USERNAME CLIENT_ID\nRun 'oauthd grants SUBCOMMAND --help' for its flags.\n"); !ok {
+	subs := []string{"list", "revoke"}
+	if ok, err := groupHelp(args, e, "grants", subs, "usage: oauthd grants list USERNAME | revoke USERNAME CLIENT_ID\nRun 'oauthd grants SUBCOMMAND --help' for its flags.\n"); !ok {
 		return err
+	}
+	n, what := 1, "one username"
+	switch args[0] {
+	case "list", "ls":
+	case "revoke", "rm", "delete":
+		n, what = 2, "a username and a client_id"
+	default:
+		return unknownSubcommand(e, "grants", args[0], subs)
 	}
 	fs := newFlagSet("grants "+args[0], e)
 	db := dbFlag(fs, e)
-	pos, err := parse(fs, args[1:])
+	pos, err := parse(fs, args[1:], n, what)
 	if err != nil {
 		return err
-	}
-	switch args[0] {
-	case "list", "ls":
-		if err := wantArgs(pos, 1, "one username"); err != nil {
-			return err
-		}
-	case "revoke", "rm", "delete":
-		if err := wantArgs(pos, 2, "a username and a client_id"); err != nil {
-			return err
-		}
-	default:
-		fmt.Fprintf(e.stderr, "oauthd grants: unknown subcommand %q (list, revoke)\n", args[0])
-		return errUsage
 	}
 	s, err := openDB(ctx, *db)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 func cmdKeys(ctx context.Context, args []string, e *env) error {
-	if ok, err := groupHelp(args, e, "usage: oauthd keys list|rotate\nRun 'oauthd keys SUBCOMMAND --help' for its flags.\n"); !ok {
+	if ok, err := groupHelp(args, e, "keys", []string{"list", "rotate"}, "usage: oauthd keys list|rotate\nRun 'oauthd keys SUBCOMMAND --help' for its flags.\n"); !ok {
 		return err
 	}
 	switch args[0] {
@@ -21,8 +21,7 @@ func cmdKeys(ctx context.Context, args []string, e *env) error {
 	case "rotate":
 		return keysRotate(ctx, args[1:], e)
 	}
-	fmt.Fprintf(e.stderr, "oauthd keys: unknown subcommand %q (list, rotate)\n", args[0])
-	return errUsage
+	return unknownSubcommand(e, "keys", args[0], []string{"list", "rotate"})
 }
 
 // keyEncryptionKey reads OAUTHD_KEY_ENCRYPTION_KEY: 32 bytes in base64
@@ -73,33 +72,32 @@ func keyConfig(e *env, fs *flag.FlagSet, period string, file *fileConfig, cfg *o
 	return nil
 }
 
-func openKeys(ctx context.Context, args []string, e *env, name string, extra func(*flag.FlagSet)) (*oauthd.KeyManager, func(), []string, error) {
+func openKeys(ctx context.Context, args []string, e *env, name string, extra func(*flag.FlagSet)) (*oauthd.KeyManager, func(), error) {
 	fs := newFlagSet(name, e)
 	db, file := configFlags(fs, e)
 	period := keyFlags(fs, e)
 	if extra != nil {
 		extra(fs)
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return nil, nil, nil, err
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
+		return nil, nil, err
 	}
 	var cfg oauthd.Config
 	if err := keyConfig(e, fs, *period, file, &cfg); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// The key manager stores the first keys when it finds none: keys list
 	// on a new database starts it, as serve would.
 	s, err := createDB(ctx, *db, e)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	km, err := oauthd.NewKeyManager(cfg, s)
 	if err != nil {
 		s.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return km, func() { s.Close() }, pos, nil
+	return km, func() { s.Close() }, nil
 }
 
 func printKeys(e *env, keys []oauthd.KeyInfo) error {
@@ -119,14 +117,11 @@ func printKeys(e *env, keys []oauthd.KeyInfo) error {
 // keysList prints every signing key with its schedule. On a new database
 // it first creates the keys, as the server does on its first start.
 func keysList(ctx context.Context, args []string, e *env) error {
-	km, done, pos, err := openKeys(ctx, args, e, "keys list", nil)
+	km, done, err := openKeys(ctx, args, e, "keys list", nil)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
-		return err
-	}
 	keys, err := km.List(ctx)
 	if err != nil {
 		return err
@@ -138,16 +133,13 @@ func keysList(ctx context.Context, args []string, e *env) error {
 // once and signs after every node and client cache has seen it.
 func keysRotate(ctx context.Context, args []string, e *env) error {
 	var algs listFlag
-	km, done, pos, err := openKeys(ctx, args, e, "keys rotate", func(fs *flag.FlagSet) {
+	km, done, err := openKeys(ctx, args, e, "keys rotate", func(fs *flag.FlagSet) {
 		fs.Var(&algs, "alg", "rotate only this algorithm: RS256, ES256 or EdDSA (repeatable; default all)")
 	})
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
-		return err
-	}
 	keys, err := km.Rotate(ctx, algs...)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -87,10 +88,18 @@ func run(ctx context.Context, args []string, e *env) int {
 	case "config":
 		err = cmdConfig(ctx, args[1:], e)
 	case "version", "--version":
-		fmt.Fprintln(e.stdout, "oauthd", version)
+		err = cmdVersion(args[1:], e)
 	case "help", "-h", "--help":
+		if len(args) > 1 && !isHelp(args[1]) {
+			// oauthd help client create: the help of that command.
+			return run(ctx, append(slices.Clone(args[1:]), "--help"), e)
+		}
 		fmt.Fprint(e.stdout, usage)
 	default:
+		if strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(e.stderr, "oauthd: give a command before flags: %s\nRun 'oauthd help' for usage.\n", strings.Join(commands, ", "))
+			return 2
+		}
 		fmt.Fprintf(e.stderr, "oauthd: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
@@ -101,11 +110,43 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 0
 	}
 	if err != nil {
-		// The library's errors start with "oauthd: " too: once is enough.
-		fmt.Fprintf(e.stderr, "oauthd: %s\n", strings.ReplaceAll(err.Error(), ": oauthd: ", ": "))
+		fmt.Fprintf(e.stderr, "oauthd: %s\n", errorMessage(err))
 		return 1
 	}
 	return 0
+}
+
+// commands are the commands of run, for the message about a flag given
+// before one.
+var commands = []string{"serve", "config", "client", "user", "keys", "grants", "migrate", "backup", "bench", "version", "help"}
+
+// errorMessage is the text of a command's error without the "oauthd: "
+// the library's errors start with, at the start or after a wrapping
+// context: run prints it once, before the whole message.
+func errorMessage(err error) string {
+	msg := err.Error()
+	for {
+		m, ok := strings.CutPrefix(msg, "oauthd: ")
+		if !ok {
+			break
+		}
+		msg = m
+	}
+	for strings.Contains(msg, ": oauthd: ") {
+		msg = strings.ReplaceAll(msg, ": oauthd: ", ": ")
+	}
+	return msg
+}
+
+// cmdVersion prints the version; it takes no arguments.
+func cmdVersion(args []string, e *env) error {
+	fs := newFlagSet("version", e)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), "usage: oauthd version\n\nPrints the version of oauthd.\n") }
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "oauthd", version)
+	return nil
 }
 
 var version = "dev"

@@ -115,8 +115,9 @@ func testUserCommands(t *testing.T, db string) {
 	if code, _, errs = oauthdCmd(t, db, "", "user", "add", "bob"); code != 1 || !strings.Contains(errs, "password") {
 		t.Errorf("no password: %d %s", code, errs)
 	}
-	if code, _, _ = oauthdCmd(t, db, "pw-two\n", "user", "passwd", "alice", "--password-stdin"); code != 0 {
-		t.Error("passwd failed")
+	before := time.Now()
+	if code, out, _ = oauthdCmd(t, db, "pw-two\n", "user", "passwd", "alice", "--password-stdin"); code != 0 || !strings.Contains(out, "signed out of every browser") {
+		t.Errorf("passwd: %d %s", code, out)
 	}
 	s, _ := app.OpenStore(context.Background(), db, true)
 	u, err := s.UserByUsername(context.Background(), "alice")
@@ -125,6 +126,9 @@ func testUserCommands(t *testing.T, db string) {
 	}
 	if !secret.Verify(u.PasswordHash, "pw-two") || secret.Verify(u.PasswordHash, "pw-one") || u.Claims["email_verified"] != true {
 		t.Errorf("user after passwd: %+v", u)
+	}
+	if u.PasswordChangedAt.Before(before.Truncate(time.Millisecond)) {
+		t.Errorf("PasswordChangedAt %v; want the time of passwd (after %v), which ends older sessions", u.PasswordChangedAt, before)
 	}
 	// a remembered consent and a token, then grants list and revoke
 	now := time.Now()
@@ -203,6 +207,7 @@ func TestHelp(t *testing.T) {
 		{"client", "--help"}, {"client", "help"}, {"client", "create", "--help"}, {"client", "update", "web", "-h"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"keys", "-h"}, {"keys", "rotate", "--help"},
 		{"grants", "--help"}, {"grants", "revoke", "--help"}, {"migrate", "--help"}, {"bench", "--help"}, {"backup", "--help"},
+		{"version", "--help"}, {"help", "keys", "rotate"},
 	} {
 		code, out, errs := oauthdCmd(t, db, "", args...)
 		if code != 0 || !strings.Contains(strings.ToLower(out), "usage") || errs != "" {

@@ -83,7 +83,7 @@ func testUserClaimsCommand(t *testing.T, db string) {
 		t.Errorf("unset: %s", out2)
 	}
 	for _, bad := range []string{"sub=x", "noequals", "address={not json"} {
-		if code, _, _ := oauthdEnv(t, vars, "user", "claims", "ada", "--claim", bad); code != 1 {
+		if code, _, _ := oauthdEnv(t, vars, "user", "claims", "ada", "--claim", bad); code != 2 {
 			t.Errorf("--claim %s accepted", bad)
 		}
 	}

@@ -17,11 +17,7 @@ import (
 func loadConfig(name string, args []string, e *env) (app.Config, error) {
 	fs := newFlagSet(name, e)
 	flags := app.Flags(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return app.Config{}, err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return app.Config{}, err
 	}
 	return app.Load(e.getenv, flags)
@@ -89,7 +85,7 @@ OpenID Connect discovery: %s
 func cmdMigrate(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("migrate", e)
 	db := dbFlag(fs, e)
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
 	// The version before, to say what migrating did (0: a new database).

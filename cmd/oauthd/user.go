@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +22,7 @@ import (
 )
 
 func cmdUser(ctx context.Context, args []string, e *env) error {
-	if ok, err := groupHelp(args, e, "usage: oauthd user add|list|delete|passwd|claims\nRun 'oauthd user SUBCOMMAND --help' for its flags.\n"); !ok {
+	if ok, err := groupHelp(args, e, "user", userSubcommands, "usage: oauthd user add|list|delete|passwd|claims\nRun 'oauthd user SUBCOMMAND --help' for its flags.\n"); !ok {
 		return err
 	}
 	switch args[0] {
@@ -36,9 +37,10 @@ func cmdUser(ctx context.Context, args []string, e *env) error {
 	case "claims":
 		return userClaims(ctx, args[1:], e)
 	}
-	fmt.Fprintf(e.stderr, "oauthd user: unknown subcommand %q (add, list, delete, passwd, claims)\n", args[0])
-	return errUsage
+	return unknownSubcommand(e, "user", args[0], userSubcommands)
 }
+
+var userSubcommands = []string{"add", "list", "delete", "passwd", "claims"}
 
 // readPassword asks for a password on the terminal (twice, without echo),
 // or reads one line from standard input when it is not a terminal or
@@ -85,11 +87,8 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
 	var claims valuesFlag
 	fs.Var(&claims, "claim", `an OpenID Connect claim as name=value, e.g. "name=Alice Liddell" (repeatable)`)
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, 1, "one username")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one username"); err != nil {
 		return err
 	}
 	name := pos[0]
@@ -98,7 +97,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	}
 	cl, err := parseClaims(claims)
 	if err != nil {
-		return err
+		return usageError(fs, "%s", err)
 	}
 	pw, err := readPassword(e, *stdin)
 	if err != nil {
@@ -127,10 +126,14 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
-// parseClaims turns name=value pairs into claims (OIDC Core §5.1): true
-// and false become booleans, a JSON object (address) an object, and a
-// number for updated_at a number; everything else is a string. A name may
-// carry a language tag (name#fr, §5.2).
+// parseClaims turns name=value pairs into claims. A standard claim of
+// OIDC Core §5.1 gets the type defined there: email_verified and
+// phone_number_verified are booleans (true or false), address a JSON
+// object, updated_at a number (seconds since 1970), every other one a
+// string, even "true" or "123". Another claim is a boolean for true and
+// false, an object for a value starting with {, else a string. A name may
+// carry a language tag (name#fr, §5.2); the claim before it gives the
+// type.
 func parseClaims(kvs []string) (map[string]any, error) {
 	if len(kvs) == 0 {
 		return nil, nil
@@ -138,33 +141,77 @@ func parseClaims(kvs []string) (map[string]any, error) {
 	m := map[string]any{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") {
-			return nil, fmt.Errorf("--claim %q: use name=value", kv)
+		if len(k) > maxClaimName {
+			return nil, fmt.Errorf("--claim: a claim name of %d bytes; at most %d are allowed", len(k), maxClaimName)
 		}
-		switch _, reserved := reservedClaims[k]; {
+		base, tag, tagged := strings.Cut(k, "#")
+		switch _, reserved := reservedClaims[base]; {
+		case !ok:
+			return nil, fmt.Errorf("--claim %q: use name=value", kv)
+		case base == "":
+			return nil, fmt.Errorf("--claim %q: the claim name is empty; use name=value", kv)
+		case strings.ContainsAny(k, " \t\r\n"):
+			return nil, fmt.Errorf("--claim %q: a claim name has no spaces; use name=value", kv)
+		case tagged && tag == "":
+			return nil, fmt.Errorf("--claim %q: a language tag follows the # (name#fr=...)", kv)
 		case reserved:
-			return nil, fmt.Errorf("--claim %q: %s is set by the server, not stored with the user", kv, k)
-		case v == "true":
-			m[k] = true
-		case v == "false":
-			m[k] = false
-		case strings.HasPrefix(strings.TrimSpace(v), "{"):
-			var obj map[string]any
-			if err := json.Unmarshal([]byte(v), &obj); err != nil {
-				return nil, fmt.Errorf("--claim %q: the value is not a JSON object", kv)
-			}
-			m[k] = obj
-		case k == "updated_at":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("--claim %q: updated_at is seconds since 1970", kv)
-			}
-			m[k] = n
-		default:
-			m[k] = v
+			return nil, fmt.Errorf("--claim %q: %s is set by the server, not stored with the user", kv, base)
+		}
+		var err error
+		if m[k], err = claimValue(base, v); err != nil {
+			return nil, fmt.Errorf("--claim %q: %w", kv, err)
 		}
 	}
 	return m, nil
+}
+
+// maxClaimName bounds the length of a claim's name (language tag
+// included) in bytes.
+const maxClaimName = 256
+
+// claimTypes are the standard claims of OIDC Core §5.1 that are not
+// strings, with their JSON type.
+var claimTypes = map[string]string{"email_verified": "boolean", "phone_number_verified": "boolean", "address": "object", "updated_at": "number"}
+
+// claimValue is the value of the claim name (without its language tag)
+// given as v on the command line.
+func claimValue(name, v string) (any, error) {
+	typ, std := claimTypes[name]
+	if !std && slices.Contains(oauthd.StandardClaims(), name) {
+		typ = "string"
+	}
+	isObject := func() (map[string]any, bool) {
+		var obj map[string]any
+		return obj, strings.HasPrefix(strings.TrimSpace(v), "{") && json.Unmarshal([]byte(v), &obj) == nil
+	}
+	switch {
+	case typ == "boolean":
+		if v != "true" && v != "false" {
+			return nil, fmt.Errorf("%s is a boolean: use true or false", name)
+		}
+		return v == "true", nil
+	case typ == "" && (v == "true" || v == "false"):
+		return v == "true", nil
+	case typ == "object":
+		obj, ok := isObject()
+		if !ok {
+			return nil, fmt.Errorf(`%s is a JSON object, e.g. %s={"locality":"London","country":"UK"}`, name, name)
+		}
+		return obj, nil
+	case typ == "" && strings.HasPrefix(strings.TrimSpace(v), "{"):
+		obj, ok := isObject()
+		if !ok {
+			return nil, errors.New("the value starts with { but is not a JSON object")
+		}
+		return obj, nil
+	case typ == "number":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s is a number: the seconds since 1970-01-01 UTC, e.g. %s=1767225600", name, name)
+		}
+		return n, nil
+	}
+	return v, nil
 }
 
 // reservedClaims are the claims the server sets in tokens itself.
@@ -179,16 +226,13 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 	var set, unset valuesFlag
 	fs.Var(&set, "claim", `set a claim as name=value, e.g. "name=Alice Liddell", email_verified=true (repeatable)`)
 	fs.Var(&unset, "unset", "remove a claim (repeatable)")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, 1, "one username")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, "one username"); err != nil {
 		return err
 	}
 	add, err := parseClaims(set)
 	if err != nil {
-		return err
+		return usageError(fs, "%s", err)
 	}
 	s, err := openDB(ctx, *db)
 	if err != nil {
@@ -226,7 +270,7 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 func userList(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user list", e)
 	db := dbFlag(fs, e)
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
 	s, err := openDB(ctx, *db)
@@ -288,10 +332,12 @@ func userPasswd(ctx context.Context, args []string, e *env) error {
 	if u.PasswordHash, err = secret.Hash(pw); err != nil {
 		return err
 	}
+	// The browsers signed in with the old password sign in again.
 	u.UpdatedAt = time.Now()
+	u.PasswordChangedAt = u.UpdatedAt
 	if err := s.UpdateUser(ctx, u); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "changed the password of %s\n", u.Username)
+	fmt.Fprintf(e.stdout, "changed the password of %s (signed out of every browser; tokens already issued stay valid: oauthd grants revoke ends them)\n", u.Username)
 	return nil
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lines are the lines of a command's output.
+func lines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
+
+// Every command rejects arguments it does not take: exit 2, one line
+// naming the argument, nothing done (no database created).
+func TestUnexpectedArguments(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		args       []string
+		extra      string // the argument named
+		hint       string // also in the message
+		dbNotTouch bool
+	}{
+		{[]string{"client", "create", "--redirect-uri", "https://a.example/cb", "--id", "x1", "--scope", "email", "profile", "--public"}, "profile",
+			`to give several values, repeat --scope or quote them as one: --scope "email profile"`, true},
+		{[]string{"client", "create", "--redirect-uri", "https://a.example/cb", "--scope=email", "profile"}, "profile", `--scope "email profile"`, true},
+		{[]string{"client", "create", "--redirect-uri", "https://a.example/cb", "--name", "Web", "App"}, "App", `quote a value with spaces: --name "Web App"`, true},
+		{[]string{"client", "create", "--public", "extra", "--redirect-uri", "https://a.example/cb"}, "extra", "it takes no arguments", true},
+		{[]string{"version", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"--version", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"client", "list", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"migrate", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"user", "list", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"keys", "list", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"keys", "rotate", "--alg", "ES256", "RS256"}, "RS256", "repeat --alg", true},
+		{[]string{"serve", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"config", "print", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"config", "check", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"bench", "extra"}, "extra", "it takes no arguments", true},
+		{[]string{"backup", "a.db", "b.db"}, "b.db", "it takes one file to write the backup to", true},
+		{[]string{"client", "show", "web", "extra"}, "extra", "it takes one client_id", true},
+		{[]string{"client", "delete", "web", "extra"}, "extra", "it takes one client_id", true},
+		{[]string{"client", "update", "web", "extra", "--name", "x"}, "extra", "it takes one client_id", true},
+		{[]string{"user", "add", "ada", "extra"}, "extra", "it takes one username", true},
+		{[]string{"user", "delete", "ada", "extra"}, "extra", "it takes one username", true},
+		{[]string{"user", "passwd", "ada", "extra"}, "extra", "it takes one username", true},
+		{[]string{"user", "claims", "ada", "--claim", "name=Ada", "Lovelace"}, "Lovelace",
+			`quote a value with spaces: --claim "name=Ada Lovelace"; to give several values, repeat --claim`, true},
+		{[]string{"grants", "list", "ada", "extra"}, "extra", "it takes one username", true},
+		{[]string{"grants", "revoke", "ada", "web", "extra"}, "extra", "it takes a username and a client_id", true},
+	} {
+		code, out, errs := oauthdCmd(t, db, "pw\n", tc.args...)
+		want := fmt.Sprintf("unexpected argument %q (", tc.extra)
+		if code != 2 || out != "" || len(lines(errs)) != 1 || !strings.HasPrefix(errs, "oauthd ") ||
+			!strings.Contains(errs, want) || !strings.Contains(errs, tc.hint) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q and %q", tc.args, code, out, errs, want, tc.hint)
+		}
+		if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v created the database", tc.args)
+		}
+	}
+	// Too few arguments is a usage error too.
+	for _, args := range [][]string{{"client", "show"}, {"user", "add"}, {"grants", "revoke", "ada"}, {"backup"}} {
+		if code, out, errs := oauthdCmd(t, db, "", args...); code != 2 || out != "" || len(lines(errs)) != 1 || !strings.Contains(errs, "expected ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and what is expected", args, code, out, errs)
+		}
+	}
+	// oauthd help COMMAND is the help of the command, not an extra argument.
+	if code, out, errs := oauthdCmd(t, db, "", "help", "client", "create"); code != 0 || !strings.Contains(out, "-redirect-uri") || errs != "" {
+		t.Errorf("help client create: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// The hint's advice works.
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--redirect-uri", "https://a.example/cb", "--id", "x1", "--scope", "email profile", "--public"); code != 0 {
+		t.Fatalf("client create with quoted scopes: %d %s", code, errs)
+	}
+	if code, out, _ := oauthdCmd(t, db, "", "client", "show", "x1"); code != 0 || !strings.Contains(out, "email profile") {
+		t.Errorf("client show: %d %s; want the scopes email profile", code, out)
+	}
+}
+
+// An error of the library, which starts with "oauthd: " itself, is
+// printed with the prefix once.
+func TestErrorPrefixOnce(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "migrate"); code != 0 {
+		t.Fatalf("migrate: %s", errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "rotate", "--alg", "HS256"}, `oauthd: signing algorithm "HS256" is not supported`},
+		{[]string{"client", "create", "--redirect-uri", "https://a.example/cb#frag"}, `oauthd: --redirect-uri: redirect URI "https://a.example/cb#frag" has a fragment`},
+	} {
+		code, _, errs := oauthdCmd(t, db, "", tc.args...)
+		if code != 1 || !strings.HasPrefix(errs, tc.want) || strings.Count(errs, "oauthd: ") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q, with one oauthd: prefix", tc.args, code, errs, tc.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"oauthd: x":                      "x",
+		"oauthd: oauthd: x":              "x",
+		"--db: oauthd: x":                "--db: x",
+		"open: oauthd: read: oauthd: x":  "open: read: x",
+		"no client \"oauthd: web\" here": "no client \"oauthd: web\" here",
+	} {
+		if got := errorMessage(errors.New(in)); got != want {
+			t.Errorf("errorMessage(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// A flag where a group's subcommand belongs asks for the subcommand
+// and lists them.
+func TestGroupFlagBeforeSubcommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "--db", "X"}, "oauthd keys: give a subcommand before flags: list, rotate\n"},
+		{[]string{"client", "--db", "X", "list"}, "oauthd client: give a subcommand before flags: create, update, list, show, delete\n"},
+		{[]string{"user", "--config=x.yaml"}, "oauthd user: give a subcommand before flags: add, list, delete, passwd, claims\n"},
+		{[]string{"grants", "--db", "X"}, "oauthd grants: give a subcommand before flags: list, revoke\n"},
+		{[]string{"config", "--config", "x.yaml"}, "oauthd config: give a subcommand before flags: print, check\n"},
+		{[]string{"--db", "X", "client", "list"}, "oauthd: give a command before flags: serve, config, client"},
+	} {
+		code, out, errs := oauthdCmd(t, db, "", tc.args...)
+		if code != 2 || out != "" || !strings.HasPrefix(errs, tc.want) || strings.Contains(errs, "unknown") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "keys", "frobnicate"); code != 2 || errs != "oauthd keys: unknown subcommand \"frobnicate\" (list, rotate)\n" {
+		t.Errorf("keys frobnicate: exit %d, stderr %q", code, errs)
+	}
+}
+
+// client update refuses to change nothing.
+func TestClientUpdateNothingToChange(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb"); code != 0 {
+		t.Fatalf("create: %s", errs)
+	}
+	for _, args := range [][]string{{"client", "update", "web"}, {"client", "update", "--db", db, "web"}} {
+		code, out, errs := oauthdCmd(t, db, "", args...)
+		if code != 2 || out != "" || len(lines(errs)) != 1 || !strings.HasPrefix(errs, "oauthd client update: nothing to change: give one of ") ||
+			!strings.Contains(errs, "--name") || !strings.Contains(errs, "--rotate-secret") || !strings.Contains(errs, "--scope") || strings.Contains(errs, "--db") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and the flags that change a client", args, code, out, errs)
+		}
+	}
+	if code, out, errs := oauthdCmd(t, db, "", "client", "update", "web", "--name", "Web"); code != 0 || !strings.Contains(out, "updated client web") {
+		t.Errorf("update --name: %d %s %s", code, out, errs)
+	}
+}
+
+// A wrong flag is told in one line, and the next points to --help; the
+// usage itself is only printed when asked for.
+func TestUnknownFlagOneLine(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		args    []string
+		command string
+		want    string
+	}{
+		{[]string{"serve", "--bogus"}, "serve", "flag provided but not defined: -bogus"},
+		{[]string{"config", "print", "--bogus"}, "config print", "flag provided but not defined: -bogus"},
+		{[]string{"client", "create", "--bogus"}, "client create", "-bogus"},
+		{[]string{"client", "update", "web", "--access-token-ttl", "soon"}, "client update", `invalid value "soon" for flag -access-token-ttl`},
+		{[]string{"user", "claims", "ada", "--claim"}, "user claims", "flag needs an argument: -claim"},
+		{[]string{"backup", "--bogus", "x.db"}, "backup", "-bogus"},
+		{[]string{"bench", "--bogus"}, "bench", "-bogus"},
+		{[]string{"version", "--bogus"}, "version", "-bogus"},
+	} {
+		code, out, errs := oauthdCmd(t, db, "", tc.args...)
+		l := lines(errs)
+		wantHelp := "Run 'oauthd " + tc.command + " --help' for usage."
+		if code != 2 || out != "" || len(l) != 2 || !strings.HasPrefix(l[0], "oauthd "+tc.command+": ") || !strings.Contains(l[0], tc.want) || l[1] != wantHelp {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, a line with %q and %q", tc.args, code, out, errs, tc.want, wantHelp)
+		}
+	}
+	// --help still prints the whole usage, on standard output.
+	code, out, errs := oauthdCmd(t, db, "", "serve", "--help")
+	if code != 0 || errs != "" || !strings.Contains(out, "-addr") || !strings.Contains(out, "-issuer") {
+		t.Errorf("serve --help: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// user claims gives the standard claims of OIDC Core §5.1 their types.
+func TestUserClaimsTypes(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "pw\n", "user", "add", "ada"); code != 0 {
+		t.Fatalf("user add: %s", errs)
+	}
+	for _, tc := range []struct{ claim, want string }{
+		{"email_verified=maybe", "email_verified is a boolean: use true or false"},
+		{"email_verified=1", "email_verified is a boolean"},
+		{"phone_number_verified=nah", "phone_number_verified is a boolean: use true or false"},
+		{`address="str"`, "address is a JSON object"},
+		{"address=London", "address is a JSON object"},
+		{"address=null", "address is a JSON object"},
+		{"updated_at=yesterday", "updated_at is a number"},
+		{"updated_at=-5", "updated_at is a number"},
+		{"=x", "the claim name is empty"},
+		{"#fr=x", "the claim name is empty"},
+		{"name#=x", "a language tag follows the #"},
+		{strings.Repeat("n", 257) + "=x", "a claim name of 257 bytes; at most 256"},
+		{"custom={x", "not a JSON object"},
+	} {
+		for _, cmd := range [][]string{{"user", "claims", "ada"}, {"user", "add", "bob"}} {
+			code, out, errs := oauthdCmd(t, db, "pw\n", append(cmd, "--claim", tc.claim)...)
+			if code != 2 || out != "" || len(lines(errs)) != 1 || !strings.HasPrefix(errs, "oauthd "+strings.Join(cmd[:2], " ")+": --claim") || !strings.Contains(errs, tc.want) {
+				t.Errorf("%v --claim %s: exit %d, stdout %q, stderr %q; want exit 2 and %q", cmd, tc.claim, code, out, errs, tc.want)
+			}
+		}
+	}
+	if code, out, _ := oauthdCmd(t, db, "", "user", "list"); code != 0 || strings.Contains(out, "bob") {
+		t.Errorf("a user was added with a wrong claim")
+	}
+	code, out, errs := oauthdCmd(t, db, "", "user", "claims", "ada",
+		"--claim", "name=true", "--claim", "name#fr=123", "--claim", "phone_number=15551234", "--claim", "locale=false",
+		"--claim", "email_verified=false", "--claim", "phone_number_verified=true", "--claim", "updated_at=1767225600",
+		"--claim", `address={"locality":"London"}`, "--claim", "custom=true", "--claim", "other=42", "--claim", `obj={"a":1}`,
+		"--claim", strings.Repeat("n", 256)+"=long")
+	if code != 0 {
+		t.Fatalf("user claims: %d %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not JSON: %s", out)
+	}
+	want := map[string]any{"name": "true", "name#fr": "123", "phone_number": "15551234", "locale": "false", "email_verified": false,
+		"phone_number_verified": true, "updated_at": float64(1767225600), "custom": true, "other": "42", strings.Repeat("n", 256): "long"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("claim %s = %#v; want %#v", k, got[k], v)
+		}
+	}
+	if a, _ := got["address"].(map[string]any); a["locality"] != "London" {
+		t.Errorf("address = %#v", got["address"])
+	}
+	if o, _ := got["obj"].(map[string]any); o["a"] != float64(1) {
+		t.Errorf("obj = %#v", got["obj"])
+	}
+}
