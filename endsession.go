@@ -126,6 +126,11 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, e)
 		return
 	}
+	if e := sentOnce(ps, "csrf", "action"); e != nil {
+		e.Code = PageBadRequest
+		p.errorPage(w, r, e)
+		return
+	}
 	page := Page{Status: http.StatusOK, RequestID: RequestID(r.Context()), Locales: lr.locales}
 	confirm := r.Method == http.MethodPost && ps.has("csrf")
 	if confirm {

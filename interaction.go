@@ -292,6 +292,9 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
+	if perr == nil {
+		perr = sentOnce(form, "request", "username", "password", "csrf")
+	}
 	if perr != nil {
 		perr.Code = PageBadRequest
 		p.errorPage(w, r, perr)
@@ -361,6 +364,9 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		ps, perr = parseForm(w, r, p.cfg.MaxBodyBytes)
 	} else {
 		ps, perr = parseQuery(r.URL.RawQuery)
+	}
+	if perr == nil {
+		perr = sentOnce(ps, "request", "csrf", "action", "remember")
 	}
 	if perr != nil {
 		perr.Code = PageBadRequest
@@ -462,5 +468,17 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 // first is the first value of a parameter of a page form (pages tolerate
 // repeats; the protocol endpoints do not).
 func first(ps params, name string) string { return ps.first(name) }
+
+// sentOnce refuses a form or query that repeats one of the fields, as the
+// OAuth endpoints refuse a repeated parameter (RFC 6749 §3.1): which of
+// two values a page meant is not guessed.
+func sentOnce(ps params, names ...string) *Error {
+	for _, n := range names {
+		if _, e := ps.get(n); e != nil {
+			return e
+		}
+	}
+	return nil
+}
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

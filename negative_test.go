@@ -510,6 +510,16 @@ func TestNegativeBattery(t *testing.T) {
 			q.ctype = "text/plain"
 			return q
 		}, status: 400, code: oauthd.PageBadRequest},
+		{name: "RFC6749_3.1/login_form_username_repeated", req: func(n *negEnv) *negReq {
+			b := n.browser()
+			r := n.loginPage(b, n.authz())
+			return post(oauthd.LoginPath, "request", r.str("AuthReqID"), "csrf", r.str("CSRF"), "username", "nobody", "username", "admin", "password", "admin").from(b)
+		}, status: 400, code: oauthd.PageBadRequest},
+		{name: "RFC6749_3.1/consent_form_action_repeated", req: func(n *negEnv) *negReq {
+			b := n.browser()
+			c := n.consentPage(b, n.authz())
+			return post(oauthd.ConsentPath, "request", c.str("AuthReqID"), "csrf", c.str("CSRF"), "action", "deny", "action", "approve").from(b)
+		}, status: 400, code: oauthd.PageBadRequest},
 		{name: "RFC6749_10.12/consent_without_csrf", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			c := n.consentPage(b, n.authz())
