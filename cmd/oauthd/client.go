@@ -525,6 +525,22 @@ func clientDelete(ctx context.Context, args []string, e *env) error {
 	} else if err != nil {
 		return err
 	}
+	// A client registered again under this client_id must get none of
+	// this one's tokens, codes and consents: they count for a client only
+	// from a little before its registration (oauthd.Client.Predates allows
+	// for clocks that differ by 2 s), and servers may issue tokens to this
+	// one for up to a second more from their cache of clients. Returning
+	// once both have passed makes "delete, then create" safe in a script.
+	select {
+	case <-time.After(deleteSettle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	fmt.Fprintf(e.stdout, "deleted client %s\n", pos[0])
 	return nil
 }
+
+// deleteSettle is how long client delete waits before it returns: the
+// clock allowance of Client.Predates (2 s), the servers' client cache
+// (oauthd.Config.ClientCacheTTL, 1 s) and a margin.
+const deleteSettle = 3500 * time.Millisecond

@@ -171,6 +171,11 @@ func TestServeStopsGracefully(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, `"msg":"stopped"`) {
 		t.Errorf("exit %d, stderr %s; want 0 and a stopped line", r.code, r.stderr)
 	}
+	// serve started a new SQLite file, and said so, as the other commands
+	// that may create one do.
+	if !strings.Contains(r.stderr, `"msg":"created a new database"`) {
+		t.Errorf("stderr %s; want a line saying the database was created", r.stderr)
+	}
 }
 
 // A client still sending its request body when shutdown_timeout passes

@@ -243,3 +243,34 @@ func TestBackupCommand(t *testing.T) {
 		t.Errorf("backup of PostgreSQL: %d %s", code, errs)
 	}
 }
+
+// "client delete" then "client create" under the same client_id, as a
+// script runs them: the new client gets none of the old one's records,
+// even one made the moment before the deletion.
+func TestClientDeleteThenCreateStartsClean(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "svc", "--grant", "client_credentials", "--scope", "read"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	last := time.Now() // a token issued just before the deletion
+	if code, _, errs := oauthdCmd(t, db, "", "client", "delete", "svc"); code != 0 {
+		t.Fatalf("delete: %d %s", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "svc", "--grant", "client_credentials", "--scope", "read"); code != 0 {
+		t.Fatalf("create again: %d %s", code, errs)
+	}
+	s, err := app.OpenStore(context.Background(), db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.Client(context.Background(), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server may issue a token from its cached client up to a second
+	// after the deletion.
+	if !c.Predates(last) || !c.Predates(last.Add(time.Second)) {
+		t.Errorf("the client registered again (at %v) would take a record of the deleted one made at %v", c.CreatedAt, last)
+	}
+}

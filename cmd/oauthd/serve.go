@@ -28,9 +28,17 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	path, newFile := sqlitePath(cfg.DB)
+	if newFile {
+		_, err := os.Stat(path)
+		newFile = errors.Is(err, os.ErrNotExist)
+	}
 	m, err := app.Open(ctx, cfg, e.stderr)
 	if err != nil {
 		return err
+	}
+	if newFile {
+		m.Logger.Info("created a new database", "path", path)
 	}
 	attrs := []any{"addr", m.Addr(), "issuer", m.Config.Issuer, "db", app.MaskDSN(m.Config.DB), "tls", m.Config.TLSCertFile != ""}
 	if a := m.MetricsAddr(); a != "" {
