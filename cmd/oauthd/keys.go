@@ -100,6 +100,18 @@ func openKeys(ctx context.Context, args []string, e *env, name string, extra fun
 	return km, func() { s.Close() }, nil
 }
 
+// signsUntil is when k stops signing: its scheduled retirement, or earlier
+// when a later key of its algorithm takes over first (after a rotation).
+func signsUntil(k oauthd.KeyInfo, keys []oauthd.KeyInfo) time.Time {
+	until := k.RetireAt
+	for _, o := range keys {
+		if o.Algorithm == k.Algorithm && o.NotBefore.After(k.NotBefore) && o.NotBefore.Before(until) {
+			until = o.NotBefore
+		}
+	}
+	return until
+}
+
 func printKeys(e *env, keys []oauthd.KeyInfo) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tSTATE\tSIGNS FROM\tSIGNS UNTIL\tPUBLISHED UNTIL\tENCRYPTED")
@@ -109,7 +121,7 @@ func printKeys(e *env, keys []oauthd.KeyInfo) error {
 			enc = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, k.NotBefore.Format(time.RFC3339),
-			k.RetireAt.Format(time.RFC3339), k.ExpiresAt.Format(time.RFC3339), enc)
+			signsUntil(k, keys).Format(time.RFC3339), k.ExpiresAt.Format(time.RFC3339), enc)
 	}
 	return tw.Flush()
 }

@@ -37,6 +37,17 @@ func testKeysCommands(t *testing.T, db string) {
 	if _, out, _ = oauthdEnv(t, kek, "keys", "list"); strings.Count(out, "\n") != 5 {
 		t.Errorf("keys list after rotate:\n%s; want 4 keys", out)
 	}
+	// The ES256 key the new one replaces signs until the new one starts,
+	// not until its own scheduled retirement.
+	var from, until []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && f[1] == "ES256" {
+			from, until = append(from, f[3]), append(until, f[4])
+		}
+	}
+	if len(from) != 2 || !(until[0] == from[1] || until[1] == from[0]) {
+		t.Errorf("keys list after rotate:\n%s; want the old ES256 key to sign until the new one's start", out)
+	}
 	for name, vars := range map[string]map[string]string{
 		"missing key": {"OAUTHD_DB": db},
 		"wrong key":   {"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg="},
