@@ -312,3 +312,16 @@ func TestConfigCheckWarnsOfUnknownVariables(t *testing.T) {
 		t.Errorf("config check: exit %d, stderr %q; want 0 and a warning naming OAUTHD_GC_BATCHSIZE", code, errb.String())
 	}
 }
+
+// An issuer written with a trailing slash is used without it, and serve
+// says so: clients compare the issuer byte for byte (OIDC Discovery §4.3).
+func TestServeIssuerTrailingSlash(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, done := startServe(t, ctx, "--issuer", "http://127.0.0.1:18991/")
+	cancel()
+	r := <-done
+	if !strings.Contains(r.stderr, `trailing / is dropped`) || !strings.Contains(r.stderr, `"issuer":"http://127.0.0.1:18991"`) {
+		t.Errorf("stderr %s; want a warning naming the issuer without the slash", r.stderr)
+	}
+}
