@@ -28,11 +28,21 @@ func (p *Provider) PendingRequest(r *http.Request, id string) (*AuthRequest, err
 // Approve answers a pending request with success for the user, who
 // authenticated at authTime and granted scopes (a subset of ar.Scopes):
 // it issues the code (or tokens) and redirects the browser to the client.
-// It fails, writing nothing, when the request was already answered or the
-// user or scopes are unknown; it writes the redirect otherwise.
+//
+// It fails, writing nothing, when the scopes or the user are unknown, when
+// the login does not meet what the request asked of it (ErrLoginRequired:
+// prompt=login or select_account and a login before the request, a login
+// older than max_age, or another user than the one id_token_hint or a
+// claims request for sub names; OIDC Core §3.1.2.1, §3.1.2.2; authenticate
+// the person again, or answer with Deny), and when the request was already
+// answered. It writes the redirect otherwise (or an error page if the
+// store fails while issuing).
 func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthRequest, userID string, authTime time.Time, scopes []string) error {
 	if !subset(scopes, ar.Scopes) {
 		return errors.New("oauthd: Approve: scopes must be a subset of the requested scopes")
+	}
+	if p.needsLogin(ar, &Session{UserID: userID, AuthTime: authTime}) {
+		return ErrLoginRequired
 	}
 	c, err := p.store.Client(r.Context(), ar.ClientID)
 	if err != nil {
@@ -42,11 +52,23 @@ func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthReque
 	if err != nil {
 		return err
 	}
+	// The request is answered once: taken from the store before anything
+	// is written, so a second Approve (or a Deny) fails instead.
+	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
+		return errors.New("oauthd: Approve: the request was already answered or has expired")
+	} else if err != nil {
+		return err
+	}
 	granted := *ar
+	granted.ID = "" // deleted above
 	granted.Scopes = slices.Clone(scopes)
 	p.issue(w, r, &granted, c, u, &Session{UserID: u.ID, AuthTime: authTime}, false)
 	return nil
 }
+
+// ErrLoginRequired is Approve's error for a login that does not meet what
+// the authorization request asked of it.
+var ErrLoginRequired = errors.New("oauthd: Approve: the login does not meet the request (prompt, max_age, id_token_hint or the claims request's sub)")
 
 // Deny answers a pending request with access_denied (RFC 6749 §4.1.2.1).
 func (p *Provider) Deny(w http.ResponseWriter, r *http.Request, ar *AuthRequest) {

@@ -62,3 +62,80 @@ func TestCustomLogin(t *testing.T) {
 		t.Errorf("deny: %s", r.location())
 	}
 }
+
+// Approve holds a program's own login to what the request asked of it
+// (OIDC Core §3.1.2.1, §3.1.2.2): prompt=login wants a login after the
+// request, max_age a recent one, id_token_hint and a claims request for sub
+// a given user. A login that does not fit is ErrLoginRequired, with nothing
+// written, and the request stays pending; a request is answered once.
+func TestApproveChecksLoginRequirements(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.LoginURL = "/my-login" })
+	var (
+		userID   string
+		authTime time.Time
+		got      error
+		last     *oauthd.AuthRequest
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/", e.p)
+	mux.HandleFunc("/my-login", func(w http.ResponseWriter, r *http.Request) {
+		ar := last
+		if r.FormValue("again") == "" {
+			var err error
+			if ar, err = e.p.PendingRequest(r, r.FormValue("request")); err != nil {
+				http.Error(w, "no such request", 400)
+				return
+			}
+			last = ar
+		}
+		if got = e.p.Approve(w, r, ar, userID, authTime, ar.Scopes); got != nil {
+			w.WriteHeader(299) // the app's own answer: Approve wrote nothing
+		}
+	})
+	e.srv.Config.Handler = mux
+	now := e.clock.Now()
+	for _, tc := range []struct {
+		name     string
+		kv       []string
+		user     string
+		authTime time.Time
+		want     error
+	}{
+		{"prompt_login_before_request", []string{"prompt", "login"}, e.user.ID, now.Add(-time.Minute), oauthd.ErrLoginRequired},
+		{"prompt_login_after_request", []string{"prompt", "login"}, e.user.ID, now.Add(time.Second), nil},
+		{"max_age_exceeded", []string{"max_age", "60"}, e.user.ID, now.Add(-2 * time.Minute), oauthd.ErrLoginRequired},
+		{"max_age_met", []string{"max_age", "60"}, e.user.ID, now.Add(-30 * time.Second), nil},
+		{"claims_sub_other_user", []string{"claims", `{"id_token":{"sub":{"value":"someone-else"}}}`}, e.user.ID, now, oauthd.ErrLoginRequired},
+		{"claims_sub_same_user", []string{"claims", `{"id_token":{"sub":{"value":"` + e.user.ID + `"}}}`}, e.user.ID, now, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			userID, authTime, got = tc.user, tc.authTime, nil
+			b := e.browser()
+			r := b.follow(e, b.get(e.oidcURL(tc.kv...)))
+			if got != tc.want {
+				t.Fatalf("Approve: %v; want %v", got, tc.want)
+			}
+			if tc.want != nil {
+				if r.status != 299 {
+					t.Errorf("Approve wrote an answer (%d) while failing", r.status)
+				}
+				return
+			}
+			u, _ := url.Parse(r.location())
+			if r.status != http.StatusSeeOther || u.Query().Get("code") == "" {
+				t.Fatalf("approve: %d %s; want the redirect with a code", r.status, r.location())
+			}
+		})
+	}
+	// A second Approve of the same request fails without writing.
+	userID, authTime = e.user.ID, now
+	b := e.browser()
+	login := b.get(e.oidcURL())
+	b.follow(e, login)
+	if got != nil {
+		t.Fatalf("first Approve: %v", got)
+	}
+	if r := b.get(e.url(login.location() + "&again=1")); r.status != 299 || got == nil {
+		t.Errorf("second Approve: %v (status %d); want an error and nothing written", got, r.status)
+	}
+}
