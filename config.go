@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -146,6 +147,14 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("oauthd: Config.MaxBodyBytes %d must not be negative (0 is the default, %d)", c.MaxBodyBytes, DefaultMaxBodyBytes)
+	}
+	if c.LoginURL != "" {
+		if u, err := url.Parse(c.LoginURL); err != nil || (u.Host == "" && !strings.HasPrefix(u.Path, "/")) || u.Fragment != "" {
+			return fmt.Errorf("oauthd: Config.LoginURL %q is not an absolute URL or a path starting with /", c.LoginURL)
+		}
+	}
 	if err := c.keyDefaults(); err != nil {
 		return err
 	}
@@ -164,10 +173,25 @@ func (c *Config) setDefaults() error {
 	if err := c.setLimitDefaults(); err != nil {
 		return err
 	}
-	if c.Pages == nil {
+	if isNil(c.Pages) {
+		// A typed nil too: what "pages, _ := ui.New(...)" leaves when
+		// ui.New fails.
 		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
 	}
 	return ValidateIssuer(c.Issuer)
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer,
+// map, slice, func or channel.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // keyDefaults fills and checks the fields the signing keys depend on.

@@ -168,7 +168,11 @@ func (p *Provider) seeOther(w http.ResponseWriter, r *http.Request, path, reqID 
 		q.Set(extra[i], extra[i+1])
 	}
 	if len(q) > 0 {
-		path += "?" + q.Encode()
+		sep := "?"
+		if strings.Contains(path, "?") { // a LoginURL with a query of its own
+			sep = "&"
+		}
+		path += sep + q.Encode()
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }

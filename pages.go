@@ -23,7 +23,7 @@ type Pages interface {
 	// Logout asks a person to confirm signing out, or says they are signed out.
 	Logout(w http.ResponseWriter, r *http.Request, p *LogoutPage)
 	// Static serves the pages' CSS, images and scripts; the Provider mounts
-	// it at StaticPath.
+	// it at StaticPath. Pages without such files may return nil.
 	Static() http.Handler
 }
 

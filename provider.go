@@ -78,7 +78,9 @@ type Provider struct {
 
 // New returns a Provider serving cfg.Issuer from store.
 func New(cfg Config, store Storage) (*Provider, error) {
-	if store == nil {
+	if isNil(store) {
+		// A typed nil too: what "store, _ := sqlitestore.Open(...)" leaves
+		// when the store cannot be opened.
 		return nil, errors.New("oauthd: a Storage is required")
 	}
 	if err := cfg.setDefaults(); err != nil {
@@ -145,7 +147,9 @@ func (p *Provider) routes() {
 		p.mux.HandleFunc(path, h)
 		p.exact[path] = h
 	}
-	p.mux.Handle(StaticPath, p.cfg.Pages.Static())
+	if h := p.cfg.Pages.Static(); h != nil { // Pages without static files may return nil
+		p.mux.Handle(StaticPath, h)
+	}
 	p.mux.HandleFunc("/", p.handleHome)
 }
 
