@@ -139,6 +139,8 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 			return nil, false, serverError(err)
 		}
 		if wait > 0 {
+			// Counted as the reserving path counts a refusal.
+			p.obs.Throttled(k.name)
 			return nil, false, tooManyAttempts(wait)
 		}
 	} else if k.lim.Enabled() {

@@ -348,6 +348,33 @@ func TestObserver(t *testing.T) {
 	}
 }
 
+// Every refusal of a locked-out client is counted, also that of a request
+// with the right (already verified) secret, which the lockout check
+// refuses without reserving an attempt.
+func TestObserverCountsClientLockout(t *testing.T) {
+	o := &countingObserver{tokens: map[string]int{}, throttled: map[string]int{}}
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.Observer = o
+		c.ClientLimit = oauthd.RateLimit{MaxFailures: 2}
+	})
+	cc := form("grant_type", "client_credentials")
+	e.token(basic("service", "service-secret"), cc) // the secret is verified and cached
+	for range 4 {
+		e.token(basic("service", "wrong"), cc)
+	}
+	o.mu.Lock()
+	before := o.throttled[oauthd.LimitClient]
+	o.mu.Unlock()
+	if r := e.token(basic("service", "service-secret"), cc); r.status != http.StatusTooManyRequests {
+		t.Fatalf("right secret while locked out: %d %s; want 429", r.status, r.body)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.throttled[oauthd.LimitClient] != before+1 {
+		t.Errorf("throttled %v (was %d); want the refusal of the right secret counted", o.throttled, before)
+	}
+}
+
 // MemoryLimiter stays within its key budget however many keys are tried.
 func TestMemoryLimiterBounded(t *testing.T) {
 	m := oauthd.NewMemoryLimiter(100)
