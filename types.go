@@ -28,8 +28,8 @@ const (
 type Client struct {
 	// ID is the client_id.
 	ID string `json:"client_id"`
-	// SecretHash is the slow-KDF hash of the client secret (see package
-	// internal/secret); empty for public clients.
+	// SecretHash is the slow-KDF hash of the client secret (make it with
+	// HashSecret); empty for public clients.
 	SecretHash string `json:"secret_hash,omitempty"`
 	// Name is shown on the consent page; ID is shown when empty.
 	Name string `json:"client_name,omitempty"`
@@ -84,11 +84,16 @@ func (c *Client) AllowsGrant(grant string) bool { return slices.Contains(c.Grant
 const registrationSkew = 2 * time.Second
 
 // Predates reports whether a record of the client (a token, a code, a
-// remembered consent) made at t is older than the client's registration:
-// it belongs to an earlier client with the same client_id, deleted since,
-// and counts for nothing. A client deleted and registered again under its
-// old client_id so gets none of the tokens, codes and consents people
-// gave the earlier one. A zero CreatedAt predates nothing.
+// remembered consent) made at t is older than the client's registration,
+// less 2 s allowed for clocks of the nodes and of the registering process
+// that differ: it belongs to an earlier client with the same client_id,
+// deleted since, and counts for nothing. A client deleted and registered
+// again under its old client_id so gets none of the tokens, codes and
+// consents people gave the earlier one, provided it is registered more
+// than 2 s after the last of them was made (plus Config.ClientCacheTTL,
+// during which nodes may still issue to the deleted client; `oauthd client
+// delete` waits that long before returning). A zero CreatedAt predates
+// nothing.
 func (c *Client) Predates(t time.Time) bool {
 	return !c.CreatedAt.IsZero() && t.Before(c.CreatedAt.Add(-registrationSkew))
 }
