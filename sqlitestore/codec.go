@@ -163,7 +163,19 @@ func lookupErr(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlitestore: %s: %w", what, oauthd.ErrNotFound)
 	}
-	return fmt.Errorf("sqlitestore: read %s: %w", what, err)
+	return unavailable(fmt.Errorf("sqlitestore: read %s: %w", what, err))
+}
+
+// unavailable marks an error that says the database cannot be used for
+// now with oauthd.ErrUnavailable (the Provider answers 503 and
+// Retry-After): SQLITE_BUSY once the busy timeout has passed (another
+// process holds the write lock) and a closed store (a server shutting
+// down).
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, oauthd.ErrUnavailable) || !(isBusy(err) || errors.Is(err, errClosed)) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", oauthd.ErrUnavailable, err)
 }
 
 // affected returns the rows a statement changed, or ErrNotFound (as what)

@@ -16,7 +16,7 @@ func (s *Store) write(ctx context.Context, fn func(*stmts, *txn) error) error {
 	if err != nil {
 		return err
 	}
-	return s.w.do(ctx, func(x *txn) error { return fn(st, x) })
+	return unavailable(s.w.do(ctx, func(x *txn) error { return fn(st, x) }))
 }
 
 // writeClaim is write for a write that starts with the single-use
@@ -27,7 +27,7 @@ func (s *Store) writeClaim(ctx context.Context, c claim, fn func(*stmts, *txn) e
 		return err
 	}
 	c.st = st
-	return s.w.doClaim(ctx, func(x *txn) error { return fn(st, x) }, &c)
+	return unavailable(s.w.doClaim(ctx, func(x *txn) error { return fn(st, x) }, &c))
 }
 
 // Client returns the client with the ID, or ErrNotFound.

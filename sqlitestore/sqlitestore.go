@@ -292,7 +292,7 @@ func (s *Store) ready(ctx context.Context) (*stmts, error) {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	if s.closed.Load() {
-		return nil, errClosed
+		return nil, unavailable(errClosed)
 	}
 	if st := s.st.Load(); st != nil {
 		return st, nil
