@@ -85,7 +85,7 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	case "", ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost:
 		ar.ResponseMode = mode
 	default:
-		merr = errorf(ErrorInvalidRequest, "response_mode %q is not supported", mode)
+		merr = errorf(ErrorInvalidRequest, "response_mode%s is not supported; use query, fragment or form_post", quoted(mode))
 	}
 	if ar.ResponseMode == ResponseModeQuery && fragmentResponseTypes[ar.ResponseType] {
 		// Tokens must never travel in a query (OAuth 2.0 Multiple Response
@@ -236,7 +236,7 @@ func (p *Provider) checkResponseType(c *Client, rt string) *Error {
 		}
 		return nil
 	}
-	return errorf(ErrorUnsupportedResponseType, "response_type %q is not supported", rt)
+	return errorf(ErrorUnsupportedResponseType, "response_type%s is not supported", quoted(rt))
 }
 
 // checkOpenID applies the rules of an OpenID Connect request, one whose
@@ -249,7 +249,7 @@ func checkOpenID(ar *AuthRequest) *Error {
 			return errorf(ErrorInvalidRequest, "response_type %s needs the openid scope", ar.ResponseType)
 		}
 		if ar.Nonce == "" {
-			return errorf(ErrorInvalidRequest, "nonce is required with response_type %s (OIDC Core §3.2.2.1, §3.3.2.11)", ar.ResponseType)
+			return errorf(ErrorInvalidRequest, "nonce is required with response_type %s (OIDC Core sections 3.2.2.1 and 3.3.2.11)", ar.ResponseType)
 		}
 	}
 	return nil
@@ -333,10 +333,10 @@ func (p *Provider) parsePKCE(ps params, c *Client, ar *AuthRequest) *Error {
 		}
 		method = PKCEPlain
 	default:
-		return errorf(ErrorInvalidRequest, "code_challenge_method %q is not supported; use S256", method)
+		return errorf(ErrorInvalidRequest, "code_challenge_method%s is not supported; use S256", quoted(method))
 	}
 	if !ValidPKCEValue(challenge) {
-		return errorf(ErrorInvalidRequest, "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.2)")
+		return errorf(ErrorInvalidRequest, "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 section 4.2)")
 	}
 	ar.CodeChallenge, ar.CodeChallengeMethod = challenge, method
 	return nil
@@ -371,7 +371,7 @@ func parseOIDCParams(ps params, ar *AuthRequest) *Error {
 		switch pr {
 		case "none", "login", "consent", "select_account":
 		default:
-			return errorf(ErrorInvalidRequest, "prompt value %q is not supported", pr)
+			return errorf(ErrorInvalidRequest, "prompt value%s is not supported; use none, login, consent or select_account", quoted(pr))
 		}
 	}
 	if slices.Contains(ar.Prompt, "none") && len(ar.Prompt) > 1 {
@@ -386,7 +386,7 @@ func parseOIDCParams(ps params, ar *AuthRequest) *Error {
 	}
 	if claims != "" {
 		if _, err := ParseClaimsRequest(claims); err != nil {
-			return errorf(ErrorInvalidRequest, "the claims parameter is not a valid claims request (OIDC Core §5.5)")
+			return errorf(ErrorInvalidRequest, "the claims parameter is not a valid claims request (OIDC Core section 5.5)")
 		}
 		ar.Claims = claims
 	}
@@ -406,7 +406,7 @@ func (p *Provider) AuthorizeError(w http.ResponseWriter, r *http.Request, ar *Au
 	p.logErr(r, e)
 	ps := []Param{{"error", e.Code}}
 	if e.Description != "" && e.Code != ErrorAccessDenied {
-		ps = append(ps, Param{"error_description", e.Description})
+		ps = append(ps, Param{"error_description", wireDescription(e.Description)})
 	}
 	if ar.State != "" {
 		ps = append(ps, Param{"state", ar.State})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -111,6 +112,61 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
+}
+
+// wireDescription is an error description as it may travel to a client:
+// RFC 6749 allows error_description only the printable ASCII characters
+// other than '"' and '\' (§4.1.2.1, §4.2.2.1, §5.2; RFC 6750 §3 the
+// same in WWW-Authenticate). A double quote becomes a single one, a
+// backslash a slash, "§" the word "section", white space a space, and any
+// other character outside the set '?'.
+func wireDescription(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r == '§':
+			b.WriteString("section ")
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case r < 0x20 || r > 0x7e:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.ReplaceAll(b.String(), "section  ", "section ")
+}
+
+// quoted is " 'v'" for a request value an error description may repeat
+// (a short token of letters, digits and "_-.:/+"), and "" for anything
+// else: a description never carries a request's free text to the client's
+// pages, where it could pass for the server's or the client's own words.
+func quoted(v string) string {
+	if v == "" || len(v) > 64 {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-.:/+", c) >= 0) {
+			return ""
+		}
+	}
+	return " '" + v + "'"
 }
 
 func errorf(code, format string, args ...any) *Error {

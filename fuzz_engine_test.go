@@ -7,6 +7,7 @@ package oauthd_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -55,6 +56,23 @@ func checkAlways(t *testing.T, w *httptest.ResponseRecorder, what string) {
 	h := w.Header()
 	if h.Get("Cache-Control") != "no-store" || h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%s: security headers missing: %v", what, h)
+	}
+	var body struct {
+		Description string `json:"error_description"`
+	}
+	if strings.HasPrefix(h.Get("Content-Type"), "application/json") && json.Unmarshal(w.Body.Bytes(), &body) == nil {
+		if bad := descriptionBadChar(body.Description); bad != "" {
+			t.Fatalf("%s: error_description %q has %s (RFC 6749 §5.2)", what, body.Description, bad)
+		}
+	}
+	if u, err := url.Parse(h.Get("Location")); err == nil {
+		d := u.Query().Get("error_description")
+		if f, err := url.ParseQuery(u.Fragment); err == nil && d == "" {
+			d = f.Get("error_description")
+		}
+		if bad := descriptionBadChar(d); bad != "" {
+			t.Fatalf("%s: redirect error_description %q has %s (RFC 6749 §4.1.2.1)", what, d, bad)
+		}
 	}
 	for _, c := range w.Result().Cookies() {
 		if c.Name == "oauthd_session" && c.Value != "" {

@@ -412,6 +412,11 @@ func (n *negEnv) checkInvariants(t *testing.T, q *negReq, r *response) {
 	} else if r.status == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
 		t.Errorf("401 with WWW-Authenticate %q; want Basic (RFC 6749 §5.2)", r.header.Get("WWW-Authenticate"))
 	}
+	for where, d := range errorDescriptions(r) {
+		if bad := descriptionBadChar(d); bad != "" {
+			t.Errorf("%s error_description %q has %s; RFC 6749 §5.2 allows only %%x20-21 / %%x23-5B / %%x5D-7E", where, d, bad)
+		}
+	}
 	if strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		if what := injected(r.body); what != "" {
 			t.Errorf("the page has an injected %s", what)
@@ -428,6 +433,42 @@ func (n *negEnv) checkInvariants(t *testing.T, q *negReq, r *response) {
 	if n.ui && !strings.HasPrefix(path, "/oauth/token") && r.status != http.StatusSeeOther && r.body != "" && !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Errorf("page Content-Type %q; want text/html", r.header.Get("Content-Type"))
 	}
+}
+
+// errorDescriptions are the error_description values of an answer, by
+// where they were: the JSON body, the redirect's query or fragment, the
+// form_post page's fields and the WWW-Authenticate challenge.
+func errorDescriptions(r *response) map[string]string {
+	out := map[string]string{}
+	if d, ok := r.page["error_description"].(string); ok {
+		out["body"] = d
+	}
+	if u, err := url.Parse(r.location()); err == nil && r.location() != "" {
+		if d := u.Query().Get("error_description"); d != "" {
+			out["Location query"] = d
+		}
+		if f, err := url.ParseQuery(u.Fragment); err == nil && f.Get("error_description") != "" {
+			out["Location fragment"] = f.Get("error_description")
+		}
+	}
+	if m := regexp.MustCompile(`name="error_description" value="([^"]*)"`).FindStringSubmatch(r.body); m != nil {
+		out["form_post"] = html.UnescapeString(m[1])
+	}
+	if m := regexp.MustCompile(`error_description="((?:[^"\\]|\\.)*)"`).FindStringSubmatch(r.header.Get("WWW-Authenticate")); m != nil {
+		out["WWW-Authenticate"] = m[1]
+	}
+	return out
+}
+
+// descriptionBadChar names the first character of d outside RFC 6749's
+// error_description set, or is "".
+func descriptionBadChar(d string) string {
+	for _, c := range []byte(d) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return fmt.Sprintf("byte %#02x", c)
+		}
+	}
+	return ""
 }
 
 // injected parses an HTML page as a browser would and reports markup that

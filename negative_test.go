@@ -66,6 +66,20 @@ var (
 	}
 )
 
+// lure is request text an attacker would like a client to show as an
+// error message.
+const lure = "Your account is locked. Call +1-555-0100 — Support"
+
+// noLure checks that no error_description of the answer repeats the lure
+// or the grant type's markup.
+var noLure = func(t *testing.T, n *negEnv, r *response) {
+	for where, d := range errorDescriptions(r) {
+		if strings.Contains(d, "account is locked") || strings.Contains(d, "img") {
+			t.Errorf("%s error_description %q repeats the request's text", where, d)
+		}
+	}
+}
+
 // big is a 1 MiB parameter value.
 var big = strings.Repeat("a", 1<<20)
 
@@ -184,6 +198,15 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "OIDC_Core_3.1.2.6/prompt_none_not_signed_in", req: authzPage("prompt", "none"), status: 303, code: "login_required", loc: redirectURI + "?", check: stateEchoed},
 		{name: "OAuthMultipleResponseTypes_5/query_mode_with_token", req: authzPage("response_type", "token", "response_mode", "query"), status: 303, code: "invalid_request", loc: redirectURI + "#"},
 		{name: "OAuthMultipleResponseTypes_2.1/response_mode_unknown", req: authzPage("response_mode", "web_message"), status: 303, code: "invalid_request", loc: redirectURI + "?"},
+		// error_description carries no text of the request's choosing to
+		// the client (a lure shown as the client's or the server's words)
+		// and only the characters RFC 6749 §4.1.2.1 allows (checked for
+		// every case by checkInvariants).
+		{name: "RFC6749_4.1.2.1/error_description_no_injected_text", req: authzPage("response_mode", lure), status: 303, code: "invalid_request", loc: redirectURI + "?", check: noLure},
+		{name: "RFC6749_4.1.2.1/error_description_no_injected_prompt", req: authzPage("prompt", lure), status: 303, code: "invalid_request", loc: redirectURI + "?", check: noLure},
+		{name: "RFC6749_4.1.2.1/error_description_no_injected_method", req: authzPage("code_challenge", strings.Repeat("a", 43), "code_challenge_method", lure), status: 303, code: "invalid_request", loc: redirectURI + "?", check: noLure},
+		{name: "RFC6749_4.1.2.1/error_description_no_injected_response_type", req: authzPage("response_type", lure), status: 303, code: "unsupported_response_type", loc: redirectURI + "?", check: noLure},
+		{name: "RFC6749_4.1.2.1/error_description_ascii_only", req: authzPage("code_challenge", strings.Repeat("a", 42), "code_challenge_method", "S256"), status: 303, code: "invalid_request", loc: redirectURI + "?"},
 		{name: "OAuthFormPost_2/error_by_form_post", req: authzPage("response_mode", "form_post", "scope", "admin"), status: 200, code: "invalid_scope",
 			check: func(t *testing.T, n *negEnv, r *response) {
 				if r.pageKind() != "form_post" || r.str("Action") != redirectURI {
@@ -233,6 +256,13 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_3.2/refresh_token_repeated", req: tokenReq(seedAuth, "grant_type", "refresh_token", "refresh_token", "a", "refresh_token", "b"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_5.2/grant_type_missing", req: tokenReq(serviceAuth, "scope", "read"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_5.2/grant_type_unknown", req: tokenReq(serviceAuth, "grant_type", "magic"), status: 400, code: "unsupported_grant_type"},
+		{name: "RFC6749_5.2/error_description_charset", req: tokenReq(serviceAuth, "grant_type", "<img src=x>é\"\\"), status: 400, code: "unsupported_grant_type", check: noLure},
+		{name: "RFC6749_5.2/grant_type_named_in_description", req: tokenReq(serviceAuth, "grant_type", "urn:example:magic"), status: 400, code: "unsupported_grant_type",
+			check: func(t *testing.T, n *negEnv, r *response) {
+				if d := r.str("error_description"); !strings.Contains(d, "'urn:example:magic'") {
+					t.Errorf("error_description %q; want it to name the grant type the client sent", d)
+				}
+			}},
 		{name: "OAuth2.1_10.1/password_grant_disabled", req: tokenReq(seedAuth, "grant_type", "password", "username", "admin", "password", "admin"), status: 400, code: "unsupported_grant_type"},
 		{name: "OAuth2.1_10.2/implicit_is_not_a_grant_type", req: tokenReq(seedAuth, "grant_type", "implicit"), status: 400, code: "unsupported_grant_type"},
 		{name: "RFC6749_4.4/client_credentials_not_allowed", req: tokenReq(seedAuth, "grant_type", "client_credentials"), status: 400, code: "unauthorized_client"},

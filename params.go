@@ -144,7 +144,7 @@ func checkParams(ps params) (params, *Error) {
 		}
 		for _, s := range vs {
 			if !validText(s) {
-				return params{}, errorf(ErrorInvalidRequest, "parameter %s is not valid UTF-8 text", k)
+				return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text", quoted(k))
 			}
 		}
 	}
@@ -153,7 +153,7 @@ func checkParams(ps params) (params, *Error) {
 			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
 		}
 		if !validText(kv.value) {
-			return params{}, errorf(ErrorInvalidRequest, "parameter %s is not valid UTF-8 text", kv.name)
+			return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text", quoted(kv.name))
 		}
 	}
 	return ps, nil

@@ -395,7 +395,7 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, e *Err
 	}
 	body := map[string]string{"error": e.Code}
 	if e.Description != "" {
-		body["error_description"] = e.Description
+		body["error_description"] = wireDescription(e.Description)
 	}
 	writeJSON(w, e.HTTPStatus(), body)
 }

@@ -60,7 +60,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			resp, e = p.passwordGrant(r, client, ps)
 		}
 	default:
-		e = errorf(ErrorUnsupportedGrantType, "grant_type %q is not supported", grant)
+		e = errorf(ErrorUnsupportedGrantType, "grant_type%s is not supported", quoted(grant))
 	}
 	if e != nil {
 		p.writeJSONError(w, r, e)

@@ -128,7 +128,7 @@ func (p *Provider) bearerError(w http.ResponseWriter, r *http.Request, e *Error)
 	if e.Code != "" && e.Code != ErrorServerError && e.Code != ErrorTemporarilyUnavailable {
 		challenge += `, error="` + e.Code + `"`
 		if e.Description != "" {
-			challenge += `, error_description="` + strings.ReplaceAll(e.Description, `"`, `'`) + `"`
+			challenge += `, error_description="` + wireDescription(e.Description) + `"`
 		}
 		if e.Code == ErrorInsufficientScope {
 			challenge += `, scope="openid"`
@@ -142,7 +142,7 @@ func (p *Provider) bearerError(w http.ResponseWriter, r *http.Request, e *Error)
 	}
 	body := map[string]string{"error": e.Code}
 	if e.Description != "" {
-		body["error_description"] = e.Description
+		body["error_description"] = wireDescription(e.Description)
 	}
 	writeJSON(w, e.HTTPStatus(), body)
 }
