@@ -279,8 +279,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if ar != nil {
 			lp.Username = ar.LoginHint
 			if lp.Username == "" && ar.IDTokenHintSubject != "" {
-				// id_token_hint names the user to sign in again (OIDC Core §3.1.2.1).
-				if u, err := p.store.User(r.Context(), ar.IDTokenHintSubject); err == nil {
+				// id_token_hint names the user to sign in again (OIDC Core
+				// §3.1.2.1): their name is filled in only for the browser
+				// signed in as them (prompt=login, max_age). Anyone can hold
+				// an ID token, and its sub is no licence to learn the
+				// user's username (a profile claim, OIDC Core §5.4).
+				if _, u, err := p.currentSession(r); err == nil && u != nil && u.ID == ar.IDTokenHintSubject {
 					lp.Username = u.Username
 				}
 			}

@@ -302,8 +302,19 @@ func TestIDTokenHint(t *testing.T) {
 	b2.login(e, b2.follow(e, b2.get(e.oidcURL())), "bob", "bob")
 	e.authError(t, b2.get(e.oidcURL("prompt", "none", "id_token_hint", hint)), "login_required")
 	r = b2.follow(e, b2.get(e.oidcURL("id_token_hint", hint)))
-	if r.pageKind() != "login" || r.str("Username") != "admin" {
-		t.Errorf("hint for admin while bob is signed in: %s %s; want the login page for admin", r.pageKind(), r.body)
+	if r.pageKind() != "login" || r.str("Username") != "" {
+		t.Errorf("hint for admin while bob is signed in: %s %s; want the login page, admin's name not filled in", r.pageKind(), r.body)
+	}
+	// The hint does not tell a browser without a session whose token it
+	// is (OIDC Core §5.4: the username is a profile claim).
+	b3 := e.browser()
+	if r = b3.follow(e, b3.get(e.oidcURL("id_token_hint", hint))); r.pageKind() != "login" || r.str("Username") != "" {
+		t.Errorf("hint in a browser without a session: %s %s; want an empty login page", r.pageKind(), r.body)
+	}
+	// The browser signed in as the hinted user, asked to sign in again,
+	// has its name filled in.
+	if r = b.follow(e, b.get(e.oidcURL("id_token_hint", hint, "prompt", "login"))); r.pageKind() != "login" || r.str("Username") != "admin" {
+		t.Errorf("hint with prompt=login in admin's browser: %s %s; want the login page for admin", r.pageKind(), r.body)
 	}
 	// An expired hint still identifies the user (it grants nothing).
 	e.tick(3 * time.Hour)
