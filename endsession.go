@@ -134,7 +134,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	page := Page{Status: http.StatusOK, RequestID: RequestID(r.Context()), Locales: lr.locales}
 	confirm := r.Method == http.MethodPost && ps.has("csrf")
 	if confirm {
-		if !checkCSRF(r, first(ps, "csrf"), "logout", lr.binding()) {
+		if !p.checkCSRF(r, first(ps, "csrf"), "logout", lr.binding()) {
 			p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-out page", Status: http.StatusForbidden})
 			return
 		}

@@ -387,26 +387,26 @@ func FuzzCSRF(f *testing.F) {
 	f.Add(`"quoted"`, "quoted", "consent", "csrf")
 	f.Fuzz(func(t *testing.T, cookie, other, id, got string) {
 		r := httptest.NewRequest("POST", "/oauth/login", nil)
-		r.Header.Set("Cookie", browserCookie+"="+cookie)
+		r.Header.Set("Cookie", browserCookieName+"="+cookie)
 		parsed := ""
-		if c, err := r.Cookie(browserCookie); err == nil {
+		if c, err := r.Cookie(browserCookieName); err == nil {
 			parsed = c.Value
 		}
 		for _, purpose := range []string{"login", "consent", "logout"} {
-			if checkCSRF(r, got, purpose, id) && (parsed == "" || got != csrfToken(parsed, purpose, id)) {
+			if checkCSRFCookie(r, browserCookieName, got, purpose, id) && (parsed == "" || got != csrfToken(parsed, purpose, id)) {
 				t.Fatalf("checkCSRF accepted %q for cookie %q", got, cookie)
 			}
-			if other != parsed && checkCSRF(r, csrfToken(other, purpose, id), purpose, id) {
+			if other != parsed && checkCSRFCookie(r, browserCookieName, csrfToken(other, purpose, id), purpose, id) {
 				t.Fatalf("a token made for cookie %q was accepted with cookie %q", other, parsed)
 			}
-			if checkCSRF(r, csrfToken(parsed, purpose, id+"x"), purpose, id) {
+			if checkCSRFCookie(r, browserCookieName, csrfToken(parsed, purpose, id+"x"), purpose, id) {
 				t.Fatalf("a token made for another request was accepted")
 			}
-			if want := parsed != ""; checkCSRF(r, csrfToken(parsed, purpose, id), purpose, id) != want {
+			if want := parsed != ""; checkCSRFCookie(r, browserCookieName, csrfToken(parsed, purpose, id), purpose, id) != want {
 				t.Fatalf("the browser's own token for cookie %q: accepted = %v; want %v", parsed, !want, want)
 			}
 		}
-		if checkCSRF(r, csrfToken(parsed, "login", id), "consent", id) {
+		if checkCSRFCookie(r, browserCookieName, csrfToken(parsed, "login", id), "consent", id) {
 			t.Fatalf("a login token was accepted by the consent form")
 		}
 	})

@@ -21,12 +21,12 @@ import (
 
 // browser returns the browser cookie's value, setting a new one if absent.
 func (p *Provider) browser(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(p.browserCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	v := RandomToken()
-	http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
-	r.AddCookie(&http.Cookie{Name: browserCookie, Value: v})
+	http.SetCookie(w, &http.Cookie{Name: p.browserCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	r.AddCookie(&http.Cookie{Name: p.browserCookie, Value: v})
 	return v
 }
 
@@ -40,8 +40,13 @@ func loginFailedPurpose(errCode, username string) string {
 
 // checkCSRF reports whether the form's csrf field was made for this browser,
 // purpose and request.
-func checkCSRF(r *http.Request, got, purpose, id string) bool {
-	c, err := r.Cookie(browserCookie)
+func (p *Provider) checkCSRF(r *http.Request, got, purpose, id string) bool {
+	return checkCSRFCookie(r, p.browserCookie, got, purpose, id)
+}
+
+// checkCSRFCookie is checkCSRF with the browser cookie's name.
+func checkCSRFCookie(r *http.Request, cookie, got, purpose, id string) bool {
+	c, err := r.Cookie(cookie)
 	if err != nil || c.Value == "" || got == "" {
 		return false
 	}
@@ -50,7 +55,7 @@ func checkCSRF(r *http.Request, got, purpose, id string) bool {
 
 // currentSession returns the signed-in session and user, or nils.
 func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(p.sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, nil, nil
 	}
@@ -78,7 +83,7 @@ func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
 // startSession signs the user in with a new session id (so an id planted
 // before login is worthless) and ends the previous session of the browser.
 func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := r.Cookie(p.sessionCookie); err == nil && c.Value != "" {
 		if err := p.store.DeleteSession(r.Context(), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -89,18 +94,18 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, u *User)
 	if err := p.store.CreateSession(r.Context(), s); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
+	http.SetCookie(w, &http.Cookie{Name: p.sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(p.cfg.SessionTTL / time.Second)})
 	return nil
 }
 
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := r.Cookie(p.sessionCookie); err == nil && c.Value != "" {
 		if err := p.store.DeleteSession(r.Context(), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: p.sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
@@ -247,7 +252,7 @@ func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *
 	} else if err != nil {
 		return nil, nil, serverError(err)
 	}
-	c, cerr := r.Cookie(browserCookie)
+	c, cerr := r.Cookie(p.browserCookie)
 	if cerr != nil || subtle.ConstantTimeCompare([]byte(HashToken(c.Value)), []byte(ar.BrowserHash)) != 1 || !p.now().Before(ar.ExpiresAt) {
 		return nil, nil, expired
 	}
@@ -293,7 +298,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// typed, and a MAC of both made with this browser's cookie: a link
 		// made elsewhere cannot put a message or a name on the page.
 		if e, u := first(q, "error"), first(q, "username"); e == "invalid_credentials" &&
-			checkCSRF(r, first(q, "sig"), loginFailedPurpose(e, u), id) {
+			p.checkCSRF(r, first(q, "sig"), loginFailedPurpose(e, u), id) {
 			lp.Error, lp.Username = e, u
 		}
 		p.cfg.Pages.Login(w, r, lp)
@@ -317,7 +322,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !checkCSRF(r, csrf, "login", id) {
+	if !p.checkCSRF(r, csrf, "login", id) {
 		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden})
 		return
 	}
@@ -411,7 +416,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 			SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
 		return
 	}
-	if !checkCSRF(r, first(ps, "csrf"), "consent", id) {
+	if !p.checkCSRF(r, first(ps, "csrf"), "consent", id) {
 		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden})
 		return
 	}

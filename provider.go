@@ -38,10 +38,14 @@ const (
 	OIDCDiscoveryPath = "/.well-known/openid-configuration"
 )
 
-// Cookie names.
+// Cookie names. With an https issuer they get the __Host- prefix (RFC
+// 6265bis §4.1.3.2): the browser then takes them only from this host, over
+// https, for the whole host, so neither a sibling subdomain nor a plain-http
+// answer forged on the network can plant or shadow them.
 const (
-	sessionCookie = "oauthd_session"
-	browserCookie = "oauthd_browser"
+	sessionCookieName = "oauthd_session"
+	browserCookieName = "oauthd_browser"
+	hostCookiePrefix  = "__Host-"
 )
 
 // contentSecurityPolicy is sent with every response. There is no
@@ -64,6 +68,10 @@ type Provider struct {
 	keys    *KeyManager
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
+
+	// sessionCookie and browserCookie are the cookies' names: see
+	// sessionCookieName.
+	sessionCookie, browserCookie string
 
 	obs     Observer
 	limiter Limiter
@@ -98,6 +106,10 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
 		obs:     cfg.Observer,
 		limiter: cfg.Limiter,
+	}
+	p.sessionCookie, p.browserCookie = sessionCookieName, browserCookieName
+	if p.secure {
+		p.sessionCookie, p.browserCookie = hostCookiePrefix+sessionCookieName, hostCookiePrefix+browserCookieName
 	}
 	p.redeemer, _ = store.(CodeRedeemer)
 	p.rotator, _ = store.(RefreshRotator)
@@ -215,6 +227,7 @@ var (
 	hdrCSP      = []string{contentSecurityPolicy}
 	hdrNoStore  = []string{"no-store"}
 	hdrNoCache  = []string{"no-cache"}
+	hdrHSTS     = []string{"max-age=31536000"}
 	hdrJSONType = []string{"application/json;charset=UTF-8"}
 )
 
@@ -239,6 +252,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["X-Frame-Options"] = hdrDeny
 	h["Referrer-Policy"] = hdrNoRef
 	h["Content-Security-Policy"] = hdrCSP
+	if p.secure {
+		// An https issuer: browsers keep to https for this host for a
+		// year (RFC 6797), so no plain-http answer, which a network
+		// attacker could forge to plant cookies, is ever asked for. Not
+		// includeSubDomains: the issuer's parent domain is not ours.
+		h["Strict-Transport-Security"] = hdrHSTS
+	}
 	if !strings.HasPrefix(r.URL.Path, StaticPath) {
 		h["Cache-Control"] = hdrNoStore
 		h["Pragma"] = hdrNoCache

@@ -130,7 +130,7 @@ func newTimingProvider(tb testing.TB, limits ...oauthd.RateLimit) *timingProvide
 	json.Unmarshal(w.Body.Bytes(), &lp)
 	var cookie string
 	for _, c := range w.Result().Cookies() {
-		if c.Name == "oauthd_browser" {
+		if c.Name == "__Host-oauthd_browser" {
 			cookie = c.Name + "=" + c.Value
 		}
 	}

@@ -1,0 +1,86 @@
+package oauthd_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/memstore"
+)
+
+// RFC 6265bis §4.1.3.2, RFC 6797: with an https issuer the browser and session
+// cookies are __Host- cookies (Secure, Path=/, no Domain), which only this
+// host, over https, can set: a sibling subdomain or a forged plain-http
+// answer cannot plant a browser cookie whose CSRF tokens it knows, nor
+// shadow the session.
+func TestCookiesHostPrefixWithHTTPSIssuer(t *testing.T) {
+	tp := newTimingProvider(t)
+	if !strings.HasPrefix(tp.cookie, "__Host-oauthd_browser=") {
+		t.Fatalf("browser cookie %q; want the __Host- prefix", tp.cookie)
+	}
+	w := httptest.NewRecorder()
+	tp.p.ServeHTTP(w, httptest.NewRequest("GET", oauthd.LoginPath, nil))
+	checkHostCookie(t, w.Result(), "__Host-oauthd_browser")
+	if got := w.Header().Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security %q; want max-age=31536000 (RFC 6797) with an https issuer", got)
+	}
+
+	w = tp.login("alice", "alice-password")
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", w.Code, w.Body)
+	}
+	checkHostCookie(t, w.Result(), "__Host-oauthd_session")
+
+	// The same value under the unprefixed name, as a sibling subdomain
+	// could set it, is not this host's browser cookie: the form's CSRF
+	// token does not match it.
+	planted := strings.TrimPrefix(tp.cookie, "__Host-")
+	r := httptest.NewRequest("POST", oauthd.LoginPath, strings.NewReader(url.Values{"csrf": {tp.csrf}, "username": {"alice"}, "password": {"alice-password"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Cookie", planted)
+	w = httptest.NewRecorder()
+	tp.p.ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden {
+		t.Errorf("sign-in with the browser cookie under its unprefixed name: %d; want 403", w.Code)
+	}
+	for _, c := range w.Result().Cookies() {
+		if strings.Contains(c.Name, "session") && c.Value != "" {
+			t.Errorf("a session was started: %v", c)
+		}
+	}
+}
+
+func checkHostCookie(t *testing.T, res *http.Response, name string) {
+	t.Helper()
+	for _, c := range res.Cookies() {
+		if c.Name == name {
+			if !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("%s: Secure=%v Path=%q Domain=%q HttpOnly=%v SameSite=%v; want Secure, Path=/, no Domain, HttpOnly, Lax",
+					name, c.Secure, c.Path, c.Domain, c.HttpOnly, c.SameSite)
+			}
+			return
+		}
+	}
+	t.Errorf("no %s cookie in %v", name, res.Header["Set-Cookie"])
+}
+
+// An http issuer (development on localhost) cannot have __Host- cookies,
+// which must be Secure: the names are plain and the cookies not Secure.
+func TestCookiesPlainWithHTTPIssuer(t *testing.T) {
+	p, err := oauthd.New(oauthd.Config{Issuer: "http://localhost:8000", Pages: fakePages{}}, memstore.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, httptest.NewRequest("GET", oauthd.LoginPath, nil))
+	cs := w.Result().Cookies()
+	if len(cs) != 1 || cs[0].Name != "oauthd_browser" || cs[0].Secure {
+		t.Errorf("cookies %v; want oauthd_browser, not Secure", w.Result().Header["Set-Cookie"])
+	}
+	if got := w.Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("Strict-Transport-Security %q with an http issuer; want none", got)
+	}
+}
