@@ -98,7 +98,8 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	}
 	// The attempt is reserved before the secret is checked, so concurrent
 	// guesses cannot overrun ClientLimit.
-	a, wait, err := p.reserve(r, p.clientKey(id))
+	_, _, lerr := p.clients.get(r.Context(), p.store, id)
+	a, wait, err := p.reserve(r, p.clientKey(r, id, !errors.Is(lerr, ErrNotFound)))
 	if err != nil {
 		return nil, serverError(err)
 	}
@@ -132,7 +133,7 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 	} else if sec == "" || !p.secrets.Known(c.ID, c.SecretHash, sec) {
 		return nil, false, nil
 	}
-	k := p.clientKeyed(key)
+	k := p.clientKeyed(r, key)
 	if lc, ok := p.limiter.(LockoutChecker); ok && k.lim.Enabled() {
 		wait, err := lc.LockedOut(r.Context(), k.key, k.lim, p.now())
 		if err != nil {

@@ -54,10 +54,12 @@ type Config struct {
 	// IPv6); the zero value is DefaultLoginIPLimit (50 failures in 15
 	// minutes).
 	LoginIPLimit RateLimit
-	// ClientLimit throttles failed client authentications per client_id at
-	// the token, introspection and revocation endpoints; the zero value is
-	// DefaultClientLimit (20 failures in a minute lock the client out for
-	// 10 seconds, doubling up to 5 minutes).
+	// ClientLimit throttles failed client authentications per client_id
+	// and client IP network (every unknown client_id from one network
+	// counting as one) at the token, introspection and revocation
+	// endpoints; the zero value is DefaultClientLimit (20 failures in a
+	// minute lock that client out from that network for 10 seconds,
+	// doubling up to 5 minutes).
 	ClientLimit RateLimit
 
 	// AccessTokenTTL is the lifetime of access tokens; default 1 hour.

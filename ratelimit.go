@@ -265,8 +265,14 @@ func (s *limitState) idle() bool {
 }
 
 // makeRoom keeps the map under maxKeys: every 4096 operations, or when it
-// is full, it forgets the quiet keys; if it is still full it forgets keys
-// that are not locked out and have no attempt in progress.
+// is full, it forgets the quiet keys. If it is still full it forgets a
+// sixteenth of the keys at once (so that a flood of new keys pays for a
+// scan once every maxKeys/16 keys, not at every one), those with the fewest
+// failures first: a key that is one failure short of its lockout is the
+// last to be forgotten, after every key with fewer, so a flood of keys with
+// a failure each cannot wipe the counts of an account under attack. Keys
+// locked out go only when nothing else is left; keys with an attempt in
+// progress never.
 func (m *MemoryLimiter) makeRoom(now time.Time) {
 	m.ops++
 	if m.ops%4096 != 0 && len(m.keys) < m.maxKeys {
@@ -277,20 +283,48 @@ func (m *MemoryLimiter) makeRoom(now time.Time) {
 			delete(m.keys, k)
 		}
 	}
-	for k, s := range m.keys {
-		if len(m.keys) < m.maxKeys {
-			return
-		}
+	if len(m.keys) < m.maxKeys {
+		return
+	}
+	need := len(m.keys) - m.maxKeys + 1 + m.maxKeys/16
+	// byFailures[n] counts the keys that may go with n failures (the
+	// last bucket: that many or more).
+	var byFailures [64]int
+	bucket := func(s *limitState) int { return min(s.failures, len(byFailures)-1) }
+	for _, s := range m.keys {
 		if s.pending == 0 && !now.Before(s.lockedUntil) {
+			byFailures[bucket(s)]++
+		}
+	}
+	// Forget every key under limit failures, and keys with exactly limit
+	// failures until enough are gone.
+	limit, below := 0, 0
+	for limit < len(byFailures)-1 && below+byFailures[limit] < need {
+		below += byFailures[limit]
+		limit++
+	}
+	atLimit := need - below
+	for k, s := range m.keys {
+		if s.pending != 0 || now.Before(s.lockedUntil) {
+			continue
+		}
+		switch b := bucket(s); {
+		case b < limit:
 			delete(m.keys, k)
+			need--
+		case b == limit && atLimit > 0:
+			delete(m.keys, k)
+			atLimit--
+			need--
 		}
 	}
 	for k, s := range m.keys {
-		if len(m.keys) < m.maxKeys {
+		if need <= 0 {
 			return
 		}
 		if s.pending == 0 {
 			delete(m.keys, k)
+			need--
 		}
 	}
 }
@@ -353,17 +387,33 @@ func ipNetwork(ip string) string {
 	return pfx.String()
 }
 
-func (p *Provider) clientKey(id string) limitedKey {
-	return p.clientKeyed(clientLimitKey(id))
+// clientKey is the key wrong secrets are counted on: a client_id from one
+// client IP network (see ipNetwork), or, for a client_id no client has,
+// every unknown client_id from that network together. Counted per client
+// alone, anyone who knows a client_id (they are public, in every
+// authorization URL) could keep that client locked out with a few wrong
+// secrets a minute; this way a guesser locks out only itself, and names
+// it makes up take one key per network, not one each.
+func (p *Provider) clientKey(r *http.Request, id string, known bool) limitedKey {
+	key := unknownClientLimitKey
+	if known {
+		key = clientLimitKey(id)
+	}
+	return p.clientKeyed(r, key)
 }
 
-// clientKeyed is clientKey with the key made (see clientCache.getKeyed).
-func (p *Provider) clientKeyed(key string) limitedKey {
-	return limitedKey{LimitClient, key, p.cfg.ClientLimit, Succeeded}
+// clientKeyed is clientKey with the client's part of the key made (see
+// clientCache.getKeyed).
+func (p *Provider) clientKeyed(r *http.Request, key string) limitedKey {
+	return limitedKey{LimitClient, key + " from " + ipNetwork(ClientIP(r.Context())), p.cfg.ClientLimit, Succeeded}
 }
 
-// clientLimitKey is the rate limit key of a client id.
+// clientLimitKey is the client's part of its rate limit keys.
 func clientLimitKey(id string) string { return limitKey("client", id) }
+
+// unknownClientLimitKey is clientLimitKey for every client_id that names
+// no client.
+const unknownClientLimitKey = "client?"
 
 // attempt is an attempt reserved on some keys.
 type attempt struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -487,5 +488,103 @@ func TestClientLimitSparesRightSecrets(t *testing.T) {
 	wg.Wait()
 	if bad.Load() != 0 {
 		t.Errorf("%d requests of authenticating clients were throttled or failed", bad.Load())
+	}
+}
+
+// RFC 6749 §10.10 asks for protection against guessing client secrets, not
+// for a lockout any third party can trigger: client_ids are public, so
+// wrong secrets are counted per client and client IP network. A guesser
+// locks out only itself; the client, from its own hosts, is not refused,
+// with its secret cached or not.
+func TestClientLimitLocksOutTheGuesserOnly(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	from := func(ip, auth string) *response {
+		req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("X-Forwarded-For", ip)
+		return do(t, http.DefaultClient, req)
+	}
+	const attacker, client, neighbour = "203.0.113.7", "198.51.100.20", "2001:db8:1:2::99"
+	for i := range oauthd.DefaultClientLimit.MaxFailures {
+		if r := from(attacker, basic("service", "guess"+strconv.Itoa(i))); r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s; want 401", i, r.status, r.body)
+		}
+	}
+	if r := from(attacker, basic("service", "service-secret")); r.status != http.StatusTooManyRequests {
+		t.Errorf("the guesser with the right secret during its lockout: %d; want 429 (no oracle for guesses)", r.status)
+	}
+	if r := from(client, basic("service", "service-secret")); r.status != http.StatusOK {
+		t.Errorf("the client from its own address, secret not cached yet: %d %s; want 200", r.status, r.body)
+	}
+	if r := from(client, basic("service", "service-secret")); r.status != http.StatusOK {
+		t.Errorf("the client from its own address, secret cached: %d %s; want 200", r.status, r.body)
+	}
+	if r := from(attacker, basic("service", "service-secret")); r.status != http.StatusTooManyRequests {
+		t.Errorf("the guesser with the right, now cached, secret during its lockout: %d; want 429", r.status)
+	}
+	// An IPv6 client is counted per /64, as at the login form.
+	for i := range oauthd.DefaultClientLimit.MaxFailures {
+		from("2001:db8:1:2::"+strconv.Itoa(i+1), basic("service", "guess"))
+	}
+	if r := from(neighbour, basic("service", "service-secret")); r.status != http.StatusTooManyRequests {
+		t.Errorf("another address of the guesser's /64: %d; want 429", r.status)
+	}
+}
+
+// Made-up client_ids from one network share one key: a flood of them
+// cannot fill the limiter with keys and push out the failures it counts.
+func TestClientLimitUnknownClientsShareAKey(t *testing.T) {
+	m := oauthd.NewMemoryLimiter(0)
+	e := newEnv(t, func(c *oauthd.Config) { c.Limiter = m })
+	for i := range oauthd.DefaultClientLimit.MaxFailures {
+		if s := tokenStatus(t, e, basic("ghost-"+strconv.Itoa(i), ""), "grant_type=client_credentials"); s != http.StatusUnauthorized {
+			t.Fatalf("unknown client %d: %d; want 401", i, s)
+		}
+	}
+	if s := tokenStatus(t, e, basic("ghost-new", ""), "grant_type=client_credentials"); s != http.StatusTooManyRequests {
+		t.Errorf("one more made-up client_id from the same address: %d; want 429", s)
+	}
+	if n := m.Len(); n != 1 {
+		t.Errorf("the limiter holds %d keys after %d made-up client_ids; want 1", n, oauthd.DefaultClientLimit.MaxFailures+1)
+	}
+	if s := tokenStatus(t, e, basic("service", "service-secret"), "grant_type=client_credentials"); s != http.StatusOK {
+		t.Errorf("a real client from that address: %d; want 200", s)
+	}
+}
+
+// A full limiter forgets the keys with the fewest failures first: a flood
+// of keys with one failure each (made-up usernames, say) cannot wipe the
+// count of an account one guess short of its lockout.
+func TestMemoryLimiterKeepsTheNearlyLockedOut(t *testing.T) {
+	m := oauthd.NewMemoryLimiter(1000)
+	lim := oauthd.RateLimit{MaxFailures: 5, Window: 15 * time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	ctx := context.Background()
+	now := time.Now()
+	fail := func(k string) time.Duration {
+		wait, err := m.Reserve(ctx, k, lim, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait == 0 {
+			m.Done(ctx, k, lim, now, oauthd.Failed)
+		}
+		return wait
+	}
+	for range 4 {
+		fail("user:victim")
+	}
+	for i := range 10_000 {
+		fail("user:junk-" + strconv.Itoa(i))
+		now = now.Add(time.Millisecond)
+	}
+	if n := m.Len(); n > 1000 {
+		t.Errorf("%d keys; want at most 1000", n)
+	}
+	fail("user:victim")
+	if wait := fail("user:victim"); wait == 0 {
+		t.Error("the victim's fifth failure after the flood did not lock it out: its four earlier failures were forgotten")
 	}
 }

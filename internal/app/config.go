@@ -373,7 +373,7 @@ var settings = func() []setting {
 	}
 	s = append(s, limitSettings("rate_limit.login_account", "an account", func(c *Config) *oauthd.RateLimit { return &c.Provider.LoginLimit })...)
 	s = append(s, limitSettings("rate_limit.login_ip", "a client IP", func(c *Config) *oauthd.RateLimit { return &c.Provider.LoginIPLimit })...)
-	s = append(s, limitSettings("rate_limit.client", "a client_id", func(c *Config) *oauthd.RateLimit { return &c.Provider.ClientLimit })...)
+	s = append(s, limitSettings("rate_limit.client", "a client_id from one client IP", func(c *Config) *oauthd.RateLimit { return &c.Provider.ClientLimit })...)
 	s = append(s,
 		enabledSetting("metrics.enabled", "serve Prometheus metrics at /metrics", func(c *Config) *bool { return &c.MetricsDisabled }),
 		strSetting("metrics.addr", "serve /metrics, /healthz and /readyz on this address instead of the main one", func(c *Config) *string { return &c.MetricsAddr }),
