@@ -78,6 +78,12 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	// state is echoed in every answer, so it is read first.
 	state, serr := ps.get("state")
 	ar.State = state
+	if serr == nil && len(state) > maxStateLen {
+		// Not echoed: the error is about it, and an answer must not carry
+		// whatever a request sends.
+		ar.State = ""
+		serr = errorf(ErrorInvalidRequest, "state is longer than %d bytes", maxStateLen)
+	}
 	rt, rterr := ps.get("response_type")
 	ar.ResponseType = normalizeResponseType(rt)
 	mode, merr := ps.get("response_mode")
@@ -342,12 +348,37 @@ func (p *Provider) parsePKCE(ps params, c *Client, ar *AuthRequest) *Error {
 	return nil
 }
 
+// The longest values of the authorization request's free-form parameters.
+// A pending request is stored until it is answered or expires, before
+// anyone has signed in: without bounds every unauthenticated request could
+// store the whole body limit. The bounds are far above what clients send
+// (a state or nonce is usually under 100 bytes).
+const (
+	maxStateLen     = 4096
+	maxClaimsLen    = 8192
+	maxOIDCParamLen = 1024
+)
+
+// maxParamLen is the longest value of an OpenID Connect parameter.
+func maxParamLen(name string) int {
+	switch name {
+	case "nonce":
+		return maxStateLen
+	case "claims":
+		return maxClaimsLen
+	}
+	return maxOIDCParamLen
+}
+
 // parseOIDCParams reads the OpenID Connect authentication request
 // parameters (OIDC Core §3.1.2.1).
 func parseOIDCParams(ps params, ar *AuthRequest) *Error {
 	var err *Error
 	get := func(name string) string {
 		v, e := ps.get(name)
+		if e == nil && len(v) > maxParamLen(name) {
+			e = errorf(ErrorInvalidRequest, "%s is longer than %d bytes", name, maxParamLen(name))
+		}
 		if e != nil && err == nil {
 			err = e
 		}

@@ -206,6 +206,22 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_4.1.2.1/error_description_no_injected_prompt", req: authzPage("prompt", lure), status: 303, code: "invalid_request", loc: redirectURI + "?", check: noLure},
 		{name: "RFC6749_4.1.2.1/error_description_no_injected_method", req: authzPage("code_challenge", strings.Repeat("a", 43), "code_challenge_method", lure), status: 303, code: "invalid_request", loc: redirectURI + "?", check: noLure},
 		{name: "RFC6749_4.1.2.1/error_description_no_injected_response_type", req: authzPage("response_type", lure), status: 303, code: "unsupported_response_type", loc: redirectURI + "?", check: noLure},
+		// Free-form parameters are bounded: a pending request is stored
+		// before anyone signs in.
+		{name: "RFC6749_4.1.2.1/state_over_4096_bytes", req: authzPage("state", strings.Repeat("s", 4097)), status: 303, code: "invalid_request", loc: redirectURI + "?",
+			check: func(t *testing.T, n *negEnv, r *response) {
+				if strings.Contains(r.location(), "state=") {
+					t.Errorf("the oversized state was echoed: %.200s", r.location())
+				}
+			}},
+		{name: "RFC6749_4.1.1/state_of_4096_bytes", req: authzPage("state", strings.Repeat("s", 4096)), status: 303, loc: oauthd.LoginPath},
+		{name: "OIDC_Core_3.1.2.1/nonce_over_4096_bytes", req: func(n *negEnv) *negReq { return get(n.rpAuthz("nonce", strings.Repeat("n", 4097))) },
+			status: 303, code: "invalid_request", loc: rpRedirectURI + "?", check: stateEchoed},
+		{name: "OIDC_Core_3.1.2.1/login_hint_over_1024_bytes", req: func(n *negEnv) *negReq { return get(n.rpAuthz("login_hint", strings.Repeat("a", 1025))) },
+			status: 303, code: "invalid_request", loc: rpRedirectURI + "?", check: stateEchoed},
+		{name: "OIDC_Core_5.5/claims_over_8192_bytes", req: func(n *negEnv) *negReq {
+			return get(n.rpAuthz("claims", `{"userinfo":{"email":null,"x":"`+strings.Repeat("a", 8192)+`"}}`))
+		}, status: 303, code: "invalid_request", loc: rpRedirectURI + "?", check: stateEchoed},
 		{name: "RFC6749_4.1.2.1/error_description_ascii_only", req: authzPage("code_challenge", strings.Repeat("a", 42), "code_challenge_method", "S256"), status: 303, code: "invalid_request", loc: redirectURI + "?"},
 		{name: "OAuthFormPost_2/error_by_form_post", req: authzPage("response_mode", "form_post", "scope", "admin"), status: 200, code: "invalid_scope",
 			check: func(t *testing.T, n *negEnv, r *response) {
