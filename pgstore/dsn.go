@@ -3,14 +3,24 @@ package pgstore
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
-// IsDSN reports whether s is a PostgreSQL URL (postgres:// or
-// postgresql://), the form oauthd's --db flag takes.
+// IsDSN reports whether s names a PostgreSQL database: a URL (postgres://
+// or postgresql://) or a key=value connection string starting with one of
+// libpq's connection keys ("host=db1 dbname=oauthd user=oauthd"), the
+// forms oauthd's --db flag takes; anything else is a SQLite file.
 func IsDSN(s string) bool {
+	return isURL(s) || kvDSN.MatchString(s)
+}
+
+func isURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
+
+// kvDSN matches the start of a key=value connection string.
+var kvDSN = regexp.MustCompile(`^\s*(host|hostaddr|port|dbname|user|password|passfile|sslmode|sslrootcert|sslcert|sslkey|connect_timeout|application_name|target_session_attrs|service|options)\s*=`)
 
 // kvPassword matches the password of a key=value connection string, quoted
 // or not.
@@ -21,7 +31,7 @@ var kvPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)
 // parameter, or in a key=value connection string. A URL that does not parse
 // is replaced as a whole.
 func RedactDSN(dsn string) string {
-	if !IsDSN(dsn) {
+	if !isURL(dsn) {
 		return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
 	}
 	u, err := url.Parse(dsn)
@@ -53,12 +63,22 @@ func passwords(dsn string) []string {
 			}
 		}
 	}
-	if IsDSN(dsn) {
+	if isURL(dsn) {
 		_, rest, _ := strings.Cut(dsn, "://")
 		authority, _, _ := strings.Cut(rest, "/")
+		// A password with an "@" not percent-encoded: the URL parser
+		// takes the last "@" to end the user information, pgx the first
+		// (and the rest goes into its host, and into its errors).
 		if i := strings.LastIndex(authority, "@"); i >= 0 {
 			if _, p, ok := strings.Cut(authority[:i], ":"); ok {
 				add(p)
+				// pgx's host then starts with the part after the
+				// password's first "@".
+				for _, part := range strings.Split(p, "@")[1:] {
+					if len(part) >= 3 {
+						add(part)
+					}
+				}
 			}
 		}
 		if _, query, ok := strings.Cut(rest, "?"); ok {
@@ -80,9 +100,12 @@ func passwords(dsn string) []string {
 	return pw
 }
 
-// scrub removes every password of dsn from text.
+// scrub removes every password of dsn from text, the longest first (a
+// part of a password must not leave the rest of it behind).
 func scrub(text, dsn string) string {
-	for _, p := range passwords(dsn) {
+	pw := passwords(dsn)
+	slices.SortStableFunc(pw, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range pw {
 		text = strings.ReplaceAll(text, p, "xxxxx")
 	}
 	return text

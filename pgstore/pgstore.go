@@ -169,11 +169,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if params["statement_timeout"] == "" {
 		params["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
 	}
-	target := describe(cfg.ConnConfig)
+	// A password with an unencoded "@" ends up in pgx's host: neither the
+	// target nor pgx's errors may carry it.
+	target := scrub(describe(cfg.ConnConfig), dsn)
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: connect to %s: %w", target, connError(err))
+		return nil, fmt.Errorf("pgstore: connect to %s: %w", target, scrubErr(connError(err), dsn))
 	}
 	s := &Store{pool: pool, schema: opts.Schema}
 	if err := pool.Ping(ctx); err != nil {
@@ -181,7 +183,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pgstore: connect to %s: %w", target, ctx.Err())
 		}
-		return nil, fmt.Errorf("pgstore: cannot connect to %s: %w", target, connError(err))
+		return nil, fmt.Errorf("pgstore: cannot connect to %s: %w", target, scrubErr(connError(err), dsn))
 	}
 	if !opts.NoMigrate {
 		err = s.Migrate(ctx)
@@ -217,6 +219,15 @@ func parseError(dsn string, err error) error {
 		msg = pe.Error()
 	}
 	return errors.New("pgstore: invalid DSN: " + scrub(msg, dsn))
+}
+
+// scrubErr is err, or, if its text holds a password of dsn, an error of
+// the same text without it.
+func scrubErr(err error, dsn string) error {
+	if msg := err.Error(); scrub(msg, dsn) != msg {
+		return errors.New(scrub(msg, dsn))
+	}
+	return err
 }
 
 // connError strips a connection error of pgx's ConnectError, which holds

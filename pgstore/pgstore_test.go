@@ -706,3 +706,38 @@ func TestLockTimeout(t *testing.T) {
 		t.Errorf("CreateTokens behind a lock: %v after %s; want an error after about 300ms", err, took)
 	}
 }
+
+// A password with an "@" that was not percent-encoded: pgx takes the rest
+// of it for the host, and neither Open's message nor pgx's cause may show
+// it.
+func TestUnencodedAtInPasswordNotShown(t *testing.T) {
+	const dsn = "postgres://oauthd:p@ss-S3cr3tPW@127.0.0.1:1/oauthd?sslmode=disable&connect_timeout=2"
+	_, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
+	if err == nil {
+		t.Fatal("Open succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "S3cr3tPW") || strings.Contains(fmt.Sprintf("%#v", err), "S3cr3tPW") {
+		t.Errorf("the error shows part of the password: %s", msg)
+	}
+}
+
+// libpq's key=value connection strings are PostgreSQL DSNs, not SQLite
+// file names (a file named after one would hold its password in its name).
+func TestIsDSN(t *testing.T) {
+	for in, want := range map[string]bool{
+		"postgres://u@h/db":                      true,
+		"postgresql://u@h/db":                    true,
+		"host=127.0.0.1 dbname=oauthd user=x":    true,
+		" dbname = oauthd":                       true,
+		"user=x password=secret host=/run/pg":    true,
+		"oauthd.db":                              false,
+		"/var/lib/oauthd/oauthd.db":              false,
+		"file:oauthd.db?_pragma=busy_timeout(1)": false,
+		"hostname=x":                             false,
+		"data/host=1.db":                         false,
+	} {
+		if got := pgstore.IsDSN(in); got != want {
+			t.Errorf("IsDSN(%q) = %v; want %v", in, got, want)
+		}
+	}
+}

@@ -394,3 +394,21 @@ func TestUnknownEnv(t *testing.T) {
 		t.Errorf("UnknownEnv = %v; want %v", got, want)
 	}
 }
+
+// A key=value connection string is PostgreSQL: it is not taken for the name
+// of a new SQLite file (which would hold its password in its name).
+func TestKeyValueDSNIsPostgres(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	const dsn = "host=127.0.0.1 port=1 user=oauthd password=S3cr3tPW dbname=oauthd sslmode=disable connect_timeout=2"
+	_, err := app.OpenStore(t.Context(), dsn, true)
+	if err == nil {
+		t.Fatal("OpenStore succeeded on a closed port")
+	}
+	if !strings.Contains(err.Error(), "pgstore") || strings.Contains(err.Error(), "S3cr3tPW") {
+		t.Errorf("error %q; want a PostgreSQL connection error without the password", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files created: %v", entries)
+	}
+}
