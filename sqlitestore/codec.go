@@ -157,6 +157,14 @@ func isBusy(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
+// isFull reports whether err is SQLITE_FULL: the disk (or a quota) is
+// full. Nothing was written, and the write succeeds again once there is
+// room: for clients it is a 503 to retry, not a server fault.
+func isFull(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
 // lookupErr turns the error of a single-row lookup into the store's error:
 // ErrNotFound for no row.
 func lookupErr(err error, what string) error {
@@ -172,7 +180,7 @@ func lookupErr(err error, what string) error {
 // process holds the write lock) and a closed store (a server shutting
 // down).
 func unavailable(err error) error {
-	if err == nil || errors.Is(err, oauthd.ErrUnavailable) || !(isBusy(err) || errors.Is(err, errClosed)) {
+	if err == nil || errors.Is(err, oauthd.ErrUnavailable) || !(isBusy(err) || isFull(err) || errors.Is(err, errClosed)) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", oauthd.ErrUnavailable, err)

@@ -373,8 +373,16 @@ func (s *Store) Close() error {
 		}
 		errs = append(errs, s.w.releaseConn())
 		// PRAGMA optimize is advice to the query planner, run on close as
-		// SQLite recommends; its failure harms nothing.
-		_, _ = s.wdb.Exec(`PRAGMA optimize`)
+		// SQLite recommends; its failure harms nothing. It may write, so
+		// it waits for the write lock, but only briefly: behind another
+		// process's transaction it would hold up a shutdown (or a failed
+		// start) for the whole busy timeout.
+		if c, err := s.wdb.Conn(context.Background()); err == nil {
+			if _, err := c.ExecContext(context.Background(), `PRAGMA busy_timeout = 100`); err == nil {
+				_, _ = c.ExecContext(context.Background(), `PRAGMA optimize`)
+			}
+			c.Close()
+		}
 		errs = append(errs, s.rdb.Close(), s.wdb.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlitestore: close: %w", err)

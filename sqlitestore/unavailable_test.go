@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -29,5 +30,74 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	err = s.CreateTokens(ctx, &oauthd.Token{Hash: "h", Kind: oauthd.AccessToken, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 	if !errors.Is(err, oauthd.ErrUnavailable) {
 		t.Errorf("write after Close: %v; want ErrUnavailable", err)
+	}
+}
+
+// A full disk (SQLITE_FULL, made here with max_page_count) fails writes
+// with ErrUnavailable: nothing was written, and the same write succeeds
+// once there is room, so clients get 503 and Retry-After, not a 500.
+func TestFullDiskIsUnavailable(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "full.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	setMax := func(pages string) {
+		onWriteConn(t, s, func(c *sql.Conn) error {
+			_, err := c.ExecContext(ctx, `PRAGMA max_page_count = `+pages)
+			return err
+		})
+	}
+	var pages string
+	onWriteConn(t, s, func(c *sql.Conn) error { return c.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages) })
+	setMax(pages)
+	now := time.Now()
+	var full error
+	for i := range 10_000 {
+		tok := &oauthd.Token{Hash: oauthd.HashToken(oauthd.NewCredential()), Kind: oauthd.AccessToken, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if full = s.CreateTokens(ctx, tok); full != nil {
+			t.Logf("full after %d tokens: %v", i, full)
+			break
+		}
+	}
+	if !errors.Is(full, oauthd.ErrUnavailable) {
+		t.Fatalf("write on a full database: %v; want ErrUnavailable", full)
+	}
+	setMax("1073741823")
+	tok := &oauthd.Token{Hash: oauthd.HashToken(oauthd.NewCredential()), Kind: oauthd.AccessToken, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateTokens(ctx, tok); err != nil {
+		t.Errorf("write once there is room: %v", err)
+	}
+}
+
+// Close does not wait out the busy timeout when another process holds the
+// write lock: a server's shutdown must stay within its shutdown timeout
+// (the PRAGMA optimize run on close only tries briefly).
+func TestCloseBehindAnotherWriter(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "locked.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer c.ExecContext(ctx, `ROLLBACK`)
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > busyTimeout*time.Millisecond/2 {
+		t.Errorf("Close took %s behind another process's write lock; want well under the %s busy timeout", d, busyTimeout*time.Millisecond)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,5 +80,54 @@ func TestBenchKilledLeavesNoServer(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// The first SIGINT or SIGTERM drains the requests in flight for up to
+// shutdown_timeout; a second one stops serve at once (Ctrl-C again).
+func TestServeSecondSignalStopsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"), "--shutdown-timeout", "1m")
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var conn net.Conn
+	for deadline := time.Now().Add(30 * time.Second); conn == nil; {
+		if conn, err = net.Dial("tcp", addr); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("serve did not listen within 30 s: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	defer conn.Close()
+	// A request in flight: its body never arrives, so the graceful
+	// shutdown would wait the whole minute for it.
+	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant", addr)
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("serve ended after the first signal (%v) with a request in flight; want it to wait for the request", err)
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still running 10 s after a second SIGTERM; want it to stop at once")
 	}
 }
