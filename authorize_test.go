@@ -152,12 +152,43 @@ func TestAuthorizeErrorRedirect(t *testing.T) {
 }
 
 // A POSTed authorization request works like a GET (OIDC Core §3.1.2.1).
+// One that carries none of the server's cookies (a form on the client's
+// site: SameSite=Lax cookies stay behind) is answered with the same
+// request as a GET, whose navigation carries them, so a signed-in person
+// is recognised.
 func TestAuthorizePost(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
-	r := b.post(e.url(oauthd.AuthorizePath), form("client_id", clientID, "redirect_uri", redirectURI, "response_type", "code", "state", "s", "scope", "email"))
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.LoginPath) {
-		t.Fatalf("got %d %q; want 303 to the login page", r.status, r.location())
+	f := form("client_id", clientID, "redirect_uri", redirectURI, "response_type", "code", "state", "s t&", "scope", "email")
+	r := b.post(e.url(oauthd.AuthorizePath), f)
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.AuthorizePath+"?") {
+		t.Fatalf("cookieless POST: %d %q; want 303 to the same request as a GET", r.status, r.location())
+	}
+	u, _ := url.Parse(r.location())
+	if got := u.Query(); got.Encode() != f.Encode() {
+		t.Errorf("the GET's parameters %v; want the POST's %v", got, f)
+	}
+	r = b.follow(e, b.follow(e, r))
+	if r.pageKind() != "login" {
+		t.Fatalf("following it: %d %s; want the login page", r.status, r.body)
+	}
+	// Signed in, the browser's own POST (same site, cookies sent) is
+	// answered at once.
+	b.follow(e, b.login(e, r, "admin", "admin"))
+	r = b.post(e.url(oauthd.AuthorizePath), f)
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Errorf("POST with the session cookie: %d %q; want 303 to the consent page", r.status, r.location())
+	}
+	// The client's site POSTs: no cookies; the GET it is sent to
+	// carries them and finds the session.
+	req, _ := http.NewRequest("POST", e.url(oauthd.AuthorizePath), strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r = do(t, noRedirects, req)
+	if r.status != http.StatusSeeOther || r.header.Get("Set-Cookie") != "" {
+		t.Fatalf("cross-site POST: %d, Set-Cookie %q; want 303 and no new cookie", r.status, r.header.Get("Set-Cookie"))
+	}
+	if r = b.follow(e, r); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Errorf("the GET in the signed-in browser: %d %q; want the consent page, the session recognised", r.status, r.location())
 	}
 }
 

@@ -108,7 +108,6 @@ func (p *Provider) parseLogoutRequest(r *http.Request, ps params) (*logoutReques
 // validated post_logout_redirect_uri with state (§3), or shows the
 // signed-out page.
 func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
-	browser := p.browser(w, r)
 	var ps params
 	var perr *Error
 	if r.Method == http.MethodPost {
@@ -121,6 +120,16 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, perr)
 		return
 	}
+	if r.Method == http.MethodPost && !ps.has("csrf") {
+		// A relying party's logout request by POST (RP-Initiated Logout
+		// §2) comes from its own site: the browser leaves this site's
+		// SameSite=Lax cookies out of it, so the session would look
+		// absent and the person be sent back "signed out" while still
+		// signed in. The same request as a GET navigation carries them.
+		http.Redirect(w, r, LogoutPath+"?"+ps.encode(), http.StatusSeeOther)
+		return
+	}
+	browser := p.browser(w, r)
 	lr, e := p.parseLogoutRequest(r, ps)
 	if e != nil {
 		p.errorPage(w, r, e)

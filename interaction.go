@@ -3,6 +3,7 @@ package oauthd
 import (
 	"crypto/subtle"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -109,8 +110,38 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// maxRedirectQuery is the longest query handleAuthorize moves from a POST
+// body into a GET's URL: far under the server's header limit.
+const maxRedirectQuery = 16 << 10
+
+// hasCookie reports whether the request carries the cookie.
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
+}
+
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && !hasCookie(r, p.browserCookie) && !hasCookie(r, p.sessionCookie) {
+		// An authorization request by POST (OIDC Core §3.1.2.1) from the
+		// client's site carries none of this site's SameSite=Lax
+		// cookies: the signed-in person would look signed out (and
+		// prompt=none fail) and the browser be given a new browser
+		// cookie, breaking its requests pending in other tabs. The same
+		// request as a GET navigation carries them.
+		ps, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
+		if perr != nil {
+			perr.Code = PageBadRequest
+			p.errorPage(w, r, perr)
+			return
+		}
+		if q := ps.encode(); len(q) <= maxRedirectQuery {
+			http.Redirect(w, r, AuthorizePath+"?"+q, http.StatusSeeOther)
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(ps.encode()))
+		r.ContentLength = -1
+	}
 	ar, client, err := p.ParseAuthorizeRequest(w, r)
 	if err != nil {
 		p.AuthorizeError(w, r, ar, err)
