@@ -250,9 +250,15 @@ func TestLoginFailureIsGeneric(t *testing.T) {
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("login failure: %d", r.status)
 		}
+		if strings.Contains(r.location(), user) {
+			t.Errorf("the name typed is in the redirect %q (browser history, proxy logs)", r.location())
+		}
 		r = b.follow(e, r)
 		if r.pageKind() != "login" {
 			t.Fatalf("after a failed login: %s", r.pageKind())
+		}
+		if r.str("Username") != user {
+			t.Errorf("the login page after the failure has the name %q; want %q filled in again", r.str("Username"), user)
 		}
 		return r.str("Error")
 	}

@@ -2,6 +2,7 @@ package oauthd
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -325,10 +326,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		// A failed sign-in comes back here with the error and the name
-		// typed, and a MAC of both made with this browser's cookie: a link
-		// made elsewhere cannot put a message or a name on the page.
-		if e, u := first(q, "error"), first(q, "username"); e == "invalid_credentials" &&
+		// A failed sign-in comes back here with the error in the URL, the
+		// name typed in a short-lived cookie (not in the URL, where the
+		// browser's history and proxies' logs would keep it), and a MAC of
+		// both made with this browser's cookie: a link made elsewhere
+		// cannot put a message or a name on the page.
+		if e, u := first(q, "error"), p.loginName(r); e == "invalid_credentials" &&
 			p.checkCSRF(r, first(q, "sig"), loginFailedPurpose(e, u), id) {
 			lp.Error, lp.Username = e, u
 		}
@@ -368,7 +371,8 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if user == nil {
 		p.log.Info("login failed", "request_id", RequestID(r.Context()))
-		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials", "username", username,
+		p.setLoginName(w, username)
+		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials",
 			"sig", csrfToken(browser, loginFailedPurpose("invalid_credentials", username), id))
 		return
 	}
@@ -381,6 +385,30 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.seeOther(w, r, ConsentPath, id)
+}
+
+// loginNameTTL is how long the name typed in a failed sign-in is kept for
+// the login page that follows.
+const loginNameTTL = time.Minute
+
+// setLoginName keeps the name typed in a failed sign-in for the login page
+// the browser is sent to (see handleLogin).
+func (p *Provider) setLoginName(w http.ResponseWriter, username string) {
+	http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(username)), Path: LoginPath,
+		MaxAge: int(loginNameTTL / time.Second), HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// loginName is the name setLoginName kept, or "".
+func (p *Provider) loginName(r *http.Request) string {
+	c, err := r.Cookie(p.loginNameCookie)
+	if err != nil {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || !validText(string(b)) {
+		return ""
+	}
+	return string(b)
 }
 
 // checkPassword returns the user whose username and password these are, or

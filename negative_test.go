@@ -1014,19 +1014,22 @@ func loginReq(username, password string) func(n *negEnv) *negReq {
 }
 
 // sameLoginFailure checks that a wrong password and an unknown user are
-// answered alike: the same redirect but for the username echoed back, and
-// the MAC (sig) that vouches for it.
+// answered alike: the same redirect but for the MAC (sig) that vouches for
+// the name typed, which is kept in a cookie rather than in the URL (the
+// browser's history and proxies' logs).
 func sameLoginFailure(t *testing.T, n *negEnv, r *response) {
 	u, _ := url.Parse(r.location())
 	q := u.Query()
 	q.Del("request")
-	q.Del("username")
 	if q.Get("sig") == "" {
 		t.Errorf("login failure redirect %q has no sig", r.location())
 	}
 	q.Del("sig")
 	if q.Encode() != "error=invalid_credentials" || u.Path != oauthd.LoginPath {
-		t.Errorf("login failure redirect %q; want only request, error=invalid_credentials, username and sig", r.location())
+		t.Errorf("login failure redirect %q; want only request, error=invalid_credentials and sig (no username)", r.location())
+	}
+	if !strings.Contains(r.header.Get("Set-Cookie"), "oauthd_login_name=") {
+		t.Errorf("Set-Cookie %q; want the name typed kept in oauthd_login_name", r.header.Get("Set-Cookie"))
 	}
 }
 

@@ -43,9 +43,10 @@ const (
 // https, for the whole host, so neither a sibling subdomain nor a plain-http
 // answer forged on the network can plant or shadow them.
 const (
-	sessionCookieName = "oauthd_session"
-	browserCookieName = "oauthd_browser"
-	hostCookiePrefix  = "__Host-"
+	sessionCookieName   = "oauthd_session"
+	browserCookieName   = "oauthd_browser"
+	loginNameCookieName = "oauthd_login_name"
+	hostCookiePrefix    = "__Host-"
 )
 
 // contentSecurityPolicy is sent with every response. There is no
@@ -69,9 +70,9 @@ type Provider struct {
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
 
-	// sessionCookie and browserCookie are the cookies' names: see
-	// sessionCookieName.
-	sessionCookie, browserCookie string
+	// sessionCookie, browserCookie and loginNameCookie are the cookies'
+	// names: see sessionCookieName.
+	sessionCookie, browserCookie, loginNameCookie string
 
 	obs     Observer
 	limiter Limiter
@@ -107,9 +108,11 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		obs:     cfg.Observer,
 		limiter: cfg.Limiter,
 	}
-	p.sessionCookie, p.browserCookie = sessionCookieName, browserCookieName
+	p.sessionCookie, p.browserCookie, p.loginNameCookie = sessionCookieName, browserCookieName, loginNameCookieName
 	if p.secure {
-		p.sessionCookie, p.browserCookie = hostCookiePrefix+sessionCookieName, hostCookiePrefix+browserCookieName
+		// The login name's cookie is for the login page's path only:
+		// __Secure-, as __Host- requires Path=/.
+		p.sessionCookie, p.browserCookie, p.loginNameCookie = hostCookiePrefix+sessionCookieName, hostCookiePrefix+browserCookieName, "__Secure-"+loginNameCookieName
 	}
 	p.redeemer, _ = store.(CodeRedeemer)
 	p.rotator, _ = store.(RefreshRotator)

@@ -34,6 +34,14 @@ func observe(w *httptest.ResponseRecorder) answer {
 	h := w.Header().Clone()
 	h.Del("X-Request-Id")
 	h.Del("Date")
+	// The name typed, kept for the login page: the username itself.
+	cookies := h.Values("Set-Cookie")
+	h.Del("Set-Cookie")
+	for _, c := range cookies {
+		if name, _, _ := strings.Cut(c, "="); !strings.HasSuffix(name, "oauthd_login_name") {
+			h.Add("Set-Cookie", c)
+		}
+	}
 	if loc := h.Get("Location"); loc != "" {
 		u, _ := url.Parse(loc)
 		q := u.Query()
