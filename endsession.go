@@ -41,6 +41,11 @@ func (l *logoutRequest) hidden() []Param {
 	if l.state != "" {
 		ps = append(ps, Param{"state", l.state})
 	}
+	if len(l.locales) > 0 {
+		// The signed-out page is in the language the RP asked for too.
+		// Not in binding: changing it changes only the page's language.
+		ps = append(ps, Param{"ui_locales", strings.Join(l.locales, " ")})
+	}
 	return ps
 }
 

@@ -357,12 +357,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !p.checkCSRF(r, csrf, "login", id) {
-		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden})
+		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden}, ar)
 		return
 	}
 	user, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
-		p.errorPage(w, r, serverError(err))
+		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
 	if wait > 0 {
@@ -377,7 +377,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.startSession(w, r, user); err != nil {
-		p.errorPage(w, r, serverError(err))
+		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
 	if ar == nil {
@@ -453,7 +453,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, user, err := p.currentSession(r)
 	if err != nil {
-		p.errorPage(w, r, serverError(err))
+		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
 	if sess == nil || p.needsLogin(ar, sess) {
@@ -463,7 +463,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		need, err := p.needsConsent(r, ar, client, user)
 		if err != nil {
-			p.errorPage(w, r, serverError(err))
+			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
 		if !need {
@@ -476,7 +476,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.checkCSRF(r, first(ps, "csrf"), "consent", id) {
-		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden})
+		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden}, ar)
 		return
 	}
 	switch first(ps, "action") {
@@ -484,15 +484,15 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.issue(w, r, ar, client, user, sess, first(ps, "remember") != "")
 	case "deny":
 		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
-			p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
+			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
 			return
 		} else if err != nil {
-			p.errorPage(w, r, serverError(err))
+			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
 		p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
 	default:
-		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "choose Approve or Deny"})
+		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "choose Approve or Deny"}, ar)
 	}
 }
 
@@ -503,10 +503,10 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 	ctx := r.Context()
 	if ar.ID != "" {
 		if err := p.store.DeleteAuthRequest(ctx, ar.ID); errors.Is(err, ErrNotFound) {
-			p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
+			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
 			return
 		} else if err != nil {
-			p.errorPage(w, r, serverError(err))
+			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
 	}
@@ -522,7 +522,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 			}
 		}
 		if err := p.store.SaveConsent(ctx, cs); err != nil {
-			p.errorPage(w, r, serverError(err))
+			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
 	}

@@ -425,6 +425,13 @@ func (p *Provider) writeJSONError(w http.ResponseWriter, r *http.Request, e *Err
 
 // errorPage shows a person an error that cannot be sent to a client.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, e *Error) {
+	p.errorPageFor(w, r, e, nil)
+}
+
+// errorPageFor is errorPage for an error about the pending authorization
+// request ar (nil if unknown): the page is in the language ar asked for,
+// as its login and consent pages are.
+func (p *Provider) errorPageFor(w http.ResponseWriter, r *http.Request, e *Error, ar *AuthRequest) {
 	p.logErr(r, e)
 	status := e.Status
 	if status == 0 {
@@ -436,7 +443,7 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(e.RetryAfter))
 	}
-	pg := p.page(r, status, nil)
+	pg := p.page(r, status, ar)
 	// An error about an authorization request (an unknown client, an
 	// unregistered redirect_uri) is in the language the request asked
 	// for, as its login and consent pages would have been.
