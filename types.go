@@ -66,7 +66,8 @@ type Client struct {
 	RefreshTokenTTL time.Duration `json:"refresh_token_ttl,omitempty"`
 	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
-	// LogoURI and ClientURI are shown on the consent page (http and https only).
+	// LogoURI (https only: the pages load images over https alone) and
+	// ClientURI (http or https) are shown on the consent page.
 	LogoURI   string `json:"logo_uri,omitempty"`
 	ClientURI string `json:"client_uri,omitempty"`
 	// CreatedAt is when the client was registered; tokens, codes and

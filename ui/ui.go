@@ -369,7 +369,9 @@ func (v *View) setClient(c *oauthd.Client) {
 	if v.ClientName == "" {
 		v.ClientName = c.ID
 	}
-	if u := httpURL(c.LogoURI); u != nil {
+	if u := httpURL(c.LogoURI); u != nil && u.Scheme == "https" {
+		// Only https: the pages' Content-Security-Policy loads images
+		// from https alone, and an http one would be a broken image.
 		v.ClientLogo = c.LogoURI
 	}
 	if u := httpURL(c.ClientURI); u != nil {

@@ -325,6 +325,18 @@ func TestConsentUnsafeClientURIs(t *testing.T) {
 	}
 }
 
+// An http logo would be blocked by the pages' CSP (img-src 'self' https:
+// data:) and show as a broken image: it is left out; an http client URI is
+// a link, kept.
+func TestConsentHTTPLogoLeftOut(t *testing.T) {
+	p := newPages(t, ui.Options{})
+	cp := consentPage()
+	cp.Client = &oauthd.Client{ID: "c", LogoURI: "http://app.example/logo.png", ClientURI: "http://app.example/about"}
+	got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, cp) })
+	mustNotContain(t, got.body, "<img")
+	mustContain(t, got.body, `<a href="http://app.example/about"`)
+}
+
 const xss = `<script>alert(1)</script>"'><img src=x onerror=alert(1)>`
 
 // TestEscaping puts an XSS payload in every field a page shows and checks

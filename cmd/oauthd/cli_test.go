@@ -244,3 +244,17 @@ func TestUserClaimsTypes(t *testing.T) {
 		t.Errorf("obj = %#v", got["obj"])
 	}
 }
+
+// A logo is an https URL (the consent page loads images over https only);
+// the client's home page may be http or https.
+func TestClientLogoHTTPS(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb", "--logo-uri", "http://a.example/logo.png")
+	if code == 0 || !strings.Contains(errs, "--logo-uri") || !strings.Contains(errs, "https") {
+		t.Errorf("http logo: exit %d, stderr %q; want a refusal asking for https", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb",
+		"--logo-uri", "https://a.example/logo.png", "--client-uri", "http://a.example/"); code != 0 {
+		t.Errorf("https logo, http client URI: exit %d, %s", code, errs)
+	}
+}

@@ -240,9 +240,14 @@ func validateClient(c *oauthd.Client) error {
 	if c.Public && slices.Contains(c.GrantTypes, oauthd.GrantClientCredentials) {
 		return errors.New("a public client cannot use client_credentials")
 	}
-	for _, u := range []string{c.LogoURI, c.ClientURI} {
+	if c.LogoURI != "" && !strings.HasPrefix(c.LogoURI, "https://") {
+		// The consent page's Content-Security-Policy loads images over
+		// https only.
+		return fmt.Errorf("--logo-uri %q: use an https URL", c.LogoURI)
+	}
+	for _, u := range []string{c.ClientURI} {
 		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("--logo-uri/--client-uri %q: use an https URL", u)
+			return fmt.Errorf("--client-uri %q: use an http or https URL", u)
 		}
 	}
 	switch c.IDTokenSignedResponseAlg {
