@@ -70,7 +70,10 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	out := introspection{Active: true, Scope: JoinScope(t.Scopes), ClientID: t.ClientID, Sub: t.Subject,
 		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Iss: p.cfg.Issuer, TokenType: "Bearer"}
 	if t.Kind == RefreshToken {
-		out.TokenType = "refresh_token"
+		// token_type is an access token type (RFC 7662 §2.2, RFC 6749
+		// §5.1), such as Bearer; a refresh token has none, and
+		// "refresh_token" is not a registered type.
+		out.TokenType = ""
 	}
 	// A token outlives neither its client nor its user: deleting either
 	// makes the token inactive even before its rows are collected, and a
