@@ -218,7 +218,7 @@ func (c *Config) keyDefaults() error {
 	if c.KeyRotationPeriod < time.Hour {
 		return fmt.Errorf("oauthd: Config.KeyRotationPeriod %s must be at least one hour", c.KeyRotationPeriod)
 	}
-	if c.KeyRefreshInterval < time.Second || c.KeyRefreshInterval > 5*time.Minute {
+	if c.KeyRefreshInterval < time.Second || c.KeyRefreshInterval > maxKeyRefreshInterval {
 		return fmt.Errorf("oauthd: Config.KeyRefreshInterval %s must be between one second and 5 minutes", c.KeyRefreshInterval)
 	}
 	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {

@@ -147,8 +147,14 @@ func (m *KeyManager) lead() time.Duration { return min(m.period/4, 7*24*time.Hou
 
 // rotateDelay is how long a key made by Rotate waits before it signs: long
 // enough for every node to re-read the keys and every client's cached JWKS
-// to expire.
-func (m *KeyManager) rotateDelay() time.Duration { return m.refresh + jwksMaxAge }
+// to expire. The nodes' refresh interval is taken at its largest allowed
+// value, not this process's: the CLI's `keys rotate` does not know the
+// servers' configuration, and a server refreshing less often than it
+// thinks would sign with a key clients cannot have seen yet.
+func (m *KeyManager) rotateDelay() time.Duration { return maxKeyRefreshInterval + jwksMaxAge }
+
+// maxKeyRefreshInterval is the largest Config.KeyRefreshInterval.
+const maxKeyRefreshInterval = 5 * time.Minute
 
 // Ensure loads the keys, creating a key for every algorithm that has none
 // and the successors that are due. A server calls it at start so a broken
