@@ -48,6 +48,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,6 +171,39 @@ var (
 	_ oauthd.SigningKeyBootstrapper = (*Store)(nil)
 )
 
+// checkWritable tells, in the operating system's words, why the database
+// at path cannot be opened for writing: its directory is missing or not a
+// directory, or the file exists but cannot be written. SQLite itself says
+// only "unable to open database file", or, for a read-only file, opens it
+// read-only and fails every write later, after the server has started and
+// reported ready.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("the directory %s: %w", dir, errors.Unwrap(err))
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // created on open
+	} else if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errors.New("it is a directory, not a database file")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("the database file cannot be written: %w", err)
+	}
+	return f.Close()
+}
+
 // Open opens the SQLite database at path, creating the file if it does not
 // exist, and migrates its schema unless opts.NoMigrate is set. The database
 // is put in WAL mode, with a busy timeout and foreign keys on.
@@ -188,6 +222,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	uri := fileURI(abs)
 

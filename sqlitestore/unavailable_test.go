@@ -3,7 +3,9 @@ package sqlitestore
 import (
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +101,37 @@ func TestCloseBehindAnotherWriter(t *testing.T) {
 	s.Close()
 	if d := time.Since(start); d > busyTimeout*time.Millisecond/2 {
 		t.Errorf("Close took %s behind another process's write lock; want well under the %s busy timeout", d, busyTimeout*time.Millisecond)
+	}
+}
+
+// Open says, in the operating system's words, why a database cannot be
+// written, instead of SQLite's "unable to open database file" or, for a
+// read-only file, a start that succeeds and writes that all fail later.
+func TestOpenUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]struct{ path, want string }{
+		"missing directory":   {filepath.Join(dir, "nope", "o.db"), "no such file or directory"},
+		"path is a directory": {dir, "is a directory"},
+	}
+	if os.Geteuid() != 0 { // root writes read-only files
+		ro := filepath.Join(dir, "ro.db")
+		s, err := Open(t.Context(), ro, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		os.Chmod(ro, 0o444)
+		cases["read-only file"] = struct{ path, want string }{ro, "cannot be written: permission denied"}
+	}
+	for name, c := range cases {
+		s, err := Open(t.Context(), c.path, Options{})
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: Open succeeded", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want it to say %q", name, err, c.want)
+		}
 	}
 }
