@@ -70,6 +70,9 @@ type Provider struct {
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
 
+	// answers replays a consent decision's answer to a second submit.
+	answers answerCache
+
 	// sessionCookie, browserCookie and loginNameCookie are the cookies'
 	// names: see sessionCookieName.
 	sessionCookie, browserCookie, loginNameCookie string
