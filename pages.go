@@ -67,7 +67,9 @@ type ConsentPage struct {
 	Client    *Client
 	User      *User
 	Scopes    []string
-	// SwitchUserURL signs the person out and back to the login form ("not you?").
+	// SwitchUserURL leads to the login form of this request ("not you?"):
+	// whoever signs in there replaces the signed-in person's session; until
+	// then that session stays.
 	SwitchUserURL string
 }
 

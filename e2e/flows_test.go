@@ -195,7 +195,7 @@ func TestBrowserPromptLogin(t *testing.T) {
 	tb.noConsoleErrors()
 }
 
-// A ticked "Remember this decision" makes the next request of the same
+// A ticked "Remember my approval" makes the next request of the same
 // scopes go straight back to the client.
 func TestBrowserConsentRemembered(t *testing.T) {
 	t.Parallel()

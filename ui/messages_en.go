@@ -19,7 +19,7 @@ var messagesEN = map[string]string{
 	"consent.intro":          "This will allow %s to:",
 	"consent.no_scopes":      "It does not ask for access to any of your information.",
 	"consent.not_you":        "Not you?",
-	"consent.remember":       "Remember this decision",
+	"consent.remember":       "Remember my approval",
 	"consent.approve":        "Approve",
 	"consent.deny":           "Deny",
 

@@ -266,7 +266,7 @@ func TestConsent(t *testing.T) {
 		`<input type="hidden" name="request" value="ar-2">`,
 		`<input type="hidden" name="csrf" value="csrf-2">`,
 		`<input type="checkbox" id="remember" name="remember" value="1">`,
-		`<label for="remember">Remember this decision</label>`,
+		`<label for="remember">Remember my approval</label>`,
 		`<button type="submit" name="action" value="approve">Approve</button>`,
 		`<button type="submit" name="action" value="deny" class="secondary">Deny</button>`,
 	)
@@ -580,7 +580,7 @@ func TestFrench(t *testing.T) {
 	cp := consentPage()
 	got = render(t, func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, cp) }, "Accept-Language", "fr")
 	mustContain(t, got.body, `<html lang="fr">`, "<h1>test_client demande des autorisations</h1>",
-		"Confirmer votre identité (l’identifiant de votre compte)", "Mémoriser ce choix",
+		"Confirmer votre identité (l’identifiant de votre compte)", "Mémoriser mon accord",
 		`value="approve">Autoriser</button>`, `value="deny" class="secondary">Refuser</button>`, "Connecté en tant que admin.")
 
 	got = render(t, func(w http.ResponseWriter, r *http.Request) {
