@@ -199,6 +199,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// CheckDSN reports whether pgx can read dsn as a connection string,
+// without connecting (for a configuration check); its error never holds
+// the password.
+func CheckDSN(dsn string) error {
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return parseError(dsn, err)
+	}
+	return nil
+}
+
 // describe names the server and database of a configuration for messages:
 // user, host, port and database, never the password.
 func describe(c *pgx.ConnConfig) string {

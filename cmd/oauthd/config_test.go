@@ -106,8 +106,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"OAUTHD_CONFIG": unknown}, `unknown.yaml:1: unknown key "listen"`},
 		{[]string{"config", "check", "--config", good}, map[string]string{"OAUTHD_LOG_FORMAT": "xml"}, "config: log.format"},
 		{[]string{"config", "check", "--config", good, "--tls-key-file", "/k.pem"}, nil, "config: tls.cert_file: is required"},
+		{[]string{"config", "check", "--config", good, "--db", "postgres://oauthd:S3cr3t@db.example/oauthd?sslmode=bogus"}, nil, "config: db: invalid DSN"},
 	} {
 		r := runCmd(ctx, tt.env, nil, tt.args...)
+		if strings.Contains(r.stderr, "S3cr3t") {
+			t.Errorf("%v: the password is in %q", tt.args, r.stderr)
+		}
 		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tt.args, r.code, r.stderr, tt.want)
 		}

@@ -762,6 +762,11 @@ func (c *Config) Validate() error {
 	if c.DB == "" {
 		return bad("db", "is required")
 	}
+	if pgstore.IsDSN(c.DB) {
+		if err := pgstore.CheckDSN(c.DB); err != nil {
+			return bad("db", "%s", strings.TrimPrefix(err.Error(), "pgstore: "))
+		}
+	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		return bad("log.format", "%q: use text or json", c.LogFormat)
 	}
