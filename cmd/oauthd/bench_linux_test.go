@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,7 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	waitReady(t, addr)
 	var conn net.Conn
 	for deadline := time.Now().Add(30 * time.Second); conn == nil; {
 		if conn, err = net.Dial("tcp", addr); err != nil {
@@ -129,5 +131,60 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve still running 10 s after a second SIGTERM; want it to stop at once")
+	}
+}
+
+// SIGHUP (the terminal serve runs in was closed) shuts down gracefully, as
+// SIGTERM does, rather than killing the process mid-request.
+func TestServeSIGHUPGraceful(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"))
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitReady(t, addr)
+	cmd.Process.Signal(syscall.SIGHUP)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve after SIGHUP: %v; want exit 0 (graceful)\n%s", err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "shutting down") {
+			t.Errorf("no shutdown logged:\n%s", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still running 30 s after SIGHUP")
+	}
+}
+
+// waitReady waits until the server at addr answers /readyz with 200.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready within 30 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
