@@ -102,7 +102,7 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitReady(t, addr)
+	awaitReadyz(t, addr)
 	var conn net.Conn
 	for deadline := time.Now().Add(30 * time.Second); conn == nil; {
 		if conn, err = net.Dial("tcp", addr); err != nil {
@@ -154,7 +154,7 @@ func TestServeSIGHUPGraceful(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitReady(t, addr)
+	awaitReadyz(t, addr)
 	cmd.Process.Signal(syscall.SIGHUP)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -171,8 +171,8 @@ func TestServeSIGHUPGraceful(t *testing.T) {
 	}
 }
 
-// waitReady waits until the server at addr answers /readyz with 200.
-func waitReady(t *testing.T, addr string) {
+// awaitReadyz waits until the server at addr answers /readyz with 200.
+func awaitReadyz(t *testing.T, addr string) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		res, err := http.Get("http://" + addr + "/readyz")
