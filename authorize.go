@@ -41,6 +41,11 @@ func (p *Provider) ParseAuthorizeRequest(w http.ResponseWriter, r *http.Request)
 	} else {
 		ps, perr = parseQuery(r.URL.RawQuery)
 	}
+	return p.parseAuthorizeParams(r, ps, perr)
+}
+
+// parseAuthorizeParams is ParseAuthorizeRequest with the parameters read.
+func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error) (*AuthRequest, *Client, error) {
 	if perr != nil {
 		perr.Code = PageBadRequest
 		return nil, nil, perr

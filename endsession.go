@@ -125,13 +125,9 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, perr)
 		return
 	}
-	if r.Method == http.MethodPost && !ps.has("csrf") {
-		// A relying party's logout request by POST (RP-Initiated Logout
-		// §2) comes from its own site: the browser leaves this site's
-		// SameSite=Lax cookies out of it, so the session would look
-		// absent and the person be sent back "signed out" while still
-		// signed in. The same request as a GET navigation carries them.
-		http.Redirect(w, r, LogoutPath+"?"+ps.encode(), http.StatusSeeOther)
+	if r.Method == http.MethodPost && !ps.has("csrf") && !p.hasOwnCookies(r) && p.relay(w, r, LogoutPath, ps) {
+		// A relying party's logout request by POST comes from its own
+		// site, without this site's cookies: see relay.
 		return
 	}
 	browser := p.browser(w, r)

@@ -196,6 +196,27 @@ func (b *browser) post(u string, form url.Values) *response {
 
 func (e *testEnv) url(path string) string { return e.srv.URL + path }
 
+// relayFields are the fields of a relay page (see Provider.relay): a
+// form_post page of the server that posts a request back to it.
+func relayFields(t *testing.T, r *response) url.Values {
+	t.Helper()
+	if r.status != http.StatusOK || r.pageKind() != "form_post" || r.page["Relay"] != true {
+		t.Fatalf("want a relay page, got %d %s", r.status, r.body)
+	}
+	f := url.Values{}
+	for _, p := range r.page["Params"].([]any) {
+		m := p.(map[string]any)
+		f.Add(m["Name"].(string), m["Value"].(string))
+	}
+	return f
+}
+
+// relay submits a relay page's form from b, as the page does.
+func (b *browser) relay(r *response) *response {
+	b.t.Helper()
+	return b.post(r.str("Action"), relayFields(b.t, r))
+}
+
 // authorizeURL is the seed's authorization URL with extra parameters.
 func (e *testEnv) authorizeURL(kv ...string) string {
 	q := url.Values{"client_id": {clientID}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "state": {"somestate"}, "scope": {"email"}}

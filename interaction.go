@@ -1,10 +1,10 @@
 package oauthd
 
 import (
+	"maps"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,39 +111,74 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// maxRedirectQuery is the longest query handleAuthorize moves from a POST
-// body into a GET's URL: far under the server's header limit.
-const maxRedirectQuery = 16 << 10
+// relayParam marks a request relay posted again (see relay).
+const relayParam = "oauthd_relay"
 
-// hasCookie reports whether the request carries the cookie.
-func hasCookie(r *http.Request, name string) bool {
-	_, err := r.Cookie(name)
-	return err == nil
+// hasOwnCookies reports whether the request carries the browser or the
+// session cookie.
+func (p *Provider) hasOwnCookies(r *http.Request) bool {
+	for _, name := range []string{p.browserCookie, p.sessionCookie} {
+		if _, err := r.Cookie(name); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// relay answers a POST to path that came without this site's cookies
+// with a page of this site that posts the same parameters to path again,
+// and reports whether it did. An authorization or logout request POSTed
+// from the client's site (OIDC Core §3.1.2.1, RP-Initiated Logout 1.0 §2:
+// GET and POST) carries none of the SameSite=Lax cookies, so the
+// signed-in person would look signed out: prompt=none would fail, a logout
+// would answer "signed out" with the session alive, and a new browser
+// cookie would break the requests pending in other tabs. Posted from
+// this site's page, the request carries them. A relayed request, or one
+// from a browser that has no cookies of this site at all, is not relayed
+// again. The parameters stay in a body: not in a URL, where proxies' logs
+// and browser history would keep them.
+func (p *Provider) relay(w http.ResponseWriter, r *http.Request, path string, ps params) bool {
+	if ps.has(relayParam) {
+		return false
+	}
+	var fields []Param
+	add := func(name, value string) {
+		fields = append(fields, Param{name, value})
+	}
+	if ps.many != nil {
+		for _, k := range slices.Sorted(maps.Keys(ps.many)) {
+			for _, v := range ps.many[k] {
+				add(k, v)
+			}
+		}
+	} else {
+		for _, kv := range ps.list {
+			add(kv.name, kv.value)
+		}
+	}
+	add(relayParam, "1")
+	pg := p.page(r, http.StatusOK, nil)
+	pg.Locales = strings.Fields(ps.first("ui_locales"))
+	p.cfg.Pages.FormPost(w, r, &FormPostPage{Page: pg, Action: p.cfg.Issuer + path, Params: fields, Relay: true})
+	return true
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1).
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && !hasCookie(r, p.browserCookie) && !hasCookie(r, p.sessionCookie) {
-		// An authorization request by POST (OIDC Core §3.1.2.1) from the
-		// client's site carries none of this site's SameSite=Lax
-		// cookies: the signed-in person would look signed out (and
-		// prompt=none fail) and the browser be given a new browser
-		// cookie, breaking its requests pending in other tabs. The same
-		// request as a GET navigation carries them.
+	var (
+		ar     *AuthRequest
+		client *Client
+		err    error
+	)
+	if r.Method == http.MethodPost && !p.hasOwnCookies(r) {
 		ps, perr := parseForm(w, r, p.cfg.MaxBodyBytes)
-		if perr != nil {
-			perr.Code = PageBadRequest
-			p.errorPage(w, r, perr)
+		if perr == nil && p.relay(w, r, AuthorizePath, ps) {
 			return
 		}
-		if q := ps.encode(); len(q) <= maxRedirectQuery {
-			http.Redirect(w, r, AuthorizePath+"?"+q, http.StatusSeeOther)
-			return
-		}
-		r.Body = io.NopCloser(strings.NewReader(ps.encode()))
-		r.ContentLength = -1
+		ar, client, err = p.parseAuthorizeParams(r, ps, perr)
+	} else {
+		ar, client, err = p.ParseAuthorizeRequest(w, r)
 	}
-	ar, client, err := p.ParseAuthorizeRequest(w, r)
 	if err != nil {
 		p.AuthorizeError(w, r, ar, err)
 		return

@@ -100,6 +100,11 @@ type FormPostPage struct {
 	Page
 	Action string
 	Params []Param
+	// Relay is set when the page posts a request back to the server
+	// itself (an authorization or logout request POSTed from another site
+	// without the server's cookies) rather than a response to a client:
+	// the page should say "continuing", not "returning to the application".
+	Relay bool
 }
 
 // Param is one form field of a FormPostPage, kept in order.

@@ -3,11 +3,9 @@ package oauthd
 import (
 	"errors"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -262,27 +260,3 @@ func readAll(b []byte, r io.Reader, max int64) ([]byte, error) {
 
 var errBodyTooLarge = errors.New("request body too large")
 
-// encode is the parameters as a query string, in their order, repeats kept.
-func (p params) encode() string {
-	var b strings.Builder
-	add := func(k, v string) {
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(url.QueryEscape(k))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(v))
-	}
-	if p.many != nil {
-		for _, k := range slices.Sorted(maps.Keys(p.many)) {
-			for _, v := range p.many[k] {
-				add(k, v)
-			}
-		}
-		return b.String()
-	}
-	for _, kv := range p.list {
-		add(kv.name, kv.value)
-	}
-	return b.String()
-}

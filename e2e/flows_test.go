@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"fmt"
+	"html"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -640,5 +644,41 @@ func TestBrowserDecisionClickedTwice(t *testing.T) {
 			}
 			tb.noConsoleErrors()
 		})
+	}
+}
+
+// An authorization request POSTed from the client's own site (OIDC Core
+// §3.1.2.1: GET and POST) carries none of oauthd's SameSite=Lax cookies:
+// oauthd's relay page posts it again, with them, so a signed-in person with
+// a remembered consent gets a code for prompt=none, as by GET.
+func TestBrowserCrossSitePostAuthorize(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	tb := newTab(t, app.DemoRedirectURI)
+	tb.open(s.authorizeURL())
+	tb.login("admin", "admin")
+	tb.do(chromedp.Click(chromedp.ID("remember")))
+	tb.decide("approve")
+	tb.nextRedirect()
+
+	// The client's site: another host name (localhost, not 127.0.0.1),
+	// so another site for the browser's cookies.
+	u, _ := url.Parse(s.authorizeURL("prompt", "none", "state", "posted"))
+	var fields strings.Builder
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			fmt.Fprintf(&fields, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
+		}
+	}
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s">%s</form><script>document.forms[0].submit()</script>`,
+			html.EscapeString(s.URL+oauthd.AuthorizePath), fields.String())
+	}))
+	defer rp.Close()
+	_, port, _ := net.SplitHostPort(rp.Listener.Addr().String())
+	tb.open("http://localhost:" + port + "/")
+	q := tb.nextRedirect().Query()
+	if q.Get("code") == "" || q.Get("state") != "posted" || q.Has("error") {
+		t.Errorf("prompt=none POSTed from the client's site: %v; want a code, the person being signed in", q)
 	}
 }

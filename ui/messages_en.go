@@ -56,6 +56,9 @@ var messagesEN = map[string]string{
 	"formpost.text":     "Returning you to the application…",
 	"formpost.noscript": "Select Continue to return to the application.",
 	"formpost.continue": "Continue",
+	"relay.title":       "One moment",
+	"relay.text":        "Continuing…",
+	"relay.noscript":    "Select Continue to go on.",
 
 	"home.title":    "Signed in",
 	"home.hello":    "Hello, %s",

@@ -56,6 +56,9 @@ var messagesFR = map[string]string{
 	"formpost.text":     "Retour à l’application…",
 	"formpost.noscript": "Sélectionnez Continuer pour revenir à l’application.",
 	"formpost.continue": "Continuer",
+	"relay.title":       "Un instant",
+	"relay.text":        "Un instant…",
+	"relay.noscript":    "Sélectionnez Continuer pour poursuivre.",
 
 	"home.title":    "Session ouverte",
 	"home.hello":    "Bonjour %s",

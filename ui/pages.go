@@ -111,6 +111,9 @@ func (p *Pages) FormPost(w http.ResponseWriter, r *http.Request, fp *oauthd.Form
 	}
 	v := p.view(r, &fp.Page, fp)
 	v.Title = v.T("formpost.title")
+	if fp.Relay {
+		v.Title = v.T("relay.title")
+	}
 	// The Provider has checked Action against the client's registered
 	// redirect URIs before calling FormPost, and formActionOK has refused
 	// script-bearing schemes. Marking it as a template.URL keeps
