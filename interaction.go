@@ -1,10 +1,10 @@
 package oauthd
 
 import (
-	"maps"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"

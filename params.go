@@ -259,4 +259,3 @@ func readAll(b []byte, r io.Reader, max int64) ([]byte, error) {
 }
 
 var errBodyTooLarge = errors.New("request body too large")
-
