@@ -99,7 +99,12 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	// The attempt is reserved before the secret is checked, so concurrent
 	// guesses cannot overrun ClientLimit.
 	_, _, lerr := p.clients.get(r.Context(), p.store, id)
-	a, wait, err := p.reserve(r, p.clientKey(r, id, !errors.Is(lerr, ErrNotFound)))
+	known := !errors.Is(lerr, ErrNotFound)
+	keys := []limitedKey{p.clientKey(r, id, known)}
+	if known {
+		keys = append(keys, p.clientCeilingKey(id))
+	}
+	a, wait, err := p.reserve(r, keys...)
 	if err != nil {
 		return nil, serverError(err)
 	}

@@ -277,3 +277,15 @@ func (c *Config) setLimitDefaults() error {
 	c.ClientLimit, err = c.ClientLimit.withDefaults("ClientLimit", DefaultClientLimit)
 	return err
 }
+
+// loopbackIssuer reports whether the issuer's host is localhost or a
+// loopback address.
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()
+}

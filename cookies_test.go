@@ -67,6 +67,55 @@ func checkHostCookie(t *testing.T, res *http.Response, name string) {
 	t.Errorf("no %s cookie in %v", name, res.Header["Set-Cookie"])
 }
 
+// An issuer's scheme is case-insensitive (RFC 3986 §3.1): HTTPS://... is
+// an https issuer, with Secure __Host- cookies and HSTS. On localhost or a
+// loopback address there is no HSTS: it would hold for every port of the
+// host (RFC 6797 §8.3) and break every other development server there.
+func TestCookiesIssuerSchemeCaseAndLocalhost(t *testing.T) {
+	for _, c := range []struct {
+		issuer string
+		hsts   bool
+	}{{"HTTPS://auth.example.com", true}, {"https://localhost:8443", false}, {"https://127.0.0.1:8443", false}} {
+		p, err := oauthd.New(oauthd.Config{Issuer: c.issuer, Pages: fakePages{}}, memstore.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", oauthd.LoginPath, nil))
+		checkHostCookie(t, w.Result(), "__Host-oauthd_browser")
+		if got := w.Header().Get("Strict-Transport-Security") != ""; got != c.hsts {
+			t.Errorf("%s: HSTS %v; want %v", c.issuer, got, c.hsts)
+		}
+	}
+}
+
+// After a failed attempt, signing in clears the kept name.
+func TestLoginNameClearedAfterSignIn(t *testing.T) {
+	tp := newTimingProvider(t)
+	w := tp.login("alice", "wrong")
+	var kept string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "__Secure-oauthd_login_name" {
+			kept = c.Name + "=" + c.Value
+		}
+	}
+	if kept == "" {
+		t.Fatalf("no login name kept: %v", w.Result().Header["Set-Cookie"])
+	}
+	r := httptest.NewRequest("POST", oauthd.LoginPath, strings.NewReader(url.Values{"csrf": {tp.csrf}, "username": {"alice"}, "password": {"alice-password"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Cookie", tp.cookie+"; "+kept)
+	w = httptest.NewRecorder()
+	tp.p.ServeHTTP(w, r)
+	cleared := false
+	for _, c := range w.Result().Cookies() {
+		cleared = cleared || c.Name == "__Secure-oauthd_login_name" && c.MaxAge < 0
+	}
+	if w.Code != http.StatusSeeOther || !cleared {
+		t.Errorf("sign-in: %d, Set-Cookie %v; want 303 and the kept name cleared", w.Code, w.Result().Header["Set-Cookie"])
+	}
+}
+
 // An http issuer (development on localhost) cannot have __Host- cookies,
 // which must be Secure: the names are plain and the cookies not Secure.
 func TestCookiesPlainWithHTTPIssuer(t *testing.T) {

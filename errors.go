@@ -152,17 +152,19 @@ func wireDescription(s string) string {
 	return strings.ReplaceAll(b.String(), "section  ", "section ")
 }
 
-// quoted is " 'v'" for a request value an error description may repeat
-// (a short token of letters, digits and "_-.:/+"), and "" for anything
-// else: a description never carries a request's free text to the client's
-// pages, where it could pass for the server's or the client's own words.
+// quoted is " 'v'" for a request value an error description may repeat (a
+// short token of letters, digits, "_" and "-", or a URN such as a grant
+// type), and "" for anything else: a description never carries a request's
+// free text, a sentence or an address, to the client's pages, where it
+// could pass for the server's or the client's own words.
 func quoted(v string) string {
 	if v == "" || len(v) > 64 {
 		return ""
 	}
+	urn := strings.HasPrefix(v, "urn:")
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-.:/+", c) >= 0) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || urn && (c == ':' || c == '.')) {
 			return ""
 		}
 	}

@@ -39,10 +39,13 @@ func TestQuoted(t *testing.T) {
 	for in, want := range map[string]string{
 		"web_message": " 'web_message'",
 		"urn:ietf:params:oauth:grant-type:device_code": " 'urn:ietf:params:oauth:grant-type:device_code'",
-		"":            "",
-		"Call us now": "",
-		"<img>":       "",
-		"é":           "",
+		"":                                  "",
+		"Call us now":                       "",
+		"Support:https://evil.example/help": "",
+		"Verify-now.evil.example":           "",
+		"urn:example:grant.v1":              " 'urn:example:grant.v1'",
+		"<img>":                             "",
+		"é":                                 "",
 	} {
 		if got := quoted(in); got != want {
 			t.Errorf("quoted(%q) = %q; want %q", in, got, want)

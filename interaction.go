@@ -415,6 +415,10 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
+	if _, err := r.Cookie(p.loginNameCookie); err == nil {
+		// The name of an earlier failed attempt has served its purpose.
+		http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: "", Path: LoginPath, MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	}
 	if ar == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return

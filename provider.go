@@ -69,6 +69,11 @@ type Provider struct {
 	keys    *KeyManager
 	log     *slog.Logger
 	secure  bool // cookies get the Secure attribute
+	// hsts is secure on a host that is not localhost or a loopback
+	// address: HSTS holds for a host whatever the port (RFC 6797 §8.3),
+	// and pinning localhost to https would break every other development
+	// server on it (IP literals are ignored by browsers anyway, §8.1).
+	hsts bool
 
 	// answers replays a consent decision's answer to a second submit.
 	answers answerCache
@@ -107,10 +112,11 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		secrets: secret.NewCache(cfg.SecretCacheSize),
 		clients: newClientCache(cfg.ClientCacheTTL, cfg.SecretCacheSize),
 		log:     cfg.Logger,
-		secure:  strings.HasPrefix(cfg.Issuer, "https://"),
+		secure:  strings.HasPrefix(strings.ToLower(cfg.Issuer), "https://"), // schemes are case-insensitive (RFC 3986 §3.1)
 		obs:     cfg.Observer,
 		limiter: cfg.Limiter,
 	}
+	p.hsts = p.secure && !loopbackIssuer(cfg.Issuer)
 	p.sessionCookie, p.browserCookie, p.loginNameCookie = sessionCookieName, browserCookieName, loginNameCookieName
 	if p.secure {
 		// The login name's cookie is for the login page's path only:
@@ -258,7 +264,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["X-Frame-Options"] = hdrDeny
 	h["Referrer-Policy"] = hdrNoRef
 	h["Content-Security-Policy"] = hdrCSP
-	if p.secure {
+	if p.hsts {
 		// An https issuer: browsers keep to https for this host for a
 		// year (RFC 6797), so no plain-http answer, which a network
 		// attacker could forge to plant cookies, is ever asked for. Not

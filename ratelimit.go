@@ -154,6 +154,7 @@ type limitState struct {
 	lockedUntil time.Time
 	lockouts    int           // lockouts since the key was last forgotten
 	window      time.Duration // the limit's window, for sweeping
+	max         int           // the limit's MaxFailures, for makeRoom
 }
 
 // NewMemoryLimiter returns a MemoryLimiter remembering at most maxKeys keys
@@ -180,7 +181,7 @@ func (m *MemoryLimiter) Reserve(_ context.Context, key string, lim RateLimit, no
 		s = &limitState{}
 		m.keys[key] = s
 	}
-	s.window = lim.Window
+	s.window, s.max = lim.Window, lim.MaxFailures
 	s.age(now)
 	if now.Before(s.lockedUntil) {
 		return ceilSecond(s.lockedUntil.Sub(now)), nil
@@ -267,12 +268,12 @@ func (s *limitState) idle() bool {
 // makeRoom keeps the map under maxKeys: every 4096 operations, or when it
 // is full, it forgets the quiet keys. If it is still full it forgets a
 // sixteenth of the keys at once (so that a flood of new keys pays for a
-// scan once every maxKeys/16 keys, not at every one), those with the fewest
-// failures first: a key that is one failure short of its lockout is the
-// last to be forgotten, after every key with fewer, so a flood of keys with
-// a failure each cannot wipe the counts of an account under attack. Keys
-// locked out go only when nothing else is left; keys with an attempt in
-// progress never.
+// scan once every maxKeys/16 keys, not at every one), those furthest from
+// their lockout first (the most failures still allowed; limits differ, 5
+// for an account, 20 for a client): a key that is one failure short of its
+// lockout is the last to be forgotten, so a flood of keys cannot wipe the
+// count of an account under attack. Keys locked out go only when nothing
+// else is left; keys with an attempt in progress never.
 func (m *MemoryLimiter) makeRoom(now time.Time) {
 	m.ops++
 	if m.ops%4096 != 0 && len(m.keys) < m.maxKeys {
@@ -287,10 +288,14 @@ func (m *MemoryLimiter) makeRoom(now time.Time) {
 		return
 	}
 	need := len(m.keys) - m.maxKeys + 1 + m.maxKeys/16
-	// byFailures[n] counts the keys that may go with n failures (the
-	// last bucket: that many or more).
+	// byFailures[n] counts the keys that may go with n failures short of
+	// their limit's lockout fewer than the most allowed (bucket 0: the
+	// furthest from a lockout, 63 or more failures allowed still; the
+	// last: one failure short).
 	var byFailures [64]int
-	bucket := func(s *limitState) int { return min(s.failures, len(byFailures)-1) }
+	bucket := func(s *limitState) int {
+		return len(byFailures) - 1 - min(max(s.max-s.failures-1, 0), len(byFailures)-1)
+	}
 	for _, s := range m.keys {
 		if s.pending == 0 && !now.Before(s.lockedUntil) {
 			byFailures[bucket(s)]++
@@ -407,6 +412,25 @@ func (p *Provider) clientKey(r *http.Request, id string, known bool) limitedKey 
 func (p *Provider) clientKeyed(r *http.Request, key string) limitedKey {
 	return limitedKey{LimitClient, key + " from " + ipNetwork(ClientIP(r.Context())), p.cfg.ClientLimit, Succeeded}
 }
+
+// clientCeilingKey is the key every wrong secret of a known client is
+// counted on too, from wherever it comes: clientCeiling times the client
+// limit. Per network alone, whoever holds many networks (an IPv6 /48 is
+// 65,536 /64s) would have that many times the guesses. The ceiling is
+// checked only for secrets the server has not verified before: a client
+// whose secret is cached keeps working through it (see knownClient), and a
+// success does not reset it, only time does.
+func (p *Provider) clientCeilingKey(id string) limitedKey {
+	lim := p.cfg.ClientLimit
+	if lim.MaxFailures > 0 {
+		lim.MaxFailures *= clientCeiling
+	}
+	return limitedKey{LimitClient, clientLimitKey(id) + " from anywhere", lim, Released}
+}
+
+// clientCeiling is how many times the per-network client limit a client's
+// wrong secrets from all networks together may reach.
+const clientCeiling = 10
 
 // clientLimitKey is the client's part of its rate limit keys.
 func clientLimitKey(id string) string { return limitKey("client", id) }

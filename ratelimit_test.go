@@ -2,6 +2,7 @@ package oauthd_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -586,5 +587,71 @@ func TestMemoryLimiterKeepsTheNearlyLockedOut(t *testing.T) {
 	fail("user:victim")
 	if wait := fail("user:victim"); wait == 0 {
 		t.Error("the victim's fifth failure after the flood did not lock it out: its four earlier failures were forgotten")
+	}
+
+	// Limits differ: keys with more failures, but further from their own
+	// lockout (5 of a client's 20), go before an account one short of its.
+	m = oauthd.NewMemoryLimiter(160)
+	client := oauthd.RateLimit{MaxFailures: 20, Window: time.Minute, Lockout: time.Minute, MaxLockout: time.Hour}
+	for range 4 {
+		fail("user:alice")
+	}
+	for i := range 2_000 {
+		k := "client:junk-" + strconv.Itoa(i)
+		for range 5 {
+			if wait, _ := m.Reserve(ctx, k, client, now); wait == 0 {
+				m.Done(ctx, k, client, now, oauthd.Failed)
+			}
+		}
+	}
+	if wait := fail("user:alice"); wait == 0 {
+		if wait = fail("user:alice"); wait == 0 {
+			t.Error("alice, one failure short of her lockout, was forgotten before client keys far from theirs")
+		}
+	}
+}
+
+// RFC 6749 §2.3.1: the guessing limit also holds across networks: a
+// client's wrong secrets from every network together stop at ten times the
+// per-network limit (an IPv6 /48 is 65,536 /64s). The ceiling delays only
+// secrets not verified before: the client, its secret cached, is not
+// refused.
+func TestClientLimitCeilingAcrossNetworks(t *testing.T) {
+	lim := oauthd.RateLimit{MaxFailures: 2, Window: time.Hour, Lockout: time.Minute}
+	for _, cached := range []bool{false, true} {
+		e := newEnv(t, func(c *oauthd.Config) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			c.ClientLimit = lim
+		})
+		from := func(ip, auth string) int {
+			req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", auth)
+			req.Header.Set("X-Forwarded-For", ip)
+			return do(t, http.DefaultClient, req).status
+		}
+		if cached {
+			if s := from("198.51.100.20", basic("service", "service-secret")); s != http.StatusOK {
+				t.Fatalf("the client's first request: %d", s)
+			}
+		}
+		refused := 0
+		for n := range 15 {
+			for range lim.MaxFailures {
+				if s := from(fmt.Sprintf("2001:db8:0:%x::1", n+1), basic("service", "guess")); s == http.StatusTooManyRequests {
+					refused++
+				}
+			}
+		}
+		if checked := 15*lim.MaxFailures - refused; checked != 10*lim.MaxFailures {
+			t.Errorf("cached=%v: %d wrong secrets checked from 15 networks; want the ceiling, %d", cached, checked, 10*lim.MaxFailures)
+		}
+		s := from("2001:db8:0:ff::1", basic("service", "service-secret"))
+		if !cached && s != http.StatusTooManyRequests {
+			t.Errorf("the right secret, never verified, from yet another network: %d; want 429 past the ceiling", s)
+		}
+		if cached && s != http.StatusOK {
+			t.Errorf("the right secret, verified before, from another network: %d; want 200 through the ceiling", s)
+		}
 	}
 }
