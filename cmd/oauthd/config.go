@@ -22,7 +22,11 @@ func cmdConfig(_ context.Context, args []string, e *env) error {
 		}
 		return cfg.WriteYAML(e.stdout)
 	case "check", "validate":
-		if _, err := loadConfig("config check", args[1:], e); err != nil {
+		cfg, err := loadConfig("config check", args[1:], e)
+		if err != nil {
+			return err
+		}
+		if err := cfg.CheckDeployment(); err != nil {
 			return err
 		}
 		for _, name := range unknownEnv(e) {

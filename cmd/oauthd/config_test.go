@@ -107,6 +107,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"config", "check", "--config", good}, map[string]string{"OAUTHD_LOG_FORMAT": "xml"}, "config: log.format"},
 		{[]string{"config", "check", "--config", good, "--tls-key-file", "/k.pem"}, nil, "config: tls.cert_file: is required"},
 		{[]string{"config", "check", "--config", good, "--db", "postgres://oauthd:S3cr3t@db.example/oauthd?sslmode=bogus"}, nil, "config: db: invalid DSN"},
+		// What serve would refuse, config check refuses too.
+		{[]string{"config", "check", "--config", good, "--key-refresh-interval", "30m"}, nil, "config: key.refresh_interval: must be between 1s and 5m (set by --key-refresh-interval)"},
+		{[]string{"config", "check", "--addr", "auth.example.com:8000"}, nil, `config: issuer: not set, and the default from addr "auth.example.com:8000" is refused`},
+		{[]string{"config", "check", "--config", good, "--db", "/nonexistent-dir/sub/oauthd.db"}, nil, "config: db: the directory of /nonexistent-dir/sub/oauthd.db: no such file or directory"},
 	} {
 		r := runCmd(ctx, tt.env, nil, tt.args...)
 		if strings.Contains(r.stderr, "S3cr3t") {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -759,6 +760,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return bad("addr", "%q is not host:port (e.g. localhost:8000 or :8000)", c.Addr)
 	}
+
 	if c.DB == "" {
 		return bad("db", "is required")
 	}
@@ -805,8 +807,8 @@ func (c *Config) Validate() error {
 	if p.KeyRotationPeriod < time.Hour {
 		return bad("key.rotation_period", "must be at least 1h")
 	}
-	if p.KeyRefreshInterval < time.Second {
-		return bad("key.refresh_interval", "must be at least 1s")
+	if p.KeyRefreshInterval < time.Second || p.KeyRefreshInterval > 5*time.Minute {
+		return bad("key.refresh_interval", "must be between 1s and 5m")
 	}
 	if p.CodeTTL > 10*time.Minute {
 		return bad("lifetimes.code_ttl", "must be at most 10m (RFC 6749 §4.1.2)")
@@ -855,3 +857,41 @@ var uiKeys = strings.NewReplacer("ui: ThemeDir", "ui.theme_dir", "ui: ProductNam
 	"ui: PrimaryColor", "ui.primary_color", "ui: AccentColor", "ui.accent_color",
 	"ui: DefaultLocale", "ui.default_locale", "ui: ScopeDescriptions", "ui.scope_descriptions",
 	"PrimaryColor", "ui.primary_color", "AccentColor", "ui.accent_color")
+
+// sqliteFile is the file of a SQLite db setting (not a PostgreSQL DSN, nor
+// an in-memory database).
+func sqliteFile(db string) (string, bool) {
+	path := strings.TrimPrefix(strings.TrimPrefix(db, "sqlite:"), "file:")
+	path, _, _ = strings.Cut(path, "?")
+	if path == "" || path == ":memory:" {
+		return "", false
+	}
+	return path, true
+}
+
+// CheckDeployment checks, beyond Validate, what serve would find wrong on
+// this machine before it opens anything: the issuer it would derive from
+// addr when none is set, and the directory of a SQLite database. oauthd
+// config check runs it; serve meets the same conditions when it starts.
+func (c *Config) CheckDeployment() error {
+	bad := func(key, format string, args ...any) error {
+		return &keyError{key, fmt.Sprintf(format, args...)}
+	}
+	if c.Issuer == "" {
+		if err := oauthd.ValidateIssuer(issuerFor(c.Addr, c.TLSCertFile != "")); err != nil {
+			return bad("issuer", "not set, and the default from addr %q is refused: %s; set issuer to the public https URL, or serve TLS (tls.cert_file)",
+				c.Addr, strings.TrimPrefix(err.Error(), "oauthd: "))
+		}
+	}
+	if pgstore.IsDSN(c.DB) {
+		return nil
+	}
+	if path, ok := sqliteFile(c.DB); ok {
+		if fi, err := os.Stat(filepath.Dir(path)); err != nil {
+			return bad("db", "the directory of %s: %v", path, errors.Unwrap(err))
+		} else if !fi.IsDir() {
+			return bad("db", "%s is not a directory", filepath.Dir(path))
+		}
+	}
+	return nil
+}
