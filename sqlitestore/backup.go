@@ -37,6 +37,12 @@ func Backup(ctx context.Context, path, to string) error {
 		return fmt.Errorf("sqlitestore: backup: %w", err)
 	}
 	defer db.Close()
+	// The copy holds what the database holds (password and secret hashes,
+	// signing keys): it is made readable by its owner only, as the
+	// database is (see createPrivate). VACUUM INTO fills an empty file.
+	if err := createPrivate(to); err != nil {
+		return fmt.Errorf("sqlitestore: backup: %w", err)
+	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
 		os.Remove(to)
 		return fmt.Errorf("sqlitestore: backup of %s into %s: %w", path, to, err)

@@ -171,6 +171,18 @@ var (
 	_ oauthd.SigningKeyBootstrapper = (*Store)(nil)
 )
 
+// createPrivate creates the empty file path, readable and writable by its
+// owner only, whatever the umask: a new database holds password and secret
+// hashes and the signing keys. SQLite creates the WAL and shared-memory
+// files with the database file's permissions.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // checkWritable tells, in the operating system's words, why the database
 // at path cannot be opened for writing: its directory is missing or not a
 // directory, or the file exists but cannot be written. SQLite itself says
@@ -225,6 +237,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err := checkWritable(abs); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		if err := createPrivate(abs); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		}
 	}
 	uri := fileURI(abs)
 
