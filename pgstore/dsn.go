@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"slices"
@@ -109,4 +110,21 @@ func scrub(text, dsn string) string {
 		text = strings.ReplaceAll(text, p, "xxxxx")
 	}
 	return text
+}
+
+// errUnencodedAt refuses a URL whose user information has an "@" not
+// percent-encoded: the URL parser and pgx split it differently (the rest of
+// the password would become pgx's host, and show in its errors).
+var errUnencodedAt = errors.New(`pgstore: invalid DSN: the user and password hold an "@": percent-encode it as %40`)
+
+// unencodedAt reports whether the authority of a postgres:// URL has more
+// than one "@".
+func unencodedAt(dsn string) bool {
+	if !isURL(dsn) {
+		return false
+	}
+	_, rest, _ := strings.Cut(dsn, "://")
+	authority, _, _ := strings.Cut(rest, "/")
+	authority, _, _ = strings.Cut(authority, "?")
+	return strings.Count(authority, "@") > 1
 }

@@ -131,6 +131,9 @@ var (
 // newer than this package. It fails fast, naming the server and
 // database but never the password, when the database is unreachable.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if unencodedAt(dsn) {
+		return nil, errUnencodedAt
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, parseError(dsn, err)
@@ -203,6 +206,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // without connecting (for a configuration check); its error never holds
 // the password.
 func CheckDSN(dsn string) error {
+	if unencodedAt(dsn) {
+		return errUnencodedAt
+	}
 	if _, err := pgxpool.ParseConfig(dsn); err != nil {
 		return parseError(dsn, err)
 	}

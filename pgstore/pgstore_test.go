@@ -711,13 +711,23 @@ func TestLockTimeout(t *testing.T) {
 // of it for the host, and neither Open's message nor pgx's cause may show
 // it.
 func TestUnencodedAtInPasswordNotShown(t *testing.T) {
-	const dsn = "postgres://oauthd:p@ss-S3cr3tPW@127.0.0.1:1/oauthd?sslmode=disable&connect_timeout=2"
-	_, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
-	if err == nil {
-		t.Fatal("Open succeeded")
-	}
-	if msg := err.Error(); strings.Contains(msg, "S3cr3tPW") || strings.Contains(fmt.Sprintf("%#v", err), "S3cr3tPW") {
-		t.Errorf("the error shows part of the password: %s", msg)
+	for _, dsn := range []string{
+		"postgres://oauthd:p@ss-S3cr3tPW@127.0.0.1:1/oauthd?sslmode=disable&connect_timeout=2",
+		"postgres://oauthd:S3cr3tPW@ab@127.0.0.1:1/oauthd?sslmode=disable&connect_timeout=2",
+	} {
+		_, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
+		if err == nil {
+			t.Fatal("Open succeeded")
+		}
+		if msg := err.Error(); strings.Contains(msg, "S3cr3tPW") || strings.Contains(msg, "ab@") || strings.Contains(fmt.Sprintf("%#v", err), "S3cr3tPW") {
+			t.Errorf("the error shows part of the password: %s", msg)
+		}
+		if !strings.Contains(err.Error(), "%40") {
+			t.Errorf("error %q; want it to say to percent-encode the @", err)
+		}
+		if err := pgstore.CheckDSN(dsn); err == nil || !strings.Contains(err.Error(), "%40") {
+			t.Errorf("CheckDSN: %v; want the same advice", err)
+		}
 	}
 }
 
