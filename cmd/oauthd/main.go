@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -152,8 +153,48 @@ func cmdVersion(args []string, e *env) error {
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "oauthd", version)
+	fmt.Fprintln(e.stdout, "oauthd", versionString(version, readBuildInfo))
 	return nil
 }
 
+// version is set at build time (-ldflags "-X main.version=v1.2.3", as the
+// Dockerfile does).
 var version = "dev"
+
+var readBuildInfo = debug.ReadBuildInfo
+
+// versionString is v, or, for a build that did not set it, what Go
+// recorded of the build: the module version of a `go install
+// ...@version`, else the commit the binary was built from (with "+dirty"
+// for uncommitted changes); "dev" when neither is known.
+func versionString(v string, info func() (*debug.BuildInfo, bool)) string {
+	if v != "dev" {
+		return v
+	}
+	bi, ok := info()
+	if !ok {
+		return v
+	}
+	if mv := bi.Main.Version; mv != "" && mv != "(devel)" {
+		return mv
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified == "true" {
+		rev += "+dirty"
+	}
+	return "dev-" + rev
+}

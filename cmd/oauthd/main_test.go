@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/url"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,33 @@ func TestClientDeleteThenCreateStartsClean(t *testing.T) {
 	// after the deletion.
 	if !c.Predates(last) || !c.Predates(last.Add(time.Second)) {
 		t.Errorf("the client registered again (at %v) would take a record of the deleted one made at %v", c.CreatedAt, last)
+	}
+}
+
+// oauthd version names the build even when -X main.version was not set:
+// the module version of a go install, else the commit built.
+func TestVersionString(t *testing.T) {
+	info := func(main string, settings ...debug.BuildSetting) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Version: main}, Settings: settings}, true
+		}
+	}
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "0123456789abcdef0123"}
+	dirty := debug.BuildSetting{Key: "vcs.modified", Value: "true"}
+	for _, c := range []struct {
+		name, set string
+		info      func() (*debug.BuildInfo, bool)
+		want      string
+	}{
+		{"ldflags", "v1.2.3", info("v9"), "v1.2.3"},
+		{"go install @version", "dev", info("v0.4.0"), "v0.4.0"},
+		{"a clone's commit", "dev", info("(devel)", rev), "dev-0123456789ab"},
+		{"uncommitted changes", "dev", info("(devel)", rev, dirty), "dev-0123456789ab+dirty"},
+		{"nothing known", "dev", info("(devel)"), "dev"},
+		{"no build info", "dev", func() (*debug.BuildInfo, bool) { return nil, false }, "dev"},
+	} {
+		if got := versionString(c.set, c.info); got != c.want {
+			t.Errorf("%s: %q; want %q", c.name, got, c.want)
+		}
 	}
 }
