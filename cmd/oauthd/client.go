@@ -60,7 +60,7 @@ func existingDB(db string) error {
 	}
 	if path, ok := sqlitePath(db); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create and user add create one)", path)
+			return fmt.Errorf("no database at %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create, user add and keys create one)", path)
 		}
 	}
 	return nil
@@ -377,7 +377,7 @@ func printExample(e *env, c *oauthd.Client, plain, issuer string) {
 func clientUpdate(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client update", e)
 	db := dbFlag(fs, e)
-	rotate := fs.Bool("rotate-secret", false, "generate a new client secret (printed once); the old one stops working")
+	rotate := fs.Bool("rotate-secret", false, "generate a new client secret (printed once); servers accept the old one for at most a second more")
 	newSecret := fs.String("secret", "", "set this client secret")
 	cf := addClientFlags(fs)
 	pos, err := parse(fs, args, 1, "one client_id")
