@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lines are the lines of a command's output.
@@ -256,5 +258,36 @@ func TestClientLogoHTTPS(t *testing.T) {
 	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb",
 		"--logo-uri", "https://a.example/logo.png", "--client-uri", "http://a.example/"); code != 0 {
 		t.Errorf("https logo, http client URI: exit %d, %s", code, errs)
+	}
+}
+
+// A command that reads does not wait for the write lock: another process
+// (a server's batch, a backup) holding it does not hold up client list.
+func TestListWhileAnotherProcessWrites(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb"); code != 0 {
+		t.Fatalf("create: %s", errs)
+	}
+	other, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer c.ExecContext(t.Context(), `ROLLBACK`)
+	start := time.Now()
+	code, out, errs := oauthdCmd(t, db, "", "client", "list")
+	if code != 0 || !strings.Contains(out, "web") {
+		t.Errorf("client list while another process holds the write lock: exit %d, %q %q", code, out, errs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("client list took %s behind another process's write lock; want no wait for it", d)
 	}
 }

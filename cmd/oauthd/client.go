@@ -16,6 +16,7 @@ import (
 	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/secret"
 	"github.com/oauthd/oauthd/pgstore"
+	"github.com/oauthd/oauthd/sqlitestore"
 )
 
 var knownGrants = []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit}
@@ -48,6 +49,16 @@ var clientSubcommands = []string{"create", "update", "list", "show", "delete"}
 func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 	if err := existingDB(db); err != nil {
 		return nil, err
+	}
+	if _, ok := sqlitePath(db); ok {
+		// A SQLite database already at this program's schema is opened
+		// without the migration, which takes the write lock: a command
+		// that only reads (client list, keys list...) does not wait for
+		// another process's write. One that is behind is migrated.
+		s, err := app.OpenStore(ctx, db, false)
+		if !errors.Is(err, sqlitestore.ErrSchemaVersion) {
+			return s, err
+		}
 	}
 	return app.OpenStore(ctx, db, true)
 }
