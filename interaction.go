@@ -487,9 +487,6 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	id := first(ps, "request")
 	ar, client, e := p.pending(r, id)
 	if e != nil {
-		if r.Method == http.MethodPost && e.Code == PageRequestExpired && p.replayAnswer(w, r, browser, id, ps) {
-			return
-		}
 		p.errorPage(w, r, e)
 		return
 	}
@@ -526,41 +523,16 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.issue(w, r, ar, client, user, sess, first(ps, "remember") != "")
 	case "deny":
 		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
-			if p.replayAnswer(w, r, browser, id, ps) {
-				return
-			}
 			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
 			return
 		} else if err != nil {
 			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
-		// As AuthorizeError sends access_denied: no description.
-		out := []Param{{"error", ErrorAccessDenied}}
-		if ar.State != "" {
-			out = append(out, Param{"state", ar.State})
-		}
-		p.answers.put(ar, "deny", out, p.now())
-		p.send(w, r, ar, out)
+		p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
 	default:
 		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "choose Approve or Deny"}, ar)
 	}
-}
-
-// replayAnswer answers a consent decision submitted again, by the browser
-// that submitted it, with the answer the first submit got (see
-// answerCache), and reports whether there was one.
-func (p *Provider) replayAnswer(w http.ResponseWriter, r *http.Request, browser, id string, ps params) bool {
-	action := first(ps, "action")
-	if !p.checkCSRF(r, first(ps, "csrf"), "consent", id) {
-		return false
-	}
-	a, ok := p.answers.get(HashToken(browser), id, action, p.now())
-	if !ok {
-		return false
-	}
-	p.send(w, r, a.ar, a.ps)
-	return true
 }
 
 // issue ends a pending request with success: it consumes the request (so
@@ -600,9 +572,6 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 	}
 	if slices.Contains(strings.Fields(ar.ResponseType), "token") {
 		p.obs.TokenIssued(GrantImplicit)
-	}
-	if r.Method == http.MethodPost && r.URL.Path == ConsentPath && ar.ID != "" {
-		p.answers.put(ar, "approve", ps, now)
 	}
 	p.send(w, r, ar, ps)
 }

@@ -603,13 +603,7 @@ func TestNegativeBattery(t *testing.T) {
 			b := n.browser()
 			c := n.consentPage(b, n.authz())
 			b.decide(n.testEnv, c, "approve")
-			return post(oauthd.ConsentPath, "request", c.str("AuthReqID"), "csrf", c.str("CSRF"), "action", "deny").from(b)
-		}, status: 400, code: oauthd.PageRequestExpired},
-		{name: "RFC6749_10.12/consent_replay_from_another_browser", req: func(n *negEnv) *negReq {
-			b := n.browser()
-			c := n.consentPage(b, n.authz())
-			b.decide(n.testEnv, c, "approve")
-			return post(oauthd.ConsentPath, "request", c.str("AuthReqID"), "csrf", c.str("CSRF"), "action", "approve").from(n.browser())
+			return post(oauthd.ConsentPath, "request", c.str("AuthReqID"), "csrf", c.str("CSRF"), "action", "approve").from(b)
 		}, status: 400, code: oauthd.PageRequestExpired},
 		{name: "RFC6749_4.1.2.1/consent_denied", req: func(n *negEnv) *negReq {
 			b := n.browser()

@@ -75,9 +75,6 @@ type Provider struct {
 	// server on it (IP literals are ignored by browsers anyway, §8.1).
 	hsts bool
 
-	// answers replays a consent decision's answer to a second submit.
-	answers answerCache
-
 	// sessionCookie, browserCookie and loginNameCookie are the cookies'
 	// names: see sessionCookieName.
 	sessionCookie, browserCookie, loginNameCookie string
