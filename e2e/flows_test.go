@@ -666,3 +666,28 @@ func TestBrowserCrossSitePostAuthorize(t *testing.T) {
 		t.Errorf("prompt=none POSTed from the client's site: %v; want a code, the person being signed in", q)
 	}
 }
+
+// The relay page posts whatever fields the client's form had, one named
+// "submit" (a common button name) included, which must not hide the form's
+// submit method from the page's script.
+func TestBrowserRelayFieldNamedSubmit(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	tb := newTab(t, app.DemoRedirectURI)
+	u, _ := url.Parse(s.authorizeURL("state", "relayed"))
+	var fields strings.Builder
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			fmt.Fprintf(&fields, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
+		}
+	}
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s">%s<button type="submit" name="submit" value="go">Sign in</button></form><script>document.forms[0].querySelector("button").click()</script>`,
+			html.EscapeString(s.URL+oauthd.AuthorizePath), fields.String())
+	}))
+	defer rp.Close()
+	_, port, _ := net.SplitHostPort(rp.Listener.Addr().String())
+	tb.open("http://localhost:" + port + "/")
+	tb.do(chromedp.WaitVisible(chromedp.ID("password")))
+	tb.noConsoleErrors()
+}

@@ -5,7 +5,9 @@
   function submit() {
     var form = document.forms[0];
     if (form) {
-      form.submit();
+      // Not form.submit(): a field named "submit" (a relayed request may
+      // carry one) would hide the method.
+      HTMLFormElement.prototype.submit.call(form);
     }
   }
   if (document.readyState === "loading") {
