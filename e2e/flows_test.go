@@ -645,22 +645,7 @@ func TestBrowserCrossSitePostAuthorize(t *testing.T) {
 	tb.decide("approve")
 	tb.nextRedirect()
 
-	// The client's site: another host name (localhost, not 127.0.0.1),
-	// so another site for the browser's cookies.
-	u, _ := url.Parse(s.authorizeURL("prompt", "none", "state", "posted"))
-	var fields strings.Builder
-	for k, vs := range u.Query() {
-		for _, v := range vs {
-			fmt.Fprintf(&fields, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
-		}
-	}
-	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s">%s</form><script>document.forms[0].submit()</script>`,
-			html.EscapeString(s.URL+oauthd.AuthorizePath), fields.String())
-	}))
-	defer rp.Close()
-	_, port, _ := net.SplitHostPort(rp.Listener.Addr().String())
-	tb.open("http://localhost:" + port + "/")
+	tb.open(clientSitePost(t, s.authorizeURL("prompt", "none", "state", "posted"), ""))
 	q := tb.nextRedirect().Query()
 	if q.Get("code") == "" || q.Get("state") != "posted" || q.Has("error") {
 		t.Errorf("prompt=none POSTed from the client's site: %v; want a code, the person being signed in", q)
@@ -674,20 +659,35 @@ func TestBrowserRelayFieldNamedSubmit(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	tb := newTab(t, app.DemoRedirectURI)
-	u, _ := url.Parse(s.authorizeURL("state", "relayed"))
+	tb.open(clientSitePost(t, s.authorizeURL("state", "relayed"), `<button type="submit" name="submit" value="go">Sign in</button>`))
+	tb.do(chromedp.WaitVisible(chromedp.ID("password")))
+	tb.noConsoleErrors()
+}
+
+// clientSitePost serves, on another site than the server's (localhost, not
+// 127.0.0.1: another host name, so another site for the browser's
+// cookies), a page that POSTs the query of target to target's path as soon
+// as it loads, with extra HTML in the form (the last button is clicked, or
+// the form submitted if there is none), and returns the page's URL.
+func clientSitePost(t *testing.T, target, extra string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var fields strings.Builder
 	for k, vs := range u.Query() {
 		for _, v := range vs {
 			fmt.Fprintf(&fields, `<input type="hidden" name="%s" value="%s">`, html.EscapeString(k), html.EscapeString(v))
 		}
 	}
+	action := u.Scheme + "://" + u.Host + u.Path
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s">%s<button type="submit" name="submit" value="go">Sign in</button></form><script>document.forms[0].querySelector("button").click()</script>`,
-			html.EscapeString(s.URL+oauthd.AuthorizePath), fields.String())
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s">%s%s</form><script>
+var b = document.forms[0].querySelector("button"); if (b) { b.click() } else { HTMLFormElement.prototype.submit.call(document.forms[0]) }
+</script>`, html.EscapeString(action), fields.String(), extra)
 	}))
-	defer rp.Close()
+	t.Cleanup(rp.Close)
 	_, port, _ := net.SplitHostPort(rp.Listener.Addr().String())
-	tb.open("http://localhost:" + port + "/")
-	tb.do(chromedp.WaitVisible(chromedp.ID("password")))
-	tb.noConsoleErrors()
+	return "http://localhost:" + port + "/"
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -87,30 +88,10 @@ func TestBenchKilledLeavesNoServer(t *testing.T) {
 // The first SIGINT or SIGTERM drains the requests in flight for up to
 // shutdown_timeout; a second one stops serve at once (Ctrl-C again).
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	cmd, addr := startServeProcess(t, nil, "--shutdown-timeout", "1m")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(os.Args[0], "serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"), "--shutdown-timeout", "1m")
-	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	awaitReadyz(t, addr)
-	var conn net.Conn
-	for deadline := time.Now().Add(30 * time.Second); conn == nil; {
-		if conn, err = net.Dial("tcp", addr); err != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("serve did not listen within 30 s: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
 	}
 	defer conn.Close()
 	// A request in flight: its body never arrives, so the graceful
@@ -137,24 +118,8 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 // SIGHUP (the terminal serve runs in was closed) shuts down gracefully, as
 // SIGTERM does, rather than killing the process mid-request.
 func TestServeSIGHUPGraceful(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(os.Args[0], "serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"))
-	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	awaitReadyz(t, addr)
+	cmd, _ := startServeProcess(t, &stderr)
 	cmd.Process.Signal(syscall.SIGHUP)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -169,6 +134,34 @@ func TestServeSIGHUPGraceful(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve still running 30 s after SIGHUP")
 	}
+}
+
+// startServeProcess runs `oauthd serve --demo` with extra flags as a
+// process of its own (this test binary as main), on a free port and a new
+// database, and returns once it is ready; the process is killed at the
+// end of the test if it still runs. Its standard error goes to stderr if
+// not nil.
+func startServeProcess(t *testing.T, stderr io.Writer, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args := append([]string{"serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db")}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	awaitReadyz(t, addr)
+	return cmd, addr
 }
 
 // awaitReadyz waits until the server at addr answers /readyz with 200.
