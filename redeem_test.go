@@ -69,8 +69,8 @@ func (s redeemingStore) RedeemAuthCode(ctx context.Context, hash string, now tim
 // TestCodeGrantStorePaths redeems codes through a store that is an
 // oauthd.CodeRedeemer (one store call) and through one that is not
 // (ConsumeAuthCode, then CreateTokens), and checks that clients see the
-// same answers: the same errors and descriptions, a refused redemption uses
-// up the code, a replay revokes the first redemption's tokens, and tokens
+// same answers: the same errors and descriptions (except that a refused
+// redemption leaves the code unused only with a CodeRedeemer), a replay revokes the first redemption's tokens, and tokens
 // that were not delivered are not left in the store.
 func TestCodeGrantStorePaths(t *testing.T) {
 	const verifier = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -117,14 +117,28 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		{"RFC7636_4.6/wrong_verifier", func(e *testEnv) *response {
 			return redeem(e, seedAuth, e.code(challenge...), "code_verifier", strings.Repeat("b", 43))
 		}},
-		// A refused redemption used up the code: the right verifier
-		// afterwards is a replay.
-		{"RFC6749_4.1.2/right_verifier_after_a_wrong_one", func(e *testEnv) *response {
+		// A refused redemption leaves the code to the client it was
+		// issued to (on the RedeemAuthCode path; see afterRefusal).
+		{"RFC7636_4.6/right_verifier_after_a_wrong_one", func(e *testEnv) *response {
 			code := e.code(challenge...)
 			if r := redeem(e, seedAuth, code, "code_verifier", strings.Repeat("b", 43)); r.status != http.StatusBadRequest {
 				e.t.Fatalf("wrong verifier: %d %s", r.status, r.body)
 			}
 			return redeem(e, seedAuth, code, "code_verifier", verifier)
+		}},
+		{"RFC6749_4.1.3/right_redirect_uri_after_a_wrong_one", func(e *testEnv) *response {
+			code := e.code()
+			if r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", "https://www.example.com/other")); r.status != http.StatusBadRequest {
+				e.t.Fatalf("wrong redirect_uri: %d %s", r.status, r.body)
+			}
+			return redeem(e, seedAuth, code)
+		}},
+		{"RFC6749_4.1.3/owner_after_another_client", func(e *testEnv) *response {
+			code := e.code()
+			if r := redeem(e, basic("other", "other-secret"), code); r.status != http.StatusBadRequest {
+				e.t.Fatalf("another client: %d %s", r.status, r.body)
+			}
+			return redeem(e, seedAuth, code)
 		}},
 		// The user is gone by the time the ID token is made, after the
 		// store call: the tokens stored for the code must not stay.
@@ -178,25 +192,41 @@ func TestCodeGrantStorePaths(t *testing.T) {
 		status int
 		err    string
 	}{
-		"RFC6749_4.1.3/success":                          {200, ""},
-		"RFC7636_4.6/success_with_pkce":                  {200, ""},
-		"OIDC_3.1.3.3/success_with_id_token":             {200, ""},
-		"RFC6749_4.1.3/unknown_code":                     {400, "invalid_grant"},
-		"RFC6749_4.1.2/replay":                           {400, "invalid_grant"},
-		"RFC6749_4.1.3/redirect_uri_mismatch":            {400, "invalid_grant"},
-		"RFC6749_4.1.3/code_of_another_client":           {400, "invalid_grant"},
-		"RFC6749_4.1.2/expired":                          {400, "invalid_grant"},
-		"RFC9700_2.1.1/verifier_without_challenge":       {400, "invalid_request"},
-		"RFC7636_4.5/missing_verifier":                   {400, "invalid_grant"},
-		"RFC7636_4.6/wrong_verifier":                     {400, "invalid_grant"},
-		"RFC6749_4.1.2/right_verifier_after_a_wrong_one": {400, "invalid_grant"},
-		"OIDC_3.1.3.3/user_deleted":                      {400, "invalid_grant"},
-		"RFC6749_5.2/user_deleted":                       {400, "invalid_grant"},
+		"RFC6749_4.1.3/success":                              {200, ""},
+		"RFC7636_4.6/success_with_pkce":                      {200, ""},
+		"OIDC_3.1.3.3/success_with_id_token":                 {200, ""},
+		"RFC6749_4.1.3/unknown_code":                         {400, "invalid_grant"},
+		"RFC6749_4.1.2/replay":                               {400, "invalid_grant"},
+		"RFC6749_4.1.3/redirect_uri_mismatch":                {400, "invalid_grant"},
+		"RFC6749_4.1.3/code_of_another_client":               {400, "invalid_grant"},
+		"RFC6749_4.1.2/expired":                              {400, "invalid_grant"},
+		"RFC9700_2.1.1/verifier_without_challenge":           {400, "invalid_request"},
+		"RFC7636_4.5/missing_verifier":                       {400, "invalid_grant"},
+		"RFC7636_4.6/wrong_verifier":                         {400, "invalid_grant"},
+		"RFC7636_4.6/right_verifier_after_a_wrong_one":       {200, ""},
+		"RFC6749_4.1.3/right_redirect_uri_after_a_wrong_one": {200, ""},
+		"RFC6749_4.1.3/owner_after_another_client":           {200, ""},
+		"OIDC_3.1.3.3/user_deleted":                          {400, "invalid_grant"},
+		"RFC6749_5.2/user_deleted":                           {400, "invalid_grant"},
+	}
+	// Without a CodeRedeemer the Provider consumes the code before it can
+	// check the request: a refused request uses it up, and the right one
+	// afterwards is a replay.
+	afterRefusal := map[string]bool{
+		"RFC7636_4.6/right_verifier_after_a_wrong_one":       true,
+		"RFC6749_4.1.3/right_redirect_uri_after_a_wrong_one": true,
+		"RFC6749_4.1.3/owner_after_another_client":           true,
 	}
 	for _, sc := range scenarios {
 		fast, slow := results[0][sc.name], results[1][sc.name]
 		if w := want[sc.name]; fast.status != w.status || fast.err != w.err {
 			t.Errorf("%s: %d %q; want %d %q", sc.name, fast.status, fast.err, w.status, w.err)
+		}
+		if afterRefusal[sc.name] {
+			if slow.status != http.StatusBadRequest || slow.err != "invalid_grant" {
+				t.Errorf("%s: ConsumeAuthCode+CreateTokens path %d %q; want 400 invalid_grant", sc.name, slow.status, slow.err)
+			}
+			continue
 		}
 		// What the client sees is the same on both paths; so is what
 		// stays in the store: the delivered tokens (none after a replay)

@@ -72,12 +72,18 @@ type CodeRedeemer interface {
 	// they cannot be stored, nothing is: the code stays unused, as
 	// RotateRefreshToken leaves its token unrotated.
 	//
-	// If issue returns an error, the code stays consumed, nothing else is
-	// stored, and RedeemAuthCode returns the code and issue's error as it
-	// is (not wrapped). A code used before is returned with ErrAlreadyUsed
-	// and an unknown hash is ErrNotFound, as from ConsumeAuthCode; issue is
-	// not called then, nor when the call fails before the code is
-	// consumed.
+	// If issue returns an error (the engine refused the request: another
+	// client's code, a wrong redirect_uri or PKCE verifier, RFC 6749
+	// §4.1.3), nothing is stored and the code stays unused, as
+	// RotateRefreshTokenFunc leaves a refused token unrotated: a request
+	// that could not have redeemed the code does not take it from the
+	// client it was issued to. RedeemAuthCode then returns the code (UsedAt
+	// zero) and issue's error as it is (not wrapped). A code used before is
+	// returned with ErrAlreadyUsed and an unknown hash is ErrNotFound, as
+	// from ConsumeAuthCode; issue is not called then, nor when the call
+	// fails before the code is consumed. (Without a CodeRedeemer the
+	// Provider consumes the code before it can check the request, so a
+	// refused request uses it up.)
 	//
 	// issue runs inside the store's write: under memstore's lock, on
 	// sqlitestore's single writer goroutine (every other write of the

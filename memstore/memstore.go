@@ -359,9 +359,9 @@ func (s *Store) unusedCode(hash string) (*oauthd.AuthCode, error) {
 
 // RedeemAuthCode consumes the code and stores the tokens issue makes for
 // it, under one hold of the store's lock (see oauthd.CodeRedeemer): issue
-// runs with the lock held and must not call the store. If issue fails the
-// code stays consumed; if the tokens cannot be stored, or issue panics,
-// nothing changes.
+// runs with the lock held and must not call the store. If issue fails (the
+// request was refused), the tokens cannot be stored, or issue panics,
+// nothing changes: the code stays unused.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
 	if now.IsZero() {
 		return nil, errors.New("memstore: redeem auth code: zero time")
@@ -377,13 +377,14 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 	used := cloneCode(c)
 	used.UsedAt = ms(now)
 	toks, err := issue(cloneCode(used))
-	if err == nil {
-		if err := s.createTokens(toks); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return cloneCode(c), err // refused: the code stays unused
+	}
+	if err := s.createTokens(toks); err != nil {
+		return nil, err
 	}
 	c.UsedAt = used.UsedAt
-	return used, err
+	return used, nil
 }
 
 // CreateTokens stores the tokens, all or none. Tokens of a revoked grant

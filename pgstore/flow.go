@@ -355,7 +355,7 @@ func (tx *callbackTx) commit(b *pgx.Batch, first func(pgx.Row) error) error {
 
 // redeem is one attempt of RedeemAuthCode (see callbackTx). The error is
 // pgx.ErrNoRows when the code is used or unknown, and is nil when issue
-// fails (issueErr) and the consumed code was committed.
+// fails (issueErr) and the transaction was rolled back, the code unused.
 func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (code *oauthd.AuthCode, issueErr, err error) {
 	tx, err := s.begin(ctx, "redeem auth code", func(r pgx.Row) (err error) {
 		code, err = scanCode(r)
@@ -366,8 +366,14 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 	}
 	defer tx.release()
 	toks, issueErr := issue(code)
+	if issueErr != nil {
+		// Refused: rolled back, the code stays unused.
+		tx.rollback()
+		code.UsedAt = time.Time{}
+		return code, issueErr, nil
+	}
 	b := new(pgx.Batch)
-	if issueErr == nil && len(toks) > 0 {
+	if len(toks) > 0 {
 		b.Queue(sqlCreateTokens, newTokenRows(toks).args()...)
 	}
 	if err := tx.commit(b, nil); err != nil {

@@ -28,7 +28,7 @@
 //   - RedeemAuthCode is the same UPDATE and the INSERT of the code's
 //     tokens, in one transaction with one commit: the tokens are stored
 //     only if the code was consumed, and the code stays unused if they
-//     cannot be.
+//     cannot be or the engine refuses the request (rollback).
 //   - RotateRefreshToken is one UPDATE ... WHERE rotated_at IS NULL and the
 //     INSERT of the successors, in one transaction.
 //   - RevokeGrant records a tombstone and deletes the grant's tokens.

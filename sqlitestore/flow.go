@@ -143,10 +143,11 @@ func consumeCode(st *stmts, x *txn, usedAt int64, hash string) (*oauthd.AuthCode
 // skip the tokens of a revoked grant. issue runs on the writer goroutine:
 // every write of the process waits while it runs.
 //
-// If issue returns an error, the write commits the consumed code alone and
-// RedeemAuthCode returns issue's error. If the tokens cannot be stored,
-// the write is rolled back: the code stays unused. A panic in issue rolls
-// the write back too, and is raised again in the caller's goroutine.
+// If issue returns an error (the request was refused), the write is rolled
+// back and RedeemAuthCode returns the code, unused, and issue's error. If
+// the tokens cannot be stored, the write is rolled back too: the code
+// stays unused. A panic in issue rolls the write back, and is raised again
+// in the caller's goroutine.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
 	usedAt := unixMS(now)
 	if usedAt == 0 {
@@ -173,7 +174,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 		}
 		if err != nil {
 			issueErr = err
-			return nil // commit the consumed code alone
+			return errRefused // the consumption is rolled back: the code stays unused
 		}
 		if err := checkKinds(toks); err != nil {
 			return err
@@ -189,6 +190,11 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, 
 	}
 	switch {
 	case err == nil:
+		return code, nil
+	case errors.Is(err, errRefused):
+		if code != nil {
+			code.UsedAt = time.Time{}
+		}
 		return code, issueErr
 	case errors.Is(err, oauthd.ErrAlreadyUsed):
 		return code, err
@@ -437,9 +443,12 @@ func refreshToken(st *stmts, x *txn, hash string) (*oauthd.Token, error) {
 	return t, nil
 }
 
-// errRefused is the outcome of a write whose callback refused it before
-// anything was written (see RotateRefreshTokenFunc): an expected outcome,
-// which leaves the other writes of its batch alone (see runOptimistic).
+// errRefused is the outcome of a write whose callback refused it: an
+// expected outcome. Refused before anything was written (a rotation, see
+// RotateRefreshTokenFunc), it leaves the other writes of its batch alone;
+// refused after the code was consumed (RedeemAuthCode), the batch runs
+// again with savepoints, which undo the consumption alone (see
+// runOptimistic).
 var errRefused = errors.New("sqlitestore: refused by the caller")
 
 var errRotatePanicked = errors.New("sqlitestore: rotate refresh token: rotate panicked")

@@ -146,8 +146,8 @@ func TestRedeemInGroupCommit(t *testing.T) {
 	if r := got["ok"]; r.err != nil || r.code == nil || r.code.UsedAt.IsZero() {
 		t.Errorf("ok: %+v", r)
 	}
-	if r := got["refused"]; r.err != refusal || r.code == nil || r.code.UsedAt.IsZero() {
-		t.Errorf("refused: %+v; want the used code and issue's error", r)
+	if r := got["refused"]; r.err != refusal || r.code == nil || !r.code.UsedAt.IsZero() {
+		t.Errorf("refused: %+v; want the code, unused, and issue's error", r)
 	}
 	if r := got["taken"]; !errors.Is(r.err, oauthd.ErrAlreadyExists) {
 		t.Errorf("taken: %+v; want ErrAlreadyExists", r)
@@ -164,7 +164,7 @@ func TestRedeemInGroupCommit(t *testing.T) {
 			t.Errorf("Token(%s): err = %v; want found %v", h, err, want)
 		}
 	}
-	for h, used := range map[string]bool{"ok": true, "refused": true, "taken": false, "panics": false} {
+	for h, used := range map[string]bool{"ok": true, "refused": false, "taken": false, "panics": false} {
 		_, err := s.ConsumeAuthCode(ctx, h, time.Now())
 		if used != errors.Is(err, oauthd.ErrAlreadyUsed) || (!used && err != nil) {
 			t.Errorf("ConsumeAuthCode(%s) after the batch: err = %v; want used %v", h, err, used)

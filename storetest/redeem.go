@@ -146,11 +146,11 @@ func testRedeemUnknown(t *testing.T, s oauthd.Storage) {
 	must(t, "ConsumeAuthCode(code-1)", err)
 }
 
-// testRedeemRefused checks a redemption the engine refuses after the code
-// was consumed (a wrong PKCE verifier, RFC 7636 §4.6; another client's
-// code, RFC 6749 §4.1.3): the code stays used, as with ConsumeAuthCode
-// followed by the check, no token is stored, and issue's error comes back
-// as it is.
+// testRedeemRefused checks a redemption the engine refuses once it has
+// the code (a wrong PKCE verifier, RFC 7636 §4.6; another client's code or
+// a wrong redirect_uri, RFC 6749 §4.1.3): nothing is stored, the code
+// stays unused for the client it was issued to, and issue's error comes
+// back as it is.
 func testRedeemRefused(t *testing.T, s oauthd.Storage) {
 	r := redeemer(t, s)
 	ctx := t.Context()
@@ -164,15 +164,23 @@ func testRedeemRefused(t *testing.T, s oauthd.Storage) {
 	if err != refused {
 		t.Fatalf("RedeemAuthCode with issue failing: err = %v; want issue's error, not wrapped", err)
 	}
-	if got == nil || got.GrantID != "grant-code-1" || !got.UsedAt.Equal(ms(at(time.Second))) {
-		t.Errorf("RedeemAuthCode with issue failing = %+v; want the code, used", got)
+	if got == nil || got.GrantID != "grant-code-1" || !got.UsedAt.IsZero() {
+		t.Errorf("RedeemAuthCode with issue failing = %+v; want the code, unused", got)
 	}
 	tokenExists(t, s, "refused-at", false)
 	tokenExists(t, s, "refused-rt", false)
-	_, err = s.ConsumeAuthCode(ctx, "code-1", at(2*time.Second))
-	wantErr(t, "ConsumeAuthCode after a refused redemption", err, oauthd.ErrAlreadyUsed)
-	_, err = r.RedeemAuthCode(ctx, "code-1", at(2*time.Second), notIssued(t, "RedeemAuthCode after a refused redemption"))
-	wantErr(t, "RedeemAuthCode after a refused redemption", err, oauthd.ErrAlreadyUsed)
+	// The rightful redemption still works, once.
+	got, err = r.RedeemAuthCode(ctx, "code-1", at(2*time.Second), func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		return codeTokens("redeemed", c), nil
+	})
+	must(t, "RedeemAuthCode after a refused redemption", err)
+	if got == nil || !got.UsedAt.Equal(ms(at(2*time.Second))) {
+		t.Errorf("RedeemAuthCode after a refused redemption = %+v; want the code, used at %v", got, at(2*time.Second))
+	}
+	tokenExists(t, s, "redeemed-at", true)
+	tokenExists(t, s, "redeemed-rt", true)
+	_, err = s.ConsumeAuthCode(ctx, "code-1", at(3*time.Second))
+	wantErr(t, "ConsumeAuthCode after the redemption", err, oauthd.ErrAlreadyUsed)
 }
 
 // testRedeemRevokedGrant checks RevokeGrant's promise for the tokens of a

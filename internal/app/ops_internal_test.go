@@ -429,6 +429,10 @@ func TestInstrumentKeepsCodeRedeemer(t *testing.T) {
 	if _, err := r.RedeemAuthCode(ctx, "unknown", now, issue); !errors.Is(err, oauthd.ErrNotFound) {
 		t.Errorf("unknown code: err = %v; want ErrNotFound", err)
 	}
+	// The refused redemption left the code unused; now it is used.
+	if _, err := r.RedeemAuthCode(ctx, "refused", now, issue); err != nil {
+		t.Errorf("redemption after a refused one: %v", err)
+	}
 	if _, err := r.RedeemAuthCode(ctx, "refused", now, issue); !errors.Is(err, oauthd.ErrAlreadyUsed) {
 		t.Errorf("used code: err = %v; want ErrAlreadyUsed", err)
 	}
