@@ -64,6 +64,11 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	}
 	id, sec := formID, formSecret
 	viaBasic := false
+	if len(r.Header["Authorization"]) > 1 {
+		// One credential per request (RFC 6749 §2.3): which of two
+		// headers counts would be a guess.
+		return nil, errorf(ErrorInvalidRequest, "the request has more than one Authorization header")
+	}
 	if h := headerValue(r.Header, "Authorization"); h != "" {
 		bid, bsec, ok := ParseBasicAuth(h)
 		if !ok {

@@ -100,6 +100,9 @@ type negReq struct {
 	auth        string
 	host        string
 	header      map[string]string
+	// also are header values added after the others (a second
+	// Authorization header, say).
+	also map[string]string
 	// b sends the request from a browser (with its cookies); nil sends it
 	// without cookies.
 	b *browser
@@ -145,6 +148,9 @@ func (n *negEnv) do(q *negReq) *response {
 	}
 	for k, v := range q.header {
 		req.Header.Set(k, v)
+	}
+	for k, v := range q.also {
+		req.Header.Add(k, v)
 	}
 	c := noRedirects
 	if q.b != nil {

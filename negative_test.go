@@ -251,6 +251,22 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_2.3.1/basic_without_colon", req: tokenReq("Basic c2VydmljZQ==", "grant_type", "client_credentials"), status: 401, code: "invalid_client"},
 		{name: "RFC6749_2.3.1/basic_empty_client_id", req: tokenReq(basic("", "service-secret"), "grant_type", "client_credentials"), status: 401, code: "invalid_client"},
 		{name: "RFC6749_2.3.1/basic_nul_in_client_id", req: tokenReq(basic("service\x00", "service-secret"), "grant_type", "client_credentials"), status: 401, code: "invalid_client"},
+		{name: "RFC9110_15.5.16/compressed_body", req: func(n *negEnv) *negReq {
+			q := api(oauthd.TokenPath, seedAuth, "grant_type", "client_credentials")
+			q.header = map[string]string{"Content-Encoding": "gzip"}
+			return q
+		}, status: 415, code: "invalid_request", header: map[string]string{"Accept-Encoding": "identity"}},
+		{name: "RFC6749_3.2/too_many_parameters", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.TokenPath, auth: seedAuth,
+				body: "grant_type=client_credentials" + strings.Repeat("&p=1", 1500)}
+		}, status: 400, code: "invalid_request"},
+		// One credential per request: which of two Authorization headers
+		// counts would be a guess (RFC 6749 §2.3).
+		{name: "RFC6749_2.3/two_authorization_headers", req: func(n *negEnv) *negReq {
+			q := api(oauthd.TokenPath, seedAuth, "grant_type", "client_credentials")
+			q.also = map[string]string{"Authorization": otherAuth}
+			return q
+		}, status: 400, code: "invalid_request"},
 		{name: "RFC6750_2.1/bearer_is_not_client_authentication", req: tokenReq("Bearer abc", "grant_type", "client_credentials"), status: 401, code: "invalid_client"},
 		{name: "RFC6749_2.3/two_authentication_methods", req: tokenReq(serviceAuth, "grant_type", "client_credentials", "client_secret", "service-secret"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_2.3.1/client_id_differs_from_basic", req: tokenReq(serviceAuth, "grant_type", "client_credentials", "client_id", clientID), status: 400, code: "invalid_request"},
@@ -424,6 +440,15 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_6/scope_bad_characters", req: func(n *negEnv) *negReq {
 			return api(oauthd.TokenPath, seedAuth, "grant_type", "refresh_token", "refresh_token", n.tokens().str("refresh_token"), "scope", `"email"`)
 		}, status: 400, code: "invalid_scope"},
+		// A scope of spaces names no scope token: taken as absent (the
+		// grant's scope), as an empty one, never as "no scope at all".
+		{name: "RFC6749_3.3/refresh_scope_of_spaces_is_absent", req: func(n *negEnv) *negReq {
+			return api(oauthd.TokenPath, seedAuth, "grant_type", "refresh_token", "refresh_token", n.tokens().str("refresh_token"), "scope", "   ")
+		}, status: 200, check: func(t *testing.T, n *negEnv, r *response) {
+			if got := r.str("scope"); got != "email" {
+				t.Errorf("scope %q; want the grant's, %q", got, "email")
+			}
+		}},
 		{name: "RFC6749_6/access_token_as_refresh_token", req: func(n *negEnv) *negReq {
 			return api(oauthd.TokenPath, seedAuth, "grant_type", "refresh_token", "refresh_token", n.tokens().str("access_token"))
 		}, status: 400, code: "invalid_grant"},
@@ -727,6 +752,11 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6750_3.1/no_token", req: func(n *negEnv) *negReq { return get(oauthd.UserinfoPath) }, status: 401,
 			header: map[string]string{"WWW-Authenticate": `Bearer realm="oauthd"`}, check: emptyBody},
 		{name: "RFC6750_3.1/unknown_token", req: func(n *negEnv) *negReq { return bearer("nope") }, status: 401, code: "invalid_token"},
+		{name: "RFC6750_2/two_authorization_headers", req: func(n *negEnv) *negReq {
+			q := bearer(n.rpTokens().str("access_token"))
+			q.also = map[string]string{"Authorization": "Bearer nope"}
+			return q
+		}, status: 400, code: "invalid_request"},
 		{name: "RFC6750_3.1/expired_token", req: func(n *negEnv) *negReq {
 			at := n.rpTokens().str("access_token")
 			n.after(2 * time.Hour)
@@ -774,7 +804,7 @@ func TestNegativeBattery(t *testing.T) {
 			return bearer(at)
 		}, status: 401, code: "invalid_token"},
 		{name: "RFC6750_3.1/DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.UserinfoPath} }, status: 405,
-			code: oauthd.PageMethodNotAllowed, header: map[string]string{"Allow": "GET, POST, OPTIONS"}},
+			code: "invalid_request", header: map[string]string{"Allow": "GET, POST, OPTIONS", "Content-Type": "application/json;charset=UTF-8"}},
 
 		// id_token_hint at the authorization endpoint (OIDC Core §3.1.2.1).
 		{name: "OIDC_Core_3.1.2.1/forged_id_token_hint", req: func(n *negEnv) *negReq {
@@ -808,8 +838,10 @@ func TestNegativeBattery(t *testing.T) {
 			q.header = map[string]string{"X-Forwarded-Host": "evil.example"}
 			return q
 		}, status: 200, check: metadataIssuer},
-		{name: "RFC8414_3/metadata_POST", req: func(n *negEnv) *negReq { return post(oauthd.OAuthMetadataPath) }, status: 405, code: oauthd.PageMethodNotAllowed,
-			header: map[string]string{"Allow": "GET"}},
+		{name: "RFC8414_3/metadata_POST", req: func(n *negEnv) *negReq { return post(oauthd.OAuthMetadataPath) }, status: 405, code: "invalid_request",
+			header: map[string]string{"Allow": "GET", "Content-Type": "application/json;charset=UTF-8"}},
+		{name: "RFC7517_5/jwks_POST", req: func(n *negEnv) *negReq { return post(oauthd.JWKSPath) }, status: 405, code: "invalid_request",
+			header: map[string]string{"Allow": "GET", "Content-Type": "application/json;charset=UTF-8"}},
 		{name: "RFC8414_3/metadata_path_suffix", req: func(n *negEnv) *negReq { return get(oauthd.OAuthMetadataPath + "/evil") }, status: 404, code: oauthd.PageNotFound},
 		{name: "RFC7517_5/jwks_has_no_private_members", req: func(n *negEnv) *negReq {
 			n.rpTokens()

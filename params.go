@@ -93,6 +93,9 @@ func (p params) first(name string) string {
 // invalid UTF-8 and NUL bytes are invalid_request.
 func parseQuery(q string) (params, *Error) {
 	n := strings.Count(q, "&") + 1
+	if n > maxParamsAtAll {
+		return params{}, errorf(ErrorInvalidRequest, "the request has too many parameters")
+	}
 	if n > maxParams {
 		// url.ParseQuery's own limit on the number of parameters applies.
 		v, err := url.ParseQuery(q)
@@ -130,6 +133,10 @@ func parseQuery(q string) (params, *Error) {
 // queries go to url.ParseQuery, whose limit (GODEBUG urlmaxqueryparams)
 // then applies.
 const maxParams = 100
+
+// maxParamsAtAll is the most parameters (or "&" separators) a query or form
+// may have; no OAuth or OpenID Connect request needs a hundredth of it.
+const maxParamsAtAll = 1000
 
 // errNotURLEncoded is a new error each time: callers may change it.
 func errNotURLEncoded() *Error {
@@ -193,6 +200,13 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 		if err != nil || mt != formType {
 			return params{}, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
+	}
+	if ce := headerValue(r.Header, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// RFC 9110 §15.5.16: an unsupported content coding is 415. The
+		// body would otherwise be parsed compressed, and refused for what
+		// it seems to say.
+		w.Header().Set("Accept-Encoding", "identity")
+		return params{}, &Error{Code: ErrorInvalidRequest, Description: "the request body must not be compressed (Content-Encoding)", Status: http.StatusUnsupportedMediaType}
 	}
 	if r.ContentLength > max {
 		// Refused unread: reading it would have net/http answer a client

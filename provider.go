@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -153,17 +154,17 @@ func (p *Provider) Route(r *http.Request) string {
 func (p *Provider) routes() {
 	for path, h := range map[string]http.HandlerFunc{
 		AuthorizePath:     p.methods(p.handleAuthorize, "GET", "POST"),
-		TokenPath:         browserCallable(p.methods(p.handleToken, "POST"), "POST"),
-		TokenizePath:      browserCallable(p.methods(p.handleToken, "POST"), "POST"),
-		IntrospectPath:    p.methods(p.handleIntrospect, "POST"),
-		RevokePath:        browserCallable(p.methods(p.handleRevoke, "POST"), "POST"),
+		TokenPath:         browserCallable(p.apiMethods(p.handleToken, "POST"), "POST"),
+		TokenizePath:      browserCallable(p.apiMethods(p.handleToken, "POST"), "POST"),
+		IntrospectPath:    p.apiMethods(p.handleIntrospect, "POST"),
+		RevokePath:        browserCallable(p.apiMethods(p.handleRevoke, "POST"), "POST"),
 		LoginPath:         p.methods(p.handleLogin, "GET", "POST"),
 		ConsentPath:       p.methods(p.handleConsent, "GET", "POST"),
 		LogoutPath:        p.methods(p.handleLogout, "GET", "POST"),
-		UserinfoPath:      p.methods(p.handleUserinfo, "GET", "POST", "OPTIONS"),
-		JWKSPath:          browserCallable(p.methods(p.handleJWKS, "GET"), "GET"),
-		OIDCDiscoveryPath: browserCallable(p.methods(p.handleDiscovery, "GET"), "GET"),
-		OAuthMetadataPath: browserCallable(p.methods(p.handleDiscovery, "GET"), "GET"),
+		UserinfoPath:      p.apiMethods(p.handleUserinfo, "GET", "POST", "OPTIONS"),
+		JWKSPath:          browserCallable(p.apiMethods(p.handleJWKS, "GET"), "GET"),
+		OIDCDiscoveryPath: browserCallable(p.apiMethods(p.handleDiscovery, "GET"), "GET"),
+		OAuthMetadataPath: browserCallable(p.apiMethods(p.handleDiscovery, "GET"), "GET"),
 	} {
 		p.mux.HandleFunc(path, h)
 		p.exact[path] = h
@@ -372,7 +373,25 @@ func answerPreflight(w http.ResponseWriter, methods string) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// methods answers a request whose method is not allowed with 405 and an
+// error page: for the endpoints people open in a browser.
 func (p *Provider) methods(h http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return p.allowMethods(h, false, allowed)
+}
+
+// apiMethods answers a request whose method is not allowed with 405 and a
+// JSON error (invalid_request): for the endpoints programs call.
+func (p *Provider) apiMethods(h http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return p.allowMethods(h, true, allowed)
+}
+
+func (p *Provider) allowMethods(h http.HandlerFunc, api bool, allowed []string) http.HandlerFunc {
+	allow := strings.Join(allowed, ", ")
+	var desc string
+	if api {
+		shown := slices.DeleteFunc(slices.Clone(allowed), func(m string) bool { return m == "OPTIONS" })
+		desc = "this endpoint accepts only " + strings.Join(shown, " and ")
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allowed {
 			if r.Method == m || (m == "GET" && r.Method == "HEAD") {
@@ -380,9 +399,9 @@ func (p *Provider) methods(h http.HandlerFunc, allowed ...string) http.HandlerFu
 				return
 			}
 		}
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		if len(allowed) == 1 && allowed[0] == "POST" {
-			p.writeJSONError(w, r, &Error{Code: ErrorInvalidRequest, Description: "this endpoint accepts only POST", Status: http.StatusMethodNotAllowed})
+		w.Header().Set("Allow", allow)
+		if api {
+			p.writeJSONError(w, r, &Error{Code: ErrorInvalidRequest, Description: desc, Status: http.StatusMethodNotAllowed})
 			return
 		}
 		p.errorPage(w, r, &Error{Code: PageMethodNotAllowed, Status: http.StatusMethodNotAllowed})

@@ -424,12 +424,21 @@ func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
 
 // refreshScopes is the scope of a refresh's access token: the grant's, or
 // the narrower scope the request asks for (RFC 6749 §6).
+//
+// A scope of spaces only names no scope: it is taken as absent, as an
+// empty one is (and as the authorization and client_credentials requests
+// take it), never as a request for an access token without scope.
 func refreshScopes(old *Token, scope string) ([]string, *Error) {
 	if scope == "" {
 		return old.Scopes, nil
 	}
 	asked, ok := ParseScope(scope)
-	if !ok || !subset(asked, old.Scopes) {
+	switch {
+	case !ok:
+		return nil, errorf(ErrorInvalidScope, "scope has characters outside the allowed set")
+	case len(asked) == 0:
+		return old.Scopes, nil
+	case !subset(asked, old.Scopes):
 		return nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
 	}
 	return asked, nil

@@ -82,6 +82,9 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	var tok string
 	found := 0
+	if len(r.Header["Authorization"]) > 1 {
+		return "", errorf(ErrorInvalidRequest, "the request has more than one Authorization header")
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
