@@ -184,13 +184,13 @@ func (m *KeyManager) List(ctx context.Context) ([]KeyInfo, error) {
 		switch {
 		case signing[k.meta.ID]:
 			st = KeySigning
-		case !k.meta.ExpiresAt.IsZero() && !now.Before(k.meta.ExpiresAt):
+		case !m.publishedUntil(k).IsZero() && !now.Before(m.publishedUntil(k)):
 			st = KeyExpired
 		case now.Before(k.meta.NotBefore):
 			st = KeyNext
 		}
 		out = append(out, KeyInfo{ID: k.meta.ID, Algorithm: k.meta.Algorithm, State: st, NotBefore: k.meta.NotBefore,
-			RetireAt: k.meta.RetireAt, ExpiresAt: k.meta.ExpiresAt, CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
+			RetireAt: k.meta.RetireAt, ExpiresAt: m.publishedUntil(k), CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
 	}
 	return out, nil
 }
@@ -267,7 +267,7 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 	now := m.now()
 	out := make([]jose.JSONWebKey, 0, len(keys))
 	for _, k := range keys {
-		if !k.meta.ExpiresAt.IsZero() && !now.Before(k.meta.ExpiresAt) {
+		if until := m.publishedUntil(k); !until.IsZero() && !now.Before(until) {
 			continue
 		}
 		pub := k.jwk.Public()
@@ -275,6 +275,22 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 		out = append(out, pub)
 	}
 	return out, nil
+}
+
+// publishedUntil is when the key leaves the JWKS (zero: never): its
+// stored expiry, or later if this node's ID tokens live longer than the
+// lifetime the key was made with (raised since, or the key made by a
+// program configured otherwise): a key is published as long as an ID
+// token it signed may be alive here.
+func (m *KeyManager) publishedUntil(k *loadedKey) time.Time {
+	until := k.meta.ExpiresAt
+	if until.IsZero() || k.meta.RetireAt.IsZero() {
+		return until
+	}
+	if need := k.meta.RetireAt.Add(m.idTTL + keyExpiryMargin); need.After(until) {
+		return need
+	}
+	return until
 }
 
 // verificationKey returns the published public key with the ID. An unknown

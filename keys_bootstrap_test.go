@@ -237,3 +237,54 @@ func TestNodeWithALaggingClockSignsWithTheFirstKeys(t *testing.T) {
 		})
 	}
 }
+
+// A key stays in the JWKS as long as an ID token it signed may be alive on
+// the node that publishes it: keys made where ID tokens lived 1h (an older
+// configuration, or a CLI that did not see the server's) are published by
+// a node whose ID tokens live 24h until their retirement plus 24h.
+func TestKeyPublishedForTheLongestIDTokenLifetime(t *testing.T) {
+	store := memstore.New()
+	clk := keyClock()
+	maker, err := oauthd.NewKeyManager(oauthd.Config{Now: clk.Now, IDTokenTTL: time.Hour, KeyRotationPeriod: 24 * time.Hour}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := maker.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := maker.SigningKeyIDForTest(t.Context(), oauthd.AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := oauthd.NewKeyManager(oauthd.Config{Now: clk.Now, IDTokenTTL: 24 * time.Hour, KeyRotationPeriod: 24 * time.Hour,
+		KeyRefreshInterval: time.Second}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := func(m *oauthd.KeyManager) bool {
+		t.Helper()
+		ids, err := m.PublishedKeyIDsForTest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids, first)
+	}
+	// Past the key's retirement (a day) plus the maker's 1h and margin.
+	clk.Add(24*time.Hour + 2*time.Hour)
+	if !published(server) {
+		t.Errorf("key %s left the JWKS 2h after it retired; a node whose ID tokens live 24h must publish it until then", first)
+	}
+	keys, err := server.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.ID == first && (k.State == oauthd.KeyExpired || k.ExpiresAt.Before(k.RetireAt.Add(24*time.Hour))) {
+			t.Errorf("List: key %s %s until %v; want published until its retirement plus 24h", k.ID, k.State, k.ExpiresAt)
+		}
+	}
+	clk.Add(23 * time.Hour)
+	if published(server) {
+		t.Errorf("key %s still in the JWKS 25h after it retired", first)
+	}
+}

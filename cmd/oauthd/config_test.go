@@ -333,3 +333,40 @@ func TestServeIssuerTrailingSlash(t *testing.T) {
 		t.Errorf("stderr %s; want a warning naming the issuer without the slash", r.stderr)
 	}
 }
+
+// The keys commands take the ID token lifetime from the environment, as
+// serve does (a container's variables reach "docker exec oauthd /oauthd
+// keys rotate"): a key they make stays published until every ID token it
+// signed has expired.
+func TestKeysCommandsReadIDTokenLifetimeFromEnv(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "o.db")
+	vars := map[string]string{"OAUTHD_DB": db, "OAUTHD_LIFETIMES_ID_TOKEN_TTL": "24h"}
+	if r := runCmd(ctx, vars, nil, "keys", "rotate", "--alg", "RS256"); r.code != 0 {
+		t.Fatalf("keys rotate: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	// Listed by a command that does not know the lifetime, the keys show
+	// what was stored when they were made.
+	r := runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "list")
+	if r.code != 0 {
+		t.Fatalf("keys list: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("keys list: %s; want the 3 first keys and the rotated RS256 one", r.stdout)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			t.Fatalf("keys list line %q", l)
+		}
+		until, err1 := time.Parse(time.RFC3339, f[4])
+		published, err2 := time.Parse(time.RFC3339, f[5])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("keys list line %q: %v %v", l, err1, err2)
+		}
+		if published.Sub(until) < 24*time.Hour {
+			t.Errorf("key %s (%s) published until %s, signing until %s; want at least 24h after (OAUTHD_LIFETIMES_ID_TOKEN_TTL)", f[0], f[2], f[5], f[4])
+		}
+	}
+}

@@ -43,15 +43,26 @@ func keyFlags(fs *flag.FlagSet, e *env) *string {
 }
 
 // keyConfig builds the key settings as serve would: the configuration
-// file's (key.*, lifetimes.id_token_ttl), then OAUTHD_KEY_ROTATION_PERIOD
-// and OAUTHD_KEY_ENCRYPTION_KEY, then --key-rotation-period.
+// file's (key.*, lifetimes.id_token_ttl), then their environment variables
+// (OAUTHD_LIFETIMES_ID_TOKEN_TTL, OAUTHD_KEY_ROTATION_PERIOD,
+// OAUTHD_KEY_ENCRYPTION_KEY), then --key-rotation-period. The ID token
+// lifetime sets how long a new key stays published after it retires.
 func keyConfig(e *env, fs *flag.FlagSet, period string, file *fileConfig, cfg *oauthd.Config) error {
 	if file != nil && file.err != nil {
 		return file.err
 	}
 	fromFile := file != nil && file.cfg != nil
+	c := app.Default()
 	if fromFile {
-		*cfg = file.cfg.Provider
+		c = *file.cfg
+	}
+	if err := c.ApplyEnv(e.getenv, "lifetimes.id_token_ttl"); err != nil {
+		return err
+	}
+	*cfg = c.Provider
+	if !fromFile {
+		// Only what the file would have set is taken from the defaults.
+		*cfg = oauthd.Config{IDTokenTTL: c.Provider.IDTokenTTL}
 	}
 	flagSet := false
 	fs.Visit(func(f *flag.Flag) { flagSet = flagSet || f.Name == "key-rotation-period" })

@@ -523,20 +523,8 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 			return c, err
 		}
 	}
-	for i := range settings {
-		s := &settings[i]
-		names := s.envAliases
-		if n := s.EnvName(); n != "" {
-			names = append(slices.Clone(names), n) // the key's own last: it wins
-		}
-		for _, name := range names {
-			if v := getenv(name); v != "" {
-				if err := s.set(&c, v); err != nil {
-					return c, fmt.Errorf("config: %s (%s): %w", s.key, name, err)
-				}
-				src[s.key] = name
-			}
-		}
+	if err := c.applyEnv(getenv, src, nil); err != nil {
+		return c, err
 	}
 	if flags != nil {
 		for _, f := range flags.set {
@@ -552,6 +540,37 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 		return c, fmt.Errorf("%w (set by %s)", err, src[ke.key])
 	}
 	return c, err
+}
+
+// applyEnv sets the keys (every key when keys is nil) whose OAUTHD_
+// environment variables are set, recording them in src.
+func (c *Config) applyEnv(getenv func(string) string, src map[string]string, keys []string) error {
+	for i := range settings {
+		s := &settings[i]
+		if keys != nil && !slices.Contains(keys, s.key) {
+			continue
+		}
+		names := s.envAliases
+		if n := s.EnvName(); n != "" {
+			names = append(slices.Clone(names), n) // the key's own last: it wins
+		}
+		for _, name := range names {
+			if v := getenv(name); v != "" {
+				if err := s.set(c, v); err != nil {
+					return fmt.Errorf("config: %s (%s): %w", s.key, name, err)
+				}
+				src[s.key] = name
+			}
+		}
+	}
+	return nil
+}
+
+// ApplyEnv sets the named keys whose OAUTHD_ environment variables are set,
+// as Load does after the file: for CLI commands that take a few settings
+// of the server's configuration.
+func (c *Config) ApplyEnv(getenv func(string) string, keys ...string) error {
+	return c.applyEnv(getenv, map[string]string{}, keys)
 }
 
 // testKnobs are the environment variables the project's tests and CI
