@@ -277,6 +277,13 @@ func (p *Provider) needsLogin(ar *AuthRequest, s *Session) bool {
 	return false
 }
 
+// signedInAsAnother reports whether the session's login was made for the
+// request (after it was made) as another user than the one id_token_hint
+// or the claims request's sub names.
+func (p *Provider) signedInAsAnother(ar *AuthRequest, s *Session) bool {
+	return ar.IDTokenHintSubject != "" && s.UserID != ar.IDTokenHintSubject && s.AuthTime.UnixMilli() >= ar.CreatedAt.UnixMilli()
+}
+
 // loginHintMatches reports whether login_hint names the user: by username
 // or by email address.
 func loginHintMatches(u *User, hint string) bool {
@@ -493,6 +500,20 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	sess, user, err := p.currentSession(r)
 	if err != nil {
 		p.errorPageFor(w, r, serverError(err), ar)
+		return
+	}
+	if sess != nil && p.signedInAsAnother(ar, sess) {
+		// Signed in for this very request, as another user than the one
+		// id_token_hint (or the claims request's sub) names: the login
+		// page again would only loop. OIDC Core §3.1.2.1: login_required.
+		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
+			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
+			return
+		} else if err != nil {
+			p.errorPageFor(w, r, serverError(err), ar)
+			return
+		}
+		p.AuthorizeError(w, r, ar, errorf(ErrorLoginRequired, "the person signed in as another user than the one the request names"))
 		return
 	}
 	if sess == nil || p.needsLogin(ar, sess) {

@@ -305,6 +305,10 @@ func TestIDTokenHint(t *testing.T) {
 	if r.pageKind() != "login" || r.str("Username") != "" {
 		t.Errorf("hint for admin while bob is signed in: %s %s; want the login page, admin's name not filled in", r.pageKind(), r.body)
 	}
+	// Signing in as bob again, for a request that names admin, ends the
+	// request with login_required (OIDC Core §3.1.2.1), not the login page
+	// over and over.
+	e.authError(t, b2.follow(e, b2.login(e, r, "bob", "bob")), "login_required")
 	// The hint does not tell a browser without a session whose token it
 	// is (OIDC Core §5.4: the username is a profile claim).
 	b3 := e.browser()
