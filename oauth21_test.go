@@ -294,7 +294,7 @@ func TestImplicitGrant(t *testing.T) {
 func TestPasswordGrant(t *testing.T) {
 	e := newEnv(t, func(c *oauthd.Config) { c.EnablePasswordGrant = true })
 	e.store.UpdateClient(t.Context(), &oauthd.Client{ID: clientID, SecretHash: hash(t, clientSecret), RedirectURIs: []string{redirectURI},
-		GrantTypes: []string{oauthd.GrantPassword, oauthd.GrantRefreshToken}, Scopes: []string{"email"}})
+		GrantTypes: []string{oauthd.GrantPassword, oauthd.GrantRefreshToken}, Scopes: []string{"openid", "email"}})
 	r := e.token(seedAuth, form("grant_type", "password", "username", "admin", "password", "admin", "scope", "email"))
 	if r.status != 200 || r.str("access_token") == "" || r.str("refresh_token") == "" {
 		t.Errorf("password grant: %d %s", r.status, r.body)
@@ -306,5 +306,20 @@ func TestPasswordGrant(t *testing.T) {
 	r = e.token(basic("other", "other-secret"), form("grant_type", "password", "username", "admin", "password", "admin"))
 	if r.str("error") != "unauthorized_client" {
 		t.Errorf("client without the grant: %s", r.body)
+	}
+	// With openid, an ID token, as the grant's refresh gives (OIDC Core
+	// §12.2): the same grant answers the same way on both requests.
+	r = e.token(seedAuth, form("grant_type", "password", "username", "admin", "password", "admin", "scope", "openid email"))
+	if r.status != 200 || r.str("id_token") == "" {
+		t.Fatalf("password grant with openid: %d %s; want an ID token", r.status, r.body)
+	}
+	r = e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")))
+	if r.status != 200 || r.str("id_token") == "" {
+		t.Errorf("refresh of the password grant with openid: %d %s; want an ID token", r.status, r.body)
+	}
+	// Without openid, none.
+	r = e.token(seedAuth, form("grant_type", "password", "username", "admin", "password", "admin", "scope", "email"))
+	if r.status != 200 || r.str("id_token") != "" {
+		t.Errorf("password grant without openid: %d %s; want no ID token", r.status, r.body)
 	}
 }

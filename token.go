@@ -706,7 +706,13 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	if u == nil {
 		return nil, errorf(ErrorInvalidGrant, "the username or password is incorrect")
 	}
-	resp, toks := p.newTokens(c, NewGrantID(), u.ID, scopes, p.now(), c.AllowsGrant(GrantRefreshToken))
+	now := p.now()
+	resp, toks := p.newTokens(c, NewGrantID(), u.ID, scopes, now, c.AllowsGrant(GrantRefreshToken))
+	// With openid, an ID token, as the refresh of this grant gives one
+	// (OIDC Core §12.2): the person authenticated now, with the password.
+	if e := p.addIDToken(r, c, resp, u.ID, scopes, now, "", ""); e != nil {
+		return nil, e
+	}
 	if err := p.store.CreateTokens(r.Context(), toks...); err != nil {
 		return nil, serverError(err)
 	}
