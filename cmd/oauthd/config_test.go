@@ -321,16 +321,24 @@ func TestConfigCheckWarnsOfUnknownVariables(t *testing.T) {
 	}
 }
 
-// An issuer written with a trailing slash is used without it, and serve
-// says so: clients compare the issuer byte for byte (OIDC Discovery §4.3).
-func TestServeIssuerTrailingSlash(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, done := startServe(t, ctx, "--issuer", "http://127.0.0.1:18991/")
-	cancel()
-	r := <-done
-	if !strings.Contains(r.stderr, `trailing / is dropped`) || !strings.Contains(r.stderr, `"issuer":"http://127.0.0.1:18991"`) {
-		t.Errorf("stderr %s; want a warning naming the issuer without the slash", r.stderr)
+// An issuer written with a trailing slash is refused by serve and config
+// check alike, with the issuer to write instead: clients compare the issuer
+// byte for byte (OIDC Discovery §4.3), and discovery and the tokens name it
+// without the slash.
+func TestIssuerTrailingSlashRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"serve", "--db", filepath.Join(t.TempDir(), "o.db"), "--addr", "127.0.0.1:0", "--issuer", "http://127.0.0.1:18991/"},
+		{"config", "check", "--issuer", "https://auth.example.com/"},
+	} {
+		r := runCmd(ctx, nil, nil, args...)
+		want := `"http://127.0.0.1:18991"`
+		if args[0] == "config" {
+			want = `"https://auth.example.com"`
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "ends with /") || !strings.Contains(r.stderr, want) {
+			t.Errorf("%v: exit %d, stderr %s; want a refusal naming %s", args, r.code, r.stderr, want)
+		}
 	}
 }
 

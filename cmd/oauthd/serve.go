@@ -41,11 +41,6 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if newFile {
 		m.Logger.Info("created a new database", "path", path)
 	}
-	if strings.HasSuffix(cfg.Issuer, "/") {
-		// The issuer is compared byte for byte by clients (OIDC Discovery
-		// §4.3): say which one discovery and the tokens carry.
-		m.Logger.Warn("the issuer's trailing / is dropped: configure clients with the issuer without it", "issuer", strings.TrimSuffix(cfg.Issuer, "/"))
-	}
 	attrs := []any{"addr", m.Addr(), "issuer", strings.TrimSuffix(m.Config.Issuer, "/"), "db", app.MaskDSN(m.Config.DB), "tls", m.Config.TLSCertFile != ""}
 	if a := m.MetricsAddr(); a != "" {
 		attrs = append(attrs, "metrics_addr", a)

@@ -775,6 +775,12 @@ func (c *Config) Validate() error {
 		if err := oauthd.ValidateIssuer(c.Issuer); err != nil {
 			return bad("issuer", "%s", strings.TrimPrefix(err.Error(), "oauthd: "))
 		}
+		if strings.HasSuffix(c.Issuer, "/") {
+			// Clients compare the issuer byte for byte with discovery's
+			// and the tokens' (OIDC Discovery §4.3), which name it
+			// without the slash (endpoints are the issuer plus a path).
+			return bad("issuer", "%q ends with /: write it without, %q, and configure clients with that", c.Issuer, strings.TrimRight(c.Issuer, "/"))
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return bad("addr", "%q is not host:port (e.g. localhost:8000 or :8000)", c.Addr)
