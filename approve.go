@@ -38,6 +38,9 @@ func (p *Provider) PendingRequest(r *http.Request, id string) (*AuthRequest, err
 // answered. It writes the redirect otherwise (or an error page if the
 // store fails while issuing).
 func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthRequest, userID string, authTime time.Time, scopes []string) error {
+	if ar == nil {
+		return errors.New("oauthd: Approve: no request (ar is nil; get it with PendingRequest)")
+	}
 	if !subset(scopes, ar.Scopes) {
 		return errors.New("oauthd: Approve: scopes must be a subset of the requested scopes")
 	}
@@ -62,6 +65,10 @@ func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthReque
 	granted := *ar
 	granted.ID = "" // deleted above
 	granted.Scopes = slices.Clone(scopes)
+	// The answer (a redirect, or the form_post page with the code) is
+	// written to the program's own request: it gets the headers every
+	// answer of the Provider has.
+	p.securityHeaders(w.Header(), true)
 	p.issue(w, r, &granted, c, u, &Session{UserID: u.ID, AuthTime: authTime}, false)
 	return nil
 }
@@ -72,6 +79,11 @@ var ErrLoginRequired = errors.New("oauthd: Approve: the login does not meet the 
 
 // Deny answers a pending request with access_denied (RFC 6749 §4.1.2.1).
 func (p *Provider) Deny(w http.ResponseWriter, r *http.Request, ar *AuthRequest) {
+	p.securityHeaders(w.Header(), true)
+	if ar == nil {
+		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "no authorization request to answer"})
+		return
+	}
 	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
 		p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
 		return

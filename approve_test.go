@@ -2,6 +2,7 @@ package oauthd_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,10 +40,29 @@ func TestCustomLogin(t *testing.T) {
 		t.Fatalf("authorize: %d %q; want a redirect to LoginURL", r.status, r.location())
 	}
 	loginURL := r.location()
+	// The built-in login, consent and home pages are off: the program's
+	// login is the only way in (a second factor of its own is not
+	// skipped through them).
+	id := strings.TrimPrefix(loginURL, "/my-login?request=")
+	for _, path := range []string{oauthd.LoginPath + "?request=" + id, oauthd.ConsentPath + "?request=" + id, "/"} {
+		if r := b.get(e.url(path)); r.status != http.StatusNotFound {
+			t.Errorf("GET %s with LoginURL set: %d; want 404", path, r.status)
+		}
+	}
+	if r := b.post(e.url(oauthd.LoginPath), url.Values{"request": {id}, "username": {"admin"}, "password": {"admin"}}); r.status != http.StatusNotFound {
+		t.Errorf("POST %s with LoginURL set: %d; want 404", oauthd.LoginPath, r.status)
+	}
 	r = b.follow(e, r)
 	u, _ := url.Parse(r.location())
 	if r.status != http.StatusSeeOther || u.Query().Get("code") == "" || u.Query().Get("state") != "somestate" {
 		t.Fatalf("approve: %d %s", r.status, r.location())
+	}
+	// Approve's answer, written to the program's request, has the
+	// headers of every answer of the Provider.
+	for k, v := range map[string]string{"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+		if got := r.header.Get(k); got != v {
+			t.Errorf("Approve's answer: %s %q; want %q", k, got, v)
+		}
 	}
 	tok := e.token(seedAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", redirectURI))
 	if tok.status != 200 {
@@ -60,6 +80,19 @@ func TestCustomLogin(t *testing.T) {
 	r = b2.get(e.url(r.location() + "&deny=1"))
 	if u, _ := url.Parse(r.location()); u.Query().Get("error") != "access_denied" {
 		t.Errorf("deny: %s", r.location())
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Deny's answer: Cache-Control %q; want no-store", got)
+	}
+	// Misuse is an error, not a panic.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/my-login", nil)
+	if err := p.Approve(rec, req, nil, e.user.ID, time.Now(), nil); err == nil {
+		t.Error("Approve without a request: no error")
+	}
+	p.Deny(rec, req, nil)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("Deny without a request: %d; want 400", rec.Code)
 	}
 }
 
@@ -124,6 +157,18 @@ func TestApproveChecksLoginRequirements(t *testing.T) {
 			u, _ := url.Parse(r.location())
 			if r.status != http.StatusSeeOther || u.Query().Get("code") == "" {
 				t.Fatalf("approve: %d %s; want the redirect with a code", r.status, r.location())
+			}
+			if tc.authTime.After(now) {
+				return // a login "after the request" on a clock that stands still
+			}
+			tok := e.token(basic(oidcClientID, oidcClientSecret), form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", oidcRedirectURI))
+			if tok.status != http.StatusOK {
+				t.Fatalf("token: %d %s", tok.status, tok.body)
+			}
+			// How the program authenticated the person, oauthd does not
+			// know: no amr (RFC 8176), where its own login says pwd.
+			if c := e.checkIDToken(t, tok.str("id_token"), idTokenCheck{clientID: oidcClientID, nonce: oidcNonce}); c["amr"] != nil {
+				t.Errorf("amr = %v after a program's own login; want none", c["amr"])
 			}
 		})
 	}

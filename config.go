@@ -15,8 +15,11 @@ import (
 // and Pages is a sane, secure default.
 type Config struct {
 	// Issuer is the server's issuer identifier (RFC 8414 §2): an https URL
-	// without query or fragment (http is accepted for localhost and loopback
-	// addresses). It is never derived from the request's Host header.
+	// without path, query or fragment (http is accepted for localhost and
+	// loopback addresses): the Provider serves its endpoints at fixed
+	// paths under it (/oauth/..., /.well-known/...), so it is mounted at
+	// the root of its host, not under a path prefix. It is never derived
+	// from the request's Host header.
 	Issuer string
 	// Pages renders login, consent and error pages (see package ui).
 	Pages Pages
@@ -24,6 +27,12 @@ type Config struct {
 	// login and consent pages instead of the built-in ones: the
 	// authorization endpoint redirects to LoginURL?request=ID, and the
 	// program answers with Provider.PendingRequest, then Approve or Deny.
+	// It is a path or a URL on the issuer's origin. The built-in login,
+	// consent and home pages are then off (404): the program's login is
+	// the only way in. oauthd keeps no session of its own then, so
+	// prompt=none is always answered login_required, and ID tokens carry
+	// no amr claim (oauthd does not know how the program authenticated
+	// the person).
 	LoginURL string
 	// Logger receives one line per request and every internal error; it
 	// never receives a secret, token, code or password. Default: discard.
@@ -153,8 +162,17 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("oauthd: Config.MaxBodyBytes %d must not be negative (0 is the default, %d)", c.MaxBodyBytes, DefaultMaxBodyBytes)
 	}
 	if c.LoginURL != "" {
-		if u, err := url.Parse(c.LoginURL); err != nil || (u.Host == "" && !strings.HasPrefix(u.Path, "/")) || u.Fragment != "" {
+		u, err := url.Parse(c.LoginURL)
+		if err != nil || (u.Host == "" && !strings.HasPrefix(u.Path, "/")) || strings.HasPrefix(u.Path, "//") || u.Fragment != "" {
 			return fmt.Errorf("oauthd: Config.LoginURL %q is not an absolute URL or a path starting with /", c.LoginURL)
+		}
+		if u.Host != "" {
+			// PendingRequest needs the browser cookie oauthd sets for the
+			// issuer's host: a login page on another origin never has it.
+			iss, err := url.Parse(c.Issuer)
+			if u.Scheme == "" || err != nil || !strings.EqualFold(u.Scheme, iss.Scheme) || !strings.EqualFold(u.Host, iss.Host) {
+				return fmt.Errorf("oauthd: Config.LoginURL %q is not on the issuer's origin (%s): the login page must be served by the same host, or be a path", c.LoginURL, c.Issuer)
+			}
 		}
 	}
 	if err := c.keyDefaults(); err != nil {
@@ -228,8 +246,10 @@ func (c *Config) keyDefaults() error {
 }
 
 // ValidateIssuer checks an issuer identifier (RFC 8414 §2, OIDC Discovery
-// §3): an absolute https URL with a host, no query and no fragment; http is
-// accepted for localhost and loopback addresses, for development.
+// §3): an absolute https URL with a host, no path (the Provider's
+// endpoints are at fixed paths from the host's root), no query and no
+// fragment; http is accepted for localhost and loopback addresses, for
+// development.
 func ValidateIssuer(s string) error {
 	if s == "" {
 		return fmt.Errorf("oauthd: Config.Issuer is required")

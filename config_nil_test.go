@@ -33,6 +33,8 @@ func TestNewRefusesBrokenConfig(t *testing.T) {
 		{"negative MaxBodyBytes", oauthd.Config{Issuer: issuer, Pages: pages, MaxBodyBytes: -1}, memstore.New(), "MaxBodyBytes"},
 		{"LoginURL not a URL", oauthd.Config{Issuer: issuer, Pages: pages, LoginURL: "::not a url"}, memstore.New(), "LoginURL"},
 		{"LoginURL relative", oauthd.Config{Issuer: issuer, Pages: pages, LoginURL: "login"}, memstore.New(), "LoginURL"},
+		{"LoginURL on another host", oauthd.Config{Issuer: issuer, Pages: pages, LoginURL: "https://elsewhere.example/login"}, memstore.New(), "LoginURL"},
+		{"LoginURL scheme-relative", oauthd.Config{Issuer: issuer, Pages: pages, LoginURL: "//elsewhere.example/login"}, memstore.New(), "LoginURL"},
 	} {
 		if _, err := oauthd.New(tc.cfg, tc.store); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New: %v; want an error about %s", tc.name, err, tc.want)

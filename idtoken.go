@@ -85,8 +85,12 @@ func (p *Provider) idToken(ctx context.Context, in *idTokenInput) (string, error
 	claims["exp"] = now.Add(p.cfg.IDTokenTTL).Unix()
 	if !in.authTime.IsZero() {
 		claims["auth_time"] = in.authTime.Unix()
-		// Every login is with a password (RFC 8176 §2).
-		claims["amr"] = []string{"pwd"}
+		if p.cfg.LoginURL == "" {
+			// Every login of the built-in page is with a password (RFC
+			// 8176 §2); how an embedding program's login went, oauthd
+			// does not know.
+			claims["amr"] = []string{"pwd"}
+		}
 	}
 	if in.nonce != "" {
 		claims["nonce"] = in.nonce

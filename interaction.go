@@ -189,6 +189,12 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, serverError(err))
 		return
 	}
+	if p.cfg.LoginURL != "" {
+		// The program's login is the only way in: a session of the
+		// built-in login (from before LoginURL was set) counts for
+		// nothing.
+		sess, user = nil, nil
+	}
 	if slices.Contains(ar.Prompt, "none") {
 		// OIDC Core §3.1.2.1: no page may be shown.
 		if sess == nil || p.needsLogin(ar, sess) {
@@ -341,6 +347,13 @@ func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *
 
 // handleLogin shows and checks the login form.
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if p.cfg.LoginURL != "" {
+		// The embedding program's login is the only way in (see
+		// Config.LoginURL): its checks (a second factor, lockouts) must
+		// not be skipped through this page.
+		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
+		return
+	}
 	browser := p.browser(w, r)
 	if r.Method != http.MethodPost {
 		q, _ := parseQuery(r.URL.RawQuery)
@@ -475,6 +488,10 @@ func (p *Provider) checkPassword(r *http.Request, username, password string) (*U
 
 // handleConsent shows the consent page and takes the person's decision.
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+	if p.cfg.LoginURL != "" { // the program's pages answer (see handleLogin)
+		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
+		return
+	}
 	browser := p.browser(w, r)
 	var ps params
 	var perr *Error

@@ -258,21 +258,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(rs)
 	h := w.Header()
 	h["X-Request-Id"] = rs.idHdr[:]
-	h["X-Content-Type-Options"] = hdrNosniff
-	h["X-Frame-Options"] = hdrDeny
-	h["Referrer-Policy"] = hdrNoRef
-	h["Content-Security-Policy"] = hdrCSP
-	if p.hsts {
-		// An https issuer: browsers keep to https for this host for a
-		// year (RFC 6797), so no plain-http answer, which a network
-		// attacker could forge to plant cookies, is ever asked for. Not
-		// includeSubDomains: the issuer's parent domain is not ours.
-		h["Strict-Transport-Security"] = hdrHSTS
-	}
-	if !strings.HasPrefix(r.URL.Path, StaticPath) {
-		h["Cache-Control"] = hdrNoStore
-		h["Pragma"] = hdrNoCache
-	}
+	p.securityHeaders(h, !strings.HasPrefix(r.URL.Path, StaticPath))
 	sw := &rs.sw
 	defer func() {
 		if v := recover(); v != nil {
@@ -371,6 +357,27 @@ func answerPreflight(w http.ResponseWriter, methods string) {
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// securityHeaders sets the headers of every answer: no sniffing, no
+// framing, no referrer, the CSP, HSTS for an https issuer, and (noStore)
+// no caching.
+func (p *Provider) securityHeaders(h http.Header, noStore bool) {
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["X-Frame-Options"] = hdrDeny
+	h["Referrer-Policy"] = hdrNoRef
+	h["Content-Security-Policy"] = hdrCSP
+	if p.hsts {
+		// An https issuer: browsers keep to https for this host for a
+		// year (RFC 6797), so no plain-http answer, which a network
+		// attacker could forge to plant cookies, is ever asked for. Not
+		// includeSubDomains: the issuer's parent domain is not ours.
+		h["Strict-Transport-Security"] = hdrHSTS
+	}
+	if noStore {
+		h["Cache-Control"] = hdrNoStore
+		h["Pragma"] = hdrNoCache
+	}
 }
 
 // methods answers a request whose method is not allowed with 405 and an
@@ -492,7 +499,7 @@ func (p *Provider) page(r *http.Request, status int, ar *AuthRequest) Page {
 
 // handleHome greets a signed-in person; every other unknown path is 404.
 func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
+	if r.URL.Path != "/" || p.cfg.LoginURL != "" { // with LoginURL, the built-in pages are off
 		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
 		return
 	}

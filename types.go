@@ -72,7 +72,10 @@ type Client struct {
 	ClientURI string `json:"client_uri,omitempty"`
 	// CreatedAt is when the client was registered; tokens, codes and
 	// consents older than that belong to an earlier client with the same
-	// client_id (see Predates). An update keeps it.
+	// client_id (see Predates). Set it when registering: stores keep it as
+	// given, and a zero CreatedAt predates nothing. UpdateClient stores
+	// the record as given, CreatedAt included: update a Client read from
+	// the store, which carries it, rather than a new value.
 	CreatedAt time.Time `json:"created_at"`
 }
 
