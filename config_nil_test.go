@@ -2,6 +2,7 @@ package oauthd_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -55,5 +56,16 @@ func TestLoginURLWithQuery(t *testing.T) {
 	r := e.browser().get(e.authorizeURL())
 	if !strings.HasPrefix(r.location(), "/my-login?tenant=a&request=") {
 		t.Errorf("redirect %q; want /my-login?tenant=a&request=ID", r.location())
+	}
+}
+
+// A Provider not made by New answers 500 with the reason, not a panic.
+func TestZeroProviderServes(t *testing.T) {
+	for _, p := range []*oauthd.Provider{nil, new(oauthd.Provider)} {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "oauthd.New") {
+			t.Errorf("zero Provider: %d %q; want 500 naming oauthd.New", rec.Code, rec.Body.String())
+		}
 	}
 }

@@ -243,6 +243,11 @@ var (
 
 // ServeHTTP serves every endpoint of the Provider.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p == nil || p.store == nil {
+		// A Provider not made by New: say so rather than panic.
+		http.Error(w, "oauthd: this Provider was not created with oauthd.New", http.StatusInternalServerError)
+		return
+	}
 	// The request line is logged at info, and the Observer is told how
 	// long the request took: when neither wants it, the clock is not read.
 	logged := p.log.Enabled(r.Context(), slog.LevelInfo)
