@@ -129,18 +129,26 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 }
 
 // knownClient authenticates, without a KDF run and without taking an
-// attempt, a public client and a confidential client whose secret is in the
-// verified-secret cache. ok false means the caller must go the slow way.
+// attempt, a public client (or refuses it, if the request sends a secret)
+// and a confidential client whose secret is in the verified-secret cache.
+// ok false with a nil error means the caller must go the slow way.
 func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, bool, *Error) {
 	c, key, err := p.clients.getKeyed(r.Context(), p.store, id)
 	if err != nil {
 		return nil, false, nil // the slow path reports it
 	}
 	if c.Public {
+		// A public client has no secret to guess: a request that sends
+		// one is refused without counting as a guess, and no lockout
+		// applies to it. Were wrong secrets counted, any web page could
+		// lock the people of a network out of a public client with a
+		// few cross-site form POSTs carrying client_secret=x.
 		if !p.clientProves(c, sec, viaBasic, ps) {
-			return nil, false, nil
+			return nil, false, errClientAuth
 		}
-	} else if sec == "" || !p.secrets.Known(c.ID, c.SecretHash, sec) {
+		return c, true, nil
+	}
+	if sec == "" || !p.secrets.Known(c.ID, c.SecretHash, sec) {
 		return nil, false, nil
 	}
 	k := p.clientKeyed(r, key)

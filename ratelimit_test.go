@@ -655,3 +655,22 @@ func TestClientLimitCeilingAcrossNetworks(t *testing.T) {
 		}
 	}
 }
+
+// A public client has no secret to guess: requests that send one are
+// refused (invalid_client) without counting, so a web page posting
+// client_secret=x across sites from the people's network cannot lock
+// them out of the client (the public client's own requests carry no
+// secret, and no lockout applies to them).
+func TestClientLimitSparesPublicClients(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 * oauthd.DefaultClientLimit.MaxFailures {
+		r := e.token("", form("grant_type", "refresh_token", "client_id", "public_app", "client_secret", "x"+strconv.Itoa(i), "refresh_token", "nope"))
+		if r.status != http.StatusUnauthorized || r.str("error") != "invalid_client" {
+			t.Fatalf("public client with a secret, request %d: %d %s; want 401 invalid_client", i, r.status, r.body)
+		}
+	}
+	r := e.token("", form("grant_type", "refresh_token", "client_id", "public_app", "refresh_token", "nope"))
+	if r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Errorf("the public client's own request after the bogus secrets: %d %s; want 400 invalid_grant (no lockout)", r.status, r.body)
+	}
+}
