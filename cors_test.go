@@ -71,8 +71,27 @@ func TestTokenEndpointsCORS(t *testing.T) {
 		}
 	})
 	t.Run("Fetch_CORS/error_readable", func(t *testing.T) {
-		if res := do(http.MethodPost, oauthd.TokenPath, "https://spa.example", cc, basic("service", "wrong")); res.StatusCode != 401 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		res := do(http.MethodPost, oauthd.TokenPath, "https://spa.example", cc, basic("service", "wrong"))
+		if res.StatusCode != 401 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("token error: %d, Access-Control-Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+		// Retry-After (429) and WWW-Authenticate are not CORS-safelisted:
+		// exposed, so the application can read them.
+		if exp := res.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(exp, "Retry-After") || !strings.Contains(exp, "WWW-Authenticate") {
+			t.Errorf("token error: Access-Control-Expose-Headers %q; want Retry-After and WWW-Authenticate", exp)
+		}
+	})
+	t.Run("Fetch_CORS/userinfo_challenge_readable", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, e.url(oauthd.UserinfoPath), nil)
+		req.Header.Set("Origin", "https://spa.example")
+		req.Header.Set("Authorization", "Bearer nope")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || !strings.Contains(res.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+			t.Errorf("userinfo 401: Access-Control-Expose-Headers %q; want WWW-Authenticate (RFC 6750 §3)", res.Header.Get("Access-Control-Expose-Headers"))
 		}
 	})
 	t.Run("Fetch_CORS/revocation_readable", func(t *testing.T) {

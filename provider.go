@@ -344,6 +344,7 @@ func browserCallable(h http.HandlerFunc, methods string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Origin"]; ok {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.Header()["Access-Control-Expose-Headers"] = hdrExposed
 			if r.Method == http.MethodOptions {
 				answerPreflight(w, methods)
 				return
@@ -352,6 +353,11 @@ func browserCallable(h http.HandlerFunc, methods string) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// hdrExposed lets a browser application read the answer headers that
+// carry its errors: WWW-Authenticate (RFC 6750 §3) and Retry-After (a 429
+// or 503), which are not CORS-safelisted.
+var hdrExposed = []string{"WWW-Authenticate, Retry-After"}
 
 // answerPreflight answers a CORS preflight for an endpoint that takes the
 // methods, an Authorization header and a form or JSON body; the caller has
