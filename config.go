@@ -74,7 +74,17 @@ type Config struct {
 	// AccessTokenTTL is the lifetime of access tokens; default 1 hour.
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the lifetime of each refresh token; default 30 days.
+	// A refresh of a confidential client's grant gives a successor that
+	// lives this long again (the grant ends after this long unused); a
+	// public client's successor expires when its predecessor would have
+	// (OAuth 2.0 for Browser-Based Apps: rotation does not extend a public
+	// client's grant), so its grant lives this long from the first token.
 	RefreshTokenTTL time.Duration
+	// RefreshTokenMaxLifetime, when set, ends every grant this long after
+	// the person authenticated for it, however often it is refreshed: no
+	// refresh token of the grant expires later. 0 (the default): no limit
+	// beyond RefreshTokenTTL's.
+	RefreshTokenMaxLifetime time.Duration
 	// CodeTTL is the lifetime of authorization codes; default 5 minutes,
 	// at most 10 minutes (RFC 6749 §4.1.2).
 	CodeTTL time.Duration
@@ -189,6 +199,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RefreshGracePeriod < 0 {
 		return fmt.Errorf("oauthd: Config.RefreshGracePeriod must not be negative")
+	}
+	if c.RefreshTokenMaxLifetime < 0 || (c.RefreshTokenMaxLifetime > 0 && c.RefreshTokenMaxLifetime < time.Minute) {
+		return fmt.Errorf("oauthd: Config.RefreshTokenMaxLifetime %s must be 0 (no limit) or at least one minute", c.RefreshTokenMaxLifetime)
 	}
 	if err := c.setLimitDefaults(); err != nil {
 		return err

@@ -105,12 +105,16 @@ type mintedTokens struct {
 	clientID              string
 	now                   time.Time
 	accessTTL, refreshTTL time.Duration
+	// maxLifetime is Config.RefreshTokenMaxLifetime; public is whether
+	// the client is public (its refreshes do not extend the grant).
+	maxLifetime time.Duration
+	public      bool
 }
 
 // mintTokens makes an access token, and a refresh token when refresh is
 // true, for client c.
 func (p *Provider) mintTokens(c *Client, refresh bool) mintedTokens {
-	m := mintedTokens{out: new(issuedTokens), clientID: c.ID, now: p.now()}
+	m := mintedTokens{out: new(issuedTokens), clientID: c.ID, now: p.now(), maxLifetime: p.cfg.RefreshTokenMaxLifetime, public: c.Public}
 	m.accessTTL, m.refreshTTL = p.lifetimes(c)
 	m.out.resp = TokenResponse{AccessToken: m.out.access.make(), TokenType: "Bearer", ExpiresIn: int64(m.accessTTL / time.Second)}
 	m.accessHash = HashToken(m.out.resp.AccessToken)
@@ -144,8 +148,26 @@ func (m *mintedTokens) fill(grantID, subject string, scopes []string, authTime t
 	if m.refreshHash != "" {
 		*m.toks[1] = Token{Hash: m.refreshHash, Kind: RefreshToken, GrantID: grantID, ClientID: m.clientID, Subject: subject,
 			Scopes: scopes, AuthTime: authTime, IssuedAt: m.now, ExpiresAt: m.now.Add(m.refreshTTL)}
+		m.limitRefresh(time.Time{}, authTime)
 	}
 	return resp, m.toks
+}
+
+// limitRefresh ends the minted refresh token no later than prev (the
+// expiry of the token it succeeds, for a public client; zero for none) and
+// than the grant's maximum lifetime from authTime, and sets the response's
+// refresh_token_expires_in to match.
+func (m *mintedTokens) limitRefresh(prev, authTime time.Time) {
+	t := m.toks[1]
+	if m.public && !prev.IsZero() && prev.Before(t.ExpiresAt) {
+		t.ExpiresAt = prev
+	}
+	if m.maxLifetime > 0 && !authTime.IsZero() {
+		if end := authTime.Add(m.maxLifetime); end.Before(t.ExpiresAt) {
+			t.ExpiresAt = end
+		}
+	}
+	m.out.resp.RefreshTokenExpiresIn = max(int64(t.ExpiresAt.Sub(m.now)/time.Second), 0)
 }
 
 // issuedTokens is a token response with the bytes of its access and
@@ -448,6 +470,8 @@ func refreshScopes(old *Token, scope string) ([]string, *Error) {
 // ID token. It may run inside the store's write: only assignments.
 func refreshTokens(m *mintedTokens, old *Token, scopes []string) (*TokenResponse, []*Token) {
 	resp, toks := m.fill(old.GrantID, old.Subject, scopes, old.AuthTime)
+	// A public client's successor expires when its predecessor would have.
+	m.limitRefresh(old.ExpiresAt, old.AuthTime)
 	// The refresh token keeps the grant's full scope so a narrower access
 	// token does not narrow later refreshes (RFC 6749 §6).
 	toks[1].Scopes = old.Scopes

@@ -383,3 +383,67 @@ func TestParallelRefresh(t *testing.T) {
 		t.Errorf("statuses %v; want at most one 200 and the rest 400", counts)
 	}
 }
+
+// Refresh token lifetimes. A confidential client's refresh gives a
+// successor that lives RefreshTokenTTL again; a public client's does not
+// outlive its predecessor (OAuth 2.0 for Browser-Based Apps: rotation does
+// not extend a public client's grant); RefreshTokenMaxLifetime ends every
+// grant that long after the person authenticated, however often it is
+// refreshed.
+func TestRefreshTokenLifetimes(t *testing.T) {
+	refresh := func(e *testEnv, auth string, rt string, kv ...string) *response {
+		t.Helper()
+		r := e.token(auth, form(append([]string{"grant_type", "refresh_token", "refresh_token", rt}, kv...)...))
+		if r.status != http.StatusOK {
+			t.Fatalf("refresh: %d %s", r.status, r.body)
+		}
+		return r
+	}
+	expiresIn := func(r *response) int64 { n, _ := r.page["refresh_token_expires_in"].(float64); return int64(n) }
+
+	t.Run("confidential_client_slides", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.tokens() // the seed client: refresh tokens of 900 s
+		e.clock.Add(10 * time.Minute)
+		if r := refresh(e, seedAuth, tok.str("refresh_token")); expiresIn(r) != 900 {
+			t.Errorf("refresh_token_expires_in %d after 10 minutes; want 900", expiresIn(r))
+		}
+	})
+	t.Run("BrowserBasedApps/public_client_does_not_extend", func(t *testing.T) {
+		e := newEnv(t, func(c *oauthd.Config) { c.RefreshTokenTTL = time.Hour })
+		n := &negEnv{testEnv: e}
+		tok := e.token("", form("grant_type", "authorization_code", "client_id", "public_app", "code", n.publicCode(),
+			"redirect_uri", loopbackCB, "code_verifier", verifier))
+		if tok.status != http.StatusOK || expiresIn(tok) != 3600 {
+			t.Fatalf("public client's tokens: %d %s", tok.status, tok.body)
+		}
+		e.clock.Add(20 * time.Minute)
+		r := refresh(e, "", tok.str("refresh_token"), "client_id", "public_app")
+		if expiresIn(r) != 2400 {
+			t.Errorf("refresh_token_expires_in %d 20 minutes in; want 2400 (the first token's end)", expiresIn(r))
+		}
+		e.clock.Add(30 * time.Minute)
+		r = refresh(e, "", r.str("refresh_token"), "client_id", "public_app")
+		e.clock.Add(11 * time.Minute)
+		if r := e.token("", form("grant_type", "refresh_token", "client_id", "public_app", "refresh_token", r.str("refresh_token"))); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+			t.Errorf("refresh 61 minutes after the first token: %d %s; want invalid_grant (the grant ended)", r.status, r.body)
+		}
+	})
+	t.Run("max_lifetime_from_authentication", func(t *testing.T) {
+		// The seed client's refresh tokens live 900 s; its grants 20 min.
+		e := newEnv(t, func(c *oauthd.Config) { c.RefreshTokenMaxLifetime = 20 * time.Minute })
+		tok := e.tokens()
+		e.clock.Add(10 * time.Minute)
+		r := refresh(e, seedAuth, tok.str("refresh_token"))
+		if expiresIn(r) != 600 {
+			t.Errorf("refresh_token_expires_in %d 10 minutes after sign-in; want 600 (RefreshTokenMaxLifetime)", expiresIn(r))
+		}
+		if in := e.introspect(seedAuth, "token", r.str("refresh_token")); int64(in.page["exp"].(float64)) != e.clock.Now().Add(10*time.Minute).Unix() {
+			t.Errorf("introspected exp %v; want the grant's end", in.page["exp"])
+		}
+		e.clock.Add(11 * time.Minute)
+		if r := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token"))); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+			t.Errorf("refresh past the grant's maximum lifetime: %d %s; want invalid_grant", r.status, r.body)
+		}
+	})
+}

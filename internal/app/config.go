@@ -337,6 +337,8 @@ var settings = func() []setting {
 
 		durSetting("lifetimes.access_token_ttl", "lifetime of access tokens", func(c *Config) *time.Duration { return &c.Provider.AccessTokenTTL }),
 		durSetting("lifetimes.refresh_token_ttl", "lifetime of refresh tokens", func(c *Config) *time.Duration { return &c.Provider.RefreshTokenTTL }),
+		durSetting("lifetimes.refresh_token_max_lifetime", "ends every grant this long after the person signed in, however often it is refreshed; 0s: no limit",
+			func(c *Config) *time.Duration { return &c.Provider.RefreshTokenMaxLifetime }),
 		durSetting("lifetimes.code_ttl", "lifetime of authorization codes (at most 10m)", func(c *Config) *time.Duration { return &c.Provider.CodeTTL }),
 		durSetting("lifetimes.auth_request_ttl", "how long a person has to sign in and decide", func(c *Config) *time.Duration { return &c.Provider.AuthRequestTTL }),
 		durSetting("lifetimes.session_ttl", "how long a login lasts", func(c *Config) *time.Duration { return &c.Provider.SessionTTL }),
@@ -840,6 +842,9 @@ func (c *Config) Validate() error {
 	}
 	if p.RefreshGracePeriod < 0 {
 		return bad("lifetimes.refresh_grace_period", "must not be negative")
+	}
+	if p.RefreshTokenMaxLifetime < 0 || (p.RefreshTokenMaxLifetime > 0 && p.RefreshTokenMaxLifetime < time.Minute) {
+		return bad("lifetimes.refresh_token_max_lifetime", "must be 0s (no limit) or at least 1m")
 	}
 	if c.GCInterval < time.Second {
 		return bad("gc.interval", "must be at least 1s")
