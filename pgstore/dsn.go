@@ -9,12 +9,19 @@ import (
 )
 
 // IsDSN reports whether s names a PostgreSQL database: a URL (postgres://
-// or postgresql://) or a key=value connection string starting with one of
-// libpq's connection keys ("host=db1 dbname=oauthd user=oauthd"), the
-// forms oauthd's --db flag takes; anything else is a SQLite file.
+// or postgresql://), a string starting with one of libpq's main connection
+// keys and "=" ("host=db1 dbname=oauthd user=oauthd"), or any string made
+// wholly of key=value pairs in libpq's syntax ("keepalives=1 host=db1",
+// "search_path=auth pool_max_conns=8"): the forms oauthd's --db flag takes.
+// Anything else is a SQLite file (a file whose name looks like key=value
+// pairs is written with a directory: ./a=b.db).
 func IsDSN(s string) bool {
-	return isURL(s) || kvDSN.MatchString(s)
+	return isURL(s) || kvDSN.MatchString(s) || kvPairs.MatchString(s)
 }
+
+// kvPairs matches a string of key=value pairs only, values quoted ('a b')
+// or not, with backslash escapes.
+var kvPairs = regexp.MustCompile(`^\s*(?:[A-Za-z_][A-Za-z0-9_.]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*)\s*)+$`)
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
@@ -25,7 +32,7 @@ var kvDSN = regexp.MustCompile(`^\s*(host|hostaddr|port|dbname|user|password|pas
 
 // kvPassword matches the password of a key=value connection string, quoted
 // or not.
-var kvPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
+var kvPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)*)`)
 
 // RedactDSN returns the DSN with its password replaced by xxxxx, for logs
 // and messages: in the user information of a URL, in a password query
@@ -94,11 +101,28 @@ func passwords(dsn string) []string {
 		p := m[2]
 		if len(p) >= 2 && p[0] == '\'' {
 			add(p)
-			p = strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(p[1 : len(p)-1])
+			p = p[1 : len(p)-1]
 		}
 		add(p)
+		add(unescapeKV(p)) // as libpq and pgx read it: \x is x
 	}
 	return pw
+}
+
+// unescapeKV is a key=value connection string's value without its
+// backslash escapes.
+func unescapeKV(v string) string {
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }
 
 // scrub removes every password of dsn from text, the longest first (a

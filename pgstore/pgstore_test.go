@@ -328,6 +328,8 @@ func TestRedactDSN(t *testing.T) {
 		{"postgres://u@h/db?password=secret", "postgres://u@h/db?password=xxxxx"},
 		{"host=h user=u password=secret dbname=db", "host=h user=u password=xxxxx dbname=db"},
 		{"host=h password='se cret' dbname=db", "host=h password=xxxxx dbname=db"},
+		{`host=h password=Sup3r\ Secret dbname=db`, "host=h password=xxxxx dbname=db"},
+		{`host=h password='it\'s' dbname=db`, "host=h password=xxxxx dbname=db"},
 		{"postgres://u:secret@h:port/db", "postgres://(a URL that does not parse)"},
 	}
 	for _, tc := range tests {
@@ -743,8 +745,15 @@ func TestIsDSN(t *testing.T) {
 		"oauthd.db":                              false,
 		"/var/lib/oauthd/oauthd.db":              false,
 		"file:oauthd.db?_pragma=busy_timeout(1)": false,
-		"hostname=x":                             false,
 		"data/host=1.db":                         false,
+		"./a=b.db":                               false,
+		"my db=x.db":                             false,
+		// Wholly key=value pairs, whatever the first key: libpq's
+		// and pgx's keys, and runtime parameters.
+		"keepalives=1 host=127.0.0.1 dbname=x":   true,
+		"search_path=auth pool_max_conns=8":      true,
+		"channel_binding=disable password=a\\ b": true,
+		"hostname=x":                             true,
 	} {
 		if got := pgstore.IsDSN(in); got != want {
 			t.Errorf("IsDSN(%q) = %v; want %v", in, got, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,6 +40,17 @@ func TestFailMarksUnavailable(t *testing.T) {
 		err := s.fail("read token", tc.err)
 		if got := errors.Is(err, oauthd.ErrUnavailable); got != tc.want {
 			t.Errorf("%s: fail(%v) = %v, unavailable %v; want %v", tc.name, tc.err, err, got, tc.want)
+		}
+	}
+}
+
+// A key=value DSN's password written with backslash escapes is removed
+// from text both as written and as libpq and pgx read it.
+func TestScrubEscapedPassword(t *testing.T) {
+	dsn := `host=h user=u password=Sup3r\ Secret dbname=db`
+	for _, text := range []string{`config: host=h password=Sup3r\ Secret`, `auth failed for "Sup3r Secret"`} {
+		if got := scrub(text, dsn); strings.Contains(got, "Secret") || strings.Contains(got, "Sup3r") {
+			t.Errorf("scrub(%q) = %q; want the password gone", text, got)
 		}
 	}
 }
