@@ -134,8 +134,13 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 // ok false with a nil error means the caller must go the slow way.
 func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, ps params) (*Client, bool, *Error) {
 	c, key, err := p.clients.getKeyed(r.Context(), p.store, id)
-	if err != nil {
-		return nil, false, nil // the slow path reports it
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil // the slow path answers it, at a known client's cost
+	} else if err != nil {
+		// The store failed (its database is unreachable): answered at
+		// once, not asked again three times on the slow path, each time
+		// waiting out the store's timeout.
+		return nil, false, serverError(err)
 	}
 	if c.Public {
 		// A public client has no secret to guess: a request that sends

@@ -82,6 +82,17 @@ func TestClientGoneIsNotAnInternalError(t *testing.T) {
 	if out := logs.String(); strings.Contains(out, "level=ERROR") {
 		t.Errorf("a client hanging up was logged as an error:\n%s", out)
 	}
+	// The request line says 499 (client closed request), not a 500 that
+	// no client saw.
+	for !strings.Contains(logs.String(), "msg=request") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request line; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "status=499") || strings.Contains(out, "status=500") {
+		t.Errorf("request line of the request that went away:\n%s\nwant status=499", out)
+	}
 }
 
 // A client deleted and registered again under the same client_id gets

@@ -1,6 +1,7 @@
 package oauthd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -175,6 +176,10 @@ func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
 }
 
+// StatusClientClosedRequest is the status logged for a request whose
+// client went away before it was answered (nginx's 499).
+const StatusClientClosedRequest = 499
+
 // serverError wraps an internal failure; its cause is logged, never sent.
 // A store that cannot reach its database for now (ErrUnavailable, or a
 // network error) is temporarily_unavailable: 503 with Retry-After, which
@@ -183,7 +188,14 @@ func errorf(code, format string, args ...any) *Error {
 // §15.6.4).
 func serverError(err error) *Error {
 	var op *net.OpError
-	if errors.Is(err, ErrUnavailable) || errors.As(err, &op) {
+	if errors.Is(err, context.Canceled) {
+		// The request's context ended: its client went away (or the
+		// server is closing its connection). Nobody reads the answer;
+		// the log and the metrics say 499, nginx's "client closed
+		// request", rather than a 500 no client saw.
+		return &Error{Code: ErrorServerError, Description: "the request ended before it was answered", Status: StatusClientClosedRequest, Err: err}
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) {
 		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server cannot reach its database; try again shortly",
 			Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err}
 	}

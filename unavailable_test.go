@@ -17,11 +17,13 @@ import (
 // cannot be reached, while down is set.
 type downStore struct {
 	oauthd.Storage
-	down atomic.Bool
-	err  error
+	down        atomic.Bool
+	err         error
+	clientReads atomic.Int32
 }
 
 func (s *downStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	s.clientReads.Add(1)
 	if s.down.Load() {
 		return nil, s.err
 	}
@@ -83,5 +85,25 @@ func TestStoreUnavailableIs503(t *testing.T) {
 				t.Errorf("authorize: %d; want an error page with %d", page.status, tc.status)
 			}
 		})
+	}
+}
+
+// A token request whose client cannot be read (the database is down) is
+// answered after one read, not four: each read may wait out the store's
+// timeout, and each loads a database that is trying to recover.
+func TestStoreUnavailableReadsTheClientOnce(t *testing.T) {
+	ds := &downStore{err: fmt.Errorf("pgstore: read client: %w", oauthd.ErrUnavailable)}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ds.Storage = s; return ds },
+		func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+	ds.down.Store(true)
+	for _, path := range []string{oauthd.TokenPath, oauthd.IntrospectPath, oauthd.RevokePath} {
+		ds.clientReads.Store(0)
+		r := e.postForm(path, serviceAuth, url.Values{"grant_type": {"client_credentials"}, "token": {"x"}})
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("%s: %d %s; want 503", path, r.status, r.body)
+		}
+		if n := ds.clientReads.Load(); n != 1 {
+			t.Errorf("%s: the client was read %d times; want once", path, n)
+		}
 	}
 }

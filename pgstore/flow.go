@@ -100,6 +100,8 @@ var sqlDeleteExpired = func() []string {
 // CreateAuthRequest stores an authorization request; ErrAlreadyExists if
 // the ID is taken.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -119,6 +121,8 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) er
 
 // AuthRequest returns the request, or ErrNotFound.
 func (s *Store) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -136,6 +140,8 @@ func (s *Store) AuthRequest(ctx context.Context, id string) (*oauthd.AuthRequest
 // DeleteAuthRequest removes the request; ErrNotFound if it was gone. It is
 // one DELETE, so of concurrent calls exactly one removes the request.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, "delete auth request", sqlDeleteAuthRequest, id)
 }
 
@@ -174,6 +180,8 @@ func (s *Store) create(ctx context.Context, what, sql string, args ...any) error
 // CreateAuthCode stores an authorization code; ErrAlreadyExists if the hash
 // is taken.
 func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.create(ctx, "auth code", sqlCreateAuthCode, c.Hash, c.GrantID, c.ClientID, c.Subject, c.RedirectURI,
 		joinScopes(c.Scopes), c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, c.Claims,
 		ts(c.AuthTime), ts(c.IssuedAt), ts(c.ExpiresAt))
@@ -184,6 +192,8 @@ func (s *Store) CreateAuthCode(ctx context.Context, c *oauthd.AuthCode) error {
 // one finds the code unused. The others get the code with ErrAlreadyUsed;
 // an unknown hash is ErrNotFound.
 func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*oauthd.AuthCode, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if now.IsZero() {
 		// NULL means unused; the code would stay redeemable.
 		return nil, errors.New("pgstore: consume auth code: now is the zero time")
@@ -224,6 +234,8 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, hash string, now time.Time)
 // transaction is rolled back: the code stays unused. A serialization
 // failure or deadlock runs the whole transaction again, issue included.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash string, now time.Time, issue func(*oauthd.AuthCode) ([]*oauthd.Token, error)) (*oauthd.AuthCode, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if now.IsZero() {
 		// NULL means unused; the code would stay redeemable.
 		return nil, errors.New("pgstore: redeem auth code: now is the zero time")
@@ -386,6 +398,8 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 // ErrAlreadyExists if a hash is taken. Tokens of a revoked grant are not
 // stored: the grant stays revoked for them.
 func (s *Store) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -401,6 +415,8 @@ func (s *Store) CreateTokens(ctx context.Context, tokens ...*oauthd.Token) error
 // Token returns the token with the hash, or ErrNotFound, also when its
 // grant was revoked.
 func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -418,6 +434,8 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 // with ErrAlreadyUsed. An unknown hash, that of an access token, or that of
 // a token whose grant was revoked, is ErrNotFound.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, successor []byte, next ...*oauthd.Token) (*oauthd.Token, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if now.IsZero() {
 		// NULL means unrotated; the token would stay usable.
 		return nil, errors.New("pgstore: rotate refresh token: now is the zero time")
@@ -471,6 +489,8 @@ var errRotated = errors.New("pgstore: rotate refresh token: rotated already")
 // runs again if the transaction is retried (a deadlock or serialization
 // failure).
 func (s *Store) RotateRefreshTokenFunc(ctx context.Context, hash string, now time.Time, rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error)) (*oauthd.Token, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if now.IsZero() {
 		// NULL means unrotated; the token would stay usable.
 		return nil, errors.New("pgstore: rotate refresh token: now is the zero time")
@@ -543,6 +563,8 @@ func (s *Store) rotateOnce(ctx context.Context, hash string, now time.Time, rota
 
 // RevokeToken removes one token; ErrNotFound if it was not there.
 func (s *Store) RevokeToken(ctx context.Context, hash string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, "revoke token", sqlDeleteToken, hash)
 }
 
@@ -552,6 +574,8 @@ func (s *Store) RevokeToken(ctx context.Context, hash string) error {
 // this one inserts for the grant are removed by DeleteExpired, and are
 // never found meanwhile.
 func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if grantID == "" {
 		return errors.New("pgstore: revoke grant: empty grant ID")
 	}
@@ -575,6 +599,8 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 // one starts, and the second one, which sees that commit, removes the
 // tokens it stored.
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -614,11 +640,15 @@ func (s *Store) batch(ctx context.Context, queue func(*pgx.Batch), affected func
 
 // CreateSession stores a session; ErrAlreadyExists if the hash is taken.
 func (s *Store) CreateSession(ctx context.Context, se *oauthd.Session) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.create(ctx, "session", sqlCreateSession, se.Hash, se.UserID, ts(se.AuthTime), ts(se.ExpiresAt))
 }
 
 // Session returns the session with the hash, or ErrNotFound.
 func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -631,6 +661,8 @@ func (s *Store) Session(ctx context.Context, hash string) (*oauthd.Session, erro
 
 // DeleteSession removes the session; ErrNotFound if it was gone.
 func (s *Store) DeleteSession(ctx context.Context, hash string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, "delete session", sqlDeleteSession, hash)
 }
 
@@ -640,6 +672,8 @@ func (s *Store) DeleteSession(ctx context.Context, hash string) error {
 // never expire; a limit below one removes nothing. Every node may run it at
 // once: each batch skips the rows another node is deleting.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return 0, err
 	}

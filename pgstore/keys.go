@@ -47,6 +47,8 @@ func bootstrapLock(alg string) int64 {
 // run again on a serialization failure or deadlock (SERIALIZABLE servers
 // such as CockroachDB).
 func (s *Store) CreateSigningKeyIfNoneActive(ctx context.Context, k *oauthd.SigningKey, now time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}

@@ -105,14 +105,28 @@ type Options struct {
 	// exist. Empty means the DSN's search_path, or the server's default
 	// (usually public).
 	Schema string
+	// OperationTimeout bounds each call of the store, from taking a
+	// connection to the last answer, on the client's side: a database
+	// that stops answering on an open connection (a frozen host, a
+	// network partition behind a proxy) fails the call with ErrUnavailable
+	// after it instead of holding its request for ever (the server-side
+	// statement_timeout cannot, as the server is not answering). 0 means
+	// DefaultOperationTimeout; negative, none. A caller's earlier deadline
+	// wins. Migrate is not bound by it.
+	OperationTimeout time.Duration
 }
+
+// DefaultOperationTimeout is Options.OperationTimeout's default: the
+// default statement_timeout and connect timeout, with room to spare.
+const DefaultOperationTimeout = 15 * time.Second
 
 // Store is an oauthd.Storage on a PostgreSQL database. It is safe for
 // concurrent use by many goroutines, and many processes may share one
 // database.
 type Store struct {
-	pool   *pgxpool.Pool
-	schema string
+	pool      *pgxpool.Pool
+	schema    string
+	opTimeout time.Duration // see Options.OperationTimeout; 0: none
 	// current is set once the schema is known to be the version this
 	// package needs.
 	current atomic.Bool
@@ -180,7 +194,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", target, scrubErr(connError(err), dsn))
 	}
-	s := &Store{pool: pool, schema: opts.Schema}
+	s := &Store{pool: pool, schema: opts.Schema, opTimeout: opts.OperationTimeout}
+	if s.opTimeout == 0 {
+		s.opTimeout = DefaultOperationTimeout
+	} else if s.opTimeout < 0 {
+		s.opTimeout = 0
+	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		if ctx.Err() != nil {
@@ -311,6 +330,22 @@ func (s *Store) ready(ctx context.Context) error {
 	return err
 }
 
+// bound returns ctx with the store's operation deadline (see
+// Options.OperationTimeout), unless ctx has an earlier one.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.opTimeout <= 0 {
+		return ctx, func() {}
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= s.opTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, s.opTimeout, errOperationTimeout)
+}
+
+// errOperationTimeout is the cause of a context ended by bound: the
+// database did not answer within Options.OperationTimeout.
+var errOperationTimeout = fmt.Errorf("the database did not answer in time: %w", oauthd.ErrUnavailable)
+
 // maxAttempts bounds how often an operation runs when it keeps failing
 // with a serialization failure or a deadlock.
 const maxAttempts = 8
@@ -373,9 +408,13 @@ func (s *Store) fail(what string, err error) error {
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("pgstore: %s: %w", what, oauthd.ErrAlreadyExists)
+	case errors.Is(err, context.DeadlineExceeded) || (pgconn.Timeout(err) && !errors.Is(err, context.Canceled)):
+		// The operation's deadline (Options.OperationTimeout) or the
+		// caller's passed: the database did not answer in time.
+		return fmt.Errorf("pgstore: %s: %w: the database did not answer in time (%w)", what, oauthd.ErrUnavailable, context.DeadlineExceeded)
 	case unavailable(err):
 		return fmt.Errorf("pgstore: %s: %w: %w", what, oauthd.ErrUnavailable, connError(err))
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("pgstore: %s: %w", what, err)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, connError(err))

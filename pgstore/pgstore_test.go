@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -758,5 +760,77 @@ func TestIsDSN(t *testing.T) {
 		if got := pgstore.IsDSN(in); got != want {
 			t.Errorf("IsDSN(%q) = %v; want %v", in, got, want)
 		}
+	}
+}
+
+// A database that stops answering on an open connection (a frozen host, a
+// network partition behind a proxy) fails each call with ErrUnavailable
+// after Options.OperationTimeout instead of holding it for ever: the
+// server-side statement_timeout cannot help when the server does not
+// answer.
+func TestOperationTimeoutOnSilentDatabase(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Skip("needs a URL DSN to route through a proxy")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var silent atomic.Bool
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if silent.Load() {
+				<-release // swallowed: the database "stops answering"
+				return
+			}
+			if n > 0 {
+				dst.Write(buf[:n])
+			}
+			if err != nil {
+				dst.Close()
+				return
+			}
+		}
+	}
+	target := u.Host
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	u.Host = ln.Addr().String()
+	s, err := pgstore.Open(t.Context(), u.String(), pgstore.Options{OperationTimeout: time.Second, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { go s.Close() }) // its connections hang in the proxy
+	if _, err := s.Client(t.Context(), "nobody"); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Fatalf("Client before the silence: %v", err)
+	}
+	silent.Store(true)
+	start := time.Now()
+	_, err = s.Client(t.Context(), "nobody")
+	if !errors.Is(err, oauthd.ErrUnavailable) {
+		t.Errorf("Client with the database silent: %v; want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Client with the database silent took %v; want about the 1s OperationTimeout", d)
 	}
 }

@@ -40,6 +40,8 @@ const (
 
 // Client returns the client with the ID, or ErrNotFound.
 func (s *Store) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -60,6 +62,8 @@ func decodeClient(data []byte) (*oauthd.Client, error) {
 
 // CreateClient stores a new client, or returns ErrAlreadyExists.
 func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	data, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode client %q: %w", c.ID, err)
@@ -69,6 +73,8 @@ func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
 
 // UpdateClient replaces a client, or returns ErrNotFound.
 func (s *Store) UpdateClient(ctx context.Context, c *oauthd.Client) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	data, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode client %q: %w", c.ID, err)
@@ -78,11 +84,15 @@ func (s *Store) UpdateClient(ctx context.Context, c *oauthd.Client) error {
 
 // DeleteClient removes a client, or returns ErrNotFound.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, fmt.Sprintf("delete client %q", id), sqlDeleteClient, id)
 }
 
 // Clients lists every client ordered by ID.
 func (s *Store) Clients(ctx context.Context) ([]*oauthd.Client, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return list(ctx, s, "clients", sqlClients, func(row pgx.Row) (*oauthd.Client, error) {
 		var data []byte
 		if err := row.Scan(&data); err != nil {
@@ -118,11 +128,15 @@ func list[T any](ctx context.Context, s *Store, what, sql string, scan func(pgx.
 
 // User returns the user with the ID, or ErrNotFound.
 func (s *Store) User(ctx context.Context, id string) (*oauthd.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.userBy(ctx, sqlUser, id, fmt.Sprintf("user %q", id))
 }
 
 // UserByUsername returns the user with the username, or ErrNotFound.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*oauthd.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.userBy(ctx, sqlUserByUsername, username, fmt.Sprintf("username %q", username))
 }
 
@@ -148,6 +162,8 @@ func decodeUser(data []byte) (*oauthd.User, error) {
 // CreateUser stores a new user; ErrAlreadyExists if the ID or the username
 // is taken.
 func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	data, err := json.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode user %q: %w", u.ID, err)
@@ -159,6 +175,8 @@ func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
 // UpdateUser replaces a user, or returns ErrNotFound. It returns
 // ErrAlreadyExists if another user has the new username.
 func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	data, err := json.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode user %q: %w", u.ID, err)
@@ -169,11 +187,15 @@ func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
 
 // DeleteUser removes a user, or returns ErrNotFound.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, fmt.Sprintf("delete user %q", id), sqlDeleteUser, id)
 }
 
 // Users lists every user ordered by username.
 func (s *Store) Users(ctx context.Context) ([]*oauthd.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return list(ctx, s, "users", sqlUsers, func(row pgx.Row) (*oauthd.User, error) {
 		var data []byte
 		if err := row.Scan(&data); err != nil {
@@ -185,6 +207,8 @@ func (s *Store) Users(ctx context.Context) ([]*oauthd.User, error) {
 
 // SaveConsent creates or replaces the user's consent for the client.
 func (s *Store) SaveConsent(ctx context.Context, c *oauthd.Consent) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
@@ -197,6 +221,8 @@ func (s *Store) SaveConsent(ctx context.Context, c *oauthd.Consent) error {
 
 // Consent returns the user's consent for the client, or ErrNotFound.
 func (s *Store) Consent(ctx context.Context, userID, clientID string) (*oauthd.Consent, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -209,26 +235,36 @@ func (s *Store) Consent(ctx context.Context, userID, clientID string) (*oauthd.C
 
 // Consents lists the user's consents ordered by client ID.
 func (s *Store) Consents(ctx context.Context, userID string) ([]*oauthd.Consent, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return list(ctx, s, "consents", sqlConsents, scanConsent, userID)
 }
 
 // DeleteConsent removes a consent; ErrNotFound if it was not there.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, fmt.Sprintf("delete consent of user %q for client %q", userID, clientID), sqlDeleteConsent, userID, clientID)
 }
 
 // CreateSigningKey stores a new key; ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateSigningKey(ctx context.Context, k *oauthd.SigningKey) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.create(ctx, fmt.Sprintf("signing key %q", k.ID), sqlCreateSigningKey,
 		k.ID, k.Algorithm, k.Private, ts(k.NotBefore), ts(k.RetireAt), ts(k.ExpiresAt), ts(k.CreatedAt))
 }
 
 // SigningKeys lists every key ordered by NotBefore, then ID.
 func (s *Store) SigningKeys(ctx context.Context) ([]*oauthd.SigningKey, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return list(ctx, s, "signing keys", sqlSigningKeys, scanKey)
 }
 
 // DeleteSigningKey removes a key; ErrNotFound if it was not there.
 func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.changeOne(ctx, fmt.Sprintf("delete signing key %q", id), sqlDeleteSigningKey, id)
 }

@@ -228,6 +228,12 @@ type Main struct {
 	metricsServer *http.Server
 	draining      atomic.Bool
 
+	// base is every request's parent context; ending it (when a
+	// shutdown's timeout passes) makes the requests still running give up
+	// their store calls, so that closing the store does not wait for them.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	mu       sync.Mutex // guards the fields below, set by Serve and Shutdown
 	shutdown bool
 	stopGC   context.CancelFunc
@@ -255,6 +261,7 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		return nil, err
 	}
 	m := &Main{Config: cfg, Logger: log, Metrics: NewMetrics()}
+	m.base, m.cancelBase = context.WithCancel(context.Background())
 	opened := false
 	defer func() {
 		if !opened {
@@ -382,6 +389,7 @@ func (h opsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Main) closeEarly() {
+	m.cancelBase()
 	if m.ln != nil {
 		m.ln.Close()
 	}
@@ -411,6 +419,7 @@ func (m *Main) Handler() http.Handler { return m.handler }
 func (m *Main) newServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return m.base },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -463,6 +472,9 @@ func (m *Main) Shutdown(ctx context.Context) error {
 	m.mu.Unlock()
 	err := m.server.Shutdown(ctx)
 	if err != nil {
+		// The timeout passed: the requests still running (a database
+		// that does not answer) give up now, and their connections close.
+		m.cancelBase()
 		m.server.Close()
 	}
 	m.ln.Close() // in case Serve never ran
@@ -476,6 +488,7 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		stopGC()
 		<-gcDone
 	}
+	m.cancelBase()
 	if cerr := m.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +38,13 @@ type fakeStore struct {
 	pingErr  error
 	pingWait chan struct{} // when set, Ping signals pinged and waits for it to close
 	pinged   chan struct{}
-	expired  int   // records DeleteExpired pretends are expired
-	limits   []int // the limit of every DeleteExpired call
-	runs     chan struct{}
+	// clientHang, when set, makes Client signal it (closing it) and
+	// wait for its context to end, as a store whose database went silent.
+	clientHang chan struct{}
+	inflight   sync.WaitGroup
+	expired    int   // records DeleteExpired pretends are expired
+	limits     []int // the limit of every DeleteExpired call
+	runs       chan struct{}
 }
 
 // counterValue reads a counter.
@@ -64,6 +69,28 @@ func (s *fakeStore) Ping(ctx context.Context) error {
 		<-wait
 	}
 	return err
+}
+
+func (s *fakeStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	s.mu.Lock()
+	hang := s.clientHang
+	s.clientHang = nil
+	s.mu.Unlock()
+	if hang != nil {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
+		close(hang)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.Client(ctx, id)
+}
+
+// Close waits for the calls in flight, as pgxpool's Close waits for the
+// connections in use.
+func (s *fakeStore) Close() error {
+	s.inflight.Wait()
+	return s.Store.Close()
 }
 
 func (s *fakeStore) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
@@ -251,6 +278,41 @@ func TestShutdownDrains(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
+}
+
+// A request still waiting on its store when the shutdown timeout passes
+// (a database that stopped answering) gives up then: Shutdown returns soon
+// after its deadline, not when the store would have answered.
+func TestShutdownEndsHungRequests(t *testing.T) {
+	s := newFakeStore()
+	m := openFake(t, Config{}, s)
+	done := make(chan error, 1)
+	go func() { done <- m.Serve() }()
+	hang := make(chan struct{})
+	s.mu.Lock()
+	s.clientHang = hang
+	s.mu.Unlock()
+	go func() {
+		res, err := http.PostForm("http://"+m.Addr()+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"x"}, "client_secret": {"y"}})
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-hang // the request waits on the store
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	shut := make(chan error, 1)
+	go func() { shut <- m.Shutdown(ctx) }()
+	select {
+	case <-shut:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown still waits 10s after its 300ms timeout")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Shutdown took %v with a 300ms timeout", d)
+	}
+	<-done
 }
 
 // With metrics.addr, /metrics, /healthz and /readyz move to that listener.
