@@ -277,17 +277,21 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 	return out, nil
 }
 
-// publishedUntil is when the key leaves the JWKS (zero: never): its
-// stored expiry, or later if this node's ID tokens live longer than the
-// lifetime the key was made with (raised since, or the key made by a
-// program configured otherwise): a key is published as long as an ID
-// token it signed may be alive here.
+// publishedUntil is when the key leaves the JWKS (zero: never): its stored
+// expiry, or later if this node's ID tokens live longer than the lifetime
+// the key was made with (raised since): a key is published as long as an
+// ID token it signed may be alive here, up to SigningKeyRetention past
+// its stored expiry, until when stores keep it.
 func (m *KeyManager) publishedUntil(k *loadedKey) time.Time {
 	until := k.meta.ExpiresAt
 	if until.IsZero() || k.meta.RetireAt.IsZero() {
 		return until
 	}
-	if need := k.meta.RetireAt.Add(m.idTTL + keyExpiryMargin); need.After(until) {
+	need := k.meta.RetireAt.Add(m.idTTL + keyExpiryMargin)
+	if kept := until.Add(SigningKeyRetention); need.After(kept) {
+		need = kept
+	}
+	if need.After(until) {
 		return need
 	}
 	return until

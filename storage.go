@@ -222,6 +222,12 @@ type SigningKeyBootstrapper interface {
 
 // Storage is everything the Provider needs from a backend. Every store
 // passes the conformance suite in package storetest.
+// SigningKeyRetention is how long after its ExpiresAt a signing key stays
+// in the store (DeleteExpired spares it): a server whose ID tokens now
+// live longer than when the key was made still has it to publish until
+// they expire (see Config.IDTokenTTL), up to this much longer.
+const SigningKeyRetention = 7 * 24 * time.Hour
+
 type Storage interface {
 	ClientStore
 	UserStore
@@ -233,8 +239,8 @@ type Storage interface {
 	KeyStore
 	// DeleteExpired removes at most limit records of each kind that expired
 	// before now (auth requests, codes, tokens, sessions, grant revocation
-	// records, signing keys with a non-zero ExpiresAt), and returns how
-	// many it removed.
+	// records; signing keys whose non-zero ExpiresAt is more than
+	// SigningKeyRetention before now), and returns how many it removed.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

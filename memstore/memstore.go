@@ -700,7 +700,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	n += deleteExpired(s.tokens, now, limit, func(t *oauthd.Token) time.Time { return t.ExpiresAt })
 	n += deleteExpired(s.sessions, now, limit, func(se *oauthd.Session) time.Time { return se.ExpiresAt })
 	n += deleteExpired(s.revoked, now, limit, func(until time.Time) time.Time { return until })
-	n += deleteExpired(s.keys, now, limit, func(k *oauthd.SigningKey) time.Time { return k.ExpiresAt })
+	n += deleteExpired(s.keys, now, limit, func(k *oauthd.SigningKey) time.Time {
+		if k.ExpiresAt.IsZero() {
+			return k.ExpiresAt
+		}
+		return k.ExpiresAt.Add(oauthd.SigningKeyRetention)
+	})
 	return n, nil
 }
 

@@ -682,8 +682,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 	}
 	counts := make([]int64, len(expiring))
 	err := s.batch(ctx, func(b *pgx.Batch) {
-		for _, q := range sqlDeleteExpired {
-			b.Queue(q, ts(now), int64(limit))
+		for i, q := range sqlDeleteExpired {
+			before := now
+			if expiring[i].table == "signing_keys" {
+				before = now.Add(-oauthd.SigningKeyRetention)
+			}
+			b.Queue(q, ts(before), int64(limit))
 		}
 	}, func(i int, n int64) { counts[i] = n })
 	if err != nil {

@@ -635,7 +635,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		}
 		n += m
 		for i, del := range st.deleteExpired {
-			res, err := x.exec(del, nowMS, limit)
+			before := nowMS
+			if expiring[i] == "signing_keys" {
+				before -= oauthd.SigningKeyRetention.Milliseconds()
+			}
+			res, err := x.exec(del, before, limit)
 			if err != nil {
 				return fmt.Errorf("sqlitestore: delete expired %s: %w", expiring[i], err)
 			}

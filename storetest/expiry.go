@@ -34,8 +34,12 @@ func seedKinds(t *testing.T, s oauthd.Storage, name string, expires time.Time) {
 	se.ExpiresAt = expires
 	must(t, "CreateSession", s.CreateSession(ctx, se))
 	must(t, "RevokeGrant", s.RevokeGrant(ctx, "revoked-"+name, expires))
+	// A signing key stays SigningKeyRetention past its ExpiresAt.
 	key := fullKey("key-"+name, at(-90*24*time.Hour))
 	key.ExpiresAt = expires
+	if !expires.IsZero() {
+		key.ExpiresAt = expires.Add(-oauthd.SigningKeyRetention)
+	}
 	must(t, "CreateSigningKey", s.CreateSigningKey(ctx, key))
 }
 
@@ -125,6 +129,23 @@ func testExpiredRemoved(t *testing.T, s oauthd.Storage) {
 	kindsExist(t, s, "live", true)
 	kindsExist(t, s, "never", true)
 	tokenExists(t, s, "rt-expired", false)
+
+	// A signing key expired less than SigningKeyRetention ago is kept: a
+	// server whose ID tokens now live longer still publishes it.
+	recent := fullKey("key-recent", at(-90*24*time.Hour))
+	recent.ExpiresAt = at(-time.Hour)
+	must(t, "CreateSigningKey", s.CreateSigningKey(ctx, recent))
+	_, err = s.DeleteExpired(ctx, at(0), 100)
+	must(t, "DeleteExpired(recent key)", err)
+	keys, err := s.SigningKeys(ctx)
+	must(t, "SigningKeys", err)
+	found := false
+	for _, k := range keys {
+		found = found || k.ID == "key-recent"
+	}
+	if !found {
+		t.Error("DeleteExpired removed a signing key that expired an hour ago; want it kept for SigningKeyRetention")
+	}
 }
 
 func testExpiredBatches(t *testing.T, s oauthd.Storage) {
