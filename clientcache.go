@@ -2,6 +2,7 @@ package oauthd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -77,6 +78,13 @@ func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c
 		}
 		select {
 		case <-l.done:
+			if l.err != nil && ctx.Err() == nil && isContextErr(l.err) {
+				// The reading request ended, not the store: this one
+				// reads for itself rather than fail with another's
+				// cancellation.
+				c, _, err = cc.load(ctx, store, id)
+				return c, false, err
+			}
 			return l.c, false, l.err
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
@@ -123,7 +131,9 @@ func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if err != nil {
-		delete(cc.entries, id)
+		if !isContextErr(err) { // a request that went away says nothing of the client
+			delete(cc.entries, id)
+		}
 		return nil, false, err
 	}
 	if _, ok := cc.entries[id]; !ok && len(cc.entries) >= cc.max {
@@ -142,4 +152,11 @@ func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (
 	}
 	cc.entries[id] = clientEntry{c: c, expires: cc.now().Add(cc.ttl), key: clientLimitKey(id)}
 	return c, false, nil
+}
+
+// isContextErr reports whether err is the end of the caller's context
+// (canceled, or past the caller's deadline) rather than the store's answer
+// (a store that gave up on its database says ErrUnavailable).
+func isContextErr(err error) bool {
+	return (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, ErrUnavailable)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +141,61 @@ func TestClientRegisteredAgainGetsNothingOfTheEarlierOne(t *testing.T) {
 	e.authError(t, b.get(e.oidcURL("prompt", "none")), "consent_required")
 	// The client registered again works for itself.
 	e.codeFlow(t, b, false)
+}
+
+// gateStore holds the first read of a client until the reading request
+// ends, then fails with that request's context error, as pgstore does.
+type gateStore struct {
+	oauthd.Storage
+	first   atomic.Bool
+	entered chan struct{}
+}
+
+func (s *gateStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	if s.first.CompareAndSwap(false, true) {
+		close(s.entered)
+		<-ctx.Done()
+		return nil, fmt.Errorf("store: %w", ctx.Err())
+	}
+	return s.Storage.Client(ctx, id)
+}
+
+// A request waiting on another's read of its client (the client cache
+// reads each client once) is not failed when that other request's client
+// hangs up: it reads for itself and is answered.
+func TestClientGoneDoesNotFailTheOthers(t *testing.T) {
+	gate := &gateStore{entered: make(chan struct{})}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { gate.Storage = s; return gate })
+	post := func(ctx context.Context) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.url(oauthd.TokenPath),
+			strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic("service", "service-secret"))
+		return http.DefaultClient.Do(req)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		if res, err := post(ctx); err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-gate.entered
+	live := make(chan *http.Response, 1)
+	go func() {
+		res, err := post(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		live <- res
+	}()
+	time.Sleep(100 * time.Millisecond) // the live request waits on the first one's read
+	cancel()
+	res := <-live
+	if res == nil {
+		return
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("the live request after another's client hung up: %d; want 200", res.StatusCode)
+	}
 }

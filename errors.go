@@ -188,14 +188,10 @@ const StatusClientClosedRequest = 499
 // §15.6.4).
 func serverError(err error) *Error {
 	var op *net.OpError
-	if errors.Is(err, context.Canceled) {
-		// The request's context ended: its client went away (or the
-		// server is closing its connection). Nobody reads the answer;
-		// the log and the metrics say 499, nginx's "client closed
-		// request", rather than a 500 no client saw.
-		return &Error{Code: ErrorServerError, Description: "the request ended before it was answered", Status: StatusClientClosedRequest, Err: err}
-	}
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) {
+	// A context error is this request's own when its context ended (then
+	// logErr answers 499: nobody reads it), or another's whose work this
+	// request waited on: a passing failure, worth trying again.
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &op) {
 		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server cannot reach its database; try again shortly",
 			Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err}
 	}

@@ -436,8 +436,11 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 	ctx := r.Context()
 	if ctx.Err() != nil && (errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)) {
 		// The client hung up (or the server is shutting down) before the
-		// answer: nothing failed on the server's side.
+		// answer: nothing failed on the server's side. Nobody reads the
+		// answer; the log and the metrics say 499, nginx's "client
+		// closed request", rather than a 5xx no client saw.
 		p.log.Info("request ended before it was answered", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+		e.Status = StatusClientClosedRequest
 		return
 	}
 	p.log.Error("internal error", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
