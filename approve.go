@@ -26,7 +26,7 @@ func (p *Provider) PendingRequest(r *http.Request, id string) (*AuthRequest, err
 }
 
 // Approve answers a pending request with success for the user, who
-// authenticated at authTime and granted scopes (a subset of ar.Scopes):
+// authenticated at authTime (required) and granted scopes (a subset of ar.Scopes):
 // it issues the code (or tokens) and redirects the browser to the client.
 //
 // It fails, writing nothing, when the scopes or the user are unknown, when
@@ -40,6 +40,10 @@ func (p *Provider) PendingRequest(r *http.Request, id string) (*AuthRequest, err
 func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthRequest, userID string, authTime time.Time, scopes []string) error {
 	if ar == nil {
 		return errors.New("oauthd: Approve: no request (ar is nil; get it with PendingRequest)")
+	}
+	if authTime.IsZero() {
+		// auth_time, max_age and RefreshTokenMaxLifetime count from it.
+		return errors.New("oauthd: Approve: authTime is required (when the person authenticated)")
 	}
 	if !subset(scopes, ar.Scopes) {
 		return errors.New("oauthd: Approve: scopes must be a subset of the requested scopes")

@@ -90,6 +90,9 @@ func TestCustomLogin(t *testing.T) {
 	if err := p.Approve(rec, req, nil, e.user.ID, time.Now(), nil); err == nil {
 		t.Error("Approve without a request: no error")
 	}
+	if err := p.Approve(rec, req, &oauthd.AuthRequest{}, e.user.ID, time.Time{}, nil); err == nil {
+		t.Error("Approve without the time of the authentication: no error")
+	}
 	p.Deny(rec, req, nil)
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("Deny without a request: %d; want 400", rec.Code)

@@ -89,7 +89,8 @@ func (p *Provider) lifetimes(c *Client) (access, refresh time.Duration) {
 // with it.
 func (p *Provider) newTokens(c *Client, grantID, subject string, scopes []string, authTime time.Time, refresh bool) (*TokenResponse, []*Token) {
 	m := p.mintTokens(c, refresh)
-	return m.fill(grantID, subject, scopes, authTime)
+	resp, toks := m.fill(grantID, subject, scopes, authTime)
+	return resp, m.dropDeadRefresh(resp, toks)
 }
 
 // mintedTokens are the credentials of a token response, made before the
@@ -109,6 +110,10 @@ type mintedTokens struct {
 	// the client is public (its refreshes do not extend the grant).
 	maxLifetime time.Duration
 	public      bool
+	// refreshToken is the minted refresh token ("" for none), which fill
+	// puts back in the response each time (dropDeadRefresh may take it
+	// out).
+	refreshToken string
 }
 
 // mintTokens makes an access token, and a refresh token when refresh is
@@ -126,6 +131,7 @@ func (p *Provider) mintTokens(c *Client, refresh bool) mintedTokens {
 		recs.ptrs = [2]*Token{&recs.toks[0], &recs.toks[1]}
 		m.toks = recs.ptrs[:]
 		m.out.resp.RefreshToken, m.out.resp.RefreshTokenExpiresIn = m.out.refresh.make(), int64(m.refreshTTL/time.Second)
+		m.refreshToken = m.out.resp.RefreshToken
 		m.refreshHash = HashToken(m.out.resp.RefreshToken)
 	} else {
 		recs := new(struct {
@@ -146,11 +152,24 @@ func (m *mintedTokens) fill(grantID, subject string, scopes []string, authTime t
 	*m.toks[0] = Token{Hash: m.accessHash, Kind: AccessToken, GrantID: grantID, ClientID: m.clientID, Subject: subject,
 		Scopes: scopes, AuthTime: authTime, IssuedAt: m.now, ExpiresAt: m.now.Add(m.accessTTL)}
 	if m.refreshHash != "" {
+		resp.RefreshToken = m.refreshToken
 		*m.toks[1] = Token{Hash: m.refreshHash, Kind: RefreshToken, GrantID: grantID, ClientID: m.clientID, Subject: subject,
 			Scopes: scopes, AuthTime: authTime, IssuedAt: m.now, ExpiresAt: m.now.Add(m.refreshTTL)}
 		m.limitRefresh(time.Time{}, authTime)
 	}
 	return resp, m.toks
+}
+
+// dropDeadRefresh takes the refresh token out of a new grant's response
+// and records when the grant is already past RefreshTokenMaxLifetime (the
+// person signed in longer ago than that): a token that is dead on arrival
+// is not handed out.
+func (m *mintedTokens) dropDeadRefresh(resp *TokenResponse, toks []*Token) []*Token {
+	if m.refreshHash == "" || len(toks) < 2 || toks[1].ExpiresAt.After(m.now) {
+		return toks
+	}
+	resp.RefreshToken, resp.RefreshTokenExpiresIn = "", 0
+	return toks[:1]
 }
 
 // limitRefresh ends the minted refresh token no later than prev (the
@@ -355,7 +374,7 @@ func codeTokens(m *mintedTokens, ac *AuthCode) (*TokenResponse, []*Token) {
 	for _, t := range toks {
 		t.Claims = ac.Claims
 	}
-	return resp, toks
+	return resp, m.dropDeadRefresh(resp, toks)
 }
 
 // dropTokens removes tokens that were stored but will not be sent, because
@@ -438,8 +457,13 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 // has not expired. It may run inside the store's write (see
 // RefreshRotator): no I/O.
 func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
-	if old.Kind != RefreshToken || old.ClientID != c.ID || c.Predates(old.IssuedAt) || !p.now().Before(old.ExpiresAt) {
+	now := p.now()
+	if old.Kind != RefreshToken || old.ClientID != c.ID || c.Predates(old.IssuedAt) || !now.Before(old.ExpiresAt) {
 		return errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
+	}
+	if max := p.cfg.RefreshTokenMaxLifetime; max > 0 && !old.AuthTime.IsZero() && !now.Before(old.AuthTime.Add(max)) {
+		// Made before the limit was lowered: the grant is over all the same.
+		return errorf(ErrorInvalidGrant, "the grant has reached its maximum lifetime; sign in again")
 	}
 	return nil
 }

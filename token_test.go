@@ -446,4 +446,32 @@ func TestRefreshTokenLifetimes(t *testing.T) {
 			t.Errorf("refresh past the grant's maximum lifetime: %d %s; want invalid_grant", r.status, r.body)
 		}
 	})
+	t.Run("max_lifetime_passed_at_sign_in", func(t *testing.T) {
+		// Signed in 2 minutes ago, grants end 1 minute after sign-in: the
+		// new grant gets its access token and no refresh token (one that
+		// is dead on arrival is not handed out).
+		e := newEnv(t, func(c *oauthd.Config) { c.RefreshTokenMaxLifetime = time.Minute })
+		b := e.browser()
+		e.authorizeExpectLogin(t, b, e.authorizeURL(), true)
+		e.clock.Add(2 * time.Minute)
+		u := e.authorizeExpectLogin(t, b, e.authorizeURL(), false)
+		r := e.token(seedAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", redirectURI))
+		if r.status != http.StatusOK || r.str("access_token") == "" || r.str("refresh_token") != "" || r.page["refresh_token_expires_in"] != nil {
+			t.Errorf("tokens of a sign-in older than the maximum lifetime: %d %s; want an access token only", r.status, r.body)
+		}
+	})
+	t.Run("max_lifetime_lowered_after_issue", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.tokens()
+		e.clock.Add(2 * time.Minute)
+		// The server restarts with a limit of 1 minute.
+		p, err := oauthd.New(oauthd.Config{Issuer: e.issuer, Pages: fakePages{}, Now: e.clock.Now, RefreshTokenMaxLifetime: time.Minute}, e.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv.Config.Handler = p
+		if r := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", tok.str("refresh_token"))); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+			t.Errorf("refresh of a grant older than a maximum lifetime set since: %d %s; want invalid_grant", r.status, r.body)
+		}
+	})
 }
