@@ -88,12 +88,5 @@ func (p *Provider) Deny(w http.ResponseWriter, r *http.Request, ar *AuthRequest)
 		p.errorPage(w, r, &Error{Code: PageBadRequest, Description: "no authorization request to answer"})
 		return
 	}
-	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
-		p.errorPage(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"})
-		return
-	} else if err != nil {
-		p.errorPage(w, r, serverError(err))
-		return
-	}
-	p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
+	p.answerError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
 }

@@ -523,14 +523,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		// Signed in for this very request, as another user than the one
 		// id_token_hint (or the claims request's sub) names: the login
 		// page again would only loop. OIDC Core §3.1.2.1: login_required.
-		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
-			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
-			return
-		} else if err != nil {
-			p.errorPageFor(w, r, serverError(err), ar)
-			return
-		}
-		p.AuthorizeError(w, r, ar, errorf(ErrorLoginRequired, "the person signed in as another user than the one the request names"))
+		p.answerError(w, r, ar, errorf(ErrorLoginRequired, "the person signed in as another user than the one the request names"))
 		return
 	}
 	if sess == nil || p.needsLogin(ar, sess) {
@@ -560,17 +553,24 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	case "approve":
 		p.issue(w, r, ar, client, user, sess, first(ps, "remember") != "")
 	case "deny":
-		if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
-			p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
-			return
-		} else if err != nil {
-			p.errorPageFor(w, r, serverError(err), ar)
-			return
-		}
-		p.AuthorizeError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
+		p.answerError(w, r, ar, NewError(ErrorAccessDenied, "the person denied the request"))
 	default:
 		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "choose Approve or Deny"}, ar)
 	}
+}
+
+// answerError ends a pending request with an error sent to the client
+// (RFC 6749 §4.1.2.1): it consumes the request, so that it is answered
+// once, and says so on a page if it was answered already.
+func (p *Provider) answerError(w http.ResponseWriter, r *http.Request, ar *AuthRequest, e *Error) {
+	if err := p.store.DeleteAuthRequest(r.Context(), ar.ID); errors.Is(err, ErrNotFound) {
+		p.errorPageFor(w, r, &Error{Code: PageRequestExpired, Description: "this request was already answered"}, ar)
+		return
+	} else if err != nil {
+		p.errorPageFor(w, r, serverError(err), ar)
+		return
+	}
+	p.AuthorizeError(w, r, ar, e)
 }
 
 // issue ends a pending request with success: it consumes the request (so
