@@ -69,6 +69,9 @@ func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthReque
 	granted := *ar
 	granted.ID = "" // deleted above
 	granted.Scopes = slices.Clone(scopes)
+	// A scope the program did not grant withholds the claims it covers,
+	// asked for by the claims parameter too (OIDC Core §5.5).
+	granted.Claims = withholdClaims(ar.Claims, ar.Scopes, scopes)
 	// The answer (a redirect, or the form_post page with the code) is
 	// written to the program's own request: it gets the headers every
 	// answer of the Provider has.

@@ -187,3 +187,38 @@ func TestApproveChecksLoginRequirements(t *testing.T) {
 		t.Errorf("second Approve: %v (status %d); want an error and nothing written", got, r.status)
 	}
 }
+
+// A scope the program's Approve leaves out withholds the claims it
+// covers, asked for by the claims parameter too (OIDC Core §5.5).
+func TestApproveFewerScopesWithholdsClaims(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.LoginURL = "/my-login" })
+	mux := http.NewServeMux()
+	mux.Handle("/", e.p)
+	mux.HandleFunc("/my-login", func(w http.ResponseWriter, r *http.Request) {
+		ar, err := e.p.PendingRequest(r, r.FormValue("request"))
+		if err != nil {
+			http.Error(w, "no such request", 400)
+			return
+		}
+		if err := e.p.Approve(w, r, ar, e.user.ID, e.clock.Now(), []string{oauthd.ScopeOpenID}); err != nil {
+			http.Error(w, err.Error(), 400)
+		}
+	})
+	e.srv.Config.Handler = mux
+	b := e.browser()
+	r := b.follow(e, b.get(e.oidcURL("scope", "openid email", "claims", `{"id_token":{"email":null},"userinfo":{"email":null}}`)))
+	u, _ := url.Parse(r.location())
+	if u.Query().Get("code") == "" {
+		t.Fatalf("approve: %d %s", r.status, r.location())
+	}
+	tok := e.token(oidcAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", oidcRedirectURI))
+	if tok.status != 200 || tok.str("scope") != "openid" {
+		t.Fatalf("token: %d %s", tok.status, tok.body)
+	}
+	if c := e.checkIDToken(t, tok.str("id_token"), idTokenCheck{clientID: oidcClientID, nonce: oidcNonce}); c["email"] != nil {
+		t.Errorf("ID token with email withheld by Approve: email %v", c["email"])
+	}
+	if ui := e.userinfo(t, tok.str("access_token")); ui.page["email"] != nil {
+		t.Errorf("userinfo with email withheld by Approve: %s", ui.body)
+	}
+}

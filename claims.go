@@ -165,6 +165,30 @@ func filterClaimsRequest(cr *ClaimsRequest, allowedScopes []string) (string, []s
 	return strings.TrimSpace(b.String()), covering
 }
 
+// withholdClaims is a claims request without the claims of the scopes in
+// from that are not in to: a scope refused (by a program's Approve) or left
+// out (by a refresh asking for a narrower scope, RFC 6749 §6) withholds the
+// claims it covers, asked for by the claims parameter too. Claims of
+// scopes never in from (shown on the consent page as the claims request's
+// own) stay.
+func withholdClaims(claims string, from, to []string) string {
+	if claims == "" || subset(from, to) {
+		return claims
+	}
+	cr, err := ParseClaimsRequest(claims)
+	if err != nil {
+		return ""
+	}
+	var allowed []string
+	for s := range scopeClaims {
+		if !slices.Contains(from, s) || slices.Contains(to, s) {
+			allowed = append(allowed, s)
+		}
+	}
+	out, _ := filterClaimsRequest(cr, allowed)
+	return out
+}
+
 // claimsRequirements checks what a claims request requires of the
 // authentication itself (OIDC Core §5.5.1, §5.5.1.1) and returns the sub
 // it asks for, if any:

@@ -199,3 +199,81 @@ func TestClientGoneDoesNotFailTheOthers(t *testing.T) {
 		t.Errorf("the live request after another's client hung up: %d; want 200", res.StatusCode)
 	}
 }
+
+// A consent remembered for an earlier client registered under the same
+// client_id is not merged into the new client's when the person approves
+// it for less (RFC 6749 §10.2: repeated authorizations only for the same
+// client).
+func TestConsentOfAnEarlierRegistrationIsNotMerged(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+	ctx := t.Context()
+	b := e.browser()
+	e.codeFlow(t, b, true, "scope", "openid email profile") // remembered
+	old, err := e.store.Client(ctx, oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DeleteClient(ctx, oidcClientID); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(time.Hour)
+	again := *old
+	again.CreatedAt = e.clock.Now()
+	if err := e.store.CreateClient(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	e.codeFlow(t, b, false, "scope", "openid") // approved and remembered for openid only
+	e.authError(t, b.get(e.oidcURL("prompt", "none", "scope", "openid email profile")), "consent_required")
+}
+
+// A sign-in request outlives no change of its client's registration: a
+// redirect URI removed, or the client registered again, while the person
+// signs in ends the request on an error page, and no code goes to the
+// URI (RFC 6749 §3.1.2.2, RFC 9700 §4.1).
+func TestPendingRequestRecheckedAgainstTheClient(t *testing.T) {
+	for _, change := range []string{"redirect_uri_removed", "registered_again", "scope_removed"} {
+		t.Run(change, func(t *testing.T) {
+			e := newOIDCEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+			ctx := t.Context()
+			b := e.browser()
+			r := b.follow(e, b.get(e.oidcURL("scope", "openid email")))
+			if r.pageKind() != "login" {
+				t.Fatalf("want the login page, got %s", r.pageKind())
+			}
+			c, err := e.store.Client(ctx, oidcClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch change {
+			case "redirect_uri_removed":
+				c.RedirectURIs = []string{"https://good.example/cb"}
+				err = e.store.UpdateClient(ctx, c)
+			case "registered_again":
+				if err = e.store.DeleteClient(ctx, oidcClientID); err == nil {
+					e.tick(time.Hour)
+					c.CreatedAt = e.clock.Now()
+					err = e.store.CreateClient(ctx, c)
+				}
+			case "scope_removed":
+				c.Scopes = []string{"openid"}
+				err = e.store.UpdateClient(ctx, c)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = b.login(e, r, "admin", "admin")
+			for range 3 {
+				if loc := r.location(); loc == "" || !strings.HasPrefix(loc, "/") {
+					break
+				}
+				r = b.follow(e, r)
+			}
+			if loc := r.location(); strings.Contains(loc, "code=") || r.pageKind() == "consent" {
+				t.Errorf("after the change: %d %s %s; want an error page, no code", r.status, r.pageKind(), loc)
+			}
+			if r.status < 400 {
+				t.Errorf("after the change: status %d; want an error page", r.status)
+			}
+		})
+	}
+}

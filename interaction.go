@@ -342,6 +342,19 @@ func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *
 	} else if err != nil {
 		return nil, nil, serverError(err)
 	}
+	// The request was checked against the client as it was registered
+	// when it began; its registration may have changed while the person
+	// signed in (RFC 6749 §3.1.2.2, RFC 9700 §4.1): a client deleted and
+	// registered again, a redirect URI or a scope removed. Such a request
+	// is not answered: a code must not go to a URI no longer registered.
+	switch {
+	case client.Predates(ar.CreatedAt):
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was registered again since this sign-in began; start again from the application"}
+	case !MatchRedirectURI(client.RedirectURIs, ar.RedirectURI):
+		return nil, nil, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is no longer registered for this application; start again from the application"}
+	case !subset(ar.Scopes, client.Scopes):
+		return nil, nil, &Error{Code: PageBadRequest, Description: "the application may no longer ask for this scope; start again from the application"}
+	}
 	return ar, client, nil
 }
 
@@ -590,7 +603,9 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 	now := p.now()
 	if remember {
 		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: consentScopes(ar), CreatedAt: now, UpdatedAt: now}
-		if old, err := p.store.Consent(ctx, u.ID, c.ID); err == nil {
+		// A consent given to an earlier client registered under this
+		// client_id counts for nothing: not merged into this one's.
+		if old, err := p.store.Consent(ctx, u.ID, c.ID); err == nil && !c.Predates(old.UpdatedAt) {
 			cs.CreatedAt = old.CreatedAt
 			for _, sc := range old.Scopes {
 				if !slices.Contains(cs.Scopes, sc) {

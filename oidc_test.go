@@ -734,3 +734,35 @@ func TestDefaultOpenIDScopeNeedsRedirectURI(t *testing.T) {
 		}
 	}
 }
+
+// A refresh asking for a narrower scope (RFC 6749 §6) narrows what the
+// claims request releases too: the claims of the scopes left out are
+// neither in the new ID token nor at userinfo with the new access token.
+func TestRefreshNarrowingWithholdsClaims(t *testing.T) {
+	e := newOIDCEnv(t)
+	b := e.browser()
+	tok, idc := e.codeFlow(t, b, true, "scope", "openid email profile", "claims", `{"id_token":{"email":null},"userinfo":{"email":null}}`)
+	if idc["email"] == nil {
+		t.Fatalf("ID token %v; want the email the claims request asks for", idc)
+	}
+	rt := tok.str("refresh_token")
+	if rt == "" {
+		t.Fatalf("no refresh token: %s", tok.body)
+	}
+	r := e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", rt, "scope", "openid profile"))
+	if r.status != 200 {
+		t.Fatalf("narrowing refresh: %d %s", r.status, r.body)
+	}
+	if c := e.checkIDToken(t, r.str("id_token"), idTokenCheck{authTime: true}); c["email"] != nil {
+		t.Errorf("ID token after narrowing to openid profile: email %v; want none", c["email"])
+	}
+	if u := e.userinfo(t, r.str("access_token")); u.page["email"] != nil || u.page["name"] == nil {
+		t.Errorf("userinfo after narrowing to openid profile: %s; want name, no email", u.body)
+	}
+	// The refresh token keeps the grant: a later refresh with the whole
+	// scope releases the email again.
+	r = e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")))
+	if u := e.userinfo(t, r.str("access_token")); u.page["email"] == nil {
+		t.Errorf("userinfo after a refresh with the grant's scope: %s; want the email", u.body)
+	}
+}

@@ -434,7 +434,7 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	resp, toks := refreshTokens(&m, old, scopes)
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
-	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", old.Claims); e != nil {
+	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, scopes)); e != nil {
 		return nil, e
 	}
 	var sealed []byte
@@ -499,9 +499,10 @@ func refreshTokens(m *mintedTokens, old *Token, scopes []string) (*TokenResponse
 	// The refresh token keeps the grant's full scope so a narrower access
 	// token does not narrow later refreshes (RFC 6749 §6).
 	toks[1].Scopes = old.Scopes
-	for _, t := range toks {
-		t.Claims = old.Claims
-	}
+	// So does its claims request; the new access token's leaves out the
+	// claims of the scopes it leaves out.
+	toks[0].Claims = withholdClaims(old.Claims, old.Scopes, scopes)
+	toks[1].Claims = old.Claims
 	return resp, toks
 }
 
@@ -537,7 +538,7 @@ func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, sc
 	}
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
-	if e := p.addIDToken(r, c, x.resp, old.Subject, x.scopes, old.AuthTime, "", old.Claims); e != nil {
+	if e := p.addIDToken(r, c, x.resp, old.Subject, x.scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, x.scopes)); e != nil {
 		// The refresh token is rotated. Within a grace period a retry
 		// gets the sealed successor and another try at the ID token, so
 		// its tokens are kept; without one nobody can have them.
@@ -598,7 +599,7 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 				// has no ID token (see rotateRefresh): the retry gets
 				// one of its own, for the same access token.
 				scopes, _ := ParseScope(resp.Scope)
-				if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", old.Claims); e != nil {
+				if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, scopes)); e != nil {
 					return nil, e
 				}
 			}
