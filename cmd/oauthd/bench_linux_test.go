@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -112,6 +113,56 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve still running 10 s after a second SIGTERM; want it to stop at once")
+	}
+}
+
+// A background job of a shell without job control starts with SIGINT
+// ignored: Ctrl-C's signal still starts the graceful shutdown, and a
+// second one still stops serve at once, with status 130.
+func TestServeSecondSIGINTWhenStartedIgnored(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	// trap "" INT ignores SIGINT; exec keeps it ignored in serve.
+	cmd := exec.Command("sh", "-c", `trap "" INT; exec "$0" "$@"`, os.Args[0],
+		"serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"), "--shutdown-timeout", "1m")
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	awaitReadyz(t, addr)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant", addr)
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("serve ended after the first SIGINT (%v) with a request in flight; want it to wait", err)
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("serve after a second SIGINT: %v; want exit status 130", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still running 10 s after a second SIGINT; want it to stop at once")
 	}
 }
 

@@ -18,17 +18,34 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		// The first signal starts a graceful shutdown; a second one
 		// (Ctrl-C again) stops the process at once, as the signal's
 		// default action does.
-		<-ctx.Done()
-		stop()
+		<-sigs
+		cancel()
+		second := <-sigs
+		signal.Reset(second)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Signal(second)
+		}
+		// Still here: the signal was ignored when the process started (a
+		// background job of a shell without job control ignores SIGINT),
+		// and Reset brought that back. Exit as a shell reports a process
+		// the signal ended.
+		time.Sleep(100 * time.Millisecond)
+		if n, ok := second.(syscall.Signal); ok {
+			os.Exit(128 + int(n))
+		}
+		os.Exit(1)
 	}()
 	os.Exit(run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}))
 }
