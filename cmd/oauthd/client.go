@@ -283,15 +283,23 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	db, file := configFlags(fs, e)
 	id := fs.String("id", "", "client_id (default: generated)")
 	sec := fs.String("secret", "", "client secret (default: generated; printed once)")
-	issuer := fs.String("issuer", e.getenv("OAUTHD_ISSUER"), "the server's issuer URL, for the printed example (env OAUTHD_ISSUER; default: the issuer of --config, else http://localhost:8000)")
+	issuer := fs.String("issuer", e.getenv("OAUTHD_ISSUER"), "the server's issuer URL, for the printed example (env OAUTHD_ISSUER; default: the issuer of --config, else its addr or OAUTHD_ADDR, else http://localhost:8000)")
 	cf := addClientFlags(fs)
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
-	if *issuer == "" && file.cfg != nil {
-		*issuer = file.cfg.Issuer
-		if *issuer == "" {
-			*issuer = file.cfg.DefaultIssuer()
+	if *issuer == "" {
+		// As serve derives it: the file's issuer, else its addr, with
+		// OAUTHD_ADDR over the file's.
+		c := app.Default()
+		if file.cfg != nil {
+			c = *file.cfg
+		}
+		if err := c.ApplyEnv(e.getenv, "addr"); err == nil {
+			*issuer = c.Issuer
+			if *issuer == "" && (file.cfg != nil || e.getenv("OAUTHD_ADDR") != "") {
+				*issuer = c.DefaultIssuer()
+			}
 		}
 	}
 	if *issuer == "" {

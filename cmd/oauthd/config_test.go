@@ -378,3 +378,23 @@ func TestKeysCommandsReadIDTokenLifetimeFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// client create prints its example URLs with the issuer serve would have:
+// OAUTHD_ISSUER, else the file's issuer or addr, with OAUTHD_ADDR over it.
+func TestClientCreateIssuerAsServe(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "o.db")
+	for i, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"OAUTHD_DB": db}, "http://localhost:8000/oauth/token"},
+		{map[string]string{"OAUTHD_DB": db, "OAUTHD_ADDR": "localhost:19806"}, "http://localhost:19806/oauth/token"},
+		{map[string]string{"OAUTHD_DB": db, "OAUTHD_ADDR": "localhost:19806", "OAUTHD_ISSUER": "https://auth.example.com"}, "https://auth.example.com/oauth/token"},
+	} {
+		r := runCmd(ctx, tc.vars, nil, "client", "create", "--id", fmt.Sprintf("svc%d", i), "--grant", "client_credentials", "--scope", "read")
+		if r.code != 0 || !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("client create with %v: %d %s %s; want %s", tc.vars, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}
