@@ -103,7 +103,6 @@ func TestClientRegisteredAgainGetsNothingOfTheEarlierOne(t *testing.T) {
 	// No client cache: the token endpoint sees the new registration at
 	// once (with it, within Config.ClientCacheTTL).
 	e := newOIDCEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
-	ctx := t.Context()
 	b := e.browser()
 	tok, _ := e.codeFlow(t, b, true) // signs in and remembers consent
 	code := e.authorizeExpectLogin(t, b, e.oidcURL(), false).Query().Get("code")
@@ -111,20 +110,7 @@ func TestClientRegisteredAgainGetsNothingOfTheEarlierOne(t *testing.T) {
 		t.Fatal("no second code")
 	}
 	at, rt := tok.str("access_token"), tok.str("refresh_token")
-
-	old, err := e.store.Client(ctx, oidcClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.DeleteClient(ctx, oidcClientID); err != nil {
-		t.Fatal(err)
-	}
-	e.tick(time.Hour)
-	again := *old
-	again.CreatedAt = e.clock.Now()
-	if err := e.store.CreateClient(ctx, &again); err != nil {
-		t.Fatal(err)
-	}
+	e.registerAgain(t, oidcClientID)
 
 	if r := e.introspect(oidcAuth, "token", at); r.page["active"] != false {
 		t.Errorf("RFC7662_2.2/earlier_registrations_token: %s; want inactive", r.body)
@@ -206,22 +192,9 @@ func TestClientGoneDoesNotFailTheOthers(t *testing.T) {
 // client).
 func TestConsentOfAnEarlierRegistrationIsNotMerged(t *testing.T) {
 	e := newOIDCEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
-	ctx := t.Context()
 	b := e.browser()
 	e.codeFlow(t, b, true, "scope", "openid email profile") // remembered
-	old, err := e.store.Client(ctx, oidcClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.DeleteClient(ctx, oidcClientID); err != nil {
-		t.Fatal(err)
-	}
-	e.tick(time.Hour)
-	again := *old
-	again.CreatedAt = e.clock.Now()
-	if err := e.store.CreateClient(ctx, &again); err != nil {
-		t.Fatal(err)
-	}
+	e.registerAgain(t, oidcClientID)
 	e.codeFlow(t, b, false, "scope", "openid") // approved and remembered for openid only
 	e.authError(t, b.get(e.oidcURL("prompt", "none", "scope", "openid email profile")), "consent_required")
 }
@@ -249,11 +222,7 @@ func TestPendingRequestRecheckedAgainstTheClient(t *testing.T) {
 				c.RedirectURIs = []string{"https://good.example/cb"}
 				err = e.store.UpdateClient(ctx, c)
 			case "registered_again":
-				if err = e.store.DeleteClient(ctx, oidcClientID); err == nil {
-					e.tick(time.Hour)
-					c.CreatedAt = e.clock.Now()
-					err = e.store.CreateClient(ctx, c)
-				}
+				e.registerAgain(t, oidcClientID)
 			case "scope_removed":
 				c.Scopes = []string{"openid"}
 				err = e.store.UpdateClient(ctx, c)
@@ -275,5 +244,25 @@ func TestPendingRequestRecheckedAgainstTheClient(t *testing.T) {
 				t.Errorf("after the change: status %d; want an error page", r.status)
 			}
 		})
+	}
+}
+
+// registerAgain deletes the client and, an hour later, registers it again
+// under its client_id, as another application.
+func (e *testEnv) registerAgain(t *testing.T, id string) {
+	t.Helper()
+	ctx := t.Context()
+	old, err := e.store.Client(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DeleteClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(time.Hour)
+	again := *old
+	again.CreatedAt = e.clock.Now()
+	if err := e.store.CreateClient(ctx, &again); err != nil {
+		t.Fatal(err)
 	}
 }

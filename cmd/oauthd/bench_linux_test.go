@@ -90,30 +90,7 @@ func TestBenchKilledLeavesNoServer(t *testing.T) {
 // shutdown_timeout; a second one stops serve at once (Ctrl-C again).
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	cmd, addr := startServeProcess(t, nil, "--shutdown-timeout", "1m")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// A request in flight: its body never arrives, so the graceful
-	// shutdown would wait the whole minute for it.
-	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant", addr)
-	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		t.Fatalf("serve ended after the first signal (%v) with a request in flight; want it to wait for the request", err)
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve still running 10 s after a second SIGTERM; want it to stop at once")
-	}
+	secondSignalStops(t, cmd, addr, syscall.SIGTERM)
 }
 
 // A background job of a shell without job control starts with SIGINT
@@ -138,6 +115,18 @@ func TestServeSecondSIGINTWhenStartedIgnored(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
 	awaitReadyz(t, addr)
+	var ee *exec.ExitError
+	if err := secondSignalStops(t, cmd, addr, syscall.SIGINT); !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("serve after a second SIGINT: %v; want exit status 130", err)
+	}
+}
+
+// secondSignalStops holds a request in flight (its body never arrives, so
+// the graceful shutdown would wait the whole minute for it), sends sig
+// twice, checks that serve waits after the first and stops at once after
+// the second, and returns how it ended.
+func secondSignalStops(t *testing.T, cmd *exec.Cmd, addr string, sig syscall.Signal) error {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -145,25 +134,23 @@ func TestServeSecondSIGINTWhenStartedIgnored(t *testing.T) {
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant", addr)
 	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	time.Sleep(500 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		t.Fatalf("serve ended after the first SIGINT (%v) with a request in flight; want it to wait", err)
+		t.Fatalf("serve ended after the first %v (%v) with a request in flight; want it to wait for the request", sig, err)
 	default:
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	select {
 	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("serve after a second SIGINT: %v; want exit status 130", err)
-		}
+		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("serve still running 10 s after a second SIGINT; want it to stop at once")
+		t.Fatalf("serve still running 10 s after a second %v; want it to stop at once", sig)
 	}
+	return nil
 }
 
 // SIGHUP (the terminal serve runs in was closed) shuts down gracefully, as
