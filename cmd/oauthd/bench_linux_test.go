@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,24 +98,8 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 // ignored: Ctrl-C's signal still starts the graceful shutdown, and a
 // second one still stops serve at once, with status 130.
 func TestServeSecondSIGINTWhenStartedIgnored(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	// trap "" INT ignores SIGINT; exec keeps it ignored in serve.
-	cmd := exec.Command("sh", "-c", `trap "" INT; exec "$0" "$@"`, os.Args[0],
-		"serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db"), "--shutdown-timeout", "1m")
-	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	awaitReadyz(t, addr)
+	cmd, addr := startServeProcessUnder(t, nil, []string{"sh", "-c", `trap "" INT; exec "$0" "$@"`}, "--shutdown-timeout", "1m")
 	var ee *exec.ExitError
 	if err := secondSignalStops(t, cmd, addr, syscall.SIGINT); !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("serve after a second SIGINT: %v; want exit status 130", err)
@@ -181,6 +166,14 @@ func TestServeSIGHUPGraceful(t *testing.T) {
 // not nil.
 func startServeProcess(t *testing.T, stderr io.Writer, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
+	return startServeProcessUnder(t, stderr, nil, extra...)
+}
+
+// startServeProcessUnder is startServeProcess run by the command under
+// (a shell that execs it, say), which gets this test binary and serve's
+// arguments after its own.
+func startServeProcessUnder(t *testing.T, stderr io.Writer, under []string, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
@@ -190,8 +183,9 @@ func startServeProcess(t *testing.T, stderr io.Writer, extra ...string) (*exec.C
 	}
 	addr := l.Addr().String()
 	l.Close()
-	args := append([]string{"serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db")}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
+	args := append([]string{os.Args[0], "serve", "--demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "o.db")}, extra...)
+	args = append(slices.Clone(under), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
