@@ -66,6 +66,11 @@ const (
 	KeyExpired = "expired"
 )
 
+// ErrNoKeyEncryptionKey means a stored signing key is encrypted at rest
+// and Config.KeyEncryptionKey is not set. KeyManager.Describe lists the
+// keys without it.
+var ErrNoKeyEncryptionKey = errors.New("no key encryption key is configured")
+
 // KeyInfo describes a signing key without its private part.
 type KeyInfo struct {
 	ID        string
@@ -165,12 +170,38 @@ func (m *KeyManager) Ensure(ctx context.Context) error {
 	return err
 }
 
-// List describes every stored key, ordered by NotBefore.
+// List describes every stored key, ordered by NotBefore, after creating
+// the keys that are due, as a server would (Ensure).
 func (m *KeyManager) List(ctx context.Context) ([]KeyInfo, error) {
 	keys, err := m.load(ctx, true)
 	if err != nil {
 		return nil, err
 	}
+	return m.describe(keys), nil
+}
+
+// Describe describes every stored key, ordered by NotBefore, from the
+// store's records alone: it neither decrypts nor checks the private keys,
+// and creates none, so it needs no KeyEncryptionKey (for listing the
+// keys of a database whose keys are encrypted, on a machine that does
+// not hold the encryption key).
+func (m *KeyManager) Describe(ctx context.Context) ([]KeyInfo, error) {
+	stored, err := m.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("oauthd: reading signing keys: %w", err)
+	}
+	keys := make([]*loadedKey, 0, len(stored))
+	for _, sk := range stored {
+		meta := *sk
+		meta.Private = nil
+		keys = append(keys, &loadedKey{meta: meta, encrypted: strings.HasPrefix(string(sk.Private), encryptedKeyPrefix)})
+	}
+	slices.SortStableFunc(keys, func(a, b *loadedKey) int { return a.meta.NotBefore.Compare(b.meta.NotBefore) })
+	return m.describe(keys), nil
+}
+
+// describe gives each key its state at m.now.
+func (m *KeyManager) describe(keys []*loadedKey) []KeyInfo {
 	now := m.now()
 	signing := map[string]bool{}
 	for _, alg := range SigningAlgorithms() {
@@ -192,7 +223,7 @@ func (m *KeyManager) List(ctx context.Context) ([]KeyInfo, error) {
 		out = append(out, KeyInfo{ID: k.meta.ID, Algorithm: k.meta.Algorithm, State: st, NotBefore: k.meta.NotBefore,
 			RetireAt: k.meta.RetireAt, ExpiresAt: m.publishedUntil(k), CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
 	}
-	return out, nil
+	return out
 }
 
 // Rotate creates a new key for each algorithm (every supported one when
@@ -433,7 +464,7 @@ func (m *KeyManager) decode(sk *SigningKey) (*loadedKey, error) {
 	encrypted := strings.HasPrefix(string(raw), encryptedKeyPrefix)
 	if encrypted {
 		if len(m.kek) == 0 {
-			return nil, fmt.Errorf("oauthd: signing key %s is encrypted at rest but no key encryption key is configured", sk.ID)
+			return nil, fmt.Errorf("oauthd: signing key %s is encrypted at rest but %w", sk.ID, ErrNoKeyEncryptionKey)
 		}
 		var err error
 		if raw, err = openKey(m.kek, sk.ID, raw); err != nil {

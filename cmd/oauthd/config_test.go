@@ -260,9 +260,19 @@ func TestKeysCommandsReadConfig(t *testing.T) {
 	if r.code != 0 || strings.Contains(r.stdout, " no\n") || !strings.Contains(r.stdout, "yes") {
 		t.Fatalf("keys list: %d %s %s; want encrypted keys", r.code, r.stdout, r.stderr)
 	}
-	// Without the key the stored keys cannot be read.
-	if r := runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "list"); r.code != 1 {
-		t.Errorf("keys list without the key: %d %s", r.code, r.stdout)
+	listed := r.stdout
+	// Without the key, keys list shows the same schedule from the
+	// records, says why, and creates nothing; rotate, which must encrypt
+	// what it stores, is refused.
+	r = runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "list")
+	if r.code != 0 || r.stdout != listed || !strings.Contains(r.stderr, "OAUTHD_KEY_ENCRYPTION_KEY is not set") {
+		t.Errorf("keys list without the key: %d\n%s\n%s\nwant the list as with the key:\n%s", r.code, r.stdout, r.stderr, listed)
+	}
+	if r := runCmd(ctx, map[string]string{"OAUTHD_DB": db}, nil, "keys", "rotate"); r.code != 1 || !strings.Contains(r.stderr, "no key encryption key") {
+		t.Errorf("keys rotate without the key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(ctx, map[string]string{"OAUTHD_CONFIG": file}, nil, "keys", "list"); r.code != 0 || r.stdout != listed {
+		t.Errorf("keys list with the key again: %d\n%s\nwant\n%s", r.code, r.stdout, listed)
 	}
 	// config print masks it.
 	r = runCmd(ctx, nil, nil, "config", "print", "--config", file)
