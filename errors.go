@@ -153,24 +153,44 @@ func wireDescription(s string) string {
 	return strings.ReplaceAll(b.String(), "section  ", "section ")
 }
 
-// quoted is " 'v'" for a request value an error description may repeat (a
-// short token of letters, digits, "_" and "-", or a URN such as a grant
-// type), and "" for anything else: a description never carries a request's
-// free text, a sentence or an address, to the client's pages, where it
-// could pass for the server's or the client's own words.
+// quoted is " 'v'" for a request value an error description may repeat,
+// and "" for anything else. Only the registered values of OAuth and
+// OpenID Connect (grant and response types, response modes, PKCE methods,
+// prompt values, parameter names) are repeated: a description never
+// carries a request's own words (a sentence, a phone number or an
+// address, spelled with underscores or not) to the client's pages, where
+// they could pass for the server's or the client's.
 func quoted(v string) string {
-	if v == "" || len(v) > 64 {
+	if !registeredValues[v] {
 		return ""
-	}
-	urn := strings.HasPrefix(v, "urn:")
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || urn && (c == ':' || c == '.')) {
-			return ""
-		}
 	}
 	return " '" + v + "'"
 }
+
+// registeredValues are the protocol values quoted repeats.
+var registeredValues = func() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range []string{
+		// grant types (IANA OAuth registry, OpenID CIBA)
+		"authorization_code", "refresh_token", "client_credentials", "password", "implicit",
+		"urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+		"urn:ietf:params:oauth:grant-type:saml2-bearer", "urn:ietf:params:oauth:grant-type:token-exchange",
+		"urn:ietf:params:oauth:grant-type:uma-ticket", "urn:openid:params:grant-type:ciba",
+		// response types, response modes, PKCE methods, prompt values
+		"code", "token", "id_token", "none",
+		"query", "fragment", "form_post", "web_message", "jwt", "query.jwt", "fragment.jwt", "form_post.jwt",
+		"plain", "S256", "login", "consent", "select_account", "create",
+		// parameter names
+		"client_id", "client_secret", "redirect_uri", "scope", "state", "nonce", "code_verifier",
+		"code_challenge", "code_challenge_method", "response_type", "response_mode", "grant_type",
+		"username", "token_type_hint", "prompt", "max_age", "id_token_hint", "login_hint", "ui_locales",
+		"claims_locales", "claims", "display", "acr_values", "request", "request_uri", "post_logout_redirect_uri",
+		"client_assertion", "client_assertion_type", "audience", "resource", "logout_hint",
+	} {
+		m[v] = true
+	}
+	return m
+}()
 
 func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}

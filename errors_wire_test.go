@@ -33,19 +33,25 @@ func FuzzWireDescription(f *testing.F) {
 	})
 }
 
-// A request value is repeated in a description only when it is a short
-// token that cannot read as a sentence.
+// A request value is repeated in a description only when it is a
+// registered protocol value: a token of letters and underscores can spell a
+// message too (RFC 6749 §4.1.2.1: error_description is for the developer,
+// and a client may show it).
 func TestQuoted(t *testing.T) {
 	for in, want := range map[string]string{
 		"web_message": " 'web_message'",
+		"token":       " 'token'",
 		"urn:ietf:params:oauth:grant-type:device_code": " 'urn:ietf:params:oauth:grant-type:device_code'",
-		"":                                  "",
-		"Call us now":                       "",
-		"Support:https://evil.example/help": "",
-		"Verify-now.evil.example":           "",
-		"urn:example:grant.v1":              " 'urn:example:grant.v1'",
-		"<img>":                             "",
-		"é":                                 "",
+		"":            "",
+		"Call us now": "",
+		"Your_account-is-locked_call-1-800-555-0199_now": "",
+		"Session-expired_log-in-at-evil-example-com":     "",
+		"Support:https://evil.example/help":              "",
+		"Verify-now.evil.example":                        "",
+		"urn:example:grant.v1":                           "",
+		"<img>":                                          "",
+		"é":                                              "",
+		"x":                                              "",
 	} {
 		if got := quoted(in); got != want {
 			t.Errorf("quoted(%q) = %q; want %q", in, got, want)

@@ -289,10 +289,16 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_5.2/grant_type_missing", req: tokenReq(serviceAuth, "scope", "read"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_5.2/grant_type_unknown", req: tokenReq(serviceAuth, "grant_type", "magic"), status: 400, code: "unsupported_grant_type"},
 		{name: "RFC6749_5.2/error_description_charset", req: tokenReq(serviceAuth, "grant_type", "<img src=x>é\"\\"), status: 400, code: "unsupported_grant_type", check: noLure},
-		{name: "RFC6749_5.2/grant_type_named_in_description", req: tokenReq(serviceAuth, "grant_type", "urn:example:magic"), status: 400, code: "unsupported_grant_type",
+		{name: "RFC6749_5.2/grant_type_named_in_description", req: tokenReq(serviceAuth, "grant_type", "urn:ietf:params:oauth:grant-type:device_code"), status: 400, code: "unsupported_grant_type",
 			check: func(t *testing.T, n *negEnv, r *response) {
-				if d := r.str("error_description"); !strings.Contains(d, "'urn:example:magic'") {
-					t.Errorf("error_description %q; want it to name the grant type the client sent", d)
+				if d := r.str("error_description"); !strings.Contains(d, "'urn:ietf:params:oauth:grant-type:device_code'") {
+					t.Errorf("error_description %q; want it to name the registered grant type the client sent", d)
+				}
+			}},
+		{name: "RFC6749_4.1.2.1/unregistered_value_not_repeated", req: tokenReq(serviceAuth, "grant_type", "Your_account_is_locked_call_555-0199"), status: 400, code: "unsupported_grant_type",
+			check: func(t *testing.T, n *negEnv, r *response) {
+				if d := r.str("error_description"); strings.Contains(d, "locked") {
+					t.Errorf("error_description %q repeats the request's own words", d)
 				}
 			}},
 		{name: "OAuth2.1_10.1/password_grant_disabled", req: tokenReq(seedAuth, "grant_type", "password", "username", "admin", "password", "admin"), status: 400, code: "unsupported_grant_type"},
