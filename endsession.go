@@ -130,6 +130,10 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		// site, without this site's cookies: see relay.
 		return
 	}
+	if ps.has("csrf") && p.refuseCrossOrigin(w, r, "sign-out") {
+		// A confirmation comes from the sign-out page, of this origin.
+		return
+	}
 	browser := p.browser(w, r)
 	lr, e := p.parseLogoutRequest(r, ps)
 	if e != nil {

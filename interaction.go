@@ -34,6 +34,52 @@ func (p *Provider) browser(w http.ResponseWriter, r *http.Request) string {
 
 func csrfToken(browser, purpose, id string) string { return mac(browser, "csrf", purpose, id) }
 
+// consentBinding is what a consent form's CSRF token is made for: the
+// request and the session it was shown to. A form shown to one signed-in
+// person is refused once another signs in on the browser, and a token a
+// page of another person's session showed cannot approve for this one.
+func consentBinding(id string, s *Session) string { return id + "\x00" + s.Hash }
+
+// crossOrigin reports whether the browser says a form was posted from a
+// page of another origin than this server's: Sec-Fetch-Site (Fetch
+// Metadata, in every browser since 2023) other than same-origin, or
+// without it an Origin that is neither the issuer's nor the request's
+// host. A form token alone is not enough against a page on another port
+// of the issuer's host (cookies are not isolated by port, RFC 6265 §8.5,
+// so such a page can replace the browser cookie with one of its own and
+// post the forms made for it); the origin includes the port. An absent
+// Origin (a program, not a browser) or "null" (what browsers without
+// Fetch Metadata send for a POST from a page with this server's
+// Referrer-Policy: no-referrer) leaves the check to the form's token.
+func (p *Provider) crossOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "":
+	default:
+		return true
+	}
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" || strings.EqualFold(o, p.issuerOrigin) {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
+}
+
+// refuseCrossOrigin answers a form posted from another origin with a
+// 403 page, before anything else is done with it (no browser cookie is
+// set: a new one would replace the browser's, whose Lax cookie a
+// cross-site POST does not carry), and reports whether it did.
+func (p *Provider) refuseCrossOrigin(w http.ResponseWriter, r *http.Request, what string) bool {
+	if r.Method != http.MethodPost || !p.crossOrigin(r) {
+		return false
+	}
+	p.errorPage(w, r, &Error{Code: PageBadRequest, Status: http.StatusForbidden,
+		Description: "the " + what + " form was sent from a page of another site; go back to the application and start again"})
+	return true
+}
+
 // loginFailedPurpose is the purpose of the MAC that vouches for a failed
 // sign-in's error and username in the login page's query.
 func loginFailedPurpose(errCode, username string) string {
@@ -138,7 +184,9 @@ func (p *Provider) hasOwnCookies(r *http.Request) bool {
 // again. The parameters stay in a body: not in a URL, where proxies' logs
 // and browser history would keep them.
 func (p *Provider) relay(w http.ResponseWriter, r *http.Request, path string, ps params) bool {
-	if ps.has(relayParam) {
+	if ps.has(relayParam) && !p.crossOrigin(r) {
+		// Posted by the relay page (a page of this origin). A page of
+		// another site that adds the marker is relayed like any other.
 		return false
 	}
 	var fields []Param
@@ -367,6 +415,9 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
 		return
 	}
+	if p.refuseCrossOrigin(w, r, "sign-in") {
+		return
+	}
 	browser := p.browser(w, r)
 	if r.Method != http.MethodPost {
 		q, _ := parseQuery(r.URL.RawQuery)
@@ -505,6 +556,9 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, &Error{Code: PageNotFound, Status: http.StatusNotFound})
 		return
 	}
+	if p.refuseCrossOrigin(w, r, "consent") {
+		return
+	}
 	browser := p.browser(w, r)
 	var ps params
 	var perr *Error
@@ -554,11 +608,11 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.cfg.Pages.Consent(w, r, &ConsentPage{Page: p.page(r, http.StatusOK, ar), Action: ConsentPath, AuthReqID: id,
-			CSRF: csrfToken(browser, "consent", id), Client: client, User: user, Scopes: consentScopes(ar),
+			CSRF: csrfToken(browser, "consent", consentBinding(id, sess)), Client: client, User: user, Scopes: consentScopes(ar),
 			SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
 		return
 	}
-	if !p.checkCSRF(r, first(ps, "csrf"), "consent", id) {
+	if !p.checkCSRF(r, first(ps, "csrf"), "consent", consentBinding(id, sess)) {
 		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden}, ar)
 		return
 	}

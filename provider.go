@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -75,6 +76,8 @@ type Provider struct {
 	// and pinning localhost to https would break every other development
 	// server on it (IP literals are ignored by browsers anyway, §8.1).
 	hsts bool
+	// issuerOrigin is the issuer's scheme://host[:port] (see crossOrigin).
+	issuerOrigin string
 
 	// sessionCookie, browserCookie and loginNameCookie are the cookies'
 	// names: see sessionCookieName.
@@ -115,6 +118,9 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		limiter: cfg.Limiter,
 	}
 	p.hsts = p.secure && !loopbackIssuer(cfg.Issuer)
+	if u, err := url.Parse(cfg.Issuer); err == nil {
+		p.issuerOrigin = u.Scheme + "://" + u.Host
+	}
 	p.sessionCookie, p.browserCookie, p.loginNameCookie = sessionCookieName, browserCookieName, loginNameCookieName
 	if p.secure {
 		// The login name's cookie is for the login page's path only:
