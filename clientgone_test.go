@@ -1,11 +1,14 @@
 package oauthd_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -264,5 +267,60 @@ func (e *testEnv) registerAgain(t *testing.T, id string) {
 	again.CreatedAt = e.clock.Now()
 	if err := e.store.CreateClient(ctx, &again); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A client that goes away while sending its body (fewer bytes than its
+// Content-Length, then the connection closed) is logged 499, client closed
+// request, not 400: nothing was wrong with a request nobody finished; one
+// too slow for the server's read timeout gets 408 (RFC 9110 §15.5.9).
+func TestClientGoneMidBody(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: %s\r\nContent-Length: 3000\r\n\r\ngrant_type=client_credentials&x=aaaa",
+		oauthd.TokenPath, basic("service", "service-secret"))
+	time.Sleep(50 * time.Millisecond)
+	conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "msg=request") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request line; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "status=499") {
+		t.Errorf("request line of the request whose client went away mid-body:\n%s\nwant status=499", out)
+	}
+
+	// Too slow: the server's read timeout ends the body.
+	p, err := oauthd.New(oauthd.Config{Issuer: "http://127.0.0.1", Pages: fakePages{}}, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err = net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: %s\r\nContent-Length: 3000\r\n\r\ngrant_type=client_credentials&x=aaaa",
+		oauthd.TokenPath, basic("service", "service-secret"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("body slower than the read timeout: %d; want 408", res.StatusCode)
 	}
 }

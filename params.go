@@ -4,10 +4,13 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -238,7 +241,19 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 		if errors.As(err, &tooBig) || err == errBodyTooLarge {
 			return params{}, errBodyTooLargeAnswer()
 		}
-		return params{}, errorf(ErrorInvalidRequest, "the request body could not be read")
+		e := errorf(ErrorInvalidRequest, "the request body could not be read")
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The server's read timeout: the client was too slow
+			// sending it (RFC 9110 §15.5.9).
+			e.Status = http.StatusRequestTimeout
+			w.Header().Set("Connection", "close")
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed):
+			// The client went away before sending all of it: nobody
+			// reads the answer; logged and counted as 499.
+			e.Status = StatusClientClosedRequest
+		}
+		return params{}, e
 	}
 	return parseQuery(body)
 }

@@ -449,6 +449,13 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		e.Status = StatusClientClosedRequest
 		return
 	}
+	if e.Code == ErrorTemporarilyUnavailable {
+		// The store is out of reach for now (a database restarting, a
+		// full disk, a lock held too long): the answer says so, 503 with
+		// Retry-After, and nothing in the server is broken.
+		p.log.Warn("storage unavailable", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+		return
+	}
 	p.log.Error("internal error", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -63,7 +65,10 @@ func TestStoreUnavailableIs503(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := &downStore{err: tc.err}
-			e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ds.Storage = s; return ds })
+			var logs lockedBuffer
+			e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ds.Storage = s; return ds }, func(c *oauthd.Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
 			at := e.token(serviceAuth, url.Values{"grant_type": {"client_credentials"}}).str("access_token")
 			ds.down.Store(true)
 			check := func(what string, r *response) {
@@ -83,6 +88,15 @@ func TestStoreUnavailableIs503(t *testing.T) {
 			page := e.browser().get(e.authorizeURL())
 			if page.status != tc.status {
 				t.Errorf("authorize: %d; want an error page with %d", page.status, tc.status)
+			}
+			// An outage is a warning (storage unavailable), not an
+			// internal error: alerts on ERROR lines mean a broken server.
+			out := logs.String()
+			if tc.status == 503 && (strings.Contains(out, "level=ERROR") || !strings.Contains(out, `level=WARN msg="storage unavailable"`)) {
+				t.Errorf("logs of an outage:\n%s\nwant WARN storage unavailable, no ERROR", out)
+			}
+			if tc.status == 500 && !strings.Contains(out, `level=ERROR msg="internal error"`) {
+				t.Errorf("logs of a store failure:\n%s\nwant ERROR internal error", out)
 			}
 		})
 	}
