@@ -15,7 +15,10 @@ import (
 // a connection of its own and holds up no writer. The copy is a complete
 // database, compacted, with no WAL file beside it: restoring is putting
 // it in place of path while no server runs. It fails if path is not
-// there or to already exists; a copy that failed halfway is removed.
+// there or to already exists. The copy is written under a temporary name
+// beside to (to.partial-*), synced, and only then given the name to: a
+// backup that failed or was killed halfway never leaves a file under the
+// backup's name (an empty one would open as a valid, empty database).
 func Backup(ctx context.Context, path, to string) error {
 	if path == "" || to == "" {
 		return errors.New("sqlitestore: backup: a database and a destination file are needed")
@@ -39,13 +42,39 @@ func Backup(ctx context.Context, path, to string) error {
 	defer db.Close()
 	// The copy holds what the database holds (password and secret hashes,
 	// signing keys): it is made readable by its owner only, as the
-	// database is (see createPrivate). VACUUM INTO fills an empty file.
-	if err := createPrivate(to); err != nil {
+	// database is (os.CreateTemp's 0600). VACUUM INTO fills an empty file.
+	f, err := os.CreateTemp(filepath.Dir(to), filepath.Base(to)+".partial-*")
+	if err != nil {
 		return fmt.Errorf("sqlitestore: backup: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
-		os.Remove(to)
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp) // gone once linked, or after a failure
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return fmt.Errorf("sqlitestore: backup of %s into %s: %w", path, to, err)
 	}
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("sqlitestore: backup: %w", err)
+	}
+	// A hard link gives the copy its name only if the name is still free
+	// (a rename would replace a file made there meanwhile).
+	if err := os.Link(tmp, to); errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sqlitestore: backup: %s already exists", to)
+	} else if err != nil {
+		return fmt.Errorf("sqlitestore: backup: %w", err)
+	}
+	if err := syncFile(filepath.Dir(to)); err != nil {
+		return fmt.Errorf("sqlitestore: backup: %w", err)
+	}
 	return nil
+}
+
+// syncFile flushes a file, or a directory's entries, to the disk.
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }

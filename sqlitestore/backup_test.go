@@ -1,6 +1,9 @@
 package sqlitestore_test
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,5 +53,66 @@ func TestBackup(t *testing.T) {
 	}
 	if err := sqlitestore.Backup(ctx, filepath.Join(dir, "none.db"), filepath.Join(dir, "x.db")); err == nil {
 		t.Error("a backup of a database that is not there succeeded")
+	}
+	// A backup that fails halfway (here: its context ends) leaves nothing
+	// under the backup's name, where an empty file would open as a valid,
+	// empty database, and no temporary file either.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := sqlitestore.Backup(cctx, path, filepath.Join(dir, "failed.db")); err == nil {
+		t.Error("a backup with its context ended succeeded")
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, n := range names {
+		if b := filepath.Base(n); strings.HasPrefix(b, "failed.db") || strings.Contains(b, ".partial-") {
+			t.Errorf("left behind: %s", b)
+		}
+	}
+}
+
+// While a backup is being written, its name either does not exist or
+// holds the whole copy: a backup killed halfway leaves no partial file
+// under it (the copy is written under a temporary name, then linked).
+func TestBackupAppearsWhole(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "live.db")
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	for i := range 20000 {
+		tok := &oauthd.Token{Hash: oauthd.HashToken(fmt.Sprint("t", i)), Kind: oauthd.AccessToken, ClientID: "web", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateTokens(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := filepath.Join(dir, "copy.db")
+	done := make(chan error, 1)
+	go func() { done <- sqlitestore.Backup(ctx, path, to) }()
+	var seen []int64
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+			if fi, err := os.Stat(to); err == nil {
+				seen = append(seen, fi.Size())
+			}
+		}
+	}
+	fi, err := os.Stat(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range seen {
+		if n != fi.Size() {
+			t.Fatalf("%s was seen with %d bytes while the backup ran; the whole copy has %d", to, n, fi.Size())
+		}
 	}
 }
