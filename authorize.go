@@ -74,7 +74,7 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 	if redirectURI == "" {
 		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has no redirect_uri, which this application must send (it has several registered, or the request is an OpenID Connect request)"}
 	}
-	if !MatchRedirectURI(client.RedirectURIs, redirectURI) {
+	if !redirectAllowed(client, redirectURI) {
 		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is not registered for this application"}
 	}
 

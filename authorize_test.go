@@ -1,6 +1,7 @@
 package oauthd_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -381,5 +382,39 @@ func TestConsentSingleUse(t *testing.T) {
 	second := b.decide(e, r, "approve")
 	if first.status != http.StatusSeeOther || second.status != http.StatusBadRequest || second.location() != "" {
 		t.Errorf("first %d, second %d %q; want 303 then a 400 page", first.status, second.status, second.location())
+	}
+}
+
+// RFC 8252 §7.3 lets a native app (a public client) take any port on a
+// loopback redirect URI; a confidential client's redirect URIs match
+// exactly (OIDC Core §3.1.2.1, RFC 9700 §4.1.3): a request for another
+// port gets the error page, never a redirect.
+func TestLoopbackAnyPortForPublicClientsOnly(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.store.CreateClient(ctx, &oauthd.Client{ID: "local_web", SecretHash: hash(t, "local-secret"), RedirectURIs: []string{"http://127.0.0.1:5000/cb"},
+		GrantTypes: []string{oauthd.GrantAuthorizationCode}, Scopes: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, client, uri string
+		redirect          bool
+	}{
+		{"RFC8252_7.3/public_client_other_port", "public_app", "http://127.0.0.1:5001/cb", true},
+		{"OIDC_3.1.2.1/confidential_client_registered_port", "local_web", "http://127.0.0.1:5000/cb", true},
+		{"OIDC_3.1.2.1/confidential_client_other_port", "local_web", "http://127.0.0.1:5001/cb", false},
+		{"OIDC_3.1.2.1/confidential_client_no_port", "local_web", "http://127.0.0.1/cb", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := []string{"client_id", tc.client, "redirect_uri", tc.uri, "prompt", "none"}
+			if tc.client == "public_app" {
+				v = append(v, "code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method", "S256")
+			}
+			r := e.browser().get(e.authorizeURL(v...))
+			got := r.status == http.StatusSeeOther && strings.HasPrefix(r.location(), tc.uri)
+			if got != tc.redirect {
+				t.Errorf("%s: %d %q (page %s); want redirect %v", tc.uri, r.status, r.location(), r.pageKind(), tc.redirect)
+			}
+		})
 	}
 }

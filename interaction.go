@@ -398,7 +398,7 @@ func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *
 	switch {
 	case client.Predates(ar.CreatedAt):
 		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was registered again since this sign-in began; start again from the application"}
-	case !MatchRedirectURI(client.RedirectURIs, ar.RedirectURI):
+	case !redirectAllowed(client, ar.RedirectURI):
 		return nil, nil, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is no longer registered for this application; start again from the application"}
 	case !subset(ar.Scopes, client.Scopes):
 		return nil, nil, &Error{Code: PageBadRequest, Description: "the application may no longer ask for this scope; start again from the application"}

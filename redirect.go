@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -32,6 +33,18 @@ func MatchRedirectURI(registered []string, requested string) bool {
 		}
 	}
 	return false
+}
+
+// redirectAllowed reports whether uri is one of c's redirect URIs: an
+// exact match, or for a public client (a native app, RFC 8252 §7.3, which
+// takes a free port when it starts) a loopback IP URI on any port. A
+// confidential client is a server-side application with a port of its
+// own: its URIs match exactly (OIDC Core §3.1.2.1, RFC 9700 §4.1.3).
+func redirectAllowed(c *Client, uri string) bool {
+	if c.Public {
+		return MatchRedirectURI(c.RedirectURIs, uri)
+	}
+	return uri != "" && slices.Contains(c.RedirectURIs, uri)
 }
 
 // loopback parses s as an http URI whose host is a loopback IP literal,

@@ -48,12 +48,17 @@ func testKeysCommands(t *testing.T, db string) {
 	if len(from) != 2 || !(until[0] == from[1] || until[1] == from[0]) {
 		t.Errorf("keys list after rotate:\n%s; want the old ES256 key to sign until the new one's start", out)
 	}
-	for name, vars := range map[string]map[string]string{
-		"missing key": {"OAUTHD_DB": db},
-		"wrong key":   {"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg="},
-		"short key":   {"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "c2hvcnQ="},
+	for name, c := range map[string]struct {
+		vars map[string]string
+		cmd  string
+	}{
+		// keys list lists from the records without the key
+		// (TestKeysCommandsReadConfig); rotate must encrypt what it stores.
+		"missing key": {map[string]string{"OAUTHD_DB": db}, "rotate"},
+		"wrong key":   {map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg="}, "list"},
+		"short key":   {map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "c2hvcnQ="}, "list"},
 	} {
-		if code, _, errs := oauthdEnv(t, vars, "keys", "list"); code != 1 || !strings.Contains(strings.ToLower(errs), "key") {
+		if code, _, errs := oauthdEnv(t, c.vars, "keys", c.cmd); code != 1 || !strings.Contains(strings.ToLower(errs), "key") {
 			t.Errorf("%s: %d %s; want an error", name, code, errs)
 		}
 	}
