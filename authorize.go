@@ -143,6 +143,13 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 	if !subset(scopes, client.Scopes) {
 		return ar, client, errorf(ErrorInvalidScope, "the requested scope is not allowed for this application")
 	}
+	if !strings.Contains(ar.ResponseType, "code") {
+		// OIDC Core §11: offline_access is ignored unless the response
+		// type returns a code; no refresh token comes from the front
+		// channel, and the scope returned (RFC 6749 §4.2.2) and shown on
+		// the consent page is what is granted.
+		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
+	}
 	ar.Scopes = scopes
 
 	if e := p.parsePKCE(ps, client, ar); e != nil {

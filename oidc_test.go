@@ -231,6 +231,22 @@ func TestImplicitAndHybrid(t *testing.T) {
 			}
 		})
 	}
+	// OIDC Core §11: offline_access is ignored without a code in the
+	// response; the scope returned is what was granted (RFC 6749 §4.2.2).
+	t.Run("OIDC_Core_11/offline_access_ignored_without_code", func(t *testing.T) {
+		r := b.get(e.oidcURL("response_type", "id_token token", "scope", "openid email offline_access"))
+		for strings.HasPrefix(r.location(), "/") {
+			r = b.follow(e, r)
+		}
+		u, _ := url.Parse(r.location())
+		q := responseParams(u)
+		if q.Get("access_token") == "" || q.Get("refresh_token") != "" || q.Get("scope") != "openid email" {
+			t.Errorf("response %v; want an access token, no refresh token, scope \"openid email\"", q)
+		}
+		if in := e.introspect(oidcAuth, "token", q.Get("access_token")); in.page["scope"] != "openid email" {
+			t.Errorf("introspection scope %v; want \"openid email\"", in.page["scope"])
+		}
+	})
 	errCase := func(name, code string, kv ...string) {
 		t.Run(name, func(t *testing.T) {
 			r := b.get(e.oidcURL(kv...))
