@@ -33,13 +33,13 @@ func newTheme(primary, accent string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Button text is black or white, whichever reads better: one of the
-		// two always reaches 4.5:1.
-		on := uint32(0xffffff)
-		if contrast(c, 0x000000) > contrast(c, on) {
-			on = 0x000000
+		fmt.Fprintf(&b, ":root{--primary:%s;--on-primary:%s}\n", hex(c), hex(onColor(c)))
+		if contrast(c, cardDark) < minUIContrast {
+			// Too dark to tell from the dark card (WCAG 1.4.11): its
+			// lighter tint there, with the text that reads on it.
+			d := lighten(c, cardDark, minUIContrast)
+			fmt.Fprintf(&b, "@media (prefers-color-scheme:dark){:root{--primary:%s;--on-primary:%s}}\n", hex(d), hex(onColor(d)))
 		}
-		fmt.Fprintf(&b, ":root{--primary:%s;--on-primary:%s}\n", hex(c), hex(on))
 	}
 	if accent != "" {
 		c, err := parseColor("AccentColor", accent)
@@ -50,11 +50,43 @@ func newTheme(primary, accent string) ([]byte, error) {
 			return nil, fmt.Errorf("ui: AccentColor: %q contrasts %.1f:1 with the white card; links need %.1f:1", accent, r, minContrast)
 		}
 		fmt.Fprintf(&b, ":root{--accent:%s}\n", hex(c))
-		if contrast(c, cardDark) >= minContrast {
-			fmt.Fprintf(&b, "@media (prefers-color-scheme:dark){:root{--accent:%s}}\n", hex(c))
+		if contrast(c, cardDark) < minContrast {
+			// This sheet comes after oauthd.css, whose dark mode accent
+			// the rule above replaces: links and the focus outline would
+			// vanish on the dark card. There they take the colour's
+			// lighter tint that reads on it.
+			fmt.Fprintf(&b, "@media (prefers-color-scheme:dark){:root{--accent:%s}}\n", hex(lighten(c, cardDark, minContrast)))
 		}
 	}
 	return []byte(b.String()), nil
+}
+
+// minUIContrast is the WCAG 2 level AA contrast of user interface
+// components against what is next to them (1.4.11).
+const minUIContrast = 3
+
+// onColor is the text colour on a background c: black or white, whichever
+// reads better (one of the two always reaches 4.5:1).
+func onColor(c uint32) uint32 {
+	if contrast(c, 0x000000) > contrast(c, 0xffffff) {
+		return 0x000000
+	}
+	return 0xffffff
+}
+
+// lighten mixes c with white, as little as needed for it to contrast min:1
+// with bg (a dark background: white contrasts 14.7:1 with the dark card).
+func lighten(c, bg uint32, min float64) uint32 {
+	mix := func(t float64) uint32 {
+		ch := func(v uint32) uint32 { return uint32(math.Round(float64(v&0xff) + (255-float64(v&0xff))*t)) }
+		return ch(c>>16)<<16 | ch(c>>8)<<8 | ch(c)
+	}
+	for i := 0; i <= 100; i++ {
+		if m := mix(float64(i) / 100); contrast(m, bg) >= min {
+			return m
+		}
+	}
+	return 0xffffff
 }
 
 // parseColor parses #rgb, #rrggbb or a CSS colour name (any case) into

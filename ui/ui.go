@@ -43,12 +43,15 @@ type Options struct {
 	ThemeDir string
 	// PrimaryColor is the background of the main buttons, as #rgb, #rrggbb
 	// or a CSS colour name. The button text is black or white, whichever
-	// contrasts more.
+	// contrasts more. In dark mode a colour that contrasts less than 3:1
+	// with the dark card (WCAG 1.4.11) is replaced by its lightest-needed
+	// tint that does.
 	PrimaryColor string
 	// AccentColor is the colour of links and of the keyboard focus outline,
 	// in the same forms as PrimaryColor. It must contrast at least 4.5:1
-	// with the white card; in dark mode it is used only if it also
-	// contrasts 4.5:1 with the dark card.
+	// with the white card; in dark mode, where it must contrast 4.5:1 with
+	// the dark card, a colour that does not is replaced by its
+	// lightest-needed tint that does.
 	AccentColor string
 	// ScopeDescriptions describe scopes on the consent page, by scope name.
 	// They replace the built-in descriptions (openid, profile, email,

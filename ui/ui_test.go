@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -742,9 +744,28 @@ func TestColours(t *testing.T) {
 	if w.Code != 200 || w.Header().Get("Content-Type") != "text/css; charset=utf-8" {
 		t.Fatalf("theme.css = %d %q; want 200 text/css", w.Code, w.Header().Get("Content-Type"))
 	}
-	// Black text on gold, and #036 only in light mode (too dark for the dark card).
-	mustContain(t, w.Body.String(), "--primary:#ffd700;--on-primary:#000000", ":root{--accent:#003366}")
-	mustNotContain(t, w.Body.String(), "prefers-color-scheme")
+	// Black text on gold; #036 in light mode, and in dark mode (too dark
+	// for the dark card, WCAG 1.4.3) a lighter tint of it that reads there:
+	// the theme comes after oauthd.css and would otherwise replace its dark
+	// mode accent with the unreadable one.
+	css := w.Body.String()
+	mustContain(t, css, "--primary:#ffd700;--on-primary:#000000", ":root{--accent:#003366}")
+	dark := themeDarkVars(t, css)
+	if a, ok := dark["--accent"]; !ok || contrastOf(t, a, "#1f2937") < 4.5 {
+		t.Errorf("dark mode accent %q in\n%s\nwant one that contrasts 4.5:1 with the dark card", a, css)
+	}
+	if _, ok := dark["--primary"]; ok {
+		t.Errorf("gold, readable on the dark card, was replaced in dark mode:\n%s", css)
+	}
+
+	// The README's example theme: a navy accent and a dark blue primary.
+	p = newPages(t, ui.Options{PrimaryColor: "#0b5394", AccentColor: "navy"})
+	css = get(t, p.Static(), http.MethodGet, "/static/theme.css").Body.String()
+	dark = themeDarkVars(t, css)
+	if contrastOf(t, dark["--accent"], "#1f2937") < 4.5 || contrastOf(t, dark["--primary"], "#1f2937") < 3 ||
+		contrastOf(t, dark["--primary"], dark["--on-primary"]) < 4.5 {
+		t.Errorf("dark mode of primary #0b5394, accent navy:\n%s\nwant links 4.5:1 and buttons 3:1 on the dark card, button text 4.5:1", css)
+	}
 
 	p = newPages(t, ui.Options{PrimaryColor: "#abc", AccentColor: "darkviolet"})
 	w = get(t, p.Static(), http.MethodGet, "/static/theme.css")
@@ -850,4 +871,46 @@ func TestConcurrentRendering(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// themeDarkVars are the custom properties theme.css sets in dark mode.
+func themeDarkVars(t *testing.T, css string) map[string]string {
+	t.Helper()
+	vars := map[string]string{}
+	for _, rule := range strings.Split(css, "\n") {
+		body, ok := strings.CutPrefix(rule, "@media (prefers-color-scheme:dark){:root{")
+		if !ok {
+			continue
+		}
+		for _, decl := range strings.Split(strings.TrimSuffix(body, "}}"), ";") {
+			if k, v, ok := strings.Cut(decl, ":"); ok {
+				vars[k] = v
+			}
+		}
+	}
+	return vars
+}
+
+// contrastOf is the WCAG contrast ratio of two #rrggbb colours.
+func contrastOf(t *testing.T, a, b string) float64 {
+	t.Helper()
+	lum := func(s string) float64 {
+		v, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 16, 32)
+		if err != nil || len(s) != 7 {
+			t.Fatalf("colour %q", s)
+		}
+		ch := func(x uint64) float64 {
+			c := float64(x&0xff) / 255
+			if c <= 0.04045 {
+				return c / 12.92
+			}
+			return math.Pow((c+0.055)/1.055, 2.4)
+		}
+		return 0.2126*ch(v>>16) + 0.7152*ch(v>>8) + 0.0722*ch(v)
+	}
+	x, y := lum(a), lum(b)
+	if x < y {
+		x, y = y, x
+	}
+	return (x + 0.05) / (y + 0.05)
 }
