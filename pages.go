@@ -1,6 +1,9 @@
 package oauthd
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Pages renders the HTML a person sees. Package ui implements it with
 // html/template; a program can bring its own.
@@ -52,6 +55,9 @@ type LoginPage struct {
 	Username string
 	// Error is a message key: "invalid_credentials" or "too_many_attempts".
 	Error string
+	// RetryAfter is, with too_many_attempts, how long until the form is
+	// checked again (the Retry-After of the answer).
+	RetryAfter time.Duration
 	// Client is the application the person is signing in to; may be nil.
 	Client *Client
 }

@@ -536,5 +536,5 @@ func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, ar *Au
 	}
 	w.Header().Set("Retry-After", retryAfter(wait))
 	p.cfg.Pages.Login(w, r, &LoginPage{Page: p.page(r, http.StatusTooManyRequests, ar), Action: LoginPath, AuthReqID: id,
-		CSRF: csrfToken(browser, "login", id), Username: username, Error: "too_many_attempts", Client: client})
+		CSRF: csrfToken(browser, "login", id), Username: username, Error: "too_many_attempts", RetryAfter: wait, Client: client})
 }

@@ -117,6 +117,9 @@ func TestLoginLimitParallel(t *testing.T) {
 	if got := r.header.Get("Retry-After"); got != "60" {
 		t.Errorf("Retry-After %q; want 60 (the first lockout, a minute)", got)
 	}
+	if got, _ := r.page["RetryAfter"].(float64); time.Duration(got) != time.Minute {
+		t.Errorf("the login page's RetryAfter %v; want a minute, as Retry-After says", time.Duration(got))
+	}
 	if n := cs.userLookups.Load() - before; n != 0 {
 		t.Errorf("%d password checks during the lockout; want 0", n)
 	}

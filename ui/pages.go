@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -23,6 +24,9 @@ func (p *Pages) Login(w http.ResponseWriter, r *http.Request, lp *oauthd.LoginPa
 			id = "login.error.generic"
 		}
 		v.Message = v.T(id)
+		if lp.Error == "too_many_attempts" && lp.RetryAfter > 0 {
+			v.Message = v.T("login.error.too_many_attempts_wait", v.wait(lp.RetryAfter))
+		}
 	}
 	p.render(w, r, "login", statusOr(lp.Status, http.StatusOK), v)
 }
@@ -168,4 +172,21 @@ func (p *Pages) Logout(w http.ResponseWriter, r *http.Request, lp *oauthd.Logout
 		v.Title = v.T("logout.title", p.product)
 	}
 	p.render(w, r, "logout", statusOr(lp.Status, http.StatusOK), v)
+}
+
+// wait says how long d is in the page's language, rounded up to whole
+// seconds under a minute and to whole minutes above.
+func (v *View) wait(d time.Duration) string {
+	if d <= time.Minute {
+		n := int((d + time.Second - 1) / time.Second)
+		if n <= 1 {
+			return v.T("wait.second")
+		}
+		return v.T("wait.seconds", n)
+	}
+	n := int((d + time.Minute - 1) / time.Minute)
+	if n == 1 {
+		return v.T("wait.minute")
+	}
+	return v.T("wait.minutes", n)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/ui"
@@ -248,6 +249,26 @@ func TestLoginErrors(t *testing.T) {
 	}
 	got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, loginPage()) })
 	mustNotContain(t, got.body, "aria-invalid", "aria-describedby")
+
+	// A lockout says how long it lasts (the answer's Retry-After).
+	for _, tt := range []struct {
+		wait time.Duration
+		lang string
+		want string
+	}{
+		{time.Second, "en", "Too many attempts. Try again in 1 second."},
+		{45 * time.Second, "en", "Too many attempts. Try again in 45 seconds."},
+		{60 * time.Second, "en", "Too many attempts. Try again in 60 seconds."},
+		{61 * time.Second, "en", "Too many attempts. Try again in 2 minutes."},
+		{time.Hour, "en", "Too many attempts. Try again in 60 minutes."},
+		{45 * time.Second, "fr", "Trop de tentatives. Réessayez dans 45 secondes."},
+		{2 * time.Minute, "fr", "Trop de tentatives. Réessayez dans 2 minutes."},
+	} {
+		lp := loginPage()
+		lp.Error, lp.RetryAfter = "too_many_attempts", tt.wait
+		got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, lp) }, "Accept-Language", tt.lang)
+		mustContain(t, got.body, `id="login-error">`+tt.want+`</p>`)
+	}
 }
 
 // TestConsent checks the consent page against the seed's approve form
