@@ -177,7 +177,7 @@ func (p *Pages) Logout(w http.ResponseWriter, r *http.Request, lp *oauthd.Logout
 // wait says how long d is in the page's language, rounded up to whole
 // seconds under a minute and to whole minutes above.
 func (v *View) wait(d time.Duration) string {
-	if d <= time.Minute {
+	if d < time.Minute {
 		n := int((d + time.Second - 1) / time.Second)
 		if n <= 1 {
 			return v.T("wait.second")

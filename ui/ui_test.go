@@ -258,7 +258,7 @@ func TestLoginErrors(t *testing.T) {
 	}{
 		{time.Second, "en", "Too many attempts. Try again in 1 second."},
 		{45 * time.Second, "en", "Too many attempts. Try again in 45 seconds."},
-		{60 * time.Second, "en", "Too many attempts. Try again in 60 seconds."},
+		{60 * time.Second, "en", "Too many attempts. Try again in 1 minute."},
 		{61 * time.Second, "en", "Too many attempts. Try again in 2 minutes."},
 		{time.Hour, "en", "Too many attempts. Try again in 60 minutes."},
 		{45 * time.Second, "fr", "Trop de tentatives. Réessayez dans 45 secondes."},
