@@ -153,7 +153,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if first(ps, "action") == "cancel" {
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+			// Staying signed in: back to the application that asked,
+			// when it registered a home page, else to this site's.
+			to := "/"
+			if lr.client != nil && lr.client.ClientURI != "" {
+				to = lr.client.ClientURI
+			}
+			w.Header().Set("Location", to)
+			w.WriteHeader(http.StatusSeeOther)
 			return
 		}
 		if err := p.endSession(w, r); err != nil {

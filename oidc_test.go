@@ -718,6 +718,29 @@ func TestRPInitiatedLogout(t *testing.T) {
 	if r2 := b.post(e.url(oauthd.LogoutPath), tampered); r2.status != http.StatusForbidden {
 		t.Errorf("tampered confirmation: %d; want 403", r2.status)
 	}
+	// "Stay signed in" keeps the session and goes back to the
+	// application's home page (client_uri), or to this site's when it
+	// registered none.
+	stay := url.Values{}
+	for k, v := range f {
+		stay[k] = v
+	}
+	stay.Set("action", "cancel")
+	if r2 := b.post(e.url(oauthd.LogoutPath), stay); r2.status != http.StatusSeeOther || r2.location() != "/" {
+		t.Errorf("stay signed in, no client_uri: %d %q; want 303 to /", r2.status, r2.location())
+	}
+	c, err := e.store.Client(t.Context(), oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClientURI = "https://rp.example/home"
+	if err := e.store.UpdateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if r2 := b.post(e.url(oauthd.LogoutPath), stay); r2.status != http.StatusSeeOther || r2.location() != "https://rp.example/home" {
+		t.Errorf("stay signed in: %d %q; want 303 to the client_uri", r2.status, r2.location())
+	}
+	e.codeFlow(t, b, false) // still signed in
 	r = b.post(e.url(oauthd.LogoutPath), f)
 	if r.status != http.StatusSeeOther || r.location() != oidcLogoutURI+"?state=bye" {
 		t.Fatalf("confirmation: %d %q; want a redirect to %s?state=bye", r.status, r.location(), oidcLogoutURI)
