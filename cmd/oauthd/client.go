@@ -123,7 +123,8 @@ func sqlitePath(db string) (string, bool) {
 // clientFlags are the registration fields settable from the CLI.
 type clientFlags struct {
 	name, authMethod, logoURI, clientURI, idTokenAlg *string
-	redirects, postLogout, grants, scopes            listFlag
+	redirects, postLogout                            []string
+	grants, scopes                                   listFlag
 	responseTypes                                    commaListFlag
 	public, requirePKCE, skipConsent, resourceServer *bool
 	accessTTL, refreshTTL                            *time.Duration
@@ -132,8 +133,8 @@ type clientFlags struct {
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	f := &clientFlags{}
 	f.name = fs.String("name", "", "name shown on the consent page")
-	fs.Var(&f.redirects, "redirect-uri", "allowed redirect URI (repeat for several)")
-	fs.Var(&f.postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (repeatable)")
+	fs.Var(&uriFlag{"redirect-uri", &f.redirects}, "redirect-uri", "allowed redirect URI (one per flag: repeat it for several)")
+	fs.Var(&uriFlag{"post-logout-redirect-uri", &f.postLogout}, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (one per flag: repeat it for several)")
 	fs.Var(&f.grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
 	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
 	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code)`)

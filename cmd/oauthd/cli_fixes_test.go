@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/oauthd/oauthd/internal/app"
+)
+
+// storedRedirects is the redirect URIs stored for the client id in db.
+func storedRedirects(t *testing.T, db, id string) []string {
+	t.Helper()
+	s, err := app.OpenStore(context.Background(), db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := s.Client(context.Background(), id)
+	if err != nil {
+		t.Fatalf("client %s: %v", id, err)
+	}
+	return c.RedirectURIs
+}
+
+// A --redirect-uri value with whitespace is refused whole (not split into
+// several URIs, nor reported by its first word), and the message says to
+// repeat the flag; repeating it registers several URIs.
+func TestRedirectURIWithSpaces(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"client", "create", "--id", "web", "--redirect-uri", "not a url"}, "redirect-uri"},
+		{[]string{"client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb https://b.example/cb"}, "redirect-uri"},
+		{[]string{"client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb\thttps://b.example/cb"}, "redirect-uri"},
+		{[]string{"client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb", "--post-logout-redirect-uri", "https://a.example/ https://b.example/"}, "post-logout-redirect-uri"},
+	} {
+		value := tc.args[len(tc.args)-1]
+		code, out, errs := oauthdCmd(t, db, "", tc.args...)
+		if code != 2 || out != "" || !strings.HasPrefix(errs, "oauthd client create: ") || !strings.Contains(errs, strconv.Quote(value)) ||
+			!strings.Contains(errs, "repeat --"+tc.flag) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2, the whole value and 'repeat --%s'", value, code, out, errs, tc.flag)
+		}
+		if strings.Contains(errs, `"not"`) {
+			t.Errorf("%q: the message names the first word alone: %q", value, errs)
+		}
+		if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%q: the database was created", value)
+		}
+	}
+	// Two URIs not quoted: the second is an extra argument, and the hint
+	// says to repeat the flag, not to quote them as one.
+	code, _, errs := oauthdCmd(t, db, "", "client", "create", "--redirect-uri", "https://a.example/cb", "https://b.example/cb")
+	if code != 2 || !strings.Contains(errs, "repeat it for several") || strings.Contains(errs, "quote them") {
+		t.Errorf("unquoted second URI: exit %d, stderr %q; want the advice to repeat --redirect-uri", code, errs)
+	}
+	// Repeated, they are registered; and client update refuses spaces too.
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb",
+		"--redirect-uri", "https://b.example/cb"); code != 0 {
+		t.Fatalf("two --redirect-uri: exit %d, %s", code, errs)
+	}
+	if got := strings.Join(storedRedirects(t, db, "web"), " "); got != "https://a.example/cb https://b.example/cb" {
+		t.Errorf("redirect URIs = %q", got)
+	}
+	code, _, errs = oauthdCmd(t, db, "", "client", "update", "web", "--redirect-uri", "https://c.example/cb https://d.example/cb")
+	if code != 2 || !strings.Contains(errs, `"https://c.example/cb https://d.example/cb"`) || !strings.Contains(errs, "repeat --redirect-uri") {
+		t.Errorf("update with spaces: exit %d, stderr %q", code, errs)
+	}
+	if got := strings.Join(storedRedirects(t, db, "web"), " "); got != "https://a.example/cb https://b.example/cb" {
+		t.Errorf("after a refused update, redirect URIs = %q", got)
+	}
+}
