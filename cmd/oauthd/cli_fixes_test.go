@@ -76,3 +76,53 @@ func TestRedirectURIWithSpaces(t *testing.T) {
 		t.Errorf("after a refused update, redirect URIs = %q", got)
 	}
 }
+
+// A bad rotation period is named as it was given: the environment
+// variable when no flag was.
+func TestKeyRotationPeriodSource(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		vars map[string]string
+		args []string
+		want string
+		not  string
+	}{
+		{map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ROTATION_PERIOD": "banana"}, []string{"keys", "list"},
+			`OAUTHD_KEY_ROTATION_PERIOD "banana": use a duration of at least 1h`, "--key-rotation-period"},
+		{map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ROTATION_PERIOD": "5m"}, []string{"keys", "rotate"},
+			`OAUTHD_KEY_ROTATION_PERIOD "5m"`, "--key-rotation-period"},
+		{map[string]string{"OAUTHD_DB": db}, []string{"keys", "list", "--key-rotation-period", "banana"},
+			`--key-rotation-period "banana"`, "OAUTHD_KEY_ROTATION_PERIOD"},
+		{map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ROTATION_PERIOD": "720h"}, []string{"keys", "list", "--key-rotation-period", "banana"},
+			`--key-rotation-period "banana"`, "OAUTHD_KEY_ROTATION_PERIOD"},
+	} {
+		code, out, errs := oauthdEnv(t, tc.vars, tc.args...)
+		if code != 1 || out != "" || !strings.Contains(errs, tc.want) || strings.Contains(errs, tc.not) {
+			t.Errorf("%v %v: exit %d, stdout %q, stderr %q; want exit 1 and %q, not %q", tc.vars, tc.args, code, out, errs, tc.want, tc.not)
+		}
+	}
+	// The flag wins over a bad variable.
+	vars := map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ROTATION_PERIOD": "banana"}
+	if code, _, errs := oauthdEnv(t, vars, "keys", "list", "--key-rotation-period", "720h"); code != 0 {
+		t.Errorf("a good flag over a bad variable: exit %d, %s", code, errs)
+	}
+}
+
+// keys rotate on a database whose keys are encrypted, without the key
+// encryption key, says how to give it.
+func TestKeysRotateWithoutKEKNamesTheFix(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	kek := map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="}
+	if code, _, errs := oauthdEnv(t, kek, "keys", "list"); code != 0 {
+		t.Fatalf("keys list: %s", errs)
+	}
+	code, out, errs := oauthdEnv(t, map[string]string{"OAUTHD_DB": db}, "keys", "rotate", "--alg", "ES256")
+	if code != 1 || out != "" || len(lines(errs)) != 1 || !strings.Contains(errs, "encrypted at rest") ||
+		!strings.Contains(errs, "set OAUTHD_KEY_ENCRYPTION_KEY") || !strings.Contains(errs, "key.encryption_key") {
+		t.Errorf("keys rotate without the key: exit %d, stdout %q, stderr %q; want exit 1 and one line naming OAUTHD_KEY_ENCRYPTION_KEY and key.encryption_key", code, out, errs)
+	}
+	// Nothing was rotated: with the key, the list has the three first keys.
+	if code, out, errs := oauthdEnv(t, kek, "keys", "list"); code != 0 || strings.Count(out, "\n") != 4 {
+		t.Errorf("keys list after the refused rotation: %d %s %s; want 3 keys", code, out, errs)
+	}
+}
