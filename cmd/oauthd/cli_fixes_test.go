@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd/internal/app"
 )
@@ -124,5 +125,42 @@ func TestKeysRotateWithoutKEKNamesTheFix(t *testing.T) {
 	// Nothing was rotated: with the key, the list has the three first keys.
 	if code, out, errs := oauthdEnv(t, kek, "keys", "list"); code != 0 || strings.Count(out, "\n") != 4 {
 		t.Errorf("keys list after the refused rotation: %d %s %s; want 3 keys", code, out, errs)
+	}
+}
+
+// keys rotate counts an algorithm given twice once; a second rotation
+// right after the first ends the publication of the key it replaced
+// before that key signed for long, rather than a rotation period later.
+func TestKeysRotateRepeatedAlg(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	vars := map[string]string{"OAUTHD_DB": db}
+	if code, _, errs := oauthdEnv(t, vars, "keys", "list"); code != 0 {
+		t.Fatalf("keys list: %s", errs)
+	}
+	for _, args := range [][]string{{"--alg", "RS256", "--alg", "RS256"}, {"--alg", "RS256,RS256"}} {
+		code, out, errs := oauthdEnv(t, vars, append([]string{"keys", "rotate"}, args...)...)
+		if code != 0 || strings.Count(out, " next ") != 1 {
+			t.Errorf("keys rotate %v: exit %d, %s %s; want one next RS256 key", args, code, out, errs)
+		}
+	}
+	_, out, _ := oauthdEnv(t, vars, "keys", "list")
+	var rs [][]string // KID ALG STATE FROM UNTIL PUBLISHED ENCRYPTED
+	for _, l := range lines(out)[1:] {
+		if f := strings.Fields(l); len(f) == 7 && f[1] == "RS256" {
+			rs = append(rs, f)
+		}
+	}
+	if len(rs) != 3 {
+		t.Fatalf("keys list:\n%s; want 3 RS256 keys (the first and one per rotation)", out)
+	}
+	// The first rotation's key signs until the second's starts, and is
+	// published until then plus the ID tokens' lifetime and a margin,
+	// not for the rotation period.
+	first, second := rs[1], rs[2]
+	from, _ := time.Parse(time.RFC3339, second[3])
+	until, _ := time.Parse(time.RFC3339, first[4])
+	published, _ := time.Parse(time.RFC3339, first[5])
+	if !until.Equal(from) || published.After(from.Add(24*time.Hour)) {
+		t.Errorf("keys list:\n%s; want the first rotation's key to sign until the second's starts, and published for at most a day more", out)
 	}
 }
