@@ -164,3 +164,85 @@ func TestKeysRotateRepeatedAlg(t *testing.T) {
 		t.Errorf("keys list:\n%s; want the first rotation's key to sign until the second's starts, and published for at most a day more", out)
 	}
 }
+
+// client update --rotate-secret --secret S is a usage error naming both
+// flags, and changes nothing; the secret is not shown.
+func TestRotateSecretConflictsWithSecret(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb"); code != 0 {
+		t.Fatalf("create: %s", errs)
+	}
+	for _, args := range [][]string{
+		{"client", "update", "web", "--rotate-secret", "--secret", "foo-foo-foo-foo-foo"},
+		{"client", "update", "--secret=foo-foo-foo-foo-foo", "web", "--rotate-secret", "--name", "Web"},
+	} {
+		code, out, errs := oauthdCmd(t, db, "", args...)
+		if code != 2 || out != "" || len(lines(errs)) != 1 || !strings.HasPrefix(errs, "oauthd client update: ") ||
+			!strings.Contains(errs, "--rotate-secret") || !strings.Contains(errs, "--secret") || !strings.Contains(errs, "conflict") ||
+			strings.Contains(errs, "foo-foo") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line naming both flags, without the secret", args, code, out, errs)
+		}
+	}
+	if _, out, _ := oauthdCmd(t, db, "", "client", "show", "web"); strings.Contains(out, "Web") {
+		t.Errorf("the refused update changed the client:\n%s", out)
+	}
+	// Each alone still works.
+	if code, out, errs := oauthdCmd(t, db, "", "client", "update", "web", "--rotate-secret"); code != 0 || !strings.Contains(out, "client_secret:") {
+		t.Errorf("--rotate-secret alone: exit %d, %s %s", code, out, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "update", "web", "--secret", "a-long-enough-secret-value"); code != 0 || errs != "" {
+		t.Errorf("--secret alone: exit %d, stderr %q", code, errs)
+	}
+}
+
+// A client secret given with --secret shorter than 16 characters, and a
+// password shorter than 8, are accepted with a warning on standard error
+// that recommends a generated secret (or a longer password) and does not
+// show the value; longer ones, and generated secrets, get none.
+func TestShortSecretAndPasswordWarn(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	warned := func(what, errs, value string, want ...string) {
+		t.Helper()
+		if !strings.Contains(errs, "oauthd: warning: ") || strings.Contains(errs, value) {
+			t.Errorf("%s: stderr %q; want a warning without the value", what, errs)
+		}
+		for _, w := range want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr %q; want %q in the warning", what, errs, w)
+			}
+		}
+	}
+	code, out, errs := oauthdCmd(t, db, "", "client", "create", "--id", "a", "--secret", "zq", "--redirect-uri", "https://a.example/cb")
+	if code != 0 || !strings.Contains(out, "client_id:     a") {
+		t.Fatalf("create with a short secret: exit %d, %s %s; want it created", code, out, errs)
+	}
+	warned("client create --secret zq", errs, "zq\n", "client secret", "at least 16", "leave --secret out")
+	code, _, errs = oauthdCmd(t, db, "", "client", "update", "a", "--secret", "s3cr3t")
+	if code != 0 {
+		t.Fatalf("update with a short secret: exit %d, %s", code, errs)
+	}
+	warned("client update --secret s3cr3t", errs, "s3cr3t", "at least 16", "leave --secret out")
+	for _, args := range [][]string{
+		{"client", "create", "--id", "b", "--secret", "0123456789abcdef", "--redirect-uri", "https://a.example/cb"},
+		{"client", "create", "--id", "c", "--redirect-uri", "https://a.example/cb"},
+		{"client", "update", "c", "--rotate-secret"},
+	} {
+		if code, _, errs := oauthdCmd(t, db, "", args...); code != 0 || strings.Contains(errs, "warning") {
+			t.Errorf("%v: exit %d, stderr %q; want no warning", args, code, errs)
+		}
+	}
+	code, out, errs = oauthdCmd(t, db, "a\n", "user", "add", "carol", "--password-stdin")
+	if code != 0 || !strings.Contains(out, "added user carol") {
+		t.Fatalf("user add with a short password: exit %d, %s %s; want the user added", code, out, errs)
+	}
+	warned("user add, password a", errs, `"a"`, "password", "at least 8")
+	code, _, errs = oauthdCmd(t, db, "1234567\n", "user", "passwd", "carol", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("user passwd: exit %d, %s", code, errs)
+	}
+	warned("user passwd, 7 characters", errs, "1234567", "password", "at least 8")
+	// The README's example password gets no warning.
+	if code, _, errs := oauthdCmd(t, db, "s3cret-passw0rd\n", "user", "add", "bob", "--password-stdin"); code != 0 || strings.Contains(errs, "warning") {
+		t.Errorf("user add with the README's password: exit %d, stderr %q; want no warning", code, errs)
+	}
+}

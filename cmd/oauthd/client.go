@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
@@ -329,6 +330,8 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	if !c.Public {
 		if plain == "" {
 			plain = oauthd.RandomToken()
+		} else {
+			warnShortSecret(e, plain)
 		}
 		h, err := secret.Hash(plain)
 		if err != nil {
@@ -361,6 +364,21 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	}
 	printExample(e, c, plain, *issuer)
 	return nil
+}
+
+// minSecretLen is the length under which a client secret given with
+// --secret gets a warning: a generated one (oauthd.RandomToken) has 43
+// characters, 256 bits.
+const minSecretLen = 16
+
+// warnShortSecret warns on standard error, without showing it, about a
+// client secret given with --secret that is shorter than minSecretLen.
+// It is a warning, not a refusal: scripts that set a known secret
+// (tests, a migration from another server) keep working.
+func warnShortSecret(e *env, plain string) {
+	if n := utf8.RuneCountInString(plain); n < minSecretLen {
+		fmt.Fprintf(e.stderr, "oauthd: warning: the client secret given with --secret has %d characters; at least %d are recommended, and a generated secret is best: leave --secret out\n", n, minSecretLen)
+	}
 }
 
 // printExample prints a working authorize URL and the curl that follows.
@@ -405,6 +423,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	set := setFlags(fs)
+	if set["rotate-secret"] && set["secret"] {
+		return usageError(fs, "--rotate-secret and --secret conflict: give --rotate-secret for a generated secret, or --secret to set one")
+	}
 	changes := false
 	for name := range set {
 		changes = changes || isChangeFlag(name)
@@ -441,6 +462,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		}
 		c.SecretHash = ""
 	case plain != "":
+		if !*rotate {
+			warnShortSecret(e, plain)
+		}
 		if c.SecretHash, err = secret.Hash(plain); err != nil {
 			return err
 		}
