@@ -246,3 +246,87 @@ func TestShortSecretAndPasswordWarn(t *testing.T) {
 		t.Errorf("user add with the README's password: exit %d, stderr %q; want no warning", code, errs)
 	}
 }
+
+// A response type the client's grants do not allow is refused, on create
+// and update, with the grant to add: the Provider would refuse every
+// authorization request of the client with it
+// (Provider.checkResponseType). One the Provider does not serve is
+// refused too; one with its values in another order is stored as the
+// Provider compares it.
+func TestResponseTypeNeedsItsGrant(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	vars := map[string]string{"OAUTHD_DB": db}
+	cb := []string{"--redirect-uri", "https://a.example/cb"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--response-type", "token"}, []string{`--response-type "token" needs --grant implicit`, "authorization_code,refresh_token"}},
+		{[]string{"--grant", "authorization_code,refresh_token", "--response-type", "token"}, []string{"needs --grant implicit"}},
+		{[]string{"--response-type", "id_token"}, []string{`"id_token" needs --grant implicit`}},
+		{[]string{"--response-type", "id_token token"}, []string{"needs --grant implicit"}},
+		{[]string{"--grant", "implicit", "--response-type", "code"}, []string{`"code" needs --grant authorization_code`}},
+		{[]string{"--grant", "implicit", "--response-type", "code id_token"}, []string{"needs --grant authorization_code"}},
+		{[]string{"--grant", "authorization_code", "--response-type", "code token"}, []string{"needs --grant implicit"}},
+		{[]string{"--grant", "client_credentials", "--response-type", "id_token code"}, []string{"needs --grant authorization_code and --grant implicit"}},
+		{[]string{"--grant", "authorization_code,implicit", "--response-type", "none"}, []string{`--response-type "none": use code, token`}},
+		{[]string{"--grant", "authorization_code,implicit", "--response-type", "code code"}, []string{`--response-type "code code": use`}},
+	} {
+		code, out, errs := oauthdEnv(t, vars, append(append([]string{"client", "create", "--id", "x"}, cb...), tc.args...)...)
+		ok := code == 1 && out == "" && len(lines(errs)) == 1
+		for _, w := range tc.want {
+			ok = ok && strings.Contains(errs, w)
+		}
+		if !ok {
+			t.Errorf("create %v: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused create made the database")
+	}
+	// Allowed: each type with its grants; values in another order are
+	// stored in the Provider's order, a repeated type once.
+	for id, args := range map[string][]string{
+		"c1": {"--response-type", "code"},
+		"c2": {"--grant", "implicit", "--response-type", "token"},
+		"c3": {"--grant", "implicit", "--response-type", "id_token,id_token token"},
+		"c4": {"--grant", "authorization_code,implicit", "--response-type", "token id_token code,code", "--response-type", "code id_token token"},
+		"c5": {"--grant", "client_credentials"},
+	} {
+		a := append([]string{"client", "create", "--id", id}, args...)
+		if id != "c5" {
+			a = append(a, cb...)
+		}
+		if code, _, errs := oauthdEnv(t, vars, a...); code != 0 {
+			t.Errorf("create %v: exit %d, %s", args, code, errs)
+		}
+	}
+	s, err := app.OpenStore(context.Background(), db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Client(context.Background(), "c4")
+	s.Close()
+	if err != nil || strings.Join(c.ResponseTypes, "|") != "code id_token token|code" {
+		t.Errorf("c4's response types = %q, %v; want code id_token token|code", c.ResponseTypes, err)
+	}
+	// Update: removing the grant a listed type needs, or adding a type
+	// the grants do not allow, is refused and changes nothing.
+	for _, args := range [][]string{
+		{"client", "update", "c2", "--grant", "authorization_code"},
+		{"client", "update", "c1", "--response-type", "token"},
+		{"client", "update", "c4", "--grant", "implicit"},
+	} {
+		code, _, errs := oauthdEnv(t, vars, append(args, cb...)...)
+		if code != 1 || !strings.Contains(errs, "needs --grant") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and the grant needed", args, code, errs)
+		}
+	}
+	if _, out, _ := oauthdEnv(t, vars, "client", "show", "c2"); !strings.Contains(out, "grant_types:                 implicit\n") {
+		t.Errorf("a refused update changed c2:\n%s", out)
+	}
+	// An update that gives both agrees.
+	if code, _, errs := oauthdEnv(t, vars, "client", "update", "c1", "--grant", "authorization_code,implicit", "--response-type", "code,token"); code != 0 {
+		t.Errorf("update with the grant and the type: exit %d, %s", code, errs)
+	}
+}

@@ -138,7 +138,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(&uriFlag{"post-logout-redirect-uri", &f.postLogout}, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (one per flag: repeat it for several)")
 	fs.Var(&f.grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
 	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
-	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code)`)
+	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code); code needs --grant authorization_code, the others --grant implicit (and the server's grants.enable_implicit_grant), the hybrid ones both`)
 	f.public = fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a single-page or native app")
 	f.authMethod = fs.String("auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post or none (public)")
 	f.requirePKCE = fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
@@ -213,7 +213,80 @@ func (f *clientFlags) apply(c *oauthd.Client, set map[string]bool) error {
 			c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
 		}
 	}
-	return validateClient(c)
+	if err := validateClient(c); err != nil {
+		return err
+	}
+	if set["grant"] || set["response-type"] {
+		// Checked when either changes (always on create), so that an
+		// update of another field does not fail on a client registered
+		// before this check.
+		return checkResponseTypes(c)
+	}
+	return nil
+}
+
+// responseTypeGrants are the response types the Provider serves and the
+// grants a client needs for each, as oauthd.Provider.checkResponseType
+// decides: code needs authorization_code; token and the OpenID Connect
+// implicit types need implicit; the hybrid types need both. (The server
+// also needs grants.enable_implicit_grant for every type but code.)
+var responseTypeGrants = map[string][]string{
+	"code":                {oauthd.GrantAuthorizationCode},
+	"token":               {oauthd.GrantImplicit},
+	"id_token":            {oauthd.GrantImplicit},
+	"id_token token":      {oauthd.GrantImplicit},
+	"code id_token":       {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+	"code token":          {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+	"code id_token token": {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+}
+
+// responseTypeOrder is the order of the values of a response type as the
+// specifications spell them, and as the Provider compares them.
+var responseTypeOrder = map[string]int{"code": 0, "id_token": 1, "token": 2}
+
+// checkResponseTypes refuses a response type the Provider does not serve,
+// or that the client's grants do not allow (the client could use it for
+// nothing), naming the grant to add. Each is stored as the Provider
+// compares it: "id_token code" as "code id_token"; one listed twice, once.
+func checkResponseTypes(c *oauthd.Client) error {
+	var out []string
+	for _, rt := range c.ResponseTypes {
+		parts := strings.Fields(rt)
+		slices.SortStableFunc(parts, func(a, b string) int {
+			oa, oka := responseTypeOrder[a]
+			ob, okb := responseTypeOrder[b]
+			if !oka || !okb {
+				return strings.Compare(a, b)
+			}
+			return oa - ob
+		})
+		norm := strings.Join(parts, " ")
+		need, ok := responseTypeGrants[norm]
+		if !ok {
+			return fmt.Errorf("--response-type %q: use code, token, id_token, \"id_token token\", \"code id_token\", \"code token\" or \"code id_token token\"", rt)
+		}
+		var missing, flags []string
+		for _, g := range need {
+			if !c.AllowsGrant(g) {
+				missing, flags = append(missing, g), append(flags, "--grant "+g)
+			}
+		}
+		if len(missing) > 0 {
+			grants := strings.Join(c.GrantTypes, ",")
+			if grants == "" {
+				grants = "none"
+			}
+			return fmt.Errorf("--response-type %q needs %s, but the client's grants are %s, so it could not use it: give --grant with every grant the client uses (e.g. --grant %s), or leave the response type out",
+				rt, strings.Join(flags, " and "), grants, strings.Join(append(slices.Clone(c.GrantTypes), missing...), ","))
+		}
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
+		}
+	}
+	if c.ResponseTypes != nil {
+		c.ResponseTypes = out
+	}
+	return nil
 }
 
 // validateClient checks a client's registration fields, naming the flag at fault.
