@@ -330,3 +330,51 @@ func TestResponseTypeNeedsItsGrant(t *testing.T) {
 		t.Errorf("update with the grant and the type: exit %d, %s", code, errs)
 	}
 }
+
+// client create refuses an issuer serve refuses (app.Config.Validate),
+// naming where it came from, before it creates anything; the URLs it
+// prints then start with a good one.
+func TestClientCreateIssuerValidated(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "o.db")
+	cfg := filepath.Join(dir, "oauthd.yaml")
+	if err := os.WriteFile(cfg, []byte("db: "+db+"\nissuer: https://file.example.com/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cb := []string{"client", "create", "--redirect-uri", "https://a.example/cb"}
+	for _, tc := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--issuer", "not a url"}, `--issuer: issuer "not a url" is not an absolute URL`},
+		{nil, []string{"--issuer", "https://x.example.com/"}, `--issuer: "https://x.example.com/" ends with /: write it without, "https://x.example.com"`},
+		{nil, []string{"--issuer", "http://x.example.com"}, "use https"},
+		{nil, []string{"--issuer", "https://x.example.com/auth"}, "has a path"},
+		{map[string]string{"OAUTHD_ISSUER": "https://x.example.com/"}, nil, `OAUTHD_ISSUER: "https://x.example.com/" ends with /`},
+		{map[string]string{"OAUTHD_ISSUER": "not a url"}, nil, `OAUTHD_ISSUER: issuer "not a url"`},
+		{map[string]string{"OAUTHD_CONFIG": cfg}, nil, `the issuer of the configuration file: "https://file.example.com/" ends with /`},
+	} {
+		vars := map[string]string{"OAUTHD_DB": db}
+		for k, v := range tc.vars {
+			vars[k] = v
+		}
+		code, out, errs := oauthdEnv(t, vars, append(cb, tc.args...)...)
+		if code != 1 || out != "" || len(lines(errs)) != 1 || !strings.HasPrefix(errs, "oauthd: ") || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v %v: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.vars, tc.args, code, out, errs, tc.want)
+		}
+		if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v %v: the database was created", tc.vars, tc.args)
+		}
+	}
+	// A good issuer: the flag over a bad variable, and the printed URLs.
+	code, out, errs := oauthdEnv(t, map[string]string{"OAUTHD_DB": db, "OAUTHD_ISSUER": "not a url"},
+		append(cb, "--issuer", "https://auth.example.com")...)
+	if code != 0 || !strings.Contains(out, "https://auth.example.com/oauth/authorize?") || !strings.Contains(out, "curl https://auth.example.com/oauth/token") {
+		t.Errorf("--issuer https://auth.example.com: exit %d, %s %s", code, out, errs)
+	}
+	if code, out, errs := oauthdEnv(t, map[string]string{"OAUTHD_DB": db}, append(cb, "--issuer", "http://127.0.0.1:8000")...); code != 0 ||
+		!strings.Contains(out, "http://127.0.0.1:8000/oauth/authorize?") {
+		t.Errorf("--issuer http://127.0.0.1:8000: exit %d, %s %s", code, out, errs)
+	}
+}

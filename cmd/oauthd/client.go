@@ -363,6 +363,14 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
+	set := setFlags(fs)
+	issuerFrom := "" // where an issuer given explicitly came from
+	if *issuer != "" {
+		issuerFrom = "OAUTHD_ISSUER"
+		if set["issuer"] {
+			issuerFrom = "--issuer"
+		}
+	}
 	if *issuer == "" {
 		// As serve derives it: the file's issuer, else its addr, with
 		// OAUTHD_ADDR over the file's.
@@ -372,15 +380,24 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		}
 		if err := c.ApplyEnv(e.getenv, "addr"); err == nil {
 			*issuer = c.Issuer
+			if *issuer != "" {
+				issuerFrom = "the issuer of the configuration file"
+			}
 			if *issuer == "" && (file.cfg != nil || e.getenv("OAUTHD_ADDR") != "") {
 				*issuer = c.DefaultIssuer()
 			}
 		}
 	}
+	if issuerFrom != "" {
+		// An issuer serve refuses would make the printed URLs wrong:
+		// refused before anything is created.
+		if err := checkIssuer(issuerFrom, *issuer); err != nil {
+			return err
+		}
+	}
 	if *issuer == "" {
 		*issuer = "http://localhost:8000"
 	}
-	set := setFlags(fs)
 	for _, k := range []string{"name", "redirect-uri", "post-logout-redirect-uri", "scope", "response-type", "public", "require-pkce", "skip-consent",
 		"resource-server", "access-token-ttl", "refresh-token-ttl", "logo-uri", "client-uri", "id-token-alg"} {
 		set[k] = true
@@ -436,6 +453,25 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, "public client: no secret; PKCE (S256) is required\n")
 	}
 	printExample(e, c, plain, *issuer)
+	return nil
+}
+
+// checkIssuer applies to the issuer v, which came from the flag or
+// variable name, the rule serve applies to its issuer (app.Config.Validate:
+// an absolute http(s) URL at the root of its host, http on loopback only,
+// without a query, a fragment or a trailing slash).
+func checkIssuer(name, v string) error {
+	c := app.Default()
+	c.Issuer = v
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	// Validate checks the issuer first, and names it; an error about
+	// another key is about the defaults, not v.
+	if msg, ok := strings.CutPrefix(err.Error(), "config: issuer: "); ok {
+		return fmt.Errorf("%s: %s (serve refuses it too)", name, msg)
+	}
 	return nil
 }
 
