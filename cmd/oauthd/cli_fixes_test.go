@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
 )
 
@@ -376,5 +377,62 @@ func TestClientCreateIssuerValidated(t *testing.T) {
 	if code, out, errs := oauthdEnv(t, map[string]string{"OAUTHD_DB": db}, append(cb, "--issuer", "http://127.0.0.1:8000")...); code != 0 ||
 		!strings.Contains(out, "http://127.0.0.1:8000/oauth/authorize?") {
 		t.Errorf("--issuer http://127.0.0.1:8000: exit %d, %s %s", code, out, errs)
+	}
+}
+
+// grants list shows only the consents the server honours: not those of a
+// client that no longer exists, nor those given to an earlier client with
+// the client_id of one registered since (Client.Predates).
+func TestGrantsListOnlyHonouredConsents(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "correct-horse\n", "user", "add", "ada", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %s", errs)
+	}
+	for _, id := range []string{"kept", "again"} {
+		if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", id, "--redirect-uri", "https://a.example/cb", "--scope", "email"); code != 0 {
+			t.Fatalf("client create %s: %s", id, errs)
+		}
+	}
+	ctx := context.Background()
+	s, err := app.OpenStore(ctx, db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UserByUsername(ctx, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Client(ctx, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, c := range []*oauthd.Consent{
+		{UserID: u.ID, ClientID: "kept", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now},
+		// The client was deleted.
+		{UserID: u.ID, ClientID: "gone", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now},
+		// Given to an earlier "again", deleted and registered again since.
+		{UserID: u.ID, ClientID: "again", Scopes: []string{"email"}, CreatedAt: again.CreatedAt.Add(-time.Hour), UpdatedAt: again.CreatedAt.Add(-time.Minute)},
+	} {
+		if err := s.SaveConsent(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	code, out, errs := oauthdCmd(t, db, "", "grants", "list", "ada")
+	if code != 0 || len(lines(out)) != 2 || !strings.HasPrefix(lines(out)[1], "kept ") || strings.Contains(out, "gone") || strings.Contains(out, "again") {
+		t.Errorf("grants list: exit %d, stdout %q, stderr %q; want the consent for kept alone", code, out, errs)
+	}
+	// A consent the new "again" got counts.
+	s, err = app.OpenStore(ctx, db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveConsent(ctx, &oauthd.Consent{UserID: u.ID, ClientID: "again", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, out, _ := oauthdCmd(t, db, "", "grants", "list", "ada"); len(lines(out)) != 3 || !strings.Contains(out, "\nagain ") {
+		t.Errorf("grants list after the new client's consent:\n%s; want kept and again", out)
 	}
 }
