@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -434,5 +435,65 @@ func TestGrantsListOnlyHonouredConsents(t *testing.T) {
 	s.Close()
 	if _, out, _ := oauthdCmd(t, db, "", "grants", "list", "ada"); len(lines(out)) != 3 || !strings.Contains(out, "\nagain ") {
 		t.Errorf("grants list after the new client's consent:\n%s; want kept and again", out)
+	}
+}
+
+// startDemoServer runs 'oauthd serve --demo' in this process on a new
+// database, on a port of 127.0.0.1 in 19500-19599, until the test ends,
+// and returns its URL.
+func startDemoServer(t *testing.T) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "demo.db")
+	for port := 19537; port < 19600; port++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr := make(chan string, 1)
+		done := make(chan int, 1)
+		var errb strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &syncWriter{w: &errb}, getenv: func(string) string { return "" },
+			ready: func(a string) { addr <- a }}
+		go func() {
+			done <- run(ctx, []string{"serve", "--demo", "--db", db, "--addr", "127.0.0.1:" + strconv.Itoa(port), "--log-level", "warn"}, e)
+		}()
+		select {
+		case a := <-addr:
+			t.Cleanup(func() { cancel(); <-done })
+			return "http://" + a
+		case <-done:
+			cancel()
+			continue // the port is taken: the next one
+		case <-time.After(30 * time.Second):
+			cancel()
+			t.Fatalf("serve --demo did not start: %s", errb.String())
+		}
+	}
+	t.Fatal("no free port in 19537-19599")
+	return ""
+}
+
+// bench --url against 'serve --demo' with the client_credentials scenario
+// (the default) fails, as the demo's test_client may not use that grant,
+// and the error says what to do; the flow scenario the message suggests
+// works with the demo client.
+func TestBenchDemoClientCredentialsHint(t *testing.T) {
+	url := startDemoServer(t)
+	bench := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		code := run(context.Background(), append([]string{"bench", "--url", url, "--connections", "1", "--duration", "300ms"}, args...), e)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := bench()
+	last := lines(errs)[len(lines(errs))-1]
+	if code != 1 || out != "" || !strings.Contains(last, "unauthorized_client") || !strings.Contains(last, "test_client") ||
+		!strings.Contains(last, "oauthd client create --grant client_credentials") || !strings.Contains(last, "--client-id and --client-secret") ||
+		!strings.Contains(last, "--scenario code, refresh, introspect, flow or mixed") || strings.Contains(last, "password") {
+		t.Errorf("bench --url on the demo: exit %d, stdout %q, stderr %q; want exit 1 and what to do", code, out, errs)
+	}
+	// Another client named: the message names it, not the demo's.
+	if code, _, errs := bench("--client-id", "svc", "--client-secret", "wrong-secret-value"); code != 1 || strings.Contains(errs, "may not use the client_credentials grant") {
+		t.Errorf("bench with an unknown client: exit %d, stderr %q; want the server's error without the demo hint", code, errs)
+	}
+	if code, out, errs := bench("--scenario", "flow"); code != 0 || !strings.Contains(out, "scenario flow") {
+		t.Errorf("bench --scenario flow on the demo: exit %d, %s %s", code, out, errs)
 	}
 }
