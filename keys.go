@@ -215,31 +215,39 @@ func (m *KeyManager) describe(keys []*loadedKey) []KeyInfo {
 		switch {
 		case signing[k.meta.ID]:
 			st = KeySigning
-		case !m.publishedUntil(k).IsZero() && !now.Before(m.publishedUntil(k)):
+		case !m.publishedUntil(k, keys).IsZero() && !now.Before(m.publishedUntil(k, keys)):
 			st = KeyExpired
 		case now.Before(k.meta.NotBefore):
 			st = KeyNext
 		}
 		out = append(out, KeyInfo{ID: k.meta.ID, Algorithm: k.meta.Algorithm, State: st, NotBefore: k.meta.NotBefore,
-			RetireAt: k.meta.RetireAt, ExpiresAt: m.publishedUntil(k), CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
+			RetireAt: k.meta.RetireAt, ExpiresAt: m.publishedUntil(k, keys), CreatedAt: k.meta.CreatedAt, Encrypted: k.encrypted})
 	}
 	return out
 }
 
 // Rotate creates a new key for each algorithm (every supported one when
-// algs is empty). A new key is published at once and starts signing after
-// the time every node and every client cache needs to see it
-// (Config.KeyRefreshInterval plus the JWKS cache lifetime); the keys it
-// replaces stay published until the ID tokens they signed have expired.
+// algs is empty; one named more than once counts once). A new key is
+// published at once and starts signing after the time every node and
+// every client cache needs to see it (Config.KeyRefreshInterval plus the
+// JWKS cache lifetime); the keys it replaces stay published until the ID
+// tokens they signed have expired.
 func (m *KeyManager) Rotate(ctx context.Context, algs ...string) ([]KeyInfo, error) {
 	if len(algs) == 0 {
 		algs = SigningAlgorithms()
 	}
+	var uniq []string
 	for _, a := range algs {
 		if !slices.Contains(SigningAlgorithms(), a) {
 			return nil, fmt.Errorf("oauthd: signing algorithm %q is not supported (use %s)", a, strings.Join(SigningAlgorithms(), ", "))
 		}
+		// An algorithm named twice gets one new key: two would start
+		// together, and one of them would never sign.
+		if !slices.Contains(uniq, a) {
+			uniq = append(uniq, a)
+		}
 	}
+	algs = uniq
 	if _, err := m.load(ctx, true); err != nil {
 		return nil, err
 	}
@@ -298,7 +306,7 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 	now := m.now()
 	out := make([]jose.JSONWebKey, 0, len(keys))
 	for _, k := range keys {
-		if until := m.publishedUntil(k); !until.IsZero() && !now.Before(until) {
+		if until := m.publishedUntil(k, keys); !until.IsZero() && !now.Before(until) {
 			continue
 		}
 		pub := k.jwk.Public()
@@ -312,8 +320,10 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 // expiry, or later if this node's ID tokens live longer than the lifetime
 // the key was made with (raised since): a key is published as long as an
 // ID token it signed may be alive here, up to SigningKeyRetention past
-// its stored expiry, until when stores keep it.
-func (m *KeyManager) publishedUntil(k *loadedKey) time.Time {
+// its stored expiry, until when stores keep it. A key that a second
+// rotation replaced while it was still next (see replacedWhileNext)
+// leaves earlier, once the ID tokens it signed meanwhile have expired.
+func (m *KeyManager) publishedUntil(k *loadedKey, keys []*loadedKey) time.Time {
 	until := k.meta.ExpiresAt
 	if until.IsZero() || k.meta.RetireAt.IsZero() {
 		return until
@@ -323,9 +333,41 @@ func (m *KeyManager) publishedUntil(k *loadedKey) time.Time {
 		need = kept
 	}
 	if need.After(until) {
-		return need
+		until = need
+	}
+	if stop, ok := m.replacedWhileNext(k, keys); ok {
+		// Its last ID token was signed before stop; it lives as long as
+		// the key's own lifetime allows, or this node's, whichever is
+		// longer, plus the margin for slow clocks.
+		ttl := max(k.meta.ExpiresAt.Sub(k.meta.RetireAt), m.idTTL+keyExpiryMargin)
+		if end := stop.Add(ttl); end.Before(until) {
+			return end
+		}
 	}
 	return until
+}
+
+// replacedWhileNext reports when k stops signing for good if a later key
+// of its algorithm was made while k was still next (two rotations in a
+// row): that key starts within k's signing window, covers the rest of it,
+// and was stored long enough before it starts (more than the longest key
+// refresh interval) that every node has read it by then, so none signs
+// with k past its start. Other keys replaced early, such as the key a
+// single rotation replaces, keep their scheduled end.
+func (m *KeyManager) replacedWhileNext(k *loadedKey, keys []*loadedKey) (time.Time, bool) {
+	var stop time.Time
+	for _, o := range keys {
+		b := &o.meta
+		if o == k || b.Algorithm != k.meta.Algorithm || b.CreatedAt.IsZero() ||
+			!b.NotBefore.After(k.meta.NotBefore) || !b.NotBefore.Before(k.meta.RetireAt) || b.RetireAt.Before(k.meta.RetireAt) ||
+			!b.CreatedAt.Before(k.meta.NotBefore) || b.NotBefore.Sub(b.CreatedAt) < maxKeyRefreshInterval {
+			continue
+		}
+		if stop.IsZero() || b.NotBefore.Before(stop) {
+			stop = b.NotBefore
+		}
+	}
+	return stop, !stop.IsZero()
 }
 
 // verificationKey returns the published public key with the ID. An unknown

@@ -1,6 +1,12 @@
 package oauthd
 
-import "context"
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
 
 // Hooks for the external tests of KeyManager (keys_bootstrap_test.go).
 // They read what the manager has cached, as the ID token and JWKS code
@@ -27,4 +33,191 @@ func (m *KeyManager) PublishedKeyIDsForTest(ctx context.Context) ([]string, erro
 		ids[i] = k.KeyID
 	}
 	return ids, nil
+}
+
+// keySlice is a KeyStore in memory for the tests of this package.
+type keySlice struct {
+	mu   sync.Mutex
+	keys []*SigningKey
+}
+
+func (s *keySlice) CreateSigningKey(_ context.Context, k *SigningKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.keys {
+		if o.ID == k.ID {
+			return ErrAlreadyExists
+		}
+	}
+	c := *k
+	s.keys = append(s.keys, &c)
+	slices.SortStableFunc(s.keys, func(a, b *SigningKey) int { return a.NotBefore.Compare(b.NotBefore) })
+	return nil
+}
+
+func (s *keySlice) SigningKeys(context.Context) ([]*SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*SigningKey, len(s.keys))
+	for i, k := range s.keys {
+		c := *k
+		out[i] = &c
+	}
+	return out, nil
+}
+
+func (s *keySlice) DeleteSigningKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.keys {
+		if k.ID == id {
+			s.keys = slices.Delete(s.keys, i, i+1)
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+// testKeyManager is a key manager on a new keySlice whose clock the test
+// moves: ID tokens live 1h, keys sign for 30 days.
+func testKeyManager(t *testing.T) (*KeyManager, *keySlice, func(time.Duration), func() time.Time) {
+	t.Helper()
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	store := &keySlice{}
+	m, err := NewKeyManager(Config{Now: clock, IDTokenTTL: time.Hour, KeyRotationPeriod: 720 * time.Hour}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return m, store, tick, clock
+}
+
+// keysOf is the keys of alg in List's order.
+func keysOf(t *testing.T, m *KeyManager, alg string) []KeyInfo {
+	t.Helper()
+	all, err := m.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []KeyInfo
+	for _, k := range all {
+		if k.Algorithm == alg {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// An algorithm named twice in one rotation gets one new key.
+func TestRotateRepeatedAlgorithmOnce(t *testing.T) {
+	m, _, _, _ := testKeyManager(t)
+	rotated, err := m.Rotate(t.Context(), AlgRS256, AlgES256, AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) != 2 || rotated[0].Algorithm == rotated[1].Algorithm {
+		t.Errorf("Rotate(RS256, ES256, RS256) = %+v; want one RS256 and one ES256 key", rotated)
+	}
+	if ks := keysOf(t, m, AlgRS256); len(ks) != 2 {
+		t.Errorf("RS256 keys after the rotation: %+v; want the first one and one next", ks)
+	}
+}
+
+// Two rotations in a row: the key the second replaced while it was still
+// next signs only until the second's key starts, and leaves the JWKS once
+// the ID tokens it signed have expired, not at its scheduled end 30 days
+// later. The key a rotation replaces after it signed keeps its scheduled
+// end.
+func TestRotateTwiceInARowEndsTheReplacedNextKey(t *testing.T) {
+	m, _, tick, now := testKeyManager(t)
+	ctx := t.Context()
+	first := keysOf(t, m, AlgRS256)[0]
+	r1, err := m.Rotate(ctx, AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(time.Minute)
+	r2, err := m.Rotate(ctx, AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := r1[0], r2[0]
+	byID := map[string]KeyInfo{}
+	for _, k := range keysOf(t, m, AlgRS256) {
+		byID[k.ID] = k
+	}
+	wantEnd := b.NotBefore.Add(time.Hour + keyExpiryMargin)
+	if got := byID[a.ID].ExpiresAt; !got.Equal(wantEnd) {
+		t.Errorf("the key replaced while next is published until %v; want %v (the next key's start + 1h + margin)", got, wantEnd)
+	}
+	if got, want := byID[first.ID].ExpiresAt, first.ExpiresAt; !got.Equal(want) {
+		t.Errorf("the key replaced while signing is published until %v; want its scheduled end %v", got, want)
+	}
+	if got, want := byID[b.ID].ExpiresAt, b.ExpiresAt; !got.Equal(want) {
+		t.Errorf("the second rotation's key is published until %v; want its scheduled end %v", got, want)
+	}
+	published := func(kid string) bool {
+		t.Helper()
+		ids, err := m.PublishedKeyIDsForTest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids, kid)
+	}
+	signer := func() string {
+		t.Helper()
+		kid, err := m.SigningKeyIDForTest(ctx, AlgRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kid
+	}
+	// a signs from its start until b's, then b signs.
+	tick(a.NotBefore.Sub(now()))
+	if kid := signer(); kid != a.ID {
+		t.Errorf("at the first rotation's start %s signs; want %s", kid, a.ID)
+	}
+	tick(b.NotBefore.Sub(now()))
+	if kid := signer(); kid != b.ID {
+		t.Errorf("at the second rotation's start %s signs; want %s", kid, b.ID)
+	}
+	// a is published while an ID token it signed may live, then not.
+	tick(wantEnd.Sub(now()) - time.Second)
+	if !published(a.ID) {
+		t.Errorf("the replaced key left the JWKS before its last ID token expired")
+	}
+	tick(time.Second)
+	if published(a.ID) {
+		t.Errorf("the replaced key is still in the JWKS after its last ID token expired")
+	}
+	if !published(first.ID) || !published(b.ID) {
+		t.Errorf("the first key or the new one left the JWKS")
+	}
+	if st := keysOf(t, m, AlgRS256); len(st) != 3 || st[1].State != KeyExpired {
+		t.Errorf("keys %+v; want the replaced key expired", st)
+	}
+}
+
+// Rotations far enough apart that the first's key signed when the second
+// came: the first's key keeps its scheduled end, as any replaced key does.
+func TestRotateLaterKeepsTheScheduledEnd(t *testing.T) {
+	m, _, tick, _ := testKeyManager(t)
+	r1, err := m.Rotate(t.Context(), AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(15 * time.Minute)
+	if _, err := m.Rotate(t.Context(), AlgES256); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keysOf(t, m, AlgES256) {
+		if k.ID == r1[0].ID && !k.ExpiresAt.Equal(r1[0].ExpiresAt) {
+			t.Errorf("the first rotation's key is published until %v; want its scheduled end %v", k.ExpiresAt, r1[0].ExpiresAt)
+		}
+	}
 }

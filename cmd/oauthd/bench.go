@@ -40,6 +40,13 @@ process (or in this process with --inprocess) on a new SQLite file (or
 scenario needs, which belong to the users in turn, created beforehand
 (hashes only, as the server stores them).
 
+With --url it drives a running server as --client-id/--client-secret,
+signing in as --username/--password: the demo's test_client and admin by
+default, which serve every scenario but client_credentials (test_client
+may not use that grant): for it, create a client with 'oauthd client
+create --grant client_credentials' and pass its --client-id and
+--client-secret.
+
 With --baseline it then runs a bare net/http handler that does the same
 HTTP work (same requests, same parsing of the form body, same response
 headers and bodies, byte for byte) with no OAuth logic, and prints the
@@ -248,13 +255,13 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	fmt.Fprintf(e.stderr, "preparing %d connections for %s...\n", f.connections, f.scenario)
 	tr, err := load.Record(ctx, scn, opts)
 	if err != nil {
-		return err
+		return remoteHint(f, err)
 	}
 	for _, addr := range opts.Targets[1:] { // warm the other nodes too
 		o := opts
 		o.Targets = []string{addr}
 		if _, err := load.Record(ctx, scn, o); err != nil {
-			return err
+			return remoteHint(f, err)
 		}
 	}
 	// The recording verified the client secret with the slow KDF, whose
@@ -367,6 +374,21 @@ func runBench(ctx context.Context, f *benchFlags, e *env) error {
 	}
 	rep.Print(e.stdout)
 	return nil
+}
+
+// remoteHint adds to the error of a scenario against --url what to do
+// when the server answered unauthorized_client to client_credentials: the
+// client (by default the demo's test_client, which has only the
+// authorization_code and refresh_token grants) may not use that grant.
+func remoteHint(f *benchFlags, err error) error {
+	if f.urls == "" || f.scenario != "client_credentials" || !strings.Contains(err.Error(), "unauthorized_client") {
+		return err
+	}
+	which := fmt.Sprintf("the client %q", f.clientID)
+	if f.clientID == app.DemoClientID {
+		which = fmt.Sprintf("the demo's %s (the default --client-id)", app.DemoClientID)
+	}
+	return fmt.Errorf("%w; %s may not use the client_credentials grant: create a client that may with 'oauthd client create --grant client_credentials' on the server's database and pass its --client-id and --client-secret, or bench this client with --scenario code, refresh, introspect, flow or mixed", err, which)
 }
 
 // remote is the servers of --url.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
@@ -123,7 +124,8 @@ func sqlitePath(db string) (string, bool) {
 // clientFlags are the registration fields settable from the CLI.
 type clientFlags struct {
 	name, authMethod, logoURI, clientURI, idTokenAlg *string
-	redirects, postLogout, grants, scopes            listFlag
+	redirects, postLogout                            []string
+	grants, scopes                                   listFlag
 	responseTypes                                    commaListFlag
 	public, requirePKCE, skipConsent, resourceServer *bool
 	accessTTL, refreshTTL                            *time.Duration
@@ -132,11 +134,11 @@ type clientFlags struct {
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	f := &clientFlags{}
 	f.name = fs.String("name", "", "name shown on the consent page")
-	fs.Var(&f.redirects, "redirect-uri", "allowed redirect URI (repeat for several)")
-	fs.Var(&f.postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (repeatable)")
+	fs.Var(&uriFlag{"redirect-uri", &f.redirects}, "redirect-uri", "allowed redirect URI (one per flag: repeat it for several)")
+	fs.Var(&uriFlag{"post-logout-redirect-uri", &f.postLogout}, "post-logout-redirect-uri", "allowed post-logout redirect URI for RP-initiated logout (one per flag: repeat it for several)")
 	fs.Var(&f.grants, "grant", "grant type: authorization_code, refresh_token, client_credentials, password, implicit (repeatable; default authorization_code,refresh_token)")
 	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid email" (repeatable)`)
-	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code)`)
+	fs.Var(&f.responseTypes, "response-type", `allowed response types, e.g. "code" or "code id_token" (repeatable or comma-separated; default: code); code needs --grant authorization_code, the others --grant implicit (and the server's grants.enable_implicit_grant), the hybrid ones both`)
 	f.public = fs.Bool("public", false, "a public client (no secret; PKCE required), e.g. a single-page or native app")
 	f.authMethod = fs.String("auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post or none (public)")
 	f.requirePKCE = fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
@@ -211,7 +213,80 @@ func (f *clientFlags) apply(c *oauthd.Client, set map[string]bool) error {
 			c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
 		}
 	}
-	return validateClient(c)
+	if err := validateClient(c); err != nil {
+		return err
+	}
+	if set["grant"] || set["response-type"] {
+		// Checked when either changes (always on create), so that an
+		// update of another field does not fail on a client registered
+		// before this check.
+		return checkResponseTypes(c)
+	}
+	return nil
+}
+
+// responseTypeGrants are the response types the Provider serves and the
+// grants a client needs for each, as oauthd.Provider.checkResponseType
+// decides: code needs authorization_code; token and the OpenID Connect
+// implicit types need implicit; the hybrid types need both. (The server
+// also needs grants.enable_implicit_grant for every type but code.)
+var responseTypeGrants = map[string][]string{
+	"code":                {oauthd.GrantAuthorizationCode},
+	"token":               {oauthd.GrantImplicit},
+	"id_token":            {oauthd.GrantImplicit},
+	"id_token token":      {oauthd.GrantImplicit},
+	"code id_token":       {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+	"code token":          {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+	"code id_token token": {oauthd.GrantAuthorizationCode, oauthd.GrantImplicit},
+}
+
+// responseTypeOrder is the order of the values of a response type as the
+// specifications spell them, and as the Provider compares them.
+var responseTypeOrder = map[string]int{"code": 0, "id_token": 1, "token": 2}
+
+// checkResponseTypes refuses a response type the Provider does not serve,
+// or that the client's grants do not allow (the client could use it for
+// nothing), naming the grant to add. Each is stored as the Provider
+// compares it: "id_token code" as "code id_token"; one listed twice, once.
+func checkResponseTypes(c *oauthd.Client) error {
+	var out []string
+	for _, rt := range c.ResponseTypes {
+		parts := strings.Fields(rt)
+		slices.SortStableFunc(parts, func(a, b string) int {
+			oa, oka := responseTypeOrder[a]
+			ob, okb := responseTypeOrder[b]
+			if !oka || !okb {
+				return strings.Compare(a, b)
+			}
+			return oa - ob
+		})
+		norm := strings.Join(parts, " ")
+		need, ok := responseTypeGrants[norm]
+		if !ok {
+			return fmt.Errorf("--response-type %q: use code, token, id_token, \"id_token token\", \"code id_token\", \"code token\" or \"code id_token token\"", rt)
+		}
+		var missing, flags []string
+		for _, g := range need {
+			if !c.AllowsGrant(g) {
+				missing, flags = append(missing, g), append(flags, "--grant "+g)
+			}
+		}
+		if len(missing) > 0 {
+			grants := strings.Join(c.GrantTypes, ",")
+			if grants == "" {
+				grants = "none"
+			}
+			return fmt.Errorf("--response-type %q needs %s, but the client's grants are %s, so it could not use it: give --grant with every grant the client uses (e.g. --grant %s), or leave the response type out",
+				rt, strings.Join(flags, " and "), grants, strings.Join(append(slices.Clone(c.GrantTypes), missing...), ","))
+		}
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
+		}
+	}
+	if c.ResponseTypes != nil {
+		c.ResponseTypes = out
+	}
+	return nil
 }
 
 // validateClient checks a client's registration fields, naming the flag at fault.
@@ -288,6 +363,14 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
+	set := setFlags(fs)
+	issuerFrom := "" // where an issuer given explicitly came from
+	if *issuer != "" {
+		issuerFrom = "OAUTHD_ISSUER"
+		if set["issuer"] {
+			issuerFrom = "--issuer"
+		}
+	}
 	if *issuer == "" {
 		// As serve derives it: the file's issuer, else its addr, with
 		// OAUTHD_ADDR over the file's.
@@ -297,15 +380,24 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		}
 		if err := c.ApplyEnv(e.getenv, "addr"); err == nil {
 			*issuer = c.Issuer
+			if *issuer != "" {
+				issuerFrom = "the issuer of the configuration file"
+			}
 			if *issuer == "" && (file.cfg != nil || e.getenv("OAUTHD_ADDR") != "") {
 				*issuer = c.DefaultIssuer()
 			}
 		}
 	}
+	if issuerFrom != "" {
+		// An issuer serve refuses would make the printed URLs wrong:
+		// refused before anything is created.
+		if err := checkIssuer(issuerFrom, *issuer); err != nil {
+			return err
+		}
+	}
 	if *issuer == "" {
 		*issuer = "http://localhost:8000"
 	}
-	set := setFlags(fs)
 	for _, k := range []string{"name", "redirect-uri", "post-logout-redirect-uri", "scope", "response-type", "public", "require-pkce", "skip-consent",
 		"resource-server", "access-token-ttl", "refresh-token-ttl", "logo-uri", "client-uri", "id-token-alg"} {
 		set[k] = true
@@ -328,6 +420,8 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	if !c.Public {
 		if plain == "" {
 			plain = oauthd.RandomToken()
+		} else {
+			warnShortSecret(e, plain)
 		}
 		h, err := secret.Hash(plain)
 		if err != nil {
@@ -360,6 +454,40 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	}
 	printExample(e, c, plain, *issuer)
 	return nil
+}
+
+// checkIssuer applies to the issuer v, which came from the flag or
+// variable name, the rule serve applies to its issuer (app.Config.Validate:
+// an absolute http(s) URL at the root of its host, http on loopback only,
+// without a query, a fragment or a trailing slash).
+func checkIssuer(name, v string) error {
+	c := app.Default()
+	c.Issuer = v
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	// Validate checks the issuer first, and names it; an error about
+	// another key is about the defaults, not v.
+	if msg, ok := strings.CutPrefix(err.Error(), "config: issuer: "); ok {
+		return fmt.Errorf("%s: %s (serve refuses it too)", name, msg)
+	}
+	return nil
+}
+
+// minSecretLen is the length under which a client secret given with
+// --secret gets a warning: a generated one (oauthd.RandomToken) has 43
+// characters, 256 bits.
+const minSecretLen = 16
+
+// warnShortSecret warns on standard error, without showing it, about a
+// client secret given with --secret that is shorter than minSecretLen.
+// It is a warning, not a refusal: scripts that set a known secret
+// (tests, a migration from another server) keep working.
+func warnShortSecret(e *env, plain string) {
+	if n := utf8.RuneCountInString(plain); n < minSecretLen {
+		fmt.Fprintf(e.stderr, "oauthd: warning: the client secret given with --secret has %d characters; at least %d are recommended, and a generated secret is best: leave --secret out\n", n, minSecretLen)
+	}
 }
 
 // printExample prints a working authorize URL and the curl that follows.
@@ -404,6 +532,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	set := setFlags(fs)
+	if set["rotate-secret"] && set["secret"] {
+		return usageError(fs, "--rotate-secret and --secret conflict: give --rotate-secret for a generated secret, or --secret to set one")
+	}
 	changes := false
 	for name := range set {
 		changes = changes || isChangeFlag(name)
@@ -440,6 +571,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		}
 		c.SecretHash = ""
 	case plain != "":
+		if !*rotate {
+			warnShortSecret(e, plain)
+		}
 		if c.SecretHash, err = secret.Hash(plain); err != nil {
 			return err
 		}

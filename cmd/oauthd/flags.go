@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
@@ -76,6 +77,35 @@ func (l *listFlag) String() string { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 		*l = append(*l, s)
+	}
+	return nil
+}
+
+// uriFlag is a repeatable flag that takes one URI per value
+// (--redirect-uri). Several values separated by commas are still taken, as
+// before; a value with whitespace is refused, whole, rather than split:
+// "https://app.example/cb https://app.example/cb2" is a mistake for two
+// --redirect-uri, and "not a url" is not three URIs.
+type uriFlag struct {
+	name string    // the flag's, for the error
+	uris *[]string // where the values go
+}
+
+func (f *uriFlag) String() string {
+	if f.uris == nil {
+		return ""
+	}
+	return strings.Join(*f.uris, " ")
+}
+
+func (f *uriFlag) Set(v string) error {
+	if strings.IndexFunc(v, unicode.IsSpace) >= 0 {
+		return fmt.Errorf("a URI has no spaces: to give several, repeat --%s for each", f.name)
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s != "" {
+			*f.uris = append(*f.uris, s)
+		}
 	}
 	return nil
 }
@@ -213,6 +243,8 @@ func extraArgHint(fs *flag.FlagSet, args []string, i, n int, what string) string
 	switch f.Value.(type) {
 	case *listFlag:
 		return fmt.Sprintf("to give several values, repeat --%s or quote them as one: %s", f.Name, joined)
+	case *uriFlag:
+		return fmt.Sprintf("one URI per --%s: repeat it for several, e.g. --%s %s --%s %s", f.Name, f.Name, prev, f.Name, args[i])
 	case *valuesFlag, *commaListFlag:
 		return fmt.Sprintf("quote a value with spaces: %s; to give several values, repeat --%s", joined, f.Name)
 	}

@@ -50,6 +50,11 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT_ID\tSCOPES\tUPDATED")
 		for _, c := range cs {
+			if ok, err := consentCounts(ctx, s, c); err != nil {
+				return err
+			} else if !ok {
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ClientID, strings.Join(c.Scopes, " "), c.UpdatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
@@ -79,4 +84,18 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "revoked the consent of %s for %s, every token it granted and its unused codes\n", u.Username, pos[1])
 	return nil
+}
+
+// consentCounts reports whether the server honours the remembered
+// consent: its client exists and was registered before it (a consent given
+// to an earlier client with the same client_id, deleted since, counts for
+// nothing: oauthd.Client.Predates).
+func consentCounts(ctx context.Context, s oauthd.Storage, cs *oauthd.Consent) (bool, error) {
+	c, err := s.Client(ctx, cs.ClientID)
+	if errors.Is(err, oauthd.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !c.Predates(cs.UpdatedAt), nil
 }

@@ -70,7 +70,13 @@ func keyConfig(e *env, fs *flag.FlagSet, period string, file *fileConfig, cfg *o
 	if !fromFile || flagSet || e.getenv("OAUTHD_KEY_ROTATION_PERIOD") != "" {
 		d, err := time.ParseDuration(period)
 		if err != nil || d < time.Hour {
-			return fmt.Errorf("--key-rotation-period %q: use a duration of at least 1h, e.g. 720h", period)
+			// Named as it was given: the flag, else the variable that
+			// is the flag's default.
+			from := "--key-rotation-period"
+			if !flagSet {
+				from = "OAUTHD_KEY_ROTATION_PERIOD"
+			}
+			return fmt.Errorf("%s %q: use a duration of at least 1h, e.g. 720h", from, period)
 		}
 		cfg.KeyRotationPeriod = d
 	}
@@ -157,9 +163,18 @@ func keysList(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintln(e.stderr, "oauthd: the keys are encrypted at rest and OAUTHD_KEY_ENCRYPTION_KEY is not set: listed from their records, without checking them or creating the keys that are due (serve does that)")
 	}
 	if err != nil {
-		return err
+		return withKEKHint(err)
 	}
 	return printKeys(e, keys)
+}
+
+// withKEKHint adds to the error of a key manager that met keys encrypted
+// at rest without the key encryption key how to give it.
+func withKEKHint(err error) error {
+	if errors.Is(err, oauthd.ErrNoKeyEncryptionKey) {
+		return fmt.Errorf("%w: set OAUTHD_KEY_ENCRYPTION_KEY (or key.encryption_key in the file of --config) to the servers' key encryption key", err)
+	}
+	return err
 }
 
 // keysRotate creates the next key of each algorithm; it is published at
@@ -175,7 +190,7 @@ func keysRotate(ctx context.Context, args []string, e *env) error {
 	defer done()
 	keys, err := km.Rotate(ctx, algs...)
 	if err != nil {
-		return err
+		return withKEKHint(err)
 	}
 	if err := printKeys(e, keys); err != nil {
 		return err

@@ -133,6 +133,8 @@ func testUserCommands(t *testing.T, db string) {
 	}
 	// a remembered consent and a token, then grants list and revoke
 	now := time.Now()
+	// grants list shows consents of clients that exist (and predate them).
+	s.CreateClient(context.Background(), &oauthd.Client{ID: "web", RedirectURIs: []string{"https://web.example/cb"}, CreatedAt: now})
 	s.SaveConsent(context.Background(), &oauthd.Consent{UserID: u.ID, ClientID: "web", Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now})
 	s.CreateTokens(context.Background(), &oauthd.Token{Hash: "h1", Kind: oauthd.AccessToken, GrantID: "g", ClientID: "web", Subject: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 	s.Close()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -71,15 +72,24 @@ func readPassword(e *env, fromStdin bool) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func checkPassword(pw string) error {
+// checkPassword refuses an empty password and one longer than 1024
+// bytes, and warns on standard error about one shorter than
+// minPasswordLen characters (a warning, not a refusal).
+func checkPassword(e *env, pw string) error {
 	if len(pw) < 1 {
 		return errors.New("the password is empty")
 	}
 	if len(pw) > 1024 {
 		return errors.New("the password is longer than 1024 bytes")
 	}
+	if n := utf8.RuneCountInString(pw); n < minPasswordLen {
+		fmt.Fprintf(e.stderr, "oauthd: warning: the password has %d characters; at least %d are recommended (a passphrase of several words is best)\n", n, minPasswordLen)
+	}
 	return nil
 }
+
+// minPasswordLen is the length under which a password gets a warning.
+const minPasswordLen = 8
 
 func userAdd(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user add", e)
@@ -103,7 +113,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(pw); err != nil {
+	if err := checkPassword(e, pw); err != nil {
 		return err
 	}
 	h, err := secret.Hash(pw)
@@ -326,7 +336,7 @@ func userPasswd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(pw); err != nil {
+	if err := checkPassword(e, pw); err != nil {
 		return err
 	}
 	if u.PasswordHash, err = secret.Hash(pw); err != nil {
