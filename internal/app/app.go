@@ -69,6 +69,12 @@ type Config struct {
 	Provider oauthd.Config
 	// UI is passed to ui.New.
 	UI ui.Options
+
+	// maxFailures are the rate limits' max_failures as the configuration
+	// file, environment or flags gave them, by key: Provider keeps a 0
+	// (off) as the library's -1, so Validate looks here to refuse a
+	// negative value rather than take it for "off".
+	maxFailures map[string]int
 }
 
 // Defaults fills the zero fields with their defaults.

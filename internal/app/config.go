@@ -234,6 +234,12 @@ func limitSettings(key, what string, f func(*Config) *oauthd.RateLimit) []settin
 		if err := set(c, s); err != nil {
 			return err
 		}
+		// The value as given, for Validate: a negative one is refused,
+		// not taken for 0 (off).
+		if c.maxFailures == nil {
+			c.maxFailures = map[string]int{}
+		}
+		c.maxFailures[key+".max_failures"] = f(c).MaxFailures
 		if f(c).MaxFailures <= 0 {
 			f(c).MaxFailures = -1
 		}
@@ -856,10 +862,16 @@ func (c *Config) Validate() error {
 		key string
 		v   oauthd.RateLimit
 	}{{"rate_limit.login_account", p.LoginLimit}, {"rate_limit.login_ip", p.LoginIPLimit}, {"rate_limit.client", p.ClientLimit}} {
-		if !l.v.Enabled() {
-			continue
+		// A negative max_failures is refused, not taken for 0 (off): a
+		// typo must not turn brute-force protection off. The durations
+		// are checked even for a limit that is off.
+		n, given := c.maxFailures[l.key+".max_failures"]
+		if !given {
+			n = max0(l.v.MaxFailures)
 		}
 		switch {
+		case n < 0 || n > maxRateLimitFailures:
+			return bad(l.key+".max_failures", "must be between 0 (the limit off) and %d, not %d", maxRateLimitFailures, n)
 		case l.v.Window < time.Second:
 			return bad(l.key+".window", "must be at least 1s")
 		case l.v.Lockout < time.Second:
@@ -881,6 +893,11 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxRateLimitFailures bounds a rate limit's max_failures: far above any
+// sensible limit, and low enough that the client ceiling (ten times the
+// client limit) cannot overflow.
+const maxRateLimitFailures = 1_000_000
 
 // uiKeys turns the field names in package ui's errors into config keys.
 var uiKeys = strings.NewReplacer("ui: ThemeDir", "ui.theme_dir", "ui: ProductName", "ui.product_name",
