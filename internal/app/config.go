@@ -638,16 +638,46 @@ func ParseYAML(name string, b []byte) (Config, error) {
 
 // applyYAML sets the keys of a YAML document. An unknown key, a key given
 // twice and a value of the wrong type are errors naming the key and line.
-// src, when not nil, records the file and line that set each key.
+// src, when not nil, records the file and line that set each key. A file
+// of several documents (separated by ---) is refused, naming the line of
+// the second, unless the documents after the first are empty (a trailing
+// ---): they would otherwise be ignored, unknown keys and all.
 func (c *Config) applyYAML(name string, b []byte, src map[string]string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file
+	} else if err != nil {
 		return fmt.Errorf("config: %s: %w", name, err)
 	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("config: %s: %w", name, err)
+		}
+		if !emptyDocument(&next) {
+			return fmt.Errorf("config: %s:%d: a second YAML document (after ---): the file must be one document; put every key in the first", name, next.Line)
+		}
+	}
 	if len(doc.Content) == 0 {
-		return nil // an empty file
+		return nil
 	}
 	return c.applyMapping(name, "", doc.Content[0], src)
+}
+
+// emptyDocument reports whether a YAML document holds nothing: only
+// comments, or a null.
+func emptyDocument(doc *yaml.Node) bool {
+	for _, n := range doc.Content {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!null" {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) applyMapping(file, prefix string, n *yaml.Node, src map[string]string) error {
