@@ -820,8 +820,8 @@ func (c *Config) Validate() error {
 			return bad("issuer", "%q ends with /: write it without, %q, and configure clients with that", c.Issuer, strings.TrimRight(c.Issuer, "/"))
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return bad("addr", "%q is not host:port (e.g. localhost:8000 or :8000)", c.Addr)
+	if err := checkListenAddr(c.Addr); err != nil {
+		return bad("addr", "%q %s (e.g. localhost:8000 or :8000)", c.Addr, err)
 	}
 
 	if c.DB == "" {
@@ -911,8 +911,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return bad("metrics.addr", "%q is not host:port", c.MetricsAddr)
+		if err := checkListenAddr(c.MetricsAddr); err != nil {
+			return bad("metrics.addr", "%q %s (e.g. 127.0.0.1:9090 or :9090)", c.MetricsAddr, err)
 		}
 		if _, port, _ := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr == c.Addr && port != "0" {
 			return bad("metrics.addr", "must differ from addr (leave it empty to serve metrics on addr)")
@@ -920,6 +920,21 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ui.New(c.UI); err != nil {
 		return fmt.Errorf("config: %s", uiKeys.Replace(err.Error()))
+	}
+	return nil
+}
+
+// checkListenAddr checks a listen address as net.Listen will take it:
+// host:port, the host optional (all interfaces), the port a number from 0
+// (any free port) to 65535. A service name such as :http is refused too:
+// the default issuer is built from the port.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return errors.New("has no port number from 0 to 65535")
 	}
 	return nil
 }
