@@ -58,3 +58,19 @@ func TestConfigCheckAddrPort(t *testing.T) {
 		}
 	}
 }
+
+// A configuration file that cannot be read is named with the variable
+// or flag that named it.
+func TestMissingConfigFileNamesItsSource(t *testing.T) {
+	ctx := context.Background()
+	for _, cmd := range [][]string{{"config", "check"}, {"config", "print"}, {"serve"}} {
+		r := runCmd(ctx, map[string]string{"OAUTHD_CONFIG": "/nonexistent.yaml"}, nil, cmd...)
+		if want := "oauthd: config: OAUTHD_CONFIG: open /nonexistent.yaml: no such file or directory\n"; r.code != 1 || r.stderr != want {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", cmd, r.code, r.stderr, want)
+		}
+		r = runCmd(ctx, nil, nil, append(cmd, "--config", "/nonexistent.yaml")...)
+		if want := "oauthd: config: --config: open /nonexistent.yaml: no such file or directory\n"; r.code != 1 || r.stderr != want {
+			t.Errorf("%v --config: exit %d, stderr %q; want 1 and %q", cmd, r.code, r.stderr, want)
+		}
+	}
+}

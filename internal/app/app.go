@@ -75,6 +75,9 @@ type Config struct {
 	// (off) as the library's -1, so Validate looks here to refuse a
 	// negative value rather than take it for "off".
 	maxFailures map[string]int
+	// src is where Load found each key (a file:line, an environment
+	// variable, a flag), for the errors of Validate and CheckDeployment.
+	src map[string]string
 }
 
 // Defaults fills the zero fields with their defaults.
@@ -260,7 +263,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (*Main, error) {
 func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Writer) (*Main, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, cfg.withSource(err)
 	}
 	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel, logOut)
 	if err != nil {

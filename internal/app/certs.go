@@ -28,6 +28,9 @@ type certReloader struct {
 func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader, error) {
 	c := &certReloader{certFile: certFile, keyFile: keyFile, log: log, checkEvery: 10 * time.Second}
 	if err := c.load(); err != nil {
+		if kerr := checkKeyPair(certFile, keyFile); kerr != nil {
+			return nil, kerr // naming the file at fault
+		}
 		return nil, fmt.Errorf("config: tls.cert_file: %w", err)
 	}
 	return c, nil

@@ -518,14 +518,14 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 	c := Default()
 	// src is where each key was last set, for the errors of Validate.
 	src := map[string]string{}
-	file := getenv("OAUTHD_CONFIG")
+	file, from := getenv("OAUTHD_CONFIG"), "OAUTHD_CONFIG"
 	if flags != nil && flags.file != "" {
-		file = flags.file
+		file, from = flags.file, "--config"
 	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return c, fmt.Errorf("config: %w", err)
+			return c, fmt.Errorf("config: %s: %w", from, err)
 		}
 		if err := c.applyYAML(file, b, src); err != nil {
 			return c, err
@@ -542,12 +542,18 @@ func Load(getenv func(string) string, flags *FlagValues) (Config, error) {
 			src[f.s.key] = "--" + f.name
 		}
 	}
-	err := c.Validate()
+	c.src = src
+	return c, c.withSource(c.Validate())
+}
+
+// withSource adds to an error of Validate or CheckDeployment where its
+// key was set, if Load knows: "(set by OAUTHD_GC_BATCH_SIZE)".
+func (c *Config) withSource(err error) error {
 	var ke *keyError
-	if errors.As(err, &ke) && src[ke.key] != "" {
-		return c, fmt.Errorf("%w (set by %s)", err, src[ke.key])
+	if errors.As(err, &ke) && c.src[ke.key] != "" {
+		return fmt.Errorf("%w (set by %s)", err, c.src[ke.key])
 	}
-	return c, err
+	return err
 }
 
 // applyEnv sets the keys (every key when keys is nil) whose OAUTHD_
@@ -617,10 +623,17 @@ func UnknownEnv(environ []string) []string {
 // ReadFile applies a YAML configuration file to the defaults without
 // validating the values: for commands that need only some keys, such as
 // db.
-func ReadFile(path string) (Config, error) {
+func ReadFile(path string) (Config, error) { return ReadFileFrom(path, "") }
+
+// ReadFileFrom is ReadFile of the file named by from ("--config" or
+// "OAUTHD_CONFIG"), which an error reading it names.
+func ReadFileFrom(path, from string) (Config, error) {
 	c := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
+		if from != "" {
+			return c, fmt.Errorf("config: %s: %w", from, err)
+		}
 		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, c.applyYAML(path, b, nil)
@@ -845,8 +858,8 @@ func (c *Config) Validate() error {
 		return bad("tls.key_file", "is required with tls.cert_file")
 	}
 	if c.TLSCertFile != "" {
-		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
-			return bad("tls.cert_file", "%v", err)
+		if err := checkKeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return err
 		}
 	}
 	if c.ShutdownTimeout < time.Second {
@@ -919,9 +932,62 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := ui.New(c.UI); err != nil {
-		return fmt.Errorf("config: %s", uiKeys.Replace(err.Error()))
+		return c.uiError(err)
 	}
 	return nil
+}
+
+// checkKeyPair loads a TLS certificate and key, as serve will; its error
+// names the key of the file at fault, and the file.
+func checkKeyPair(certFile, keyFile string) error {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return &keyError{"tls.cert_file", err.Error()}
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return &keyError{"tls.key_file", err.Error()}
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "does not match"):
+			return &keyError{"tls.key_file", fmt.Sprintf("%s: %s (the certificate of tls.cert_file %s)", keyFile, msg, certFile)}
+		case strings.Contains(msg, "key input") || strings.Contains(msg, "private key"):
+			return &keyError{"tls.key_file", keyFile + ": " + msg}
+		}
+		return &keyError{"tls.cert_file", certFile + ": " + msg}
+	}
+	return nil
+}
+
+// uiError turns an error of ui.New into a keyError of the ui key it is
+// about (the field names of package ui become config keys); a theme
+// directory's error names the directory. An error about a template is the
+// theme directory's when there is one.
+func (c *Config) uiError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "ui: ")
+	key := ""
+	for _, f := range []struct{ field, key string }{
+		{"ThemeDir", "ui.theme_dir"}, {"ProductName", "ui.product_name"}, {"PrimaryColor", "ui.primary_color"},
+		{"AccentColor", "ui.accent_color"}, {"DefaultLocale", "ui.default_locale"}, {"ScopeDescriptions", "ui.scope_descriptions"},
+	} {
+		if rest, ok := strings.CutPrefix(msg, f.field+": "); ok {
+			key, msg = f.key, rest
+			break
+		}
+	}
+	if key == "" && c.UI.ThemeDir != "" {
+		key = "ui.theme_dir"
+	}
+	msg = uiKeys.Replace(msg)
+	if key == "" {
+		return fmt.Errorf("config: ui: %s", msg)
+	}
+	if key == "ui.theme_dir" && !strings.Contains(msg, c.UI.ThemeDir) {
+		msg = c.UI.ThemeDir + ": " + msg
+	}
+	return &keyError{key, msg}
 }
 
 // checkListenAddr checks a listen address as net.Listen will take it:
@@ -944,11 +1010,9 @@ func checkListenAddr(addr string) error {
 // client limit) cannot overflow.
 const maxRateLimitFailures = 1_000_000
 
-// uiKeys turns the field names in package ui's errors into config keys.
-var uiKeys = strings.NewReplacer("ui: ThemeDir", "ui.theme_dir", "ui: ProductName", "ui.product_name",
-	"ui: PrimaryColor", "ui.primary_color", "ui: AccentColor", "ui.accent_color",
-	"ui: DefaultLocale", "ui.default_locale", "ui: ScopeDescriptions", "ui.scope_descriptions",
-	"PrimaryColor", "ui.primary_color", "AccentColor", "ui.accent_color")
+// uiKeys turns the field names within package ui's errors (the prefix is
+// uiError's) into config keys.
+var uiKeys = strings.NewReplacer("PrimaryColor/AccentColor", "ui.primary_color/ui.accent_color")
 
 // sqliteFile is the file of a SQLite db setting (not a PostgreSQL DSN, nor
 // an in-memory database).
@@ -965,7 +1029,9 @@ func sqliteFile(db string) (string, bool) {
 // this machine before it opens anything: the issuer it would derive from
 // addr when none is set, and the directory of a SQLite database. oauthd
 // config check runs it; serve meets the same conditions when it starts.
-func (c *Config) CheckDeployment() error {
+func (c *Config) CheckDeployment() error { return c.withSource(c.checkDeployment()) }
+
+func (c *Config) checkDeployment() error {
 	bad := func(key, format string, args ...any) error {
 		return &keyError{key, fmt.Sprintf(format, args...)}
 	}
