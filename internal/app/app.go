@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,6 +187,13 @@ func openStore(ctx context.Context, dsn string, migrate bool) (oauthd.Storage, e
 		return pgstore.Open(ctx, dsn, pgstore.Options{NoMigrate: !migrate})
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+	if !migrate {
+		// Without migrating, a new database would be an empty file that
+		// no schema ever comes to: create nothing.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s, and none is created without migrating (automatic migration is off: run `oauthd migrate` first to create it, or start without --no-migrate)", path)
+		}
+	}
 	return sqlitestore.Open(ctx, path, sqlitestore.Options{NoMigrate: !migrate})
 }
 
