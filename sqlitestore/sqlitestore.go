@@ -48,6 +48,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ import (
 	"time"
 
 	"github.com/oauthd/oauthd"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"modernc.org/sqlite" // the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrSchemaVersion is returned (wrapped) by every operation of a store
@@ -216,6 +218,20 @@ func checkWritable(path string) error {
 	return f.Close()
 }
 
+// openError is the error of opening the database at path (abs, made
+// absolute). A directory the database cannot be created in, or in which
+// SQLite cannot create the -wal and -shm files beside a database it can
+// write (SQLITE_READONLY_DIRECTORY, "attempt to write a readonly
+// database"), is named, with what it needs.
+func openError(path, abs string, err error) error {
+	var se *sqlite.Error
+	if errors.Is(err, fs.ErrPermission) || errors.As(err, &se) && se.Code() == sqlite3.SQLITE_READONLY_DIRECTORY {
+		return fmt.Errorf("sqlitestore: open %s: the directory %s is not writable by this user: the database's -wal and -shm files are created beside it, so the directory must be writable by the user the server runs as (%w)",
+			path, filepath.Dir(abs), err)
+	}
+	return fmt.Errorf("sqlitestore: open %s: %w", path, err)
+}
+
 // Open opens the SQLite database at path, creating the file if it does not
 // exist, and migrates its schema unless opts.NoMigrate is set. The database
 // is put in WAL mode, with a busy timeout and foreign keys on.
@@ -240,7 +256,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 		if err := createPrivate(abs); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+			return nil, openError(path, abs, err)
 		}
 	}
 	uri := fileURI(abs)
@@ -257,7 +273,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1&_pragma=temp_store(memory)&_pragma=cache_size(-%d)&_pragma=wal_autocheckpoint(%d)",
 		busyTimeout, syncMode, writerCacheKiB, walBackstopPages))
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openError(path, abs, err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -267,14 +283,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// reader connects.
 	if err := connectWriter(ctx, wdb); err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openError(path, abs, err)
 	}
 
 	rdb, err := sql.Open("sqlite", uri+fmt.Sprintf(
 		"?_busy_timeout=%d&_foreign_keys=1&_query_only=1&_pragma=cache_size(-%d)", busyTimeout, readerCacheKiB))
 	if err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openError(path, abs, err)
 	}
 	rdb.SetMaxOpenConns(readConns)
 	rdb.SetMaxIdleConns(readConns)
@@ -285,7 +301,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		rdb.Close()
 		wdb.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openError(path, abs, err)
 	}
 	cache := newReadCache(opts.CacheSize)
 	var foreign func()
@@ -297,7 +313,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		ckpt.close()
 		rdb.Close()
 		wdb.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		return nil, openError(path, abs, err)
 	}
 	s := &Store{wdb: wdb, rdb: rdb, w: w, ckpt: ckpt, cache: cache}
 	if !opts.NoMigrate {
