@@ -1,13 +1,16 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	mig "github.com/oauthd/oauthd/internal/migrate"
 )
@@ -34,7 +37,29 @@ const migrationLock int64 = 0x6f61757468644d47
 // (pg_advisory_lock) on a dedicated connection while it checks and
 // migrates, so one node migrates and the others then find the schema
 // current. It fails if the database is newer than this package.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.noSchemaHint(s.migrate(ctx)) }
+
+// noSchemaHint adds to PostgreSQL's "no schema has been selected to create
+// in" (SQLSTATE 3F000) what it means: the search_path names no schema that
+// exists, and which one to create.
+func (s *Store) noSchemaHint(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "3F000" {
+		return err
+	}
+	cc := s.pool.Config().ConnConfig
+	sp := strings.TrimSpace(cc.RuntimeParams["search_path"])
+	first, _, _ := strings.Cut(sp, ",")
+	first = strings.TrimSpace(first)
+	if first == "" || first == `"$user"` || first == "$user" {
+		return fmt.Errorf("%w: no schema of the search_path (%s) exists in database %q: create one first, e.g. CREATE SCHEMA oauthd AUTHORIZATION %s, and name it in search_path",
+			err, cmp.Or(sp, `by default "$user", public`), cc.Database, pgx.Identifier{cc.User}.Sanitize())
+	}
+	return fmt.Errorf("%w: the schema %s of search_path does not exist in database %q: create it first (CREATE SCHEMA %s AUTHORIZATION %s), or name an existing schema in search_path",
+		err, first, cc.Database, first, pgx.Identifier{cc.User}.Sanitize())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}

@@ -160,7 +160,23 @@ func errorMessage(err error) string {
 	for strings.Contains(msg, ": oauthd: ") {
 		msg = strings.ReplaceAll(msg, ": oauthd: ", ": ")
 	}
-	return msg
+	return oneLine(msg)
+}
+
+// oneLine puts a message of several lines (pgx's error for each address a
+// PostgreSQL host resolves to, one a line) on one, the lines joined with
+// "; ": every error is one line.
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cmdVersion prints the version; it takes no arguments.
