@@ -49,7 +49,15 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	for _, name := range unknownEnv(e) {
 		m.Logger.Warn("ignoring an environment variable that names no setting (see 'oauthd serve --help')", "name", name)
 	}
-	if cfg.Demo {
+	if cfg.Demo && m.Config.LogFormat == "json" {
+		// Whoever asks for JSON logs reads the output with a program
+		// (and a container or systemd mixes standard output into the
+		// log): the banner is a log record too, without the demo
+		// passwords, as no log line holds a password.
+		m.Logger.Warn("running with the public DEMO credentials (see the README): never use --demo in production",
+			"clients", []string{app.DemoClientID, app.DemoOIDCClientID}, "user", app.DemoUsername,
+			"walkthrough_url", app.DemoAuthorizeURL(m.Config.Issuer), "discovery_url", m.Config.Issuer+oauthd.OIDCDiscoveryPath)
+	} else if cfg.Demo {
 		fmt.Fprintf(e.stdout, `
 oauthd is running with DEMO credentials — never use them in production:
   client test_client / password (redirect https://www.example.com/redirect, scope email)
