@@ -244,7 +244,7 @@ func TestCommandsReadDBFromConfig(t *testing.T) {
 	}
 	// A config file that cannot be read is an error, not the default database.
 	r = runCmd(ctx, map[string]string{"OAUTHD_CONFIG": "/nonexistent/oauthd.yaml"}, nil, "client", "list")
-	if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/oauthd.yaml") {
+	if r.code != 1 || !strings.Contains(r.stderr, "OAUTHD_CONFIG: open /nonexistent/oauthd.yaml") {
 		t.Errorf("missing config: %d %s", r.code, r.stderr)
 	}
 }

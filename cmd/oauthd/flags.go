@@ -279,8 +279,8 @@ func configFlags(fs *flag.FlagSet, e *env) (*string, *fileConfig) {
 	db := new(string)
 	fc := &fileConfig{}
 	explicit := false
-	fromFile := func(path string) {
-		cfg, err := app.ReadFile(path)
+	fromFile := func(path, from string) {
+		cfg, err := app.ReadFileFrom(path, from)
 		if err != nil {
 			fc.cfg, fc.err = nil, err
 			if !explicit {
@@ -299,14 +299,14 @@ func configFlags(fs *flag.FlagSet, e *env) (*string, *fileConfig) {
 		*db = "oauthd.db"
 	}
 	if path := e.getenv("OAUTHD_CONFIG"); path != "" {
-		fromFile(path)
+		fromFile(path, "OAUTHD_CONFIG")
 	}
 	fs.Func("db", "SQLite file path or postgres:// DSN (env OAUTHD_DB)", func(v string) error {
 		*db, explicit = v, true
 		return nil
 	})
 	fs.Func("config", "YAML configuration `file` whose db key to use (env OAUTHD_CONFIG)", func(path string) error {
-		fromFile(path)
+		fromFile(path, "--config")
 		return nil
 	})
 	return db, fc
