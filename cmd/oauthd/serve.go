@@ -34,12 +34,28 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		_, err := os.Stat(path)
 		newFile = errors.Is(err, os.ErrNotExist)
 	}
+	// The schema version before start-up, to say whether it migrated
+	// the database (a long migration would otherwise pass unexplained).
+	before := -1
+	if !newFile && !cfg.NoMigrate {
+		if v, err := app.SchemaVersion(ctx, cfg.DB); err == nil {
+			before = v
+		}
+	}
+	opened := time.Now()
 	m, err := app.Open(ctx, cfg, e.stderr)
 	if err != nil {
 		return err
 	}
 	if newFile {
 		m.Logger.Info("created a new database", "path", path)
+	} else if sv, ok := m.Store.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok && before >= 0 {
+		if after, err := sv.SchemaVersion(ctx); err == nil && after != before {
+			m.Logger.Info("migrated the database schema", "from_version", before, "to_version", after,
+				"duration_ms", time.Since(opened).Milliseconds())
+		}
 	}
 	attrs := []any{"addr", m.Addr(), "issuer", strings.TrimSuffix(m.Config.Issuer, "/"), "db", app.MaskDSN(m.Config.DB), "tls", m.Config.TLSCertFile != ""}
 	if a := m.MetricsAddr(); a != "" {
