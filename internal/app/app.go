@@ -366,11 +366,22 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 
 // opsRoutes adds /healthz, /readyz and, unless disabled, /metrics.
 func (m *Main) opsRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", m.healthz)
-	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.Handle("GET /healthz", opsHeaders(http.HandlerFunc(m.healthz)))
+	mux.Handle("GET /readyz", opsHeaders(http.HandlerFunc(m.readyz)))
 	if !m.Config.MetricsDisabled {
-		mux.Handle("GET /metrics", m.Metrics.Handler())
+		mux.Handle("GET /metrics", opsHeaders(m.Metrics.Handler()))
 	}
+}
+
+// opsHeaders sets what every answer of the ops paths carries: plain text
+// that no browser is to sniff into something else, and that no cache keeps
+// (a probe must see the state now).
+func opsHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // opsPaths are the paths opsRoutes serves.

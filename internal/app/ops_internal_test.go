@@ -656,3 +656,27 @@ func (s *rotateFailingStore) RotateRefreshTokenFunc(ctx context.Context, hash st
 	}
 	return nil, errors.New("commit: disk I/O error")
 }
+
+// The ops paths' answers are never sniffed nor cached, on the main
+// listener and on metrics.addr's.
+func TestOpsHeaders(t *testing.T) {
+	for _, cfg := range []Config{{}, {MetricsAddr: "127.0.0.1:0"}} {
+		m := openFake(t, cfg, newFakeStore())
+		serve(t, m)
+		base := "http://" + m.Addr()
+		if cfg.MetricsAddr != "" {
+			base = "http://" + m.MetricsAddr()
+		}
+		for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+			res, err := http.Get(base + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 || res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s%s: %d, X-Content-Type-Options %q, Cache-Control %q; want 200, nosniff, no-store", base, p, res.StatusCode,
+					res.Header.Get("X-Content-Type-Options"), res.Header.Get("Cache-Control"))
+			}
+		}
+	}
+}
