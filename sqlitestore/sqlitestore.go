@@ -54,6 +54,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -228,6 +229,12 @@ func openError(path, abs string, err error) error {
 	if errors.Is(err, fs.ErrPermission) || errors.As(err, &se) && se.Code() == sqlite3.SQLITE_READONLY_DIRECTORY {
 		return fmt.Errorf("sqlitestore: open %s: the directory %s is not writable by this user: the database's -wal and -shm files are created beside it, so the directory must be writable by the user the server runs as (%w)",
 			path, filepath.Dir(abs), err)
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_FULL || se.Code()&0xff == sqlite3.SQLITE_IOERR && diskFull(abs)) {
+		// SQLite says "disk I/O error" when it cannot grow its
+		// shared-memory file on a full disk: an operator would suspect
+		// the hardware.
+		return fmt.Errorf("sqlitestore: open %s: the disk holding %s is full: free some space (%w)", path, filepath.Dir(abs), err)
 	}
 	return fmt.Errorf("sqlitestore: open %s: %w", path, err)
 }
