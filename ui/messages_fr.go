@@ -3,7 +3,8 @@ package ui
 // messagesFR are the French messages. A no-break space (\u00a0) precedes
 // the high punctuation marks, as French typography wants.
 var messagesFR = map[string]string{
-	"signed_in_as": "Connecté en tant que %s.",
+	"signed_in_as":       "Connecté en tant que %s.",
+	"signed_in_as.vowel": "Connecté en tant qu’%s.",
 
 	"login.title":                        "Connexion",
 	"login.continue_to":                  "pour continuer vers %s",
@@ -70,10 +71,11 @@ var messagesFR = map[string]string{
 	"home.text":     "Votre session est ouverte sur %s.",
 	"home.sign_out": "Se déconnecter",
 
-	"logout.title":     "Se déconnecter de %s\u00a0?",
-	"logout.client":    "%s demande à vous déconnecter.",
-	"logout.confirm":   "Se déconnecter",
-	"logout.cancel":    "Rester connecté",
-	"logout.done":      "Votre session est fermée",
-	"logout.done_text": "Vous pouvez fermer cette page.",
+	"logout.title":       "Se déconnecter de %s\u00a0?",
+	"logout.title.vowel": "Se déconnecter d’%s\u00a0?",
+	"logout.client":      "%s demande à vous déconnecter.",
+	"logout.confirm":     "Se déconnecter",
+	"logout.cancel":      "Rester connecté",
+	"logout.done":        "Votre session est fermée",
+	"logout.done_text":   "Vous pouvez fermer cette page.",
 }

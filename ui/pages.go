@@ -169,7 +169,7 @@ func (p *Pages) Logout(w http.ResponseWriter, r *http.Request, lp *oauthd.Logout
 	if lp.SignedOut {
 		v.Title = v.T("logout.done")
 	} else {
-		v.Title = v.T("logout.title", p.product)
+		v.Title = v.TName("logout.title", p.product)
 	}
 	p.render(w, r, "logout", statusOr(lp.Status, http.StatusOK), v)
 }

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oauthd/oauthd"
 )
@@ -337,6 +338,18 @@ func (v *View) T(id string, args ...any) string {
 		return msg
 	}
 	return fmt.Sprintf(msg, args...)
+}
+
+// TName is T with a name as its one argument, in the form of the message
+// that a name beginning with a vowel takes where the language has one
+// (ID + ".vowel": French elides "que admin" to "qu’admin").
+func (v *View) TName(id, name string) string {
+	if r, _ := utf8.DecodeRuneInString(name); strings.ContainsRune("aeiouyAEIOUYàâäéèêëîïôöùûüÀÂÄÉÈÊËÎÏÔÖÙÛÜ", r) {
+		if msg, ok := v.msgs[id+".vowel"]; ok {
+			return fmt.Sprintf(msg, name)
+		}
+	}
+	return v.T(id, name)
 }
 
 // has reports whether the message ID exists.

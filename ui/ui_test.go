@@ -604,7 +604,15 @@ func TestFrench(t *testing.T) {
 	got = render(t, func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, cp) }, "Accept-Language", "fr")
 	mustContain(t, got.body, `<html lang="fr">`, "<h1>test_client demande des autorisations</h1>",
 		"Confirmer votre identité (l’identifiant de votre compte)", "Mémoriser mon accord",
-		`value="approve">Autoriser</button>`, `value="deny" class="secondary">Refuser</button>`, "Connecté en tant que admin.")
+		`value="approve">Autoriser</button>`, `value="deny" class="secondary">Refuser</button>`, "Connecté en tant qu’admin.")
+	// French elides before a vowel only.
+	cp.User = &oauthd.User{Username: "bob"}
+	got = render(t, func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, cp) }, "Accept-Language", "fr")
+	mustContain(t, got.body, "Connecté en tant que bob.")
+	got = render(t, func(w http.ResponseWriter, r *http.Request) {
+		p.Logout(w, r, &oauthd.LogoutPage{Page: fr, User: &oauthd.User{Username: "Émile"}})
+	})
+	mustContain(t, got.body, "Se déconnecter d’oauthd\u00a0?", "Connecté en tant qu’Émile.")
 
 	got = render(t, func(w http.ResponseWriter, r *http.Request) {
 		p.Error(w, r, &oauthd.ErrorPage{Page: fr, Code: oauthd.PageUnknownClient})
