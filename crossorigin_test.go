@@ -101,7 +101,7 @@ func TestFormsRefuseOtherOrigins(t *testing.T) {
 		if r := b.get(e.url(oauthd.LogoutPath)); r.pageKind() != "logout" || r.page["SignedOut"] == true {
 			t.Fatalf("after the refused sign-outs: %d %s; want the person still signed in", r.status, r.body)
 		}
-		if r := b.postWith(e.url(oauthd.LogoutPath), of, ok...); r.status != http.StatusOK || r.page["SignedOut"] != true {
+		if r := b.follow(e, b.postWith(e.url(oauthd.LogoutPath), of, ok...)); r.status != http.StatusOK || r.page["SignedOut"] != true {
 			t.Errorf("sign-out %d with %q: %d %s; want signed out", i, ok, r.status, r.body)
 		}
 	}

@@ -156,8 +156,13 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			// Staying signed in: back to the application that asked,
 			// when it registered a home page, else to this site's.
 			to := "/"
-			if lr.client != nil && lr.client.ClientURI != "" {
-				to = lr.client.ClientURI
+			if lr.client != nil {
+				// Only an absolute http(s) URL with a host and no
+				// userinfo, as the pages show it: a program's own
+				// registration may store anything there.
+				if u, err := url.Parse(lr.client.ClientURI); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil {
+					to = u.String()
+				}
 			}
 			w.Header().Set("Location", to)
 			w.WriteHeader(http.StatusSeeOther)
@@ -165,6 +170,25 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := p.endSession(w, r); err != nil {
 			p.errorPage(w, r, serverError(err))
+			return
+		}
+		if lr.redirectURI == "" {
+			// The signed-out page is shown by a GET (its client and
+			// language in the query), not as the answer to this POST:
+			// Back or a reload would ask to send the form again.
+			q := url.Values{}
+			if lr.client != nil {
+				q.Set("client_id", lr.client.ID)
+			}
+			if len(lr.locales) > 0 {
+				q.Set("ui_locales", strings.Join(lr.locales, " "))
+			}
+			to := LogoutPath
+			if len(q) > 0 {
+				to += "?" + q.Encode()
+			}
+			w.Header().Set("Location", to)
+			w.WriteHeader(http.StatusSeeOther)
 			return
 		}
 		p.loggedOut(w, r, lr, page)

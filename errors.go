@@ -207,15 +207,21 @@ const StatusClientClosedRequest = 499
 // request was wrong or the server broken (RFC 6749 §4.1.2.1, RFC 9110
 // §15.6.4).
 func serverError(err error) *Error {
-	var op *net.OpError
-	// A context error is this request's own when its context ended (then
-	// logErr answers 499: nobody reads it), or another's whose work this
-	// request waited on: a passing failure, worth trying again.
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &op) {
+	if isOutage(err) {
 		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server cannot reach its database; try again shortly",
 			Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err}
 	}
 	return &Error{Code: ErrorServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, Err: err}
+}
+
+// isOutage reports whether a store's error means its database is out of
+// reach for now: ErrUnavailable, a network error, or a context error. A
+// context error is this request's own when its context ended (then logErr
+// answers 499: nobody reads it), or another's whose work this request
+// waited on: a passing failure, worth trying again.
+func isOutage(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &op)
 }
 
 // asError turns any error into an *Error, treating unknown ones as server errors.

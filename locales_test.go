@@ -46,6 +46,10 @@ func TestSignedOutPageKeepsTheLogoutLanguage(t *testing.T) {
 		f.Set(m["Name"].(string), m["Value"].(string))
 	}
 	r = b.post(e.url(oauthd.LogoutPath), f)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("confirmation: %d %s; want 303 to the signed-out page", r.status, r.body)
+	}
+	r = b.follow(e, r)
 	if r.status != http.StatusOK || r.page["SignedOut"] != true || !localesAre(r, "fr") {
 		t.Errorf("signed out: %d %s; want the signed-out page in fr", r.status, r.body)
 	}

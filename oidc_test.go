@@ -740,6 +740,16 @@ func TestRPInitiatedLogout(t *testing.T) {
 	if r2 := b.post(e.url(oauthd.LogoutPath), stay); r2.status != http.StatusSeeOther || r2.location() != "https://rp.example/home" {
 		t.Errorf("stay signed in: %d %q; want 303 to the client_uri", r2.status, r2.location())
 	}
+	// A client_uri a program stored without checking it is not followed.
+	for _, bad := range []string{"//evil.example/", "https://rp.example@evil.example/", "javascript:alert(1)", "/relative"} {
+		c.ClientURI = bad
+		if err := e.store.UpdateClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		if r2 := b.post(e.url(oauthd.LogoutPath), stay); r2.status != http.StatusSeeOther || r2.location() != "/" {
+			t.Errorf("stay signed in, client_uri %q: %d %q; want 303 to /", bad, r2.status, r2.location())
+		}
+	}
 	e.codeFlow(t, b, false) // still signed in
 	r = b.post(e.url(oauthd.LogoutPath), f)
 	if r.status != http.StatusSeeOther || r.location() != oidcLogoutURI+"?state=bye" {
@@ -756,7 +766,12 @@ func TestRPInitiatedLogout(t *testing.T) {
 	e.authorizeExpectLogin(t, b, e.oidcURL(), true)
 	r = b.get(e.url(oauthd.LogoutPath))
 	r = b.post(e.url(oauthd.LogoutPath), url.Values{"csrf": {r.str("CSRF")}, "action": {"logout"}})
-	if r.pageKind() != "logout" || r.page["SignedOut"] != true {
+	// Post/redirect/get: Back or a reload of the signed-out page sends
+	// no form again.
+	if r.status != http.StatusSeeOther || r.location() != oauthd.LogoutPath {
+		t.Fatalf("plain sign-out: %d %q; want 303 to %s", r.status, r.location(), oauthd.LogoutPath)
+	}
+	if r = b.follow(e, r); r.pageKind() != "logout" || r.page["SignedOut"] != true {
 		t.Errorf("plain sign-out: %d %s", r.status, r.body)
 	}
 }

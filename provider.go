@@ -449,7 +449,7 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		e.Status = StatusClientClosedRequest
 		return
 	}
-	if e.Code == ErrorTemporarilyUnavailable {
+	if e.Code == ErrorTemporarilyUnavailable && isOutage(e.Err) {
 		// The store is out of reach for now (a database restarting, a
 		// full disk, a lock held too long): the answer says so, 503 with
 		// Retry-After, and nothing in the server is broken.

@@ -98,6 +98,15 @@ func TestStoreUnavailableIs503(t *testing.T) {
 			if tc.status == 500 && !strings.Contains(out, `level=ERROR msg="internal error"`) {
 				t.Errorf("logs of a store failure:\n%s\nwant ERROR internal error", out)
 			}
+			// Revocation answers any store failure 503 (RFC 7009 §2.2.1:
+			// the client keeps the token and tries again), but logs only
+			// an outage as one: a broken store is an ERROR.
+			if r := e.postForm(oauthd.RevokePath, serviceAuth, url.Values{"token": {at}}); r.status != 503 {
+				t.Errorf("revoke: %d %s; want 503", r.status, r.body)
+			}
+			if out := logs.String(); tc.status == 500 && strings.Contains(out, "storage unavailable") {
+				t.Errorf("logs of a store failure at revocation:\n%s\nwant no storage unavailable", out)
+			}
 		})
 	}
 }

@@ -175,7 +175,8 @@ func TestPageHeaders(t *testing.T) {
 	logout := b.do(http.MethodGet, s.URL+oauthd.LogoutPath, nil)
 	checkPage(t, "logout", logout, http.StatusOK)
 	out := b.submit(logout, "sign out", nil)
-	checkPage(t, "signed out", out, http.StatusOK)
+	checkHeaders(t, "sign out's redirect", out.res.Header)
+	checkPage(t, "signed out", b.follow(out, s.URL), http.StatusOK)
 
 	checkPage(t, "error: unknown client", b.do(http.MethodGet, s.authorizeURL("client_id", "nope"), nil), http.StatusBadRequest)
 	checkPage(t, "error: unregistered redirect_uri", b.do(http.MethodGet, s.authorizeURL("redirect_uri", "https://evil.example.net/"), nil), http.StatusBadRequest)

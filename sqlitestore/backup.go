@@ -57,11 +57,18 @@ func Backup(ctx context.Context, path, to string) error {
 		return fmt.Errorf("sqlitestore: backup: %w", err)
 	}
 	// A hard link gives the copy its name only if the name is still free
-	// (a rename would replace a file made there meanwhile).
-	if err := os.Link(tmp, to); errors.Is(err, os.ErrExist) {
+	// (a rename would replace a file made there meanwhile). A file system
+	// without hard links (vfat, exFAT, many network mounts) gets a rename
+	// after a last look at the name.
+	if err := linkFile(tmp, to); errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("sqlitestore: backup: %s already exists", to)
 	} else if err != nil {
-		return fmt.Errorf("sqlitestore: backup: %w", err)
+		if _, serr := os.Lstat(to); serr == nil {
+			return fmt.Errorf("sqlitestore: backup: %s already exists", to)
+		}
+		if rerr := os.Rename(tmp, to); rerr != nil {
+			return fmt.Errorf("sqlitestore: backup: %w", errors.Join(err, rerr))
+		}
 	}
 	if err := syncFile(filepath.Dir(to)); err != nil {
 		return fmt.Errorf("sqlitestore: backup: %w", err)
@@ -78,3 +85,7 @@ func syncFile(name string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// linkFile is os.Link; tests replace it to act as a file system without
+// hard links.
+var linkFile = os.Link
