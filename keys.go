@@ -121,6 +121,8 @@ type loadedKey struct {
 	meta      SigningKey
 	jwk       jose.JSONWebKey
 	encrypted bool
+	// seenAt is when this manager first read the key, by its own clock.
+	seenAt time.Time
 }
 
 // NewKeyManager returns a key manager for the store, configured by the
@@ -194,7 +196,7 @@ func (m *KeyManager) Describe(ctx context.Context) ([]KeyInfo, error) {
 	for _, sk := range stored {
 		meta := *sk
 		meta.Private = nil
-		keys = append(keys, &loadedKey{meta: meta, encrypted: strings.HasPrefix(string(sk.Private), encryptedKeyPrefix)})
+		keys = append(keys, &loadedKey{meta: meta, encrypted: strings.HasPrefix(string(sk.Private), encryptedKeyPrefix), seenAt: m.now()})
 	}
 	slices.SortStableFunc(keys, func(a, b *loadedKey) int { return a.meta.NotBefore.Compare(b.meta.NotBefore) })
 	return m.describe(keys), nil
@@ -363,11 +365,27 @@ func (m *KeyManager) replacedWhileNext(k *loadedKey, keys []*loadedKey) (time.Ti
 			!b.CreatedAt.Before(k.meta.NotBefore) || b.NotBefore.Sub(b.CreatedAt) < maxKeyRefreshInterval {
 			continue
 		}
-		if stop.IsZero() || b.NotBefore.Before(stop) {
-			stop = b.NotBefore
+		// b's times are by the clock of whoever rotated, which may be
+		// slow: k may sign on a node until that node has read b, at the
+		// latest a refresh interval after this node first read it (b was
+		// stored before then), by this node's clock. A restart reads it
+		// anew, later, which only keeps k longer.
+		end := b.NotBefore
+		if !o.seenAt.IsZero() {
+			end = later(end, o.seenAt.Add(maxKeyRefreshInterval))
+		}
+		if stop.IsZero() || end.Before(stop) {
+			stop = end
 		}
 	}
 	return stop, !stop.IsZero()
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // verificationKey returns the published public key with the ID. An unknown
@@ -489,6 +507,7 @@ func (m *KeyManager) read(ctx context.Context) ([]*loadedKey, error) {
 		if err != nil {
 			return nil, err
 		}
+		k.seenAt = m.now()
 		m.parsed[sk.ID] = k
 		keys = append(keys, k)
 	}

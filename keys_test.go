@@ -221,3 +221,76 @@ func TestRotateLaterKeepsTheScheduledEnd(t *testing.T) {
 		}
 	}
 }
+
+// Two rotations in a row from a machine whose clock is 15 minutes slow:
+// the second key's start, by that clock, is already past when it is
+// stored, and a node signs with the first one until it next reads the
+// keys. The first key stays published until the last ID token the node
+// signed with it has expired, by the node's own clock (when it first read
+// the second key), whatever the rotating machine's clock said.
+func TestRotateTwiceFromASlowClock(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	nodeClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cliClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now.Add(-15 * time.Minute) }
+	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	store := &keySlice{}
+	cfg := Config{IDTokenTTL: time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyRefreshInterval: maxKeyRefreshInterval}
+	cfg.Now = nodeClock
+	node, err := NewKeyManager(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Now = cliClock
+	cli, err := NewKeyManager(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := node.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tick(24 * time.Hour) // the first keys have signed for a day
+	r1, err := cli.Rotate(ctx, AlgRS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(time.Second)
+	if _, err := node.List(ctx); err != nil { // the node reads the first rotation's key
+		t.Fatal(err)
+	}
+	a := r1[0].ID
+	if kid, err := node.SigningKeyIDForTest(ctx, AlgRS256); err != nil || kid != a {
+		t.Fatalf("the node signs with %s (%v); want the first rotation's %s (its start is past by the node's clock)", kid, err, a)
+	}
+	tick(time.Minute)
+	if _, err := cli.Rotate(ctx, AlgRS256); err != nil {
+		t.Fatal(err)
+	}
+	// Until its next read of the keys the node goes on signing with a.
+	var lastSigned time.Time
+	for range 10 {
+		kid, err := node.SigningKeyIDForTest(ctx, AlgRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid != a {
+			break
+		}
+		lastSigned = nodeClock()
+		tick(30 * time.Second)
+	}
+	if lastSigned.IsZero() {
+		t.Fatal("the node never signed with the first key after the second rotation")
+	}
+	// Every ID token the node signed with a lives until lastSigned + 1h:
+	// a must be in the JWKS until then.
+	tick(lastSigned.Add(time.Hour).Sub(nodeClock()))
+	ids, err := node.PublishedKeyIDsForTest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ids, a) {
+		t.Errorf("the first key left the JWKS while an ID token it signed at %v was alive (now %v)", lastSigned, nodeClock())
+	}
+}
