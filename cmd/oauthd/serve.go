@@ -34,10 +34,13 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		_, err := os.Stat(path)
 		newFile = errors.Is(err, os.ErrNotExist)
 	}
-	// The schema version before start-up, to say whether it migrated
-	// the database (a long migration would otherwise pass unexplained).
+	// The schema version of a SQLite file before start-up, to say whether
+	// it migrated the database (a long migration would otherwise pass
+	// unexplained). Not on PostgreSQL: a database that does not answer
+	// would cost its connect timeout twice (`oauthd migrate` says what it
+	// did there).
 	before := -1
-	if !newFile && !cfg.NoMigrate {
+	if _, isFile := sqlitePath(cfg.DB); isFile && !newFile && !cfg.NoMigrate {
 		if v, err := app.SchemaVersion(ctx, cfg.DB); err == nil {
 			before = v
 		}
