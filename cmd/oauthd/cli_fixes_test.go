@@ -443,6 +443,13 @@ func TestGrantsListOnlyHonouredConsents(t *testing.T) {
 // and returns its URL.
 func startDemoServer(t *testing.T) string {
 	t.Helper()
+	u, _ := startDemoServerDB(t)
+	return u
+}
+
+// startDemoServerDB is startDemoServer that also returns the database.
+func startDemoServerDB(t *testing.T) (string, string) {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "demo.db")
 	for port := 19537; port < 19600; port++ {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -457,7 +464,7 @@ func startDemoServer(t *testing.T) string {
 		select {
 		case a := <-addr:
 			t.Cleanup(func() { cancel(); <-done })
-			return "http://" + a
+			return "http://" + a, db
 		case <-done:
 			cancel()
 			continue // the port is taken: the next one
@@ -467,7 +474,7 @@ func startDemoServer(t *testing.T) string {
 		}
 	}
 	t.Fatal("no free port in 19537-19599")
-	return ""
+	return "", ""
 }
 
 // bench --url against 'serve --demo' with the client_credentials scenario
@@ -495,5 +502,24 @@ func TestBenchDemoClientCredentialsHint(t *testing.T) {
 	}
 	if code, out, errs := bench("--scenario", "flow"); code != 0 || !strings.Contains(out, "scenario flow") {
 		t.Errorf("bench --scenario flow on the demo: exit %d, %s %s", code, out, errs)
+	}
+}
+
+// bench --url against 'serve --demo' with more connections than the
+// per-account login limit (5 sign-ins of one user at once): the
+// connections' sign-ins wait out the server's 429s while preparing, and
+// the scenarios that need no remembered consent leave none behind (the
+// walkthrough's consent page would be skipped afterwards).
+func TestBenchURLDemoManyConnections(t *testing.T) {
+	url, db := startDemoServerDB(t)
+	var out, errb strings.Builder
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	code := run(context.Background(), []string{"bench", "--url", url, "--scenario", "code", "--connections", "12", "--codes", "24", "--duration", "300ms"}, e)
+	if code != 0 || !strings.Contains(out.String(), "scenario code") {
+		t.Fatalf("bench --url --scenario code --connections 12 on the demo: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	r := runCmd(context.Background(), nil, nil, "grants", "list", "admin", "--db", db)
+	if r.code != 0 || strings.Contains(r.stdout, "test_client") {
+		t.Errorf("grants list admin after the bench: exit %d\n%s%s\nwant no remembered consent", r.code, r.stdout, r.stderr)
 	}
 }
