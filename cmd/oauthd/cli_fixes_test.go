@@ -523,3 +523,13 @@ func TestBenchURLDemoManyConnections(t *testing.T) {
 		t.Errorf("grants list admin after the bench: exit %d\n%s%s\nwant no remembered consent", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A generated client_id never starts with "-" (client show would take it
+// for a flag) or "_".
+func TestGeneratedClientIDIsNoFlag(t *testing.T) {
+	for range 5000 {
+		if id := newClientID(); len(id) != 22 || id[0] == '-' || id[0] == '_' {
+			t.Fatalf("generated client_id %q", id)
+		}
+	}
+}

@@ -411,7 +411,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if c.ID == "" {
-		c.ID = oauthd.RandomToken()[:22]
+		c.ID = newClientID()
 	}
 	if c.Public && *sec != "" {
 		return errors.New("--secret: a public client has no secret")
@@ -702,3 +702,15 @@ func clientDelete(ctx context.Context, args []string, e *env) error {
 // clock allowance of Client.Predates (2 s), the servers' client cache
 // (oauthd.Config.ClientCacheTTL, 1 s) and a margin.
 const deleteSettle = 3500 * time.Millisecond
+
+// newClientID is a random client_id of 22 base64url characters (132 bits)
+// that starts with a letter or digit: one starting with "-" would be taken
+// for a flag by the commands that name it (client show, update, delete).
+func newClientID() string {
+	for {
+		id := oauthd.RandomToken()[:22]
+		if c := id[0]; c != '-' && c != '_' {
+			return id
+		}
+	}
+}
