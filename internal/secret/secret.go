@@ -87,6 +87,9 @@ func Verify(hash, s string) bool {
 		releaseSoon()
 		return subtle.ConstantTimeCompare(got, key) == 1
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		if !wellFormedBcrypt(hash) {
+			return false
+		}
 		kdfSlots <- struct{}{}
 		kdfRuns.Add(1)
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(s))
@@ -94,6 +97,33 @@ func Verify(hash, s string) bool {
 		return err == nil
 	}
 	return false
+}
+
+// maxBcryptCost is the highest bcrypt cost Verify runs: 2^16 rounds take
+// some seconds, 64 times the default cost's. x/crypto/bcrypt accepts costs
+// up to 31, whose one run takes a day: a stored hash of such a cost (or a
+// malformed one it reads so) would hold a KDF slot for hours at every
+// sign-in of its user, and every other password and secret check waits
+// for a slot.
+const maxBcryptCost = 16
+
+// wellFormedBcrypt reports whether hash is "$2a$", "$2b$" or "$2y$", a
+// two-digit cost from bcrypt.MinCost to maxBcryptCost, "$", and the 53
+// characters of bcrypt's base64 (salt and hash).
+func wellFormedBcrypt(hash string) bool {
+	if len(hash) != 60 || hash[6] != '$' || hash[4] < '0' || hash[4] > '9' || hash[5] < '0' || hash[5] > '9' {
+		return false
+	}
+	if cost := int(hash[4]-'0')*10 + int(hash[5]-'0'); cost < bcrypt.MinCost || cost > maxBcryptCost {
+		return false
+	}
+	for i := 7; i < len(hash); i++ {
+		c := hash[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // releasing is set while a return of memory to the OS is scheduled;

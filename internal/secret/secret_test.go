@@ -239,3 +239,33 @@ func TestCacheWait(t *testing.T) {
 		t.Error("after Wait, Known does not give the outcomes")
 	}
 }
+
+// A stored bcrypt hash is run only when it is well formed and its cost at
+// most maxBcryptCost: x/crypto/bcrypt runs costs up to 31 (a day of CPU
+// for one check) and reads a malformed cost from any two characters, so
+// one such hash would hold a KDF slot for hours at every sign-in of its
+// user, and every other check would wait (found by FuzzVerify).
+func TestBcryptCostBounded(t *testing.T) {
+	ok, err := bcrypt.GenerateFromPassword([]byte("pw"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Verify(string(ok), "pw") || Verify(string(ok), "other") {
+		t.Error("a cost-12 bcrypt hash does not verify as it should")
+	}
+	salted := string(ok)[7:]
+	for _, h := range []string{
+		"$2a$17$" + salted, "$2b$31$" + salted, "$2y$99$" + salted, // too costly
+		"$2a$03$" + salted, // under bcrypt's minimum
+		"$2a$2700000000000000000000000 00000000000000000000000000000", // FuzzVerify's
+		"$2a$12$" + salted[:52],       // short
+		"$2a$12$" + salted[:52] + "!", // not bcrypt's base64
+		"$2a$1x$" + salted,
+	} {
+		// Refused without running bcrypt: with it, the costly ones
+		// would not return before the test's timeout.
+		if Verify(h, "pw") {
+			t.Errorf("Verify(%q) matched", h)
+		}
+	}
+}
