@@ -16,7 +16,8 @@ import (
 
 // keyStore is a Storage that only keeps signing keys and knows no client:
 // enough for the key manager and ID token signing, without importing a
-// store package (which would import this one).
+// store package (which would import this one); the KeyStore of this
+// package's key tests.
 type keyStore struct {
 	Storage // nil: any other method panics
 	mu      sync.Mutex
@@ -48,7 +49,17 @@ func (s *keyStore) SigningKeys(context.Context) ([]*SigningKey, error) {
 	return out, nil
 }
 
-func (s *keyStore) DeleteSigningKey(_ context.Context, id string) error { return ErrNotFound }
+func (s *keyStore) DeleteSigningKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.keys {
+		if k.ID == id {
+			s.keys = slices.Delete(s.keys, i, i+1)
+			return nil
+		}
+	}
+	return ErrNotFound
+}
 
 func (s *keyStore) Client(context.Context, string) (*Client, error) { return nil, ErrNotFound }
 

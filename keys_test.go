@@ -35,58 +35,15 @@ func (m *KeyManager) PublishedKeyIDsForTest(ctx context.Context) ([]string, erro
 	return ids, nil
 }
 
-// keySlice is a KeyStore in memory for the tests of this package.
-type keySlice struct {
-	mu   sync.Mutex
-	keys []*SigningKey
-}
-
-func (s *keySlice) CreateSigningKey(_ context.Context, k *SigningKey) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range s.keys {
-		if o.ID == k.ID {
-			return ErrAlreadyExists
-		}
-	}
-	c := *k
-	s.keys = append(s.keys, &c)
-	slices.SortStableFunc(s.keys, func(a, b *SigningKey) int { return a.NotBefore.Compare(b.NotBefore) })
-	return nil
-}
-
-func (s *keySlice) SigningKeys(context.Context) ([]*SigningKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*SigningKey, len(s.keys))
-	for i, k := range s.keys {
-		c := *k
-		out[i] = &c
-	}
-	return out, nil
-}
-
-func (s *keySlice) DeleteSigningKey(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, k := range s.keys {
-		if k.ID == id {
-			s.keys = slices.Delete(s.keys, i, i+1)
-			return nil
-		}
-	}
-	return ErrNotFound
-}
-
-// testKeyManager is a key manager on a new keySlice whose clock the test
+// testKeyManager is a key manager on a new keyStore whose clock the test
 // moves: ID tokens live 1h, keys sign for 30 days.
-func testKeyManager(t *testing.T) (*KeyManager, *keySlice, func(time.Duration), func() time.Time) {
+func testKeyManager(t *testing.T) (*KeyManager, *keyStore, func(time.Duration), func() time.Time) {
 	t.Helper()
 	var mu sync.Mutex
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	store := &keySlice{}
+	store := &keyStore{}
 	m, err := NewKeyManager(Config{Now: clock, IDTokenTTL: time.Hour, KeyRotationPeriod: 720 * time.Hour}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +191,7 @@ func TestRotateTwiceFromASlowClock(t *testing.T) {
 	nodeClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	cliClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now.Add(-15 * time.Minute) }
 	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	store := &keySlice{}
+	store := &keyStore{}
 	cfg := Config{IDTokenTTL: time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyRefreshInterval: maxKeyRefreshInterval}
 	cfg.Now = nodeClock
 	node, err := NewKeyManager(cfg, store)
