@@ -597,6 +597,7 @@ func isChangeFlag(name string) bool { return name != "db" && name != "config" }
 func clientList(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client list", e)
 	db := dbFlag(fs, e)
+	asJSON := jsonFlag(fs)
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -608,6 +609,13 @@ func clientList(ctx context.Context, args []string, e *env) error {
 	cs, err := s.Clients(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := make([]clientJSON, 0, len(cs))
+		for _, c := range cs {
+			out = append(out, clientOut(c))
+		}
+		return writeJSON(e, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tGRANTS\tSCOPES\tREDIRECT_URIS")
@@ -624,6 +632,7 @@ func clientList(ctx context.Context, args []string, e *env) error {
 func clientShow(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("client show", e)
 	db := dbFlag(fs, e)
+	asJSON := jsonFlag(fs)
 	s, pos, err := openArgs(ctx, fs, db, args, 1, "one client_id")
 	if err != nil {
 		return err
@@ -632,6 +641,9 @@ func clientShow(ctx context.Context, args []string, e *env) error {
 	c, err := findClient(ctx, s, pos[0])
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(e, clientOut(c))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -29,6 +28,10 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 	}
 	fs := newFlagSet("grants "+args[0], e)
 	db := dbFlag(fs, e)
+	var asJSON *bool
+	if n == 1 {
+		asJSON = jsonFlag(fs)
+	}
 	pos, err := parse(fs, args[1:], n, what)
 	if err != nil {
 		return err
@@ -47,15 +50,21 @@ func cmdGrants(ctx context.Context, args []string, e *env) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tSCOPES\tUPDATED")
+		out := make([]consentJSON, 0, len(cs))
 		for _, c := range cs {
 			if ok, err := consentCounts(ctx, s, c); err != nil {
 				return err
-			} else if !ok {
-				continue
+			} else if ok {
+				out = append(out, consentJSON{ClientID: c.ClientID, Scopes: orEmpty(c.Scopes), UpdatedAt: jsonTime(c.UpdatedAt)})
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ClientID, strings.Join(c.Scopes, " "), c.UpdatedAt.Format(time.RFC3339))
+		}
+		if *asJSON {
+			return writeJSON(e, out)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT_ID\tSCOPES\tUPDATED")
+		for _, c := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ClientID, strings.Join(c.Scopes, " "), c.UpdatedAt)
 		}
 		return tw.Flush()
 	}

@@ -130,7 +130,15 @@ func signsUntil(k oauthd.KeyInfo, keys []oauthd.KeyInfo) time.Time {
 	return until
 }
 
-func printKeys(e *env, keys []oauthd.KeyInfo) error {
+func printKeys(e *env, keys []oauthd.KeyInfo, asJSON bool) error {
+	if asJSON {
+		out := make([]keyJSON, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, keyJSON{KID: k.ID, Alg: k.Algorithm, State: k.State, SignsFrom: jsonTime(k.NotBefore),
+				SignsUntil: jsonTime(signsUntil(k, keys)), PublishedUntil: jsonTime(k.ExpiresAt), Encrypted: k.Encrypted})
+		}
+		return writeJSON(e, out)
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tSTATE\tSIGNS FROM\tSIGNS UNTIL\tPUBLISHED UNTIL\tENCRYPTED")
 	for _, k := range keys {
@@ -147,7 +155,8 @@ func printKeys(e *env, keys []oauthd.KeyInfo) error {
 // keysList prints every signing key with its schedule. On a new database
 // it first creates the keys, as the server does on its first start.
 func keysList(ctx context.Context, args []string, e *env) error {
-	km, done, err := openKeys(ctx, args, e, "keys list", nil)
+	var asJSON *bool
+	km, done, err := openKeys(ctx, args, e, "keys list", func(fs *flag.FlagSet) { asJSON = jsonFlag(fs) })
 	if err != nil {
 		return err
 	}
@@ -165,7 +174,7 @@ func keysList(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return withKEKHint(err)
 	}
-	return printKeys(e, keys)
+	return printKeys(e, keys, *asJSON)
 }
 
 // withKEKHint adds to the error of a key manager that met keys encrypted
@@ -192,7 +201,7 @@ func keysRotate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return withKEKHint(err)
 	}
-	if err := printKeys(e, keys); err != nil {
+	if err := printKeys(e, keys, false); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "The new keys are published in the JWKS now and sign from the time shown; the keys they replace sign until then and stay published until their PUBLISHED UNTIL, after the ID tokens they signed have expired.")

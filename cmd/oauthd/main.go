@@ -66,11 +66,11 @@ Usage:
   oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [--no-migrate] [...]
   oauthd config print|check [--config FILE] [serve flags]
   oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
-  oauthd client update ID [flags] [--rotate-secret] | list | show ID | delete ID
-  oauthd user add NAME [--password-stdin] [--claim k=v...] | list | delete NAME | passwd NAME [--password-stdin]
+  oauthd client update ID [flags] [--rotate-secret] | list [--json] | show ID [--json] | delete ID
+  oauthd user add NAME [--password-stdin] [--claim k=v...] | list [--json] | delete NAME | passwd NAME [--password-stdin]
   oauthd user claims NAME [--claim k=v...] [--unset k...]
-  oauthd keys list | rotate [--alg RS256|ES256|EdDSA]
-  oauthd grants list USER | revoke USER CLIENT_ID
+  oauthd keys list [--json] | rotate [--alg RS256|ES256|EdDSA]
+  oauthd grants list USER [--json] | revoke USER CLIENT_ID
   oauthd migrate
   oauthd backup NEW_FILE
   oauthd bench [--scenario client_credentials|code|refresh|introspect|flow|mixed] [--baseline] [--url URL]

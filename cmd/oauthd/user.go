@@ -280,6 +280,7 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 func userList(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user list", e)
 	db := dbFlag(fs, e)
+	asJSON := jsonFlag(fs)
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return err
 	}
@@ -291,6 +292,13 @@ func userList(ctx context.Context, args []string, e *env) error {
 	us, err := s.Users(ctx)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := make([]userJSON, 0, len(us))
+		for _, u := range us {
+			out = append(out, userJSON{Username: u.Username, Sub: u.ID, CreatedAt: jsonTime(u.CreatedAt)})
+		}
+		return writeJSON(e, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USERNAME\tSUB\tCREATED")
