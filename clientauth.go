@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/oauthd/oauthd/internal/secret"
 )
@@ -148,7 +150,7 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 		// applies to it. Were wrong secrets counted, any web page could
 		// lock the people of a network out of a public client with a
 		// few cross-site form POSTs carrying client_secret=x.
-		if !p.clientProves(c, sec, viaBasic, ps) {
+		if ok, _ := p.clientProves(r, c, sec, viaBasic, ps); !ok {
 			return nil, false, errClientAuth
 		}
 		return c, true, nil
@@ -198,13 +200,17 @@ func (p *Provider) verifyClient(r *http.Request, id, sec string, viaBasic bool, 
 			// The work a known client costs: one KDF run for a secret,
 			// none without one (see clientProves).
 			if sec != "" {
-				secret.VerifyDummy(sec)
+				if err := secret.VerifyDummyContext(r.Context(), kdfKey(r), sec); err != nil {
+					return nil, p.kdfError(err)
+				}
 			}
 			return nil, errClientAuth
 		} else if err != nil {
 			return nil, serverError(err)
 		}
-		if p.clientProves(c, sec, viaBasic, ps) {
+		if ok, err := p.clientProves(r, c, sec, viaBasic, ps); err != nil {
+			return nil, p.kdfError(err)
+		} else if ok {
 			return c, nil
 		}
 		if !cached {
@@ -220,12 +226,47 @@ func (p *Provider) verifyClient(r *http.Request, id, sec string, viaBasic bool, 
 	}
 }
 
-// clientProves reports whether the credentials authenticate c.
-func (p *Provider) clientProves(c *Client, sec string, viaBasic bool, ps params) bool {
+// clientProves reports whether the credentials authenticate c. The error
+// is that of a secret check that did not run (see kdfError).
+func (p *Provider) clientProves(r *http.Request, c *Client, sec string, viaBasic bool, ps params) (bool, error) {
 	if c.Public {
 		// A public client proves nothing but its id; it must not send a
 		// secret (an empty Basic password is what many libraries send).
-		return sec == "" && (viaBasic || !ps.has("client_secret"))
+		return sec == "" && (viaBasic || !ps.has("client_secret")), nil
 	}
-	return sec != "" && p.secrets.Verify(c.ID, c.SecretHash, sec)
+	if sec == "" {
+		return false, nil
+	}
+	return p.secrets.VerifyContext(r.Context(), kdfKey(r), c.ID, c.SecretHash, sec)
+}
+
+// kdfKey is the key a request's password or secret check waits for the
+// KDF under (see secret.VerifyContext): its client's network, an IPv4
+// address or an IPv6 /56, so that the checks of one network, however many,
+// take turns with those of every other.
+func kdfKey(r *http.Request) string {
+	ip := ClientIP(r.Context())
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	pfx, _ := a.Prefix(56)
+	return pfx.String()
+}
+
+// kdfBusyRetry is the Retry-After of a check refused because too many
+// were waiting for the KDF.
+const kdfBusyRetry = 2 * time.Second
+
+// kdfError is the answer to a password or secret check that did not run:
+// 503 with Retry-After when too many checks were waiting (the person or
+// client tries again in a moment, not minutes later behind a flood), or the
+// request's own end (the client hung up: logged as 499).
+func (p *Provider) kdfError(err error) *Error {
+	if errors.Is(err, secret.ErrBusy) {
+		p.obs.Throttled(LimitKDFQueue)
+		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server is busy checking other passwords and secrets; try again in a moment",
+			Status: http.StatusServiceUnavailable, RetryAfter: kdfBusyRetry}
+	}
+	return serverError(err)
 }

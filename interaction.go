@@ -481,7 +481,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
-		p.errorPageFor(w, r, serverError(err), ar)
+		p.errorPageFor(w, r, p.kdfError(err), ar)
 		return
 	}
 	if wait > 0 {
@@ -535,17 +535,17 @@ func (p *Provider) loginName(r *http.Request) string {
 }
 
 // checkPassword returns the user whose username and password these are, or
-// nil. An unknown user costs the same work as a wrong password.
+// nil. An unknown user costs the same work as a wrong password. The error
+// is the store's, or that of a check that did not run (see kdfError).
 func (p *Provider) checkPassword(r *http.Request, username, password string) (*User, error) {
 	u, err := p.store.UserByUsername(r.Context(), username)
 	if errors.Is(err, ErrNotFound) || username == "" {
-		secret.VerifyDummy(password)
-		return nil, nil
+		return nil, secret.VerifyDummyContext(r.Context(), kdfKey(r), password)
 	} else if err != nil {
 		return nil, err
 	}
-	if !secret.Verify(u.PasswordHash, password) {
-		return nil, nil
+	if ok, err := secret.VerifyContext(r.Context(), kdfKey(r), u.PasswordHash, password); err != nil || !ok {
+		return nil, err
 	}
 	return u, nil
 }

@@ -353,6 +353,10 @@ const (
 	LimitLoginAccount = "login_account"
 	LimitLoginIP      = "login_ip"
 	LimitClient       = "client"
+	// LimitKDFQueue counts the password and secret checks refused because
+	// too many were waiting for the slow KDF already (answered 503 with
+	// Retry-After; see Config and the README's Rate limits).
+	LimitKDFQueue = "kdf_queue"
 )
 
 // limitedKey is one key an attempt is counted on.

@@ -747,7 +747,7 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	}
 	u, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, p.kdfError(err)
 	}
 	if wait > 0 {
 		return nil, tooManyAttempts(wait)

@@ -5,13 +5,13 @@
 package secret
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -37,12 +37,6 @@ var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 // ErrMalformed means a stored hash is not in a format this package knows.
 var ErrMalformed = errors.New("secret: malformed hash")
 
-// kdfSlots bounds how many KDF computations run at once, so a burst of
-// logins cannot exhaust memory (each argon2id run holds Params.Memory).
-// The KDF is CPU-bound: one run per CPU already uses them all, and more at
-// once would only hold more memory.
-var kdfSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
-
 // kdfRuns counts the KDF computations of the process.
 var kdfRuns atomic.Uint64
 
@@ -62,41 +56,62 @@ func HashWith(s string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("secret: %w", err)
 	}
-	kdfSlots <- struct{}{}
+	g := kdf.Load()
+	g.acquire(context.Background(), "", false) // never refused, never ends
 	kdfRuns.Add(1)
 	key := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, 32)
-	<-kdfSlots
+	g.release()
 	releaseSoon()
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Verify reports whether s matches the hash, in constant time with respect
-// to s. An empty or malformed hash never matches.
+// to s. An empty or malformed hash never matches. It waits for a KDF slot
+// as long as it takes; servers use VerifyContext.
 func Verify(hash, s string) bool {
+	ok, _ := verifyIn(context.Background(), "", false, hash, s)
+	return ok
+}
+
+// VerifyContext is Verify for a request: the check waits for a KDF slot in
+// turn with the other checks of its key (the client's network; see gate),
+// and is not run, with ctx's error, if ctx ends first (the client hung up),
+// or with ErrBusy if too many checks are waiting already.
+func VerifyContext(ctx context.Context, key, hash, s string) (bool, error) {
+	return verifyIn(ctx, key, true, hash, s)
+}
+
+func verifyIn(ctx context.Context, key string, bounded bool, hash, s string) (bool, error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
-		p, salt, key, err := parseArgon2(hash)
+		p, salt, want, err := parseArgon2(hash)
 		if err != nil {
-			return false
+			return false, nil
 		}
-		kdfSlots <- struct{}{}
+		g := kdf.Load()
+		if err := g.acquire(ctx, key, bounded); err != nil {
+			return false, err
+		}
 		kdfRuns.Add(1)
-		got := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
-		<-kdfSlots
+		got := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+		g.release()
 		releaseSoon()
-		return subtle.ConstantTimeCompare(got, key) == 1
+		return subtle.ConstantTimeCompare(got, want) == 1, nil
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
 		if !wellFormedBcrypt(hash) {
-			return false
+			return false, nil
 		}
-		kdfSlots <- struct{}{}
+		g := kdf.Load()
+		if err := g.acquire(ctx, key, bounded); err != nil {
+			return false, err
+		}
 		kdfRuns.Add(1)
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(s))
-		<-kdfSlots
-		return err == nil
+		g.release()
+		return err == nil, nil
 	}
-	return false
+	return false, nil
 }
 
 // maxBcryptCost is the highest bcrypt cost Verify runs: 2^16 rounds take
@@ -171,15 +186,29 @@ var (
 // secret of, so that an unknown user or client takes as long to reject as a
 // wrong password. It always returns false.
 func VerifyDummy(s string) bool {
-	dummyOnce.Do(func() {
-		h, err := Hash("oauthd dummy secret")
-		if err != nil {
-			panic(err) // crypto/rand failed: nothing else would work either
-		}
-		dummyHash = h
-	})
-	Verify(dummyHash, s)
+	VerifyDummyContext(context.Background(), "", s)
 	return false
+}
+
+// VerifyDummyContext is VerifyDummy for a request, as VerifyContext is
+// Verify: it waits, is refused and gives up exactly as a real check would,
+// and returns the same errors.
+func VerifyDummyContext(ctx context.Context, key, s string) error {
+	dummyOnce.Do(func() {
+		// A random salt and a random key in the format Hash writes, with
+		// DefaultParams: checking a secret against it costs what a real
+		// hash costs, and no secret matches it. Made without running the
+		// KDF, so that making it never waits for a slot.
+		var salt [16]byte
+		var sum [32]byte
+		rand.Read(salt[:]) // never fails (crypto/rand panics on a broken system)
+		rand.Read(sum[:])
+		b64 := base64.RawStdEncoding
+		p := DefaultParams
+		dummyHash = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt[:]), b64.EncodeToString(sum[:]))
+	})
+	_, err := verifyIn(ctx, key, true, dummyHash, s)
+	return err
 }
 
 // parseArgon2 splits a PHC-format argon2id hash into its parameters, salt and key.
@@ -255,14 +284,16 @@ type flightKey struct {
 	digest   [32]byte
 }
 
-// flight is a verification in progress; ok is set before done is closed.
+// flight is a verification in progress; ok and err are set before done is
+// closed.
 type flight struct {
 	done chan struct{}
 	ok   bool
+	err  error // the check did not run: the leader's context ended, or ErrBusy
 }
 
-// verify is the KDF check; tests count its calls.
-var verify = Verify
+// verifyFn is the KDF check; tests count its calls.
+var verifyFn = verifyIn
 
 // NewCache returns a cache of at most max entries (1024 if max <= 0).
 func NewCache(max int) *Cache {
@@ -275,34 +306,57 @@ func NewCache(max int) *Cache {
 // Verify is Verify(hash, s) for the holder of id, answered from the cache
 // when the same secret was verified against the same hash before.
 func (c *Cache) Verify(id, hash, s string) bool {
+	ok, _ := c.verify(context.Background(), "", false, id, hash, s)
+	return ok
+}
+
+// VerifyContext is Verify for a request, with the waiting, refusing and
+// giving up of VerifyContext (the package function): a secret found in
+// the cache is answered at once, whatever the queue.
+func (c *Cache) VerifyContext(ctx context.Context, key, id, hash, s string) (bool, error) {
+	return c.verify(ctx, key, true, id, hash, s)
+}
+
+func (c *Cache) verify(ctx context.Context, key string, bounded bool, id, hash, s string) (bool, error) {
 	if hash == "" {
-		return false
+		return false, nil
 	}
 	d := sha256.Sum256([]byte(s))
 	c.mu.RLock()
 	e, ok := c.entries[id]
 	c.mu.RUnlock()
 	if ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
-		return true
+		return true, nil
 	}
 	k := flightKey{id, hash, d}
-	c.mu.Lock()
-	if e, ok := c.entries[id]; ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
-		c.mu.Unlock() // verified while this request waited for the lock
-		return true
-	}
-	if f, ok := c.flights[k]; ok {
+	for {
+		c.mu.Lock()
+		if e, ok := c.entries[id]; ok && e.hash == hash && subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+			c.mu.Unlock() // verified while this request waited for the lock
+			return true, nil
+		}
+		f, ok := c.flights[k]
+		if !ok {
+			break
+		}
 		// The same check is running: wait for its outcome rather than
 		// run the KDF again. Only callers with the same secret share it.
 		c.mu.Unlock()
-		<-f.done
-		return f.ok
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if f.err == nil || errors.Is(f.err, ErrBusy) {
+			return f.ok, f.err
+		}
+		// Its caller went away before it ran: run it for this one.
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[k] = f
 	c.mu.Unlock()
 
-	f.ok = verify(hash, s)
+	f.ok, f.err = verifyFn(ctx, key, bounded, hash, s)
 
 	c.mu.Lock()
 	delete(c.flights, k)
@@ -317,7 +371,7 @@ func (c *Cache) Verify(id, hash, s string) bool {
 	}
 	c.mu.Unlock()
 	close(f.done)
-	return f.ok
+	return f.ok, f.err
 }
 
 // Wait waits for a verification of s against hash for id that is in

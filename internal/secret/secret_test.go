@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"context"
 	"runtime"
 	"strings"
 	"sync"
@@ -123,12 +124,12 @@ func TestCacheSharesKDF(t *testing.T) {
 	h, _ := HashWith("s", fast)
 	var calls atomic.Int32
 	release := make(chan struct{})
-	verify = func(hash, s string) bool {
+	verifyFn = func(ctx context.Context, key string, bounded bool, hash, s string) (bool, error) {
 		calls.Add(1)
 		<-release
-		return Verify(hash, s)
+		return verifyIn(ctx, key, bounded, hash, s)
 	}
-	defer func() { verify = Verify }()
+	defer func() { verifyFn = verifyIn }()
 	c := NewCache(8)
 	var wg sync.WaitGroup
 	results := make(chan bool, 21)
@@ -204,12 +205,12 @@ func FuzzVerify(f *testing.F) {
 func TestCacheWait(t *testing.T) {
 	h, _ := HashWith("s", fast)
 	started, release := make(chan struct{}, 2), make(chan struct{})
-	verify = func(hash, s string) bool {
+	verifyFn = func(ctx context.Context, key string, bounded bool, hash, s string) (bool, error) {
 		started <- struct{}{}
 		<-release
-		return Verify(hash, s)
+		return verifyIn(ctx, key, bounded, hash, s)
 	}
-	defer func() { verify = Verify }()
+	defer func() { verifyFn = verifyIn }()
 	c := NewCache(8)
 	if c.Wait("id", h, "s") {
 		t.Fatal("Wait reported a verification before any ran")
