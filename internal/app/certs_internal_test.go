@@ -330,3 +330,31 @@ func TestServerLogOtherErrorsWarn(t *testing.T) {
 		t.Errorf("records %+v; want the WriteHeader one at WARN, the handshake one at DEBUG", recs)
 	}
 }
+
+// The README's metrics table names every oauthd_ metric, the TLS ones
+// too.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	m.registerTLS()
+	m.RequestServed("/oauth/token", "POST", 200, time.Millisecond) // the vectors have no series before
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "oauthd_") {
+			n++
+			if !strings.Contains(string(b), "| `"+name+"`") && !strings.Contains(string(b), ", `"+name+"` |") {
+				t.Errorf("README's metrics table lacks %s", name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("%d oauthd_ metrics gathered; want every one of them (at least 10)", n)
+	}
+}
