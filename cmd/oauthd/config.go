@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // cmdConfig shows or checks the effective configuration: the same flags,
@@ -17,7 +18,9 @@ func cmdConfig(_ context.Context, args []string, e *env) error {
 		if err != nil {
 			return err
 		}
-		if cfg.Issuer == "" {
+		// The issuer serve would derive from addr; none (shown empty)
+		// when addr listens on every interface, where serve requires one.
+		if cfg.Issuer == "" && !cfg.ListensEverywhere() {
 			cfg.Issuer = cfg.DefaultIssuer()
 		}
 		return cfg.WriteYAML(e.stdout)
@@ -31,6 +34,9 @@ func cmdConfig(_ context.Context, args []string, e *env) error {
 		}
 		for _, name := range unknownEnv(e) {
 			fmt.Fprintf(e.stderr, "oauthd: warning: the environment variable %s names no setting; it is ignored\n", name)
+		}
+		for _, w := range cfg.DeploymentWarnings(time.Now()) {
+			fmt.Fprintf(e.stderr, "oauthd: warning: %s\n", w)
 		}
 		fmt.Fprintln(e.stdout, "the configuration is valid")
 		return nil

@@ -52,7 +52,7 @@ func TestConfigCheckAddrPort(t *testing.T) {
 			}
 		}
 	}
-	for _, args := range [][]string{{"--addr", ":8000"}, {"--addr", "127.0.0.1:0", "--metrics-addr", ":9090"}, {"--addr", "[::1]:65535", "--issuer", "http://localhost:8000"}} {
+	for _, args := range [][]string{{"--addr", ":8000", "--issuer", "https://auth.example.com"}, {"--addr", "127.0.0.1:0", "--metrics-addr", ":9090"}, {"--addr", "[::1]:65535", "--issuer", "http://localhost:8000"}} {
 		if r := runCmd(ctx, nil, nil, append([]string{"config", "check", "--db", db}, args...)...); r.code != 0 {
 			t.Errorf("config check %v: exit %d %s", args, r.code, r.stderr)
 		}

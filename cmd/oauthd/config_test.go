@@ -3,7 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -406,5 +413,155 @@ func TestClientCreateIssuerAsServe(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, tc.want) {
 			t.Errorf("client create with %v: %d %s %s; want %s", tc.vars, r.code, r.stdout, r.stderr, tc.want)
 		}
+	}
+}
+
+// config check and serve refuse an addr on every interface without
+// issuer, in one line saying what to set; config print shows no issuer
+// for it. The container image's file is such a configuration.
+func TestEveryInterfaceNeedsIssuer(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "oauthd.db")
+	container, err := filepath.Abs("../../deploy/container.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerLine := 0
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "issuer:") {
+			issuerLine = i + 1
+		}
+	}
+	const fix = "set issuer (OAUTHD_ISSUER or --issuer) to the URL clients use, or to http://localhost:8000 for a try on this machine"
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // stderr; "" for a valid configuration
+	}{
+		{"no host is refused", nil, []string{"--addr", ":8000"},
+			`oauthd: config: issuer: not set, and addr ":8000" listens on every interface, so there is no default: ` + fix + "\n"},
+		{"0.0.0.0 is refused", nil, []string{"--addr", "0.0.0.0:8000"},
+			`oauthd: config: issuer: not set, and addr "0.0.0.0:8000" listens on every interface, so there is no default: ` + fix + "\n"},
+		{"[::] is refused", nil, []string{"--addr", "[::]:8000"},
+			`oauthd: config: issuer: not set, and addr "[::]:8000" listens on every interface, so there is no default: ` + fix + "\n"},
+		{"the container's file without OAUTHD_ISSUER is refused", map[string]string{"OAUTHD_CONFIG": container}, nil,
+			`oauthd: config: issuer: not set, and addr ":8000" listens on every interface, so there is no default: ` + fix + fmt.Sprintf(" (set by %s:%d)\n", container, issuerLine)},
+		{"the container's file with OAUTHD_ISSUER is valid", map[string]string{"OAUTHD_CONFIG": container, "OAUTHD_ISSUER": "https://auth.example.com"}, nil, ""},
+		{"every interface with --issuer is valid", nil, []string{"--addr", ":8000", "--issuer", "https://auth.example.com"}, ""},
+		{"the try on this machine is valid", nil, []string{"--addr", ":8000", "--issuer", "http://localhost:8000"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, cmd := range []string{"config check", "serve"} {
+				if cmd == "serve" && tt.want == "" {
+					continue // it would listen on every interface
+				}
+				r := runCmd(ctx, tt.env, nil, append(append(strings.Fields(cmd), "--db", db), tt.args...)...)
+				switch {
+				case tt.want == "" && (r.code != 0 || r.stderr != ""):
+					t.Errorf("%s: exit %d, stderr %q; want 0 and nothing", cmd, r.code, r.stderr)
+				case tt.want != "" && (r.code != 1 || r.stderr != tt.want):
+					t.Errorf("%s: exit %d, stderr\n%q\nwant 1 and\n%q", cmd, r.code, r.stderr, tt.want)
+				}
+			}
+			r := runCmd(ctx, tt.env, nil, append([]string{"config", "print", "--db", db}, tt.args...)...)
+			if iss := "issuer: \"\"\n"; r.code != 0 || tt.want != "" && !strings.HasPrefix(r.stdout, iss) {
+				t.Errorf("config print: exit %d, stdout %q; want 0 and %q", r.code, r.stdout, iss)
+			}
+		})
+	}
+	if r := runCmd(ctx, nil, nil, "config", "print", "--addr", "localhost:9000"); !strings.HasPrefix(r.stdout, "issuer: http://localhost:9000\n") {
+		t.Errorf("config print --addr localhost:9000: %q; want the derived issuer", r.stdout)
+	}
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1, valid from
+// notBefore to notAfter, and its key into dir.
+func writeTestCert(t *testing.T, dir string, notBefore, notAfter time.Time) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"}, NotBefore: notBefore, NotAfter: notAfter,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// config check prints what is likely a mistake as warnings on standard
+// error, one line each, and still says the configuration is valid; it
+// refuses a certificate that has expired or is not valid yet.
+func TestConfigCheckWarnings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "oauthd.db")
+	now := time.Now()
+	good, goodKey := writeTestCert(t, t.TempDir(), now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	soon, soonKey := writeTestCert(t, t.TempDir(), now.Add(-time.Hour), now.Add(3*24*time.Hour))
+	expired, expiredKey := writeTestCert(t, t.TempDir(), now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	future, futureKey := writeTestCert(t, t.TempDir(), now.Add(24*time.Hour), now.Add(48*time.Hour))
+	if err := os.Chmod(goodKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr []string // stderr lines, in order (a prefix of each)
+	}{
+		{"proxies covering every address are warned about", []string{"--trusted-proxies", "127.0.0.1,0.0.0.0/0,::/0"}, 0, []string{
+			"oauthd: warning: config: trusted_proxies: 0.0.0.0/0 covers every IPv4 address: any client can then choose the IP it is logged and rate-limited as, by sending X-Forwarded-For; list only the reverse proxies' addresses",
+			"oauthd: warning: config: trusted_proxies: ::/0 covers every IPv6 address",
+		}},
+		{"private proxy ranges are fine", []string{"--trusted-proxies", "10.0.0.0/8,fc00::/7,127.0.0.1"}, 0, nil},
+		{"key readable by others is warned about", []string{"--tls-cert-file", good, "--tls-key-file", goodKey}, 0, []string{
+			"oauthd: warning: config: tls.key_file: " + goodKey + " is readable by its group or by others (mode 0644): make it readable by the server's user only (chmod 600)",
+		}},
+		{"certificate expiring soon is warned about", []string{"--tls-cert-file", soon, "--tls-key-file", soonKey}, 0, []string{
+			"oauthd: warning: config: tls.cert_file: " + soon + ": the TLS certificate expires at",
+		}},
+		{"expired certificate is an error", []string{"--tls-cert-file", expired, "--tls-key-file", expiredKey}, 1, []string{
+			"oauthd: config: tls.cert_file: " + expired + ": the TLS certificate expired at",
+		}},
+		{"certificate not yet valid is an error", []string{"--tls-cert-file", future, "--tls-key-file", futureKey}, 1, []string{
+			"oauthd: config: tls.cert_file: " + future + ": the TLS certificate is not valid before",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCmd(ctx, nil, nil, append([]string{"config", "check", "--addr", "127.0.0.1:8443", "--db", db}, tt.args...)...)
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if r.stderr == "" {
+				lines = nil
+			}
+			ok := r.code == tt.code && len(lines) == len(tt.wantErr)
+			for i := 0; ok && i < len(lines); i++ {
+				ok = strings.HasPrefix(lines[i], tt.wantErr[i])
+			}
+			if !ok {
+				t.Errorf("exit %d, stderr %q; want %d and lines starting %q", r.code, r.stderr, tt.code, tt.wantErr)
+			}
+			if valid := strings.Contains(r.stdout, "the configuration is valid"); valid != (tt.code == 0) {
+				t.Errorf("stdout %q; want it valid: %v", r.stdout, tt.code == 0)
+			}
+		})
 	}
 }

@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +31,8 @@ import (
 // build it directly, and Open fills the zero fields with the defaults.
 type Config struct {
 	// Issuer is the public URL of the server; default http://<Addr>, or
-	// https://<Addr> with TLS. It never comes from a request.
+	// https://<Addr> with TLS. It is required when Addr listens on every
+	// interface (no host, 0.0.0.0 or ::). It never comes from a request.
 	Issuer string
 	// Addr is the listen address; default localhost:8000.
 	Addr string
@@ -48,8 +48,9 @@ type Config struct {
 	// (default), warn or error.
 	LogFormat, LogLevel string
 	// TLSCertFile and TLSKeyFile, both set, make the server serve HTTPS
-	// itself. The files are read again when they change, so a renewed
-	// certificate needs no restart.
+	// itself (TLS 1.2 with ECDHE AEAD cipher suites, or TLS 1.3). The
+	// files are read again when they change, so a renewed certificate
+	// needs no restart.
 	TLSCertFile, TLSKeyFile string
 	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
 	// requests; default 20 seconds.
@@ -246,10 +247,14 @@ type Main struct {
 	draining      atomic.Bool
 
 	// base is every request's parent context; ending it (when a
-	// shutdown's timeout passes) makes the requests still running give up
-	// their store calls, so that closing the store does not wait for them.
+	// shutdown's timeout passes, with the cause errShutdownCut) makes the
+	// requests still running give up their store calls, so that closing
+	// the store does not wait for them.
 	base       context.Context
-	cancelBase context.CancelFunc
+	cancelBase context.CancelCauseFunc
+	// cut is set when Shutdown ended the requests still running: their
+	// log lines and metrics then say 503, not 499 (see cutLog).
+	cut atomic.Bool
 
 	mu       sync.Mutex // guards the fields below, set by Serve and Shutdown
 	shutdown bool
@@ -273,12 +278,17 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if err := cfg.Validate(); err != nil {
 		return nil, cfg.withSource(err)
 	}
+	if err := cfg.checkDefaultIssuer(); err != nil {
+		return nil, cfg.withSource(err)
+	}
 	log, err := NewLogger(cfg.LogFormat, cfg.LogLevel, logOut)
 	if err != nil {
 		return nil, err
 	}
-	m := &Main{Config: cfg, Logger: log, Metrics: NewMetrics()}
-	m.base, m.cancelBase = context.WithCancel(context.Background())
+	m := &Main{Config: cfg, Metrics: NewMetrics()}
+	log = slog.New(cutLog{log.Handler(), &m.cut})
+	m.Logger, m.Metrics.cut = log, &m.cut
+	m.base, m.cancelBase = context.WithCancelCause(context.Background())
 	opened := false
 	defer func() {
 		if !opened {
@@ -289,6 +299,8 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		if m.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
 			return nil, err
 		}
+		m.Metrics.registerTLS()
+		m.certs.notAfter = m.Metrics.tlsNotAfter
 	}
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listening on %s (addr): %w", cfg.Addr, err)
@@ -303,6 +315,13 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		host, _, _ := net.SplitHostPort(cfg.Addr)
 		cfg.Issuer = issuerFor(net.JoinHostPort(host, port), cfg.TLSCertFile != "")
 		m.Config.Issuer = cfg.Issuer
+	}
+	for _, w := range cfg.configWarnings() {
+		log.Warn(w.String())
+	}
+	if m.certs != nil {
+		m.certs.issuerHost = m.Config.issuerHost()
+		m.certs.report("serving the TLS certificate")
 	}
 	if store == nil {
 		if store, err = OpenStore(ctx, cfg.DB, !cfg.NoMigrate); err != nil {
@@ -345,7 +364,9 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if err := m.Provider.Keys().Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys (key.encryption_key?): %w", err)
 	}
-	m.handler = m.Provider // counted and timed through the Observer (Metrics)
+	// The Provider, counted and timed through the Observer (Metrics),
+	// behind the warnings about a proxy the configuration does not fit.
+	m.handler = newProxyCheck(m.Provider, log, cfg.Issuer, cfg.Provider.TrustedProxies)
 	if cfg.MetricsAddr == "" {
 		ops := http.NewServeMux()
 		m.opsRoutes(ops)
@@ -353,7 +374,8 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	}
 	m.server = m.newServer(m.handler)
 	if m.certs != nil {
-		m.server.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: m.certs.GetCertificate}
+		m.server.TLSConfig = tlsConfig(m.certs)
+		m.server.ErrorLog = newServerLog(m.Logger, m.Metrics.tlsHandshakeErrors)
 	}
 	if m.metricsLn != nil {
 		ops := http.NewServeMux()
@@ -417,7 +439,7 @@ func (h opsFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Main) closeEarly() {
-	m.cancelBase()
+	m.cancelBase(nil)
 	if m.ln != nil {
 		m.ln.Close()
 	}
@@ -453,7 +475,7 @@ func (m *Main) newServer(h http.Handler) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          newServerLog(m.Logger, nil),
 	}
 }
 
@@ -502,7 +524,9 @@ func (m *Main) Shutdown(ctx context.Context) error {
 	if err != nil {
 		// The timeout passed: the requests still running (a database
 		// that does not answer) give up now, and their connections close.
-		m.cancelBase()
+		// Their log lines say 503 and reason=shutdown, not 499.
+		m.cut.Store(true)
+		m.cancelBase(errShutdownCut)
 		m.server.Close()
 	}
 	m.ln.Close() // in case Serve never ran
@@ -516,7 +540,7 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		stopGC()
 		<-gcDone
 	}
-	m.cancelBase()
+	m.cancelBase(nil)
 	if cerr := m.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -317,7 +317,7 @@ func enabledSetting(key, help string, f func(*Config) *bool) setting {
 // them.
 var settings = func() []setting {
 	s := []setting{
-		strSetting("issuer", "public issuer URL; default http(s)://<addr>", func(c *Config) *string { return &c.Issuer }),
+		strSetting("issuer", "public issuer URL; default http(s)://<addr>; required when addr listens on every interface", func(c *Config) *string { return &c.Issuer }),
 		strSetting("addr", "listen address", func(c *Config) *string { return &c.Addr }),
 		strSetting("db", "SQLite file path or postgres:// DSN", func(c *Config) *string { return &c.DB }),
 		boolSetting("demo", "seed the walkthrough's demo client and user (not for production)", func(c *Config) *bool { return &c.Demo }),
@@ -326,7 +326,7 @@ var settings = func() []setting {
 		strSetting("log.level", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		strSetting("tls.cert_file", "PEM certificate chain: serve HTTPS directly (with tls.key_file)", func(c *Config) *string { return &c.TLSCertFile }),
 		strSetting("tls.key_file", "PEM private key of tls.cert_file", func(c *Config) *string { return &c.TLSKeyFile }),
-		listSetting("trusted_proxies", "reverse proxies (CIDRs or addresses) whose X-Forwarded-For gives the client IP",
+		listSetting("trusted_proxies", "reverse proxies (CIDRs or addresses) whose X-Forwarded-For gives the client IP (for the log and the per-IP rate limits)",
 			func(c *Config, items []string) error {
 				ps, err := ParsePrefixes(items)
 				c.Provider.TrustedProxies = ps
@@ -792,8 +792,10 @@ func formatDuration(d time.Duration) string {
 // in a key=value connection string. A SQLite path is returned as it is.
 func MaskDSN(dsn string) string { return pgstore.RedactDSN(dsn) }
 
-// DefaultIssuer is the issuer the server uses when none is configured:
-// http://<addr>, or https://<addr> with TLS (localhost for a wildcard host).
+// DefaultIssuer is the issuer derived from addr when none is configured:
+// http://<addr>, or https://<addr> with TLS (localhost for a wildcard
+// host, which serve and CheckDeployment refuse: remote clients cannot use
+// it).
 func (c *Config) DefaultIssuer() string { return issuerFor(c.Addr, c.TLSCertFile != "") }
 
 // ParsePrefixes parses CIDR prefixes and bare addresses (a /32 or /128).
@@ -1027,28 +1029,47 @@ func sqliteFile(db string) (string, bool) {
 
 // CheckDeployment checks, beyond Validate, what serve would find wrong on
 // this machine before it opens anything: the issuer it would derive from
-// addr when none is set, and the directory of a SQLite database. oauthd
-// config check runs it; serve meets the same conditions when it starts.
-func (c *Config) CheckDeployment() error { return c.withSource(c.checkDeployment()) }
+// addr when none is set (none when addr listens on every interface), a TLS
+// certificate that has expired or is not valid yet, and the directory of a
+// SQLite database (that it exists and that this user can write to it, and
+// to the database file if there is one). oauthd config check runs it;
+// serve meets the same conditions when it starts, except the certificate's
+// dates, which it logs as a warning (it still serves, and picks up a
+// renewed certificate without a restart). DeploymentWarnings lists what is
+// not an error.
+func (c *Config) CheckDeployment() error { return c.withSource(c.checkDeployment(time.Now())) }
 
-func (c *Config) checkDeployment() error {
+func (c *Config) checkDeployment(now time.Time) error {
 	bad := func(key, format string, args ...any) error {
 		return &keyError{key, fmt.Sprintf(format, args...)}
 	}
-	if c.Issuer == "" {
-		if err := oauthd.ValidateIssuer(issuerFor(c.Addr, c.TLSCertFile != "")); err != nil {
-			return bad("issuer", "not set, and the default from addr %q is refused: %s; set issuer to the public https URL, or serve TLS (tls.cert_file)",
-				c.Addr, strings.TrimPrefix(err.Error(), "oauthd: "))
+	if err := c.checkDefaultIssuer(); err != nil {
+		return err
+	}
+	if leaf := c.certificate(); leaf != nil {
+		for _, f := range certFindings(leaf, now, "") {
+			if f.unusable {
+				return bad("tls.cert_file", "%s: %s", c.TLSCertFile, f.msg)
+			}
 		}
 	}
 	if pgstore.IsDSN(c.DB) {
 		return nil
 	}
 	if path, ok := sqliteFile(c.DB); ok {
-		if fi, err := os.Stat(filepath.Dir(path)); err != nil {
+		dir := filepath.Dir(path)
+		if fi, err := os.Stat(dir); err != nil {
 			return bad("db", "the directory of %s: %v", path, errors.Unwrap(err))
 		} else if !fi.IsDir() {
-			return bad("db", "%s is not a directory", filepath.Dir(path))
+			return bad("db", "%s is not a directory", dir)
+		}
+		if err := dirWritable(dir); err != nil {
+			return bad("db", "the directory %s is not writable by this user: the database's -wal and -shm files are created beside it, so the directory must be writable by the user the server runs as (%v)", dir, err)
+		}
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			if err := fileWritable(path); err != nil {
+				return bad("db", "the database file %s cannot be read and written by this user (%v)", path, err)
+			}
 		}
 	}
 	return nil

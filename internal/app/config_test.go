@@ -301,7 +301,8 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	}
 }
 
-// The container image's configuration parses.
+// The container image's configuration parses, keeps the metrics off the
+// public port, and leaves the issuer to OAUTHD_ISSUER.
 func TestContainerConfig(t *testing.T) {
 	b, err := os.ReadFile("../../deploy/container.yaml")
 	if err != nil {
@@ -311,8 +312,13 @@ func TestContainerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":8000" || c.DB != "/data/oauthd.db" || c.LogFormat != "json" {
-		t.Errorf("container config: addr %s, db %s, log %s", c.Addr, c.DB, c.LogFormat)
+	if c.Addr != ":8000" || c.DB != "/data/oauthd.db" || c.LogFormat != "json" || c.MetricsAddr != ":9090" {
+		t.Errorf("container config: addr %s, db %s, log %s, metrics.addr %s", c.Addr, c.DB, c.LogFormat, c.MetricsAddr)
+	}
+	// It has no issuer, and listens on every interface: serve requires
+	// one (OAUTHD_ISSUER), not a localhost default.
+	if err := c.CheckDeployment(); c.Issuer != "" || err == nil || !strings.Contains(err.Error(), "config: issuer: not set") {
+		t.Errorf("container config: issuer %q, CheckDeployment %v; want no issuer, and it required", c.Issuer, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,8 @@ import (
 //	oauthd_store_errors_total{op}                      op is the store method
 //	oauthd_gc_deleted_total
 //	oauthd_gc_runs_total
+//	oauthd_tls_certificate_not_after_seconds           when serving TLS itself
+//	oauthd_tls_handshake_errors_total                  when serving TLS itself
 //
 // plus the Go runtime and process collectors. endpoint is the route
 // pattern ("/oauth/token", "/static/"), or "other" for unknown paths, so
@@ -40,6 +43,13 @@ type Metrics struct {
 	storeErrors   *prometheus.CounterVec
 	gcDeleted     prometheus.Counter
 	gcRuns        prometheus.Counter
+	// The TLS metrics, registered by registerTLS.
+	tlsNotAfter        prometheus.Gauge
+	tlsHandshakeErrors prometheus.Counter
+	// cut, when set and true, says the server ended the requests still
+	// running at shutdown_timeout: a 499 is then counted as 503 (see
+	// cutLog).
+	cut *atomic.Bool
 
 	// The series of requests and durations already used, by their label
 	// values: a map lookup per request rather than the client library's
@@ -85,6 +95,12 @@ func NewMetrics() *Metrics {
 		gcRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "oauthd_gc_runs_total", Help: "Garbage collection runs.",
 		}),
+		tlsNotAfter: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "oauthd_tls_certificate_not_after_seconds", Help: "The not_after of the TLS certificate being served, in Unix seconds.",
+		}),
+		tlsHandshakeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauthd_tls_handshake_errors_total", Help: "TLS handshakes that failed (scanners, clients that do not trust the certificate, plain HTTP on the TLS port).",
+		}),
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.loginFailures, m.rateLimited, m.storeErrors, m.gcDeleted, m.gcRuns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,6 +119,13 @@ func NewMetrics() *Metrics {
 		}
 	}
 	return m
+}
+
+// registerTLS adds the metrics of a server that serves TLS itself; without
+// TLS they are left out, rather than shown as a certificate that expired
+// in 1970.
+func (m *Metrics) registerTLS() {
+	m.Registry.MustRegister(m.tlsNotAfter, m.tlsHandshakeErrors)
 }
 
 // Handler serves the metrics in the Prometheus text format.
@@ -129,6 +152,9 @@ func (m *Metrics) Throttled(limit string) { m.rateLimited.WithLabelValues(limit)
 // requests the Provider answers. The label values are bounded (route
 // patterns, HTTP methods, status codes), and so are the two maps of series.
 func (m *Metrics) RequestServed(endpoint, meth string, code int, d time.Duration) {
+	if code == oauthd.StatusClientClosedRequest && m.cut != nil && m.cut.Load() {
+		code = http.StatusServiceUnavailable // the server ended it, at shutdown
+	}
 	verb := method(meth)
 	o, ok := m.durationSeries.Load(endpoint)
 	if !ok {
