@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -241,18 +240,10 @@ func (p *Provider) clientProves(r *http.Request, c *Client, sec string, viaBasic
 }
 
 // kdfKey is the key a request's password or secret check waits for the
-// KDF under (see secret.VerifyContext): its client's network, an IPv4
-// address or an IPv6 /56, so that the checks of one network, however many,
-// take turns with those of every other.
-func kdfKey(r *http.Request) string {
-	ip := ClientIP(r.Context())
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	pfx, _ := a.Prefix(56)
-	return pfx.String()
-}
+// KDF under (see secret.VerifyContext): its client's network (see
+// networkKey), so that the checks of one network, however many, take turns
+// with those of every other.
+func kdfKey(r *http.Request) string { return networkKey(ClientIP(r.Context())) }
 
 // kdfBusyRetry is the Retry-After of a check refused because too many
 // were waiting for the KDF.

@@ -114,6 +114,14 @@ type Config struct {
 	RefreshGracePeriod time.Duration
 	// MaxBodyBytes bounds every request body; default 64 KiB.
 	MaxBodyBytes int64
+	// PendingRequestBudget bounds the bytes of the authorization requests
+	// this node stores for people who have not signed in yet, per
+	// AuthRequestTTL (anyone can send them, and each is kept until it
+	// expires); default DefaultPendingRequestBudget (256 MiB), negative for
+	// no bound. Past it a request is answered temporarily_unavailable; past
+	// half of it, so are the requests of a network (an IPv4 address, an
+	// IPv6 /56) that stored more than a 64th of it.
+	PendingRequestBudget int64
 	// SecretCacheSize bounds the cache of verified client secrets, and
 	// that of clients; default 1024.
 	SecretCacheSize int
@@ -167,6 +175,9 @@ func (c *Config) setDefaults() error {
 	def(&c.ClientCacheTTL, time.Second)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.PendingRequestBudget == 0 {
+		c.PendingRequestBudget = DefaultPendingRequestBudget
 	}
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("oauthd: Config.MaxBodyBytes %d must not be negative (0 is the default, %d)", c.MaxBodyBytes, DefaultMaxBodyBytes)

@@ -270,6 +270,11 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// A prompt=none request is answered at once and never stored (issue
 	// consumes only stored requests, those with an ID).
 	ar.ID = RandomToken()
+	if !p.pendingBudget.admit(networkKey(ClientIP(r.Context())), pendingSize(ar), p.now()) {
+		p.pendingRefused(r)
+		p.AuthorizeError(w, r, ar, errorf(ErrorTemporarilyUnavailable, "too many sign-ins are pending on this server; try again later"))
+		return
+	}
 	if err := p.store.CreateAuthRequest(r.Context(), ar); err != nil {
 		p.errorPage(w, r, serverError(err))
 		return

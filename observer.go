@@ -17,7 +17,8 @@ type Observer interface {
 	// login form and at the password grant.
 	LoginFailed()
 	// Throttled is called when a rate limit refuses an attempt; limit is
-	// LimitLoginAccount, LimitLoginIP, LimitClient or LimitKDFQueue.
+	// LimitLoginAccount, LimitLoginIP, LimitClient, LimitKDFQueue or
+	// LimitPendingRequests.
 	Throttled(limit string)
 	// RequestServed is called once the Provider has answered a request,
 	// with the endpoint's route pattern (see Provider.Route), or "other"

@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/oauthd/oauthd/internal/secret"
@@ -69,8 +72,13 @@ type Provider struct {
 	secrets *secret.Cache
 	clients *clientCache
 	keys    *KeyManager
-	log     *slog.Logger
-	secure  bool // cookies get the Secure attribute
+	// pending is the budget of stored pending authorization requests
+	// (Config.PendingRequestBudget); nil without one.
+	pendingBudget *pendingBudget
+	// pendingWarned is when the budget's refusals were last logged.
+	pendingWarned atomic.Int64
+	log           *slog.Logger
+	secure        bool // cookies get the Secure attribute
 	// hsts is secure on a host that is not localhost or a loopback
 	// address: HSTS holds for a host whatever the port (RFC 6797 §8.3),
 	// and pinning localhost to https would break every other development
@@ -118,6 +126,7 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		limiter: cfg.Limiter,
 	}
 	p.hsts = p.secure && !loopbackIssuer(cfg.Issuer)
+	p.pendingBudget = newPendingBudget(cfg.PendingRequestBudget, cfg.AuthRequestTTL)
 	if u, err := url.Parse(cfg.Issuer); err == nil {
 		p.issuerOrigin = u.Scheme + "://" + u.Host
 	}
@@ -287,7 +296,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d := p.cfg.Now().Sub(start)
 		if logged {
 			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
-				slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
+				slog.String("path", logPath(r.URL.Path)), slog.Int("status", sw.code()),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", ip))
 		}
 		if !nop {
@@ -445,7 +454,7 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		// answer: nothing failed on the server's side. Nobody reads the
 		// answer; the log and the metrics say 499, nginx's "client
 		// closed request", rather than a 5xx no client saw.
-		p.log.Info("request ended before it was answered", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+		p.log.Info("request ended before it was answered", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
 		e.Status = StatusClientClosedRequest
 		return
 	}
@@ -453,10 +462,10 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		// The store is out of reach for now (a database restarting, a
 		// full disk, a lock held too long): the answer says so, 503 with
 		// Retry-After, and nothing in the server is broken.
-		p.log.Warn("storage unavailable", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+		p.log.Warn("storage unavailable", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
 		return
 	}
-	p.log.Error("internal error", "request_id", RequestID(ctx), "path", r.URL.Path, "error", e.Err.Error())
+	p.log.Error("internal error", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
 }
 
 // writeJSON writes v as JSON with the status.
@@ -546,4 +555,22 @@ func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
 	}
 	browser := p.browser(w, r)
 	p.cfg.Pages.Home(w, r, &HomePage{Page: p.page(r, http.StatusOK, nil), User: user, LogoutAction: LogoutPath, CSRF: csrfToken(browser, "logout", "")})
+}
+
+// maxLoggedPath is how much of a request's path a log line keeps.
+const maxLoggedPath = 256
+
+// logPath is the path as a request log line shows it: at most
+// maxLoggedPath bytes (cut at a character boundary) and how long it was. A
+// client chooses the path of a request to an unknown page: at full length,
+// 32 KiB paths made a third of a gigabyte of log in ten seconds.
+func logPath(path string) string {
+	if len(path) <= maxLoggedPath {
+		return path
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(path[cut]) {
+		cut--
+	}
+	return path[:cut] + "...(" + strconv.Itoa(len(path)) + " bytes)"
 }

@@ -22,7 +22,7 @@ import (
 //	oauthd_http_request_duration_seconds{endpoint}     histogram
 //	oauthd_tokens_issued_total{grant}
 //	oauthd_login_failures_total
-//	oauthd_rate_limited_total{limit}                   login_account, login_ip, client
+//	oauthd_rate_limited_total{limit}                   login_account, login_ip, client, kdf_queue, pending_requests
 //	oauthd_store_errors_total{op}                      op is the store method
 //	oauthd_gc_deleted_total
 //	oauthd_gc_runs_total
@@ -84,7 +84,7 @@ func NewMetrics() *Metrics {
 			Name: "oauthd_login_failures_total", Help: "Wrong usernames or passwords, at the login form and the password grant.",
 		}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "oauthd_rate_limited_total", Help: "Attempts refused by a rate limit: login_account, login_ip or client.",
+			Name: "oauthd_rate_limited_total", Help: "Attempts refused by a rate limit: login_account, login_ip or client; password and secret checks refused by a full KDF queue: kdf_queue; authorization requests refused by the pending request budget: pending_requests.",
 		}, []string{"limit"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oauthd_store_errors_total", Help: "Store calls that failed (not found and already used/exists are not failures), by store method.",

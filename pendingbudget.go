@@ -1,0 +1,147 @@
+package oauthd
+
+import (
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// DefaultPendingRequestBudget is the default Config.PendingRequestBudget:
+// 256 MiB of pending authorization requests per AuthRequestTTL.
+const DefaultPendingRequestBudget = 256 << 20
+
+// LimitPendingRequests is the name Observer.Throttled reports for an
+// authorization request refused by the pending request budget (see
+// Config.PendingRequestBudget).
+const LimitPendingRequests = "pending_requests"
+
+// pendingBudget bounds what requests from people not signed in yet can
+// make the store keep: every authorization request that shows a page is
+// stored, up to several kilobytes of it, until someone signs in or it
+// expires (Config.AuthRequestTTL), and anyone can send them. The budget
+// is the bytes of the requests stored in a sliding window of that TTL,
+// for this node:
+//
+//   - past the budget, a request is refused (temporarily_unavailable, to
+//     the client's redirect URI): the store grows by at most the budget
+//     per TTL, however many addresses the requests come from;
+//   - past half the budget, a network (an IPv4 address or an IPv6 /56)
+//     that stored more than a 64th of the budget in the window is refused:
+//     under a flood, its few sources are refused first and everyone
+//     else's sign-ins go on. Below half, no network is limited, so the
+//     many people of a company's NAT (or of a misconfigured proxy) are not
+//     refused in a quiet hour.
+//
+// The counts are this node's, in memory; a restart forgets them.
+type pendingBudget struct {
+	mu     sync.Mutex
+	max    int64
+	window time.Duration
+	start  time.Time // of the current window
+	cur    int64
+	prev   int64
+	keys   map[string]int64 // this window's bytes per network
+	prevK  map[string]int64
+}
+
+// maxBudgetKeys bounds the networks tracked in a window; the networks past
+// it share one count.
+const maxBudgetKeys = 10000
+
+func newPendingBudget(max int64, window time.Duration) *pendingBudget {
+	if max <= 0 || window <= 0 {
+		return nil
+	}
+	return &pendingBudget{max: max, window: window, keys: map[string]int64{}, prevK: map[string]int64{}}
+}
+
+// admit reports whether a request of size bytes from network key may be
+// stored now, and counts it if so. A nil budget admits everything.
+func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roll(now)
+	// The previous window counts for the part of it still inside the
+	// sliding window.
+	left := 1 - float64(now.Sub(b.start))/float64(b.window)
+	used := b.cur + int64(float64(b.prev)*left)
+	if used+size > b.max {
+		return false
+	}
+	if len(b.keys) >= maxBudgetKeys {
+		if _, ok := b.keys[key]; !ok {
+			key = "*"
+		}
+	}
+	if used > b.max/2 {
+		mine := b.keys[key] + int64(float64(b.prevK[key])*left)
+		if mine+size > b.max/64 {
+			return false
+		}
+	}
+	b.cur += size
+	b.keys[key] += size
+	return true
+}
+
+// roll starts a new window when the current one has ended.
+func (b *pendingBudget) roll(now time.Time) {
+	if b.start.IsZero() {
+		b.start = now
+		return
+	}
+	switch {
+	case now.Sub(b.start) >= 2*b.window:
+		b.prev, b.prevK = 0, map[string]int64{}
+	case now.Sub(b.start) >= b.window:
+		b.prev, b.prevK = b.cur, b.keys
+	default:
+		return
+	}
+	b.cur, b.keys = 0, map[string]int64{}
+	b.start = now
+}
+
+// networkKey is the network a client's pending requests and its password
+// and secret checks count on: its IPv4 address, or its IPv6 /56 (a home
+// or an office gets a /56 or a /48, so a /64 per source would give one
+// subscriber 256 keys or more).
+func networkKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	pfx, _ := a.Prefix(56)
+	return pfx.String()
+}
+
+// pendingSize is about how many bytes a store keeps for ar: its strings and
+// a fixed part for the rest of the record and its indexes.
+func pendingSize(ar *AuthRequest) int64 {
+	n := 256 + len(ar.ID) + len(ar.BrowserHash) + len(ar.ClientID) + len(ar.RedirectURI) + len(ar.ResponseType) +
+		len(ar.ResponseMode) + len(ar.State) + len(ar.CodeChallenge) + len(ar.CodeChallengeMethod) + len(ar.Nonce) +
+		len(ar.LoginHint) + len(ar.IDTokenHintSubject) + len(ar.Display) + len(ar.Claims)
+	for _, l := range [][]string{ar.Scopes, ar.Prompt, ar.UILocales, ar.ACRValues} {
+		for _, s := range l {
+			n += len(s) + 3
+		}
+	}
+	return int64(n)
+}
+
+// pendingRefused counts a request the budget refused, and logs the
+// refusals, at most once a minute.
+func (p *Provider) pendingRefused(r *http.Request) {
+	p.obs.Throttled(LimitPendingRequests)
+	now := p.now().UnixNano()
+	last := p.pendingWarned.Load()
+	if now-last < int64(time.Minute) || !p.pendingWarned.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("authorization requests refused: the pending request budget is spent (Config.PendingRequestBudget, per auth_request_ttl); a flood of authorization requests, or a budget too small for this server's sign-ins",
+		"request_id", RequestID(r.Context()), "ip", ClientIP(r.Context()))
+}
