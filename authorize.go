@@ -77,6 +77,10 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 	if !redirectAllowed(client, redirectURI) {
 		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is not registered for this application"}
 	}
+	if e := p.redirectUsable(r, client, redirectURI); e != nil {
+		// Registered in the store without Client.Validate.
+		return nil, client, e
+	}
 
 	now := p.now()
 	ar := &AuthRequest{ClientID: client.ID, RedirectURI: redirectURI, RedirectURIOmitted: omitted, CreatedAt: now, ExpiresAt: now.Add(p.cfg.AuthRequestTTL)}
@@ -108,6 +112,11 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 		if e != nil {
 			return ar, client, e
 		}
+	}
+	if err := client.issuable(); err != nil {
+		// Refused now, rather than after the person signed in and the
+		// code was used up at the token endpoint.
+		return ar, client, p.invalidRegistration(r, client, ErrorUnauthorizedClient, err)
 	}
 	if ps.has("request") {
 		return ar, client, errorf(ErrorRequestNotSupported, "request objects are not supported")

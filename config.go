@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,8 +20,11 @@ type Config struct {
 	// without path, query or fragment (http is accepted for localhost and
 	// loopback addresses): the Provider serves its endpoints at fixed
 	// paths under it (/oauth/..., /.well-known/...), so it is mounted at
-	// the root of its host, not under a path prefix. It is never derived
-	// from the request's Host header.
+	// the root of its host, not under a path prefix (a request that
+	// reaches it through http.StripPrefix is answered 404, saying so). It
+	// is used exactly as written, and clients compare it byte for byte
+	// (OIDC Discovery §4.3): New refuses one that ends with a slash. It is
+	// never derived from the request's Host header.
 	Issuer string
 	// Pages renders login, consent and error pages (see package ui).
 	Pages Pages
@@ -27,7 +32,10 @@ type Config struct {
 	// login and consent pages instead of the built-in ones: the
 	// authorization endpoint redirects to LoginURL?request=ID, and the
 	// program answers with Provider.PendingRequest, then Approve or Deny.
-	// It is a path or a URL on the issuer's origin. The built-in login,
+	// It is a path or a URL on the issuer's origin, without backslashes
+	// or control characters (browsers read "/\host" as "//host"), and not
+	// a path the Provider serves (/oauth/..., /.well-known/...,
+	// /static/...: the browser would loop). The built-in login,
 	// consent and home pages are then off (404): the program's login is
 	// the only way in. oauthd keeps no session of its own then, so
 	// prompt=none is always answered login_required, and ID tokens carry
@@ -37,10 +45,15 @@ type Config struct {
 	// Logger receives one line per request and every internal error; it
 	// never receives a secret, token, code or password. Default: discard.
 	Logger *slog.Logger
-	// Now is the clock; default time.Now. Tests inject a fake one.
+	// Now is the clock; default time.Now. Tests inject a fake one. New
+	// reads it once and refuses a clock that says a time before 1970 (a
+	// fake clock left at the zero time): stores refuse such times.
 	Now func() time.Time
 	// Observer is told about issued tokens, failed logins and throttled
 	// attempts and every request answered, for metrics; default: nobody.
+	// New refuses a nil pointer, and an Observer that embeds one (a
+	// *NopObserver left nil: embed NopObserver as a value). A panic in
+	// RequestServed is logged, and the answer is still sent.
 	Observer Observer
 
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
@@ -53,6 +66,8 @@ type Config struct {
 	// ClientLimit; default a MemoryLimiter of this Provider. With several
 	// nodes each has its own counts unless they share a Limiter backed by
 	// shared storage, so a client may make up to N times the attempts.
+	// New refuses a nil pointer, one that embeds a nil pointer, and a
+	// zero MemoryLimiter (make one with NewMemoryLimiter).
 	Limiter Limiter
 	// LoginLimit throttles failed logins per account (username), at the
 	// login form and the password grant; the zero value is
@@ -123,7 +138,7 @@ type Config struct {
 	// IPv6 /56) that stored more than a 64th of it.
 	PendingRequestBudget int64
 	// SecretCacheSize bounds the cache of verified client secrets, and
-	// that of clients; default 1024.
+	// that of clients; default 1024. It must not be negative.
 	SecretCacheSize int
 	// ClientCacheTTL is how long the token, introspection and revocation
 	// endpoints reuse a client they read from the store; default 1 second,
@@ -136,7 +151,8 @@ type Config struct {
 	// IDTokenTTL is the lifetime of ID tokens (OIDC Core §2); default 1 hour.
 	IDTokenTTL time.Duration
 	// KeyEncryptionKey, when set, encrypts the private signing keys at rest
-	// with AES-256-GCM; it must be 32 bytes. Keys stored in clear before it
+	// with AES-256-GCM; it must be 32 random bytes (crypto/rand; 32 zero
+	// bytes are refused, as a key never filled in). Keys stored in clear before it
 	// was set are still read. Default: keys are stored in clear.
 	KeyEncryptionKey []byte
 	// KeyRotationPeriod is how long each signing key signs before its
@@ -182,19 +198,11 @@ func (c *Config) setDefaults() error {
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("oauthd: Config.MaxBodyBytes %d must not be negative (0 is the default, %d)", c.MaxBodyBytes, DefaultMaxBodyBytes)
 	}
-	if c.LoginURL != "" {
-		u, err := url.Parse(c.LoginURL)
-		if err != nil || (u.Host == "" && !strings.HasPrefix(u.Path, "/")) || strings.HasPrefix(u.Path, "//") || u.Fragment != "" {
-			return fmt.Errorf("oauthd: Config.LoginURL %q is not an absolute URL or a path starting with /", c.LoginURL)
-		}
-		if u.Host != "" {
-			// PendingRequest needs the browser cookie oauthd sets for the
-			// issuer's host: a login page on another origin never has it.
-			iss, err := url.Parse(c.Issuer)
-			if u.Scheme == "" || err != nil || !strings.EqualFold(u.Scheme, iss.Scheme) || !strings.EqualFold(u.Host, iss.Host) {
-				return fmt.Errorf("oauthd: Config.LoginURL %q is not on the issuer's origin (%s): the login page must be served by the same host, or be a path", c.LoginURL, c.Issuer)
-			}
-		}
+	if err := c.checkLoginURL(); err != nil {
+		return err
+	}
+	if c.SecretCacheSize < 0 {
+		return fmt.Errorf("oauthd: Config.SecretCacheSize %d must not be negative (0 is the default, 1024)", c.SecretCacheSize)
 	}
 	if err := c.keyDefaults(); err != nil {
 		return err
@@ -222,7 +230,58 @@ func (c *Config) setDefaults() error {
 		// ui.New fails.
 		return fmt.Errorf("oauthd: Config.Pages is required (ui.New gives the default pages)")
 	}
-	return ValidateIssuer(c.Issuer)
+	if now := c.Now(); now.Before(time.Unix(0, 0)) {
+		// Every store refuses such a time, and every sign-in would fail
+		// with a misleading error (the client "registered again").
+		return fmt.Errorf("oauthd: Config.Now returned %s, before 1970: give a clock that says the time (a fake clock left at the zero time?)", now.Format(time.RFC3339))
+	}
+	if err := ValidateIssuer(c.Issuer); err != nil {
+		return err
+	}
+	if strings.HasSuffix(c.Issuer, "/") {
+		// Clients compare the issuer byte for byte with the one discovery
+		// and the tokens name (OIDC Discovery §4.3, RFC 8414 §3.3): an
+		// issuer trimmed here would differ from the one they were given.
+		return fmt.Errorf("oauthd: issuer %q ends with /: write it without, %q, and configure clients with that", c.Issuer, strings.TrimRight(c.Issuer, "/"))
+	}
+	return nil
+}
+
+// checkLoginURL checks Config.LoginURL: a path, or a URL on the issuer's
+// origin, that a browser reads as this server's and that is not one of
+// the Provider's own paths.
+func (c *Config) checkLoginURL() error {
+	if c.LoginURL == "" {
+		return nil
+	}
+	if strings.ContainsFunc(c.LoginURL, func(r rune) bool { return r == '\\' || r <= ' ' || r == 0x7f }) {
+		// Browsers read a backslash as a slash in http(s) URLs (WHATWG
+		// URL): "/\evil.example/login" is "//evil.example/login",
+		// another host, where Go's url package sees a path.
+		return fmt.Errorf("oauthd: Config.LoginURL %q has a backslash, a space or a control character", c.LoginURL)
+	}
+	u, err := url.Parse(c.LoginURL)
+	if err != nil || (u.Host == "" && !strings.HasPrefix(u.Path, "/")) || strings.HasPrefix(u.Path, "//") || u.Fragment != "" {
+		return fmt.Errorf("oauthd: Config.LoginURL %q is not an absolute URL or a path starting with /", c.LoginURL)
+	}
+	if u.Host != "" {
+		// PendingRequest needs the browser cookie oauthd sets for the
+		// issuer's host: a login page on another origin never has it.
+		iss, err := url.Parse(c.Issuer)
+		if u.Scheme == "" || err != nil || !strings.EqualFold(u.Scheme, iss.Scheme) || !strings.EqualFold(u.Host, iss.Host) {
+			return fmt.Errorf("oauthd: Config.LoginURL %q is not on the issuer's origin (%s): the login page must be served by the same host, or be a path", c.LoginURL, c.Issuer)
+		}
+	}
+	// The path as the browser asks for it: with "." and ".." segments
+	// resolved, and percent-escapes decoded (u.Path is), as net/http's
+	// mux routes it.
+	clean := path.Clean("/" + u.Path)
+	for _, own := range []string{"/oauth/", "/.well-known/", StaticPath} {
+		if strings.HasPrefix(clean+"/", own) {
+			return fmt.Errorf("oauthd: Config.LoginURL %q is under %s, which the Provider serves: the authorization endpoint would send the browser back to itself; serve your login page at a path of your own, such as /login", c.LoginURL, own)
+		}
+	}
+	return nil
 }
 
 // isNil reports whether v is nil or an interface holding a nil pointer,
@@ -236,6 +295,39 @@ func isNil(v any) bool {
 		return rv.IsNil()
 	}
 	return false
+}
+
+// nilEmbedded names the type of a nil pointer or interface that v, a
+// struct or a pointer to one, embeds (directly or through embedded
+// structs), or returns "": the methods promoted from it panic when called.
+func nilEmbedded(v any) string { return nilEmbeddedValue(reflect.ValueOf(v), 0) }
+
+func nilEmbeddedValue(rv reflect.Value, depth int) string {
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct || depth > 8 {
+		return ""
+	}
+	for i := range rv.NumField() {
+		if !rv.Type().Field(i).Anonymous {
+			continue
+		}
+		switch fv := rv.Field(i); fv.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if fv.IsNil() {
+				return fv.Type().String()
+			}
+			if s := nilEmbeddedValue(fv.Elem(), depth+1); s != "" {
+				return s
+			}
+		case reflect.Struct:
+			if s := nilEmbeddedValue(fv, depth+1); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }
 
 // keyDefaults fills and checks the fields the signing keys depend on.
@@ -266,6 +358,11 @@ func (c *Config) keyDefaults() error {
 	if n := len(c.KeyEncryptionKey); n != 0 && n != 32 {
 		return fmt.Errorf("oauthd: Config.KeyEncryptionKey must be 32 bytes (AES-256), not %d", n)
 	}
+	if len(c.KeyEncryptionKey) == 32 && !slices.ContainsFunc(c.KeyEncryptionKey, func(b byte) bool { return b != 0 }) {
+		// A key never filled in (make([]byte, 32)): it would encrypt
+		// the private keys with a key anyone can guess.
+		return fmt.Errorf("oauthd: Config.KeyEncryptionKey is 32 zero bytes: fill it from crypto/rand (openssl rand -base64 32)")
+	}
 	return nil
 }
 
@@ -273,7 +370,9 @@ func (c *Config) keyDefaults() error {
 // §3): an absolute https URL with a host, no path (the Provider's
 // endpoints are at fixed paths from the host's root), no query and no
 // fragment; http is accepted for localhost and loopback addresses, for
-// development.
+// development. Scheme and host are case-insensitive (RFC 3986 §3.1,
+// §3.2.2), and the issuer is used as written: clients must be configured
+// with the same string, which they compare byte for byte.
 func ValidateIssuer(s string) error {
 	if s == "" {
 		return fmt.Errorf("oauthd: Config.Issuer is required")
@@ -294,9 +393,8 @@ func ValidateIssuer(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("oauthd: issuer %q uses http on a host that is not localhost; use https", s)
+		if !loopbackIssuer(s) {
+			return fmt.Errorf("oauthd: issuer %q uses http on a host that is not localhost or a loopback address; use https", s)
 		}
 	default:
 		return fmt.Errorf("oauthd: issuer %q must be an https URL", s)
@@ -310,6 +408,19 @@ func (c *Config) setLimitDefaults() error {
 	}
 	if c.Limiter == nil {
 		c.Limiter = NewMemoryLimiter(0)
+	}
+	// A nil pointer in an interface is not a nil interface: it would
+	// panic (or fail every request) at the first call, far from here.
+	for name, v := range map[string]any{"Observer": c.Observer, "Limiter": c.Limiter} {
+		if isNil(v) {
+			return fmt.Errorf("oauthd: Config.%s is a nil %T: leave it nil for the default, or give one that is not nil", name, v)
+		}
+		if f := nilEmbedded(v); f != "" {
+			return fmt.Errorf("oauthd: Config.%s (%T) embeds a nil %s, whose methods would panic: embed a value (oauthd.NopObserver{}, not *oauthd.NopObserver) or set the field", name, v, f)
+		}
+	}
+	if m, ok := c.Limiter.(*MemoryLimiter); ok && m.keys == nil {
+		return fmt.Errorf("oauthd: Config.Limiter is a zero MemoryLimiter, which is not usable: make it with oauthd.NewMemoryLimiter")
 	}
 	var err error
 	if c.LoginLimit, err = c.LoginLimit.withDefaults("LoginLimit", DefaultLoginLimit); err != nil {

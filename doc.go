@@ -17,7 +17,18 @@
 // Provider's KeyManager creates, stores and rotates through the KeyStore,
 // so every node of a cluster shares them.
 //
+// A Provider serves at fixed paths from the root of its host (mount it at
+// "/", or at /oauth/, /.well-known/ and /static/ of a mux; not under
+// http.StripPrefix). It starts no goroutines: signing keys are made and
+// rotated as requests come (KeyManager.Ensure makes them at start), and
+// expired records are deleted by the program (Storage.DeleteExpired).
+//
 // Stores live in their own packages (memstore, sqlitestore, pgstore) and all
-// pass the conformance suite in storetest. The login, consent and error pages
-// live in package ui.
+// pass the conformance suite in storetest. They keep what they are given:
+// check a Client with Client.Validate before storing it. A program that
+// wraps a store reads Storage's notes on wrapping first. The login,
+// consent and error pages live in package ui; a program with its own login
+// sets Config.LoginURL and answers each request with
+// Provider.PendingRequest, then Approve or Deny, which answer from the
+// request as stored.
 package oauthd

@@ -102,6 +102,9 @@ func (p *Provider) parseLogoutRequest(r *http.Request, ps params) (*logoutReques
 		if !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
 			return nil, &Error{Code: PageInvalidRedirectURI, Description: "post_logout_redirect_uri is not registered for this application"}
 		}
+		if e := p.redirectUsable(r, lr.client, uri); e != nil {
+			return nil, e
+		}
 	}
 	return lr, nil
 }

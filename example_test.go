@@ -2,6 +2,7 @@ package oauthd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -42,19 +43,46 @@ func ExampleNew() {
 }
 
 // A program with its own login sets Config.LoginURL and finishes each
-// request with PendingRequest and Approve (or Deny).
+// request with PendingRequest and Approve (or Deny). Every user it
+// approves for is in the store (CreateUser), with the claims its ID token
+// and userinfo carry.
 func ExampleProvider_Approve() {
 	var p *oauthd.Provider // built with oauthd.New(oauthd.Config{LoginURL: "/login", ...}, store)
 	http.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 		ar, err := p.PendingRequest(r, r.FormValue("request"))
 		if err != nil {
-			http.Error(w, "this sign-in request expired", http.StatusBadRequest)
+			pendingError(w, err)
 			return
 		}
-		// ... authenticate the person and ask for consent, then:
+		// ... authenticate the person and ask for consent (read ar: the
+		// client, the scopes; change nothing), then:
 		userID := "the-user-id"
-		if err := p.Approve(w, r, ar, userID, time.Now(), ar.Scopes); err != nil {
-			http.Error(w, "could not finish the sign-in", http.StatusInternalServerError)
+		switch err := p.Approve(w, r, ar, userID, time.Now(), ar.Scopes); {
+		case err == nil: // the browser is on its way back to the client
+		case errors.Is(err, oauthd.ErrLoginRequired):
+			// prompt=login, max_age or id_token_hint ask for another
+			// login: show the login form again (or answer with Deny).
+			http.Error(w, "please sign in again", http.StatusUnauthorized)
+		default:
+			pendingError(w, err)
 		}
 	})
+}
+
+// pendingError answers an error of PendingRequest or Approve: a request
+// that cannot be answered is not the same as a database that is down.
+func pendingError(w http.ResponseWriter, err error) {
+	var oe *oauthd.Error
+	switch {
+	case !errors.As(err, &oe):
+		log.Print(err) // a mistake of the program: a changed ar, an unknown user
+		http.Error(w, "could not finish the sign-in", http.StatusInternalServerError)
+	case oe.Code == oauthd.PageRequestExpired:
+		http.Error(w, "this sign-in request expired or was already used; start again from the application", http.StatusBadRequest)
+	case oe.HTTPStatus() >= 500: // server_error, temporarily_unavailable
+		log.Print(err)
+		http.Error(w, "the sign-in service is unavailable; try again shortly", oe.HTTPStatus())
+	default: // the application's registration changed
+		http.Error(w, oe.Description, http.StatusBadRequest)
+	}
 }

@@ -373,27 +373,35 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 }
 
 // pending loads the pending request named by the "request" parameter and
-// checks it belongs to this browser and has not expired.
+// checks it belongs to this browser, has not expired, and can still be
+// answered as its client is registered now.
 func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *Error) {
+	ar, c, e, _ := p.pendingGone(r, id)
+	return ar, c, e
+}
+
+// pendingGone is pending, also reporting whether a request with the id
+// is gone from the store: answered already, or deleted after it expired.
+func (p *Provider) pendingGone(r *http.Request, id string) (*AuthRequest, *Client, *Error, bool) {
 	expired := &Error{Code: PageRequestExpired, Description: "the sign-in request is unknown, expired or already used"}
 	if id == "" {
-		return nil, nil, expired
+		return nil, nil, expired, false
 	}
 	ar, err := p.store.AuthRequest(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, expired
+		return nil, nil, expired, true
 	} else if err != nil {
-		return nil, nil, serverError(err)
+		return nil, nil, serverError(err), false
 	}
 	c, cerr := r.Cookie(p.browserCookie)
 	if cerr != nil || subtle.ConstantTimeCompare([]byte(HashToken(c.Value)), []byte(ar.BrowserHash)) != 1 || !p.now().Before(ar.ExpiresAt) {
-		return nil, nil, expired
+		return nil, nil, expired, false
 	}
 	client, err := p.store.Client(r.Context(), ar.ClientID)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was removed"}
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was removed"}, false
 	} else if err != nil {
-		return nil, nil, serverError(err)
+		return nil, nil, serverError(err), false
 	}
 	// The request was checked against the client as it was registered
 	// when it began; its registration may have changed while the person
@@ -402,13 +410,18 @@ func (p *Provider) pending(r *http.Request, id string) (*AuthRequest, *Client, *
 	// is not answered: a code must not go to a URI no longer registered.
 	switch {
 	case client.Predates(ar.CreatedAt):
-		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was registered again since this sign-in began; start again from the application"}
+		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was registered again since this sign-in began; start again from the application"}, false
 	case !redirectAllowed(client, ar.RedirectURI):
-		return nil, nil, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is no longer registered for this application; start again from the application"}
+		return nil, nil, &Error{Code: PageInvalidRedirectURI, Description: "redirect_uri is no longer registered for this application; start again from the application"}, false
 	case !subset(ar.Scopes, client.Scopes):
-		return nil, nil, &Error{Code: PageBadRequest, Description: "the application may no longer ask for this scope; start again from the application"}
+		return nil, nil, &Error{Code: PageBadRequest, Description: "the application may no longer ask for this scope; start again from the application"}, false
 	}
-	return ar, client, nil
+	if err := client.issuable(); err != nil {
+		// Changed in the store, without Client.Validate, since the
+		// request began.
+		return nil, nil, p.invalidRegistration(r, client, PageBadRequest, err), false
+	}
+	return ar, client, nil, false
 }
 
 // handleLogin shows and checks the login form.

@@ -40,6 +40,14 @@ var adminClaims = map[string]any{
 func newOIDCEnv(t *testing.T, opts ...func(*oauthd.Config)) *testEnv {
 	t.Helper()
 	e := newEnv(t, append([]func(*oauthd.Config){func(c *oauthd.Config) { c.EnableImplicitGrant = true }}, opts...)...)
+	addOIDCClients(t, e)
+	return e
+}
+
+// addOIDCClients registers newOIDCEnv's clients in e's store and gives
+// the admin user its claims.
+func addOIDCClients(t *testing.T, e *testEnv) {
+	t.Helper()
 	ctx := t.Context()
 	scopes := []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 	all := []string{"code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"}
@@ -64,7 +72,6 @@ func newOIDCEnv(t *testing.T, opts ...func(*oauthd.Config)) *testEnv {
 	if err := e.store.UpdateUser(ctx, e.user); err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 // oidcURL is an authorization request of the OpenID Connect client: code

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -71,7 +72,10 @@ func TestIDTokenAlgorithms(t *testing.T) {
 }
 
 // No ID token is ever signed with alg=none, nor for a client whose
-// registered algorithm is not supported.
+// registered algorithm is not supported: such a client (registered in the
+// store without Client.Validate) is refused unauthorized_client at the
+// authorization endpoint, before anyone signs in, and at the token
+// endpoint before its code is used up, with the reason in the log.
 func TestIDTokenAlgNone(t *testing.T) {
 	if err := oauthd.ValidateIDTokenAlg("none"); err == nil {
 		t.Error("ValidateIDTokenAlg(none) = nil; want an error")
@@ -81,14 +85,43 @@ func TestIDTokenAlgNone(t *testing.T) {
 			t.Errorf("ValidateIDTokenAlg(%q) = %v", alg, err)
 		}
 	}
-	e := newOIDCEnv(t)
-	c, _ := e.store.Client(t.Context(), oidcClientID)
-	c.IDTokenSignedResponseAlg = "none"
-	e.store.UpdateClient(t.Context(), c)
+	var logs lockedBuffer
+	e := newOIDCEnv(t, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.ClientCacheTTL = -1 // the token endpoint sees each change at once
+	})
+	setAlg := func(alg string) {
+		t.Helper()
+		c, err := e.store.Client(t.Context(), oidcClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.IDTokenSignedResponseAlg = alg
+		if err := e.store.UpdateClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A code issued while the registration was valid.
 	u := e.authorizeExpectLogin(t, e.browser(), e.oidcURL(), true)
-	r := e.token(oidcAuth, form("grant_type", "authorization_code", "code", u.Query().Get("code"), "redirect_uri", oidcRedirectURI))
-	if r.status != http.StatusInternalServerError || strings.Contains(r.body, "id_token\"") {
-		t.Errorf("token for a client with alg none: %d %s; want 500 and no ID token", r.status, r.body)
+	code := u.Query().Get("code")
+	setAlg("none")
+
+	r := e.browser().get(e.oidcURL())
+	if loc, _ := url.Parse(r.location()); r.status != http.StatusSeeOther || loc.Query().Get("error") != oauthd.ErrorUnauthorizedClient || loc.Query().Get("state") != "st-1" {
+		t.Errorf("authorize for a client with alg none: %d %s; want a redirect with error=unauthorized_client and the state", r.status, r.location())
+	}
+	r = e.token(oidcAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", oidcRedirectURI))
+	if r.status != http.StatusBadRequest || r.str("error") != oauthd.ErrorUnauthorizedClient || strings.Contains(r.body, "id_token\"") {
+		t.Errorf("token for a client with alg none: %d %s; want 400 unauthorized_client and no ID token", r.status, r.body)
+	}
+	if !strings.Contains(logs.String(), `id_token_signed_response_alg \"none\"`) || !strings.Contains(logs.String(), "client_id="+oidcClientID) {
+		t.Errorf("log says nothing of the registration's algorithm:\n%s", logs.String())
+	}
+	// The code was not used up: with the registration fixed, it redeems.
+	setAlg("")
+	r = e.token(oidcAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", oidcRedirectURI))
+	if r.status != http.StatusOK || r.str("id_token") == "" {
+		t.Errorf("token with the registration fixed: %d %s; want 200 with an ID token (the refused request left the code unused)", r.status, r.body)
 	}
 }
 

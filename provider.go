@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -100,6 +101,10 @@ type Provider struct {
 	// rotator is store when it looks up and rotates a refresh token in
 	// one write; nil otherwise.
 	rotator RefreshRotator
+
+	// prefixWarned logs once that the Provider is mounted under a path
+	// prefix (see strippedPrefix).
+	prefixWarned sync.Once
 }
 
 // New returns a Provider serving cfg.Issuer from store.
@@ -112,7 +117,6 @@ func New(cfg Config, store Storage) (*Provider, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	p := &Provider{
 		cfg:     cfg,
 		store:   store,
@@ -287,6 +291,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.writeJSONError(sw, r, serverError(errors.New("panic")))
 			}
 		}
+		// Nothing below may panic: net/http would drop the connection,
+		// and with it the answer written above (a 500 for a panic).
 		// The request line is built only when it is logged: a disabled
 		// level costs nothing. The path only: queries and bodies carry
 		// codes, tokens and passwords.
@@ -304,14 +310,52 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if route == "" || (route == "/" && r.URL.Path != "/") {
 				route = "other"
 			}
-			p.obs.RequestServed(route, r.Method, sw.code(), d)
+			p.requestServed(id, route, r.Method, sw.code(), d)
 		}
 	}()
+	if strippedPrefix(r) {
+		p.prefixWarned.Do(func() {
+			p.log.Warn("oauthd is mounted under a path prefix (http.StripPrefix): it serves only at the root of the issuer's host, and answers such requests 404", "request_id", id)
+		})
+		p.errorPage(sw, r, &Error{Code: PageNotFound, Status: http.StatusNotFound,
+			Description: "oauthd serves at the root of its host: it was mounted under a path prefix (http.StripPrefix), where the addresses it gives would not lead back to it"})
+		return
+	}
 	if h, ok := p.exact[r.URL.Path]; ok {
 		h(sw, r)
 		return
 	}
 	p.mux.ServeHTTP(sw, r)
+}
+
+// requestServed tells the Observer about an answered request. A panic of
+// the Observer is logged and goes no further: the answer is written, and
+// net/http would drop the connection before sending it.
+func (p *Provider) requestServed(id, route, method string, status int, d time.Duration) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic in Config.Observer's RequestServed", "request_id", id, "panic", v)
+		}
+	}()
+	p.obs.RequestServed(route, method, status, d)
+}
+
+// strippedPrefix reports whether r reached the Provider with the start of
+// its path removed, as http.StripPrefix does: the path the client sent
+// (RequestURI) ends with r.URL.Path but is longer. The Provider serves at
+// fixed paths from the root of its host (see Config.Issuer): under a
+// prefix, discovery would advertise endpoints that are not there, and
+// its redirects and cookies would miss it.
+func strippedPrefix(r *http.Request) bool {
+	ru := r.RequestURI
+	if ru == "" || ru[0] != '/' || r.URL.Path == "" {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(ru, r.URL.Path); ok && (rest == "" || rest[0] == '?') {
+		return false // the common case, without parsing
+	}
+	u, err := url.ParseRequestURI(ru)
+	return err == nil && len(u.Path) > len(r.URL.Path) && strings.HasSuffix(u.Path, r.URL.Path)
 }
 
 type statusWriter struct {

@@ -127,7 +127,7 @@ func ValidateRedirectURI(s string) error {
 		}
 	case "http":
 		h := u.Hostname()
-		if ip := net.ParseIP(h); !(h == "localhost" || ip != nil && ip.IsLoopback()) {
+		if ip := net.ParseIP(h); !(strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()) {
 			return fmt.Errorf("oauthd: redirect URI %q uses http on a host that is not loopback; use https", s)
 		}
 	case "javascript", "data", "vbscript", "file":

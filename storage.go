@@ -39,6 +39,8 @@ type UserStore interface {
 // AuthRequestStore keeps authorization requests while the person logs in
 // and decides.
 type AuthRequestStore interface {
+	// CreateAuthRequest stores a new request, or returns ErrAlreadyExists
+	// if its ID is taken.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// AuthRequest returns the request, or ErrNotFound.
 	AuthRequest(ctx context.Context, id string) (*AuthRequest, error)
@@ -47,8 +49,11 @@ type AuthRequestStore interface {
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 
-// AuthCodeStore keeps authorization codes.
+// AuthCodeStore keeps authorization codes. TokenStore.RevokeTokensOf
+// removes codes too: a store implements both on the same records.
 type AuthCodeStore interface {
+	// CreateAuthCode stores a new code, or returns ErrAlreadyExists if its
+	// hash is taken.
 	CreateAuthCode(ctx context.Context, c *AuthCode) error
 	// ConsumeAuthCode marks the code used and returns it, atomically: of
 	// many concurrent calls exactly one gets a nil error. Later calls get
@@ -62,6 +67,13 @@ type AuthCodeStore interface {
 // Provider uses it when its Storage has it (it checks once, in New), and
 // otherwise calls ConsumeAuthCode and then CreateTokens. A store that wraps
 // another should have RedeemAuthCode only when the wrapped store has it.
+//
+// The Provider then calls neither ConsumeAuthCode nor CreateTokens to
+// redeem a code: a type that embeds a store that has RedeemAuthCode
+// (*memstore.Store, *sqlitestore.Store, *pgstore.Store) and overrides
+// ConsumeAuthCode or CreateTokens (to audit, encrypt, check a tenant) is
+// bypassed in silence by the promoted RedeemAuthCode. See Storage on
+// wrapping a store.
 type CodeRedeemer interface {
 	// RedeemAuthCode consumes the code like ConsumeAuthCode, with the same
 	// guarantee (of many concurrent calls, exactly one consumes it), and
@@ -102,6 +114,11 @@ type CodeRedeemer interface {
 // Storage has it (it checks once, in New), and otherwise reads the token
 // with Token and then calls RotateRefreshToken. A store that wraps another
 // should have RotateRefreshTokenFunc only when the wrapped store has it.
+//
+// The Provider then calls neither Token nor RotateRefreshToken (nor
+// CreateTokens) to refresh: overrides of those in a type that embeds a
+// store with RotateRefreshTokenFunc are bypassed in silence, as with
+// CodeRedeemer. See Storage on wrapping a store.
 type RefreshRotator interface {
 	// RotateRefreshTokenFunc looks up the refresh token with the hash and,
 	// if it is unrotated, calls rotate with it. When rotate returns a nil
@@ -130,7 +147,10 @@ type RefreshRotator interface {
 
 // TokenStore keeps access and refresh tokens.
 type TokenStore interface {
-	// CreateTokens stores the tokens in one transaction.
+	// CreateTokens stores the tokens in one transaction: all of them or
+	// none. A hash that is taken, by a stored token or twice in tokens,
+	// is ErrAlreadyExists, and then none is stored. Tokens of a grant
+	// that RevokeGrant revoked are not stored (and not found).
 	CreateTokens(ctx context.Context, tokens ...*Token) error
 	// Token returns the token with the hash, or ErrNotFound (also when its
 	// grant was revoked). Expired and rotated tokens are returned; the
@@ -156,7 +176,7 @@ type TokenStore interface {
 	RevokeGrant(ctx context.Context, grantID string, until time.Time) error
 	// RevokeTokensOf removes every token a user granted a client, and the
 	// authorization codes issued to the client for the user that are not
-	// used yet: from the call on, Token, RotateRefreshToken and RevokeToken
+	// used yet (the codes of AuthCodeStore, though this is TokenStore's): from the call on, Token, RotateRefreshToken and RevokeToken
 	// treat the tokens as not found, and ConsumeAuthCode and RedeemAuthCode
 	// the codes (RFC 6749 §10.5: a code does not outlive its grant). Tokens
 	// and codes created after the call are not affected. A store may delete
@@ -167,6 +187,8 @@ type TokenStore interface {
 
 // SessionStore keeps signed-in browsers.
 type SessionStore interface {
+	// CreateSession stores a new session, or returns ErrAlreadyExists if
+	// its hash is taken.
 	CreateSession(ctx context.Context, s *Session) error
 	// Session returns the session with the hash, or ErrNotFound.
 	Session(ctx context.Context, hash string) (*Session, error)
@@ -204,7 +226,10 @@ type KeyStore interface {
 // uses it when its KeyStore has it, and otherwise stores the first keys
 // with CreateSigningKey. A store that wraps another passes it on; where
 // the wrapped store lacks it, the wrapper should lack it too, or store
-// the key with CreateSigningKey, as a KeyManager would.
+// the key with CreateSigningKey, as a KeyManager would. An override of
+// CreateSigningKey in a type that embeds a store with
+// CreateSigningKeyIfNoneActive is bypassed for the first keys (see
+// Storage on wrapping a store).
 type SigningKeyBootstrapper interface {
 	// CreateSigningKeyIfNoneActive stores k as CreateSigningKey does,
 	// unless the store holds a key with k.Algorithm that has not retired
@@ -220,14 +245,43 @@ type SigningKeyBootstrapper interface {
 	CreateSigningKeyIfNoneActive(ctx context.Context, k *SigningKey, now time.Time) error
 }
 
-// Storage is everything the Provider needs from a backend. Every store
-// passes the conformance suite in package storetest.
 // SigningKeyRetention is how long after its ExpiresAt a signing key stays
 // in the store (DeleteExpired spares it): a server whose ID tokens now
 // live longer than when the key was made still has it to publish until
 // they expire (see Config.IDTokenTTL), up to this much longer.
 const SigningKeyRetention = 7 * 24 * time.Hour
 
+// Storage is everything the Provider needs from a backend. Every store
+// passes the conformance suite in package storetest, which checks these
+// rules of every method besides what each one documents:
+//
+//   - A cancelled context makes every method fail with an error that
+//     wraps context.Canceled (errors.Is), and a write refused that way has
+//     no effect.
+//   - Creating a record whose key is taken is ErrAlreadyExists, for every
+//     kind (clients, users, auth requests, codes, tokens, sessions,
+//     signing keys); lookups and deletes of a missing record are
+//     ErrNotFound. Wrap them (%w) as you like: the Provider uses errors.Is.
+//   - Times keep at least millisecond precision; a nil and an empty slice
+//     or map are the same; user claims round-trip as JSON (numbers come
+//     back as float64). Records are copies: changing one a method
+//     returned or took changes nothing in the store.
+//   - The single-use steps are each one atomic call: ConsumeAuthCode,
+//     RotateRefreshToken, DeleteAuthRequest (and the optional
+//     RedeemAuthCode, RotateRefreshTokenFunc, CreateSigningKeyIfNoneActive).
+//     Never a read followed by a write: of many concurrent calls, from any
+//     number of processes, exactly one succeeds.
+//
+// Wrapping a store: Go promotes every method of an embedded field, the
+// optional ones too. A type that embeds a concrete store
+// (struct{ *memstore.Store }) has its RedeemAuthCode,
+// RotateRefreshTokenFunc and CreateSigningKeyIfNoneActive, and the
+// Provider calls those instead of ConsumeAuthCode and CreateTokens,
+// Token and RotateRefreshToken, and CreateSigningKey: an override of
+// these in the wrapper is bypassed in silence, and storetest cannot tell.
+// Either embed the interface (struct{ oauthd.Storage }, which promotes
+// Storage's methods only: the Provider then takes the paths through the
+// methods you override), or override the optional methods too.
 type Storage interface {
 	ClientStore
 	UserStore
@@ -240,7 +294,11 @@ type Storage interface {
 	// DeleteExpired removes at most limit records of each kind that expired
 	// before now (auth requests, codes, tokens, sessions, grant revocation
 	// records; signing keys whose non-zero ExpiresAt is more than
-	// SigningKeyRetention before now), and returns how many it removed.
+	// SigningKeyRetention before now), and returns how many it removed, all
+	// kinds together. A zero ExpiresAt (or revocation until) never
+	// expires, and a limit below one removes nothing. As limit holds per
+	// kind, a call that returns fewer than limit has removed every expired
+	// record of every kind: call it until then.
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -38,6 +38,11 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, e)
 		return
 	}
+	if err := client.issuable(); err != nil {
+		// Before a code or refresh token is used up (see Client.Validate).
+		p.writeJSONError(w, r, p.invalidRegistration(r, client, ErrorUnauthorizedClient, err))
+		return
+	}
 	grant, e := ps.get("grant_type")
 	if e != nil {
 		p.writeJSONError(w, r, e)

@@ -25,6 +25,11 @@ const (
 // Client is a registered OAuth client (RFC 6749 §2, RFC 7591 §2).
 // The zero values are the safe defaults: a confidential client with no
 // redirect URIs, no grants and no scopes.
+//
+// The stores keep a Client as given: check it with Validate before
+// CreateClient or UpdateClient (`oauthd client` does). The Provider
+// refuses at request time what it cannot serve safely from a
+// registration that skipped Validate (see there).
 type Client struct {
 	// ID is the client_id.
 	ID string `json:"client_id"`
@@ -61,10 +66,13 @@ type Client struct {
 	// consent page is shown unless the request has prompt=consent.
 	SkipConsent bool `json:"skip_consent,omitempty"`
 	// AccessTokenTTL and RefreshTokenTTL override the server's lifetimes when
-	// non-zero.
+	// non-zero. A negative one is invalid: the Provider issues nothing to
+	// the client (see Validate).
 	AccessTokenTTL  time.Duration `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL time.Duration `json:"refresh_token_ttl,omitempty"`
-	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA.
+	// IDTokenSignedResponseAlg is RS256 (default), ES256 or EdDSA; any
+	// other (such as "none") is invalid: the Provider issues nothing to
+	// the client (see Validate).
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 	// LogoURI (https only: the pages load images over https alone) and
 	// ClientURI (http or https) are shown on the consent page.

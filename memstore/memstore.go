@@ -5,6 +5,17 @@
 // back. It keeps times to the millisecond and user claims as JSON, like the
 // SQL stores, so that code tested against it behaves the same on them.
 // Everything is lost when the process exits.
+//
+// A Store has the optional oauthd.CodeRedeemer, oauthd.RefreshRotator and
+// oauthd.SigningKeyBootstrapper methods, and the Provider uses them in
+// place of ConsumeAuthCode and CreateTokens, Token and RotateRefreshToken,
+// and CreateSigningKey. So a type that embeds *Store and overrides one of
+// those (to count, audit or check what is stored) is bypassed in silence:
+// the promoted RedeemAuthCode, RotateRefreshTokenFunc and
+// CreateSigningKeyIfNoneActive write inside the Store. Embed the
+// interface instead, struct{ oauthd.Storage } holding a *Store, which
+// promotes only Storage's methods, or override the optional methods too
+// (see oauthd.Storage).
 package memstore
 
 import (

@@ -1,9 +1,8 @@
 package storetest
 
 import (
-	"errors"
+	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 
 	"github.com/oauthd/oauthd"
@@ -86,35 +85,18 @@ func testAuthRequestCopies(t *testing.T, s oauthd.Storage) {
 
 // testAuthRequestDeleteRace checks that of many concurrent deletes of one
 // request exactly one succeeds: the request is continued exactly once.
-func testAuthRequestDeleteRace(t *testing.T, s oauthd.Storage) {
+func testAuthRequestDeleteRace(t *testing.T, s oauthd.Storage) { authRequestDeleteRace(t, s) }
+
+func authRequestDeleteRace(t testing.TB, s oauthd.Storage) {
 	ctx := t.Context()
-	must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, fullAuthRequest("r1")))
-	const n = 50
-	var (
-		errs  [n]error
-		start = make(chan struct{})
-		wg    sync.WaitGroup
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.DeleteAuthRequest(ctx, "r1")
-		})
-	}
-	close(start)
-	wg.Wait()
-	var won, gone int
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case errors.Is(err, oauthd.ErrNotFound):
-			gone++
-		default:
-			t.Errorf("DeleteAuthRequest in goroutine %d: %v", i, err)
+	for round := range raceRounds {
+		id := fmt.Sprintf("r%d", round)
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, fullAuthRequest(id)))
+		errs := make([]error, raceGoroutines)
+		race(raceGoroutines, func(i int) { errs[i] = s.DeleteAuthRequest(ctx, id) })
+		oneWinnerLosing(t, fmt.Sprintf("round %d: DeleteAuthRequest", round), errs, oauthd.ErrNotFound)
+		if t.Failed() {
+			return
 		}
-	}
-	if won != 1 || gone != n-1 {
-		t.Errorf("DeleteAuthRequest: %d succeeded, %d got ErrNotFound; want 1 and %d", won, gone, n-1)
 	}
 }

@@ -1,8 +1,8 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,38 +81,36 @@ func testCodeIndependent(t *testing.T, s oauthd.Storage) {
 // testCodeConsumeRace checks the heart of RFC 6749 §4.1.2: of many
 // concurrent redemptions of one code exactly one succeeds, and every other
 // gets ErrAlreadyUsed with the code, so the engine can revoke the grant.
-func testCodeConsumeRace(t *testing.T, s oauthd.Storage) {
+func testCodeConsumeRace(t *testing.T, s oauthd.Storage) { codeConsumeRace(t, s) }
+
+func codeConsumeRace(t testing.TB, s oauthd.Storage) {
 	ctx := t.Context()
-	in := fullCode("race")
-	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, in))
-	const n = 50
-	var (
-		codes [n]*oauthd.AuthCode
-		errs  [n]error
-		start = make(chan struct{})
-		wg    sync.WaitGroup
-	)
 	// Each goroutine passes its own time, so the stored UsedAt names the
 	// winner.
 	now := func(i int) time.Time { return at(time.Duration(i) * time.Second) }
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			codes[i], errs[i] = s.ConsumeAuthCode(ctx, "race", now(i))
+	for round := range raceRounds {
+		hash := fmt.Sprintf("race-%d", round)
+		in := fullCode(hash)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, in))
+		codes := make([]*oauthd.AuthCode, raceGoroutines)
+		errs := make([]error, raceGoroutines)
+		race(raceGoroutines, func(i int) {
+			codes[i], errs[i] = s.ConsumeAuthCode(ctx, hash, now(i))
 		})
-	}
-	close(start)
-	wg.Wait()
-	winner := oneWinner(t, "ConsumeAuthCode", errs[:])
-	want := normCode(in)
-	want.UsedAt = ms(now(winner))
-	for i, c := range codes {
-		if c == nil {
-			t.Errorf("goroutine %d got no code", i)
-			continue
+		winner := oneWinner(t, fmt.Sprintf("round %d: ConsumeAuthCode", round), errs)
+		want := normCode(in)
+		want.UsedAt = ms(now(winner))
+		for i, c := range codes {
+			if c == nil {
+				t.Errorf("round %d: goroutine %d got no code", round, i)
+				continue
+			}
+			if g := normCode(c); !reflect.DeepEqual(g, want) {
+				t.Errorf("round %d: goroutine %d got %+v; want %+v", round, i, g, want)
+			}
 		}
-		if g := normCode(c); !reflect.DeepEqual(g, want) {
-			t.Errorf("goroutine %d got %+v; want %+v", i, g, want)
+		if t.Failed() {
+			return
 		}
 	}
 }

@@ -130,7 +130,7 @@ func normKey(k *oauthd.SigningKey) oauthd.SigningKey {
 }
 
 // must fails the test when err is not nil.
-func must(t *testing.T, what string, err error) {
+func must(t testing.TB, what string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -138,7 +138,7 @@ func must(t *testing.T, what string, err error) {
 }
 
 // wantErr fails the test unless errors.Is(err, want); want may be nil.
-func wantErr(t *testing.T, what string, err, want error) {
+func wantErr(t testing.TB, what string, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("%s: err = %v; want %v", what, err, want)
@@ -290,13 +290,13 @@ func fullKey(id string, notBefore time.Time) *oauthd.SigningKey {
 // oneWinner checks the outcomes of concurrent calls of a single-use
 // operation (RFC 6749 §4.1.2, §10.4): exactly one succeeded and every other
 // got ErrAlreadyUsed. It returns the index of the one that succeeded.
-func oneWinner(t *testing.T, op string, errs []error) int {
+func oneWinner(t testing.TB, op string, errs []error) int {
 	t.Helper()
 	return oneWinnerLosing(t, op, errs, oauthd.ErrAlreadyUsed)
 }
 
 // oneWinnerLosing is oneWinner for an operation whose losers get lost.
-func oneWinnerLosing(t *testing.T, op string, errs []error, lost error) int {
+func oneWinnerLosing(t testing.TB, op string, errs []error, lost error) int {
 	t.Helper()
 	winner, losers := -1, 0
 	for i, err := range errs {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ var redeemTests = []test{
 }
 
 // redeemer returns the store as a CodeRedeemer, or skips the test.
-func redeemer(t *testing.T, s oauthd.Storage) oauthd.CodeRedeemer {
+func redeemer(t testing.TB, s oauthd.Storage) oauthd.CodeRedeemer {
 	t.Helper()
 	r, ok := s.(oauthd.CodeRedeemer)
 	if !ok {
@@ -235,54 +234,52 @@ func testRedeemAtomic(t *testing.T, s oauthd.Storage) {
 // RedeemAuthCode: of many concurrent redemptions of one code exactly one
 // calls issue and succeeds, only its tokens are stored, and every other
 // gets the code with ErrAlreadyUsed.
-func testRedeemRace(t *testing.T, s oauthd.Storage) {
+func testRedeemRace(t *testing.T, s oauthd.Storage) { redeemRace(t, s) }
+
+func redeemRace(t testing.TB, s oauthd.Storage) {
 	r := redeemer(t, s)
 	ctx := t.Context()
-	in := fullCode("race")
-	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, in))
-	const n = 32
-	var (
-		codes  [n]*oauthd.AuthCode
-		errs   [n]error
-		issued [n]atomic.Int32
-		start  = make(chan struct{})
-		wg     sync.WaitGroup
-	)
 	now := func(i int) time.Time { return at(time.Duration(i) * time.Second) }
-	prefix := func(i int) string { return fmt.Sprintf("goroutine-%d", i) }
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			codes[i], errs[i] = r.RedeemAuthCode(ctx, "race", now(i), func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+	for round := range raceRounds {
+		hash := fmt.Sprintf("race-%d", round)
+		prefix := func(i int) string { return fmt.Sprintf("round-%d-goroutine-%d", round, i) }
+		in := fullCode(hash)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, in))
+		codes := make([]*oauthd.AuthCode, raceGoroutines)
+		errs := make([]error, raceGoroutines)
+		issued := make([]atomic.Int32, raceGoroutines)
+		race(raceGoroutines, func(i int) {
+			codes[i], errs[i] = r.RedeemAuthCode(ctx, hash, now(i), func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
 				issued[i].Add(1)
 				return codeTokens(prefix(i), c), nil
 			})
 		})
-	}
-	close(start)
-	wg.Wait()
-	winner := oneWinner(t, "RedeemAuthCode", errs[:])
-	for i := range n {
-		// A store that retries a transaction calls issue again in the
-		// same goroutine; no other goroutine may call it.
-		if c := issued[i].Load(); (c > 0) != (i == winner) {
-			t.Errorf("goroutine %d called issue %d times; the winner is goroutine %d", i, c, winner)
+		winner := oneWinner(t, fmt.Sprintf("round %d: RedeemAuthCode", round), errs)
+		for i := range raceGoroutines {
+			// A store that retries a transaction calls issue again in the
+			// same goroutine; no other goroutine may call it.
+			if c := issued[i].Load(); (c > 0) != (i == winner) {
+				t.Errorf("round %d: goroutine %d called issue %d times; the winner is goroutine %d", round, i, c, winner)
+			}
 		}
-	}
-	want := normCode(in)
-	want.UsedAt = ms(now(winner))
-	for i, c := range codes {
-		if c == nil {
-			t.Errorf("goroutine %d got no code", i)
-			continue
+		want := normCode(in)
+		want.UsedAt = ms(now(winner))
+		for i, c := range codes {
+			if c == nil {
+				t.Errorf("round %d: goroutine %d got no code", round, i)
+				continue
+			}
+			if g := normCode(c); !reflect.DeepEqual(g, want) {
+				t.Errorf("round %d: goroutine %d got %+v; want %+v", round, i, g, want)
+			}
 		}
-		if g := normCode(c); !reflect.DeepEqual(g, want) {
-			t.Errorf("goroutine %d got %+v; want %+v", i, g, want)
+		for i := range raceGoroutines {
+			tokenExists(t, s, prefix(i)+"-at", i == winner)
+			tokenExists(t, s, prefix(i)+"-rt", i == winner)
 		}
-	}
-	for i := range n {
-		tokenExists(t, s, prefix(i)+"-at", i == winner)
-		tokenExists(t, s, prefix(i)+"-rt", i == winner)
+		if t.Failed() {
+			return
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ var rotateFuncTests = []test{
 }
 
 // rotator returns the store as a RefreshRotator, or skips the test.
-func rotator(t *testing.T, s oauthd.Storage) oauthd.RefreshRotator {
+func rotator(t testing.TB, s oauthd.Storage) oauthd.RefreshRotator {
 	t.Helper()
 	r, ok := s.(oauthd.RefreshRotator)
 	if !ok {
@@ -245,41 +244,39 @@ func testRotateFuncAtomic(t *testing.T, s oauthd.Storage) {
 // RotateRefreshTokenFunc: of many concurrent rotations of one token
 // exactly one calls rotate and succeeds, only its tokens are stored, and
 // every other gets the token, rotated by the winner, with ErrAlreadyUsed.
-func testRotateFuncRace(t *testing.T, s oauthd.Storage) {
+func testRotateFuncRace(t *testing.T, s oauthd.Storage) { rotateFuncRace(t, s) }
+
+func rotateFuncRace(t testing.TB, s oauthd.Storage) {
 	r := rotator(t, s)
 	ctx := t.Context()
-	must(t, "CreateTokens", s.CreateTokens(ctx, fullToken("race", oauthd.RefreshToken, "g1")))
-	const n = 32
-	var (
-		olds    [n]*oauthd.Token
-		errs    [n]error
-		rotated [n]atomic.Int32
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-	)
 	now := func(i int) time.Time { return at(time.Duration(i+1) * time.Second) }
-	prefix := func(i int) string { return fmt.Sprintf("goroutine-%d", i) }
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			olds[i], errs[i] = r.RotateRefreshTokenFunc(ctx, "race", now(i), func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) {
+	for round := range raceRounds {
+		hash := fmt.Sprintf("race-%d", round)
+		prefix := func(i int) string { return fmt.Sprintf("round-%d-goroutine-%d", round, i) }
+		must(t, "CreateTokens", s.CreateTokens(ctx, fullToken(hash, oauthd.RefreshToken, fmt.Sprintf("g%d", round))))
+		olds := make([]*oauthd.Token, raceGoroutines)
+		errs := make([]error, raceGoroutines)
+		rotated := make([]atomic.Int32, raceGoroutines)
+		race(raceGoroutines, func(i int) {
+			olds[i], errs[i] = r.RotateRefreshTokenFunc(ctx, hash, now(i), func(old *oauthd.Token) ([]byte, []*oauthd.Token, error) {
 				rotated[i].Add(1)
 				return []byte(prefix(i)), successors(prefix(i), old), nil
 			})
 		})
-	}
-	close(start)
-	wg.Wait()
-	winner := oneWinner(t, "RotateRefreshTokenFunc", errs[:])
-	for i := range n {
-		if c := rotated[i].Load(); (c > 0) != (i == winner) {
-			t.Errorf("goroutine %d called rotate %d times; the winner is goroutine %d", i, c, winner)
+		winner := oneWinner(t, fmt.Sprintf("round %d: RotateRefreshTokenFunc", round), errs)
+		for i := range raceGoroutines {
+			if c := rotated[i].Load(); (c > 0) != (i == winner) {
+				t.Errorf("round %d: goroutine %d called rotate %d times; the winner is goroutine %d", round, i, c, winner)
+			}
+			if o := olds[i]; o == nil || string(o.Successor) != prefix(winner) || !o.RotatedAt.Equal(ms(now(winner))) {
+				t.Errorf("round %d: goroutine %d got %+v; want the token as goroutine %d rotated it", round, i, o, winner)
+			}
+			tokenExists(t, s, prefix(i)+"-at", i == winner)
+			tokenExists(t, s, prefix(i)+"-rt", i == winner)
 		}
-		if o := olds[i]; o == nil || string(o.Successor) != prefix(winner) || !o.RotatedAt.Equal(ms(now(winner))) {
-			t.Errorf("goroutine %d got %+v; want the token as goroutine %d rotated it", i, o, winner)
+		if t.Failed() {
+			return
 		}
-		tokenExists(t, s, prefix(i)+"-at", i == winner)
-		tokenExists(t, s, prefix(i)+"-rt", i == winner)
 	}
 }
 

@@ -54,8 +54,19 @@
 //   - A cancelled context makes every method fail with an error that wraps
 //     context.Canceled, and a write refused that way has no effect.
 //
-// The race tests start their goroutines together and check the outcome,
-// never the timing; nothing in the suite sleeps.
+// The race tests start their goroutines together, once every one of them
+// is running, for several rounds, and check the outcome, never the
+// timing; nothing in the suite sleeps. A store whose single-use step is a
+// read and then a write, waiting for its database in between, fails them
+// in almost every run. But no run proves atomicity: a read and a write a
+// few nanoseconds apart (both in memory) can pass many runs, and only
+// -race sees a data race. Run the suite with -race, and more than once
+// (go test -race -count=10), when a store changes.
+//
+// The suite tests the methods of the store it is given. A wrapper that
+// embeds a store with the optional methods (struct{ *memstore.Store })
+// passes it while the Provider bypasses its overrides of the base methods
+// (see oauthd.Storage on wrapping a store): the suite cannot tell.
 package storetest
 
 import (

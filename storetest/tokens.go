@@ -30,7 +30,7 @@ var tokenTests = []test{
 
 // tokenExists fails the test unless Token(hash) is found (want true) or
 // ErrNotFound (want false).
-func tokenExists(t *testing.T, s oauthd.Storage, hash string, want bool) {
+func tokenExists(t testing.TB, s oauthd.Storage, hash string, want bool) {
 	t.Helper()
 	_, err := s.Token(t.Context(), hash)
 	switch {
@@ -223,51 +223,50 @@ func testTokenRotateAtomic(t *testing.T, s oauthd.Storage) {
 // testTokenRotateRace checks refresh token rotation (RFC 9700 §4.14.2):
 // of many concurrent refreshes exactly one gets a successor; the others get
 // the old token, with the winner's successor, and ErrAlreadyUsed.
-func testTokenRotateRace(t *testing.T, s oauthd.Storage) {
+func testTokenRotateRace(t *testing.T, s oauthd.Storage) { tokenRotateRace(t, s) }
+
+func tokenRotateRace(t testing.TB, s oauthd.Storage) {
 	ctx := t.Context()
-	old := fullToken("rt-race", oauthd.RefreshToken, "g1")
-	must(t, "CreateTokens", s.CreateTokens(ctx, old))
-	const n = 20
-	var (
-		toks  [n]*oauthd.Token
-		errs  [n]error
-		start = make(chan struct{})
-		wg    sync.WaitGroup
-	)
 	now := func(i int) time.Time { return at(time.Duration(i) * time.Second) }
 	successor := func(i int) []byte { return fmt.Appendf(nil, "successor of goroutine %d", i) }
-	nextHash := func(i int, kind string) string { return fmt.Sprintf("next-%d-%s", i, kind) }
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			toks[i], errs[i] = s.RotateRefreshToken(ctx, "rt-race", now(i), successor(i),
-				fullToken(nextHash(i, "at"), oauthd.AccessToken, "g1"),
-				fullToken(nextHash(i, "rt"), oauthd.RefreshToken, "g1"))
+	for round := range raceRounds {
+		hash := fmt.Sprintf("rt-race-%d", round)
+		grant := fmt.Sprintf("g%d", round)
+		nextHash := func(i int, kind string) string { return fmt.Sprintf("next-%d-%d-%s", round, i, kind) }
+		old := fullToken(hash, oauthd.RefreshToken, grant)
+		must(t, "CreateTokens", s.CreateTokens(ctx, old))
+		toks := make([]*oauthd.Token, raceGoroutines)
+		errs := make([]error, raceGoroutines)
+		race(raceGoroutines, func(i int) {
+			toks[i], errs[i] = s.RotateRefreshToken(ctx, hash, now(i), successor(i),
+				fullToken(nextHash(i, "at"), oauthd.AccessToken, grant),
+				fullToken(nextHash(i, "rt"), oauthd.RefreshToken, grant))
 		})
-	}
-	close(start)
-	wg.Wait()
-	winner := oneWinner(t, "RotateRefreshToken", errs[:])
-	want := normToken(old)
-	want.RotatedAt = ms(now(winner))
-	want.Successor = successor(winner)
-	for i, tok := range toks {
-		if tok == nil {
-			t.Errorf("goroutine %d got no token", i)
-			continue
+		winner := oneWinner(t, fmt.Sprintf("round %d: RotateRefreshToken", round), errs)
+		want := normToken(old)
+		want.RotatedAt = ms(now(winner))
+		want.Successor = successor(winner)
+		for i, tok := range toks {
+			if tok == nil {
+				t.Errorf("round %d: goroutine %d got no token", round, i)
+				continue
+			}
+			if g := normToken(tok); !reflect.DeepEqual(g, want) {
+				t.Errorf("round %d: goroutine %d got %+v; want %+v", round, i, g, want)
+			}
 		}
-		if g := normToken(tok); !reflect.DeepEqual(g, want) {
-			t.Errorf("goroutine %d got %+v; want %+v", i, g, want)
+		stored, err := s.Token(ctx, hash)
+		must(t, "Token(old)", err)
+		if g := normToken(stored); !reflect.DeepEqual(g, want) {
+			t.Errorf("round %d: Token(old) = %+v; want %+v", round, g, want)
 		}
-	}
-	stored, err := s.Token(ctx, "rt-race")
-	must(t, "Token(old)", err)
-	if g := normToken(stored); !reflect.DeepEqual(g, want) {
-		t.Errorf("Token(old) = %+v; want %+v", g, want)
-	}
-	for i := range n {
-		tokenExists(t, s, nextHash(i, "at"), i == winner)
-		tokenExists(t, s, nextHash(i, "rt"), i == winner)
+		for i := range raceGoroutines {
+			tokenExists(t, s, nextHash(i, "at"), i == winner)
+			tokenExists(t, s, nextHash(i, "rt"), i == winner)
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }
 
