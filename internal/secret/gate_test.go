@@ -98,6 +98,7 @@ func TestGateBounded(t *testing.T) {
 	hold := make(chan struct{})
 	close(hold)
 	l.start(t, g, context.Background(), "a1", "a", true, hold, &wg)
+	waitingIs(t, g, 1)
 	l.start(t, g, context.Background(), "a2", "a", true, hold, &wg)
 	waitingIs(t, g, 2)
 	if err := g.acquire(context.Background(), "a", true); !errors.Is(err, ErrBusy) {
