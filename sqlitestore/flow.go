@@ -16,7 +16,7 @@ import (
 // CreateAuthRequest stores an authorization request; ErrAlreadyExists if
 // the ID is taken.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
-	data, err := json.Marshal(r)
+	data, err := marshal(r)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode auth request: %w", err)
 	}
