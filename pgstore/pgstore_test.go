@@ -872,3 +872,35 @@ func TestRowsWithHTMLCharacters(t *testing.T) {
 		t.Errorf("AuthRequest of an escaped row = %+v, %v; want the state <&>", got, err)
 	}
 }
+
+// A database that takes no writes (here every transaction read-only, as
+// on a standby) fails every write, and WriteRefused says why; the store's
+// answers (already exists) are no refusal.
+func TestWriteRefused(t *testing.T) {
+	ctx := t.Context()
+	dsn, _ := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{}) // migrates
+	now := time.Now()
+	c := &oauthd.Client{ID: "a", CreatedAt: now}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, oauthd.ErrAlreadyExists) {
+		t.Fatalf("CreateClient again: %v; want ErrAlreadyExists", err)
+	} else if _, ok := pgstore.WriteRefused(err); ok {
+		t.Errorf("WriteRefused(%v) = true", err)
+	}
+	ro := open(t, pgtest.WithParam(t, dsn, "default_transaction_read_only", "on"), pgstore.Options{NoMigrate: true})
+	err := ro.CreateClient(ctx, &oauthd.Client{ID: "b", CreatedAt: now})
+	if reason, ok := pgstore.WriteRefused(err); !ok || reason != "read-only" {
+		t.Errorf("CreateClient on a read-only database: %v (WriteRefused %q, %v); want read-only", err, reason, ok)
+	}
+	if _, err := ro.DeleteExpired(ctx, now.Add(time.Hour), 10); err == nil {
+		t.Error("DeleteExpired on a read-only database succeeded")
+	} else if reason, ok := pgstore.WriteRefused(err); !ok || reason != "read-only" {
+		t.Errorf("DeleteExpired on a read-only database: %v (WriteRefused %q, %v); want read-only", err, reason, ok)
+	}
+	if _, err := ro.Client(ctx, "a"); err != nil {
+		t.Errorf("Client on a read-only database: %v; want reads to work", err)
+	}
+}

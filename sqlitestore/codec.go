@@ -167,6 +167,32 @@ func isFull(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
+// WriteRefused reports whether err, an error of the store's, says that
+// the database file takes no writes for a reason that outlasts the
+// request, and names it: "disk full" (SQLITE_FULL: the file system or a
+// quota is full), "read-only" (SQLITE_READONLY: a file system remounted
+// read-only, a database file deleted or replaced under the server) or
+// "I/O error" (SQLITE_IOERR, which SQLite also says when it cannot grow
+// its shared-memory file on a full disk). Every write fails the same way
+// until an operator acts or, for a full disk, until space is given back;
+// a server should stop taking traffic meanwhile. A database locked by
+// another process (SQLITE_BUSY) is not one: the lock passes.
+func WriteRefused(err error) (reason string, ok bool) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return "disk full", true
+	case sqlite3.SQLITE_READONLY:
+		return "read-only", true
+	case sqlite3.SQLITE_IOERR:
+		return "I/O error", true
+	}
+	return "", false
+}
+
 // lookupErr turns the error of a single-row lookup into the store's error:
 // ErrNotFound for no row.
 func lookupErr(err error, what string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,44 @@ func TestRowsWithHTMLEscapesDecode(t *testing.T) {
 	}
 	if got, err := s.UserByUsername(ctx, "ann"); err != nil || got.Claims["name"] != "<Ann & co>" {
 		t.Errorf("UserByUsername of an escaped row = %+v, %v; want the name claim <Ann & co>", got, err)
+	}
+}
+
+// A database that takes no writes (here the writer's connection made
+// query_only: SQLITE_READONLY, as a read-only file system gives) makes
+// every write fail, and WriteRefused says why; the store's answers
+// (already exists) are no refusal. A full disk is tested in
+// walfull_linux_test.go.
+func TestWriteRefused(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	now := time.Now()
+	c := &oauthd.Client{ID: "a", CreatedAt: now}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, oauthd.ErrAlreadyExists) {
+		t.Fatalf("CreateClient again: %v; want ErrAlreadyExists", err)
+	} else if _, ok := WriteRefused(err); ok {
+		t.Errorf("WriteRefused(%v) = true", err)
+	}
+	for _, err := range []error{nil, errors.New("boom"), oauthd.ErrUnavailable} {
+		if _, ok := WriteRefused(err); ok {
+			t.Errorf("WriteRefused(%v) = true", err)
+		}
+	}
+	err := s.w.withConn(func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `PRAGMA query_only = 1`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateClient(ctx, &oauthd.Client{ID: "b", CreatedAt: now})
+	if reason, ok := WriteRefused(err); !ok || reason != "read-only" {
+		t.Errorf("CreateClient on a read-only connection: %v (WriteRefused %q, %v); want read-only", err, reason, ok)
+	}
+	if _, err := s.Client(ctx, "a"); err != nil {
+		t.Errorf("Client: %v; want reads to work", err)
 	}
 }
