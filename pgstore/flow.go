@@ -105,7 +105,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) er
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	data, err := json.Marshal(r)
+	data, err := marshal(r)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode auth request: %w", err)
 	}

@@ -442,6 +442,29 @@ func unavailable(err error) bool {
 		pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled)
 }
 
+// WriteRefused reports whether err, an error of the store's, says that
+// the database takes no writes for a reason that outlasts the request,
+// and names it: "disk full" (SQLSTATE 53100 disk_full), "read-only"
+// (25006 read_only_sql_transaction: a standby, after a failover that left
+// the DSN on it, or default_transaction_read_only) or "I/O error" (58030
+// io_error). Every write fails the same way until an operator acts; a
+// server should stop taking traffic meanwhile.
+func WriteRefused(err error) (reason string, ok bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	switch pe.Code {
+	case "53100":
+		return "disk full", true
+	case "25006":
+		return "read-only", true
+	case "58030":
+		return "I/O error", true
+	}
+	return "", false
+}
+
 // notFound is ErrNotFound for what.
 func notFound(what string) error { return fmt.Errorf("pgstore: %s: %w", what, oauthd.ErrNotFound) }
 

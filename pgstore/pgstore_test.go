@@ -834,3 +834,73 @@ func TestOperationTimeoutOnSilentDatabase(t *testing.T) {
 		t.Errorf("Client with the database silent took %v; want about the 1s OperationTimeout", d)
 	}
 }
+
+// Clients, users and pending requests with <, > and & read back as
+// written, and rows stored with json.Marshal's HTML escapes (\u003c) by
+// earlier versions read as they did.
+func TestRowsWithHTMLCharacters(t *testing.T) {
+	ctx := t.Context()
+	dsn, _ := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := &oauthd.AuthRequest{ID: "req", ClientID: "web", RedirectURI: "https://rp.example/cb?a=1&b=2",
+		State: strings.Repeat("<&>", 1000), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	c := &oauthd.Client{ID: "web", Name: "<b>Bits & Bytes</b>", CreatedAt: now}
+	u := &oauthd.User{ID: "u1", Username: "ann", Claims: map[string]any{"name": "Ann <ann@example.com> & co"}, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AuthRequest(ctx, "req"); err != nil || got.State != r.State || got.RedirectURI != r.RedirectURI {
+		t.Errorf("AuthRequest = %+v, %v; want the state and redirect URI as written", got, err)
+	}
+	if got, err := s.Client(ctx, "web"); err != nil || got.Name != c.Name {
+		t.Errorf("Client = %+v, %v; want the name %q", got, err, c.Name)
+	}
+	if got, err := s.User(ctx, "u1"); err != nil || got.Claims["name"] != u.Claims["name"] {
+		t.Errorf("User = %+v, %v; want the name claim %q", got, err, u.Claims["name"])
+	}
+
+	pgtest.Exec(t, dsn, `INSERT INTO auth_requests (id, data, expires_at) VALUES ('old', $1, now() + interval '1 minute')`,
+		`{"id":"old","client_id":"web","state":"\u003c\u0026\u003e"}`)
+	if got, err := s.AuthRequest(ctx, "old"); err != nil || got.State != "<&>" {
+		t.Errorf("AuthRequest of an escaped row = %+v, %v; want the state <&>", got, err)
+	}
+}
+
+// A database that takes no writes (here every transaction read-only, as
+// on a standby) fails every write, and WriteRefused says why; the store's
+// answers (already exists) are no refusal.
+func TestWriteRefused(t *testing.T) {
+	ctx := t.Context()
+	dsn, _ := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{}) // migrates
+	now := time.Now()
+	c := &oauthd.Client{ID: "a", CreatedAt: now}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, oauthd.ErrAlreadyExists) {
+		t.Fatalf("CreateClient again: %v; want ErrAlreadyExists", err)
+	} else if _, ok := pgstore.WriteRefused(err); ok {
+		t.Errorf("WriteRefused(%v) = true", err)
+	}
+	ro := open(t, pgtest.WithParam(t, dsn, "default_transaction_read_only", "on"), pgstore.Options{NoMigrate: true})
+	err := ro.CreateClient(ctx, &oauthd.Client{ID: "b", CreatedAt: now})
+	if reason, ok := pgstore.WriteRefused(err); !ok || reason != "read-only" {
+		t.Errorf("CreateClient on a read-only database: %v (WriteRefused %q, %v); want read-only", err, reason, ok)
+	}
+	if _, err := ro.DeleteExpired(ctx, now.Add(time.Hour), 10); err == nil {
+		t.Error("DeleteExpired on a read-only database succeeded")
+	} else if reason, ok := pgstore.WriteRefused(err); !ok || reason != "read-only" {
+		t.Errorf("DeleteExpired on a read-only database: %v (WriteRefused %q, %v); want read-only", err, reason, ok)
+	}
+	if _, err := ro.Client(ctx, "a"); err != nil {
+		t.Errorf("Client on a read-only database: %v; want reads to work", err)
+	}
+}

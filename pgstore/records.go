@@ -64,7 +64,7 @@ func decodeClient(data []byte) (*oauthd.Client, error) {
 func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	data, err := json.Marshal(c)
+	data, err := marshal(c)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode client %q: %w", c.ID, err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
 func (s *Store) UpdateClient(ctx context.Context, c *oauthd.Client) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	data, err := json.Marshal(c)
+	data, err := marshal(c)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode client %q: %w", c.ID, err)
 	}
@@ -164,7 +164,7 @@ func decodeUser(data []byte) (*oauthd.User, error) {
 func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	data, err := json.Marshal(u)
+	data, err := marshal(u)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode user %q: %w", u.ID, err)
 	}
@@ -177,7 +177,7 @@ func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
 func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	data, err := json.Marshal(u)
+	data, err := marshal(u)
 	if err != nil {
 		return fmt.Errorf("pgstore: encode user %q: %w", u.ID, err)
 	}

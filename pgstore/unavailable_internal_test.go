@@ -54,3 +54,30 @@ func TestScrubEscapedPassword(t *testing.T) {
 		}
 	}
 }
+
+// WriteRefused names the SQLSTATEs of a database that takes no writes,
+// through the store's wrapping, and no other.
+func TestWriteRefusedCodes(t *testing.T) {
+	s := &Store{}
+	for _, tc := range []struct {
+		err    error
+		reason string
+	}{
+		{&pgconn.PgError{Code: "53100"}, "disk full"},
+		{&pgconn.PgError{Code: "25006"}, "read-only"},
+		{&pgconn.PgError{Code: "58030"}, "I/O error"},
+		{&pgconn.PgError{Code: "53300"}, ""},
+		{&pgconn.PgError{Code: "23505"}, ""},
+		{&pgconn.PgError{Code: "40001"}, ""},
+		{errors.New("boom"), ""},
+		{nil, ""},
+	} {
+		err := tc.err
+		if err != nil {
+			err = s.fail("create client", err)
+		}
+		if reason, ok := WriteRefused(err); reason != tc.reason || ok != (tc.reason != "") {
+			t.Errorf("WriteRefused(%v) = %q, %v; want %q", err, reason, ok, tc.reason)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +200,62 @@ func TestWALStaysBoundedUnderLoad(t *testing.T) {
 			t.Errorf("token %s: %v", h, err)
 		}
 	}
+}
+
+// A -wal file that grew large (here while a reader held the WAL back) is
+// cut back to walSizeLimit when the WAL starts over, rather than keeping
+// its largest size for good.
+func TestWALFileShrinksToTheLimit(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "a.db")
+	s, err := Open(ctx, path, Options{CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A reader's snapshot keeps every frame committed after it in the
+	// WAL: no checkpoint copies them, and the WAL cannot start over.
+	rdb, err := sql.Open("sqlite", fileURI(path)+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	tx, err := rdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM auth_requests`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	pad := strings.Repeat("x", 40<<10)
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for i := 0; walSize() < 2*walSizeLimit; i++ {
+		r := &oauthd.AuthRequest{ID: fmt.Sprintf("r%d", i), ClientID: "c", State: pad, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := walSize()
+	tx.Rollback()
+	// With the reader gone, the checkpoints copy the frames and the WAL
+	// starts over at the next commits.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; walSize() > walSizeLimit; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("-wal file %d bytes (grown to %d) after %d more commits; want at most %d", walSize(), grown, i, walSizeLimit)
+		}
+		if err := s.CreateTokens(ctx, ckptToken(fmt.Sprintf("after-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("-wal file grown to %d bytes, then %d", grown, walSize())
 }

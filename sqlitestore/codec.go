@@ -1,7 +1,9 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -165,6 +167,32 @@ func isFull(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
+// WriteRefused reports whether err, an error of the store's, says that
+// the database file takes no writes for a reason that outlasts the
+// request, and names it: "disk full" (SQLITE_FULL: the file system or a
+// quota is full), "read-only" (SQLITE_READONLY: a file system remounted
+// read-only, a database file deleted or replaced under the server) or
+// "I/O error" (SQLITE_IOERR, which SQLite also says when it cannot grow
+// its shared-memory file on a full disk). Every write fails the same way
+// until an operator acts or, for a full disk, until space is given back;
+// a server should stop taking traffic meanwhile. A database locked by
+// another process (SQLITE_BUSY) is not one: the lock passes.
+func WriteRefused(err error) (reason string, ok bool) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return "disk full", true
+	case sqlite3.SQLITE_READONLY:
+		return "read-only", true
+	case sqlite3.SQLITE_IOERR:
+		return "I/O error", true
+	}
+	return "", false
+}
+
 // lookupErr turns the error of a single-row lookup into the store's error:
 // ErrNotFound for no row.
 func lookupErr(err error, what string) error {
@@ -210,4 +238,19 @@ func inserted(res sql.Result, what string) error {
 		return fmt.Errorf("sqlitestore: create %s: %w", what, oauthd.ErrAlreadyExists)
 	}
 	return nil
+}
+
+// marshal encodes v as JSON for a row, as json.Marshal does but without
+// escaping <, > and & for HTML: a row is never embedded in HTML, and each
+// escape (\u003c) takes six bytes where the character takes one, so a
+// pending authorization request full of them would take up to six times
+// its size. Rows written with the escapes decode alike.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -16,7 +16,7 @@ import (
 // CreateAuthRequest stores an authorization request; ErrAlreadyExists if
 // the ID is taken.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *oauthd.AuthRequest) error {
-	data, err := json.Marshal(r)
+	data, err := marshal(r)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode auth request: %w", err)
 	}
@@ -588,6 +588,15 @@ func (s *Store) DeleteSession(ctx context.Context, hash string) error {
 // codes, tokens, sessions, grant revocations, signing keys) that expired
 // before now, and returns how many it removed. Records with a zero expiry
 // never expire; a limit below one removes nothing.
+//
+// On a full disk (SQLITE_FULL) it runs a TRUNCATE checkpoint, which copies
+// the WAL back into the database file and gives the -wal file's space
+// back to the file system, and tries once more. That succeeds when the
+// checkpoint need not grow the database file, which it cannot do on a
+// full disk: when the WAL's pages are pages the file already has (the
+// WAL grew while a reader held it back, or the disk was filled by
+// something else), not when the pages added since the last checkpoint
+// filled the disk (see the README's Expired records).
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit < 1 {
 		return 0, s.checkReady(ctx)
@@ -612,7 +621,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 			s.cache.clear()
 		}
 	}()
-	err = s.write(ctx, func(st *stmts, x *txn) error {
+	deleteAll := func(st *stmts, x *txn) error {
 		n = 0
 		if len(tokenIDs) > 0 {
 			res, err := x.exec(st.deleteExpiredTokens, rowidList(tokenIDs), nowMS)
@@ -650,7 +659,13 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 			n += m
 		}
 		return nil
-	})
+	}
+	err = s.write(ctx, deleteAll)
+	if isFull(err) && s.truncateWAL(ctx) == nil {
+		// The disk is full: the deletes need room in the WAL, which
+		// the checkpoint just gave back to the file system.
+		err = s.write(ctx, deleteAll)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -53,7 +53,7 @@ func decodeClient(data []byte) (*oauthd.Client, error) {
 
 // CreateClient stores a new client, or returns ErrAlreadyExists.
 func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
-	data, err := json.Marshal(c)
+	data, err := marshal(c)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode client %q: %w", c.ID, err)
 	}
@@ -69,7 +69,7 @@ func (s *Store) CreateClient(ctx context.Context, c *oauthd.Client) error {
 
 // UpdateClient replaces a client, or returns ErrNotFound.
 func (s *Store) UpdateClient(ctx context.Context, c *oauthd.Client) error {
-	data, err := json.Marshal(c)
+	data, err := marshal(c)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode client %q: %w", c.ID, err)
 	}
@@ -175,7 +175,7 @@ func decodeUser(data []byte) (*oauthd.User, error) {
 // CreateUser stores a new user; ErrAlreadyExists if the ID or the username
 // is taken.
 func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
-	data, err := json.Marshal(u)
+	data, err := marshal(u)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode user %q: %w", u.ID, err)
 	}
@@ -192,7 +192,7 @@ func (s *Store) CreateUser(ctx context.Context, u *oauthd.User) error {
 // UpdateUser replaces a user, or returns ErrNotFound. It returns
 // ErrAlreadyExists if another user has the new username.
 func (s *Store) UpdateUser(ctx context.Context, u *oauthd.User) error {
-	data, err := json.Marshal(u)
+	data, err := marshal(u)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode user %q: %w", u.ID, err)
 	}

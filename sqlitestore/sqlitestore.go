@@ -275,10 +275,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// memory: past 64 KiB SQLite would otherwise spill them to a
 	// temporary file, a write() for every page a group commit touches.
 	//
-	// cache_size: see writerCacheKiB.
+	// cache_size: see writerCacheKiB; journal_size_limit: see
+	// walSizeLimit.
 	wdb, err := sql.Open("sqlite", uri+fmt.Sprintf(
-		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1&_pragma=temp_store(memory)&_pragma=cache_size(-%d)&_pragma=wal_autocheckpoint(%d)",
-		busyTimeout, syncMode, writerCacheKiB, walBackstopPages))
+		"?_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=1&_pragma=temp_store(memory)&_pragma=cache_size(-%d)&_pragma=wal_autocheckpoint(%d)&_pragma=journal_size_limit(%d)",
+		busyTimeout, syncMode, writerCacheKiB, walBackstopPages, walSizeLimit))
 	if err != nil {
 		return nil, openError(path, abs, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -59,7 +58,8 @@ type Config struct {
 	GCInterval time.Duration
 	// GCBatchSize is how many records of each kind one DeleteExpired call
 	// removes; default 500. A run repeats batches until one comes back
-	// short, at most 100 times.
+	// short, for at most 5 seconds; a run that leaves a backlog is
+	// followed by the next a second later, not GCInterval later.
 	GCBatchSize int
 	// MetricsDisabled turns off /metrics (config key metrics.enabled).
 	MetricsDisabled bool
@@ -256,6 +256,11 @@ type Main struct {
 	// log lines and metrics then say 503, not 499 (see cutLog).
 	cut atomic.Bool
 
+	// gcClock is the time of the garbage collection; gcLog its state for
+	// the log. Both are used by the collectGarbage goroutine only.
+	gcClock gcClock
+	gcLog   gcLog
+
 	mu       sync.Mutex // guards the fields below, set by Serve and Shutdown
 	shutdown bool
 	stopGC   context.CancelFunc
@@ -285,9 +290,9 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 	if err != nil {
 		return nil, err
 	}
-	m := &Main{Config: cfg, Metrics: NewMetrics()}
+	m := &Main{Config: cfg, Metrics: NewMetrics(), gcClock: realClock}
 	log = slog.New(cutLog{log.Handler(), &m.cut})
-	m.Logger, m.Metrics.cut = log, &m.cut
+	m.Logger, m.Metrics.cut, m.Metrics.storeWrites.log = log, &m.cut, log
 	m.base, m.cancelBase = context.WithCancelCause(context.Background())
 	opened := false
 	defer func() {
@@ -554,8 +559,10 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// readyz answers 200 when the store answers a ping within 2 seconds, and
-// 503 when it does not or the server is shutting down.
+// readyz answers 200 when the store answers a ping within 2 seconds and
+// takes writes, and 503 when it does not answer, when its database
+// refused a write within writeFailureWindow and none has succeeded since
+// (a full disk, a read-only database), or while the server shuts down.
 func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -572,54 +579,13 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "store unreachable\n")
 		return
 	}
+	// A database that answers but takes no writes fails every sign-in
+	// and authorization: the node is not ready either. The change of
+	// state is logged once (writeHealth), not every probe.
+	if reason, failing := m.Metrics.storeWrites.failing(); failing {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "database full or read-only: writes are failing ("+reason+")\n")
+		return
+	}
 	io.WriteString(w, "ok\n")
-}
-
-// maxGCBatches bounds the batches of one garbage collection run, so a huge
-// backlog is worked off over several intervals instead of in one burst.
-const maxGCBatches = 100
-
-// CollectGarbage deletes records that expired before now, in batches of
-// Config.GCBatchSize, until a batch comes back short or after
-// maxGCBatches batches; it returns how many it deleted. Every node may
-// run it at the same time: each batch is one idempotent store call.
-func (m *Main) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
-	total := 0
-	for range maxGCBatches {
-		n, err := m.counted.DeleteExpired(ctx, now, m.Config.GCBatchSize)
-		total += n
-		m.Metrics.gcDeleted.Add(float64(n))
-		if err != nil {
-			return total, err
-		}
-		if n < m.Config.GCBatchSize {
-			break
-		}
-	}
-	return total, nil
-}
-
-// collectGarbage runs CollectGarbage every GCInterval, the first time
-// after a random part of it, so that nodes started together do not all
-// collect at once.
-func (m *Main) collectGarbage(ctx context.Context) {
-	defer close(m.gcDone)
-	interval := m.Config.GCInterval
-	t := time.NewTimer(rand.N(interval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		m.Metrics.gcRuns.Inc()
-		n, err := m.CollectGarbage(ctx, time.Now())
-		if err != nil && ctx.Err() == nil {
-			m.Logger.Error("deleting expired records", "error", err.Error(), "deleted", n)
-		} else if n > 0 {
-			m.Logger.Debug("deleted expired records", "count", n)
-		}
-		t.Reset(interval)
-	}
 }

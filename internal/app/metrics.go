@@ -24,8 +24,10 @@ import (
 //	oauthd_login_failures_total
 //	oauthd_rate_limited_total{limit}                   login_account, login_ip, client, kdf_queue, pending_requests
 //	oauthd_store_errors_total{op}                      op is the store method
+//	oauthd_store_writes_refused                        1 while /readyz reports refused writes
 //	oauthd_gc_deleted_total
 //	oauthd_gc_runs_total
+//	oauthd_gc_failures_total
 //	oauthd_tls_certificate_not_after_seconds           when serving TLS itself
 //	oauthd_tls_handshake_errors_total                  when serving TLS itself
 //
@@ -43,6 +45,10 @@ type Metrics struct {
 	storeErrors   *prometheus.CounterVec
 	gcDeleted     prometheus.Counter
 	gcRuns        prometheus.Counter
+	gcFailures    prometheus.Counter
+	// storeWrites is whether the store's database refuses writes, as
+	// the wrapper of instrument sees them (for /readyz).
+	storeWrites *writeHealth
 	// The TLS metrics, registered by registerTLS.
 	tlsNotAfter        prometheus.Gauge
 	tlsHandshakeErrors prometheus.Counter
@@ -95,6 +101,10 @@ func NewMetrics() *Metrics {
 		gcRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "oauthd_gc_runs_total", Help: "Garbage collection runs.",
 		}),
+		gcFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauthd_gc_failures_total", Help: "Garbage collection runs that failed (the log has the first of a series, then a line every 10 minutes).",
+		}),
+		storeWrites: &writeHealth{now: time.Now},
 		tlsNotAfter: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "oauthd_tls_certificate_not_after_seconds", Help: "The not_after of the TLS certificate being served, in Unix seconds.",
 		}),
@@ -102,7 +112,16 @@ func NewMetrics() *Metrics {
 			Name: "oauthd_tls_handshake_errors_total", Help: "TLS handshakes that failed (scanners, clients that do not trust the certificate, plain HTTP on the TLS port).",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.loginFailures, m.rateLimited, m.storeErrors, m.gcDeleted, m.gcRuns,
+	writesRefused := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "oauthd_store_writes_refused", Help: "1 while the database refuses writes (full disk, read-only, I/O error) and /readyz answers 503, else 0.",
+	}, func() float64 {
+		if _, failing := m.storeWrites.failing(); failing {
+			return 1
+		}
+		return 0
+	})
+	m.Registry.MustRegister(m.requests, m.duration, m.tokens, m.loginFailures, m.rateLimited, m.storeErrors, writesRefused,
+		m.gcDeleted, m.gcRuns, m.gcFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Known label values start at zero, so dashboards see them before the
 	// first event.
