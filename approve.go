@@ -144,6 +144,7 @@ func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthReque
 	} else if err != nil {
 		return serverError(err)
 	}
+	p.pendingAnswered(r, stored)
 	granted := *stored
 	granted.ID = "" // deleted above
 	granted.Scopes = slices.Clone(scopes)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks a client's registration: what a store takes as given,
@@ -169,7 +170,11 @@ func (c *Client) issuable() error {
 // and returns the error the request is answered with: code, and a
 // description that sends whoever reads it to the log.
 func (p *Provider) invalidRegistration(r *http.Request, c *Client, code string, err error) *Error {
-	p.log.Error("invalid client registration (see oauthd.Client.Validate)", "request_id", RequestID(r.Context()), "client_id", c.ID, "error", err.Error())
+	// Anyone can send requests for the client: at most one line a minute.
+	now := p.now().UnixNano()
+	if last := p.invalidLogged.Load(); now-last >= int64(time.Minute) && p.invalidLogged.CompareAndSwap(last, now) {
+		p.log.Error("invalid client registration (see oauthd.Client.Validate; logged at most once a minute)", "request_id", RequestID(r.Context()), "client_id", c.ID, "error", err.Error())
+	}
 	return &Error{Code: code, Description: "this application's registration is invalid; the server's log says why"}
 }
 

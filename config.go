@@ -130,12 +130,12 @@ type Config struct {
 	// MaxBodyBytes bounds every request body; default 64 KiB.
 	MaxBodyBytes int64
 	// PendingRequestBudget bounds the bytes of the authorization requests
-	// this node stores for people who have not signed in yet, per
-	// AuthRequestTTL (anyone can send them, and each is kept until it
-	// expires); default DefaultPendingRequestBudget (256 MiB), negative for
-	// no bound. Past it a request is answered temporarily_unavailable; past
-	// half of it, so are the requests of a network (an IPv4 address, an
-	// IPv6 /56) that stored more than a 64th of it.
+	// this node stores and nobody has answered yet, per AuthRequestTTL
+	// (anyone can send them, and each is kept until answered or expired);
+	// default DefaultPendingRequestBudget (256 MiB), negative for no bound.
+	// Past it a request is answered temporarily_unavailable, and so is one
+	// of a network (an IPv4 address, an IPv6 /56) with more than a 64th of
+	// it unanswered (a 256th while more than half of it is spent).
 	PendingRequestBudget int64
 	// SecretCacheSize bounds the cache of verified client secrets, and
 	// that of clients; default 1024. It must not be negative.

@@ -655,6 +655,7 @@ func (p *Provider) answerError(w http.ResponseWriter, r *http.Request, ar *AuthR
 		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
+	p.pendingAnswered(r, ar)
 	p.AuthorizeError(w, r, ar, e)
 }
 
@@ -671,6 +672,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 			p.errorPageFor(w, r, serverError(err), ar)
 			return
 		}
+		p.pendingAnswered(r, ar)
 	}
 	now := p.now()
 	if remember {

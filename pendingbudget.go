@@ -18,20 +18,22 @@ const LimitPendingRequests = "pending_requests"
 
 // pendingBudget bounds what requests from people not signed in yet can
 // make the store keep: every authorization request that shows a page is
-// stored, up to several kilobytes of it, until someone signs in or it
-// expires (Config.AuthRequestTTL), and anyone can send them. The budget
-// is the bytes of the requests stored in a sliding window of that TTL,
-// for this node:
+// stored, up to several kilobytes of it, until someone answers it or it
+// expires (Config.AuthRequestTTL), and anyone can send them. The budget is
+// the bytes of the requests stored and not answered yet, in a sliding
+// window of that TTL, for this node (an answered request is credited back
+// to the window it was made in and to the network that answers it, usually
+// the one that sent it):
 //
 //   - past the budget, a request is refused (temporarily_unavailable, to
 //     the client's redirect URI): the store grows by at most the budget
 //     per TTL, however many addresses the requests come from;
-//   - past half the budget, a network (an IPv4 address or an IPv6 /56)
-//     that stored more than a 64th of the budget in the window is refused:
-//     under a flood, its few sources are refused first and everyone
-//     else's sign-ins go on. Below half, no network is limited, so the
-//     many people of a company's NAT (or of a misconfigured proxy) are not
-//     refused in a quiet hour.
+//   - a network (an IPv4 address or an IPv6 /56) is refused past a 64th
+//     of the budget of unanswered requests, and past a 256th while more
+//     than half of the budget is spent: a flood from a few networks is
+//     refused long before the budget, and people who sign in, even many
+//     behind one company NAT address, answer their requests and count for
+//     little.
 //
 // The counts are this node's, in memory; a restart forgets them.
 type pendingBudget struct {
@@ -39,6 +41,7 @@ type pendingBudget struct {
 	max    int64
 	window time.Duration
 	start  time.Time // of the current window
+	pstart time.Time // of the previous one (zero if none)
 	cur    int64
 	prev   int64
 	keys   map[string]int64 // this window's bytes per network
@@ -77,15 +80,44 @@ func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
 			key = "*"
 		}
 	}
+	mine := b.keys[key] + int64(float64(b.prevK[key])*left)
+	limit := b.max / 64
 	if used > b.max/2 {
-		mine := b.keys[key] + int64(float64(b.prevK[key])*left)
-		if mine+size > b.max/64 {
-			return false
-		}
+		limit = b.max / 256
+	}
+	if mine+size > limit {
+		return false
 	}
 	b.cur += size
 	b.keys[key] += size
 	return true
+}
+
+// answered credits back a request of size bytes made at created, answered
+// now by network key.
+func (b *pendingBudget) answered(key string, size int64, created, now time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roll(now)
+	credit := func(total *int64, keys map[string]int64) {
+		*total = max(0, *total-size)
+		if n, ok := keys[key]; ok {
+			if n -= size; n > 0 {
+				keys[key] = n
+			} else {
+				delete(keys, key)
+			}
+		}
+	}
+	switch {
+	case !created.Before(b.start):
+		credit(&b.cur, b.keys)
+	case !b.pstart.IsZero() && !created.Before(b.pstart):
+		credit(&b.prev, b.prevK)
+	}
 }
 
 // roll starts a new window when the current one has ended.
@@ -96,9 +128,9 @@ func (b *pendingBudget) roll(now time.Time) {
 	}
 	switch {
 	case now.Sub(b.start) >= 2*b.window:
-		b.prev, b.prevK = 0, map[string]int64{}
+		b.prev, b.prevK, b.pstart = 0, map[string]int64{}, time.Time{}
 	case now.Sub(b.start) >= b.window:
-		b.prev, b.prevK = b.cur, b.keys
+		b.prev, b.prevK, b.pstart = b.cur, b.keys, b.start
 	default:
 		return
 	}
@@ -131,6 +163,11 @@ func pendingSize(ar *AuthRequest) int64 {
 		}
 	}
 	return int64(n)
+}
+
+// pendingAnswered credits the budget with ar, answered by r.
+func (p *Provider) pendingAnswered(r *http.Request, ar *AuthRequest) {
+	p.pendingBudget.answered(networkKey(ClientIP(r.Context())), pendingSize(ar), ar.CreatedAt, p.now())
 }
 
 // pendingRefused counts a request the budget refused, and logs the

@@ -13,25 +13,26 @@ func TestPendingBudgetAdmit(t *testing.T) {
 	const max = 64 * 1000
 	b := newPendingBudget(max, 30*time.Minute)
 
-	// Below half the budget no network is limited: one NAT may sign in
-	// far more than a 64th of the budget.
-	for i := range 30 {
-		if !b.admit("203.0.113.7", 1000, t0) {
-			t.Fatalf("request %d of one network below half the budget refused", i)
+	// One network: a 64th of the budget of unanswered requests.
+	if !b.admit("203.0.113.7", 1000, t0) || b.admit("203.0.113.7", 1, t0) {
+		t.Fatal("want 1000 bytes of one network admitted, and no more")
+	}
+	// An answered request is credited back to its network.
+	b.answered("203.0.113.7", 1000, t0, t0)
+	if !b.admit("203.0.113.7", 1000, t0) {
+		t.Fatal("refused after its requests were answered")
+	}
+	// Past half the budget, a network gets a 256th.
+	for i := range 32 {
+		if !b.admit("net-"+strconv.Itoa(i), 1000, t0) {
+			t.Fatalf("network %d refused below half the budget", i)
 		}
 	}
-	// Past half, a network over a 64th of the budget is refused, others not.
-	if !b.admit("198.51.100.1", 3000, t0) {
-		t.Fatal("another network refused")
-	}
-	if b.admit("203.0.113.7", 1000, t0) {
-		t.Error("the heavy network admitted past half the budget")
-	}
-	if !b.admit("192.0.2.9", 900, t0) {
-		t.Error("a light network refused past half the budget")
+	if b.admit("192.0.2.9", 300, t0) || !b.admit("192.0.2.9", 250, t0) {
+		t.Error("past half the budget, want a network's 250 bytes admitted and not 300")
 	}
 	// The budget itself holds for everyone.
-	for i := 0; b.admit("net-"+strconv.Itoa(i), 100, t0); i++ {
+	for i := 0; b.admit("more-"+strconv.Itoa(i), 250, t0); i++ {
 		if i > max {
 			t.Fatal("the budget never ran out")
 		}
@@ -43,11 +44,17 @@ func TestPendingBudgetAdmit(t *testing.T) {
 	// still inside the sliding window: all of it at first, half of it
 	// half a window later.
 	t1 := t0.Add(45 * time.Minute)
-	if b.admit("192.0.2.200", 100, t1) {
+	if b.admit("192.0.2.201", 100, t1) {
 		t.Error("admitted while the previous window's requests fill the sliding window")
 	}
-	if !b.admit("192.0.2.200", max/4, t1.Add(15*time.Minute)) || b.admit("192.0.2.201", max/2, t1.Add(15*time.Minute)) {
-		t.Error("half a window later, want room for a quarter of the budget and not for half")
+	// Requests of the previous window answered now are credited to it.
+	b.answered("net-0", 1000, t0, t1)
+	b.answered("net-1", 1000, t0, t1)
+	if !b.admit("192.0.2.201", 100, t1) {
+		t.Error("refused after requests of the previous window were answered")
+	}
+	if !b.admit("192.0.2.202", 250, t1.Add(15*time.Minute)) {
+		t.Error("half a window later, want room again")
 	}
 	// Two windows later, nothing counts.
 	if !b.admit("203.0.113.7", 1000, t1.Add(61*time.Minute)) {
@@ -55,6 +62,7 @@ func TestPendingBudgetAdmit(t *testing.T) {
 	}
 	// No budget admits everything.
 	var none *pendingBudget
+	none.answered("x", 1, t0, t0)
 	if !none.admit("x", 1<<40, t0) || newPendingBudget(-1, time.Minute) != nil {
 		t.Error("a nil budget refused")
 	}

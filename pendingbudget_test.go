@@ -33,20 +33,21 @@ func (s *syncBuffer) String() string {
 }
 
 // TestPendingRequestBudget: anyone can make the server store authorization
-// requests; past Config.PendingRequestBudget per AuthRequestTTL they are
-// answered temporarily_unavailable at the client's redirect URI (RFC 6749
-// §4.1.2.1), with iss (RFC 9207), and nothing more is stored until the
-// window has moved on.
+// requests; one network's unanswered requests past a 64th of
+// Config.PendingRequestBudget are answered temporarily_unavailable at the
+// client's redirect URI (RFC 6749 §4.1.2.1), with iss (RFC 9207); a
+// request answered by signing in is credited back, and the window moves on.
 func TestPendingRequestBudget(t *testing.T) {
 	var logs syncBuffer
 	e := newEnv(t, func(c *oauthd.Config) {
-		c.PendingRequestBudget = 16 << 10
+		c.PendingRequestBudget = 64 * 16 << 10 // 16 KiB for one network
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	b := e.browser()
 	big := strings.Repeat("s", 3000) // a large state: about 3.5 KB stored
 	stored, refused := 0, 0
 	var refusal *url.URL
+	var first *response
 	for range 20 {
 		r := b.get(e.authorizeURL("state", big))
 		loc, err := url.Parse(r.location())
@@ -55,7 +56,9 @@ func TestPendingRequestBudget(t *testing.T) {
 		}
 		switch {
 		case strings.HasPrefix(r.location(), oauthd.LoginPath):
-			stored++
+			if stored++; first == nil {
+				first = r
+			}
 		case strings.HasPrefix(r.location(), redirectURI):
 			refused++
 			refusal = loc
@@ -73,10 +76,18 @@ func TestPendingRequestBudget(t *testing.T) {
 	if n := strings.Count(logs.String(), "pending request budget is spent"); n != 1 {
 		t.Errorf("%d log lines about the budget for %d refusals; want 1 (at most one a minute)", n, refused)
 	}
+	// Signing in answers a stored request: it no longer counts.
+	r := b.login(e, b.follow(e, first), "admin", "admin")
+	if r = b.decide(e, b.follow(e, r), "approve"); !strings.HasPrefix(r.location(), redirectURI) || !strings.Contains(r.location(), "code=") {
+		t.Fatalf("sign-in: %d %s", r.status, r.location())
+	}
+	if r := b.get(e.authorizeURL("state", big)); strings.HasPrefix(r.location(), redirectURI) {
+		t.Errorf("after a stored request was answered: %d %s; want it credited back and the request stored", r.status, r.location())
+	}
 	// A window later, the budget is back.
 	e.clock.Add(time.Hour)
-	if r := b.get(e.authorizeURL("state", big)); !strings.HasPrefix(r.location(), oauthd.LoginPath) {
-		t.Errorf("an hour later: %d %s; want the login page", r.status, r.location())
+	if r := b.get(e.authorizeURL("state", big)); strings.HasPrefix(r.location(), redirectURI) {
+		t.Errorf("an hour later: %d %s; want the request stored", r.status, r.location())
 	}
 }
 

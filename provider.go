@@ -76,8 +76,9 @@ type Provider struct {
 	// pending is the budget of stored pending authorization requests
 	// (Config.PendingRequestBudget); nil without one.
 	pendingBudget *pendingBudget
-	// pendingWarned is when the budget's refusals were last logged.
-	pendingWarned atomic.Int64
+	// pendingWarned is when the budget's refusals were last logged;
+	// invalidLogged when an invalid client registration last was.
+	pendingWarned, invalidLogged atomic.Int64
 	log           *slog.Logger
 	secure        bool // cookies get the Secure attribute
 	// hsts is secure on a host that is not localhost or a loopback

@@ -85,7 +85,12 @@ func (c *proxyCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, proto := h["X-Forwarded-Proto"]
 		_, host := h["X-Forwarded-Host"]
 		if proto || host {
-			c.checkForwarded(r)
+			// Only from an address a proxy of this server can have: a
+			// client on the internet could otherwise spend the one
+			// warning with a made-up header.
+			if peer, ok := peerAddr(r.RemoteAddr); ok && c.maybeProxy(peer) {
+				c.checkForwarded(r)
+			}
 		}
 	}
 	c.next.ServeHTTP(w, r)
@@ -110,6 +115,11 @@ func (c *proxyCheck) checkPeer(r *http.Request, header string, xff bool) {
 	if trusted && xff {
 		return // as it should be
 	}
+	if !trusted && !c.maybeProxy(peer) {
+		// A client on the internet sending the header itself: not a
+		// proxy of this server, and not to be named as one.
+		return
+	}
 	c.mu.Lock()
 	if c.peers[peer] || len(c.peers) >= maxWarnedPeers {
 		c.mu.Unlock()
@@ -125,8 +135,20 @@ func (c *proxyCheck) checkPeer(r *http.Request, header string, xff bool) {
 			peer, header), "peer", peer.String())
 		return
 	}
-	c.log.Warn(fmt.Sprintf("request from %s carries %s, which is ignored: %s is not in trusted_proxies, so every client behind it shares one rate-limit count (rate_limit.login_ip, rate_limit.client) and one client's failures lock out all; set trusted_proxies to the proxy's address",
+	c.log.Warn(fmt.Sprintf("request from %s carries %s, which is ignored: %s is not in trusted_proxies; if it is your reverse proxy, every client behind it shares one rate-limit count (rate_limit.login_ip, rate_limit.client) and one client's failures lock out all: add it to trusted_proxies",
 		peer, header, peer), "peer", peer.String())
+}
+
+// maybeProxy reports whether peer can be a reverse proxy of this server:
+// a trusted proxy, or an address of a private network (loopback, RFC 1918,
+// IPv6 unique local, link-local), where proxies of a server stand.
+func (c *proxyCheck) maybeProxy(peer netip.Addr) bool {
+	for _, p := range c.trusted {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return peer.IsLoopback() || peer.IsPrivate() || peer.IsLinkLocalUnicast()
 }
 
 // peerAddr is the IP address of a request's RemoteAddr, IPv4-mapped

@@ -91,11 +91,13 @@ func TestProxyCheckPeers(t *testing.T) {
 		header  string
 		want    string // the warning's start; "" for none
 	}{
-		{"untrusted peer with X-Forwarded-For is warned about", "192.0.2.7:4711", nil, "X-Forwarded-For",
-			"request from 192.0.2.7 carries X-Forwarded-For, which is ignored: 192.0.2.7 is not in trusted_proxies, so every client behind it shares one rate-limit count (rate_limit.login_ip, rate_limit.client)"},
-		{"peer outside the trusted prefixes is warned about", "192.0.2.7:4711", proxies, "X-Forwarded-For", "request from 192.0.2.7 carries X-Forwarded-For, which is ignored"},
-		{"untrusted peer with Forwarded is warned about", "192.0.2.7:4711", nil, "Forwarded", "request from 192.0.2.7 carries Forwarded, which is ignored"},
-		{"untrusted peer with X-Real-IP is warned about", "[2001:db8::1]:4711", nil, "X-Real-IP", "request from 2001:db8::1 carries X-Real-IP, which is ignored"},
+		{"untrusted peer with X-Forwarded-For is warned about", "172.16.0.7:4711", nil, "X-Forwarded-For",
+			"request from 172.16.0.7 carries X-Forwarded-For, which is ignored: 172.16.0.7 is not in trusted_proxies; if it is your reverse proxy, every client behind it shares one rate-limit count (rate_limit.login_ip, rate_limit.client)"},
+		{"peer outside the trusted prefixes is warned about", "192.168.1.7:4711", proxies, "X-Forwarded-For", "request from 192.168.1.7 carries X-Forwarded-For, which is ignored"},
+		{"untrusted peer with Forwarded is warned about", "127.0.0.1:4711", nil, "Forwarded", "request from 127.0.0.1 carries Forwarded, which is ignored"},
+		{"untrusted peer with X-Real-IP is warned about", "[fd00::1]:4711", nil, "X-Real-IP", "request from fd00::1 carries X-Real-IP, which is ignored"},
+		{"a client on the internet sending X-Forwarded-For is no proxy to name", "192.0.2.7:4711", nil, "X-Forwarded-For", ""},
+		{"a client on the internet sending Forwarded is no proxy to name", "[2001:db8::1]:4711", nil, "Forwarded", ""},
 		{"trusted proxy with X-Forwarded-For is fine", "10.1.2.3:4711", proxies, "X-Forwarded-For", ""},
 		{"IPv4-mapped trusted proxy is fine", "[::ffff:10.1.2.3]:4711", proxies, "X-Forwarded-For", ""},
 		{"trusted proxy with only X-Real-IP is warned about", "10.1.2.3:4711", proxies, "X-Real-IP",
@@ -142,7 +144,7 @@ func TestProxyCheckPeersBounded(t *testing.T) {
 		for i := range maxWarnedPeers + 4 {
 			wg.Go(func() {
 				r := httptest.NewRequest("GET", "/", nil)
-				r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 4711).String()
+				r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 2, byte(i + 1)}), 4711).String()
 				r.Header.Set("X-Forwarded-For", "203.0.113.1")
 				c.ServeHTTP(httptest.NewRecorder(), r)
 			})
@@ -188,6 +190,7 @@ func TestProxyCheckForwardedIssuer(t *testing.T) {
 			c := newProxyCheck(okHandler, jsonLogger(&logs), tt.issuer, nil)
 			for range 3 {
 				r := httptest.NewRequest("GET", "/", nil)
+				r.RemoteAddr = "10.0.0.2:4711" // a proxy's address
 				if tt.proto != "" {
 					r.Header.Set("X-Forwarded-Proto", tt.proto)
 				}
@@ -235,5 +238,26 @@ func TestMainHandlerChecksProxies(t *testing.T) {
 		if !strings.Contains(ws, want) {
 			t.Errorf("warnings %q; want one with %q", ws, want)
 		}
+	}
+}
+
+// A client on the internet cannot spend the one issuer warning with a
+// made-up X-Forwarded-Proto: only a possible proxy's headers are compared.
+func TestProxyCheckForwardedFromClientIgnored(t *testing.T) {
+	var logs logBuf
+	c := newProxyCheck(okHandler, jsonLogger(&logs), "http://127.0.0.1:19511", nil)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "192.0.2.50:4711"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	c.ServeHTTP(httptest.NewRecorder(), r)
+	if ws := logs.warnings(t); len(ws) != 0 {
+		t.Fatalf("warnings %q for a client's header; want none", ws)
+	}
+	r = httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.2:4711"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	c.ServeHTTP(httptest.NewRecorder(), r)
+	if ws := logs.warnings(t); len(ws) != 1 {
+		t.Errorf("warnings %q after the proxy's request; want the issuer warning", ws)
 	}
 }

@@ -49,6 +49,7 @@ type waiter struct {
 	granted bool          // the slot is this waiter's
 	evicted bool          // removed to make room: answer ErrBusy
 	gone    bool          // no longer in the queue (granted, evicted or withdrawn)
+	bounded bool          // may be refused (a check without a key never is)
 }
 
 func newGate(slots, maxWaiting, perKey int) *gate {
@@ -90,7 +91,7 @@ func (g *gate) acquire(ctx context.Context, key string, bounded bool) error {
 			return ErrBusy
 		}
 	}
-	w := &waiter{ready: make(chan struct{})}
+	w := &waiter{ready: make(chan struct{}), bounded: bounded}
 	g.enqueue(key, w)
 	g.mu.Unlock()
 
@@ -162,6 +163,9 @@ func (g *gate) popLive(key string) *waiter {
 		if !w.gone {
 			w.gone = true
 			g.countOut(key)
+			if g.live[key] == 0 {
+				q = nil // what is left was withdrawn or evicted
+			}
 			g.setQueue(key, q)
 			return w
 		}
@@ -201,8 +205,8 @@ func (g *gate) setQueue(key string, q []*waiter) {
 }
 
 // evictFor makes room in a full queue for a waiter of key: if key has no
-// waiter yet, the last waiter of the key with the most (at least two) is
-// refused. It reports whether there is room now. g.mu is held.
+// waiter yet, the last refusable waiter of the key with the most (at least
+// two) is refused. It reports whether there is room now. g.mu is held.
 func (g *gate) evictFor(key string) bool {
 	if g.live[key] > 0 {
 		return false
@@ -210,7 +214,7 @@ func (g *gate) evictFor(key string) bool {
 	var top string
 	most := 1
 	for k, n := range g.live {
-		if n > most {
+		if n > most && k != "" {
 			top, most = k, n
 		}
 	}
@@ -219,7 +223,7 @@ func (g *gate) evictFor(key string) bool {
 	}
 	q := g.queues[top]
 	for i := len(q) - 1; i >= 0; i-- {
-		if w := q[i]; !w.gone {
+		if w := q[i]; !w.gone && w.bounded {
 			w.evicted = true
 			g.remove(top, w)
 			close(w.ready)

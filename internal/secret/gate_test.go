@@ -232,3 +232,60 @@ func TestCacheFlightLeaderGone(t *testing.T) {
 		t.Error("the waiting check took the gone leader's cancellation as its answer")
 	}
 }
+
+// TestGateNeverEvictsUnbounded: a check without a key (the library's
+// HashSecret, Verify) is never refused to make room, however full the
+// queue, and the slots stay as many as the gate has.
+func TestGateNeverEvictsUnbounded(t *testing.T) {
+	g := newGate(1, 2, 2)
+	if err := g.acquire(context.Background(), "x", true); err != nil {
+		t.Fatal(err)
+	}
+	l := &grantLog{errs: map[string]error{}}
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	close(hold)
+	l.start(t, g, context.Background(), "u1", "", false, hold, &wg)
+	waitingIs(t, g, 1)
+	l.start(t, g, context.Background(), "u2", "", false, hold, &wg)
+	waitingIs(t, g, 2)
+	if err := g.acquire(context.Background(), "new", true); !errors.Is(err, ErrBusy) {
+		t.Errorf("a new key with the queue full of keyless checks: %v; want ErrBusy, not an eviction", err)
+	}
+	g.release()
+	wg.Wait()
+	if len(l.order) != 2 || len(l.errs) != 0 {
+		t.Errorf("granted %v, errors %v; want both keyless checks run", l.order, l.errs)
+	}
+	if g.free != 1 {
+		t.Errorf("%d free slots after all released; want 1", g.free)
+	}
+}
+
+// TestGateForgetsKeys: a key whose waiters were all served, withdrawn or
+// evicted leaves nothing behind (a flood of networks must not grow the
+// gate's maps).
+func TestGateForgetsKeys(t *testing.T) {
+	g := newGate(1, 10, 10)
+	if err := g.acquire(context.Background(), "x", true); err != nil {
+		t.Fatal(err)
+	}
+	l := &grantLog{errs: map[string]error{}}
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	close(hold)
+	l.start(t, g, context.Background(), "k1", "k", true, hold, &wg)
+	waitingIs(t, g, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.start(t, g, ctx, "k2", "k", true, hold, &wg)
+	waitingIs(t, g, 2)
+	cancel()
+	waitingIs(t, g, 1)
+	g.release()
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queues) != 0 || len(g.live) != 0 || len(g.ring) != 0 || g.waiting != 0 || g.free != 1 {
+		t.Errorf("gate after every waiter left: queues %v live %v ring %v waiting %d free %d; want empty", g.queues, g.live, g.ring, g.waiting, g.free)
+	}
+}

@@ -57,7 +57,9 @@ func HashWith(s string, p Params) (string, error) {
 		return "", fmt.Errorf("secret: %w", err)
 	}
 	g := kdf.Load()
-	g.acquire(context.Background(), "", false) // never refused, never ends
+	if err := g.acquire(context.Background(), "", false); err != nil {
+		return "", fmt.Errorf("secret: %w", err) // not for a check without a key: never
+	}
 	kdfRuns.Add(1)
 	key := argon2.IDKey([]byte(s), salt, p.Time, p.Memory, p.Threads, 32)
 	g.release()
