@@ -79,8 +79,8 @@ type Provider struct {
 	// pendingWarned is when the budget's refusals were last logged;
 	// invalidLogged when an invalid client registration last was.
 	pendingWarned, invalidLogged atomic.Int64
-	log           *slog.Logger
-	secure        bool // cookies get the Secure attribute
+	log                          *slog.Logger
+	secure                       bool // cookies get the Secure attribute
 	// hsts is secure on a host that is not localhost or a loopback
 	// address: HSTS holds for a host whatever the port (RFC 6797 §8.3),
 	// and pinning localhost to https would break every other development
