@@ -90,13 +90,14 @@ func TestReadyzOnAFullDisk(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "old-logs")); err != nil {
 		t.Fatal(err)
 	}
-	deleted := 0
+	// (On the full disk the collection may have deleted some in small
+	// batches before it failed: the rows left say what counts.)
 	for more := true; more; {
-		n, backlog, err := m.collect(ctx, later)
+		_, backlog, err := m.collect(ctx, later)
 		if err != nil {
 			t.Fatalf("garbage collection after space was freed: %v", err)
 		}
-		deleted, more = deleted+n, backlog
+		more = backlog
 	}
 	if code, body := ready(); code != 200 {
 		t.Errorf("/readyz after the garbage collection: %d %q; want 200", code, body)
@@ -104,8 +105,8 @@ func TestReadyzOnAFullDisk(t *testing.T) {
 	if err := m.counted.CreateAuthRequest(ctx, &oauthd.AuthRequest{ID: "after", ClientID: "c", CreatedAt: now, ExpiresAt: later}); err != nil {
 		t.Errorf("CreateAuthRequest after the garbage collection: %v", err)
 	}
-	if n := countRows(t, path, "auth_requests"); n != 1 || deleted != created {
-		t.Errorf("%d of %d expired requests deleted, %d rows left; want all deleted, 1 row left", deleted, created, n)
+	if n := countRows(t, path, "auth_requests"); created == 0 || n != 1 {
+		t.Errorf("%d rows left of %d expired requests and one new; want the expired ones deleted, 1 row left", n, created)
 	}
 	if code, _ := ready(); code != http.StatusOK {
 		t.Errorf("/readyz at the end: %d", code)
