@@ -133,16 +133,7 @@ func TestCollectGarbageLoopComesBackSoonForABacklog(t *testing.T) {
 		}
 		return false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.gcDone = make(chan struct{})
-	go m.collectGarbage(ctx)
-	select {
-	case <-drained:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the backlog was not worked off")
-	}
-	cancel()
-	<-m.gcDone
+	runGCUntil(t, m, drained, "the backlog was not worked off")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var between []time.Duration // the waits between runs
@@ -220,16 +211,7 @@ func TestCollectGarbageFailureLogBacksOff(t *testing.T) {
 		}
 		return false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.gcDone = make(chan struct{})
-	go m.collectGarbage(ctx)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the garbage collection did not run")
-	}
-	cancel()
-	<-m.gcDone
+	runGCUntil(t, m, done, "the garbage collection did not run")
 
 	logMu.Lock()
 	log := buf.String()
@@ -276,4 +258,22 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// runGCUntil runs m's garbage collection loop until done is closed, then
+// stops it; it fails with failure if that takes more than 10 s.
+func runGCUntil(t *testing.T, m *Main, done <-chan struct{}, failure string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m.gcDone = make(chan struct{})
+	go m.collectGarbage(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-m.gcDone
+		t.Fatal(failure)
+	}
+	cancel()
+	<-m.gcDone
 }

@@ -26,6 +26,20 @@ func waitingIs(t *testing.T, g *gate, n int) {
 	}
 }
 
+// busyGate returns a gate of one slot, already held (so every check
+// queues), with the given bounds, and a log of the checks started on it,
+// each of which gives its slot back as soon as it gets it.
+func busyGate(t *testing.T, maxWaiting, perKey int) (*gate, *grantLog, *sync.WaitGroup, chan struct{}) {
+	t.Helper()
+	g := newGate(1, maxWaiting, perKey)
+	if err := g.acquire(context.Background(), "x", true); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	close(hold)
+	return g, &grantLog{errs: map[string]error{}}, &sync.WaitGroup{}, hold
+}
+
 // queued starts a check of key that waits on g and reports on got, in the
 // order the slots are handed out, its name (or its error).
 type grantLog struct {
@@ -55,19 +69,12 @@ func (l *grantLog) start(t *testing.T, g *gate, ctx context.Context, name, key s
 // TestGateTakesKeysInTurn: one network's many queued checks delay another
 // network's one by a turn, not by all of them.
 func TestGateTakesKeysInTurn(t *testing.T) {
-	g := newGate(1, 100, 10)
-	if err := g.acquire(context.Background(), "a", true); err != nil {
-		t.Fatal(err)
-	}
-	l := &grantLog{errs: map[string]error{}}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	close(hold) // each check releases its slot as soon as it gets it
+	g, l, wg, hold := busyGate(t, 100, 10)
 	for i, name := range []string{"a1", "a2", "a3", "a4"} {
-		l.start(t, g, context.Background(), name, "a", true, hold, &wg)
+		l.start(t, g, context.Background(), name, "a", true, hold, wg)
 		waitingIs(t, g, i+1)
 	}
-	l.start(t, g, context.Background(), "b1", "b", true, hold, &wg)
+	l.start(t, g, context.Background(), "b1", "b", true, hold, wg)
 	waitingIs(t, g, 5)
 	g.release()
 	wg.Wait()
@@ -89,27 +96,20 @@ func TestGateTakesKeysInTurn(t *testing.T) {
 // a full queue makes room for a key that has none by refusing the last
 // waiter of the key with the most; checks without a key are never refused.
 func TestGateBounded(t *testing.T) {
-	g := newGate(1, 4, 2)
-	if err := g.acquire(context.Background(), "x", true); err != nil {
-		t.Fatal(err)
-	}
-	l := &grantLog{errs: map[string]error{}}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	close(hold)
-	l.start(t, g, context.Background(), "a1", "a", true, hold, &wg)
+	g, l, wg, hold := busyGate(t, 4, 2)
+	l.start(t, g, context.Background(), "a1", "a", true, hold, wg)
 	waitingIs(t, g, 1)
-	l.start(t, g, context.Background(), "a2", "a", true, hold, &wg)
+	l.start(t, g, context.Background(), "a2", "a", true, hold, wg)
 	waitingIs(t, g, 2)
 	if err := g.acquire(context.Background(), "a", true); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a third check of one key: %v; want ErrBusy (per-key bound)", err)
 	}
-	l.start(t, g, context.Background(), "b1", "b", true, hold, &wg)
+	l.start(t, g, context.Background(), "b1", "b", true, hold, wg)
 	waitingIs(t, g, 3)
-	l.start(t, g, context.Background(), "c1", "c", true, hold, &wg)
+	l.start(t, g, context.Background(), "c1", "c", true, hold, wg)
 	waitingIs(t, g, 4)
 	// Full. A new key takes the place of a2, the last of the key with the most.
-	l.start(t, g, context.Background(), "d1", "d", true, hold, &wg)
+	l.start(t, g, context.Background(), "d1", "d", true, hold, wg)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		l.mu.Lock()
@@ -132,7 +132,7 @@ func TestGateBounded(t *testing.T) {
 		t.Fatalf("a new key with every key at one waiter: %v; want ErrBusy", err)
 	}
 	// A check without a key (the CLI's) waits however full the queue.
-	l.start(t, g, context.Background(), "cli", "", false, hold, &wg)
+	l.start(t, g, context.Background(), "cli", "", false, hold, wg)
 	waitingIs(t, g, 5)
 	g.release()
 	wg.Wait()
@@ -144,18 +144,11 @@ func TestGateBounded(t *testing.T) {
 // TestGateAbandoned: a check whose client went away leaves the queue and
 // never runs; the slot goes to the next.
 func TestGateAbandoned(t *testing.T) {
-	g := newGate(1, 10, 10)
-	if err := g.acquire(context.Background(), "x", true); err != nil {
-		t.Fatal(err)
-	}
-	l := &grantLog{errs: map[string]error{}}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	close(hold)
+	g, l, wg, hold := busyGate(t, 10, 10)
 	ctx, cancel := context.WithCancel(context.Background())
-	l.start(t, g, ctx, "gone", "a", true, hold, &wg)
+	l.start(t, g, ctx, "gone", "a", true, hold, wg)
 	waitingIs(t, g, 1)
-	l.start(t, g, context.Background(), "next", "a", true, hold, &wg)
+	l.start(t, g, context.Background(), "next", "a", true, hold, wg)
 	waitingIs(t, g, 2)
 	cancel()
 	waitingIs(t, g, 1)
@@ -237,17 +230,10 @@ func TestCacheFlightLeaderGone(t *testing.T) {
 // HashSecret, Verify) is never refused to make room, however full the
 // queue, and the slots stay as many as the gate has.
 func TestGateNeverEvictsUnbounded(t *testing.T) {
-	g := newGate(1, 2, 2)
-	if err := g.acquire(context.Background(), "x", true); err != nil {
-		t.Fatal(err)
-	}
-	l := &grantLog{errs: map[string]error{}}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	close(hold)
-	l.start(t, g, context.Background(), "u1", "", false, hold, &wg)
+	g, l, wg, hold := busyGate(t, 2, 2)
+	l.start(t, g, context.Background(), "u1", "", false, hold, wg)
 	waitingIs(t, g, 1)
-	l.start(t, g, context.Background(), "u2", "", false, hold, &wg)
+	l.start(t, g, context.Background(), "u2", "", false, hold, wg)
 	waitingIs(t, g, 2)
 	if err := g.acquire(context.Background(), "new", true); !errors.Is(err, ErrBusy) {
 		t.Errorf("a new key with the queue full of keyless checks: %v; want ErrBusy, not an eviction", err)
@@ -266,18 +252,11 @@ func TestGateNeverEvictsUnbounded(t *testing.T) {
 // evicted leaves nothing behind (a flood of networks must not grow the
 // gate's maps).
 func TestGateForgetsKeys(t *testing.T) {
-	g := newGate(1, 10, 10)
-	if err := g.acquire(context.Background(), "x", true); err != nil {
-		t.Fatal(err)
-	}
-	l := &grantLog{errs: map[string]error{}}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	close(hold)
-	l.start(t, g, context.Background(), "k1", "k", true, hold, &wg)
+	g, l, wg, hold := busyGate(t, 10, 10)
+	l.start(t, g, context.Background(), "k1", "k", true, hold, wg)
 	waitingIs(t, g, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	l.start(t, g, ctx, "k2", "k", true, hold, &wg)
+	l.start(t, g, ctx, "k2", "k", true, hold, wg)
 	waitingIs(t, g, 2)
 	cancel()
 	waitingIs(t, g, 1)
