@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,5 +290,44 @@ func TestListWhileAnotherProcessWrites(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("client list took %s behind another process's write lock; want no wait for it", d)
+	}
+}
+
+// The CLI stores only registrations the Provider serves (Client.Validate):
+// a client_id with a space, or a home page URL without a host, had been
+// stored and then refused at every request for the client.
+func TestClientCreateRefusesWhatTheServerRefuses(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	for _, tc := range []struct {
+		name, flag string
+		args       []string
+	}{
+		{"client_id with a space", "--id", []string{"--id", "my client"}},
+		{"client_id with a zero-width space", "--id", []string{"--id", "web\u200b"}},
+		{"client_id with a tab", "--id", []string{"--id", "a\tb"}},
+		{"client URI without a host", "--client-uri", []string{"--id", "web", "--client-uri", "http://"}},
+		{"client URI of another scheme", "--client-uri", []string{"--id", "web", "--client-uri", "ftp://a.example/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"client", "create", "--redirect-uri", "https://a.example/cb"}, tc.args...)
+			code, out, errs := oauthdCmd(t, db, "", args...)
+			if code == 0 || !strings.Contains(errs, tc.flag) {
+				t.Errorf("exit %d, stderr %q; want a refusal naming %s", code, errs, tc.flag)
+			}
+			if strings.Contains(out, "client_secret") {
+				t.Errorf("a secret was printed for a refused client: %q", out)
+			}
+		})
+	}
+	// Refused before anything was written: not even the database file.
+	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the refusals, the database file: %v; want none", err)
+	}
+	// client update runs the same checks.
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example/cb"); code != 0 {
+		t.Fatalf("create: %s", errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "update", "web", "--client-uri", "https://"); code == 0 || !strings.Contains(errs, "--client-uri") {
+		t.Errorf("update with a URI without a host: exit %d, stderr %q", code, errs)
 	}
 }

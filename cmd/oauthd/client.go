@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/oauthd/oauthd"
@@ -291,6 +292,10 @@ func checkResponseTypes(c *oauthd.Client) error {
 
 // validateClient checks a client's registration fields, naming the flag at fault.
 func validateClient(c *oauthd.Client) error {
+	if c.ID != "" && (strings.ContainsFunc(c.ID, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) || !utf8.ValidString(c.ID)) {
+		// The Provider refuses such a registration at every request.
+		return fmt.Errorf("--id %q: a client_id has no spaces or control characters", c.ID)
+	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
 			return fmt.Errorf("--grant %q: use one of %s", g, strings.Join(knownGrants, ", "))
@@ -331,9 +336,9 @@ func validateClient(c *oauthd.Client) error {
 		// https only.
 		return fmt.Errorf("--logo-uri %q: use an https URL", c.LogoURI)
 	}
-	for _, u := range []string{c.ClientURI} {
-		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("--client-uri %q: use an http or https URL", u)
+	if c.ClientURI != "" {
+		if u, err := url.Parse(c.ClientURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--client-uri %q: use an http or https URL with a host", c.ClientURI)
 		}
 	}
 	switch c.IDTokenSignedResponseAlg {
@@ -343,6 +348,16 @@ func validateClient(c *oauthd.Client) error {
 	}
 	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
 		return errors.New("--access-token-ttl/--refresh-token-ttl must not be negative")
+	}
+	return nil
+}
+
+// registrable applies the Provider's own check of a registration
+// (oauthd.Client.Validate) after the flags' checks, so that the CLI never
+// stores a client that every request for it would then be refused for.
+func registrable(c *oauthd.Client) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("the server would refuse this registration: %s", strings.TrimPrefix(err.Error(), "oauthd: "))
 	}
 	return nil
 }
@@ -428,6 +443,9 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 			return err
 		}
 		c.SecretHash = h
+	}
+	if err := registrable(c); err != nil {
+		return err
 	}
 	s, err := createDB(ctx, *db, e)
 	if err != nil {
@@ -579,6 +597,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		}
 	case c.SecretHash == "":
 		return errors.New("a confidential client needs a secret: add --rotate-secret")
+	}
+	if err := registrable(c); err != nil {
+		return err
 	}
 	if err := s.UpdateClient(ctx, c); err != nil {
 		return err
