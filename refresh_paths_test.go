@@ -155,6 +155,41 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 			}
 			return again
 		}},
+		// A retry of a token whose successor was rotated in turn is a
+		// replay: a stolen token must not lead, one grace period after
+		// another, to the current one. The grant is revoked.
+		{"RFC9700_4.14.2/retry_within_grace_after_the_successor_was_used", 10 * time.Second, func(e *testEnv) *response {
+			rt := start(e).str("refresh_token")
+			first := refresh(e, seedAuth, rt)
+			mustOK(e, first, "first refresh")
+			second := refresh(e, seedAuth, first.str("refresh_token"))
+			mustOK(e, second, "second refresh")
+			if r := refresh(e, seedAuth, rt); r.str("error") != "invalid_grant" {
+				e.t.Fatalf("replay of the first token: %d %s; want invalid_grant", r.status, r.body)
+			}
+			return refresh(e, seedAuth, second.str("refresh_token"))
+		}},
+		// A scope removed from the client's registration is not issued
+		// again by a refresh, asked for or not, nor kept by the next
+		// refresh token.
+		{"registration/scope_removed", 0, func(e *testEnv) *response {
+			rt := start(e, "scope", "openid email").str("refresh_token")
+			setClientScopes(e, "openid")
+			if r := refresh(e, seedAuth, rt, "scope", "email"); r.str("error") != "invalid_scope" {
+				e.t.Fatalf("refresh asking for the removed scope: %d %s; want invalid_scope", r.status, r.body)
+			}
+			next := refresh(e, seedAuth, rt)
+			mustOK(e, next, "refresh")
+			if next.str("scope") != "openid" {
+				e.t.Errorf("refresh after email was removed from the client: scope %q; want openid", next.str("scope"))
+			}
+			setClientScopes(e, "openid", "email")
+			again := refresh(e, seedAuth, next.str("refresh_token"))
+			if again.str("scope") != "openid" {
+				e.t.Errorf("the next refresh, the scope registered again: %q; want openid (the grant was narrowed)", again.str("scope"))
+			}
+			return again
+		}},
 		{"OIDC_12.2/success_with_id_token", 0, func(e *testEnv) *response {
 			return refresh(e, seedAuth, start(e, "scope", "openid email").str("refresh_token"))
 		}},
@@ -194,7 +229,10 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage {
 			rs.Storage = s
 			return path.wrap(rs)
-		}, func(c *oauthd.Config) { c.RefreshGracePeriod = sc.grace })
+		}, func(c *oauthd.Config) {
+			c.RefreshGracePeriod = sc.grace
+			c.ClientCacheTTL = -1 // the token endpoint sees a client's change at once
+		})
 		allowOpenID(e)
 		r := sc.run(e)
 		rs.mu.Lock()
@@ -218,21 +256,23 @@ func TestRefreshGrantStorePaths(t *testing.T) {
 		err     string
 		idToken bool
 	}{
-		"RFC6749_6/success":                            {200, "", false},
-		"RFC6749_6/narrower_scope":                     {200, "", false},
-		"RFC6749_6/wider_scope_then_right_scope":       {200, "", false},
-		"RFC6749_6/wider_scope":                        {400, "invalid_scope", false},
-		"RFC6749_6/token_of_another_client_then_owner": {200, "", false},
-		"RFC6749_6/token_of_another_client":            {400, "invalid_grant", false},
-		"RFC6749_6/expired":                            {400, "invalid_grant", false},
-		"RFC6749_6/unknown":                            {400, "invalid_grant", false},
-		"RFC6749_6/access_token":                       {400, "invalid_grant", false},
-		"RFC9700_4.14.2/reuse":                         {400, "invalid_grant", false},
-		"RFC9700_4.14.2/retry_within_grace":            {200, "", false},
-		"OIDC_12.2/success_with_id_token":              {200, "", true},
-		"OIDC_12.2/retry_within_grace_with_id_token":   {200, "", true},
-		"OIDC_12.2/user_deleted":                       {400, "invalid_grant", false},
-		"RFC6749_5.2/user_deleted":                     {400, "invalid_grant", false},
+		"RFC6749_6/success":                                              {200, "", false},
+		"RFC6749_6/narrower_scope":                                       {200, "", false},
+		"RFC6749_6/wider_scope_then_right_scope":                         {200, "", false},
+		"RFC6749_6/wider_scope":                                          {400, "invalid_scope", false},
+		"RFC6749_6/token_of_another_client_then_owner":                   {200, "", false},
+		"RFC6749_6/token_of_another_client":                              {400, "invalid_grant", false},
+		"RFC6749_6/expired":                                              {400, "invalid_grant", false},
+		"RFC6749_6/unknown":                                              {400, "invalid_grant", false},
+		"RFC6749_6/access_token":                                         {400, "invalid_grant", false},
+		"RFC9700_4.14.2/reuse":                                           {400, "invalid_grant", false},
+		"RFC9700_4.14.2/retry_within_grace":                              {200, "", false},
+		"RFC9700_4.14.2/retry_within_grace_after_the_successor_was_used": {400, "invalid_grant", false},
+		"registration/scope_removed":                                     {200, "", true},
+		"OIDC_12.2/success_with_id_token":                                {200, "", true},
+		"OIDC_12.2/retry_within_grace_with_id_token":                     {200, "", true},
+		"OIDC_12.2/user_deleted":                                         {400, "invalid_grant", false},
+		"RFC6749_5.2/user_deleted":                                       {400, "invalid_grant", false},
 	}
 	for _, sc := range scenarios {
 		fast, slow := results[0][sc.name], results[1][sc.name]
@@ -271,5 +311,19 @@ func checkIDTokenFor(t *testing.T, e *testEnv, r *response) {
 	}
 	if _, ok := c["nonce"]; ok {
 		t.Errorf("a refresh's ID token has a nonce: %v", c["nonce"])
+	}
+}
+
+// setClientScopes replaces the test client's registered scopes.
+func setClientScopes(e *testEnv, scopes ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.store.Client(ctx, clientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.Scopes = scopes
+	if err := e.store.UpdateClient(ctx, c); err != nil {
+		e.t.Fatal(err)
 	}
 }

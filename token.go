@@ -358,6 +358,16 @@ func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof 
 	if redirectURI != ac.RedirectURI && !(ac.RedirectURI == "" && len(c.RedirectURIs) == 1 && redirectURI == c.RedirectURIs[0]) {
 		return errorf(ErrorInvalidGrant, "redirect_uri does not match the authorization request")
 	}
+	// The client's registration may have changed since the code was
+	// issued (as Approve checks it before issuing one): a code sent to a
+	// redirect URI removed since, or for a scope the client may no longer
+	// ask for, is not redeemed.
+	if ac.RedirectURI != "" && !redirectAllowed(c, ac.RedirectURI) {
+		return errorf(ErrorInvalidGrant, "the code's redirect_uri is no longer registered for this client")
+	}
+	if !subset(ac.Scopes, c.Scopes) {
+		return errorf(ErrorInvalidGrant, "the client may no longer ask for the code's scope")
+	}
 	if ac.CodeChallenge == "" {
 		if proof.verifier != "" {
 			// RFC 9700 §2.1.1: a verifier without a challenge is a downgrade.
@@ -431,12 +441,12 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	if !old.RotatedAt.IsZero() {
 		return p.refreshReuse(r, c, old, presented)
 	}
-	scopes, e := refreshScopes(old, scope)
+	granted, scopes, e := refreshScopes(c, old, scope)
 	if e != nil {
 		return nil, e
 	}
 	m := p.mintTokens(c, true)
-	resp, toks := refreshTokens(&m, old, scopes)
+	resp, toks := refreshTokens(&m, old, granted, scopes)
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
 	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, scopes)); e != nil {
@@ -479,35 +489,59 @@ func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
 // A scope of spaces only names no scope: it is taken as absent, as an
 // empty one is (and as the authorization and client_credentials requests
 // take it), never as a request for an access token without scope.
-func refreshScopes(old *Token, scope string) ([]string, *Error) {
+//
+// The grant's scope is what remains of it in the client's current
+// registration: a scope removed from the client since the grant is not
+// issued again (its refresh token leaves it out from then on), and a
+// request that names it is invalid_scope.
+func refreshScopes(c *Client, old *Token, scope string) (granted, scopes []string, e *Error) {
+	granted = registeredScopes(c, old.Scopes)
 	if scope == "" {
-		return old.Scopes, nil
+		return granted, granted, nil
 	}
 	asked, ok := ParseScope(scope)
 	switch {
 	case !ok:
-		return nil, errorf(ErrorInvalidScope, "scope has characters outside the allowed set")
+		return nil, nil, errorf(ErrorInvalidScope, "scope has characters outside the allowed set")
 	case len(asked) == 0:
-		return old.Scopes, nil
+		return granted, granted, nil
 	case !subset(asked, old.Scopes):
-		return nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
+		return nil, nil, errorf(ErrorInvalidScope, "the requested scope exceeds the scope originally granted")
+	case !subset(asked, granted):
+		return nil, nil, errorf(ErrorInvalidScope, "the application may no longer ask for this scope")
 	}
-	return asked, nil
+	return granted, asked, nil
+}
+
+// registeredScopes is scopes without those the client's registration no
+// longer lists: scopes itself when it lists them all.
+func registeredScopes(c *Client, scopes []string) []string {
+	if subset(scopes, c.Scopes) {
+		return scopes
+	}
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if slices.Contains(c.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // refreshTokens fills the minted tokens of a refresh of old, without the
 // ID token. It may run inside the store's write: only assignments.
-func refreshTokens(m *mintedTokens, old *Token, scopes []string) (*TokenResponse, []*Token) {
+func refreshTokens(m *mintedTokens, old *Token, granted, scopes []string) (*TokenResponse, []*Token) {
 	resp, toks := m.fill(old.GrantID, old.Subject, scopes, old.AuthTime)
 	// A public client's successor expires when its predecessor would have.
 	m.limitRefresh(old.ExpiresAt, old.AuthTime)
 	// The refresh token keeps the grant's full scope so a narrower access
-	// token does not narrow later refreshes (RFC 6749 §6).
-	toks[1].Scopes = old.Scopes
+	// token does not narrow later refreshes (RFC 6749 §6), less what the
+	// client's registration no longer allows (see refreshScopes).
+	toks[1].Scopes = granted
 	// So does its claims request; the new access token's leaves out the
 	// claims of the scopes it leaves out.
 	toks[0].Claims = withholdClaims(old.Claims, old.Scopes, scopes)
-	toks[1].Claims = old.Claims
+	toks[1].Claims = withholdClaims(old.Claims, old.Scopes, granted)
 	return resp, toks
 }
 
@@ -579,12 +613,12 @@ func (x *refreshRotation) rotate(old *Token) ([]byte, []*Token, error) {
 		x.rejected = e
 		return nil, nil, e
 	}
-	scopes, e := refreshScopes(old, x.scope)
+	granted, scopes, e := refreshScopes(x.c, old, x.scope)
 	if e != nil {
 		x.rejected = e
 		return nil, nil, e
 	}
-	resp, toks := refreshTokens(&x.minted, old, scopes)
+	resp, toks := refreshTokens(&x.minted, old, granted, scopes)
 	var sealed []byte
 	if x.sealer != nil {
 		sealed = x.sealer.seal(resp)
@@ -598,7 +632,23 @@ func (x *refreshRotation) rotate(old *Token) ([]byte, []*Token, error) {
 func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presented string) (*TokenResponse, *Error) {
 	ctx := r.Context()
 	if g := p.cfg.RefreshGracePeriod; g > 0 && old != nil && p.now().Sub(old.RotatedAt) <= g {
-		if resp := openSuccessor(presented, old.Successor); resp != nil {
+		resp := openSuccessor(presented, old.Successor)
+		if resp != nil && resp.RefreshToken != "" {
+			// A retry gets the successor only while nobody has used
+			// it: once it was rotated in turn, its holder had received
+			// it, and the old token presented again is a replay (RFC
+			// 9700 §4.14.2). Without this check, a stolen token would
+			// lead, one grace period after another, to the current one.
+			next, err := p.store.Token(ctx, HashToken(resp.RefreshToken))
+			switch {
+			case err == nil && next.RotatedAt.IsZero():
+			case err == nil, errors.Is(err, ErrNotFound):
+				resp = nil
+			default:
+				return nil, serverError(err)
+			}
+		}
+		if resp != nil {
 			if resp.IDToken == "" {
 				// A successor sealed inside a RefreshRotator's write
 				// has no ID token (see rotateRefresh): the retry gets

@@ -47,11 +47,20 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	// A token outlives neither its client nor its user (as introspection
 	// has it).
-	if c, err := p.store.Client(ctx, t.ClientID); errors.Is(err, ErrNotFound) || (err == nil && c.Predates(t.IssuedAt)) {
+	c, err := p.store.Client(ctx, t.ClientID)
+	if errors.Is(err, ErrNotFound) || (err == nil && c.Predates(t.IssuedAt)) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the client of the access token no longer exists"))
 		return
 	} else if err != nil {
 		p.bearerError(w, r, serverError(err))
+		return
+	}
+	// Only the scopes the client's registration still lists: one removed
+	// from the client since the token was issued no longer releases its
+	// claims (as a refresh no longer issues it).
+	scopes := registeredScopes(c, t.Scopes)
+	if !slices.Contains(scopes, ScopeOpenID) {
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the application may no longer ask for the openid scope"))
 		return
 	}
 	u, err := p.store.User(ctx, t.Subject)
@@ -62,8 +71,8 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, serverError(err))
 		return
 	}
-	names := claimsForScopes(t.Scopes)
-	if cr := claimsRequest(t.Claims); cr != nil {
+	names := claimsForScopes(scopes)
+	if cr := claimsRequest(withholdClaims(t.Claims, t.Scopes, scopes)); cr != nil {
 		names = append(names, requestedClaims(cr.UserInfo)...)
 	}
 	body := map[string]any{}

@@ -1,0 +1,80 @@
+package oauthd_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/oauthd/oauthd"
+)
+
+// updateClient changes the test client's registration in the store.
+func updateClient(e *testEnv, change func(*oauthd.Client)) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.store.Client(ctx, clientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	change(c)
+	if err := e.store.UpdateClient(ctx, c); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A code issued before the client's registration changed is redeemed only
+// if the registration still allows it (RFC 9700 §4.1, as Approve checks
+// before issuing one): a redirect URI removed since (an administrator
+// removing a compromised one) or a scope the client may no longer ask for.
+func TestCodeAfterTheRegistrationChanged(t *testing.T) {
+	const second = "https://client.example.net/other"
+	for _, tc := range []struct {
+		name   string
+		change func(*oauthd.Client)
+		status int
+	}{
+		{"RFC9700_4.1/redirect_uri_removed", func(c *oauthd.Client) { c.RedirectURIs = []string{second} }, http.StatusBadRequest},
+		{"RFC6749_3.3/scope_removed", func(c *oauthd.Client) { c.Scopes = []string{"profile"} }, http.StatusBadRequest},
+		{"unrelated_change", func(c *oauthd.Client) { c.Name = "Renamed" }, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+			updateClient(e, func(c *oauthd.Client) { c.RedirectURIs = []string{redirectURI, second} })
+			code := e.code("scope", "email")
+			updateClient(e, tc.change)
+			r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI))
+			if r.status != tc.status {
+				t.Fatalf("redemption: %d %s; want %d", r.status, r.body, tc.status)
+			}
+			if tc.status != http.StatusOK && r.str("error") != "invalid_grant" {
+				t.Errorf("error %q; want invalid_grant", r.str("error"))
+			}
+		})
+	}
+}
+
+// OIDC Core §5.3: userinfo releases the claims of the scopes the client's
+// registration still lists; with openid removed from it, the token no
+// longer reads userinfo (insufficient_scope).
+func TestUserinfoAfterAScopeWasRemoved(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+	updateClient(e, func(c *oauthd.Client) { c.Scopes = []string{"openid", "email", "profile"} })
+	e.user.Claims = map[string]any{"email": "admin@example.com", "name": "Ada Admin"}
+	if err := e.store.UpdateUser(context.Background(), e.user); err != nil {
+		t.Fatal(err)
+	}
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", e.code("scope", "openid email profile", "nonce", "n"), "redirect_uri", redirectURI))
+	at := r.str("access_token")
+	if u := e.userinfo(t, at); u.status != 200 || u.str("email") != "admin@example.com" || u.str("name") != "Ada Admin" {
+		t.Fatalf("userinfo: %d %s", u.status, u.body)
+	}
+	updateClient(e, func(c *oauthd.Client) { c.Scopes = []string{"openid", "profile"} })
+	u := e.userinfo(t, at)
+	if u.status != 200 || u.str("email") != "" || u.str("name") != "Ada Admin" || u.str("sub") != e.user.ID {
+		t.Errorf("userinfo after email was removed from the client: %d %s; want sub and name, no email", u.status, u.body)
+	}
+	updateClient(e, func(c *oauthd.Client) { c.Scopes = []string{"profile"} })
+	if u := e.userinfo(t, at); u.status != http.StatusForbidden || u.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("userinfo after openid was removed from the client: %d %s; want 403 insufficient_scope", u.status, u.body)
+	}
+}
