@@ -75,7 +75,7 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 		if !ok {
 			return nil, errClientAuth
 		}
-		if ps.has("client_secret") {
+		if formSecret != "" { // an empty one counts as omitted (RFC 6749 §3.1)
 			return nil, errorf(ErrorInvalidRequest, "use one client authentication method, not Basic and client_secret together")
 		}
 		if formID != "" && formID != bid {
@@ -231,7 +231,7 @@ func (p *Provider) clientProves(r *http.Request, c *Client, sec string, viaBasic
 	if c.Public {
 		// A public client proves nothing but its id; it must not send a
 		// secret (an empty Basic password is what many libraries send).
-		return sec == "" && (viaBasic || !ps.has("client_secret")), nil
+		return sec == "", nil
 	}
 	if sec == "" {
 		return false, nil

@@ -133,3 +133,38 @@ func TestCookiesPlainWithHTTPIssuer(t *testing.T) {
 		t.Errorf("Strict-Transport-Security %q with an http issuer; want none", got)
 	}
 }
+
+// A failed sign-in keeps the name typed for the login page in a cookie,
+// but not a name too long for one: a 60,000-character name made an 80 KB
+// Set-Cookie header (browsers drop cookies over 4 KB; proxies with 4–8 KB
+// header buffers answer 502).
+func TestLongLoginNameNotKept(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name     string
+		username string
+		kept     bool
+	}{
+		{"a name", "someone", true},
+		{"a 60,000-character name", strings.Repeat("n", 60000), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			lp := e.loginPage(b)
+			r := b.post(e.url(oauthd.LoginPath), url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {tc.username}, "password": {"wrong"}})
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("failed sign-in: %d", r.status)
+			}
+			kept := false
+			for _, c := range r.header.Values("Set-Cookie") {
+				if len(c) > 4096 {
+					t.Errorf("a Set-Cookie header of %d bytes; want under 4 KB", len(c))
+				}
+				kept = kept || strings.Contains(c, "oauthd_login_name=")
+			}
+			if kept != tc.kept {
+				t.Errorf("name kept in a cookie: %v; want %v", kept, tc.kept)
+			}
+		})
+	}
+}

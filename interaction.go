@@ -534,10 +534,21 @@ const loginNameTTL = time.Minute
 
 // setLoginName keeps the name typed in a failed sign-in for the login page
 // the browser is sent to (see handleLogin).
+//
+// A name longer than maxKeptLoginName is not kept: the cookie would carry
+// it whole (a 60,000-character name made an 80 KB Set-Cookie header, which
+// browsers drop and proxies answer 502 for), and nobody types one.
 func (p *Provider) setLoginName(w http.ResponseWriter, username string) {
+	if len(username) > maxKeptLoginName {
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(username)), Path: LoginPath,
 		MaxAge: int(loginNameTTL / time.Second), HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
 }
+
+// maxKeptLoginName is the longest name setLoginName keeps, in bytes: its
+// cookie stays under the 4 KB browsers keep.
+const maxKeptLoginName = 1024
 
 // loginName is the name setLoginName kept, or "".
 func (p *Provider) loginName(r *http.Request) string {
@@ -552,15 +563,13 @@ func (p *Provider) loginName(r *http.Request) string {
 	return string(b)
 }
 
-// checkPassword returns the user whose username and password these are, or
-// nil. An unknown user costs the same work as a wrong password. The error
-// is the store's, or that of a check that did not run (see kdfError).
-func (p *Provider) checkPassword(r *http.Request, username, password string) (*User, error) {
-	u, err := p.store.UserByUsername(r.Context(), username)
-	if errors.Is(err, ErrNotFound) || username == "" {
+// checkPassword returns u, the user the store found for the username typed
+// (nil for none), if password is theirs, or nil. An unknown user costs the
+// same work as a wrong password. The error is that of a check that did not
+// run (see kdfError).
+func (p *Provider) checkPassword(r *http.Request, u *User, password string) (*User, error) {
+	if u == nil {
 		return nil, secret.VerifyDummyContext(r.Context(), kdfKey(r), password)
-	} else if err != nil {
-		return nil, err
 	}
 	if ok, err := secret.VerifyContext(r.Context(), kdfKey(r), u.PasswordHash, password); err != nil || !ok {
 		return nil, err

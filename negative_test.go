@@ -273,7 +273,12 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_2.3.1/client_secret_without_client_id", req: tokenReq("", "grant_type", "client_credentials", "client_secret", "service-secret"), status: 401, code: "invalid_client"},
 		{name: "RFC6749_2.3.1/confidential_client_id_only", req: tokenReq("", "grant_type", "client_credentials", "client_id", "service"), status: 401, code: "invalid_client"},
 		{name: "RFC6749_2.1/public_client_with_secret", req: tokenReq(basic("public_app", "guess"), "grant_type", "refresh_token", "refresh_token", "x"), status: 401, code: "invalid_client"},
-		{name: "RFC6749_2.1/public_client_empty_client_secret", req: tokenReq("", "grant_type", "refresh_token", "refresh_token", "x", "client_id", "public_app", "client_secret", ""), status: 401, code: "invalid_client"},
+		// RFC 6749 §3.1: a parameter without a value counts as omitted;
+		// the public client is authenticated, and its (unknown) refresh
+		// token refused.
+		{name: "RFC6749_3.1/public_client_empty_client_secret_is_omitted", req: tokenReq("", "grant_type", "refresh_token", "refresh_token", "x", "client_id", "public_app", "client_secret", ""), status: 400, code: "invalid_grant"},
+		{name: "RFC6749_3.1/basic_and_empty_client_secret", req: tokenReq(serviceAuth, "grant_type", "client_credentials", "client_secret", ""), status: 200},
+		{name: "RFC6749_3.1/grant_type_empty_and_repeated", req: tokenReq(serviceAuth, "grant_type", "", "grant_type", "client_credentials"), status: 200},
 		{name: "RFC6749_3.2/client_id_repeated", req: tokenReq("", "grant_type", "client_credentials", "client_id", "service", "client_id", "service", "client_secret", "service-secret"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_3.2/client_secret_repeated", req: tokenReq("", "grant_type", "client_credentials", "client_id", "service", "client_secret", "service-secret", "client_secret", "x"), status: 400, code: "invalid_request"},
 

@@ -35,20 +35,26 @@ type params struct {
 type param struct{ name, value string }
 
 // get returns the value of a parameter, "" when absent, and an
-// invalid_request error when it was sent more than once.
+// invalid_request error when it was sent more than once. A parameter sent
+// without a value counts as omitted (RFC 6749 §3.1), also beside one with
+// a value.
 func (p params) get(name string) (string, *Error) {
 	if p.many != nil {
-		switch v := p.many[name]; len(v) {
-		case 0:
-			return "", nil
-		case 1:
-			return v[0], nil
+		v, found := "", false
+		for _, x := range p.many[name] {
+			if x == "" {
+				continue
+			}
+			if found {
+				return "", errRepeated(name)
+			}
+			v, found = x, true
 		}
-		return "", errRepeated(name)
+		return v, nil
 	}
 	v, found := "", false
 	for i := range p.list {
-		if p.list[i].name == name {
+		if p.list[i].name == name && p.list[i].value != "" {
 			if found {
 				return "", errRepeated(name)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -377,7 +378,15 @@ func limitKey(kind, v string) string {
 	return kind + ":" + v
 }
 
-func (p *Provider) accountKey(username string) limitedKey {
+// accountKey is the per-account limit's key: the account the store found
+// for the username (its ID: the store decides which spellings name it, so
+// "Admin" counts against admin's account where the store matches case
+// blindly, and against an account of its own where it does not), else
+// the name, lowercased.
+func (p *Provider) accountKey(username string, u *User) limitedKey {
+	if u != nil {
+		return limitedKey{LimitLoginAccount, limitKey("account", u.ID), p.cfg.LoginLimit, Succeeded}
+	}
 	return limitedKey{LimitLoginAccount, limitKey("user", strings.ToLower(username)), p.cfg.LoginLimit, Succeeded}
 }
 
@@ -512,11 +521,17 @@ func retryAfter(d time.Duration) string {
 // password is checked, and returns wait > 0 without checking anything
 // when either is throttled.
 func (p *Provider) checkPasswordLimited(r *http.Request, username, password string) (*User, time.Duration, error) {
-	a, wait, err := p.reserve(r, p.accountKey(username), p.ipKey(r))
+	u, err := p.store.UserByUsername(r.Context(), username)
+	if errors.Is(err, ErrNotFound) || username == "" {
+		u = nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	a, wait, err := p.reserve(r, p.accountKey(username, u), p.ipKey(r))
 	if err != nil || wait > 0 {
 		return nil, wait, err
 	}
-	u, err := p.checkPassword(r, username, password)
+	u, err = p.checkPassword(r, u, password)
 	if err != nil {
 		a.done(r.Context(), Released)
 		return nil, 0, err

@@ -18,9 +18,7 @@ import (
 	"github.com/oauthd/oauthd/internal/secret"
 )
 
-// countingStore counts the lookups that precede every password and client
-// secret check: one UserByUsername per password checked, one Client per
-// client secret checked.
+// countingStore counts the store's user and client lookups.
 type countingStore struct {
 	oauthd.Storage
 	userLookups, clientLookups atomic.Int64
@@ -73,11 +71,11 @@ func postLogin(c *http.Client, u string, f url.Values) (int, http.Header, error)
 // answered 429 with Retry-After, and during the lockout even the right
 // password does not sign in.
 func TestLoginLimitParallel(t *testing.T) {
-	e, cs := newCountingEnv(t)
+	e, _ := newCountingEnv(t)
 	b := e.browser()
 	lp := e.loginPage(b)
 	f := url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {"admin"}, "password": {"wrong"}}
-	before := cs.userLookups.Load()
+	before := secret.KDFRuns()
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -98,7 +96,7 @@ func TestLoginLimitParallel(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checks := cs.userLookups.Load() - before
+	checks := int64(secret.KDFRuns() - before)
 	max := int64(oauthd.DefaultLoginLimit.MaxFailures)
 	if checks > max || checks == 0 {
 		t.Errorf("%d password checks for 200 parallel wrong passwords; want 1..%d", checks, max)
@@ -109,7 +107,7 @@ func TestLoginLimitParallel(t *testing.T) {
 
 	// The account is locked: the right password is refused unchecked.
 	f.Set("password", "admin")
-	before = cs.userLookups.Load()
+	before = secret.KDFRuns()
 	r := b.post(e.url(oauthd.LoginPath), f)
 	if r.status != http.StatusTooManyRequests || r.pageKind() != "login" || r.str("Error") != "too_many_attempts" {
 		t.Fatalf("right password during lockout: %d %s %s; want 429 and the login page with too_many_attempts", r.status, r.pageKind(), r.body)
@@ -120,7 +118,7 @@ func TestLoginLimitParallel(t *testing.T) {
 	if got, _ := r.page["RetryAfter"].(float64); time.Duration(got) != time.Minute {
 		t.Errorf("the login page's RetryAfter %v; want a minute, as Retry-After says", time.Duration(got))
 	}
-	if n := cs.userLookups.Load() - before; n != 0 {
+	if n := secret.KDFRuns() - before; n != 0 {
 		t.Errorf("%d password checks during the lockout; want 0", n)
 	}
 	if r2 := b.get(e.url("/")); r2.pageKind() == "home" {
@@ -675,5 +673,40 @@ func TestClientLimitSparesPublicClients(t *testing.T) {
 	r := e.token("", form("grant_type", "refresh_token", "client_id", "public_app", "refresh_token", "nope"))
 	if r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
 		t.Errorf("the public client's own request after the bogus secrets: %d %s; want 400 invalid_grant (no lockout)", r.status, r.body)
+	}
+}
+
+// The per-account limit counts against the account the store finds: where
+// usernames are case-sensitive, "ADMIN" is an account of its own. Its
+// sign-ins neither reset admin's failures (which let 4 wrong passwords for
+// admin, then one right one for ADMIN, go on past the limit) nor its
+// failures lock admin out.
+func TestLoginLimitPerAccountNotPerSpelling(t *testing.T) {
+	e := newEnv(t)
+	other := &oauthd.User{ID: "3f2c7e1a-0000-4000-8000-0000000000ad", Username: "ADMIN", PasswordHash: hash(t, "other-admin")}
+	if err := e.store.CreateUser(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	login := func(user, pass string) *response {
+		b := e.browser()
+		lp := e.loginPage(b)
+		return b.post(e.url(oauthd.LoginPath), url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {user}, "password": {pass}})
+	}
+	max := oauthd.DefaultLoginLimit.MaxFailures
+	for range max - 1 {
+		if r := login("admin", "wrong"); r.status != http.StatusSeeOther {
+			t.Fatalf("wrong password: %d", r.status)
+		}
+	}
+	if r := login("ADMIN", "other-admin"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Fatalf("ADMIN's right password: %d %s; want signed in", r.status, r.location())
+	}
+	login("admin", "wrong") // admin's failure number max
+	if r := login("admin", "admin"); r.status != http.StatusTooManyRequests {
+		t.Errorf("admin's right password after %d failures (and ADMIN signed in between): %d; want 429, the account locked", max, r.status)
+	}
+	// And ADMIN, an account of its own, is not locked by admin's failures.
+	if r := login("ADMIN", "other-admin"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), oauthd.ConsentPath) {
+		t.Errorf("ADMIN's right password while admin is locked: %d %s; want signed in", r.status, r.location())
 	}
 }

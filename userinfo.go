@@ -112,11 +112,11 @@ func (p *Provider) bearerToken(w http.ResponseWriter, r *http.Request) (string, 
 		if e != nil {
 			return "", e
 		}
-		if ps.has("access_token") {
-			v, e := ps.get("access_token")
-			if e != nil {
-				return "", e
-			}
+		v, e := ps.get("access_token")
+		if e != nil {
+			return "", e
+		}
+		if v != "" { // an empty one counts as omitted (RFC 6749 §3.1)
 			tok = v
 			found++
 		}

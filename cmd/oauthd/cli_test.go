@@ -331,3 +331,44 @@ func TestClientCreateRefusesWhatTheServerRefuses(t *testing.T) {
 		t.Errorf("update with a URI without a host: exit %d, stderr %q", code, errs)
 	}
 }
+
+// Sign-in compares usernames byte for byte, so user add refuses names
+// that would be accounts of their own while people take them for another:
+// invisible and control characters, compatibility and decomposed forms
+// (RFC 8265 §3.4 maps width and normalizes to NFC), and a name that
+// differs from an existing one only in case.
+func TestUserAddRefusesLookalikeUsernames(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "correct-horse\n", "user", "add", "admin", "--password-stdin"); code != 0 {
+		t.Fatalf("add admin: %s", errs)
+	}
+	for _, tc := range []struct{ name, username, want string }{
+		{"zero-width space", "ad\u200bmin", "invisible"},
+		{"no-break space", "admin\u00a0", "invisible"},
+		{"bidirectional override", "rtl\u202eevil", "invisible"},
+		{"control character", "ctl\x01", "control"},
+		{"invalid UTF-8", "bad\xffname", "UTF-8"},
+		{"RFC8265_3.4/full-width", "ａｄｍｉｎ2", `write it "admin2"`},
+		{"RFC8265_3.4/decomposed accent", "cafe\u0301", "write it \"caf\u00e9\""},
+		{"ligature", "\ufb01le", `write it "file"`},
+		{"case variant of admin", "Admin", "only in case"},
+		{"too long", strings.Repeat("a", 257), "at most 256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := oauthdCmd(t, db, "correct-horse\n", "user", "add", tc.username, "--password-stdin")
+			if code == 0 || !strings.Contains(errs, tc.want) {
+				t.Errorf("user add %q: exit %d, stderr %q; want a refusal saying %q", tc.username, code, errs, tc.want)
+			}
+		})
+	}
+	if code, _, errs := oauthdCmd(t, db, "correct-horse\n", "user", "add", "caf\u00e9", "--password-stdin"); code != 0 {
+		t.Errorf("user add café (NFC): exit %d, %s; want it added", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "bad\xffpassword\n", "user", "add", "bob", "--password-stdin"); code == 0 || !strings.Contains(errs, "UTF-8") {
+		t.Errorf("a password of invalid UTF-8: exit %d, %q; want a refusal (the login form could never send it)", code, errs)
+	}
+	code, out, _ := oauthdCmd(t, db, "", "user", "list")
+	if code != 0 || strings.Count(out, "\n") != 3 { // the header, admin, café
+		t.Errorf("user list: %q; want admin and café only", out)
+	}
+}

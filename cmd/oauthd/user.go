@@ -13,9 +13,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/term"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
@@ -82,8 +84,63 @@ func checkPassword(e *env, pw string) error {
 	if len(pw) > 1024 {
 		return errors.New("the password is longer than 1024 bytes")
 	}
+	if !utf8.ValidString(pw) {
+		// The login form sends UTF-8: such a password could never be typed.
+		return errors.New("the password is not valid UTF-8 text")
+	}
 	if n := utf8.RuneCountInString(pw); n < minPasswordLen {
 		fmt.Fprintf(e.stderr, "oauthd: warning: the password has %d characters; at least %d are recommended (a passphrase of several words is best)\n", n, minPasswordLen)
+	}
+	return nil
+}
+
+// maxUsernameLen is the longest username user add takes, in bytes.
+const maxUsernameLen = 256
+
+// checkUsername refuses a username that could not be typed in the login
+// form, or that would look like another one: sign-in compares usernames
+// exactly, byte for byte, so a name written with invisible or look-alike
+// characters would be an account of its own that people take for another.
+func checkUsername(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the username is empty")
+	case len(name) > maxUsernameLen:
+		return fmt.Errorf("the username is %d bytes long; at most %d are allowed", len(name), maxUsernameLen)
+	case !utf8.ValidString(name):
+		return errors.New("the username is not valid UTF-8 text")
+	}
+	for _, r := range name {
+		if r == ' ' || !unicode.IsPrint(r) {
+			// Spaces, control characters, and the invisible format
+			// characters (zero-width spaces, bidirectional overrides).
+			return fmt.Errorf("the username %q has a space, a control character or an invisible character (%U)", name, r)
+		}
+	}
+	if nf := norm.NFKC.String(name); nf != name {
+		// Full-width letters, ligatures, decomposed accents: the same
+		// name to the eye as nf, but other bytes.
+		return fmt.Errorf("the username %q is written with compatibility or decomposed characters: write it %q", name, nf)
+	}
+	return nil
+}
+
+// foldUsername is the form in which two usernames that differ only in case
+// are equal.
+func foldUsername(name string) string { return strings.ToLower(norm.NFKC.String(name)) }
+
+// checkLookalike refuses name when another user's name differs from it only
+// in case (Admin beside admin): sign-in tells them apart, people do not.
+func checkLookalike(ctx context.Context, s oauthd.Storage, name string) error {
+	users, err := s.Users(ctx)
+	if err != nil {
+		return err
+	}
+	f := foldUsername(name)
+	for _, u := range users {
+		if u.Username != name && foldUsername(u.Username) == f {
+			return fmt.Errorf("a user named %q already exists, which differs from %q only in case; choose another username", u.Username, name)
+		}
 	}
 	return nil
 }
@@ -102,8 +159,8 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	name := pos[0]
-	if name == "" || strings.ContainsAny(name, " \t\r\n") {
-		return errors.New("a username must not be empty or contain spaces")
+	if err := checkUsername(name); err != nil {
+		return err
 	}
 	cl, err := parseClaims(claims)
 	if err != nil {
@@ -125,6 +182,9 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer s.Close()
+	if err := checkLookalike(ctx, s, name); err != nil {
+		return err
+	}
 	now := time.Now()
 	u := &oauthd.User{ID: app.NewUserID(), Username: name, PasswordHash: h, Claims: cl, CreatedAt: now, UpdatedAt: now}
 	if err := s.CreateUser(ctx, u); errors.Is(err, oauthd.ErrAlreadyExists) {

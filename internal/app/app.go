@@ -471,13 +471,23 @@ func (m *Main) MetricsAddr() string {
 // and /healthz, /readyz and /metrics unless metrics.addr moves them.
 func (m *Main) Handler() http.Handler { return m.handler }
 
+// readTimeout is how long a request's headers and body may take to
+// arrive. The write deadline is later: net/http sets it when the headers
+// have been read, so a write timeout equal to the read timeout ran out as
+// a body slower than the read timeout was answered 408, and the 408 was
+// never sent (the client saw the connection closed). Variables for tests.
+var (
+	readTimeout  = 30 * time.Second
+	writeTimeout = readTimeout + 10*time.Second
+)
+
 func (m *Main) newServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		BaseContext:       func(net.Listener) context.Context { return m.base },
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          newServerLog(m.Logger, nil),
