@@ -68,6 +68,9 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	for _, name := range unknownEnv(e) {
 		m.Logger.Warn("ignoring an environment variable that names no setting (see 'oauthd serve --help')", "name", name)
 	}
+	if !cfg.Demo {
+		warnDemoLeftovers(ctx, m)
+	}
 	if cfg.Demo && m.Config.LogFormat == "json" {
 		// Whoever asks for JSON logs reads the output with a program
 		// (and a container or systemd mixes standard output into the
@@ -182,4 +185,26 @@ func unknownEnv(e *env) []string {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// warnDemoLeftovers warns when a server started without --demo serves a
+// database that --demo seeded: the demo's client secrets and password are
+// public, and dropping --demo does not remove them.
+func warnDemoLeftovers(ctx context.Context, m *app.Main) {
+	var clients []string
+	for _, id := range []string{app.DemoClientID, app.DemoOIDCClientID} {
+		if _, err := m.Store.Client(ctx, id); err == nil {
+			clients = append(clients, id)
+		}
+	}
+	if len(clients) == 0 {
+		return
+	}
+	args := []any{"clients", clients}
+	remove := "oauthd client delete " + strings.Join(clients, ", oauthd client delete ")
+	if _, err := m.Store.UserByUsername(ctx, app.DemoUsername); err == nil {
+		args = append(args, "user", app.DemoUsername)
+		remove += ", oauthd user delete " + app.DemoUsername
+	}
+	m.Logger.Warn("this database holds the records --demo seeded, whose credentials are public; remove them before production ("+remove+")", args...)
 }
