@@ -230,7 +230,7 @@ func TestNegativeBattery(t *testing.T) {
 				}
 			}},
 		{name: "RFC6749_3.1/authorize_PUT", req: func(n *negEnv) *negReq { return &negReq{method: "PUT", target: n.authz()} }, status: 405, code: oauthd.PageMethodNotAllowed,
-			header: map[string]string{"Allow": "GET, POST"}},
+			header: map[string]string{"Allow": "GET, HEAD, POST"}},
 		{name: "RFC6749_3.1/authorize_POST_body_1MiB", req: func(n *negEnv) *negReq {
 			return post(oauthd.AuthorizePath, "client_id", clientID, "redirect_uri", redirectURI, "response_type", "code", "pad", big)
 		}, status: 413, code: oauthd.PageBadRequest},
@@ -709,7 +709,7 @@ func TestNegativeBattery(t *testing.T) {
 		}, status: 400, code: oauthd.PageBadRequest},
 		{name: "RFC9700_4.7/login_GET_unknown_request", req: func(n *negEnv) *negReq { return get(oauthd.LoginPath + "?request=nope").from(n.browser()) }, status: 400, code: oauthd.PageRequestExpired},
 		{name: "RFC9700_4.7/login_DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.LoginPath} }, status: 405, code: oauthd.PageMethodNotAllowed,
-			header: map[string]string{"Allow": "GET, POST"}},
+			header: map[string]string{"Allow": "GET, HEAD, POST"}},
 		{name: "RFC9700_4.7/session_id_changes_at_login", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			l := n.loginPage(b, n.authz())
@@ -815,7 +815,7 @@ func TestNegativeBattery(t *testing.T) {
 			return bearer(at)
 		}, status: 401, code: "invalid_token"},
 		{name: "RFC6750_3.1/DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.UserinfoPath} }, status: 405,
-			code: "invalid_request", header: map[string]string{"Allow": "GET, POST, OPTIONS", "Content-Type": "application/json;charset=UTF-8"}},
+			code: "invalid_request", header: map[string]string{"Allow": "GET, HEAD, POST, OPTIONS", "Content-Type": "application/json;charset=UTF-8"}},
 
 		// id_token_hint at the authorization endpoint (OIDC Core §3.1.2.1).
 		{name: "OIDC_Core_3.1.2.1/forged_id_token_hint", req: func(n *negEnv) *negReq {
@@ -850,9 +850,9 @@ func TestNegativeBattery(t *testing.T) {
 			return q
 		}, status: 200, check: metadataIssuer},
 		{name: "RFC8414_3/metadata_POST", req: func(n *negEnv) *negReq { return post(oauthd.OAuthMetadataPath) }, status: 405, code: "invalid_request",
-			header: map[string]string{"Allow": "GET", "Content-Type": "application/json;charset=UTF-8"}},
+			header: map[string]string{"Allow": "GET, HEAD", "Content-Type": "application/json;charset=UTF-8"}},
 		{name: "RFC7517_5/jwks_POST", req: func(n *negEnv) *negReq { return post(oauthd.JWKSPath) }, status: 405, code: "invalid_request",
-			header: map[string]string{"Allow": "GET", "Content-Type": "application/json;charset=UTF-8"}},
+			header: map[string]string{"Allow": "GET, HEAD", "Content-Type": "application/json;charset=UTF-8"}},
 		{name: "RFC8414_3/metadata_path_suffix", req: func(n *negEnv) *negReq { return get(oauthd.OAuthMetadataPath + "/evil") }, status: 404, code: oauthd.PageNotFound},
 		{name: "RFC7517_5/jwks_has_no_private_members", req: func(n *negEnv) *negReq {
 			n.rpTokens()

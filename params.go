@@ -156,20 +156,20 @@ func errNotURLEncoded() *Error {
 func checkParams(ps params) (params, *Error) {
 	for k, vs := range ps.many {
 		if !validText(k) {
-			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
+			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text or has control characters")
 		}
 		for _, s := range vs {
 			if !validText(s) {
-				return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text", quoted(k))
+				return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text or has control characters", quoted(k))
 			}
 		}
 	}
 	for _, kv := range ps.list {
 		if !validText(kv.name) {
-			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text")
+			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text or has control characters")
 		}
 		if !validText(kv.value) {
-			return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text", quoted(kv.name))
+			return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text or has control characters", quoted(kv.name))
 		}
 	}
 	return ps, nil

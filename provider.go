@@ -464,7 +464,12 @@ func (p *Provider) apiMethods(h http.HandlerFunc, allowed ...string) http.Handle
 }
 
 func (p *Provider) allowMethods(h http.HandlerFunc, api bool, allowed []string) http.HandlerFunc {
-	allow := strings.Join(allowed, ", ")
+	// Allow lists every method served (RFC 9110 §10.2.1): HEAD with GET.
+	listed := slices.Clone(allowed)
+	if i := slices.Index(listed, "GET"); i >= 0 && !slices.Contains(listed, "HEAD") {
+		listed = slices.Insert(listed, i+1, "HEAD")
+	}
+	allow := strings.Join(listed, ", ")
 	var desc string
 	if api {
 		shown := slices.DeleteFunc(slices.Clone(allowed), func(m string) bool { return m == "OPTIONS" })
@@ -585,7 +590,7 @@ func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != "GET" && r.Method != "HEAD" {
-		w.Header().Set("Allow", "GET")
+		w.Header().Set("Allow", "GET, HEAD")
 		p.errorPage(w, r, &Error{Code: PageMethodNotAllowed, Status: http.StatusMethodNotAllowed})
 		return
 	}

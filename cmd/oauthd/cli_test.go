@@ -305,6 +305,8 @@ func TestClientCreateRefusesWhatTheServerRefuses(t *testing.T) {
 		{"client_id with a space", "--id", []string{"--id", "my client"}},
 		{"client_id with a zero-width space", "--id", []string{"--id", "web\u200b"}},
 		{"client_id with a tab", "--id", []string{"--id", "a\tb"}},
+		{"RFC6749_A.1/client_id outside printable ASCII", "--id", []string{"--id", "caf\u00e9"}},
+		{"RFC6749_A.1/client_id with a newline", "--id", []string{"--id", "nl\nid"}},
 		{"client URI without a host", "--client-uri", []string{"--id", "web", "--client-uri", "http://"}},
 		{"client URI of another scheme", "--client-uri", []string{"--id", "web", "--client-uri", "ftp://a.example/"}},
 	} {

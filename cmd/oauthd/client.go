@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/oauthd/oauthd"
@@ -292,9 +291,11 @@ func checkResponseTypes(c *oauthd.Client) error {
 
 // validateClient checks a client's registration fields, naming the flag at fault.
 func validateClient(c *oauthd.Client) error {
-	if c.ID != "" && (strings.ContainsFunc(c.ID, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) || !utf8.ValidString(c.ID)) {
-		// The Provider refuses such a registration at every request.
-		return fmt.Errorf("--id %q: a client_id has no spaces or control characters", c.ID)
+	if c.ID != "" && strings.ContainsFunc(c.ID, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		// RFC 6749 Appendix A.1: a client_id is printable ASCII; spaces
+		// and control characters the Provider refuses at every request,
+		// and other characters are look-alikes in a log or a page.
+		return fmt.Errorf("--id %q: a client_id is printable ASCII without spaces (RFC 6749 Appendix A.1)", c.ID)
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(knownGrants, g) {
