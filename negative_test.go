@@ -815,7 +815,7 @@ func TestNegativeBattery(t *testing.T) {
 			return bearer(at)
 		}, status: 401, code: "invalid_token"},
 		{name: "RFC6750_3.1/DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.UserinfoPath} }, status: 405,
-			code: "invalid_request", header: map[string]string{"Allow": "GET, HEAD, POST, OPTIONS", "Content-Type": "application/json;charset=UTF-8"}},
+			code: "invalid_request", header: map[string]string{"Allow": "GET, HEAD, POST, OPTIONS", "Access-Control-Allow-Origin": "*", "Content-Type": "application/json;charset=UTF-8"}},
 
 		// id_token_hint at the authorization endpoint (OIDC Core §3.1.2.1).
 		{name: "OIDC_Core_3.1.2.1/forged_id_token_hint", req: func(n *negEnv) *negReq {

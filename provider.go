@@ -181,7 +181,7 @@ func (p *Provider) routes() {
 		LoginPath:         p.methods(p.handleLogin, "GET", "POST"),
 		ConsentPath:       p.methods(p.handleConsent, "GET", "POST"),
 		LogoutPath:        p.methods(p.handleLogout, "GET", "POST"),
-		UserinfoPath:      p.apiMethods(p.handleUserinfo, "GET", "POST", "OPTIONS"),
+		UserinfoPath:      anyOrigin(p.apiMethods(p.handleUserinfo, "GET", "POST", "OPTIONS")),
 		JWKSPath:          browserCallable(p.apiMethods(p.handleJWKS, "GET"), "GET"),
 		OIDCDiscoveryPath: browserCallable(p.apiMethods(p.handleDiscovery, "GET"), "GET"),
 		OAuthMetadataPath: browserCallable(p.apiMethods(p.handleDiscovery, "GET"), "GET"),
@@ -410,6 +410,17 @@ func browserCallable(h http.HandlerFunc, methods string) http.HandlerFunc {
 				return
 			}
 		}
+		h(w, r)
+	}
+}
+
+// anyOrigin lets a browser application of any origin read every answer of
+// h, its errors (a 405 included) as well as its results: userinfo, which
+// takes a bearer token, never a cookie.
+func anyOrigin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header()["Access-Control-Expose-Headers"] = hdrExposed
 		h(w, r)
 	}
 }

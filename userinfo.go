@@ -15,8 +15,7 @@ import (
 // Core §5.4) and the claims request parameter's userinfo member (§5.5) ask
 // for. Errors follow RFC 6750 §3.
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Header()["Access-Control-Expose-Headers"] = hdrExposed
+	// CORS headers: see anyOrigin.
 	if r.Method == http.MethodOptions {
 		// A CORS preflight for browser applications (the token is a bearer
 		// token, never a cookie, so any origin may call).
