@@ -453,6 +453,10 @@ var errRefused = errors.New("sqlitestore: refused by the caller")
 
 var errRotatePanicked = errors.New("sqlitestore: rotate refresh token: rotate panicked")
 
+// errPendingTokens makes runOptimistic run its batch again with savepoints
+// (an unexpected error): see RevokeTokensOf.
+var errPendingTokens = errors.New("sqlitestore: tokens pending in the batch")
+
 // callRotate calls rotate with t; a panic is stored in *panicked instead
 // of ending the writer goroutine (and the process).
 func callRotate(rotate func(*oauthd.Token) ([]byte, []*oauthd.Token, error), t *oauthd.Token, panicked **issuePanic) (successor []byte, next []*oauthd.Token, err error) {
@@ -534,6 +538,15 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	}
 	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.Subject == userID && t.ClientID == clientID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
+		if x.deferTokens && len(x.pending) > 0 {
+			// Tokens of the batch's earlier writes wait for its end
+			// (txn.flushTokens): inserted after the marker, they would
+			// get higher rowids, and a rotation that came before the
+			// revocation would store a live successor (a client
+			// refreshing in a loop kept its grant). The batch runs again
+			// with a savepoint per write, which inserts in order.
+			return errPendingTokens
+		}
 		if _, err := x.exec(st.deleteTokensOfMarker, userID, clientID); err != nil {
 			return fmt.Errorf("sqlitestore: revoke tokens of user %q for client %q: %w", userID, clientID, err)
 		}

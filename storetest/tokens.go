@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ var tokenTests = []test{
 	{"RevokeGrantHoldsForLaterTokens", testTokenRevokeGrantLater},
 	{"RevokeGrantUntil", testTokenRevokeGrantUntil},
 	{"RevokeTokensOf", testTokenRevokeTokensOf},
+	{"RevokeTokensOfRacingRotations", testTokenRevokeTokensOfRace},
 	{"ConcurrentCreatesAreIndependent", testTokenConcurrentCreates},
 }
 
@@ -471,5 +473,64 @@ func testTokenConcurrentCreates(t *testing.T, s oauthd.Storage) {
 	must(t, "Token(taken)", err)
 	if got.GrantID != "g0" || !bytes.Equal(got.Successor, nil) {
 		t.Errorf("Token(taken) = %+v; want the first token", got)
+	}
+}
+
+// testTokenRevokeTokensOfRace revokes what a user granted a client while
+// the grant's refresh token is rotated again and again, as a client
+// refreshing in a loop does: once RevokeTokensOf has returned, no token of
+// the grant is found, however many rotations committed while it ran. (On
+// PostgreSQL, deleting the pair's tokens twice missed the token of a
+// rotation that committed while the second delete waited for its
+// predecessor's row lock; on SQLite, a rotation batched with the
+// revocation inserted its successor after the revocation's marker: the
+// grant lived on, refreshed forever.)
+func testTokenRevokeTokensOfRace(t *testing.T, s oauthd.Storage) {
+	ctx := t.Context()
+	for round := range raceRounds {
+		grant := fmt.Sprintf("race-grant-%d", round)
+		hash := func(i int) string { return fmt.Sprintf("%s-rt-%d", grant, i) }
+		first := fullToken(hash(0), oauthd.RefreshToken, grant)
+		must(t, "CreateTokens", s.CreateTokens(ctx, first))
+		var (
+			mu      sync.Mutex
+			created = []string{hash(0)}
+			stop    atomic.Bool
+			rotated = make(chan struct{}, 1)
+			done    = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			for i := 1; !stop.Load(); i++ {
+				next := fullToken(hash(i), oauthd.RefreshToken, grant)
+				next.IssuedAt = at(time.Duration(i) * time.Millisecond)
+				// Recorded before the call: a rotation the revocation
+				// cut may still have stored it.
+				mu.Lock()
+				created = append(created, next.Hash)
+				mu.Unlock()
+				if _, err := s.RotateRefreshToken(ctx, hash(i-1), time.Now(), nil, next); err != nil {
+					return // revoked: the chain ends
+				}
+				select {
+				case rotated <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		<-rotated // the loop is under way
+		must(t, "RevokeTokensOf", s.RevokeTokensOf(ctx, "user-1", "test_client"))
+		// Rotations may go on for a moment (one that read its token
+		// before the revocation): none of their tokens may be found.
+		time.Sleep(20 * time.Millisecond)
+		stop.Store(true)
+		<-done
+		mu.Lock()
+		for _, h := range created {
+			if _, err := s.Token(ctx, h); !errors.Is(err, oauthd.ErrNotFound) {
+				t.Errorf("round %d: Token(%s) after RevokeTokensOf: %v; want ErrNotFound (%d rotations)", round, h, err, len(created)-1)
+			}
+		}
+		mu.Unlock()
 	}
 }
