@@ -165,6 +165,23 @@ func filterClaimsRequest(cr *ClaimsRequest, allowedScopes []string) (string, []s
 	return strings.TrimSpace(b.String()), covering
 }
 
+// registeredClaims is a stored claims request without the claims of the
+// scopes the client's registration no longer lists (see registeredScopes):
+// a claims request was filtered by the client's scopes when it was made
+// (filterClaimsRequest), and a scope removed since releases its claims no
+// more, asked for by the claims parameter or not.
+func registeredClaims(claims string, c *Client) string {
+	if claims == "" {
+		return ""
+	}
+	cr, err := ParseClaimsRequest(claims)
+	if err != nil {
+		return ""
+	}
+	out, _ := filterClaimsRequest(cr, c.Scopes)
+	return out
+}
+
 // withholdClaims is a claims request without the claims of the scopes in
 // from that are not in to: a scope refused (by a program's Approve) or left
 // out (by a refresh asking for a narrower scope, RFC 6749 §6) withholds the

@@ -160,10 +160,16 @@ func TestLongLoginNameNotKept(t *testing.T) {
 				if len(c) > 4096 {
 					t.Errorf("a Set-Cookie header of %d bytes; want under 4 KB", len(c))
 				}
-				kept = kept || strings.Contains(c, "oauthd_login_name=")
+				kept = kept || strings.Contains(c, "oauthd_login_name=") && !strings.Contains(c, "Max-Age=0")
 			}
 			if kept != tc.kept {
 				t.Errorf("name kept in a cookie: %v; want %v", kept, tc.kept)
+			}
+			// The login page it is sent to says the sign-in failed,
+			// whether or not the name was kept.
+			page := b.get(e.url(r.location()))
+			if page.str("Error") != "invalid_credentials" {
+				t.Errorf("the login page after the failed sign-in: error %q; want invalid_credentials", page.str("Error"))
 			}
 		})
 	}

@@ -508,9 +508,9 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if user == nil {
 		p.log.Info("login failed", "request_id", RequestID(r.Context()))
-		p.setLoginName(w, username)
+		kept := p.setLoginName(w, username)
 		p.seeOther(w, r, LoginPath, id, "error", "invalid_credentials",
-			"sig", csrfToken(browser, loginFailedPurpose("invalid_credentials", username), id))
+			"sig", csrfToken(browser, loginFailedPurpose("invalid_credentials", kept), id))
 		return
 	}
 	if err := p.startSession(w, r, user); err != nil {
@@ -538,12 +538,20 @@ const loginNameTTL = time.Minute
 // A name longer than maxKeptLoginName is not kept: the cookie would carry
 // it whole (a 60,000-character name made an 80 KB Set-Cookie header, which
 // browsers drop and proxies answer 502 for), and nobody types one.
-func (p *Provider) setLoginName(w http.ResponseWriter, username string) {
+//
+// It returns the name kept, which the redirect's signature vouches for:
+// "" when none was.
+func (p *Provider) setLoginName(w http.ResponseWriter, username string) string {
 	if len(username) > maxKeptLoginName {
-		return
+		// And none kept from an earlier try, which the signature of
+		// "" would not vouch for.
+		http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: "", Path: LoginPath, MaxAge: -1,
+			HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+		return ""
 	}
 	http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(username)), Path: LoginPath,
 		MaxAge: int(loginNameTTL / time.Second), HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	return username
 }
 
 // maxKeptLoginName is the longest name setLoginName keeps, in bytes: its

@@ -95,6 +95,15 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, http.StatusOK, appendInactive)
 		return
 	}
+	// The scopes the client's registration still lists (as userinfo and
+	// a refresh have it): a token of scopes all removed since is over.
+	if scopes := registeredScopes(owner, t.Scopes); len(scopes) < len(t.Scopes) {
+		if len(scopes) == 0 {
+			writeJSONBody(w, http.StatusOK, appendInactive)
+			return
+		}
+		out.Scope = JoinScope(scopes)
+	}
 	if t.Subject != "" {
 		u, err := p.store.User(r.Context(), t.Subject)
 		if errors.Is(err, ErrNotFound) {

@@ -82,16 +82,19 @@ func (p params) has(name string) bool {
 	return false
 }
 
-// first returns the first value of a parameter, "" when absent.
+// first returns the first value of a parameter that is not empty, ""
+// when there is none: an empty value counts as omitted, as for get.
 func (p params) first(name string) string {
 	if p.many != nil {
-		if v := p.many[name]; len(v) > 0 {
-			return v[0]
+		for _, v := range p.many[name] {
+			if v != "" {
+				return v
+			}
 		}
 		return ""
 	}
 	for i := range p.list {
-		if p.list[i].name == name {
+		if p.list[i].name == name && p.list[i].value != "" {
 			return p.list[i].value
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -382,12 +381,14 @@ func limitKey(kind, v string) string {
 // for the username (its ID: the store decides which spellings name it, so
 // "Admin" counts against admin's account where the store matches case
 // blindly, and against an account of its own where it does not), else
-// the name, lowercased.
+// the name as typed. (Not lowercased: failures of "ALICE", a name nobody
+// has, would then lock "alice" only if alice did not exist, which tells
+// who does.)
 func (p *Provider) accountKey(username string, u *User) limitedKey {
 	if u != nil {
 		return limitedKey{LimitLoginAccount, limitKey("account", u.ID), p.cfg.LoginLimit, Succeeded}
 	}
-	return limitedKey{LimitLoginAccount, limitKey("user", strings.ToLower(username)), p.cfg.LoginLimit, Succeeded}
+	return limitedKey{LimitLoginAccount, limitKey("user", username), p.cfg.LoginLimit, Succeeded}
 }
 
 func (p *Provider) ipKey(r *http.Request) limitedKey {
@@ -521,16 +522,25 @@ func retryAfter(d time.Duration) string {
 // password is checked, and returns wait > 0 without checking anything
 // when either is throttled.
 func (p *Provider) checkPasswordLimited(r *http.Request, username, password string) (*User, time.Duration, error) {
+	// The client's address first: a throttled address costs no store
+	// read. Then the account the username names, which takes one.
+	a, wait, err := p.reserve(r, p.ipKey(r))
+	if err != nil || wait > 0 {
+		return nil, wait, err
+	}
 	u, err := p.store.UserByUsername(r.Context(), username)
 	if errors.Is(err, ErrNotFound) || username == "" {
 		u = nil
 	} else if err != nil {
+		a.done(r.Context(), Released)
 		return nil, 0, err
 	}
-	a, wait, err := p.reserve(r, p.accountKey(username, u), p.ipKey(r))
+	acct, wait, err := p.reserve(r, p.accountKey(username, u))
 	if err != nil || wait > 0 {
+		a.done(r.Context(), Released)
 		return nil, wait, err
 	}
+	a.keys = append(a.keys, acct.keys...)
 	u, err = p.checkPassword(r, u, password)
 	if err != nil {
 		a.done(r.Context(), Released)

@@ -710,3 +710,27 @@ func TestLoginLimitPerAccountNotPerSpelling(t *testing.T) {
 		t.Errorf("ADMIN's right password while admin is locked: %d %s; want signed in", r.status, r.location())
 	}
 }
+
+// The per-account limit tells nothing of which usernames exist: failures of
+// another spelling of a name (ADMIN, NOBODY: accounts nobody has) lock
+// neither admin, who exists, nor nobody, who does not: both answer the
+// next wrong password alike (303, not 429). Counted under the name
+// lowercased, the failures of NOBODY had locked nobody, and not admin.
+func TestLoginLimitTellsNoUsernames(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.LoginIPLimit = oauthd.RateLimit{MaxFailures: 1000, Window: time.Hour, Lockout: time.Minute}
+	})
+	login := func(user string) int {
+		b := e.browser()
+		lp := e.loginPage(b)
+		return b.post(e.url(oauthd.LoginPath), url.Values{"request": {lp.str("AuthReqID")}, "csrf": {lp.str("CSRF")}, "username": {user}, "password": {"wrong"}}).status
+	}
+	for _, name := range []string{"admin", "nobody"} {
+		for range oauthd.DefaultLoginLimit.MaxFailures {
+			login(strings.ToUpper(name))
+		}
+		if got := login(name); got != http.StatusSeeOther {
+			t.Errorf("a wrong password for %s after %d failures of %s: %d; want 303 (invalid credentials), as for any name", name, oauthd.DefaultLoginLimit.MaxFailures, strings.ToUpper(name), got)
+		}
+	}
+}

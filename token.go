@@ -285,7 +285,7 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		if resp == nil {
 			return nil, serverError(errors.New("oauthd: RedeemAuthCode succeeded without calling issue"))
 		}
-		if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
+		if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, registeredClaims(ac.Claims, c)); e != nil {
 			p.dropTokens(ctx, stored)
 			return nil, e
 		}
@@ -296,8 +296,8 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, e
 	}
 	minted := p.mintTokens(c, c.AllowsGrant(GrantRefreshToken))
-	resp, toks := codeTokens(&minted, ac)
-	if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, ac.Claims); e != nil {
+	resp, toks := codeTokens(&minted, ac, registeredClaims(ac.Claims, c))
+	if e := p.addIDToken(r, c, resp, ac.Subject, ac.Scopes, ac.AuthTime, ac.Nonce, registeredClaims(ac.Claims, c)); e != nil {
 		return nil, e
 	}
 	if err := p.store.CreateTokens(ctx, toks...); err != nil {
@@ -329,7 +329,7 @@ func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 		x.rejected = e
 		return nil, e
 	}
-	x.resp, x.stored = codeTokens(&x.minted, ac)
+	x.resp, x.stored = codeTokens(&x.minted, ac, registeredClaims(ac.Claims, x.c))
 	return x.stored, nil
 }
 
@@ -384,10 +384,10 @@ func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof 
 // codeTokens fills the minted tokens for a checked code, without the ID
 // token. It may run inside the store's write (see CodeRedeemer): no I/O,
 // only assignments.
-func codeTokens(m *mintedTokens, ac *AuthCode) (*TokenResponse, []*Token) {
+func codeTokens(m *mintedTokens, ac *AuthCode, claims string) (*TokenResponse, []*Token) {
 	resp, toks := m.fill(ac.GrantID, ac.Subject, ac.Scopes, ac.AuthTime)
 	for _, t := range toks {
-		t.Claims = ac.Claims
+		t.Claims = claims
 	}
 	return resp, m.dropDeadRefresh(resp, toks)
 }
@@ -446,10 +446,11 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 		return nil, e
 	}
 	m := p.mintTokens(c, true)
-	resp, toks := refreshTokens(&m, old, granted, scopes)
+	claims := registeredClaims(old.Claims, c)
+	resp, toks := refreshTokens(&m, old, claims, granted, scopes)
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
-	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, scopes)); e != nil {
+	if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(claims, old.Scopes, scopes)); e != nil {
 		return nil, e
 	}
 	var sealed []byte
@@ -496,6 +497,12 @@ func (p *Provider) checkRefreshToken(c *Client, old *Token) *Error {
 // request that names it is invalid_scope.
 func refreshScopes(c *Client, old *Token, scope string) (granted, scopes []string, e *Error) {
 	granted = registeredScopes(c, old.Scopes)
+	if len(granted) == 0 && len(old.Scopes) > 0 {
+		// Every scope of the grant was removed from the client: nothing
+		// is left to issue (an access token without scope would read as
+		// the grant's, RFC 6749 §5.1).
+		return nil, nil, errorf(ErrorInvalidGrant, "the application may no longer ask for any scope of this grant")
+	}
 	if scope == "" {
 		return granted, granted, nil
 	}
@@ -530,7 +537,10 @@ func registeredScopes(c *Client, scopes []string) []string {
 
 // refreshTokens fills the minted tokens of a refresh of old, without the
 // ID token. It may run inside the store's write: only assignments.
-func refreshTokens(m *mintedTokens, old *Token, granted, scopes []string) (*TokenResponse, []*Token) {
+//
+// claims is the grant's claims request as the client's registration still
+// allows it (registeredClaims).
+func refreshTokens(m *mintedTokens, old *Token, claims string, granted, scopes []string) (*TokenResponse, []*Token) {
 	resp, toks := m.fill(old.GrantID, old.Subject, scopes, old.AuthTime)
 	// A public client's successor expires when its predecessor would have.
 	m.limitRefresh(old.ExpiresAt, old.AuthTime)
@@ -540,8 +550,8 @@ func refreshTokens(m *mintedTokens, old *Token, granted, scopes []string) (*Toke
 	toks[1].Scopes = granted
 	// So does its claims request; the new access token's leaves out the
 	// claims of the scopes it leaves out.
-	toks[0].Claims = withholdClaims(old.Claims, old.Scopes, scopes)
-	toks[1].Claims = withholdClaims(old.Claims, old.Scopes, granted)
+	toks[0].Claims = withholdClaims(claims, old.Scopes, scopes)
+	toks[1].Claims = withholdClaims(claims, old.Scopes, granted)
 	return resp, toks
 }
 
@@ -577,7 +587,7 @@ func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, sc
 	}
 	// OIDC Core §12.2: a new ID token with the original auth_time and no
 	// nonce.
-	if e := p.addIDToken(r, c, x.resp, old.Subject, x.scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, x.scopes)); e != nil {
+	if e := p.addIDToken(r, c, x.resp, old.Subject, x.scopes, old.AuthTime, "", withholdClaims(registeredClaims(old.Claims, c), old.Scopes, x.scopes)); e != nil {
 		// The refresh token is rotated. Within a grace period a retry
 		// gets the sealed successor and another try at the ID token, so
 		// its tokens are kept; without one nobody can have them.
@@ -618,7 +628,7 @@ func (x *refreshRotation) rotate(old *Token) ([]byte, []*Token, error) {
 		x.rejected = e
 		return nil, nil, e
 	}
-	resp, toks := refreshTokens(&x.minted, old, granted, scopes)
+	resp, toks := refreshTokens(&x.minted, old, registeredClaims(old.Claims, x.c), granted, scopes)
 	var sealed []byte
 	if x.sealer != nil {
 		sealed = x.sealer.seal(resp)
@@ -654,7 +664,7 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 				// has no ID token (see rotateRefresh): the retry gets
 				// one of its own, for the same access token.
 				scopes, _ := ParseScope(resp.Scope)
-				if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(old.Claims, old.Scopes, scopes)); e != nil {
+				if e := p.addIDToken(r, c, resp, old.Subject, scopes, old.AuthTime, "", withholdClaims(registeredClaims(old.Claims, c), old.Scopes, scopes)); e != nil {
 					return nil, e
 				}
 			}

@@ -71,7 +71,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	names := claimsForScopes(scopes)
-	if cr := claimsRequest(withholdClaims(t.Claims, t.Scopes, scopes)); cr != nil {
+	if cr := claimsRequest(registeredClaims(withholdClaims(t.Claims, t.Scopes, scopes), c)); cr != nil {
 		names = append(names, requestedClaims(cr.UserInfo)...)
 	}
 	body := map[string]any{}

@@ -191,6 +191,9 @@ func fileExists(path string) bool {
 // database that --demo seeded: the demo's client secrets and password are
 // public, and dropping --demo does not remove them.
 func warnDemoLeftovers(ctx context.Context, m *app.Main) {
+	// A database slow to answer does not hold up serving for long.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	var clients []string
 	for _, id := range []string{app.DemoClientID, app.DemoOIDCClientID} {
 		if _, err := m.Store.Client(ctx, id); err == nil {
