@@ -13,7 +13,8 @@ import (
 // time. Only clients that exist are kept (an unknown client_id is looked up
 // every time, so a new client works at once and nobody can fill the cache
 // with names that do not exist); an entry is used for at most ttl (and,
-// past it, while one request reads the client again), so a client deleted
+// past it, while one request reads the client again, up to another ttl),
+// so a client deleted
 // or changed in the store, by `oauthd client` or by another node, stops
 // working with its old settings within ttl and a store read. A client whose
 // authentication fails is looked up again before the failure is answered
@@ -71,9 +72,13 @@ func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c
 	cc.mu.Lock()
 	if l, loading := cc.loads[id]; loading {
 		cc.mu.Unlock()
-		if ok {
+		if ok && now.Before(e.expires.Add(cc.ttl)) {
 			// Another request is reading the client again: until it
-			// has, the entry that just expired stands.
+			// has, the entry that just expired stands, for one more
+			// ttl at most. Past that (a database slow to answer), the
+			// request waits for the read: a secret rotated or a client
+			// deleted in the store must not keep working for as long
+			// as the database is slow.
 			return e.c, true, nil
 		}
 		select {

@@ -153,8 +153,8 @@ func TestClientCacheSharesLoads(t *testing.T) {
 		t.Errorf("%d store reads for 20 concurrent gets; want 1", store.reads)
 	}
 	// Once the entry expires, the requests that come while one of them
-	// reads the store again get the expired entry.
-	now := time.Now().Add(2 * time.Second)
+	// reads the store again get the expired entry (for one more ttl).
+	now := time.Now().Add(1500 * time.Millisecond)
 	cc.now = func() time.Time { return now }
 	store.release = make(chan struct{})
 	store.clients["a"] = &Client{ID: "a", Name: "changed"}
@@ -202,5 +202,45 @@ func TestClientCacheGetKeyed(t *testing.T) {
 		if c, key, err := cc.getKeyed(context.Background(), store, "nobody"); c != nil || key != "" || !errors.Is(err, ErrNotFound) {
 			t.Errorf("ttl %v: unknown client: %v, %q, %v", ttl, c, key, err)
 		}
+	}
+}
+
+// Past one more ttl, the expired entry no longer stands while the store is
+// read again (a database slow to answer): the requests wait for the read,
+// and a changed client (a rotated secret) is what they get.
+func TestClientCacheStaleEntryBounded(t *testing.T) {
+	store := &blockingClients{countingClients: countingClients{clients: map[string]*Client{"a": {ID: "a"}}}, release: make(chan struct{})}
+	close(store.release)
+	cc := newClientCache(time.Second, 0)
+	if _, _, err := cc.get(context.Background(), store, "a"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(2500 * time.Millisecond)
+	cc.now = func() time.Time { return now }
+	store.release = make(chan struct{})
+	store.clients["a"] = &Client{ID: "a", Name: "changed"}
+	go cc.get(context.Background(), store, "a") // the read, held by the store
+	for {
+		cc.mu.RLock()
+		n := len(cc.loads)
+		cc.mu.RUnlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	got := make(chan *Client, 1)
+	go func() {
+		c, _, _ := cc.get(context.Background(), store, "a")
+		got <- c
+	}()
+	select {
+	case c := <-got:
+		t.Fatalf("during a slow read, 1.5 s past the entry's expiry: %+v; want the request to wait for the read", c)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(store.release)
+	if c := <-got; c.Name != "changed" {
+		t.Errorf("after the read: %+v; want the changed client", c)
 	}
 }

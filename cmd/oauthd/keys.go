@@ -204,6 +204,6 @@ func keysRotate(ctx context.Context, args []string, e *env) error {
 	if err := printKeys(e, keys, false); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "The new keys are published in the JWKS now and sign from the time shown; the keys they replace sign until then and stay published until their PUBLISHED UNTIL, after the ID tokens they signed have expired.")
+	fmt.Fprintln(e.stdout, "The new keys are in the JWKS of every server within its key.refresh_interval (a minute by default) and sign from the time shown; the keys they replace sign until then and stay published until their PUBLISHED UNTIL, after the ID tokens they signed have expired.")
 	return nil
 }
