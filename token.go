@@ -730,7 +730,7 @@ func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, s
 	// A grant does not outlive its user: introspection and userinfo
 	// answer its tokens as inactive once the user is deleted, and the
 	// token endpoint issues none (the callers drop what was stored).
-	u, err := p.store.User(r.Context(), subject)
+	u, err := p.userAfterWrite(r.Context(), subject)
 	if errors.Is(err, ErrNotFound) {
 		return errorf(ErrorInvalidGrant, "the user of this grant no longer exists")
 	} else if err != nil {
@@ -746,6 +746,34 @@ func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, s
 	}
 	resp.IDToken = idt
 	return nil
+}
+
+// userAfterWriteFor bounds how long userAfterWrite tries again.
+const userAfterWriteFor = 10 * time.Second
+
+// userAfterWrite reads the user of a grant whose code the store has just
+// consumed, or whose refresh token it has just rotated: a failure now would
+// cost the client its grant, as its retry of the request would be a replay
+// (the code already used, the refresh token already rotated; the answer
+// invalid_grant, and the grant revoked). So a store that cannot be used
+// for now (ErrUnavailable: a locked table, a database restarting) is asked
+// again, a little later each time, for up to userAfterWriteFor while the
+// client waits.
+func (p *Provider) userAfterWrite(ctx context.Context, subject string) (*User, error) {
+	deadline := time.Now().Add(userAfterWriteFor)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		u, err := p.store.User(ctx, subject)
+		if err == nil || !errors.Is(err, ErrUnavailable) || time.Now().Add(delay).After(deadline) {
+			return u, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 // grantScope decides the scope of a grant without a user consent step: the

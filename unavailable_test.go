@@ -130,3 +130,40 @@ func TestStoreUnavailableReadsTheClientOnce(t *testing.T) {
 		}
 	}
 }
+
+// flakyUsers fails its first failures reads of a user with ErrUnavailable,
+// as a database does while a table is locked or it restarts.
+type flakyUsers struct {
+	oauthd.Storage
+	failures atomic.Int32
+}
+
+func (s *flakyUsers) User(ctx context.Context, id string) (*oauthd.User, error) {
+	if s.failures.Add(-1) >= 0 {
+		return nil, fmt.Errorf("pgstore: read user: %w: lock timeout", oauthd.ErrUnavailable)
+	}
+	return s.Storage.User(ctx, id)
+}
+
+// Once the store has consumed a code or rotated a refresh token, the user
+// read that follows is tried again while the store is unavailable for a
+// moment: answered 503 instead, the client's retry was a replay (the code
+// already used, the refresh token already rotated) and revoked the grant.
+func TestUserReadAfterTheWriteIsRetried(t *testing.T) {
+	fs := &flakyUsers{}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { fs.Storage = s; return fs })
+	code := e.code()
+	fs.failures.Store(2)
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI))
+	if r.status != http.StatusOK {
+		t.Fatalf("code exchange while the user read failed twice: %d %s; want 200", r.status, r.body)
+	}
+	fs.failures.Store(2)
+	f := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", r.str("refresh_token")))
+	if f.status != http.StatusOK {
+		t.Fatalf("refresh while the user read failed twice: %d %s; want 200", f.status, f.body)
+	}
+	if i := e.introspect(seedAuth, "token", f.str("access_token")); i.str("active") != "true" && !strings.Contains(i.body, `"active":true`) {
+		t.Errorf("the refreshed access token: %s; want active", i.body)
+	}
+}

@@ -428,17 +428,28 @@ func (s *Store) fail(what string, err error) error {
 // query_canceled, statement_timeout; 57P01-57P03, shutting down or
 // starting).
 func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		// No connection could be made: whatever the server said (the
+		// database does not exist, 3D000, or takes no connections,
+		// 55000), it is about now, not about the request.
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "53300", "55P03", "57014", "57P01", "57P02", "57P03":
 			return true
 		}
+		if _, refused := WriteRefused(err); refused {
+			// A read-only, full or failing database: 503 too (and
+			// /readyz says so), not a 500 for every write.
+			return true
+		}
 		return strings.HasPrefix(pe.Code, "08")
 	}
-	var ce *pgconn.ConnectError
 	var op *net.OpError
-	return errors.As(err, &ce) || errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+	return errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled)
 }
 

@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/oauthd/oauthd"
 )
 
 // The garbage collection of expired records: every gc.interval, batches
@@ -151,12 +155,18 @@ func (m *Main) gcFailed(err error, deleted int) {
 	g, now := &m.gcLog, m.gcClock.now()
 	g.failures++
 	g.unlogged++
+	// A database that cannot be reached or used for now is WARN, as for
+	// requests (the README's "what is logged"); anything else is ERROR.
+	level := slog.LevelError
+	if errors.Is(err, oauthd.ErrUnavailable) {
+		level = slog.LevelWarn
+	}
 	switch {
 	case g.failures == 1:
 		g.failedSince = now
-		m.Logger.Error("deleting expired records", "error", err.Error(), "deleted", deleted)
+		m.Logger.Log(context.Background(), level, "deleting expired records", "error", err.Error(), "deleted", deleted)
 	case now.Sub(g.loggedAt) >= gcLogEvery:
-		m.Logger.Error("deleting expired records still fails", "error", err.Error(), "failures", g.unlogged,
+		m.Logger.Log(context.Background(), level, "deleting expired records still fails", "error", err.Error(), "failures", g.unlogged,
 			"failing_for", now.Sub(g.failedSince).Round(time.Second).String())
 	default:
 		return

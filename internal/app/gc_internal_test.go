@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oauthd/oauthd"
 )
 
 // fakeClock is a gcClock whose time passes only when the garbage
@@ -276,4 +277,29 @@ func runGCUntil(t *testing.T, m *Main, done <-chan struct{}, failure string) {
 	}
 	cancel()
 	<-m.gcDone
+}
+
+// A collection that fails because the database cannot be reached or used
+// for now is logged at WARN, as requests that fail so are; another error
+// at ERROR.
+func TestCollectGarbageUnavailableIsWarn(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		level string
+	}{
+		{fmt.Errorf("pgstore: delete expired: %w: too many clients", oauthd.ErrUnavailable), "level=WARN"},
+		{errDiskFull, "level=ERROR"},
+	} {
+		m, _, _ := openFakeGC(t, 500)
+		var buf bytes.Buffer
+		var logMu sync.Mutex
+		m.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &logMu}, nil))
+		m.gcFailed(tc.err, 0)
+		logMu.Lock()
+		out := buf.String()
+		logMu.Unlock()
+		if !strings.Contains(out, tc.level) || !strings.Contains(out, `msg="deleting expired records"`) {
+			t.Errorf("a failed collection (%v) logged %q; want %s", tc.err, out, tc.level)
+		}
+	}
 }
