@@ -79,6 +79,9 @@ type Provider struct {
 	// pendingWarned is when the budget's refusals were last logged;
 	// invalidLogged when an invalid client registration last was.
 	pendingWarned, invalidLogged atomic.Int64
+	// outageLogged is when a "storage unavailable" line was last logged;
+	// outageSkipped counts the lines left out since (see logErr).
+	outageLogged, outageSkipped atomic.Int64
 	log                          *slog.Logger
 	secure                       bool // cookies get the Secure attribute
 	// hsts is secure on a host that is not localhost or a loopback
@@ -523,7 +526,21 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		// The store is out of reach for now (a database restarting, a
 		// full disk, a lock held too long): the answer says so, 503 with
 		// Retry-After, and nothing in the server is broken.
-		p.log.Warn("storage unavailable", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
+		// One line a second at most, with the count of those left out:
+		// under load an outage failed thousands of requests a second,
+		// each with its line (138 MB of log in a 30 s outage). Every
+		// request still has its request line, status 503.
+		now := time.Now().UnixNano()
+		last := p.outageLogged.Load()
+		if now-last < int64(time.Second) || !p.outageLogged.CompareAndSwap(last, now) {
+			p.outageSkipped.Add(1)
+			return
+		}
+		attrs := []any{"request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error()}
+		if n := p.outageSkipped.Swap(0); n > 0 {
+			attrs = append(attrs, "left_out", n)
+		}
+		p.log.Warn("storage unavailable", attrs...)
 		return
 	}
 	p.log.Error("internal error", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())

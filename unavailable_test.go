@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -165,5 +166,31 @@ func TestUserReadAfterTheWriteIsRetried(t *testing.T) {
 	}
 	if i := e.introspect(seedAuth, "token", f.str("access_token")); i.str("active") != "true" && !strings.Contains(i.body, `"active":true`) {
 		t.Errorf("the refreshed access token: %s; want active", i.body)
+	}
+}
+
+// An outage under load logs one "storage unavailable" line a second at
+// most, then says how many it left out: 200 failed requests had made 200
+// lines (138 MB of log in a 30 s outage of a loaded server).
+func TestStorageUnavailableLogIsSampled(t *testing.T) {
+	ds := &downStore{err: fmt.Errorf("pgstore: read client: %w", oauthd.ErrUnavailable)}
+	var logs lockedBuffer
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ds.Storage = s; return ds }, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.ClientCacheTTL = -1
+	})
+	ds.down.Store(true)
+	for range 200 {
+		if r := e.token(serviceAuth, url.Values{"grant_type": {"client_credentials"}}); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("token: %d; want 503", r.status)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="storage unavailable"`); n < 1 || n > 3 {
+		t.Errorf("%d storage unavailable lines for 200 failed requests in well under 3 s; want 1 to 3", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	e.token(serviceAuth, url.Values{"grant_type": {"client_credentials"}})
+	if !strings.Contains(logs.String(), "left_out=") {
+		t.Errorf("logs:\n%s\nwant the count of the lines left out", logs.String())
 	}
 }
