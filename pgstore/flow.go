@@ -432,7 +432,8 @@ func (s *Store) Token(ctx context.Context, hash string) (*oauthd.Token, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	t, err := scanToken(s.pool.QueryRow(ctx, sqlToken, hash))
+	var t *oauthd.Token
+	err := s.readRow(ctx, func(r pgx.Row) (err error) { t, err = scanToken(r); return err }, sqlToken, hash)
 	if err != nil {
 		return nil, s.lookup("token", err)
 	}

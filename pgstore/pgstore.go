@@ -127,6 +127,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	schema    string
 	opTimeout time.Duration // see Options.OperationTimeout; 0: none
+	readTries int           // see readRow: the pool's size, and one more
 	// current is set once the schema is known to be the version this
 	// package needs.
 	current atomic.Bool
@@ -194,7 +195,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", target, scrubErr(connError(err), dsn))
 	}
-	s := &Store{pool: pool, schema: opts.Schema, opTimeout: opts.OperationTimeout}
+	s := &Store{pool: pool, schema: opts.Schema, opTimeout: opts.OperationTimeout, readTries: int(pool.Config().MaxConns) + 1}
 	if s.opTimeout == 0 {
 		s.opTimeout = DefaultOperationTimeout
 	} else if s.opTimeout < 0 {
@@ -486,6 +487,38 @@ func (s *Store) lookup(what string, err error) error {
 		return notFound(what)
 	}
 	return s.fail("read "+what, err)
+}
+
+// readRow runs a one-row read and scans it. A read that failed on a
+// connection the server had closed (a backend terminated by an
+// administrator or a failover, a restart) runs again, on another
+// connection of the pool, which drops the dead one: reading twice changes
+// nothing, and the request is answered instead of getting a 503 for a
+// connection it never chose. Every idle connection may be dead, so it
+// tries up to the pool's size, and one more.
+func (s *Store) readRow(ctx context.Context, scan func(pgx.Row) error, sql string, args ...any) error {
+	for i := 1; ; i++ {
+		err := scan(s.pool.QueryRow(ctx, sql, args...))
+		if err == nil || i >= s.readTries || !deadConn(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// deadConn reports whether err says the connection it ran on was closed
+// by the server or lost: not a refusal of the statement, and not a
+// failure to connect at all (which another try would only repeat).
+func deadConn(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "57P01" || pe.Code == "57P02" || strings.HasPrefix(pe.Code, "08")
+	}
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err)
 }
 
 // exec runs one statement, retrying it on a serialization failure.

@@ -904,3 +904,39 @@ func TestWriteRefused(t *testing.T) {
 		t.Errorf("Client on a read-only database: %v; want reads to work", err)
 	}
 }
+
+// A read on a pooled connection the server has closed (an administrator's
+// pg_terminate_backend, a failover) is run again on another connection:
+// the request gets its answer, not a 503. Writes are not run again.
+func TestReadAfterTheConnectionWasKilled(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	name := fmt.Sprintf("oauthd-killed-%d", time.Now().UnixNano())
+	s := open(t, pgtest.WithParam(t, dsn, "application_name", name), pgstore.Options{})
+	ctx := t.Context()
+	if err := s.CreateClient(ctx, &oauthd.Client{ID: "c1", Public: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, &oauthd.User{ID: "u1", Username: "ada", PasswordHash: "$2a$10$x"}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		// Several connections in the pool, then all of them closed by
+		// the server.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() { s.Client(ctx, "c1") })
+		}
+		wg.Wait()
+		pgtest.Exec(t, dsn, fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'`, name))
+		time.Sleep(50 * time.Millisecond) // the backends exit
+		if _, err := s.Client(ctx, "c1"); err != nil {
+			t.Errorf("round %d: Client after the connections were killed: %v", round, err)
+		}
+		if _, err := s.User(ctx, "u1"); err != nil {
+			t.Errorf("round %d: User after the connections were killed: %v", round, err)
+		}
+		if _, err := s.Token(ctx, "none"); !errors.Is(err, oauthd.ErrNotFound) {
+			t.Errorf("round %d: Token after the connections were killed: %v; want ErrNotFound", round, err)
+		}
+	}
+}

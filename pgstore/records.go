@@ -46,7 +46,7 @@ func (s *Store) Client(ctx context.Context, id string) (*oauthd.Client, error) {
 		return nil, err
 	}
 	var data []byte
-	if err := s.pool.QueryRow(ctx, sqlClient, id).Scan(&data); err != nil {
+	if err := s.readRow(ctx, func(r pgx.Row) error { return r.Scan(&data) }, sqlClient, id); err != nil {
 		return nil, s.lookup(fmt.Sprintf("client %q", id), err)
 	}
 	return decodeClient(data)
@@ -145,7 +145,7 @@ func (s *Store) userBy(ctx context.Context, sql, key, what string) (*oauthd.User
 		return nil, err
 	}
 	var data []byte
-	if err := s.pool.QueryRow(ctx, sql, key).Scan(&data); err != nil {
+	if err := s.readRow(ctx, func(r pgx.Row) error { return r.Scan(&data) }, sql, key); err != nil {
 		return nil, s.lookup(what, err)
 	}
 	return decodeUser(data)
