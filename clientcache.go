@@ -129,6 +129,9 @@ func (cc *clientCache) getKeyed(ctx context.Context, store ClientStore, id strin
 // load reads the client from the store and caches it; a client that is
 // not found (or an error) drops the entry.
 func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (*Client, bool, error) {
+	// The entry's ttl runs from the start of the read: a read that a slow
+	// store answered late is no newer than when it began.
+	start := cc.now()
 	c, err := store.Client(ctx, id)
 	if cc.ttl <= 0 {
 		return c, false, err
@@ -155,7 +158,7 @@ func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (
 			}
 		}
 	}
-	cc.entries[id] = clientEntry{c: c, expires: cc.now().Add(cc.ttl), key: clientLimitKey(id)}
+	cc.entries[id] = clientEntry{c: c, expires: start.Add(cc.ttl), key: clientLimitKey(id)}
 	return c, false, nil
 }
 

@@ -244,3 +244,44 @@ func TestClientCacheStaleEntryBounded(t *testing.T) {
 		t.Errorf("after the read: %+v; want the changed client", c)
 	}
 }
+
+// snapshotClients answers with the client as it was when the read began,
+// after release: a read that a slow database answers late.
+type snapshotClients struct {
+	ClientStore
+	c       *Client
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *snapshotClients) Client(ctx context.Context, id string) (*Client, error) {
+	c := s.c
+	close(s.started)
+	<-s.release
+	return c, nil
+}
+
+// An entry's ttl runs from the start of its read: a client read just
+// before its secret was rotated, by a read the database answered 5 s
+// later, had been used for a ttl after that.
+func TestClientCacheTTLFromReadStart(t *testing.T) {
+	t0 := time.Now()
+	var mu sync.Mutex
+	now := t0
+	cc := newClientCache(time.Second, 0)
+	cc.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	setNow := func(v time.Time) { mu.Lock(); now = v; mu.Unlock() }
+	store := &snapshotClients{c: &Client{ID: "a", Name: "old"}, started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() { cc.get(context.Background(), store, "a"); close(done) }()
+	<-store.started
+	setNow(t0.Add(5 * time.Second)) // the read is answered 5 s after it began
+	close(store.release)
+	<-done
+	cc.mu.RLock()
+	e, ok := cc.entries["a"]
+	cc.mu.RUnlock()
+	if ok && e.expires.After(t0.Add(time.Second)) {
+		t.Errorf("the entry of a read begun at t0 expires at t0+%v; want t0+1s at the latest", e.expires.Sub(t0))
+	}
+}

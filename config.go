@@ -144,8 +144,9 @@ type Config struct {
 	// endpoints reuse a client they read from the store; default 1 second,
 	// negative for no cache. A client deleted or changed in the store (by
 	// `oauthd client` or another node) keeps its old settings for at most
-	// this long and one store read; a new client, or a new secret, works
-	// at once.
+	// this long from the start of the read that cached it (twice this long
+	// while the store is slow to answer a reload); a new client, or a new
+	// secret, works at once.
 	ClientCacheTTL time.Duration
 
 	// IDTokenTTL is the lifetime of ID tokens (OIDC Core §2); default 1 hour.

@@ -533,7 +533,11 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		now := time.Now().UnixNano()
 		last := p.outageLogged.Load()
 		if now-last < int64(time.Second) || !p.outageLogged.CompareAndSwap(last, now) {
-			p.outageSkipped.Add(1)
+			if p.outageSkipped.Add(1) == 1 {
+				// The count is logged within a second even if no
+				// other failure follows (an outage that ends).
+				time.AfterFunc(time.Second, p.flushOutageLog)
+			}
 			return
 		}
 		attrs := []any{"request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error()}
@@ -544,6 +548,15 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 		return
 	}
 	p.log.Error("internal error", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
+}
+
+// flushOutageLog logs the count of "storage unavailable" lines left out
+// since the last one, if any are.
+func (p *Provider) flushOutageLog() {
+	if n := p.outageSkipped.Swap(0); n > 0 {
+		p.outageLogged.Store(time.Now().UnixNano())
+		p.log.Warn("storage unavailable", "left_out", n)
+	}
 }
 
 // writeJSON writes v as JSON with the status.

@@ -178,8 +178,13 @@ type TokenStore interface {
 	// authorization codes issued to the client for the user that are not
 	// used yet (the codes of AuthCodeStore, though this is TokenStore's): from the call on, Token, RotateRefreshToken and RevokeToken
 	// treat the tokens as not found, and ConsumeAuthCode and RedeemAuthCode
-	// the codes (RFC 6749 §10.5: a code does not outlive its grant). Tokens
-	// and codes created after the call are not affected. A store may delete
+	// the codes (RFC 6749 §10.5: a code does not outlive its grant). That
+	// holds against calls that run at the same time: a rotation or a
+	// redemption that raced the call stores nothing that is found after it
+	// (storetest's RevokeTokensOfRacingRotations). Tokens and codes of new
+	// grants created after the call are not affected (a store may revoke
+	// the pair's grants, as pgstore does: the Provider never reuses a
+	// grant ID). A store may delete
 	// the tokens' records later (sqlitestore leaves them to DeleteExpired),
 	// as long as none is found from the call on.
 	RevokeTokensOf(ctx context.Context, userID, clientID string) error

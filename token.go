@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -762,7 +763,16 @@ const userAfterWriteFor = 10 * time.Second
 func (p *Provider) userAfterWrite(ctx context.Context, subject string) (*User, error) {
 	deadline := time.Now().Add(userAfterWriteFor)
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		u, err := p.store.User(ctx, subject)
+		// Each read ends by the deadline too: a store's own timeout (15 s
+		// on pgstore) would otherwise stretch the wait.
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		u, err := p.store.User(actx, subject)
+		cancel()
+		if err != nil && ctx.Err() == nil && actx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+			// Our deadline, not the store's answer: say so as the store
+			// would.
+			err = fmt.Errorf("oauthd: read user: %w: %w", ErrUnavailable, err)
+		}
 		if err == nil || !errors.Is(err, ErrUnavailable) || time.Now().Add(delay).After(deadline) {
 			return u, err
 		}

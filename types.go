@@ -102,9 +102,9 @@ const registrationSkew = 2 * time.Second
 // deleted since, and counts for nothing. A client deleted and registered
 // again under its old client_id so gets none of the tokens, codes and
 // consents people gave the earlier one, provided it is registered more
-// than 2 s after the last of them was made (plus Config.ClientCacheTTL,
-// during which nodes may still issue to the deleted client; `oauthd client
-// delete` waits that long before returning). A zero CreatedAt predates
+// than 2 s after the last of them was made (plus twice
+// Config.ClientCacheTTL, during which nodes may still issue to the deleted
+// client; `oauthd client delete` waits that long before returning). A zero CreatedAt predates
 // nothing.
 func (c *Client) Predates(t time.Time) bool {
 	return !c.CreatedAt.IsZero() && t.Before(c.CreatedAt.Add(-registrationSkew))

@@ -69,15 +69,21 @@ const (
 	// Every grant the user gave the client, found by its tokens (a
 	// rotated refresh token stays until it expires, so a grant whose
 	// current token a racing rotation stored is found by its
-	// predecessor) and its codes (one being redeemed now), is revoked
-	// for good: the tokens a racing rotation or redemption stores are not
-	// found, and are not stored once this commits.
+	// predecessor) and its codes that can still be redeemed (one being
+	// redeemed now), is revoked: the tokens a racing rotation or
+	// redemption stores are not found, and are not stored once this
+	// commits. The revocation outlasts the grant's tokens by a year: the
+	// store does not know how long a racing rotation's token lives.
 	sqlRevokeGrantsOf = `INSERT INTO grant_revocations (grant_id, expires_at)
-		SELECT DISTINCT g.grant_id, NULL::timestamptz FROM (
-			SELECT grant_id FROM tokens WHERE subject = $1 AND client_id = $2
-			UNION SELECT grant_id FROM auth_codes WHERE subject = $1 AND client_id = $2) g
+		SELECT g.grant_id, greatest(now(), max(g.expires_at)) + interval '1 year' FROM (
+			SELECT grant_id, expires_at FROM tokens WHERE subject = $1 AND client_id = $2
+			UNION ALL SELECT grant_id, expires_at FROM auth_codes
+				WHERE expires_at > now() AND subject = $1 AND client_id = $2) g
 		WHERE g.grant_id <> ''
-		ON CONFLICT (grant_id) DO UPDATE SET expires_at = NULL`
+		GROUP BY g.grant_id
+		ON CONFLICT (grant_id) DO UPDATE SET expires_at =
+			CASE WHEN grant_revocations.expires_at IS NULL THEN NULL
+			ELSE greatest(grant_revocations.expires_at, excluded.expires_at) END`
 	sqlDeleteCodesOf = `DELETE FROM auth_codes WHERE expires_at > now() AND subject = $1 AND client_id = $2 AND used_at IS NULL`
 
 	sqlCreateSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
@@ -610,21 +616,25 @@ func (s *Store) RevokeGrant(ctx context.Context, grantID string, until time.Time
 // enough: a refresh token rotation that committed while the DELETE waited
 // for its predecessor's row stores a token the DELETE does not see, and a
 // client refreshing in a loop kept its grant for good. So each of the
-// pair's grants is revoked first, as RevokeGrant does, and for good (the
-// store does not know how long a racing rotation's token lives): every
-// read of a token checks its grant's revocation.
+// pair's grants is revoked first, as RevokeGrant does, for a year past its
+// tokens' expiry (the store does not know how long a racing rotation's
+// token lives): every read of a token checks its grant's revocation. A
+// token stored later under one of those grant IDs is not stored (oauthd
+// never reuses a grant ID).
 func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	// The revocations commit on their own, first: one short statement,
-	// which a client refreshing in a loop does not keep aborting at
-	// SERIALIZABLE. From then on the grants' tokens are not found, and
-	// the deletes below only free their rows.
+	// The revocations and the codes' deletion commit together, first:
+	// two short statements, which a client refreshing in a loop does not
+	// keep aborting at SERIALIZABLE. From then on the grants' tokens are
+	// not found, no code of the pair is left, and the deletes below only
+	// free the tokens' rows: if they fail, nothing can use those rows.
 	err := s.batch(ctx, func(b *pgx.Batch) {
 		b.Queue(sqlRevokeGrantsOf, userID, clientID)
+		b.Queue(sqlDeleteCodesOf, userID, clientID)
 	}, nil)
 	if err == nil {
 		// Twice: a rotation (or a redemption) that held a row the first
@@ -633,7 +643,6 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 		// grants would not be found anyway; this also covers tokens a
 		// custom caller stores under a grant of their own).
 		err = s.batch(ctx, func(b *pgx.Batch) {
-			b.Queue(sqlDeleteCodesOf, userID, clientID)
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
 		}, nil)

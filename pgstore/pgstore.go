@@ -430,13 +430,15 @@ func (s *Store) fail(what string, err error) error {
 // starting).
 func unavailable(err error) bool {
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		// No connection could be made: whatever the server said (the
-		// database does not exist, 3D000, or takes no connections,
-		// 55000), it is about now, not about the request.
-		return true
-	}
 	var pe *pgconn.PgError
+	if errors.As(err, &ce) {
+		// No connection could be made: what the server said (the
+		// database does not exist, 3D000, or takes no connections,
+		// 55000) is about now, not about the request; but a refused
+		// login (class 28: a wrong password, pg_hba) is a configuration
+		// that does not mend itself, an error for the operator.
+		return !errors.As(err, &pe) || !strings.HasPrefix(pe.Code, "28")
+	}
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "53300", "55P03", "57014", "57P01", "57P02", "57P03":

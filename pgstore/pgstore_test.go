@@ -940,3 +940,84 @@ func TestReadAfterTheConnectionWasKilled(t *testing.T) {
 		}
 	}
 }
+
+// RevokeTokensOf's grant revocations are collected once they are past:
+// a year after the pair's tokens expired, DeleteExpired forgets them.
+func TestRevokeTokensOfRevocationsAreCollected(t *testing.T) {
+	ctx := t.Context()
+	s := fresh(t)
+	now := time.Now()
+	for _, g := range []string{"g1", "g2", "g3"} {
+		if err := s.CreateTokens(ctx, &oauthd.Token{Hash: g + "-rt", Kind: oauthd.RefreshToken, GrantID: g, ClientID: "c1", Subject: "u1",
+			IssuedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeTokensOf(ctx, "u1", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		var n int
+		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM grant_revocations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d grant revocations after RevokeTokensOf; want 3", n)
+	}
+	for _, later := range []time.Duration{24 * time.Hour, 366 * 24 * time.Hour} {
+		for range 3 {
+			if _, err := s.DeleteExpired(ctx, now.Add(later), 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := 3
+		if later > 365*24*time.Hour+time.Hour {
+			want = 0
+		}
+		if n := count(); n != want {
+			t.Errorf("%d grant revocations %v after RevokeTokensOf; want %d", n, later, want)
+		}
+	}
+}
+
+// RevokeTokensOf is all or nothing for the pair's codes: when it fails
+// (here a lock held on the code's row past the operation timeout), the
+// code is not left redeemable under a revoked grant (the client had been
+// answered 200 with tokens that were never stored).
+func TestRevokeTokensOfFailedLeavesNoHalfState(t *testing.T) {
+	ctx := t.Context()
+	dsn, _ := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{OperationTimeout: 300 * time.Millisecond})
+	now := time.Now()
+	code := &oauthd.AuthCode{Hash: "code-1", GrantID: "g-code", ClientID: "c1", Subject: "u1", RedirectURI: "https://c.example/cb",
+		Scopes: []string{"openid"}, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateAuthCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM auth_codes WHERE hash = 'code-1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	revokeErr := s.RevokeTokensOf(ctx, "u1", "c1")
+	time.Sleep(300 * time.Millisecond) // the cancelled statement is gone on the server
+	tx.Rollback(ctx)
+	if revokeErr == nil {
+		t.Skip("RevokeTokensOf succeeded; the lock did not hold it")
+	}
+	issued := false
+	_, err = s.RedeemAuthCode(ctx, "code-1", time.Now(), func(c *oauthd.AuthCode) ([]*oauthd.Token, error) {
+		issued = true
+		return []*oauthd.Token{{Hash: "code-1-at", Kind: oauthd.AccessToken, GrantID: c.GrantID, ClientID: c.ClientID, Subject: c.Subject,
+			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}}, nil
+	})
+	if issued && err == nil {
+		if _, terr := s.Token(ctx, "code-1-at"); terr != nil {
+			t.Errorf("after a failed RevokeTokensOf the code still redeemed, but its token is %v: the grant was revoked and the code kept", terr)
+		}
+	}
+}

@@ -37,6 +37,7 @@ func TestFailMarksUnavailable(t *testing.T) {
 		{"io_error", &pgconn.PgError{Code: "58030"}, true},
 		{"connect: database does not exist", errors.Join(&pgconn.ConnectError{Config: &pgconn.Config{}}, &pgconn.PgError{Code: "3D000"}), true},
 		{"connect: database not accepting connections", errors.Join(&pgconn.ConnectError{Config: &pgconn.Config{}}, &pgconn.PgError{Code: "55000"}), true},
+		{"connect: password authentication failed", errors.Join(&pgconn.ConnectError{Config: &pgconn.Config{}}, &pgconn.PgError{Code: "28P01"}), false},
 		{"unique_violation", &pgconn.PgError{Code: "23505"}, false},
 		{"undefined_table", &pgconn.PgError{Code: "42P01"}, false},
 		{"request cancelled", context.Canceled, false},

@@ -538,13 +538,16 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	}
 	defer s.cache.dropTokens(func(t *oauthd.Token) bool { return t.Subject == userID && t.ClientID == clientID })
 	return s.write(ctx, func(st *stmts, x *txn) error {
-		if x.deferTokens && len(x.pending) > 0 {
-			// Tokens of the batch's earlier writes wait for its end
+		if x.deferTokens && (len(x.pending) > 0 || len(x.codes) > 0) {
+			// Tokens of the batch's writes wait for its end
 			// (txn.flushTokens): inserted after the marker, they would
 			// get higher rowids, and a rotation that came before the
 			// revocation would store a live successor (a client
-			// refreshing in a loop kept its grant). The batch runs again
-			// with a savepoint per write, which inserts in order.
+			// refreshing in a loop kept its grant). And the batch's codes
+			// were consumed at its start (txn.readClaims), before the
+			// revocation's delete of unused codes, which would spare a
+			// code redeemed after it. The batch runs again with a
+			// savepoint per write, which runs them in order.
 			return errPendingTokens
 		}
 		if _, err := x.exec(st.deleteTokensOfMarker, userID, clientID); err != nil {

@@ -350,3 +350,40 @@ func checkFound(t *testing.T, s *Store, want map[string]bool) {
 		}
 	}
 }
+
+// A redemption queued after RevokeTokensOf in the same batch: the batch
+// consumes its codes at its start (before the revocation's delete of
+// unused codes, which then spared the code) and inserts its tokens at its
+// end, above the revocation's marker, where they were found. Neither
+// order of the two writes allows that: the redemption first, its tokens
+// are hidden; the revocation first, the code is gone.
+func TestRedemptionAfterRevokeTokensOfInOneBatch(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	for _, h := range []string{"pair-code", "other-code"} {
+		c := redeemCode(h)
+		if h == "other-code" {
+			c.Subject = "u2"
+		}
+		if err := s.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var errRevoke, errPair, errOther error
+	issue := func(c *oauthd.AuthCode) ([]*oauthd.Token, error) { return redeemTokens(c), nil }
+	queueInOrderWhileHeld(t, s,
+		func() { errRevoke = s.RevokeTokensOf(ctx, "u", "c") },
+		func() { _, errPair = s.RedeemAuthCode(ctx, "pair-code", time.Now(), issue) },
+		func() { _, errOther = s.RedeemAuthCode(ctx, "other-code", time.Now(), issue) },
+	)
+	if errRevoke != nil || errOther != nil {
+		t.Fatalf("revoke: %v, other: %v", errRevoke, errOther)
+	}
+	if errPair == nil {
+		for _, h := range []string{"pair-code-at", "pair-code-rt"} {
+			if _, err := s.Token(ctx, h); !errors.Is(err, oauthd.ErrNotFound) {
+				t.Errorf("Token(%s) after RevokeTokensOf(u, c): %v; want ErrNotFound", h, err)
+			}
+		}
+	}
+}

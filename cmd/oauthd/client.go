@@ -734,8 +734,9 @@ func clientDelete(ctx context.Context, args []string, e *env) error {
 
 // deleteSettle is how long client delete waits before it returns: the
 // clock allowance of Client.Predates (2 s), the servers' client cache
-// (oauthd.Config.ClientCacheTTL, 1 s) and a margin.
-const deleteSettle = 3500 * time.Millisecond
+// (oauthd.Config.ClientCacheTTL, 1 s, and as much again while a reload is
+// slow) and a margin.
+const deleteSettle = 4500 * time.Millisecond
 
 // newClientID is a random client_id of 22 base64url characters (132 bits)
 // that starts with a letter or digit: one starting with "-" would be taken
