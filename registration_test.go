@@ -154,3 +154,21 @@ func idTokenClaims(t *testing.T, raw string) map[string]any {
 	}
 	return m
 }
+
+// A code whose request left redirect_uri out went to the client's one
+// registered URI (RFC 6749 §3.1.2.3); once the client has none or several,
+// the code is not redeemed.
+func TestCodeWithoutRedirectURIAfterTheURIsChanged(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.ClientCacheTTL = -1 })
+	b := e.browser()
+	u := e.authorize(b, e.url(oauthd.AuthorizePath+"?client_id="+clientID+"&response_type=code&state=s&scope=email"), "approve")
+	code := u.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", u)
+	}
+	updateClient(e, func(c *oauthd.Client) { c.RedirectURIs = append(c.RedirectURIs, "https://client.example.net/second") })
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code))
+	if r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Errorf("redemption after a second URI was registered: %d %s; want invalid_grant", r.status, r.body)
+	}
+}

@@ -366,6 +366,12 @@ func (p *Provider) checkCode(c *Client, ac *AuthCode, redirectURI string, proof 
 	if ac.RedirectURI != "" && !redirectAllowed(c, ac.RedirectURI) {
 		return errorf(ErrorInvalidGrant, "the code's redirect_uri is no longer registered for this client")
 	}
+	if ac.RedirectURI == "" && len(c.RedirectURIs) != 1 {
+		// The request left redirect_uri out, so the code went to the
+		// client's one registered URI; the client now has none or several,
+		// and which one that was is not recorded.
+		return errorf(ErrorInvalidGrant, "the client's redirect URIs changed since the code was issued")
+	}
 	if !subset(ac.Scopes, c.Scopes) {
 		return errorf(ErrorInvalidGrant, "the client may no longer ask for the code's scope")
 	}
