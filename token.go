@@ -773,8 +773,9 @@ func (p *Provider) userAfterWrite(ctx context.Context, subject string) (*User, e
 		// on pgstore) would otherwise stretch the wait.
 		actx, cancel := context.WithDeadline(ctx, deadline)
 		u, err := p.store.User(actx, subject)
+		expired := actx.Err() != nil // before cancel, which ends actx anyway
 		cancel()
-		if err != nil && ctx.Err() == nil && actx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+		if err != nil && ctx.Err() == nil && expired && !errors.Is(err, ErrUnavailable) {
 			// Our deadline, not the store's answer: say so as the store
 			// would.
 			err = fmt.Errorf("oauthd: read user: %w: %w", ErrUnavailable, err)
