@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -122,11 +123,11 @@ func strictUnmarshal(s string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
+	// Anything after the value but spaces is refused: a second value, and
+	// a stray ] or } too (which Decoder.More does not report, and a second
+	// Decode fails on with a syntax error rather than io.EOF).
 	var extra json.RawMessage
-	if dec.Decode(&extra) == nil {
+	if err := dec.Decode(&extra); err != io.EOF {
 		return errors.New("trailing data")
 	}
 	return nil

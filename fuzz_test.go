@@ -23,11 +23,19 @@ import (
 // url.ParseQuery accepts minus invalid UTF-8 and control characters, and
 // returns the same values.
 func FuzzParseQuery(f *testing.F) {
-	for _, s := range []string{"", "a=1&b=2", "a=1&a=2", "x=%ff", "x=%00", "x=%zz", "x=a%20b+c", "state=%3Cscript%3E", "=&&=", "a;b=c"} {
+	for _, s := range []string{strings.Repeat("&", 1000), "", "a=1&b=2", "a=1&a=2", "x=%ff", "x=%00", "x=%zz", "x=a%20b+c", "state=%3Cscript%3E", "=&&=", "a;b=c"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
 		ps, err := parseQuery(q)
+		if strings.Count(q, "&")+1 > maxParamsAtAll {
+			// Refused whatever url.ParseQuery makes of it: a bound of
+			// parseQuery's own.
+			if err == nil {
+				t.Fatalf("parseQuery accepted %d parameters; want at most %d", strings.Count(q, "&")+1, maxParamsAtAll)
+			}
+			return
+		}
 		got := ps.values()
 		want, werr := url.ParseQuery(q)
 		if werr != nil {
@@ -258,7 +266,7 @@ func withoutLoopbackPort(s string) (string, bool) {
 func FuzzValidateRedirectURI(f *testing.F) {
 	for _, s := range []string{"https://www.example.com/redirect", "http://127.0.0.1/cb", "http://[::1]:0/cb", "http://localhost/cb",
 		"com.example.app:/cb", "javascript:alert(1)", "JaVaScRiPt://x/%0aalert(1)", "data:text/html,x", "http://evil.example/cb",
-		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/", "http://127.0.0.1:65536/cb", "https://x:99999999999999999999/cb"} {
+		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/", "http://127.0.0.1:65536/cb", "https://x:99999999999999999999/cb", "http://LOCALHOST/cb"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -284,7 +292,7 @@ func FuzzValidateRedirectURI(f *testing.F) {
 			t.Fatalf("ValidateRedirectURI accepted the script scheme of %q", s)
 		case "http":
 			h := u.Hostname()
-			if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			if ip := net.ParseIP(h); !strings.EqualFold(h, "localhost") && (ip == nil || !ip.IsLoopback()) { // host names are case-insensitive
 				t.Fatalf("ValidateRedirectURI accepted plain http on %q", h)
 			}
 		case "https":

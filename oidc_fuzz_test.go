@@ -17,6 +17,7 @@ func FuzzParseClaimsRequest(f *testing.F) {
 		`{"id_token":{"auth_time":{"essential":true},"acr":{"values":["1","2"]}},"userinfo":{"email":null}}`,
 		`{"userinfo":[]}`, `{"userinfo":{"":null}}`, `{"id_token":{"x":{"essential":"yes"}}}`,
 		`null`, `[]`, `{}`, `{"a":1} {}`, `{"userinfo":{"sub":{"value":"248289761001"}}}`,
+		`{"userinfo":{"email":null}}]`, `{"userinfo":{"email":null}}}`,
 	} {
 		f.Add(s)
 	}
@@ -24,6 +25,11 @@ func FuzzParseClaimsRequest(f *testing.F) {
 		cr, err := oauthd.ParseClaimsRequest(s)
 		if err != nil {
 			return
+		}
+		// What is accepted is one JSON value and nothing after it but
+		// spaces (OIDC Core §5.5: the parameter is a JSON object).
+		if !json.Valid([]byte(s)) {
+			t.Fatalf("accepted %q, which is not one JSON value", s)
 		}
 		for _, m := range []map[string]*oauthd.ClaimRequest{cr.UserInfo, cr.IDToken} {
 			for name := range m {

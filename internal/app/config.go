@@ -704,6 +704,12 @@ func (c *Config) applyMapping(file, prefix string, n *yaml.Node, src map[string]
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			// An alias (*name) as a key is read by YAML as the anchored
+			// node's value, not by its name: refused rather than read
+			// one way here and another way by YAML's own tools.
+			return fmt.Errorf("config: %s:%d: a key must be written out, not an alias or a collection", file, k.Line)
+		}
 		key := prefix + k.Value
 		if seen[key] {
 			return fmt.Errorf("config: %s:%d: %s is set twice", file, k.Line, key)

@@ -418,3 +418,13 @@ func TestKeyValueDSNIsPostgres(t *testing.T) {
 		t.Errorf("files created: %v", entries)
 	}
 }
+
+// A YAML alias used as a key (*name) is refused: YAML reads it as the
+// anchored node's value, the configuration had read its name, so
+// "&addr issuer: ...\n*addr: ..." set addr behind the "set twice" check.
+func TestParseYAMLAliasKey(t *testing.T) {
+	_, err := app.ParseYAML("oauthd.yaml", []byte("&addr issuer: https://a.example\n*addr: \":9000\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "alias") || !strings.Contains(err.Error(), "oauthd.yaml:2") {
+		t.Errorf("an alias as a key: %v; want a refusal naming line 2", err)
+	}
+}
