@@ -137,15 +137,7 @@ func TestClientCacheSharesLoads(t *testing.T) {
 			}
 		})
 	}
-	for {
-		cc.mu.RLock()
-		n := len(cc.loads)
-		cc.mu.RUnlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitLoading(cc)
 	time.Sleep(10 * time.Millisecond) // let the others reach the wait
 	close(store.release)
 	wg.Wait()
@@ -163,15 +155,7 @@ func TestClientCacheSharesLoads(t *testing.T) {
 		c, _, _ := cc.get(context.Background(), store, "a")
 		reloaded <- c
 	}()
-	for {
-		cc.mu.RLock()
-		n := len(cc.loads)
-		cc.mu.RUnlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitLoading(cc)
 	if c, cached, err := cc.get(context.Background(), store, "a"); err != nil || !cached || c.Name != "" {
 		t.Errorf("during the reload: %+v cached %v err %v; want the expired entry", c, cached, err)
 	}
@@ -220,15 +204,7 @@ func TestClientCacheStaleEntryBounded(t *testing.T) {
 	store.release = make(chan struct{})
 	store.clients["a"] = &Client{ID: "a", Name: "changed"}
 	go cc.get(context.Background(), store, "a") // the read, held by the store
-	for {
-		cc.mu.RLock()
-		n := len(cc.loads)
-		cc.mu.RUnlock()
-		if n == 1 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitLoading(cc)
 	got := make(chan *Client, 1)
 	go func() {
 		c, _, _ := cc.get(context.Background(), store, "a")
@@ -283,5 +259,18 @@ func TestClientCacheTTLFromReadStart(t *testing.T) {
 	cc.mu.RUnlock()
 	if ok && e.expires.After(t0.Add(time.Second)) {
 		t.Errorf("the entry of a read begun at t0 expires at t0+%v; want t0+1s at the latest", e.expires.Sub(t0))
+	}
+}
+
+// waitLoading returns once a read of the store is in progress in cc.
+func waitLoading(cc *clientCache) {
+	for {
+		cc.mu.RLock()
+		n := len(cc.loads)
+		cc.mu.RUnlock()
+		if n == 1 {
+			return
+		}
+		runtime.Gosched()
 	}
 }

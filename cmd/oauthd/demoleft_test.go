@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,26 +11,7 @@ import (
 // without them gets no such warning.
 func TestServeWarnsOfDemoLeftovers(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "o.db")
-	serve := func(args ...string) string {
-		t.Helper()
-		sctx, cancel := context.WithCancel(t.Context())
-		done := make(chan result, 1)
-		ready := make(chan string, 1)
-		go func() {
-			done <- runCmd(sctx, map[string]string{"OAUTHD_DB": db}, func(a string) { ready <- a }, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-		}()
-		select {
-		case <-ready:
-		case r := <-done:
-			t.Fatalf("serve: %d %s", r.code, r.stderr)
-		}
-		cancel()
-		r := <-done
-		if r.code != 0 {
-			t.Fatalf("serve: %d %s", r.code, r.stderr)
-		}
-		return r.stderr
-	}
+	serve := func(args ...string) string { return serveUntilReady(t, db, args...) }
 	if out := serve(); strings.Contains(out, "--demo seeded") {
 		t.Errorf("serve on a database without the demo's records logged:\n%s", out)
 	}
