@@ -52,7 +52,11 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 	}
 	clientID, err := ps.get("client_id")
 	if err != nil || clientID == "" {
-		return nil, nil, &Error{Code: PageUnknownClient, Description: "the request has no single client_id"}
+		d := "the request has no single client_id"
+		if err != nil && ps.first("client_id") == "" {
+			d = "the request's client_id is not valid text"
+		}
+		return nil, nil, &Error{Code: PageUnknownClient, Description: d}
 	}
 	client, gerr := p.store.Client(r.Context(), clientID)
 	if errors.Is(gerr, ErrNotFound) {
@@ -69,7 +73,11 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 		redirectURI, omitted = client.RedirectURIs[0], true
 	}
 	if err != nil {
-		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has more than one redirect_uri"}
+		d := "the request has more than one redirect_uri"
+		if ps.first("redirect_uri") == "" {
+			d = "the request's redirect_uri is not valid text"
+		}
+		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: d}
 	}
 	if redirectURI == "" {
 		return nil, client, &Error{Code: PageInvalidRedirectURI, Description: "the request has no redirect_uri, which this application must send (it has several registered, or the request is an OpenID Connect request)"}
@@ -152,12 +160,13 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 	if !subset(scopes, client.Scopes) {
 		return ar, client, errorf(ErrorInvalidScope, "the requested scope is not allowed for this application")
 	}
-	if !strings.Contains(ar.ResponseType, "code") {
+	if !strings.Contains(ar.ResponseType, "code") || !client.AllowsGrant(GrantRefreshToken) {
 		// OIDC Core §11: offline_access is ignored unless the response
 		// type returns a code; no refresh token comes from the front
-		// channel, and the scope returned (RFC 6749 §4.2.2) and shown on
-		// the consent page is what is granted.
-		scopes = slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
+		// channel, and the scope returned (RFC 6749 §4.2.2, §5.1) and
+		// shown on the consent page is what is granted. Nor is a refresh
+		// token issued to a client without the refresh_token grant.
+		scopes = withoutOfflineAccess(scopes)
 	}
 	ar.Scopes = scopes
 
@@ -526,4 +535,11 @@ func codeRedirectURI(ar *AuthRequest) string {
 		return ""
 	}
 	return ar.RedirectURI
+}
+
+// withoutOfflineAccess leaves offline_access out of a scope: for grants
+// that issue no refresh token, whose granted scope would otherwise claim
+// offline access (OIDC Core §11, RFC 6749 §5.1).
+func withoutOfflineAccess(scopes []string) []string {
+	return slices.DeleteFunc(scopes, func(s string) bool { return s == "offline_access" })
 }

@@ -85,8 +85,8 @@ func TestAuthorizeErrorPage(t *testing.T) {
 			t.Errorf("got %d %q; want 400 without redirect", r.status, r.location())
 		}
 	})
-	t.Run("RFC6749_3.1/invalid_utf8", func(t *testing.T) {
-		r := e.browser().get(e.authorizeURL() + "&state=%ff")
+	t.Run("RFC6749_3.1/invalid_utf8_redirect_uri", func(t *testing.T) {
+		r := e.browser().get(strings.Replace(e.authorizeURL(), "redirect_uri=", "redirect_uri=%ff", 1))
 		if r.status != http.StatusBadRequest || r.location() != "" {
 			t.Errorf("got %d %q; want 400 without redirect", r.status, r.location())
 		}

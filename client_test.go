@@ -46,6 +46,13 @@ func TestClientValidate(t *testing.T) {
 		{"RFC6749_3.1.2.1/redirect_javascript_scheme", func(c *oauthd.Client) { c.RedirectURIs = []string{"javascript:alert(1)"} }, "redirect URI"},
 		{"OAuth2.1_2.3.1/redirect_http_not_loopback", func(c *oauthd.Client) { c.RedirectURIs = []string{"http://evil.example/cb"} }, "not loopback"},
 		{"RFC6749_3.1.2/redirect_fragment", func(c *oauthd.Client) { c.RedirectURIs = []string{"https://x.example/cb#frag"} }, "fragment"},
+		{"RFC9207/redirect_query_iss", func(c *oauthd.Client) {
+			c.RedirectURIs = []string{"https://x.example/cb?iss=https%3A%2F%2Fevil.example"}
+		}, "query parameter iss"},
+		{"RFC6749_4.1.2/redirect_query_code", func(c *oauthd.Client) { c.RedirectURIs = []string{"https://x.example/cb?a=1&code=zzz"} }, "query parameter code"},
+		{"RFC6749_4.1.2/redirect_query_state_escaped", func(c *oauthd.Client) { c.RedirectURIs = []string{"https://x.example/cb?st%61te=x"} }, "query parameter state"},
+		{"OIDC_RPLogout_3/post_logout_query_state", func(c *oauthd.Client) { c.PostLogoutRedirectURIs = []string{"https://x.example/bye?state=1"} }, "query parameter state"},
+		{"RFC6749_3.1.2/redirect_query_of_its_own", func(c *oauthd.Client) { c.RedirectURIs = []string{"https://x.example/cb?tenant=a&codes=1"} }, ""},
 		{"RFC6749_3.1.2/redirect_relative", func(c *oauthd.Client) { c.RedirectURIs = []string{"/cb"} }, "not absolute"},
 		{"post_logout_redirect_javascript", func(c *oauthd.Client) { c.PostLogoutRedirectURIs = []string{"javascript:alert(1)"} }, "PostLogoutRedirectURIs"},
 		{"code_grant_needs_redirect_uri", func(c *oauthd.Client) { c.RedirectURIs = nil }, "need a redirect URI"},
@@ -119,7 +126,7 @@ func TestClientValidateTestClients(t *testing.T) {
 func TestInvalidRedirectURIRegisteredInStore(t *testing.T) {
 	var logs lockedBuffer
 	e := newEnv(t, func(c *oauthd.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
-	bad := []string{"javascript:alert(1)", "http://evil.example/cb", "https://x.example/cb#frag", "data:text/html,hi", "http://127.0.0.1/cb#frag"}
+	bad := []string{"javascript:alert(1)", "http://evil.example/cb", "https://x.example/cb#frag", "data:text/html,hi", "http://127.0.0.1/cb#frag", "https://x.example/cb?iss=https%3A%2F%2Fevil.example"}
 	if err := e.store.CreateClient(t.Context(), &oauthd.Client{ID: "bad", Public: true, RedirectURIs: bad, PostLogoutRedirectURIs: bad,
 		GrantTypes: []string{oauthd.GrantAuthorizationCode}, Scopes: []string{"email"}}); err != nil {
 		t.Fatal(err)

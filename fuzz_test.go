@@ -20,8 +20,8 @@ import (
 )
 
 // FuzzParseQuery: parseQuery never panics, accepts exactly what
-// url.ParseQuery accepts minus invalid UTF-8 and control characters, and
-// returns the same values.
+// url.ParseQuery accepts and returns the same values; get refuses a value
+// that is not text (invalid UTF-8, control characters), first skips it.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{strings.Repeat("&", 1000), "", "a=1&b=2", "a=1&a=2", "x=%ff", "x=%00", "x=%zz", "x=a%20b+c", "state=%3Cscript%3E", "=&&=", "a;b=c"} {
 		f.Add(s)
@@ -44,6 +44,11 @@ func FuzzParseQuery(f *testing.F) {
 			}
 			return
 		}
+		// Text or not, what url.ParseQuery accepts is accepted: an
+		// unknown parameter is ignored whatever it holds (RFC 6749 §3.1).
+		if err != nil {
+			t.Fatalf("parseQuery(%q) error = %v; url.ParseQuery accepts it", q, err)
+		}
 		clean := true
 		for k, vs := range want {
 			clean = clean && textRef(k)
@@ -51,14 +56,8 @@ func FuzzParseQuery(f *testing.F) {
 				clean = clean && textRef(v)
 			}
 		}
-		if clean != (err == nil) {
-			t.Fatalf("parseQuery(%q) error = %v; want an error: %v", q, err, !clean)
-		}
-		if err != nil {
-			if err.Code != ErrorInvalidRequest || err.HTTPStatus() != http.StatusBadRequest {
-				t.Fatalf("parseQuery(%q) error %s %d; want invalid_request 400", q, err.Code, err.HTTPStatus())
-			}
-			return
+		if ps.allText() != clean {
+			t.Fatalf("parseQuery(%q).allText() = %v; want %v", q, !clean, clean)
 		}
 		if len(got) != len(want) {
 			t.Fatalf("parseQuery(%q) = %v; want %v", q, got, want)
@@ -67,17 +66,25 @@ func FuzzParseQuery(f *testing.F) {
 			if !slices.Equal(got[k], vs) {
 				t.Fatalf("parseQuery(%q)[%q] = %q; want %q", q, k, got[k], vs)
 			}
-			// RFC 6749 §3.1: an empty value counts as omitted.
+			// RFC 6749 §3.1: an empty value counts as omitted; a value
+			// the engine reads must be text.
 			nonEmpty := slices.DeleteFunc(slices.Clone(vs), func(v string) bool { return v == "" })
 			v, e := ps.get(k)
-			if (len(nonEmpty) > 1) != (e != nil) || (e == nil && len(nonEmpty) == 1 && v != nonEmpty[0]) || (len(nonEmpty) == 0 && v != "") {
-				t.Fatalf("get(%q) = %q, %v with values %q; a repeated parameter must be invalid_request, an empty one counts as omitted", k, v, e, vs)
+			wantErr := len(nonEmpty) > 1 || (len(nonEmpty) == 1 && !textRef(nonEmpty[0]))
+			if wantErr != (e != nil) || (e == nil && len(nonEmpty) == 1 && v != nonEmpty[0]) || (len(nonEmpty) == 0 && v != "") {
+				t.Fatalf("get(%q) = %q, %v with values %q; a repeated parameter or one that is not text must be invalid_request, an empty one counts as omitted", k, v, e, vs)
 			}
-			firstNonEmpty := ""
-			if len(nonEmpty) > 0 {
-				firstNonEmpty = nonEmpty[0]
+			if e != nil && (e.Code != ErrorInvalidRequest || e.HTTPStatus() != http.StatusBadRequest) {
+				t.Fatalf("get(%q) error %s %d; want invalid_request 400", k, e.Code, e.HTTPStatus())
 			}
-			if !ps.has(k) || ps.first(k) != firstNonEmpty {
+			firstText := ""
+			for _, v := range nonEmpty {
+				if textRef(v) {
+					firstText = v
+					break
+				}
+			}
+			if !ps.has(k) || ps.first(k) != firstText {
 				t.Fatalf("has(%q) = %v, first = %q with values %q", k, ps.has(k), ps.first(k), vs)
 			}
 		}
@@ -266,7 +273,8 @@ func withoutLoopbackPort(s string) (string, bool) {
 func FuzzValidateRedirectURI(f *testing.F) {
 	for _, s := range []string{"https://www.example.com/redirect", "http://127.0.0.1/cb", "http://[::1]:0/cb", "http://localhost/cb",
 		"com.example.app:/cb", "javascript:alert(1)", "JaVaScRiPt://x/%0aalert(1)", "data:text/html,x", "http://evil.example/cb",
-		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/", "http://127.0.0.1:65536/cb", "https://x:99999999999999999999/cb", "http://LOCALHOST/cb"} {
+		"https://a@b/", "https:///x", "/relative", "https://x/#f", "myapp:/cb", "https://x/\x00", "https://x/ y", "http://127.0.0.1.evil.example/", "http://127.0.0.1:65536/cb", "https://x:99999999999999999999/cb", "http://LOCALHOST/cb",
+		"https://x/cb?iss=https://evil.example", "https://x/cb?a=1&c%6fde=1", "https://x/cb?tenant=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -302,6 +310,11 @@ func FuzzValidateRedirectURI(f *testing.F) {
 		default:
 			if !strings.Contains(u.Scheme, ".") {
 				t.Fatalf("ValidateRedirectURI accepted the private-use scheme %q without a dot", u.Scheme)
+			}
+		}
+		for k := range u.Query() {
+			if slices.Contains([]string{"code", "state", "iss", "error", "id_token", "access_token"}, k) {
+				t.Fatalf("ValidateRedirectURI accepted %q, whose query has %s, a parameter of the server's answers", s, k)
 			}
 		}
 	})

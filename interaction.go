@@ -189,6 +189,12 @@ func (p *Provider) relay(w http.ResponseWriter, r *http.Request, path string, ps
 		// another site that adds the marker is relayed like any other.
 		return false
 	}
+	if !ps.allText() {
+		// A page's form cannot carry bytes that are not text: the request
+		// is answered as it came, which refuses such a parameter the
+		// engine reads and ignores an unknown one.
+		return false
+	}
 	var fields []Param
 	add := func(name, value string) {
 		fields = append(fields, Param{name, value})

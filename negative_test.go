@@ -58,6 +58,11 @@ var (
 			t.Errorf("redirect %q: want state=somestate and no code or token (RFC 6749 §4.1.2.1)", r.location())
 		}
 	}
+	stateNotEchoed = func(t *testing.T, n *negEnv, r *response) {
+		if u, _ := url.Parse(r.location()); u == nil || u.Query().Has("state") || u.Query().Get("code") != "" {
+			t.Errorf("redirect %q: want no state (the error is about it) and no code", r.location())
+		}
+	}
 	issUnchanged = func(t *testing.T, n *negEnv, r *response) {
 		u, _ := url.Parse(r.location())
 		if got := u.Query().Get("iss"); got != n.issuer {
@@ -113,7 +118,7 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC9700_4.1.3/redirect_uri_suffix_host", req: authzPage("redirect_uri", "https://www.example.com.evil.example/redirect"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC9700_4.1.3/redirect_uri_homograph", req: authzPage("redirect_uri", "https://www.exаmple.com/redirect"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC9700_4.1.3/redirect_uri_trailing_space", req: authzPage("redirect_uri", redirectURI+" "), status: 400, code: oauthd.PageInvalidRedirectURI},
-		{name: "RFC9700_4.1.3/redirect_uri_nul", req: authzPage("redirect_uri", redirectURI+"\x00"), status: 400, code: oauthd.PageBadRequest},
+		{name: "RFC9700_4.1.3/redirect_uri_nul", req: authzPage("redirect_uri", redirectURI+"\x00"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC6749_3.1.2.4/redirect_uri_of_another_client", req: authzPage("redirect_uri", "https://other.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_extra_query", req: publicPage("redirect_uri", loopbackCB+"?x=1"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC8252_7.3/loopback_ip_prefix_host", req: publicPage("redirect_uri", "http://127.0.0.1.evil.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
@@ -146,8 +151,17 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "OIDC_Core_3.1.2.6/prompt_none_and_bad_redirect_uri", req: authzPage("prompt", "none", "redirect_uri", "https://evil.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "OAuthFormPost_2/form_post_and_bad_redirect_uri", req: authzPage("response_mode", "form_post", "response_type", "foo", "redirect_uri", "https://evil.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC6749_4.2.2.1/implicit_and_bad_redirect_uri", req: authzPage("response_type", "token", "redirect_uri", "https://evil.example/cb"), status: 400, code: oauthd.PageInvalidRedirectURI},
-		{name: "RFC6749_3.1/invalid_utf8_state_is_a_page", req: func(n *negEnv) *negReq { return get(raw(n.authz(), "x=%ff")) }, status: 400, code: oauthd.PageBadRequest},
-		{name: "RFC6749_3.1/nul_in_state_is_a_page", req: authzPage("state", "a\x00b"), status: 400, code: oauthd.PageBadRequest},
+		// Parameters that are not text: an unknown one is ignored (RFC 6749
+		// §3.1: MUST ignore), a known one is invalid_request, redirected
+		// once client_id and redirect_uri are valid (§4.1.2.1), without
+		// echoing the state when it is the one.
+		{name: "RFC6749_3.1/invalid_utf8_unknown_parameter_ignored", req: func(n *negEnv) *negReq { return get(raw(n.authz(), "x=%ff")) }, status: 303, loc: oauthd.LoginPath + "?"},
+		{name: "RFC6749_3.1/invalid_utf8_parameter_name_ignored", req: func(n *negEnv) *negReq { return get(raw(n.authz(), "%ff%00=1")) }, status: 303, loc: oauthd.LoginPath + "?"},
+		{name: "RFC6749_4.1.2.1/invalid_utf8_state", req: authzPage("state", "a\xffb"), status: 303, code: "invalid_request", loc: redirectURI + "?", check: stateNotEchoed},
+		{name: "RFC6749_4.1.2.1/nul_in_state", req: authzPage("state", "a\x00b"), status: 303, code: "invalid_request", loc: redirectURI + "?", check: stateNotEchoed},
+		{name: "RFC6749_4.1.2.1/invalid_utf8_scope", req: authzPage("scope", "openid \xff"), status: 303, code: "invalid_request", loc: redirectURI + "?", check: stateEchoed},
+		{name: "RFC6749_4.1.2.1/invalid_utf8_client_id_is_a_page", req: authzPage("client_id", "\xff"), status: 400, code: oauthd.PageUnknownClient},
+		{name: "RFC6749_4.1.2.1/invalid_utf8_redirect_uri_is_a_page", req: authzPage("redirect_uri", redirectURI+"\xff"), status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "RFC6749_3.1/bad_percent_encoding_is_a_page", req: func(n *negEnv) *negReq { return get(raw(n.authz(), "x=%zz")) }, status: 400, code: oauthd.PageBadRequest},
 
 		// Errors after the redirect URI is validated go back to it with
@@ -279,6 +293,9 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_3.1/public_client_empty_client_secret_is_omitted", req: tokenReq("", "grant_type", "refresh_token", "refresh_token", "x", "client_id", "public_app", "client_secret", ""), status: 400, code: "invalid_grant"},
 		{name: "RFC6749_3.1/basic_and_empty_client_secret", req: tokenReq(serviceAuth, "grant_type", "client_credentials", "client_secret", ""), status: 200},
 		{name: "RFC6749_3.1/grant_type_empty_and_repeated", req: tokenReq(serviceAuth, "grant_type", "", "grant_type", "client_credentials"), status: 200},
+		{name: "RFC6749_3.2/invalid_utf8_unknown_parameter_ignored", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.TokenPath, body: "grant_type=client_credentials&x=%ff&%ff=%00", auth: serviceAuth}
+		}, status: 200},
 		{name: "RFC6749_3.2/client_id_repeated", req: tokenReq("", "grant_type", "client_credentials", "client_id", "service", "client_id", "service", "client_secret", "service-secret"), status: 400, code: "invalid_request"},
 		{name: "RFC6749_3.2/client_secret_repeated", req: tokenReq("", "grant_type", "client_credentials", "client_id", "service", "client_secret", "service-secret", "client_secret", "x"), status: 400, code: "invalid_request"},
 
@@ -950,8 +967,8 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_4.1.2.1/xss_response_type_in_description", env: envUI, req: authzPage("response_mode", "form_post", "response_type", xssAttr+xssScript), status: 200, code: "unsupported_response_type"},
 		{name: "RFC7636_4.3/xss_code_challenge_method_in_description", env: envUI, req: authzPage("response_mode", "form_post", "code_challenge", strings.Repeat("a", 43), "code_challenge_method", xssAttr+xssScript), status: 200, code: "invalid_request"},
 		{name: "RFC6749_3.1/xss_parameter_name", env: envUI, req: func(n *negEnv) *negReq {
-			return get(raw(n.authz(), url.QueryEscape(xssScript+xssAttr)+"=%ff"))
-		}, status: 400, code: oauthd.PageBadRequest},
+			return get(raw(n.authz("client_id", "\xff"), url.QueryEscape(xssScript+xssAttr)+"=%ff"))
+		}, status: 400, code: oauthd.PageUnknownClient},
 		{name: "OIDC_Core_3.1.2.1/xss_ui_locales", env: envUI, req: func(n *negEnv) *negReq {
 			b := n.browser()
 			r := b.get(n.authorizeURL("ui_locales", xssAttr+" "+xssScript))

@@ -296,6 +296,29 @@ func TestImplicitAndHybrid(t *testing.T) {
 	errCase("OIDC_Registration_2/type_not_registered", "unauthorized_client", "client_id", "oidc_client2", "redirect_uri", "http://localhost:9001/callback", "response_type", "code id_token")
 }
 
+// A client without the refresh_token grant gets no refresh token, so the
+// scope granted leaves offline_access out (OIDC Core §11, RFC 6749 §5.1):
+// the token response and introspection do not claim offline access.
+func TestOfflineAccessWithoutRefreshGrant(t *testing.T) {
+	e := newOIDCEnv(t)
+	c, err := e.store.Client(t.Context(), oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GrantTypes = []string{oauthd.GrantAuthorizationCode}
+	c.ResponseTypes = nil
+	if err := e.store.UpdateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := e.codeFlow(t, e.browser(), true, "scope", "openid email offline_access")
+	if tok.str("refresh_token") != "" || tok.str("scope") != "openid email" {
+		t.Errorf("token response %s; want no refresh token and scope \"openid email\"", tok.body)
+	}
+	if in := e.introspect(oidcAuth, "token", tok.str("access_token")); in.page["scope"] != "openid email" {
+		t.Errorf("introspection scope %v; want \"openid email\"", in.page["scope"])
+	}
+}
+
 // The implicit and hybrid types are off unless Config enables them.
 func TestHybridOffByDefault(t *testing.T) {
 	e := newOIDCEnv(t, func(c *oauthd.Config) { c.EnableImplicitGrant = false })

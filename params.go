@@ -19,7 +19,9 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // params are the parameters of one request. Every parameter the engine
 // reads may appear at most once (RFC 6749 §3.1, §3.2); unknown parameters
-// are ignored.
+// are ignored, whatever their bytes (§3.1: the server MUST ignore them). A
+// parameter the engine reads must be valid text (validText): get refuses
+// one that is not, naming it, and first takes it for omitted.
 //
 // A request has a handful of parameters: they are kept in a slice, in the
 // order sent, and looked up by scanning it, which costs one allocation and
@@ -35,12 +37,12 @@ type params struct {
 type param struct{ name, value string }
 
 // get returns the value of a parameter, "" when absent, and an
-// invalid_request error when it was sent more than once. A parameter sent
-// without a value counts as omitted (RFC 6749 §3.1), also beside one with
-// a value.
+// invalid_request error when it was sent more than once or is not valid
+// text. A parameter sent without a value counts as omitted (RFC 6749
+// §3.1), also beside one with a value.
 func (p params) get(name string) (string, *Error) {
+	v, found := "", false
 	if p.many != nil {
-		v, found := "", false
 		for _, x := range p.many[name] {
 			if x == "" {
 				continue
@@ -50,18 +52,44 @@ func (p params) get(name string) (string, *Error) {
 			}
 			v, found = x, true
 		}
-		return v, nil
-	}
-	v, found := "", false
-	for i := range p.list {
-		if p.list[i].name == name && p.list[i].value != "" {
-			if found {
-				return "", errRepeated(name)
+	} else {
+		for i := range p.list {
+			if p.list[i].name == name && p.list[i].value != "" {
+				if found {
+					return "", errRepeated(name)
+				}
+				v, found = p.list[i].value, true
 			}
-			v, found = p.list[i].value, true
 		}
 	}
+	if found && !validText(v) {
+		return "", errNotText(name)
+	}
 	return v, nil
+}
+
+func errNotText(name string) *Error {
+	return errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text or has control characters", quoted(name))
+}
+
+// allText reports whether every name and value is valid text.
+func (p params) allText() bool {
+	for k, vs := range p.many {
+		if !validText(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !validText(v) {
+				return false
+			}
+		}
+	}
+	for _, kv := range p.list {
+		if !validText(kv.name) || !validText(kv.value) {
+			return false
+		}
+	}
+	return true
 }
 
 func errRepeated(name string) *Error {
@@ -83,26 +111,29 @@ func (p params) has(name string) bool {
 }
 
 // first returns the first value of a parameter that is not empty, ""
-// when there is none: an empty value counts as omitted, as for get.
+// when there is none: an empty value counts as omitted, as for get, and
+// so does a value that is not valid text.
 func (p params) first(name string) string {
 	if p.many != nil {
 		for _, v := range p.many[name] {
-			if v != "" {
+			if v != "" && validText(v) {
 				return v
 			}
 		}
 		return ""
 	}
 	for i := range p.list {
-		if p.list[i].name == name && p.list[i].value != "" {
+		if p.list[i].name == name && p.list[i].value != "" && validText(p.list[i].value) {
 			return p.list[i].value
 		}
 	}
 	return ""
 }
 
-// parseQuery parses a URL query string strictly: invalid percent-encoding,
-// invalid UTF-8 and NUL bytes are invalid_request.
+// parseQuery parses a URL query string strictly: invalid percent-encoding
+// is invalid_request. Names and values that are not valid text (invalid
+// UTF-8, NUL) are kept: get refuses them when the engine reads them, and
+// unknown parameters are ignored whatever they hold.
 func parseQuery(q string) (params, *Error) {
 	n := strings.Count(q, "&") + 1
 	if n > maxParamsAtAll {
@@ -114,7 +145,7 @@ func parseQuery(q string) (params, *Error) {
 		if err != nil {
 			return params{}, errNotURLEncoded()
 		}
-		return checkParams(params{many: v})
+		return params{many: v}, nil
 	}
 	// The loop of url.ParseQuery, with the same splitting and unescaping,
 	// into one slice.
@@ -138,7 +169,7 @@ func parseQuery(q string) (params, *Error) {
 		}
 		list = append(list, param{k, v})
 	}
-	return checkParams(params{list: list})
+	return params{list: list}, nil
 }
 
 // maxParams is the most parameters parseQuery splits itself; longer
@@ -153,29 +184,6 @@ const maxParamsAtAll = 1000
 // errNotURLEncoded is a new error each time: callers may change it.
 func errNotURLEncoded() *Error {
 	return errorf(ErrorInvalidRequest, "the parameters are not correctly URL-encoded")
-}
-
-// checkParams refuses names and values that are not valid text.
-func checkParams(ps params) (params, *Error) {
-	for k, vs := range ps.many {
-		if !validText(k) {
-			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text or has control characters")
-		}
-		for _, s := range vs {
-			if !validText(s) {
-				return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text or has control characters", quoted(k))
-			}
-		}
-	}
-	for _, kv := range ps.list {
-		if !validText(kv.name) {
-			return params{}, errorf(ErrorInvalidRequest, "a parameter name is not valid UTF-8 text or has control characters")
-		}
-		if !validText(kv.value) {
-			return params{}, errorf(ErrorInvalidRequest, "parameter%s is not valid UTF-8 text or has control characters", quoted(kv.name))
-		}
-	}
-	return ps, nil
 }
 
 // validText reports whether s is UTF-8 without NUL or other C0 controls

@@ -855,6 +855,9 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	if e != nil {
 		return nil, e
 	}
+	if !c.AllowsGrant(GrantRefreshToken) {
+		scopes = withoutOfflineAccess(scopes)
+	}
 	u, wait, err := p.checkPasswordLimited(r, username, password)
 	if err != nil {
 		return nil, p.kdfError(err)
