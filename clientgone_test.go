@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -96,6 +97,42 @@ func TestClientGoneIsNotAnInternalError(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "status=499") || strings.Contains(out, "status=500") {
 		t.Errorf("request line of the request that went away:\n%s\nwant status=499", out)
+	}
+}
+
+// A request the server itself ends (its base context cancelled with a
+// cause, as oauthd serve does when its shutdown timeout passes) while the
+// client is still connected is answered 503 temporarily_unavailable with
+// Retry-After, which the client may try again (RFC 9110 §15.6.4), not
+// with 499, a status of the log for a client that went away.
+func TestServerEndedRequestIs503(t *testing.T) {
+	var logs lockedBuffer
+	slow := &slowStore{entered: make(chan struct{})}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { slow.Storage = s; return slow }, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	ctx, cancel := context.WithCancelCause(t.Context())
+	req := httptest.NewRequestWithContext(ctx, "POST", oauthd.TokenPath, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", basic("service", "service-secret"))
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.p.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-slow.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the token request never reached the store")
+	}
+	cancel(errors.New("shutdown timeout passed"))
+	<-done
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"temporarily_unavailable"`) {
+		t.Errorf("answer %d Retry-After %q %s; want 503 temporarily_unavailable with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+	}
+	if out := logs.String(); !strings.Contains(out, "request ended by the server") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("logs:\n%s\nwant the request ended by the server at INFO, no ERROR", out)
 	}
 }
 

@@ -514,10 +514,24 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 	}
 	ctx := r.Context()
 	if ctx.Err() != nil && (errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)) {
-		// The client hung up (or the server is shutting down) before the
-		// answer: nothing failed on the server's side. Nobody reads the
-		// answer; the log and the metrics say 499, nginx's "client
-		// closed request", rather than a 5xx no client saw.
+		if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+			// The server ended the request, not the client: the server's
+			// base context was cancelled with a cause (as oauthd serve
+			// does when its shutdown timeout passes). The client may still
+			// be connected and read the answer: 503 with Retry-After,
+			// which it may try again (elsewhere), not a 4xx.
+			p.log.Info("request ended by the server before it was answered", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "cause", cause.Error())
+			e.Code, e.Status = ErrorTemporarilyUnavailable, http.StatusServiceUnavailable
+			e.Description = "the server is shutting down; try again"
+			if e.RetryAfter <= 0 {
+				e.RetryAfter = time.Second
+			}
+			return
+		}
+		// The client hung up before the answer: nothing failed on the
+		// server's side. Nobody reads the answer; the log and the metrics
+		// say 499, nginx's "client closed request", rather than a 5xx no
+		// client saw.
 		p.log.Info("request ended before it was answered", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "error", e.Err.Error())
 		e.Status = StatusClientClosedRequest
 		return

@@ -275,7 +275,9 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		}
 		// RFC 6749 §4.1.2: revoke what the first redemption issued.
 		p.log.Warn("authorization code replayed; revoking its grant", "request_id", RequestID(ctx), "client_id", c.ID)
-		if err := p.store.RevokeGrant(ctx, ac.GrantID, p.revocationHorizon(c)); err != nil {
+		// Also when the client has gone: a store drops the write of a
+		// caller that went away before it committed.
+		if err := p.store.RevokeGrant(context.WithoutCancel(ctx), ac.GrantID, p.revocationHorizon(c)); err != nil {
 			return nil, serverError(err)
 		}
 		return nil, errorf(ErrorInvalidGrant, "the authorization code was already used")
@@ -680,7 +682,7 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 	}
 	p.log.Warn("refresh token reused; revoking its grant", "request_id", RequestID(ctx), "client_id", c.ID)
 	if old != nil {
-		if err := p.store.RevokeGrant(ctx, old.GrantID, p.revocationHorizon(c)); err != nil {
+		if err := p.store.RevokeGrant(context.WithoutCancel(ctx), old.GrantID, p.revocationHorizon(c)); err != nil {
 			return nil, serverError(err)
 		}
 	}

@@ -142,7 +142,8 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpoint
 // that transaction has committed; if the commit fails, every write in it
 // fails with the commit's error. If ctx ends before the writer takes fn,
 // fn never runs and do returns ctx's error; once the writer has taken fn, do
-// waits for its outcome. fn must use only the txn it is given, and may be
+// waits for its outcome, which is ctx's error, with nothing committed, if
+// every caller of fn's batch gave up before the commit (see abandoned). fn must use only the txn it is given, and may be
 // run more than once (the last run counts; see runTx): it must assign its
 // results afresh on every run and do nothing outside the transaction.
 func (w *writer) do(ctx context.Context, fn func(*txn) error) error {
@@ -434,10 +435,38 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 		w.rollbackTx(ctx)
 		return nil, false
 	}
+	if abandoned(ops) {
+		w.rollbackTx(ctx)
+		return failAbandoned(errs, ops), true
+	}
 	if err := w.commitTx(ctx); err != nil {
 		return failAll(errs, err), true
 	}
 	return errs, true
+}
+
+// abandoned reports whether every write of a batch was given up by its
+// caller (its context ended: the client went away, or the server ended
+// the request at its shutdown timeout) while the batch ran. Nobody would
+// be told of such a batch's outcome, and committing it would make the
+// caller's retry find its code used up or its refresh token rotated,
+// which revokes the grant; it is rolled back instead. A batch with one
+// caller still waiting commits as a whole.
+func abandoned(ops []*writeOp) bool {
+	for _, op := range ops {
+		if op.ctx.Err() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// failAbandoned sets every outcome to its caller's context error.
+func failAbandoned(errs []error, ops []*writeOp) []error {
+	for i, op := range ops {
+		errs[i] = fmt.Errorf("sqlitestore: not committed: %w", op.ctx.Err())
+	}
+	return errs
 }
 
 // beginTx begins the writer's transaction (BEGIN IMMEDIATE: it takes the
@@ -511,6 +540,10 @@ func (w *writer) runSavepoints(ops []*writeOp) []error {
 				return failAll(errs, fmt.Errorf("sqlitestore: release savepoint: %w", err))
 			}
 		}
+	}
+	if abandoned(ops) {
+		w.rollbackTx(ctx)
+		return failAbandoned(errs, ops)
 	}
 	if err := w.commitTx(ctx); err != nil {
 		return failAll(errs, err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -255,5 +256,63 @@ func TestMigrateWhileWriting(t *testing.T) {
 	}
 	if len(clients) != writers*each {
 		t.Errorf("clients stored: %d; want %d", len(clients), writers*each)
+	}
+}
+
+// A batch whose every caller gave up before it committed (the client went
+// away, or the server ended the request at its shutdown timeout) is rolled
+// back: the caller's retry must find its code unused, not "already used",
+// which would revoke its grant. Here the writer has taken the write and
+// waits for another process's write lock when the caller gives up.
+func TestAbandonedBatchRolledBack(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "oauthd.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code := redeemCode(oauthd.HashToken(oauthd.NewCredential()))
+	if err := s.CreateAuthCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.ConsumeAuthCode(cctx, code.Hash, time.Now())
+		errc <- err
+	}()
+	// The writer takes the write at once and waits for the lock.
+	for start := time.Now(); len(s.w.ops) > 0 || time.Since(start) < 100*time.Millisecond; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := c.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("the abandoned write: %v; want context.Canceled", err)
+	}
+	// The code is still there for the retry.
+	if got, err := s.ConsumeAuthCode(ctx, code.Hash, time.Now()); err != nil || got.GrantID != code.GrantID {
+		t.Errorf("the retry: %v; want the code, unused", err)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, code.Hash, time.Now()); !errors.Is(err, oauthd.ErrAlreadyUsed) {
+		t.Errorf("a second use: %v; want ErrAlreadyUsed", err)
 	}
 }
