@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Validate checks a client's registration: what a store takes as given,
@@ -34,8 +36,11 @@ import (
 //     client none, and no client_credentials grant;
 //   - LogoURI is https and ClientURI http or https;
 //   - IDTokenSignedResponseAlg passes ValidateIDTokenAlg (never "none");
-//   - AccessTokenTTL and RefreshTokenTTL are not negative (zero is the
-//     server's lifetime).
+//   - AccessTokenTTL and RefreshTokenTTL are zero (the server's lifetime)
+//     or between 1s and MaxTokenTTL;
+//   - ID is at most 255 bytes, and Name at most 512 bytes of text
+//     without control or invisible characters (bidirectional overrides,
+//     zero-width characters), which the pages would not show as written.
 //
 // The Provider refuses at request time what would be unsafe to serve
 // from a registration that skipped Validate: a redirect URI (or
@@ -50,6 +55,12 @@ func (c *Client) Validate() error {
 	}
 	if strings.ContainsFunc(c.ID, func(r rune) bool { return r <= ' ' || r == 0x7f }) || !validText(c.ID) {
 		return fmt.Errorf("oauthd: client %q: the ID has spaces or control characters", c.ID)
+	}
+	if len(c.ID) > maxClientIDLen {
+		return fmt.Errorf("oauthd: client %.40q...: the ID is %d bytes long; at most %d are allowed", c.ID, len(c.ID), maxClientIDLen)
+	}
+	if err := checkDisplayName(c.Name); err != nil {
+		return fmt.Errorf("oauthd: client %s: Name: %w", c.ID, err)
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(servedGrants, g) {
@@ -116,12 +127,55 @@ func (c *Client) Validate() error {
 		// https only.
 		return fmt.Errorf("oauthd: client %s: LogoURI %q: use an https URL", c.ID, c.LogoURI)
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AccessTokenTTL", c.AccessTokenTTL}, {"RefreshTokenTTL", c.RefreshTokenTTL}} {
+		// Zero is the server's lifetime; a token that lives less than a
+		// second is dead on arrival (expires_in counts whole seconds).
+		if d.v > 0 && (d.v < time.Second || d.v > MaxTokenTTL) {
+			return fmt.Errorf("oauthd: client %s: %s %s: use 0 (the server's lifetime) or between 1s and 87600h (10 years)", c.ID, d.name, d.v)
+		}
+	}
 	if c.ClientURI != "" {
 		if u, err := url.Parse(c.ClientURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("oauthd: client %s: ClientURI %q: use an http or https URL", c.ID, c.ClientURI)
 		}
 	}
 	return c.issuable()
+}
+
+// MaxTokenTTL is the longest token lifetime a client's registration or
+// the server's configuration may set: ten years.
+const MaxTokenTTL = 10 * 365 * 24 * time.Hour
+
+// maxClientIDLen and maxClientNameLen bound what a registration may
+// hold: a client_id travels in every request, a name is shown on pages.
+const (
+	maxClientIDLen   = 255
+	maxClientNameLen = 512
+)
+
+// checkDisplayName refuses a name the pages would show other than as
+// written: control characters (a new line, an escape sequence on a
+// terminal listing clients), and invisible format characters, among them
+// the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+// that would reverse the words of the page's sentence around the name,
+// and zero-width characters. Letters of every script, marks, symbols and
+// spaces are fine.
+func checkDisplayName(name string) error {
+	if len(name) > maxClientNameLen {
+		return fmt.Errorf("%d bytes long; at most %d are allowed", len(name), maxClientNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("not valid UTF-8 text")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) && !unicode.Is(unicode.Zs, r) {
+			return fmt.Errorf("%q has a control or invisible character (%U)", name, r)
+		}
+	}
+	return nil
 }
 
 // servedGrants are the grant types a client may list.

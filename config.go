@@ -379,7 +379,12 @@ func ValidateIssuer(s string) error {
 		return fmt.Errorf("oauthd: Config.Issuer is required")
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil {
+	if err == nil && u.User != nil {
+		// Not echoed: what is before the @ may be a password.
+		u.User = nil
+		return fmt.Errorf("oauthd: issuer %q has user information (a name or password before an @): an issuer has none", u.String())
+	}
+	if err != nil || u.Host == "" {
 		return fmt.Errorf("oauthd: issuer %q is not an absolute URL with a host", s)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {

@@ -107,4 +107,19 @@ func TestLogPath(t *testing.T) {
 	if !strings.HasSuffix(got, "...(401 bytes)") || len(got) > maxLoggedPath+20 || !strings.HasPrefix(long, strings.TrimSuffix(got, "...(401 bytes)")) {
 		t.Errorf("logPath(long) = %q", got)
 	}
+	// A token pasted into a path stays out of the log; the words of
+	// routes, known or not, stay in it.
+	tok := NewCredential()
+	for path, want := range map[string]string{
+		"/oauth/userinfo/" + tok:                                    "/oauth/userinfo/[" + strconv.Itoa(len(tok)) + " chars]",
+		"/x/" + RandomToken() + "/y":                                "/x/[43 chars]/y",
+		"/oauth/userinfo/eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln": "/oauth/userinfo/[41 chars]",
+		"/.well-known/oauth-authorization-server/extra":             "/.well-known/oauth-authorization-server/extra",
+		"/static/oauthd.css":                                        "/static/oauthd.css",
+		"/auth/oauth/token":                                         "/auth/oauth/token",
+	} {
+		if got := logPath(path); got != want {
+			t.Errorf("logPath(%q) = %q; want %q", path, got, want)
+		}
+	}
 }

@@ -669,7 +669,21 @@ const maxLoggedPath = 256
 // maxLoggedPath bytes (cut at a character boundary) and how long it was. A
 // client chooses the path of a request to an unknown page: at full length,
 // 32 KiB paths made a third of a gigabyte of log in ten seconds.
+//
+// A segment that looks like a credential (see credentialLike) is shown as
+// "[N chars]": a token pasted into a path by mistake
+// (/oauth/userinfo/<access token>) must not reach the log, where the
+// README promises no token goes.
 func logPath(path string) string {
+	if strings.Contains(path, "/") && hasCredentialLike(path) {
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if credentialLike(s) {
+				segs[i] = "[" + strconv.Itoa(len(s)) + " chars]"
+			}
+		}
+		path = strings.Join(segs, "/")
+	}
 	if len(path) <= maxLoggedPath {
 		return path
 	}
@@ -678,4 +692,36 @@ func logPath(path string) string {
 		cut--
 	}
 	return path[:cut] + "...(" + strconv.Itoa(len(path)) + " bytes)"
+}
+
+func hasCredentialLike(path string) bool {
+	for s := range strings.SplitSeq(path, "/") {
+		if credentialLike(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialLike reports whether a path segment could be a token, code or
+// secret: 20 characters or more of a token's alphabet (base64url, a JWT's
+// dots, base64's + / =, hex) with both letters and digits, which random
+// strings of that length have and the words of a route do not.
+func credentialLike(s string) bool {
+	if len(s) < 20 {
+		return false
+	}
+	letter, digit := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letter = true
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '-', c == '_', c == '.', c == '~', c == '+', c == '=', c == '%':
+		default:
+			return false
+		}
+	}
+	return letter && digit
 }

@@ -287,14 +287,16 @@ func eval[T any](tb *tab, js string) T {
 	return v
 }
 
-// text is the visible text of the first element matching the CSS selector.
+// text is the visible text of the first element matching the CSS selector,
+// without the invisible marks that isolate names in the pages' sentences
+// (U+2068 … U+2069).
 func (tb *tab) text(sel string) string {
 	tb.t.Helper()
 	s, err := chromedp.Run(tb.ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	if err != nil {
 		tb.t.Fatalf("text of %s: %v", sel, err)
 	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(strings.NewReplacer("\u2068", "", "\u2069", "").Replace(s))
 }
 
 // has reports whether an element matches the CSS selector now.

@@ -524,6 +524,11 @@ func TestBrowserThemeAndClientDetails(t *testing.T) {
 	if tb.has("h1 b") {
 		t.Error("the client name was rendered as markup")
 	}
+	// Isolated (UAX #9), so that a direction override in a name cannot
+	// turn the sentence around it.
+	if !eval[bool](tb, `document.querySelector("h1").textContent.startsWith("\u2068<b>Fancy</b> & \"Co\"\u2069 ")`) {
+		t.Errorf("the client name is not isolated in the heading: %q", eval[string](tb, `document.querySelector("h1").textContent`))
+	}
 	if got := eval[string](tb, `document.querySelector(".sub a").href`); got != "https://app.example.org/about" {
 		t.Errorf("client link %q", got)
 	}

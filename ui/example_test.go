@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/ui"
@@ -47,8 +48,11 @@ func ExamplePages_Consent() {
 		User:   &oauthd.User{Username: "admin"},
 		Scopes: []string{"email"},
 	})
+	// The client's name is isolated (U+2068 … U+2069, invisible): left
+	// out here.
+	unisolate := strings.NewReplacer("\u2068", "", "\u2069", "")
 	for _, m := range regexp.MustCompile(`<(?:h1|li|button)[^>]*>(.*)</`).FindAllStringSubmatch(w.Body.String(), -1) {
-		fmt.Println(m[1])
+		fmt.Println(unisolate.Replace(m[1]))
 	}
 	// Output:
 	// test_client demande des autorisations

@@ -41,7 +41,7 @@ func (p *Pages) Consent(w http.ResponseWriter, r *http.Request, cp *oauthd.Conse
 	if v.ClientName == "" {
 		v.ClientName = v.T("consent.unknown_client")
 	}
-	v.Title = v.T("consent.title", v.ClientName)
+	v.Title = v.T("consent.title", v.Iso(v.ClientName))
 	v.setUser(cp.User)
 	v.Scopes = make([]Scope, 0, len(cp.Scopes))
 	seen := make(map[string]bool, len(cp.Scopes))

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"github.com/oauthd/oauthd"
 )
@@ -343,13 +346,28 @@ func (v *View) T(id string, args ...any) string {
 // TName is T with a name as its one argument, in the form of the message
 // that a name beginning with a vowel takes where the language has one
 // (ID + ".vowel": French elides "que admin" to "qu’admin").
+// The name is isolated (see Iso).
 func (v *View) TName(id, name string) string {
 	if r, _ := utf8.DecodeRuneInString(name); strings.ContainsRune("aeiouyAEIOUYàâäéèêëîïôöùûüÀÂÄÉÈÊËÎÏÔÖÙÛÜ", r) {
 		if msg, ok := v.msgs[id+".vowel"]; ok {
-			return fmt.Sprintf(msg, name)
+			return fmt.Sprintf(msg, v.Iso(name))
 		}
 	}
-	return v.T(id, name)
+	return v.T(id, v.Iso(name))
+}
+
+// Iso isolates a name set by someone else (a client's name, a username)
+// for a sentence of the page: between U+2068 FIRST STRONG ISOLATE and
+// U+2069 POP DIRECTIONAL ISOLATE, the plain-text <bdi> (Unicode bidi
+// algorithm, UAX #9 §2.7). A right-to-left name then reads as written,
+// and direction overrides in it (U+202E, which a client registered before
+// Client.Validate refused them may have) end with it instead of reversing
+// the page's own words around it.
+func (v *View) Iso(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "\u2068" + name + "\u2069"
 }
 
 // has reports whether the message ID exists.
@@ -391,8 +409,41 @@ func (v *View) setClient(c *oauthd.Client) {
 		v.ClientLogo = c.LogoURI
 	}
 	if u := httpURL(c.ClientURI); u != nil {
-		v.ClientURL, v.ClientHost = c.ClientURI, u.Host
+		if host, ok := displayHost(u); ok {
+			v.ClientURL, v.ClientHost = c.ClientURI, host
+		}
 	}
+}
+
+// displayHost is the host of a client's link as the page shows it: an
+// internationalized name in its ASCII (punycode) form, as browsers show a
+// host that mixes scripts, so that "gооgle.com" with Cyrillic o's is not
+// taken for google.com. A host that has no ASCII form is not shown (nor is
+// the link).
+func displayHost(u *url.URL) (string, bool) {
+	h := u.Hostname()
+	if !isASCII(h) {
+		a, err := idna.Lookup.ToASCII(h)
+		if err != nil || !isASCII(a) {
+			return "", false
+		}
+		h = a
+	}
+	if p := u.Port(); p != "" {
+		h = net.JoinHostPort(h, p)
+	} else if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	return h, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *View) setUser(u *oauthd.User) {

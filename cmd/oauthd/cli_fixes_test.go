@@ -533,3 +533,50 @@ func TestGeneratedClientIDIsNoFlag(t *testing.T) {
 		}
 	}
 }
+
+// --redirect-uri takes its value whole, commas included (a query's
+// "a=1,2" is part of a URI, RFC 3986 §3.4), refuses several URIs joined by
+// commas rather than registering them as one, and keeps a repeated URI
+// once. Token lifetimes under a second (dead on arrival: expires_in 0) or
+// over ten years are refused before anything is written.
+func TestClientFlagsURIsAndLifetimes(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "commas", "--redirect-uri", "https://x.example.com/cb?a=1,2",
+		"--redirect-uri", "https://x.example.com/cb?a=1,2", "--scope", "email")
+	if code != 0 {
+		t.Fatalf("create with a comma in the query: exit %d %s", code, errs)
+	}
+	code, out, errs := oauthdCmd(t, db, "", "client", "show", "commas", "--json")
+	if code != 0 || strings.Count(out, "https://x.example.com/cb?a=1,2") != 1 {
+		t.Errorf("show: exit %d %s %s; want the one URI, whole, once", code, out, errs)
+	}
+	code, _, errs = oauthdCmd(t, db, "", "client", "create", "--id", "joined", "--redirect-uri", "https://a.example/cb,https://b.example/cb", "--scope", "email")
+	if code == 0 || !strings.Contains(errs, "several URIs joined by commas") {
+		t.Errorf("joined URIs: exit %d %s; want a refusal", code, errs)
+	}
+	for _, args := range [][]string{
+		{"--access-token-ttl", "1ms"}, {"--refresh-token-ttl", "500ms"}, {"--access-token-ttl", "87601h"},
+	} {
+		a := append([]string{"client", "create", "--id", "ttl", "--grant", "client_credentials", "--scope", "read"}, args...)
+		code, _, errs := oauthdCmd(t, db, "", a...)
+		if code != 1 || !strings.Contains(errs, args[0]) || !strings.Contains(errs, "between 1s and 87600h") {
+			t.Errorf("%v: exit %d %s; want exit 1 naming the flag and the bounds", args, code, errs)
+		}
+		if code, out, _ := oauthdCmd(t, db, "", "client", "show", "ttl"); code == 0 {
+			t.Errorf("%v: a client was stored: %s", args, out)
+		}
+	}
+}
+
+// keys rotate checks --alg before it opens the database: a wrong one
+// leaves no new database, with its first keys, behind.
+func TestKeysRotateBadAlgCreatesNothing(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	code, _, errs := oauthdCmd(t, db, "", "keys", "rotate", "--alg", "XX")
+	if code != 1 || !strings.Contains(errs, `signing algorithm "XX" is not supported: use RS256, ES256 or EdDSA`) {
+		t.Errorf("exit %d %q; want exit 1 naming the algorithms", code, errs)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a database was left at %s: %v", db, err)
+	}
+}

@@ -347,8 +347,13 @@ func validateClient(c *oauthd.Client) error {
 	default:
 		return fmt.Errorf("--id-token-alg %q: use RS256, ES256 or EdDSA", c.IDTokenSignedResponseAlg)
 	}
-	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
-		return errors.New("--access-token-ttl/--refresh-token-ttl must not be negative")
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--access-token-ttl", c.AccessTokenTTL}, {"--refresh-token-ttl", c.RefreshTokenTTL}} {
+		if d.v != 0 && (d.v < time.Second || d.v > oauthd.MaxTokenTTL) {
+			return fmt.Errorf("%s %s: use 0 (the server's lifetime) or between 1s and 87600h (10 years)", d.flag, d.v)
+		}
 	}
 	return nil
 }
@@ -726,7 +731,9 @@ func clientDelete(ctx context.Context, args []string, e *env) error {
 	select {
 	case <-time.After(deleteSettle):
 	case <-ctx.Done():
-		return ctx.Err()
+		// Deleted all the same: say so, and why the command ended early.
+		fmt.Fprintf(e.stdout, "deleted client %s\n", pos[0])
+		return fmt.Errorf("interrupted before servers were sure to have dropped client %s from their caches (up to %s): wait that long before registering a client of the same ID", pos[0], deleteSettle)
 	}
 	fmt.Fprintf(e.stdout, "deleted client %s\n", pos[0])
 	return nil

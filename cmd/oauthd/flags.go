@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -15,6 +17,10 @@ import (
 
 // errUsage means the flags were wrong; the flag package already said why.
 var errUsage = errors.New("usage")
+
+// errInterrupted is the error of a command Ctrl-C stopped before it
+// changed anything (a password prompt): exit status 130.
+var errInterrupted = errors.New("interrupted")
 
 // errHelp means the command printed the help it was asked for (-h,
 // --help): the command exits 0.
@@ -82,8 +88,9 @@ func (l *listFlag) Set(v string) error {
 }
 
 // uriFlag is a repeatable flag that takes one URI per value
-// (--redirect-uri). Several values separated by commas are still taken, as
-// before; a value with whitespace is refused, whole, rather than split:
+// (--redirect-uri), whole: a comma may be part of a URI. Several URIs
+// joined by commas are refused, and so is a value with whitespace, rather
+// than split:
 // "https://app.example/cb https://app.example/cb2" is a mistake for two
 // --redirect-uri, and "not a url" is not three URIs.
 type uriFlag struct {
@@ -102,10 +109,17 @@ func (f *uriFlag) Set(v string) error {
 	if strings.IndexFunc(v, unicode.IsSpace) >= 0 {
 		return fmt.Errorf("a URI has no spaces: to give several, repeat --%s for each", f.name)
 	}
-	for _, s := range strings.Split(v, ",") {
-		if s != "" {
-			*f.uris = append(*f.uris, s)
-		}
+	if parts := strings.Split(v, ","); len(parts) > 1 && !slices.ContainsFunc(parts, func(p string) bool {
+		u, err := url.Parse(p)
+		return err != nil || !u.IsAbs()
+	}) {
+		// Commas may be part of a URI (a query's "a=1,2"), so the value is
+		// kept whole, but several URIs joined by commas are refused
+		// rather than registered as one.
+		return fmt.Errorf("%q looks like several URIs joined by commas: give one per flag, repeating --%s for each", v, f.name)
+	}
+	if v != "" && !slices.Contains(*f.uris, v) {
+		*f.uris = append(*f.uris, v)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -99,6 +101,15 @@ func openKeys(ctx context.Context, args []string, e *env, name string, extra fun
 	}
 	if _, err := parse(fs, args, 0, "no arguments"); err != nil {
 		return nil, nil, err
+	}
+	if fs.Lookup("alg") != nil {
+		// Checked before the database is opened: a wrong --alg must not
+		// leave a new database, with its first keys, behind.
+		for _, a := range strings.Fields(fs.Lookup("alg").Value.String()) {
+			if !slices.Contains(oauthd.SigningAlgorithms(), a) {
+				return nil, nil, fmt.Errorf("signing algorithm %q is not supported: use RS256, ES256 or EdDSA", a)
+			}
+		}
 	}
 	var cfg oauthd.Config
 	if err := keyConfig(e, fs, *period, file, &cfg); err != nil {

@@ -133,6 +133,9 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 2
 	case errHelp:
 		return 0
+	case errInterrupted:
+		fmt.Fprintln(e.stderr, "oauthd: interrupted")
+		return 130 // as a shell reports a process SIGINT ended
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "oauthd: %s\n", errorMessage(err))

@@ -48,16 +48,17 @@ var userSubcommands = []string{"add", "list", "delete", "passwd", "claims"}
 // readPassword asks for a password on the terminal (twice, without echo),
 // or reads one line from standard input when it is not a terminal or
 // --password-stdin is given.
-func readPassword(e *env, fromStdin bool) (string, error) {
+func readPassword(ctx context.Context, e *env, fromStdin bool) (string, error) {
 	if f, ok := e.stdin.(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
 		fmt.Fprint(e.stderr, "Password: ")
-		p1, err := term.ReadPassword(int(f.Fd()))
+		p1, err := readTerminalPassword(ctx, fd)
 		fmt.Fprintln(e.stderr)
 		if err != nil {
 			return "", err
 		}
 		fmt.Fprint(e.stderr, "Repeat password: ")
-		p2, err := term.ReadPassword(int(f.Fd()))
+		p2, err := readTerminalPassword(ctx, fd)
 		fmt.Fprintln(e.stderr)
 		if err != nil {
 			return "", err
@@ -72,6 +73,35 @@ func readPassword(e *env, fromStdin bool) (string, error) {
 		return "", errors.New("no password on standard input")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// readTerminalPassword reads a password from the terminal fd without
+// echo, until ctx ends: Ctrl-C, which the command's signal handler turns
+// into ctx's end, stops the prompt at once, with the terminal's echo
+// restored (term.ReadPassword, blocked in its read, would neither see
+// the signal nor restore the terminal if a second Ctrl-C then killed the
+// process).
+func readTerminalPassword(ctx context.Context, fd int) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		pw  []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		pw, err := term.ReadPassword(fd)
+		done <- result{pw, err}
+	}()
+	select {
+	case r := <-done:
+		return r.pw, r.err
+	case <-ctx.Done():
+		term.Restore(fd, state)
+		return nil, errInterrupted
+	}
 }
 
 // checkPassword refuses an empty password and one longer than 1024
@@ -166,7 +196,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return usageError(fs, "%s", err)
 	}
-	pw, err := readPassword(e, *stdin)
+	pw, err := readPassword(ctx, e, *stdin)
 	if err != nil {
 		return err
 	}
@@ -400,7 +430,7 @@ func userPasswd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	pw, err := readPassword(e, *stdin)
+	pw, err := readPassword(ctx, e, *stdin)
 	if err != nil {
 		return err
 	}
