@@ -580,3 +580,25 @@ func TestKeysRotateBadAlgCreatesNothing(t *testing.T) {
 		t.Errorf("a database was left at %s: %v", db, err)
 	}
 }
+
+// An empty --secret is refused rather than taken for "generate one", and a
+// claim both set and removed in one user claims is refused rather than
+// resolved in silence.
+func TestEmptySecretAndClaimConflict(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "c", "--secret", "", "--grant", "client_credentials", "--scope", "read"); code != 2 || !strings.Contains(errs, "--secret is empty") {
+		t.Errorf("create --secret \"\": exit %d %q; want exit 2", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "c", "--grant", "client_credentials", "--scope", "read"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "update", "c", "--secret", ""); code != 2 || !strings.Contains(errs, "--secret is empty") {
+		t.Errorf("update --secret \"\": exit %d %q; want exit 2", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "a-long-enough-password\n", "user", "add", "bob", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "user", "claims", "bob", "--claim", "name=X", "--unset", "name"); code != 2 || !strings.Contains(errs, `claim "name" is both set`) {
+		t.Errorf("claims set and unset: exit %d %q; want exit 2", code, errs)
+	}
+}

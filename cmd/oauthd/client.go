@@ -51,6 +51,15 @@ func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 	if err := existingDB(db); err != nil {
 		return nil, err
 	}
+	if _, ok := sqlitePath(db); !ok {
+		// A PostgreSQL database without oauthd's tables is not given them
+		// by a command that reads or changes records, as a SQLite file is
+		// not created: a mistyped database or search_path would get a
+		// schema it was not meant to have.
+		if v, err := app.SchemaVersion(ctx, db); err == nil && v == 0 {
+			return nil, fmt.Errorf("no oauthd tables in the database %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create, user add and keys create them)", app.MaskDSN(db))
+		}
+	}
 	if _, ok := sqlitePath(db); ok {
 		// A SQLite database already at this program's schema is opened
 		// without the migration, which takes the write lock: a command
@@ -385,6 +394,9 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	set := setFlags(fs)
+	if set["secret"] && *sec == "" {
+		return usageError(fs, "--secret is empty: leave it out for a generated secret")
+	}
 	issuerFrom := "" // where an issuer given explicitly came from
 	if *issuer != "" {
 		issuerFrom = "OAUTHD_ISSUER"
@@ -558,6 +570,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	set := setFlags(fs)
 	if set["rotate-secret"] && set["secret"] {
 		return usageError(fs, "--rotate-secret and --secret conflict: give --rotate-secret for a generated secret, or --secret to set one")
+	}
+	if set["secret"] && *newSecret == "" {
+		return usageError(fs, "--secret is empty: give the new secret, or --rotate-secret for a generated one")
 	}
 	changes := false
 	for name := range set {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthd/oauthd/internal/app"
 	"github.com/oauthd/oauthd/internal/pgtest"
 	"github.com/oauthd/oauthd/pgstore"
 	"github.com/oauthd/oauthd/sqlitestore"
@@ -35,6 +36,29 @@ func TestKeysCommandsPostgres(t *testing.T) {
 func TestUserClaimsCommandPostgres(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
 	testUserClaimsCommand(t, dsn)
+}
+
+// A command that reads or changes records does not give a PostgreSQL
+// database without oauthd's tables a schema (a mistyped database name or
+// search_path), as it does not create a SQLite file: it says where it
+// looked; the commands that start a database still do.
+func TestReadCommandsNeedTablesPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	for _, args := range [][]string{{"user", "list"}, {"client", "list"}, {"client", "show", "x"}, {"grants", "list", "bob"}} {
+		code, _, errs := oauthdCmd(t, dsn, "", args...)
+		if code != 1 || !strings.Contains(errs, "no oauthd tables in the database") {
+			t.Errorf("%v: exit %d %q; want exit 1 and no oauthd tables", args, code, errs)
+		}
+	}
+	if v, err := appSchemaVersion(t, dsn); err != nil || v != 0 {
+		t.Fatalf("schema version %d, %v; want 0: the read commands made tables", v, err)
+	}
+	if code, _, errs := oauthdCmd(t, dsn, "", "client", "create", "--id", "c", "--grant", "client_credentials", "--scope", "read"); code != 0 {
+		t.Fatalf("client create: %d %s", code, errs)
+	}
+	if code, out, errs := oauthdCmd(t, dsn, "", "client", "list"); code != 0 || !strings.Contains(out, "c") {
+		t.Errorf("client list after create: %d %s %s", code, out, errs)
+	}
 }
 
 func TestMigrateCommand(t *testing.T) {
@@ -136,4 +160,8 @@ func TestServeUnreachable(t *testing.T) {
 	if strings.Contains(errs, "hunter2") {
 		t.Errorf("serve shows the password: %q", errs)
 	}
+}
+
+func appSchemaVersion(t *testing.T, dsn string) (int, error) {
+	return app.SchemaVersion(t.Context(), dsn)
 }

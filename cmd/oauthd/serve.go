@@ -93,6 +93,11 @@ OpenID Connect discovery: %s
 
 `, app.DemoAuthorizeURL(m.Config.Issuer), m.Config.Issuer+oauthd.OIDCDiscoveryPath)
 	}
+	if cfg.Demo {
+		// In the background: it runs the KDF for each record, and serving
+		// need not wait for a warning.
+		go warnDemoImpostors(ctx, m)
+	}
 	if e.ready != nil {
 		e.ready(m.Addr())
 	}
@@ -185,6 +190,17 @@ func unknownEnv(e *env) []string {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// warnDemoImpostors warns when --demo found records of its names that it
+// did not seed (SeedDemo leaves existing records alone): the banner's
+// credentials fail for them.
+func warnDemoImpostors(ctx context.Context, m *app.Main) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if names := app.DemoImpostors(ctx, m.Store); len(names) > 0 {
+		m.Logger.Warn("--demo left records of its names alone that it did not seed: the walkthrough's credentials fail for them (use another --db for the demo, or delete them)", "records", names)
+	}
 }
 
 // warnDemoLeftovers warns when a server started without --demo serves a

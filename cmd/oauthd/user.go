@@ -119,7 +119,11 @@ func checkPassword(e *env, pw string) error {
 		return errors.New("the password is not valid UTF-8 text")
 	}
 	if n := utf8.RuneCountInString(pw); n < minPasswordLen {
-		fmt.Fprintf(e.stderr, "oauthd: warning: the password has %d characters; at least %d are recommended (a passphrase of several words is best)\n", n, minPasswordLen)
+		chars := "characters"
+		if n == 1 {
+			chars = "character"
+		}
+		fmt.Fprintf(e.stderr, "oauthd: warning: the password has %d %s; at least %d are recommended (a passphrase of several words is best)\n", n, chars, minPasswordLen)
 	}
 	return nil
 }
@@ -333,6 +337,11 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 	add, err := parseClaims(set)
 	if err != nil {
 		return usageError(fs, "%s", err)
+	}
+	for _, k := range unset {
+		if _, ok := add[k]; ok {
+			return usageError(fs, "claim %q is both set (--claim) and removed (--unset): give one", k)
+		}
 	}
 	s, err := openDB(ctx, *db)
 	if err != nil {

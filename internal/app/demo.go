@@ -117,3 +117,24 @@ func NewUserID() string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// DemoImpostors returns the records of the demo's names (its clients and
+// user) that hold other credentials than the walkthrough's: made before,
+// by someone else, and left alone by SeedDemo. The walkthrough's secrets
+// and password fail for them. Each check runs the KDF once.
+func DemoImpostors(ctx context.Context, s oauthd.Storage) []string {
+	var out []string
+	for _, c := range []struct{ id, secret string }{{DemoClientID, DemoClientSecret}, {DemoOIDCClientID, DemoOIDCClientSecret}} {
+		cl, err := s.Client(ctx, c.id)
+		if err != nil {
+			continue
+		}
+		if cl.Public || !secret.Verify(cl.SecretHash, c.secret) {
+			out = append(out, "client "+c.id)
+		}
+	}
+	if u, err := s.UserByUsername(ctx, DemoUsername); err == nil && !secret.Verify(u.PasswordHash, DemoPassword) {
+		out = append(out, "user "+DemoUsername)
+	}
+	return out
+}

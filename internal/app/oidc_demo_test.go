@@ -90,3 +90,34 @@ func TestSeedDemoOIDC(t *testing.T) {
 		t.Errorf("SeedDemo changed claims someone set: %v", u.Claims)
 	}
 }
+
+// DemoImpostors names the records of the demo's names that SeedDemo left
+// alone and whose credentials are not the walkthrough's, so that serve
+// --demo can warn that its banner's credentials fail for them.
+func TestDemoImpostors(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	if err := app.SeedDemo(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := app.DemoImpostors(ctx, s); len(got) != 0 {
+		t.Errorf("after SeedDemo: %v; want none", got)
+	}
+	other := memstore.New()
+	h, err := oauthd.HashSecret("someone-elses-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.CreateUser(ctx, &oauthd.User{ID: "u1", Username: app.DemoUsername, PasswordHash: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.CreateClient(ctx, &oauthd.Client{ID: app.DemoClientID, SecretHash: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.SeedDemo(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if got := app.DemoImpostors(ctx, other); len(got) != 2 || got[0] != "client test_client" || got[1] != "user admin" {
+		t.Errorf("impostors %v; want client test_client and user admin", got)
+	}
+}
