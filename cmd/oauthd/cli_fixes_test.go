@@ -602,3 +602,20 @@ func TestEmptySecretAndClaimConflict(t *testing.T) {
 		t.Errorf("claims set and unset: exit %d %q; want exit 2", code, errs)
 	}
 }
+
+// A misspelt OAUTHD_ variable is warned of by the database commands too,
+// not only by serve and config check: OAUTHD_DBB would otherwise leave the
+// command on ./oauthd.db without a word.
+func TestUnknownEnvWarnedByCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	var out, errb strings.Builder
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+		getenv:  func(k string) string { return map[string]string{"OAUTHD_DB": db}[k] },
+		environ: func() []string { return []string{"OAUTHD_DB=" + db, "OAUTHD_DBB=/srv/oauthd.db", "OAUTHD_TEST_X=1"} }}
+	if code := run(t.Context(), []string{"client", "create", "--grant", "client_credentials", "--scope", "read"}, e); code != 0 {
+		t.Fatalf("client create: %d %s", code, errb.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "warning: the environment variable OAUTHD_DBB names no setting") || strings.Contains(s, "OAUTHD_TEST_X") {
+		t.Errorf("stderr %q; want a warning about OAUTHD_DBB only", s)
+	}
+}

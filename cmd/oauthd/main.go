@@ -92,6 +92,13 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprint(e.stderr, usage)
 		return 2
 	}
+	switch args[0] {
+	case "client", "clients", "user", "users", "keys", "key", "grants", "grant", "consents", "migrate", "backup":
+		// serve logs these warnings, and config check prints them.
+		for _, name := range unknownEnv(e) {
+			fmt.Fprintf(e.stderr, "oauthd: warning: the environment variable %s names no setting; it is ignored\n", name)
+		}
+	}
 	var err error
 	switch args[0] {
 	case "serve":

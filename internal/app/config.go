@@ -1078,7 +1078,9 @@ func (c *Config) checkDeployment(now time.Time) error {
 		if err := dirWritable(dir); err != nil {
 			return bad("db", "the directory %s is not writable by this user: the database's -wal and -shm files are created beside it, so the directory must be writable by the user the server runs as (%v)", dir, err)
 		}
-		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			return bad("db", "%s is a directory, not a database file: name a file in it, e.g. %s", path, filepath.Join(path, "oauthd.db"))
+		} else if err == nil {
 			if err := fileWritable(path); err != nil {
 				return bad("db", "the database file %s cannot be read and written by this user (%v)", path, err)
 			}

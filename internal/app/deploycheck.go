@@ -115,6 +115,9 @@ func (c *Config) configWarnings() []Warning {
 				p, what)})
 		}
 	}
+	if c.TLSCertFile != "" && strings.HasPrefix(strings.ToLower(c.Issuer), "http://") {
+		ws = append(ws, Warning{"issuer", fmt.Sprintf("%s is an http URL while tls.cert_file makes the server answer https only: discovery, redirects and the tokens' iss name http URLs nobody can reach; write the issuer with https://", c.Issuer)})
+	}
 	if c.TLSKeyFile != "" {
 		if mode, exposed := keyFileExposed(c.TLSKeyFile); exposed {
 			ws = append(ws, Warning{"tls.key_file", fmt.Sprintf("%s is readable by its group or by others (mode %04o): make it readable by the server's user only (chmod 600)",

@@ -151,6 +151,29 @@ func TestKeyFileWarning(t *testing.T) {
 // config check refuses a certificate that has expired or is not valid
 // yet, and warns of one that expires within 14 days or does not name the
 // issuer's host.
+// An http issuer beside a TLS certificate, which makes the server answer
+// https only, is warned of: discovery and the tokens would name URLs
+// nobody can reach.
+func TestHTTPIssuerWithTLSWarned(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	certFile, keyFile := writeCertFiles(t, dir, certSpec{dns: []string{"localhost"}, notBefore: now.Add(-time.Hour), notAfter: now.Add(60 * 24 * time.Hour)}, 0o600)
+	c := Config{Issuer: "http://localhost:8443", Addr: "127.0.0.1:8443", DB: filepath.Join(dir, "o.db"), TLSCertFile: certFile, TLSKeyFile: keyFile}
+	var found bool
+	for _, w := range c.DeploymentWarnings(now) {
+		found = found || strings.HasPrefix(w.String(), "config: issuer: http://localhost:8443 is an http URL while tls.cert_file")
+	}
+	if !found {
+		t.Errorf("warnings %v; want one about the http issuer", c.DeploymentWarnings(now))
+	}
+	c.Issuer = "https://localhost:8443"
+	for _, w := range c.DeploymentWarnings(now) {
+		if strings.Contains(w.String(), "is an http URL") {
+			t.Errorf("an https issuer warned of: %v", w)
+		}
+	}
+}
+
 func TestCheckDeploymentCertificate(t *testing.T) {
 	now := time.Now()
 	for _, tt := range []struct {
