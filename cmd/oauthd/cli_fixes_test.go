@@ -13,6 +13,7 @@ import (
 
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/app"
+	"github.com/oauthd/oauthd/memstore"
 )
 
 // storedRedirects is the redirect URIs stored for the client id in db.
@@ -617,5 +618,38 @@ func TestUnknownEnvWarnedByCommands(t *testing.T) {
 	}
 	if s := errb.String(); !strings.Contains(s, "warning: the environment variable OAUTHD_DBB names no setting") || strings.Contains(s, "OAUTHD_TEST_X") {
 		t.Errorf("stderr %q; want a warning about OAUTHD_DBB only", s)
+	}
+}
+
+// Two user add commands racing with names that differ only in case both
+// pass the check before either stores its user (on PostgreSQL nothing
+// serializes them); once stored, the later one removes its own user and
+// fails, the first created stays.
+func TestKeepFirstLookalike(t *testing.T) {
+	ctx := t.Context()
+	s := memstore.New()
+	t0 := time.Now()
+	first := &oauthd.User{ID: "b-first", Username: "Eta", CreatedAt: t0}
+	later := &oauthd.User{ID: "a-later", Username: "eta", CreatedAt: t0.Add(time.Millisecond)}
+	other := &oauthd.User{ID: "c-other", Username: "theta", CreatedAt: t0.Add(2 * time.Millisecond)}
+	for _, u := range []*oauthd.User{first, later, other} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := keepFirstLookalike(ctx, s, first); err != nil {
+		t.Errorf("the first created: %v; want it kept", err)
+	}
+	if err := keepFirstLookalike(ctx, s, other); err != nil {
+		t.Errorf("another name: %v", err)
+	}
+	if err := keepFirstLookalike(ctx, s, later); err == nil || !strings.Contains(err.Error(), `"Eta" was added meanwhile`) {
+		t.Errorf("the later one: %v; want an error naming Eta", err)
+	}
+	if _, err := s.UserByUsername(ctx, "eta"); !errors.Is(err, oauthd.ErrNotFound) {
+		t.Errorf("the later user is still stored: %v", err)
+	}
+	if _, err := s.UserByUsername(ctx, "Eta"); err != nil {
+		t.Errorf("the first user is gone: %v", err)
 	}
 }

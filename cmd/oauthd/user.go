@@ -179,6 +179,42 @@ func checkLookalike(ctx context.Context, s oauthd.Storage, name string) error {
 	return nil
 }
 
+// keepFirstLookalike runs checkLookalike's check again once u is stored:
+// two user add commands racing with names that differ only in case (on
+// PostgreSQL, where nothing serializes them) both passed it before either
+// stored its user. Of the users then stored under one folded name, the
+// first created (then the lowest ID) stays, and every other command
+// removes its own user and fails, so one of them is kept whatever the
+// order.
+func keepFirstLookalike(ctx context.Context, s oauthd.Storage, u *oauthd.User) error {
+	users, err := s.Users(ctx)
+	if err != nil {
+		return err
+	}
+	f := foldUsername(u.Username)
+	var mine *oauthd.User
+	for _, o := range users {
+		if o.ID == u.ID {
+			mine = o
+		}
+	}
+	if mine == nil {
+		return nil
+	}
+	for _, o := range users {
+		if o.ID == u.ID || foldUsername(o.Username) != f {
+			continue
+		}
+		if o.CreatedAt.Before(mine.CreatedAt) || (o.CreatedAt.Equal(mine.CreatedAt) && o.ID < mine.ID) {
+			if err := s.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, oauthd.ErrNotFound) {
+				return err
+			}
+			return fmt.Errorf("a user named %q was added meanwhile, which differs from %q only in case; choose another username", o.Username, u.Username)
+		}
+	}
+	return nil
+}
+
 // minPasswordLen is the length under which a password gets a warning.
 const minPasswordLen = 8
 
@@ -224,6 +260,9 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err := s.CreateUser(ctx, u); errors.Is(err, oauthd.ErrAlreadyExists) {
 		return fmt.Errorf("a user named %q already exists", name)
 	} else if err != nil {
+		return err
+	}
+	if err := keepFirstLookalike(ctx, s, u); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", name, u.ID)
