@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -651,5 +652,25 @@ func TestKeepFirstLookalike(t *testing.T) {
 	}
 	if _, err := s.UserByUsername(ctx, "Eta"); err != nil {
 		t.Errorf("the first user is gone: %v", err)
+	}
+}
+
+// A scope or grant given twice is registered once.
+func TestClientFlagsDeduplicated(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "d", "--grant", "client_credentials", "--grant", "client_credentials",
+		"--scope", "a a b", "--scope", "b"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	code, out, errs := oauthdCmd(t, db, "", "client", "show", "d", "--json")
+	var c struct {
+		Grants []string `json:"grant_types"`
+		Scopes []string `json:"scopes"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+		t.Fatalf("show: %d %s %s", code, out, errs)
+	}
+	if strings.Join(c.Grants, " ") != "client_credentials" || strings.Join(c.Scopes, " ") != "a b" {
+		t.Errorf("grants %q, scopes %q; want each once", c.Grants, c.Scopes)
 	}
 }

@@ -82,7 +82,9 @@ type listFlag []string
 func (l *listFlag) String() string { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-		*l = append(*l, s)
+		if !slices.Contains(*l, s) { // a value given twice is kept once
+			*l = append(*l, s)
+		}
 	}
 	return nil
 }
