@@ -115,6 +115,10 @@ func (c *Config) configWarnings() []Warning {
 				p, what)})
 		}
 	}
+	if c.Provider.IDTokenTTL > oauthd.SigningKeyRetention {
+		ws = append(ws, Warning{"lifetimes.id_token_ttl", fmt.Sprintf("%s is longer than the %s a signing key stays published past the expiry it was made with: if ID tokens lived shorter before, those signed by keys made then stop verifying before they expire; ID tokens are meant to be short-lived (minutes to hours)",
+			c.Provider.IDTokenTTL, oauthd.SigningKeyRetention)})
+	}
 	if c.TLSCertFile != "" && strings.HasPrefix(strings.ToLower(c.Issuer), "http://") {
 		ws = append(ws, Warning{"issuer", fmt.Sprintf("%s is an http URL while tls.cert_file makes the server answer https only: discovery, redirects and the tokens' iss name http URLs nobody can reach; write the issuer with https://", c.Issuer)})
 	}

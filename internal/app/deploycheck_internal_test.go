@@ -151,6 +151,26 @@ func TestKeyFileWarning(t *testing.T) {
 // config check refuses a certificate that has expired or is not valid
 // yet, and warns of one that expires within 14 days or does not name the
 // issuer's host.
+// ID tokens that live longer than a key stays published past its expiry
+// are warned of.
+func TestLongIDTokenTTLWarned(t *testing.T) {
+	c := Config{Issuer: "https://auth.example.com", Addr: "127.0.0.1:8443", DB: filepath.Join(t.TempDir(), "o.db")}
+	c.Provider.IDTokenTTL = time.Hour
+	for _, w := range c.DeploymentWarnings(time.Now()) {
+		if w.Key == "lifetimes.id_token_ttl" {
+			t.Errorf("an hour warned of: %v", w)
+		}
+	}
+	c.Provider.IDTokenTTL = 10000 * time.Hour
+	var found bool
+	for _, w := range c.DeploymentWarnings(time.Now()) {
+		found = found || w.Key == "lifetimes.id_token_ttl"
+	}
+	if !found {
+		t.Error("10000h ID tokens not warned of")
+	}
+}
+
 // An http issuer beside a TLS certificate, which makes the server answer
 // https only, is warned of: discovery and the tokens would name URLs
 // nobody can reach.
