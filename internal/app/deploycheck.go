@@ -115,6 +115,19 @@ func (c *Config) configWarnings() []Warning {
 				p, what)})
 		}
 	}
+	if u, err := url.Parse(c.Issuer); err == nil && u.Host != "" {
+		canon := *u
+		canon.Scheme, canon.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+		if p := canon.Port(); (canon.Scheme == "https" && p == "443") || (canon.Scheme == "http" && p == "80") {
+			canon.Host = canon.Hostname()
+			if strings.Contains(canon.Host, ":") {
+				canon.Host = "[" + canon.Host + "]"
+			}
+		}
+		if s := canon.String(); s != c.Issuer {
+			ws = append(ws, Warning{"issuer", fmt.Sprintf("%s is used as written, and clients compare it byte for byte with what they are configured with and what discovery says: write it %s, as most clients and libraries will", c.Issuer, s)})
+		}
+	}
 	if c.Provider.IDTokenTTL > oauthd.SigningKeyRetention {
 		ws = append(ws, Warning{"lifetimes.id_token_ttl", fmt.Sprintf("%s is longer than the %s a signing key stays published past the expiry it was made with: if ID tokens lived shorter before, those signed by keys made then stop verifying before they expire; ID tokens are meant to be short-lived (minutes to hours)",
 			c.Provider.IDTokenTTL, oauthd.SigningKeyRetention)})

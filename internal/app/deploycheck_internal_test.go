@@ -151,6 +151,34 @@ func TestKeyFileWarning(t *testing.T) {
 // config check refuses a certificate that has expired or is not valid
 // yet, and warns of one that expires within 14 days or does not name the
 // issuer's host.
+// An issuer written other than in its usual form (a default port, capital
+// letters in the scheme or host) is warned of: clients compare issuers
+// byte for byte (OIDC Discovery §4.3), most with the usual form.
+func TestUnusualIssuerFormWarned(t *testing.T) {
+	for issuer, want := range map[string]string{
+		"https://auth.example.com:443":  "write it https://auth.example.com,",
+		"https://AUTH.example.com":      "write it https://auth.example.com,",
+		"HTTP://localhost:80":           "write it http://localhost,",
+		"https://auth.example.com":      "",
+		"https://auth.example.com:8443": "",
+		"http://127.0.0.1:8000":         "",
+	} {
+		c := Config{Issuer: issuer, Addr: "127.0.0.1:8000", DB: filepath.Join(t.TempDir(), "o.db")}
+		var got []string
+		for _, w := range c.DeploymentWarnings(time.Now()) {
+			if w.Key == "issuer" {
+				got = append(got, w.Msg)
+			}
+		}
+		switch {
+		case want == "" && len(got) != 0:
+			t.Errorf("%s: warnings %q; want none", issuer, got)
+		case want != "" && (len(got) != 1 || !strings.Contains(got[0], want)):
+			t.Errorf("%s: warnings %q; want one with %q", issuer, got, want)
+		}
+	}
+}
+
 // ID tokens that live longer than a key stays published past its expiry
 // are warned of.
 func TestLongIDTokenTTLWarned(t *testing.T) {
