@@ -131,7 +131,7 @@ func (p *Provider) Approve(w http.ResponseWriter, r *http.Request, ar *AuthReque
 	if p.needsLogin(stored, &Session{UserID: userID, AuthTime: authTime}) {
 		return ErrLoginRequired
 	}
-	u, err := p.store.User(r.Context(), userID)
+	u, err := found(p.store.User(r.Context(), userID))
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("oauthd: Approve: user %q is not in the store (the ID token and userinfo are made from the stored user: store it with CreateUser first): %w", userID, err)
 	} else if err != nil {

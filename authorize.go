@@ -58,7 +58,7 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 		}
 		return nil, nil, &Error{Code: PageUnknownClient, Description: d}
 	}
-	client, gerr := p.store.Client(r.Context(), clientID)
+	client, gerr := found(p.store.Client(r.Context(), clientID))
 	if errors.Is(gerr, ErrNotFound) {
 		return nil, nil, &Error{Code: PageUnknownClient, Description: "no application is registered with this client_id"}
 	} else if gerr != nil {

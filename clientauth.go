@@ -165,7 +165,7 @@ func (p *Provider) knownClient(r *http.Request, id, sec string, viaBasic bool, p
 		}
 		if wait > 0 {
 			// Counted as the reserving path counts a refusal.
-			p.obs.Throttled(k.name)
+			p.throttled(k.name)
 			return nil, false, tooManyAttempts(wait)
 		}
 	} else if k.lim.Enabled() {
@@ -255,7 +255,7 @@ const kdfBusyRetry = 2 * time.Second
 // request's own end (the client hung up: logged as 499).
 func (p *Provider) kdfError(err error) *Error {
 	if errors.Is(err, secret.ErrBusy) {
-		p.obs.Throttled(LimitKDFQueue)
+		p.throttled(LimitKDFQueue)
 		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server is busy checking other passwords and secrets; try again in a moment",
 			Status: http.StatusServiceUnavailable, RetryAfter: kdfBusyRetry}
 	}

@@ -59,7 +59,7 @@ func newClientCache(ttl time.Duration, max int) *clientCache {
 // else from the store; cached reports which.
 func (cc *clientCache) get(ctx context.Context, store ClientStore, id string) (c *Client, cached bool, err error) {
 	if cc.ttl <= 0 {
-		c, err = store.Client(ctx, id)
+		c, err = found(store.Client(ctx, id))
 		return c, false, err
 	}
 	now := cc.now()
@@ -132,7 +132,7 @@ func (cc *clientCache) load(ctx context.Context, store ClientStore, id string) (
 	// The entry's ttl runs from the start of the read: a read that a slow
 	// store answered late is no newer than when it began.
 	start := cc.now()
-	c, err := store.Client(ctx, id)
+	c, err := found(store.Client(ctx, id))
 	if cc.ttl <= 0 {
 		return c, false, err
 	}

@@ -361,3 +361,85 @@ func TestClientGoneMidBody(t *testing.T) {
 		t.Errorf("body slower than the read timeout: %d; want 408", res.StatusCode)
 	}
 }
+
+// panicStore panics in Client with what it is given.
+type panicStore struct {
+	oauthd.Storage
+	with atomic.Pointer[any]
+}
+
+func (s *panicStore) Client(ctx context.Context, id string) (*oauthd.Client, error) {
+	if v := s.with.Load(); v != nil {
+		panic(*v)
+	}
+	return s.Storage.Client(ctx, id)
+}
+
+// A panic while serving a page is answered with the error page (not a JSON
+// body in a browser), at the API endpoints with the JSON error, and logged
+// with its stack; a handler that aborts with http.ErrAbortHandler, the
+// standard way to drop a connection, is let through to net/http, not
+// logged as a failure.
+func TestPanicAnswers(t *testing.T) {
+	var logs lockedBuffer
+	ps := &panicStore{}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { ps.Storage = s; return ps }, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.ClientCacheTTL = -1
+	})
+	var broken any = "store broken"
+	ps.with.Store(&broken)
+	r := e.browser().get(e.authorizeURL())
+	if r.status != http.StatusInternalServerError || r.str("Code") != oauthd.ErrorServerError {
+		t.Errorf("authorize: %d %s; want the 500 error page", r.status, r.body)
+	}
+	tok := e.token(basic("service", "service-secret"), form("grant_type", "client_credentials"))
+	if tok.status != http.StatusInternalServerError || !strings.Contains(tok.body, `"server_error"`) {
+		t.Errorf("token: %d %s; want the 500 JSON error", tok.status, tok.body)
+	}
+	if out := logs.String(); !strings.Contains(out, "panic serving request") || !strings.Contains(out, "stack=") {
+		t.Errorf("the panic is not logged with its stack:\n%s", out)
+	}
+
+	logs.mu.Lock()
+	logs.b.Reset()
+	logs.mu.Unlock()
+	var abort any = http.ErrAbortHandler
+	ps.with.Store(&abort)
+	res, err := http.Get(e.authorizeURL())
+	if err == nil {
+		res.Body.Close()
+		t.Errorf("an aborted handler answered %d; want the connection dropped", res.StatusCode)
+	}
+	if out := logs.String(); strings.Contains(out, "panic serving request") {
+		t.Errorf("an aborted handler was logged as a panic:\n%s", out)
+	}
+}
+
+// nilStore breaks the Storage contract: lookups return neither a record
+// nor an error.
+type nilStore struct{ oauthd.Storage }
+
+func (nilStore) AuthRequest(context.Context, string) (*oauthd.AuthRequest, error) { return nil, nil }
+func (nilStore) Token(context.Context, string) (*oauthd.Token, error)             { return nil, nil }
+
+// A custom store that returns neither a record nor an error gets an error,
+// not a panic: in the program's own handler (PendingRequest, which it
+// calls outside the Provider's recovery) and at the endpoints.
+func TestStoreReturningNeither(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { return nilStore{s} }, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	r := httptest.NewRequest("GET", "/my-login", nil)
+	if ar, err := e.p.PendingRequest(r, "some-id"); err == nil || ar != nil {
+		t.Errorf("PendingRequest: %v, %v; want an error", ar, err)
+	}
+	in := e.introspect(basic("service", "service-secret"), "token", "whatever")
+	if in.status != http.StatusInternalServerError || strings.Contains(logs.String(), "panic") {
+		t.Errorf("introspect: %d %s; want a 500 and no panic:\n%s", in.status, in.body, logs.String())
+	}
+	if !strings.Contains(logs.String(), "neither a record nor an error") {
+		t.Errorf("the broken store is not named in the log:\n%s", logs.String())
+	}
+}

@@ -86,7 +86,7 @@ func (p *Provider) parseLogoutRequest(r *http.Request, ps params) (*logoutReques
 		}
 	}
 	if clientID != "" {
-		c, err := p.store.Client(r.Context(), clientID)
+		c, err := found(p.store.Client(r.Context(), clientID))
 		if errors.Is(err, ErrNotFound) {
 			return nil, &Error{Code: PageUnknownClient, Description: "no application is registered with this client_id"}
 		} else if err != nil {

@@ -107,7 +107,7 @@ func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil, nil
 	}
-	s, err := p.store.Session(r.Context(), HashToken(c.Value))
+	s, err := found(p.store.Session(r.Context(), HashToken(c.Value)))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, nil
 	} else if err != nil {
@@ -116,7 +116,7 @@ func (p *Provider) currentSession(r *http.Request) (*Session, *User, error) {
 	if !p.now().Before(s.ExpiresAt) {
 		return nil, nil, nil
 	}
-	u, err := p.store.User(r.Context(), s.UserID)
+	u, err := found(p.store.User(r.Context(), s.UserID))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, nil // the user was deleted
 	} else if err != nil {
@@ -367,7 +367,7 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	if c.SkipConsent {
 		return false, nil
 	}
-	cs, err := p.store.Consent(r.Context(), u.ID, c.ID)
+	cs, err := found(p.store.Consent(r.Context(), u.ID, c.ID))
 	if errors.Is(err, ErrNotFound) {
 		return true, nil
 	} else if err != nil {
@@ -393,7 +393,7 @@ func (p *Provider) pendingGone(r *http.Request, id string) (*AuthRequest, *Clien
 	if id == "" {
 		return nil, nil, expired, false
 	}
-	ar, err := p.store.AuthRequest(r.Context(), id)
+	ar, err := found(p.store.AuthRequest(r.Context(), id))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, expired, true
 	} else if err != nil {
@@ -403,7 +403,7 @@ func (p *Provider) pendingGone(r *http.Request, id string) (*AuthRequest, *Clien
 	if cerr != nil || subtle.ConstantTimeCompare([]byte(HashToken(c.Value)), []byte(ar.BrowserHash)) != 1 || !p.now().Before(ar.ExpiresAt) {
 		return nil, nil, expired, false
 	}
-	client, err := p.store.Client(r.Context(), ar.ClientID)
+	client, err := found(p.store.Client(r.Context(), ar.ClientID))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, &Error{Code: PageUnknownClient, Description: "the application was removed"}, false
 	} else if err != nil {
@@ -702,7 +702,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: consentScopes(ar), CreatedAt: now, UpdatedAt: now}
 		// A consent given to an earlier client registered under this
 		// client_id counts for nothing: not merged into this one's.
-		if old, err := p.store.Consent(ctx, u.ID, c.ID); err == nil && !c.Predates(old.UpdatedAt) {
+		if old, err := found(p.store.Consent(ctx, u.ID, c.ID)); err == nil && !c.Predates(old.UpdatedAt) {
 			cs.CreatedAt = old.CreatedAt
 			for _, sc := range old.Scopes {
 				if !slices.Contains(cs.Scopes, sc) {
@@ -721,7 +721,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 		return
 	}
 	if slices.Contains(strings.Fields(ar.ResponseType), "token") {
-		p.obs.TokenIssued(GrantImplicit)
+		p.tokenIssued(GrantImplicit)
 	}
 	p.send(w, r, ar, ps)
 }

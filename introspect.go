@@ -55,7 +55,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, errorf(ErrorInvalidRequest, "token is required"))
 		return
 	}
-	t, err := p.store.Token(r.Context(), HashToken(tok))
+	t, err := found(p.store.Token(r.Context(), HashToken(tok)))
 	if errors.Is(err, ErrNotFound) {
 		writeJSONBody(w, http.StatusOK, appendInactive)
 		return
@@ -81,7 +81,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	// back (Client.Predates).
 	owner := caller
 	if t.ClientID != caller.ID {
-		c, err := p.store.Client(r.Context(), t.ClientID)
+		c, err := found(p.store.Client(r.Context(), t.ClientID))
 		if errors.Is(err, ErrNotFound) {
 			writeJSONBody(w, http.StatusOK, appendInactive)
 			return
@@ -105,7 +105,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		out.Scope = JoinScope(scopes)
 	}
 	if t.Subject != "" {
-		u, err := p.store.User(r.Context(), t.Subject)
+		u, err := found(p.store.User(r.Context(), t.Subject))
 		if errors.Is(err, ErrNotFound) {
 			writeJSONBody(w, http.StatusOK, appendInactive)
 			return

@@ -173,7 +173,7 @@ func (p *Provider) pendingAnswered(r *http.Request, ar *AuthRequest) {
 // pendingRefused counts a request the budget refused, and logs the
 // refusals, at most once a minute.
 func (p *Provider) pendingRefused(r *http.Request) {
-	p.obs.Throttled(LimitPendingRequests)
+	p.throttled(LimitPendingRequests)
 	now := p.now().UnixNano()
 	last := p.pendingWarned.Load()
 	if now-last < int64(time.Minute) || !p.pendingWarned.CompareAndSwap(last, now) {

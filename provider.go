@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -289,10 +290,16 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.securityHeaders(h, !strings.HasPrefix(r.URL.Path, StaticPath))
 	sw := &rs.sw
 	defer func() {
-		if v := recover(); v != nil {
-			p.log.Error("panic serving request", "request_id", id, "panic", v)
+		v := recover()
+		if v == http.ErrAbortHandler {
+			// The handler aborts the answer on purpose (net/http's way):
+			// not a failure, and net/http must see it to drop the
+			// connection, after the request line below.
+			defer panic(v)
+		} else if v != nil {
+			p.log.Error("panic serving request", "request_id", id, "path", logPath(r.URL.Path), "panic", v, "stack", string(debug.Stack()))
 			if sw.status == 0 {
-				p.writeJSONError(sw, r, serverError(errors.New("panic")))
+				p.answerPanic(sw, r)
 			}
 		}
 		// Nothing below may panic: net/http would drop the connection,
@@ -332,13 +339,62 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mux.ServeHTTP(sw, r)
 }
 
+// answerPanic answers a request whose handler panicked: the error page
+// for the pages a browser shows, the JSON error for the others. A page
+// that panics again (a broken Pages implementation) falls back to a plain
+// 500, so the connection still gets an answer.
+func (p *Provider) answerPanic(sw *statusWriter, r *http.Request) {
+	e := serverError(errors.New("panic"))
+	switch p.Route(r) {
+	case AuthorizePath, LoginPath, ConsentPath, LogoutPath, "/":
+	default:
+		p.writeJSONError(sw, r, e)
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic rendering the error page", "request_id", RequestID(r.Context()), "panic", v)
+			if sw.status == 0 {
+				http.Error(sw, "500 internal server error", http.StatusInternalServerError)
+			}
+		}
+	}()
+	p.errorPage(sw, r, e)
+}
+
+// recoverObserver, deferred around a call of an Observer method, logs a
+// panic of the Observer, with its stack, and lets it go no further: it
+// must not turn an answer the Provider has decided on, with tokens already
+// stored, into a 500 (the client's retry of a code would then be taken for
+// a replay).
+func (p *Provider) recoverObserver(hook string) {
+	if v := recover(); v != nil {
+		p.log.Error("panic in Config.Observer's "+hook, "panic", v, "stack", string(debug.Stack()))
+	}
+}
+
+func (p *Provider) tokenIssued(grant string) {
+	defer p.recoverObserver("TokenIssued")
+	p.obs.TokenIssued(grant)
+}
+
+func (p *Provider) loginFailed() {
+	defer p.recoverObserver("LoginFailed")
+	p.obs.LoginFailed()
+}
+
+func (p *Provider) throttled(limit string) {
+	defer p.recoverObserver("Throttled")
+	p.obs.Throttled(limit)
+}
+
 // requestServed tells the Observer about an answered request. A panic of
 // the Observer is logged and goes no further: the answer is written, and
 // net/http would drop the connection before sending it.
 func (p *Provider) requestServed(id, route, method string, status int, d time.Duration) {
 	defer func() {
 		if v := recover(); v != nil {
-			p.log.Error("panic in Config.Observer's RequestServed", "request_id", id, "panic", v)
+			p.log.Error("panic in Config.Observer's RequestServed", "request_id", id, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	p.obs.RequestServed(route, method, status, d)

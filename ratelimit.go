@@ -467,7 +467,7 @@ func (p *Provider) reserve(r *http.Request, keys ...limitedKey) (*attempt, time.
 	for _, k := range keys {
 		wait, err := p.limiter.Reserve(ctx, k.key, k.lim, p.now())
 		if err == nil && wait > 0 {
-			p.obs.Throttled(k.name)
+			p.throttled(k.name)
 			p.log.Info("attempt throttled", "request_id", RequestID(ctx), "limit", k.name, "retry_after_s", int64(wait/time.Second))
 		}
 		if err != nil || wait > 0 {
@@ -528,7 +528,7 @@ func (p *Provider) checkPasswordLimited(r *http.Request, username, password stri
 	if err != nil || wait > 0 {
 		return nil, wait, err
 	}
-	u, err := p.store.UserByUsername(r.Context(), username)
+	u, err := found(p.store.UserByUsername(r.Context(), username))
 	if errors.Is(err, ErrNotFound) || username == "" {
 		u = nil
 	} else if err != nil {
@@ -548,7 +548,7 @@ func (p *Provider) checkPasswordLimited(r *http.Request, username, password stri
 	}
 	a.end(r.Context(), u != nil)
 	if u == nil {
-		p.obs.LoginFailed()
+		p.loginFailed()
 	}
 	return u, 0, nil
 }
@@ -559,7 +559,7 @@ func (p *Provider) checkPasswordLimited(r *http.Request, username, password stri
 func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, ar *AuthRequest, browser, id, username string, wait time.Duration) {
 	var client *Client
 	if ar != nil {
-		if c, err := p.store.Client(r.Context(), ar.ClientID); err == nil {
+		if c, err := found(p.store.Client(r.Context(), ar.ClientID)); err == nil {
 			client = c
 		}
 	}

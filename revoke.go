@@ -40,7 +40,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	hash := HashToken(tok)
-	t, err := p.store.Token(ctx, hash)
+	t, err := found(p.store.Token(ctx, hash))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusOK)

@@ -2,6 +2,7 @@ package oauthd
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -309,4 +310,16 @@ type Storage interface {
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// found is a store lookup's outcome with a store's broken promise made an
+// error: a record, or an error (ErrNotFound when there is none), never
+// neither. A custom store that returns neither would otherwise panic the
+// request that reads the record, in the caller's own handler for
+// PendingRequest, Approve and Deny.
+func found[T any](rec *T, err error) (*T, error) {
+	if rec == nil && err == nil {
+		return nil, errors.New("oauthd: the store returned neither a record nor an error (ErrNotFound when there is none)")
+	}
+	return rec, err
 }

@@ -72,7 +72,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, e)
 		return
 	}
-	p.obs.TokenIssued(grant)
+	p.tokenIssued(grant)
 	writeJSONBody(w, http.StatusOK, resp.appendJSON)
 }
 
@@ -253,13 +253,13 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		// token is signed after it.
 		x := &codeRedemption{p: p, c: c, redirectURI: redirectURI, proof: newPKCEProof(verifier),
 			minted: p.mintTokens(c, c.AllowsGrant(GrantRefreshToken))}
-		ac, err = p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), x.issue)
+		ac, err = found(p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), x.issue))
 		if x.rejected != nil {
 			return nil, x.rejected
 		}
 		resp, stored = x.resp, x.stored
 	} else {
-		ac, err = p.store.ConsumeAuthCode(ctx, HashToken(code), p.now())
+		ac, err = found(p.store.ConsumeAuthCode(ctx, HashToken(code), p.now()))
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -438,7 +438,7 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	if p.rotator != nil {
 		return p.rotateRefresh(r, c, presented, hash, scope)
 	}
-	old, err := p.store.Token(ctx, hash)
+	old, err := found(p.store.Token(ctx, hash))
 	if errors.Is(err, ErrNotFound) {
 		return nil, errorf(ErrorInvalidGrant, "the refresh token is invalid, expired or revoked")
 	} else if err != nil {
@@ -466,7 +466,7 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	if p.cfg.RefreshGracePeriod > 0 {
 		sealed = newSuccessorSealer(presented).seal(resp)
 	}
-	old2, err := p.store.RotateRefreshToken(ctx, hash, p.now(), sealed, toks...)
+	old2, err := found(p.store.RotateRefreshToken(ctx, hash, p.now(), sealed, toks...))
 	switch {
 	case errors.Is(err, ErrAlreadyUsed):
 		return p.refreshReuse(r, c, old2, presented)
@@ -658,7 +658,7 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 			// it, and the old token presented again is a replay (RFC
 			// 9700 §4.14.2). Without this check, a stolen token would
 			// lead, one grace period after another, to the current one.
-			next, err := p.store.Token(ctx, HashToken(resp.RefreshToken))
+			next, err := found(p.store.Token(ctx, HashToken(resp.RefreshToken)))
 			switch {
 			case err == nil && next.RotatedAt.IsZero():
 			case err == nil, errors.Is(err, ErrNotFound):
@@ -774,7 +774,7 @@ func (p *Provider) userAfterWrite(ctx context.Context, subject string) (*User, e
 		// Each read ends by the deadline too: a store's own timeout (15 s
 		// on pgstore) would otherwise stretch the wait.
 		actx, cancel := context.WithDeadline(ctx, deadline)
-		u, err := p.store.User(actx, subject)
+		u, err := found(p.store.User(actx, subject))
 		expired := actx.Err() != nil // before cancel, which ends actx anyway
 		cancel()
 		if err != nil && ctx.Err() == nil && expired && !errors.Is(err, ErrUnavailable) {

@@ -28,7 +28,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	t, err := p.store.Token(ctx, HashToken(tok))
+	t, err := found(p.store.Token(ctx, HashToken(tok)))
 	if errors.Is(err, ErrNotFound) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the access token is invalid, expired or revoked"))
 		return
@@ -46,7 +46,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	// A token outlives neither its client nor its user (as introspection
 	// has it).
-	c, err := p.store.Client(ctx, t.ClientID)
+	c, err := found(p.store.Client(ctx, t.ClientID))
 	if errors.Is(err, ErrNotFound) || (err == nil && c.Predates(t.IssuedAt)) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the client of the access token no longer exists"))
 		return
@@ -62,7 +62,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the application may no longer ask for the openid scope"))
 		return
 	}
-	u, err := p.store.User(ctx, t.Subject)
+	u, err := found(p.store.User(ctx, t.Subject))
 	if errors.Is(err, ErrNotFound) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the user of the access token no longer exists"))
 		return
