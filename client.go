@@ -24,7 +24,9 @@ import (
 //     redirect URIs, and every redirect URI and post-logout redirect
 //     URI passes ValidateRedirectURI (absolute, no fragment, https, http
 //     on loopback only, or a native app's private-use scheme; RFC 6749
-//     §3.1.2, RFC 8252 §7, OAuth 2.1 §2.3.1);
+//     §3.1.2, RFC 8252 §7, OAuth 2.1 §2.3.1), and has no query parameter
+//     named as one the answers add to it (code, state, iss, error...; a
+//     post-logout URI's: state), which the client would read twice;
 //   - every response type is one the Provider serves, written in the
 //     order it compares them ("code id_token", not "id_token code"), with
 //     the grants it needs;
@@ -37,7 +39,7 @@ import (
 //   - LogoURI is https and ClientURI http or https;
 //   - IDTokenSignedResponseAlg passes ValidateIDTokenAlg (never "none");
 //   - AccessTokenTTL and RefreshTokenTTL are zero (the server's lifetime)
-//     or between 1s and MaxTokenTTL;
+//     or at least 1s;
 //   - ID is at most 255 bytes, and Name at most 512 bytes of text
 //     without control or invisible characters (bidirectional overrides,
 //     zero-width characters), which the pages would not show as written.
@@ -71,12 +73,12 @@ func (c *Client) Validate() error {
 		return fmt.Errorf("oauthd: client %s: the authorization_code and implicit grants need a redirect URI", c.ID)
 	}
 	for _, u := range c.RedirectURIs {
-		if err := ValidateRedirectURI(u); err != nil {
+		if err := validateRegisteredURI(u, responseParams); err != nil {
 			return fmt.Errorf("oauthd: client %s: RedirectURIs: %w", c.ID, err)
 		}
 	}
 	for _, u := range c.PostLogoutRedirectURIs {
-		if err := ValidateRedirectURI(u); err != nil {
+		if err := validateRegisteredURI(u, logoutParams); err != nil {
 			return fmt.Errorf("oauthd: client %s: PostLogoutRedirectURIs: %w", c.ID, err)
 		}
 	}
@@ -133,8 +135,8 @@ func (c *Client) Validate() error {
 	}{{"AccessTokenTTL", c.AccessTokenTTL}, {"RefreshTokenTTL", c.RefreshTokenTTL}} {
 		// Zero is the server's lifetime; a token that lives less than a
 		// second is dead on arrival (expires_in counts whole seconds).
-		if d.v > 0 && (d.v < time.Second || d.v > MaxTokenTTL) {
-			return fmt.Errorf("oauthd: client %s: %s %s: use 0 (the server's lifetime) or between 1s and 87600h (10 years)", c.ID, d.name, d.v)
+		if d.v > 0 && d.v < time.Second {
+			return fmt.Errorf("oauthd: client %s: %s %s: use 0 (the server's lifetime) or at least 1s", c.ID, d.name, d.v)
 		}
 	}
 	if c.ClientURI != "" {
@@ -145,9 +147,20 @@ func (c *Client) Validate() error {
 	return c.issuable()
 }
 
-// MaxTokenTTL is the longest token lifetime a client's registration or
-// the server's configuration may set: ten years.
-const MaxTokenTTL = 10 * 365 * 24 * time.Hour
+// validateRegisteredURI is ValidateRedirectURI, and refuses a query
+// parameter of the names the server's answers add (see
+// answerParamInQuery).
+func validateRegisteredURI(s string, answer []string) error {
+	if err := ValidateRedirectURI(s); err != nil {
+		return err
+	}
+	if u, err := url.Parse(s); err == nil {
+		if name, ok := answerParamInQuery(u.RawQuery, answer); ok {
+			return fmt.Errorf("oauthd: redirect URI %q has a query parameter %s, which the server's answers add: the client would read two (RFC 6749 §3.1.2, RFC 9207)", s, name)
+		}
+	}
+	return nil
+}
 
 // maxClientIDLen and maxClientNameLen bound what a registration may
 // hold: a client_id travels in every request, a name is shown on pages.
@@ -158,11 +171,13 @@ const (
 
 // checkDisplayName refuses a name the pages would show other than as
 // written: control characters (a new line, an escape sequence on a
-// terminal listing clients), and invisible format characters, among them
-// the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
-// that would reverse the words of the page's sentence around the name,
-// and zero-width characters. Letters of every script, marks, symbols and
-// spaces are fine.
+// terminal listing clients), line and paragraph separators, the
+// bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+// U+061C) that would reverse the words of the page's sentence around the
+// name, and invisible spaces and word joiners (U+200B, U+2060–U+2064,
+// U+FEFF, U+180E). Letters of every script, marks, symbols, spaces, and
+// the joiners writing needs (U+200C and U+200D: Persian, Indic scripts,
+// emoji sequences) are fine.
 func checkDisplayName(name string) error {
 	if len(name) > maxClientNameLen {
 		return fmt.Errorf("%d bytes long; at most %d are allowed", len(name), maxClientNameLen)
@@ -171,7 +186,8 @@ func checkDisplayName(name string) error {
 		return errors.New("not valid UTF-8 text")
 	}
 	for _, r := range name {
-		if !unicode.IsPrint(r) && !unicode.Is(unicode.Zs, r) {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) ||
+			r == '\u200b' || (r >= '\u2060' && r <= '\u2064') || r == '\ufeff' || r == '\u180e' {
 			return fmt.Errorf("%q has a control or invisible character (%U)", name, r)
 		}
 	}

@@ -443,3 +443,60 @@ func TestStoreReturningNeither(t *testing.T) {
 		t.Errorf("the broken store is not named in the log:\n%s", logs.String())
 	}
 }
+
+// ctxStore records whether the writes that end access were given a
+// context that cannot end (context.WithoutCancel).
+type ctxStore struct {
+	oauthd.Storage
+	mu       sync.Mutex
+	lasting  map[string]int
+	canceled map[string]int
+}
+
+func (s *ctxStore) note(name string, ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Done() == nil {
+		s.lasting[name]++
+	} else {
+		s.canceled[name]++
+	}
+}
+
+func (s *ctxStore) RevokeGrant(ctx context.Context, id string, until time.Time) error {
+	s.note("RevokeGrant", ctx)
+	return s.Storage.RevokeGrant(ctx, id, until)
+}
+
+func (s *ctxStore) RevokeToken(ctx context.Context, hash string) error {
+	s.note("RevokeToken", ctx)
+	return s.Storage.RevokeToken(ctx, hash)
+}
+
+// The writes that end access (a revocation asked for at RFC 7009's
+// endpoint, the grant revocation of a replayed code) run with a context
+// that does not end when the client goes: a store drops the write of a
+// caller gone before its commit, and a revocation must stand once asked.
+func TestRevocationsOutliveTheRequest(t *testing.T) {
+	cs := &ctxStore{lasting: map[string]int{}, canceled: map[string]int{}}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { cs.Storage = s; return cs })
+	tok := e.tokens()
+	if r := e.revoke(seedAuth, "token", tok.str("access_token")); r.status != http.StatusOK {
+		t.Fatalf("revoke access token: %d %s", r.status, r.body)
+	}
+	if r := e.revoke(seedAuth, "token", tok.str("refresh_token")); r.status != http.StatusOK {
+		t.Fatalf("revoke refresh token: %d %s", r.status, r.body)
+	}
+	code := e.code()
+	if r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI)); r.status != http.StatusOK {
+		t.Fatalf("redeem: %d %s", r.status, r.body)
+	}
+	if r := e.token(seedAuth, form("grant_type", "authorization_code", "code", code, "redirect_uri", redirectURI)); r.status != http.StatusBadRequest {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.lasting["RevokeToken"] != 1 || cs.lasting["RevokeGrant"] != 2 || len(cs.canceled) != 0 {
+		t.Errorf("lasting %v, cancelable %v; want RevokeToken once and RevokeGrant twice (refresh token, replay), none cancelable", cs.lasting, cs.canceled)
+	}
+}

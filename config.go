@@ -385,7 +385,7 @@ func ValidateIssuer(s string) error {
 		return fmt.Errorf("oauthd: issuer %q has user information (a name or password before an @): an issuer has none", u.String())
 	}
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("oauthd: issuer %q is not an absolute URL with a host", s)
+		return fmt.Errorf("oauthd: issuer %q is not an absolute URL with a host", withoutUserInfo(s))
 	}
 	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#") {
 		return fmt.Errorf("oauthd: issuer %q must not have a query or fragment", s)
@@ -449,4 +449,22 @@ func loopbackIssuer(issuer string) bool {
 	h := u.Hostname()
 	ip := net.ParseIP(h)
 	return strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()
+}
+
+// withoutUserInfo is s with what may be user information (between "://"
+// and an "@" before the path) left out, for an error message about a URL
+// that does not parse: a password must not be echoed.
+func withoutUserInfo(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	authority, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, path = rest[:i], rest[i:]
+	}
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		authority = "…@" + authority[i+1:]
+	}
+	return scheme + "://" + authority + path
 }

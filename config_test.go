@@ -72,6 +72,7 @@ func TestNewRefusesConfig(t *testing.T) {
 		{"OIDCDiscovery_4.3/issuer_trailing_slash", func(c *oauthd.Config) { c.Issuer = "https://auth.example.com/" }, `ends with /: write it without, "https://auth.example.com"`},
 		{"OIDCDiscovery_4.3/issuer_loopback_trailing_slash", func(c *oauthd.Config) { c.Issuer = "http://127.0.0.1:19422/" }, "ends with /"},
 		{"RFC3986_3.2.2/issuer_localhost_upper_case", func(c *oauthd.Config) { c.Issuer = "HTTP://LOCALHOST:19422" }, ""},
+		{"issuer_unparsable_with_user_information", func(c *oauthd.Config) { c.Issuer = "https://admin:hunt%zz@auth.example.com" }, `issuer "https://…@auth.example.com" is not an absolute URL`},
 		{"RFC8414_2/issuer_with_user_information", func(c *oauthd.Config) { c.Issuer = "https://admin:hunter2@auth.example.com" }, `issuer "https://auth.example.com" has user information`},
 		{"issuer_http_not_loopback", func(c *oauthd.Config) { c.Issuer = "http://auth.example.com" }, "not localhost or a loopback address"},
 		{"login_url_backslash", func(c *oauthd.Config) { c.LoginURL = `/\evil.example/login` }, "backslash"},

@@ -312,11 +312,6 @@ func FuzzValidateRedirectURI(f *testing.F) {
 				t.Fatalf("ValidateRedirectURI accepted the private-use scheme %q without a dot", u.Scheme)
 			}
 		}
-		for k := range u.Query() {
-			if slices.Contains([]string{"code", "state", "iss", "error", "id_token", "access_token"}, k) {
-				t.Fatalf("ValidateRedirectURI accepted %q, whose query has %s, a parameter of the server's answers", s, k)
-			}
-		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package oauthd
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -149,7 +150,9 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, u *User)
 
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(p.sessionCookie); err == nil && c.Value != "" {
-		if err := p.store.DeleteSession(r.Context(), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
+		// Also when the browser has gone: a sign-out asked for stands (a
+		// store drops the write of a caller gone before its commit).
+		if err := p.store.DeleteSession(context.WithoutCancel(r.Context()), HashToken(c.Value)); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}
@@ -189,15 +192,19 @@ func (p *Provider) relay(w http.ResponseWriter, r *http.Request, path string, ps
 		// another site that adds the marker is relayed like any other.
 		return false
 	}
-	if !ps.allText() {
-		// A page's form cannot carry bytes that are not text: the request
-		// is answered as it came, which refuses such a parameter the
-		// engine reads and ignores an unknown one.
+	if !ps.allText() && !relayable(ps) {
+		// A page's form cannot carry bytes that are not text: a parameter
+		// the endpoint reads that is not text is refused by the request as
+		// it came (no need for the session to tell so).
 		return false
 	}
 	var fields []Param
 	add := func(name, value string) {
-		fields = append(fields, Param{name, value})
+		// An unknown parameter that is not text is left out: ignored
+		// anyway (RFC 6749 §3.1), and a form cannot carry it.
+		if validText(name) && validText(value) {
+			fields = append(fields, Param{name, value})
+		}
 	}
 	if ps.many != nil {
 		for _, k := range slices.Sorted(maps.Keys(ps.many)) {
@@ -214,6 +221,32 @@ func (p *Provider) relay(w http.ResponseWriter, r *http.Request, path string, ps
 	pg := p.page(r, http.StatusOK, nil)
 	pg.Locales = strings.Fields(ps.first("ui_locales"))
 	p.cfg.Pages.FormPost(w, r, &FormPostPage{Page: pg, Action: p.cfg.Issuer + path, Params: fields, Relay: true})
+	return true
+}
+
+// readParams are the parameters the authorization and logout endpoints
+// read (relayed requests go to one of them).
+var readParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
+	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "login_hint", "id_token_hint",
+	"ui_locales", "claims_locales", "display", "acr_values", "claims", "request", "request_uri",
+	"post_logout_redirect_uri", "csrf", relayParam}
+
+// relayable reports whether every parameter that is not text is one no
+// endpoint reads (an unknown one, which the relay leaves out).
+func relayable(ps params) bool {
+	bad := func(name string) bool { return slices.Contains(readParams, name) }
+	for k, vs := range ps.many {
+		for _, v := range vs {
+			if (!validText(k) || !validText(v)) && bad(k) {
+				return false
+			}
+		}
+	}
+	for _, kv := range ps.list {
+		if (!validText(kv.name) || !validText(kv.value)) && bad(kv.name) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -319,6 +319,37 @@ func TestOfflineAccessWithoutRefreshGrant(t *testing.T) {
 	}
 }
 
+// The grants that issue no refresh token leave offline_access out of the
+// scope granted: client_credentials always (RFC 6749 §4.4.3), the password
+// grant for a client without the refresh_token grant.
+func TestOfflineAccessWithoutRefreshToken(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.EnablePasswordGrant = true })
+	for _, c := range []*oauthd.Client{
+		{ID: "svc", SecretHash: hash(t, "svc-secret"), GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"read", "offline_access"}},
+		{ID: "pw", SecretHash: hash(t, "pw-secret"), GrantTypes: []string{oauthd.GrantPassword}, Scopes: []string{"email", "offline_access"}},
+	} {
+		if err := e.store.CreateClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, auth string
+		form       url.Values
+		want       string
+	}{
+		{"RFC6749_4.4.3/client_credentials", basic("svc", "svc-secret"), form("grant_type", "client_credentials", "scope", "read offline_access"), "read"},
+		{"RFC6749_4.4.3/client_credentials_default_scope", basic("svc", "svc-secret"), form("grant_type", "client_credentials"), "read"},
+		{"RFC6749_5.1/password_without_refresh_grant", basic("pw", "pw-secret"), form("grant_type", "password", "username", "admin", "password", "admin", "scope", "email offline_access"), "email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.auth, tc.form)
+			if r.status != http.StatusOK || r.str("scope") != tc.want || r.str("refresh_token") != "" {
+				t.Errorf("%d %s; want scope %q and no refresh token", r.status, r.body, tc.want)
+			}
+		})
+	}
+}
+
 // The implicit and hybrid types are off unless Config enables them.
 func TestHybridOffByDefault(t *testing.T) {
 	e := newOIDCEnv(t, func(c *oauthd.Config) { c.EnableImplicitGrant = false })
@@ -750,6 +781,18 @@ func TestRPInitiatedLogout(t *testing.T) {
 	r := do(t, noRedirects, req)
 	if r.location() != "" || r.header.Get("Set-Cookie") != "" || r.str("Action") != e.url(oauthd.LogoutPath) {
 		t.Fatalf("cross-site logout POST: %d %q Set-Cookie %q %s; want the relay page to the logout endpoint, no cookie", r.status, r.location(), r.header.Get("Set-Cookie"), r.body)
+	}
+	if r = b.relay(r); r.pageKind() != "logout" || r.page["SignedOut"] != false {
+		t.Fatalf("the relayed POST in the signed-in browser: %d %s; want the confirmation page", r.status, r.body)
+	}
+	// An unknown parameter that is not text does not stop the relay (it is
+	// ignored, RFC 6749 §3.1, and left out of the relay page's form).
+	req, _ = http.NewRequest("POST", e.url(oauthd.LogoutPath), strings.NewReader(url.Values{"client_id": {oidcClientID},
+		"post_logout_redirect_uri": {oidcLogoutURI}, "state": {"cross"}}.Encode()+"&utm=%ff"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r = do(t, noRedirects, req)
+	if r.location() != "" || r.header.Get("Set-Cookie") != "" || r.str("Action") != e.url(oauthd.LogoutPath) || strings.Contains(r.body, "utm") {
+		t.Fatalf("cross-site logout POST with an unknown parameter that is not text: %d %q Set-Cookie %q %s; want the relay page without it", r.status, r.location(), r.header.Get("Set-Cookie"), r.body)
 	}
 	if r = b.relay(r); r.pageKind() != "logout" || r.page["SignedOut"] != false {
 		t.Fatalf("the relayed POST in the signed-in browser: %d %s; want the confirmation page", r.status, r.body)

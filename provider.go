@@ -578,7 +578,7 @@ func (p *Provider) logErr(r *http.Request, e *Error) {
 			// which it may try again (elsewhere), not a 4xx.
 			p.log.Info("request ended by the server before it was answered", "request_id", RequestID(ctx), "path", logPath(r.URL.Path), "cause", cause.Error())
 			e.Code, e.Status = ErrorTemporarilyUnavailable, http.StatusServiceUnavailable
-			e.Description = "the server is shutting down; try again"
+			e.Description = "the server ended the request before it completed; try again"
 			if e.RetryAfter <= 0 {
 				e.RetryAfter = time.Second
 			}

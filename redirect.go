@@ -115,9 +115,6 @@ func ValidateRedirectURI(s string) error {
 	case !validText(s) || strings.ContainsAny(s, " \t\r\n"):
 		return fmt.Errorf("oauthd: redirect URI %q has spaces or control characters", s)
 	}
-	if name, ok := responseParamInQuery(u.RawQuery); ok {
-		return fmt.Errorf("oauthd: redirect URI %q has a query parameter %s, which the server's answers add: the client would read two (RFC 6749 §3.1.2, RFC 9207)", s, name)
-	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("oauthd: redirect URI %q has port %s; want 1-65535", s, p)
@@ -144,19 +141,24 @@ func ValidateRedirectURI(s string) error {
 	return nil
 }
 
-// responseParams are the parameters the server's answers add to a
-// redirect URI (authorization responses and errors, RFC 6749 §4.1.2,
-// §4.1.2.1, §4.2.2, RFC 9207, OIDC Core §3.2.2.5 and §3.3.2.5; a logout's
-// state).
-var responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri", "scope",
-	"access_token", "token_type", "expires_in", "id_token", "session_state"}
+// responseParams are the parameters the server's authorization answers
+// add to a redirect URI's query (RFC 6749 §4.1.2, §4.1.2.1, RFC 9207; the
+// implicit and hybrid answers' in a fragment, but a response_mode may put
+// an error in the query). logoutParams are those a logout adds to a
+// post-logout redirect URI (RP-Initiated Logout §3).
+var (
+	responseParams = []string{"code", "state", "iss", "error", "error_description", "error_uri", "scope",
+		"access_token", "token_type", "expires_in", "id_token"}
+	logoutParams = []string{"state"}
+)
 
-// responseParamInQuery returns the first parameter of a registered redirect
-// URI's query that is one the server's answers add: the answer would carry
-// it twice, and a client reading the first value (as most do) would take
-// the registered one for the server's (a code, or an iss that defeats the
-// mix-up defence of RFC 9207).
-func responseParamInQuery(q string) (string, bool) {
+// answerParamInQuery returns the first parameter of a registered URI's
+// query that is one of the names the server's answers add to it: the
+// answer would carry it twice, and a client reading the first value (as
+// most do) would take the registered one for the server's (a code, or an
+// iss that defeats the mix-up defence of RFC 9207). Client.Validate
+// refuses such a registration; a URI stored without it is still served.
+func answerParamInQuery(q string, names []string) (string, bool) {
 	for q != "" {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
@@ -164,7 +166,7 @@ func responseParamInQuery(q string) (string, bool) {
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		if slices.Contains(responseParams, name) {
+		if slices.Contains(names, name) {
 			return name, true
 		}
 	}

@@ -1,6 +1,7 @@
 package oauthd
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -55,10 +56,13 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, errorf(ErrorUnauthorizedClient, "the token was not issued to this client"))
 		return
 	}
+	// Also when the client has gone: a revocation asked for stands (a
+	// store drops the write of a caller gone before its commit).
+	wctx := context.WithoutCancel(ctx)
 	if t.Kind == RefreshToken {
-		err = p.store.RevokeGrant(ctx, t.GrantID, p.revocationHorizon(caller))
+		err = p.store.RevokeGrant(wctx, t.GrantID, p.revocationHorizon(caller))
 	} else {
-		err = p.store.RevokeToken(ctx, hash)
+		err = p.store.RevokeToken(wctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			err = nil
 		}

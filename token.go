@@ -826,6 +826,9 @@ func (p *Provider) clientCredentialsGrant(r *http.Request, c *Client, ps params)
 	if e != nil {
 		return nil, e
 	}
+	// No refresh token, so no offline access (RFC 6749 §5.1: the scope
+	// granted).
+	scopes = withoutOfflineAccess(scopes)
 	// The token belongs to no grant (an empty GrantID): nothing descends
 	// from it, and nothing but its own revocation or expiry ends it. A
 	// store need not index it by grant.

@@ -142,8 +142,8 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpoint
 // that transaction has committed; if the commit fails, every write in it
 // fails with the commit's error. If ctx ends before the writer takes fn,
 // fn never runs and do returns ctx's error; once the writer has taken fn, do
-// waits for its outcome, which is ctx's error, with nothing committed, if
-// every caller of fn's batch gave up before the commit (see abandoned). fn must use only the txn it is given, and may be
+// waits for its outcome, which is ctx's error, with nothing of fn
+// committed, if ctx ended before the commit (see abandoned). fn must use only the txn it is given, and may be
 // run more than once (the last run counts; see runTx): it must assign its
 // results afresh on every run and do nothing outside the transaction.
 func (w *writer) do(ctx context.Context, fn func(*txn) error) error {
@@ -351,11 +351,33 @@ func (w *writer) commit(batch []*writeOp) {
 	if len(ops) == 0 {
 		return
 	}
-	errs := w.runTx(ops)
-	for i, op := range ops {
-		op.done <- errs[i]
+	for len(ops) > 0 {
+		errs := w.runTx(ops)
+		if len(errs) == 0 || errs[0] != errSomeAbandoned {
+			for i, op := range ops {
+				op.done <- errs[i]
+			}
+			return
+		}
+		// Rolled back because some callers gave up before the commit
+		// (see abandoned): they hear so, and the others' writes run
+		// again without theirs. Each round leaves one out at least.
+		live := ops[:0]
+		for _, op := range ops {
+			if err := op.ctx.Err(); err != nil {
+				op.done <- fmt.Errorf("sqlitestore: not committed: %w", err)
+			} else {
+				live = append(live, op)
+			}
+		}
+		ops = live
 	}
 }
+
+// errSomeAbandoned is the outcome of every write of a batch rolled back
+// because some of its callers gave up before the commit: commit runs the
+// others again.
+var errSomeAbandoned = errors.New("sqlitestore: some writes of the batch were given up")
 
 // runTx runs ops in one transaction and returns their outcomes. The
 // statements run with a context of their own: a caller's context must not
@@ -435,9 +457,9 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 		w.rollbackTx(ctx)
 		return nil, false
 	}
-	if abandoned(ops) {
+	if gone := abandoned(ops); gone > 0 {
 		w.rollbackTx(ctx)
-		return failAbandoned(errs, ops), true
+		return failAll(errs, errSomeAbandoned), true
 	}
 	if err := w.commitTx(ctx); err != nil {
 		return failAll(errs, err), true
@@ -445,28 +467,21 @@ func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 	return errs, true
 }
 
-// abandoned reports whether every write of a batch was given up by its
-// caller (its context ended: the client went away, or the server ended
-// the request at its shutdown timeout) while the batch ran. Nobody would
-// be told of such a batch's outcome, and committing it would make the
-// caller's retry find its code used up or its refresh token rotated,
-// which revokes the grant; it is rolled back instead. A batch with one
-// caller still waiting commits as a whole.
-func abandoned(ops []*writeOp) bool {
+// abandoned counts the writes of a batch given up by their callers (the
+// context ended: the client went away, or the server ended the request at
+// its shutdown timeout) while the batch ran. Nobody would be told of such
+// a write's outcome, and committing it would make the caller's retry find
+// its code used up or its refresh token rotated, which revokes the grant:
+// the batch is rolled back instead, and commit runs the other writes
+// again.
+func abandoned(ops []*writeOp) int {
+	n := 0
 	for _, op := range ops {
-		if op.ctx.Err() == nil {
-			return false
+		if op.ctx.Err() != nil {
+			n++
 		}
 	}
-	return true
-}
-
-// failAbandoned sets every outcome to its caller's context error.
-func failAbandoned(errs []error, ops []*writeOp) []error {
-	for i, op := range ops {
-		errs[i] = fmt.Errorf("sqlitestore: not committed: %w", op.ctx.Err())
-	}
-	return errs
+	return n
 }
 
 // beginTx begins the writer's transaction (BEGIN IMMEDIATE: it takes the
@@ -541,9 +556,9 @@ func (w *writer) runSavepoints(ops []*writeOp) []error {
 			}
 		}
 	}
-	if abandoned(ops) {
+	if abandoned(ops) > 0 {
 		w.rollbackTx(ctx)
-		return failAbandoned(errs, ops)
+		return failAll(errs, errSomeAbandoned)
 	}
 	if err := w.commitTx(ctx); err != nil {
 		return failAll(errs, err)

@@ -316,3 +316,49 @@ func TestAbandonedBatchRolledBack(t *testing.T) {
 		t.Errorf("a second use: %v; want ErrAlreadyUsed", err)
 	}
 }
+
+// A batch in which some callers gave up before the commit while others
+// still wait is rolled back and run again without the writes given up:
+// those are not committed (their callers' retries find nothing done), the
+// others are, and hear so.
+func TestAbandonedWritesLeftOutOfTheirBatch(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	st, err := s.ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	const n = 6
+	ops := make([]*writeOp, n)
+	runs := make([]int, n)
+	for i := range n {
+		id := fmt.Sprintf("c%d", i)
+		octx, cancel := context.WithCancel(ctx)
+		ops[i] = &writeOp{ctx: octx, done: make(chan error, 1), fn: func(x *txn) error {
+			runs[i]++
+			if i%2 == 1 {
+				cancel() // its caller leaves while the batch runs
+			}
+			_, err := x.exec(st.createClient, id, `{"client_id":"`+id+`"}`, 0)
+			return err
+		}}
+		defer cancel()
+		s.w.ops <- ops[i]
+	}
+	release()
+	for i, op := range ops {
+		err := <-op.done
+		_, cerr := s.Client(ctx, fmt.Sprintf("c%d", i))
+		if i%2 == 1 {
+			if !errors.Is(err, context.Canceled) || !errors.Is(cerr, oauthd.ErrNotFound) {
+				t.Errorf("write %d, given up: %v, stored: %v; want context.Canceled and nothing stored", i, err, cerr)
+			}
+		} else if err != nil || cerr != nil {
+			t.Errorf("write %d: %v, stored: %v; want it committed", i, err, cerr)
+		}
+		if i%2 == 0 && runs[i] < 2 {
+			t.Errorf("write %d ran %d times; want it run again without the writes given up", i, runs[i])
+		}
+	}
+}

@@ -150,7 +150,7 @@ func (p *Pages) Home(w http.ResponseWriter, r *http.Request, hp *oauthd.HomePage
 	v := p.view(r, &hp.Page, hp)
 	v.setUser(hp.User)
 	if v.Username != "" {
-		v.Title = v.T("home.hello", v.Username)
+		v.Title = v.T("home.hello", v.Iso(v.Username))
 	} else {
 		v.Title = v.T("home.title")
 	}
@@ -169,7 +169,7 @@ func (p *Pages) Logout(w http.ResponseWriter, r *http.Request, lp *oauthd.Logout
 	if lp.SignedOut {
 		v.Title = v.T("logout.done")
 	} else {
-		v.Title = v.TName("logout.title", p.product)
+		v.Title = v.tname("logout.title", p.product, false)
 	}
 	p.render(w, r, "logout", statusOr(lp.Status, http.StatusOK), v)
 }

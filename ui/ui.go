@@ -346,14 +346,22 @@ func (v *View) T(id string, args ...any) string {
 // TName is T with a name as its one argument, in the form of the message
 // that a name beginning with a vowel takes where the language has one
 // (ID + ".vowel": French elides "que admin" to "qu’admin").
-// The name is isolated (see Iso).
-func (v *View) TName(id, name string) string {
+// The name is isolated (see Iso): TName is for names others chose (a
+// username); the operator's own (the product name) goes through tname.
+func (v *View) TName(id, name string) string { return v.tname(id, name, true) }
+
+// tname is TName, with the name isolated or not.
+func (v *View) tname(id, name string, isolate bool) string {
+	arg := name
+	if isolate {
+		arg = v.Iso(name)
+	}
 	if r, _ := utf8.DecodeRuneInString(name); strings.ContainsRune("aeiouyAEIOUYàâäéèêëîïôöùûüÀÂÄÉÈÊËÎÏÔÖÙÛÜ", r) {
 		if msg, ok := v.msgs[id+".vowel"]; ok {
-			return fmt.Sprintf(msg, v.Iso(name))
+			return fmt.Sprintf(msg, arg)
 		}
 	}
-	return v.T(id, v.Iso(name))
+	return v.T(id, arg)
 }
 
 // Iso isolates a name set by someone else (a client's name, a username)

@@ -55,10 +55,15 @@ func openDB(ctx context.Context, db string) (oauthd.Storage, error) {
 		// A PostgreSQL database without oauthd's tables is not given them
 		// by a command that reads or changes records, as a SQLite file is
 		// not created: a mistyped database or search_path would get a
-		// schema it was not meant to have.
-		if v, err := app.SchemaVersion(ctx, db); err == nil && v == 0 {
+		// schema it was not meant to have. One that is behind is migrated.
+		s, err := app.OpenStore(ctx, db, false)
+		if err == nil || !errors.Is(err, pgstore.ErrSchemaVersion) {
+			return s, err
+		}
+		if v, verr := app.SchemaVersion(ctx, db); verr == nil && v == 0 {
 			return nil, fmt.Errorf("no oauthd tables in the database %s: give the server's with --db, OAUTHD_DB or --config (oauthd serve, oauthd migrate, client create, user add and keys create them)", app.MaskDSN(db))
 		}
+		return app.OpenStore(ctx, db, true)
 	}
 	if _, ok := sqlitePath(db); ok {
 		// A SQLite database already at this program's schema is opened
@@ -222,6 +227,16 @@ func (f *clientFlags) apply(c *oauthd.Client, set map[string]bool) error {
 			c.TokenEndpointAuthMethod = oauthd.AuthMethodNone
 		}
 	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"access-token-ttl", c.AccessTokenTTL}, {"refresh-token-ttl", c.RefreshTokenTTL}} {
+		// Checked when given: a token that lives less than a second is
+		// dead on arrival (expires_in counts whole seconds).
+		if set[d.flag] && d.v > 0 && d.v < time.Second {
+			return fmt.Errorf("--%s %s: use 0 (the server's lifetime) or at least 1s", d.flag, d.v)
+		}
+	}
 	if err := validateClient(c); err != nil {
 		return err
 	}
@@ -356,13 +371,8 @@ func validateClient(c *oauthd.Client) error {
 	default:
 		return fmt.Errorf("--id-token-alg %q: use RS256, ES256 or EdDSA", c.IDTokenSignedResponseAlg)
 	}
-	for _, d := range []struct {
-		flag string
-		v    time.Duration
-	}{{"--access-token-ttl", c.AccessTokenTTL}, {"--refresh-token-ttl", c.RefreshTokenTTL}} {
-		if d.v != 0 && (d.v < time.Second || d.v > oauthd.MaxTokenTTL) {
-			return fmt.Errorf("%s %s: use 0 (the server's lifetime) or between 1s and 87600h (10 years)", d.flag, d.v)
-		}
+	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
+		return errors.New("--access-token-ttl/--refresh-token-ttl must not be negative")
 	}
 	return nil
 }
@@ -596,6 +606,7 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	before := *c
 	if err := cf.apply(c, set); err != nil {
 		return err
 	}
@@ -620,7 +631,13 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		return errors.New("a confidential client needs a secret: add --rotate-secret")
 	}
 	if err := registrable(c); err != nil {
-		return err
+		// A registration made before a check of a newer release fails it
+		// unchanged: an update of another field (a secret rotation) is
+		// not refused for it, but told.
+		if berr := registrable(&before); berr == nil || berr.Error() != err.Error() {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "oauthd: warning: %s (registered so before this check: change that field to fix it)\n", strings.TrimPrefix(err.Error(), "the server would refuse this registration: "))
 	}
 	if err := s.UpdateClient(ctx, c); err != nil {
 		return err

@@ -118,7 +118,10 @@ func (f *uriFlag) Set(v string) error {
 		// Commas may be part of a URI (a query's "a=1,2"), so the value is
 		// kept whole, but several URIs joined by commas are refused
 		// rather than registered as one.
-		return fmt.Errorf("%q looks like several URIs joined by commas: give one per flag, repeating --%s for each", v, f.name)
+		return fmt.Errorf("%q looks like several URIs joined by commas: give one per flag, repeating --%s for each (percent-encode a comma that is part of the URI as %%2C)", v, f.name)
+	}
+	if strings.HasSuffix(v, ",") {
+		return fmt.Errorf("%q ends with a comma: give one URI per flag, repeating --%s for each", v, f.name)
 	}
 	if v != "" && !slices.Contains(*f.uris, v) {
 		*f.uris = append(*f.uris, v)

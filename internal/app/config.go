@@ -885,12 +885,6 @@ func (c *Config) Validate() error {
 			return bad(d.key, "must be at least 1s")
 		}
 	}
-	if p.AccessTokenTTL > oauthd.MaxTokenTTL {
-		return bad("lifetimes.access_token_ttl", "must be at most 87600h (10 years)")
-	}
-	if p.RefreshTokenTTL > oauthd.MaxTokenTTL {
-		return bad("lifetimes.refresh_token_ttl", "must be at most 87600h (10 years)")
-	}
 	if p.IDTokenTTL < time.Second {
 		return bad("lifetimes.id_token_ttl", "must be at least 1s")
 	}
