@@ -56,9 +56,11 @@ const (
 	ErrorRequestURINotSupported   = "request_uri_not_supported"
 	ErrorInvalidRequestURI        = "invalid_request_uri"
 	ErrorInvalidRequestObject     = "invalid_request_object"
-	ErrorSlowDown                 = "slow_down"
-	ErrorAuthorizationPending     = "authorization_pending"
-	ErrorExpiredToken             = "expired_token"
+	// The device authorization grant's (RFC 8628 §3.5), which the
+	// Provider does not serve (yet): never sent.
+	ErrorSlowDown             = "slow_down"
+	ErrorAuthorizationPending = "authorization_pending"
+	ErrorExpiredToken         = "expired_token"
 )
 
 // Error is the one error type of the protocol engine. Code and Description

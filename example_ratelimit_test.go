@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -52,18 +53,34 @@ func ExampleRateLimit() {
 	// 429, retry after 30 s
 }
 
-// An Observer counts what only the engine sees.
-type loginCounter struct {
+// An Observer counts what only the engine sees; a panic in it is logged and
+// does not change the answer.
+type tokenCounter struct {
 	oauthd.NopObserver
-	failures int
+	mu     sync.Mutex
+	issued map[string]int
 }
 
-func (c *loginCounter) LoginFailed() { c.failures++ }
+func (c *tokenCounter) TokenIssued(grant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.issued[grant]++
+}
 
 func ExampleObserver() {
-	obs := &loginCounter{}
-	_ = oauthd.Config{Issuer: "https://auth.example.com", Observer: obs}
-	obs.LoginFailed()
-	fmt.Println(obs.failures)
-	// Output: 1
+	ctx := context.Background()
+	store := memstore.New()
+	h, _ := oauthd.HashSecret("s3cret")
+	store.CreateClient(ctx, &oauthd.Client{ID: "service", SecretHash: h,
+		GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"read"}})
+	obs := &tokenCounter{issued: map[string]int{}}
+	p, _ := oauthd.New(oauthd.Config{Issuer: "https://auth.example.com", Pages: fakePages{}, Observer: obs}, store)
+	for range 2 {
+		req := httptest.NewRequest("POST", oauthd.TokenPath, strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("service", "s3cret")
+		p.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	fmt.Println(obs.issued)
+	// Output: map[client_credentials:2]
 }

@@ -105,8 +105,11 @@ const (
 	Released
 )
 
-// Limiter counts failed attempts per key ("user:alice", "ip:192.0.2.1",
-// "client:app") and refuses attempts on a key that had too many.
+// Limiter counts failed attempts per key and refuses attempts on a key
+// that had too many. The keys are opaque strings the Provider makes, such
+// as "user:<account id>", "ip:192.0.2.1", "client:app from 192.0.2.1"
+// (a client's secret from one address, or IPv6 /64) and "client:app from anywhere"
+// (from all of them); a Limiter must not depend on their form.
 //
 // An attempt is reserved before the credential is checked and counts
 // against the limit until Done: so of any number of concurrent attempts on

@@ -12,7 +12,10 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantPassword          = "password"
 	GrantImplicit          = "implicit"
-	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	// GrantDeviceCode names RFC 8628's grant, which the Provider does not
+	// serve (yet): Client.Validate refuses it, and the token endpoint
+	// answers unsupported_grant_type.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Client authentication methods (RFC 7591 §2).
@@ -118,7 +121,11 @@ type User struct {
 	Username string `json:"username"`
 	// PasswordHash is the slow-KDF hash of the password.
 	PasswordHash string `json:"password_hash,omitempty"`
-	// Claims are the OpenID Connect standard claims (name, email...).
+	// Claims are the OpenID Connect standard claims (OIDC Core §5.1:
+	// name, email, address...), released by the scopes profile, email,
+	// address and phone or asked for by the claims parameter. Other keys
+	// are kept but never released: the Provider has no hook for claims of
+	// a program's own (roles, tenant) yet.
 	Claims    map[string]any `json:"claims,omitempty"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`

@@ -33,7 +33,10 @@ import (
 )
 
 // errClosed is returned by every method after Close.
-var errClosed = errors.New("memstore: store is closed")
+// errClosed is the error of every call after Close: ErrUnavailable, as
+// sqlitestore's and pgstore's, so the Provider answers 503 with
+// Retry-After (a server shutting down) rather than 500.
+var errClosed = fmt.Errorf("memstore: store is closed: %w", oauthd.ErrUnavailable)
 
 // Store is an in-memory oauthd.Storage. It is safe for concurrent use. The
 // zero value is not usable; call New.

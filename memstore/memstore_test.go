@@ -31,8 +31,8 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("Close twice: %v", err)
 	}
 	_, err := s.Client(ctx, "c")
-	if err == nil || errors.Is(err, oauthd.ErrNotFound) {
-		t.Errorf("Client after Close: err = %v; want a closed-store error", err)
+	if err == nil || errors.Is(err, oauthd.ErrNotFound) || !errors.Is(err, oauthd.ErrUnavailable) {
+		t.Errorf("Client after Close: err = %v; want a closed-store error, ErrUnavailable as the other stores'", err)
 	}
 	if err := s.Ping(ctx); err == nil {
 		t.Errorf("Ping after Close = nil; want an error")
