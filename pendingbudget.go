@@ -33,9 +33,17 @@ const LimitPendingRequests = "pending_requests"
 //     than half of the budget is spent: a flood from a few networks is
 //     refused long before the budget, and people who sign in, even many
 //     behind one company NAT address, answer their requests and count for
-//     little.
+//     little;
+//   - so are the larger networks around it, each level four times
+//     the one below: an IPv4 /24 and /16, an IPv6 /48 and /32. Whoever
+//     holds an IPv6 /48 (a site's usual assignment: 256 /56s) or many
+//     addresses of an IPv4 /24 gets 4 networks' share, not 256 times it.
 //
-// The counts are this node's, in memory; a restart forgets them.
+// The counts are this node's, in memory; a restart forgets them. The
+// networks tracked are bounded (maxBudgetKeys): past the bound, a new
+// network takes the place of one of the least counted, so a flood from
+// very many addresses can only spend the budget, not shut out the
+// networks it has not seen yet.
 type pendingBudget struct {
 	mu     sync.Mutex
 	max    int64
@@ -48,8 +56,7 @@ type pendingBudget struct {
 	prevK  map[string]int64
 }
 
-// maxBudgetKeys bounds the networks tracked in a window; the networks past
-// it share one count.
+// maxBudgetKeys bounds the networks tracked in a window.
 const maxBudgetKeys = 10000
 
 func newPendingBudget(max int64, window time.Duration) *pendingBudget {
@@ -75,22 +82,58 @@ func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
 	if used+size > b.max {
 		return false
 	}
-	if len(b.keys) >= maxBudgetKeys {
-		if _, ok := b.keys[key]; !ok {
-			key = "*"
-		}
-	}
-	mine := b.keys[key] + int64(float64(b.prevK[key])*left)
 	limit := b.max / 64
 	if used > b.max/2 {
 		limit = b.max / 256
 	}
-	if mine+size > limit {
-		return false
+	var levels [3]string
+	keys := append(levels[:0], key)
+	keys = append(keys, coarserNetworks(key)...)
+	for i, k := range keys {
+		mine := b.keys[k] + int64(float64(b.prevK[k])*left)
+		if mine+size > limit<<(2*i) {
+			return false
+		}
 	}
 	b.cur += size
-	b.keys[key] += size
+	for _, k := range keys {
+		if _, ok := b.keys[k]; !ok && len(b.keys) >= maxBudgetKeys {
+			b.evict()
+		}
+		b.keys[k] += size
+	}
 	return true
+}
+
+// evict forgets one of the least counted of a few networks of the window,
+// to make room for a new one.
+func (b *pendingBudget) evict() {
+	victim, least, seen := "", int64(0), 0
+	for k, n := range b.keys { // a map's order is random
+		if seen == 0 || n < least {
+			victim, least = k, n
+		}
+		if seen++; seen == 8 {
+			break
+		}
+	}
+	delete(b.keys, victim)
+}
+
+// coarserNetworks are the larger networks around a network key: an IPv4
+// address's /24 and /16, an IPv6 /56's /48 and /32; none for other keys.
+func coarserNetworks(key string) []string {
+	if a, err := netip.ParseAddr(key); err == nil && a.Is4() {
+		p24, _ := a.Prefix(24)
+		p16, _ := a.Prefix(16)
+		return []string{p24.String(), p16.String()}
+	}
+	if p, err := netip.ParsePrefix(key); err == nil && p.Addr().Is6() && p.Bits() == 56 {
+		p48, _ := p.Addr().Prefix(48)
+		p32, _ := p.Addr().Prefix(32)
+		return []string{p48.String(), p32.String()}
+	}
+	return nil
 }
 
 // answered credits back a request of size bytes made at created, answered
@@ -104,11 +147,13 @@ func (b *pendingBudget) answered(key string, size int64, created, now time.Time)
 	b.roll(now)
 	credit := func(total *int64, keys map[string]int64) {
 		*total = max(0, *total-size)
-		if n, ok := keys[key]; ok {
-			if n -= size; n > 0 {
-				keys[key] = n
-			} else {
-				delete(keys, key)
+		for _, k := range append([]string{key}, coarserNetworks(key)...) {
+			if n, ok := keys[k]; ok {
+				if n -= size; n > 0 {
+					keys[k] = n
+				} else {
+					delete(keys, k)
+				}
 			}
 		}
 	}

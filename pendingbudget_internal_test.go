@@ -1,6 +1,7 @@
 package oauthd
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,16 +69,58 @@ func TestPendingBudgetAdmit(t *testing.T) {
 	}
 }
 
-// TestPendingBudgetKeysBounded: the networks tracked are bounded; those
-// past the bound share one count.
+// TestPendingBudgetKeysBounded: the networks tracked are bounded, and a
+// network not seen yet still gets its own share once the bound is reached
+// (it used to share one count with every other new network: a flood from
+// 10,000 addresses shut out everyone else).
 func TestPendingBudgetKeysBounded(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := newPendingBudget(1<<40, time.Minute)
 	for i := range maxBudgetKeys + 500 {
 		b.admit("k"+strings.Repeat("0", i%3)+time.Duration(i).String(), 1, t0)
 	}
-	if len(b.keys) > maxBudgetKeys+1 {
-		t.Errorf("%d networks tracked; want at most %d and the shared one", len(b.keys), maxBudgetKeys)
+	if len(b.keys) > maxBudgetKeys {
+		t.Errorf("%d networks tracked; want at most %d", len(b.keys), maxBudgetKeys)
+	}
+	for i := range 3 {
+		if !b.admit("new-"+strconv.Itoa(i), (1<<40)/64-1, t0) {
+			t.Errorf("new network %d refused its share once the bound was reached", i)
+		}
+	}
+}
+
+// TestPendingBudgetLargerNetworks: an IPv6 /48 (256 /56s) or an IPv4 /24
+// gets four networks' share of unanswered requests, not one for each of
+// its networks; a /32 or a /16 sixteen.
+func TestPendingBudgetLargerNetworks(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const max = 64 * 1000 * 1000 // a network's share: 1,000,000 bytes
+	for _, tc := range []struct {
+		name string
+		key  func(i int) string
+		want int64
+	}{
+		{"IPv6 /56s of one /48", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:1:%x::1", i<<8)) }, 4_000_000},
+		{"IPv6 /48s of one /32", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:%x::1", i)) }, 16_000_000},
+		{"IPv4 addresses of one /24", func(i int) string { return fmt.Sprintf("198.51.100.%d", i%256) }, 4_000_000},
+		{"IPv4 /24s of one /16", func(i int) string { return fmt.Sprintf("198.51.%d.1", i%256) }, 16_000_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPendingBudget(max, 30*time.Minute)
+			var got int64
+			for i := range 256 {
+				for b.admit(tc.key(i), 100_000, t0) {
+					got += 100_000
+				}
+			}
+			if got != tc.want {
+				t.Errorf("admitted %d bytes; want %d", got, tc.want)
+			}
+			// Another network of the same size elsewhere is not affected.
+			if !b.admit("203.0.113.1", 100_000, t0) || !b.admit(networkKey("2001:db9::1"), 100_000, t0) {
+				t.Error("a network elsewhere was refused")
+			}
+		})
 	}
 }
 

@@ -398,6 +398,29 @@ func (p *Provider) ipKey(r *http.Request) limitedKey {
 	return limitedKey{LimitLoginIP, limitKey("ip", ipNetwork(ClientIP(r.Context()))), p.cfg.LoginIPLimit, Released}
 }
 
+// ipSiteKeys are the keys of the IPv6 /48 around the client's /64, with
+// siteFactor times the per-IP limit: whoever holds a /48 (a site's usual
+// assignment: 65,536 /64s) would otherwise have that many times the
+// per-IP guesses, and keep the password checks of everyone else waiting.
+// None for an IPv4 client, whose address is the network.
+func (p *Provider) ipSiteKeys(r *http.Request) []limitedKey {
+	a, err := netip.ParseAddr(ClientIP(r.Context()))
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return nil
+	}
+	lim := p.cfg.LoginIPLimit
+	if lim.MaxFailures <= 0 {
+		return nil
+	}
+	lim.MaxFailures *= siteFactor
+	pfx, _ := a.Prefix(48)
+	return []limitedKey{{LimitLoginIP, limitKey("ip", pfx.String()), lim, Released}}
+}
+
+// siteFactor is how many times the per-IP login limit an IPv6 /48 may
+// reach in all.
+const siteFactor = 16
+
 // ipNetwork is what the per-IP limit counts: an IPv4 address, or the /64
 // of an IPv6 address (one subscriber usually holds a whole /64).
 func ipNetwork(ip string) string {
@@ -527,7 +550,7 @@ func retryAfter(d time.Duration) string {
 func (p *Provider) checkPasswordLimited(r *http.Request, username, password string) (*User, time.Duration, error) {
 	// The client's address first: a throttled address costs no store
 	// read. Then the account the username names, which takes one.
-	a, wait, err := p.reserve(r, p.ipKey(r))
+	a, wait, err := p.reserve(r, append([]limitedKey{p.ipKey(r)}, p.ipSiteKeys(r)...)...)
 	if err != nil || wait > 0 {
 		return nil, wait, err
 	}

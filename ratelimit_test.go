@@ -294,6 +294,47 @@ func TestPasswordGrantLimit(t *testing.T) {
 	}
 }
 
+// Wrong passwords from many IPv6 /64s of one /48 (a site's usual
+// assignment: 65,536 of them) count together too, up to 16 times the
+// per-IP limit: past it, one more /64 of that /48 is refused without a
+// password check, and a network elsewhere is not.
+func TestLoginIPLimitPerSite(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.EnablePasswordGrant = true
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.LoginIPLimit = oauthd.RateLimit{MaxFailures: 2, Window: time.Hour, Lockout: time.Minute}
+		c.LoginLimit = oauthd.RateLimit{MaxFailures: -1}
+	})
+	if err := e.store.CreateClient(t.Context(), &oauthd.Client{ID: "cli", SecretHash: hash(t, "cli-secret"),
+		GrantTypes: []string{oauthd.GrantPassword}, Scopes: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	from := func(ip, user, pass string) int {
+		req, _ := http.NewRequest("POST", e.url(oauthd.TokenPath), strings.NewReader(form("grant_type", "password", "username", user, "password", pass).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", basic("cli", "cli-secret"))
+		req.Header.Set("X-Forwarded-For", ip)
+		return do(t, http.DefaultClient, req).status
+	}
+	checked := 0
+	for n := range 20 {
+		for range 2 {
+			if s := from(fmt.Sprintf("2001:db8:7:%x::1", n), fmt.Sprintf("nobody%d", n), "guess"); s == http.StatusBadRequest {
+				checked++
+			}
+		}
+	}
+	if checked != 16*2 {
+		t.Errorf("%d wrong passwords checked from 20 /64s of one /48; want 16 times the per-IP limit, %d", checked, 16*2)
+	}
+	if s := from("2001:db8:7:ff::1", "admin", "admin"); s != http.StatusTooManyRequests {
+		t.Errorf("another /64 of the /48: %d; want 429", s)
+	}
+	if s := from("2001:db8:8::1", "admin", "admin"); s != http.StatusOK {
+		t.Errorf("a /64 of another /48: %d; want 200", s)
+	}
+}
+
 // A negative MaxFailures turns a limit off.
 func TestLoginLimitOff(t *testing.T) {
 	e := newEnv(t, func(c *oauthd.Config) {
