@@ -170,7 +170,7 @@ func TestUnknownFlagOneLine(t *testing.T) {
 		{[]string{"serve", "--bogus"}, "serve", "flag provided but not defined: -bogus"},
 		{[]string{"config", "print", "--bogus"}, "config print", "flag provided but not defined: -bogus"},
 		{[]string{"client", "create", "--bogus"}, "client create", "-bogus"},
-		{[]string{"client", "update", "web", "--access-token-ttl", "soon"}, "client update", `invalid value "soon" for flag -access-token-ttl`},
+		{[]string{"client", "update", "web", "--access-token-ttl", "soon"}, "client update", `invalid value "soon" for flag -access-token-ttl: "soon" is not a duration such as 90s, 15m or 24h`},
 		{[]string{"user", "claims", "ada", "--claim"}, "user claims", "flag needs an argument: -claim"},
 		{[]string{"backup", "--bogus", "x.db"}, "backup", "-bogus"},
 		{[]string{"bench", "--bogus"}, "bench", "-bogus"},

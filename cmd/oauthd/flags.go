@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/oauthd/oauthd"
@@ -378,4 +379,26 @@ func findClient(ctx context.Context, s oauthd.Storage, id string) (*oauthd.Clien
 		return nil, fmt.Errorf("no client %q", id)
 	}
 	return c, err
+}
+
+// durationValue is a time.Duration flag whose error says what a duration
+// looks like (flag's own says "parse error").
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 90s, 15m or 24h", s)
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+// durationFlag defines a duration flag with a helpful error.
+func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	fs.Var((*durationValue)(p), name, usage)
+	return p
 }
