@@ -309,8 +309,8 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// A prompt=none request is answered at once and never stored (issue
 	// consumes only stored requests, those with an ID).
 	ar.ID = RandomToken()
-	if !p.pendingBudget.admit(networkKey(ClientIP(r.Context())), pendingSize(ar), p.now()) {
-		p.pendingRefused(r)
+	if ok, network := p.pendingBudget.admitWhy(networkKey(ClientIP(r.Context())), pendingSize(ar), p.now()); !ok {
+		p.pendingRefused(r, network)
 		p.AuthorizeError(w, r, ar, errorf(ErrorTemporarilyUnavailable, "too many sign-ins are pending on this server; try again later"))
 		return
 	}

@@ -37,7 +37,10 @@ const LimitPendingRequests = "pending_requests"
 //   - so are the larger networks around it, each level four times
 //     the one below: an IPv4 /24 and /16, an IPv6 /48 and /32. Whoever
 //     holds an IPv6 /48 (a site's usual assignment: 256 /56s) or many
-//     addresses of an IPv4 /24 gets 4 networks' share, not 256 times it.
+//     addresses of an IPv4 /24 gets 4 networks' share, not 256 times it;
+//     except that a network with less than pendingFloor pending is not
+//     refused for its neighbours' (a few busy addresses of a /16 would
+//     otherwise shut out the rest of it).
 //
 // The counts are this node's, in memory; a restart forgets them. The
 // networks tracked are bounded (maxBudgetKeys): past the bound, a new
@@ -69,8 +72,15 @@ func newPendingBudget(max int64, window time.Duration) *pendingBudget {
 // admit reports whether a request of size bytes from network key may be
 // stored now, and counts it if so. A nil budget admits everything.
 func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
+	ok, _ := b.admitWhy(key, size, now)
+	return ok
+}
+
+// admitWhy is admit, which also says what refused a request: "" for the
+// whole budget, else the network whose share is spent.
+func (b *pendingBudget) admitWhy(key string, size int64, now time.Time) (bool, string) {
 	if b == nil {
-		return true
+		return true, ""
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -80,7 +90,7 @@ func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
 	left := 1 - float64(now.Sub(b.start))/float64(b.window)
 	used := b.cur + int64(float64(b.prev)*left)
 	if used+size > b.max {
-		return false
+		return false, ""
 	}
 	limit := b.max / 64
 	if used > b.max/2 {
@@ -92,7 +102,14 @@ func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
 	for i, k := range keys {
 		mine := b.keys[k] + int64(float64(b.prevK[k])*left)
 		if mine+size > limit<<(2*i) {
-			return false
+			return false, k
+		}
+		if i == 0 && mine+size <= pendingFloor {
+			// A network with little pending is not refused for its
+			// neighbours' requests: a few addresses of a /16 must not
+			// shut out everyone else in it. Its requests count all
+			// the same.
+			break
 		}
 	}
 	b.cur += size
@@ -102,8 +119,13 @@ func (b *pendingBudget) admit(key string, size int64, now time.Time) bool {
 		}
 		b.keys[k] += size
 	}
-	return true
+	return true, ""
 }
+
+// pendingFloor is what a network may have pending whatever the larger
+// networks around it have: a person's few sign-ins (about a dozen
+// requests of the usual size).
+const pendingFloor = 16 << 10
 
 // evict forgets one of the least counted of a few networks of the window,
 // to make room for a new one.
@@ -216,12 +238,18 @@ func (p *Provider) pendingAnswered(r *http.Request, ar *AuthRequest) {
 }
 
 // pendingRefused counts a request the budget refused, and logs the
-// refusals, at most once a minute.
-func (p *Provider) pendingRefused(r *http.Request) {
+// refusals, at most once a minute, with what refused (the whole budget,
+// or the share of network).
+func (p *Provider) pendingRefused(r *http.Request, network string) {
 	p.throttled(LimitPendingRequests)
 	now := p.now().UnixNano()
 	last := p.pendingWarned.Load()
 	if now-last < int64(time.Minute) || !p.pendingWarned.CompareAndSwap(last, now) {
+		return
+	}
+	if network != "" {
+		p.log.Warn("authorization requests refused: a network's share of the pending request budget is spent (Config.PendingRequestBudget, per auth_request_ttl); a flood of authorization requests from it",
+			"request_id", RequestID(r.Context()), "ip", ClientIP(r.Context()), "network", network)
 		return
 	}
 	p.log.Warn("authorization requests refused: the pending request budget is spent (Config.PendingRequestBudget, per auth_request_ttl); a flood of authorization requests, or a budget too small for this server's sign-ins",

@@ -96,14 +96,15 @@ func TestPendingBudgetLargerNetworks(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const max = 64 * 1000 * 1000 // a network's share: 1,000,000 bytes
 	for _, tc := range []struct {
-		name string
-		key  func(i int) string
-		want int64
+		name      string
+		key       func(i int) string
+		want      int64
+		neighbour string // in the full network, with nothing pending
 	}{
-		{"IPv6 /56s of one /48", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:1:%x::1", i<<8)) }, 4_000_000},
-		{"IPv6 /48s of one /32", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:%x::1", i)) }, 16_000_000},
-		{"IPv4 addresses of one /24", func(i int) string { return fmt.Sprintf("198.51.100.%d", i%256) }, 4_000_000},
-		{"IPv4 /24s of one /16", func(i int) string { return fmt.Sprintf("198.51.%d.1", i%256) }, 16_000_000},
+		{"IPv6 /56s of one /48", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:1:%x::1", i<<8)) }, 4_000_000, networkKey("2001:db8:1:ffff::1")},
+		{"IPv6 /48s of one /32", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:%x::1", i)) }, 16_000_000, networkKey("2001:db8:ffff::1")},
+		{"IPv4 addresses of one /24", func(i int) string { return fmt.Sprintf("198.51.100.%d", i%256) }, 4_000_000, "198.51.100.255"},
+		{"IPv4 /24s of one /16", func(i int) string { return fmt.Sprintf("198.51.%d.1", i%256) }, 16_000_000, "198.51.255.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newPendingBudget(max, 30*time.Minute)
@@ -115,6 +116,17 @@ func TestPendingBudgetLargerNetworks(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("admitted %d bytes; want %d", got, tc.want)
+			}
+			// A neighbour with nothing pending still gets a person's few
+			// requests (pendingFloor): a few busy addresses of a network
+			// do not shut out the rest of it.
+			for range 3 {
+				if !b.admit(tc.neighbour, 2000, t0) {
+					t.Error("a neighbour with nothing pending was refused")
+				}
+			}
+			if b.admit(tc.neighbour, pendingFloor, t0) {
+				t.Error("a neighbour past the floor was admitted into the full network")
 			}
 			// Another network of the same size elsewhere is not affected.
 			if !b.admit("203.0.113.1", 100_000, t0) || !b.admit(networkKey("2001:db9::1"), 100_000, t0) {

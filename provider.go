@@ -83,8 +83,11 @@ type Provider struct {
 	// outageLogged is when a "storage unavailable" line was last logged;
 	// outageSkipped counts the lines left out since (see logErr).
 	outageLogged, outageSkipped atomic.Int64
-	log                         *slog.Logger
-	secure                      bool // cookies get the Secure attribute
+	// throttleLogged is when an "attempt throttled" line was last
+	// logged; throttleSkipped counts those left out since.
+	throttleLogged, throttleSkipped atomic.Int64
+	log                             *slog.Logger
+	secure                          bool // cookies get the Secure attribute
 	// hsts is secure on a host that is not localhost or a loopback
 	// address: HSTS holds for a host whatever the port (RFC 6797 §8.3),
 	// and pinning localhost to https would break every other development

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -774,4 +775,44 @@ func TestLoginLimitTellsNoUsernames(t *testing.T) {
 			t.Errorf("a wrong password for %s after %d failures of %s: %d; want 303 (invalid credentials), as for any name", name, oauthd.DefaultLoginLimit.MaxFailures, strings.ToUpper(name), got)
 		}
 	}
+}
+
+// A flood of throttled attempts writes one "attempt throttled" line a
+// second at most, with the count of those left out; the metrics (the
+// Observer) count every one.
+func TestThrottledAttemptsLoggedOnceASecond(t *testing.T) {
+	var logs lockedBuffer
+	obs := &throttleCounter{}
+	e := newEnv(t, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.Observer = obs
+		c.ClientLimit = oauthd.RateLimit{MaxFailures: 1, Window: time.Hour, Lockout: time.Hour}
+	})
+	for range 50 {
+		e.token(basic("service", "guess"), form("grant_type", "client_credentials"))
+	}
+	if n := strings.Count(logs.String(), "attempt throttled"); n < 1 || n > 3 {
+		t.Errorf("%d attempt throttled lines for 49 throttled attempts; want about one a second", n)
+	}
+	if obs.throttledCount() != 49 {
+		t.Errorf("the Observer counted %d throttled attempts; want 49", obs.throttledCount())
+	}
+}
+
+type throttleCounter struct {
+	oauthd.NopObserver
+	mu        sync.Mutex
+	throttled int
+}
+
+func (o *throttleCounter) Throttled(string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.throttled++
+}
+
+func (o *throttleCounter) throttledCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.throttled
 }

@@ -423,7 +423,7 @@ func failAll(errs []error, err error) []error {
 func (w *writer) runOptimistic(ops []*writeOp) ([]error, bool) {
 	ctx := context.Background()
 	errs := make([]error, len(ops))
-	if err := w.beginTx(ctx); err != nil {
+	if err := w.beginTx(ops); err != nil {
 		return failAll(errs, err), true
 	}
 	x := &txn{ctx: ctx, deferTokens: true, pending: w.pending[:0]}
@@ -484,14 +484,45 @@ func abandoned(ops []*writeOp) int {
 	return n
 }
 
-// beginTx begins the writer's transaction (BEGIN IMMEDIATE: it takes the
-// write lock at once, waiting for it up to the busy timeout).
-func (w *writer) beginTx(ctx context.Context) error {
-	if _, err := w.begin.ExecContext(ctx); err != nil {
-		return fmt.Errorf("sqlitestore: begin: %w", err)
+// beginTx begins the writer's transaction for ops (BEGIN IMMEDIATE: it
+// takes the write lock at once, waiting for it up to the busy timeout
+// while another process holds it). The wait is cut into slices of
+// beginSlice, and it ends early once every caller of ops has given up (a
+// server ending its requests at its shutdown timeout must not wait out
+// the busy timeout behind another process's lock); SQLite interrupts the
+// wait when the statement's context ends.
+func (w *writer) beginTx(ops []*writeOp) error {
+	deadline := time.Now().Add(busyTimeout * time.Millisecond)
+	for {
+		end := time.Now().Add(beginSlice)
+		if end.After(deadline) {
+			end = deadline
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), end)
+		_, err := w.begin.ExecContext(ctx)
+		sliced := ctx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case !sliced && !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("sqlitestore: begin: %w", err)
+		}
+		// Interrupted: in case the lock was taken as the slice ended, no
+		// transaction is left open.
+		w.rollbackTx(context.Background())
+		switch {
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("sqlitestore: begin: another process held the write lock for the busy timeout (%d ms): %w", busyTimeout, oauthd.ErrUnavailable)
+		case abandoned(ops) == len(ops):
+			return errSomeAbandoned // commit tells each caller
+		}
 	}
-	return nil
 }
+
+// beginSlice is how long BEGIN waits for the write lock before the writer
+// looks whether the batch's callers are still there.
+const beginSlice = 100 * time.Millisecond
 
 // rollbackTx rolls the writer's transaction back. It fails only when no
 // transaction is open (SQLite may have rolled it back itself after an I/O
@@ -523,7 +554,7 @@ func expected(err error) bool {
 func (w *writer) runSavepoints(ops []*writeOp) []error {
 	ctx := context.Background()
 	errs := make([]error, len(ops))
-	if err := w.beginTx(ctx); err != nil {
+	if err := w.beginTx(ops); err != nil {
 		return failAll(errs, err)
 	}
 	x := &txn{ctx: ctx}

@@ -362,3 +362,46 @@ func TestAbandonedWritesLeftOutOfTheirBatch(t *testing.T) {
 		}
 	}
 }
+
+// A write waiting for another process's write lock gives up soon after its
+// caller does (a slice of the wait), not after the 10 s busy timeout: a
+// server ending its requests at its shutdown timeout then stops in time.
+func TestAbandonedWriteStopsWaitingForTheLock(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "oauthd.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code := redeemCode(oauthd.HashToken(oauthd.NewCredential()))
+	if err := s.CreateAuthCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.ConsumeAuthCode(cctx, code.Hash, time.Now())
+	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 2*time.Second {
+		t.Errorf("the write of a caller gone while the lock is held: %v after %s; want its context's error within a slice of the wait", err, d)
+	}
+	if _, err := c.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumeAuthCode(ctx, code.Hash, time.Now()); err != nil {
+		t.Errorf("the retry: %v; want the code, unused", err)
+	}
+}
