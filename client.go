@@ -174,10 +174,11 @@ const (
 // terminal listing clients), line and paragraph separators, the
 // bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
 // U+061C) that would reverse the words of the page's sentence around the
-// name, and invisible spaces and word joiners (U+200B, U+2060–U+2064,
-// U+FEFF, U+180E). Letters of every script, marks, symbols, spaces, and
-// the joiners writing needs (U+200C and U+200D: Persian, Indic scripts,
-// emoji sequences) are fine.
+// name, and invisible spaces, joiners and fillers (U+200B, U+2060–U+2064,
+// U+FEFF, U+180E, the soft hyphen U+00AD, U+034F, the Hangul fillers).
+// Letters of every script, marks, symbols, spaces, and the joiners
+// writing needs (U+200C and U+200D: Persian, Indic scripts, emoji
+// sequences) are fine.
 func checkDisplayName(name string) error {
 	if len(name) > maxClientNameLen {
 		return fmt.Errorf("%d bytes long; at most %d are allowed", len(name), maxClientNameLen)
@@ -187,7 +188,8 @@ func checkDisplayName(name string) error {
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) ||
-			r == '\u200b' || (r >= '\u2060' && r <= '\u2064') || r == '\ufeff' || r == '\u180e' {
+			r == '\u200b' || (r >= '\u2060' && r <= '\u2064') || r == '\ufeff' || r == '\u180e' ||
+			r == '\u00ad' || r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' {
 			return fmt.Errorf("%q has a control or invisible character (%U)", name, r)
 		}
 	}

@@ -88,6 +88,8 @@ func TestClientValidate(t *testing.T) {
 		{"access_token_ttl_under_a_second", func(c *oauthd.Client) { c.AccessTokenTTL = 500 * time.Millisecond }, "at least 1s"},
 		{"valid_refresh_token_ttl_twenty_years", func(c *oauthd.Client) { c.RefreshTokenTTL = 175200 * time.Hour }, ""},
 		{"valid_name_with_joiners", func(c *oauthd.Client) { c.Name = "کتاب\u200cخانه 👨\u200d👩\u200d👧" }, ""},
+		{"OIDC_Core_3.1.2.4/name_with_soft_hyphen", func(c *oauthd.Client) { c.Name = "Pay\u00adPal" }, "invisible character"},
+		{"OIDC_Core_3.1.2.4/name_with_hangul_filler", func(c *oauthd.Client) { c.Name = "Pay\u3164Pal" }, "invisible character"},
 		{"OIDC_Core_3.1.2.4/name_with_bidi_isolate", func(c *oauthd.Client) { c.Name = "App \u2067x" }, "invisible character"},
 		{"valid_access_token_ttl_1s", func(c *oauthd.Client) { c.AccessTokenTTL = time.Second }, ""},
 		{"OIDC_Core_3.1.2.4/name_with_bidi_override", func(c *oauthd.Client) { c.Name = "Photo App \u202elgooG" }, "invisible character"},

@@ -170,6 +170,9 @@ func TestLogPath(t *testing.T) {
 		"/x/" + RandomToken() + "/y":                                "/x/[43 chars]/y",
 		"/oauth/userinfo/eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln": "/oauth/userinfo/[41 chars]",
 		"/.well-known/oauth-authorization-server/extra":             "/.well-known/oauth-authorization-server/extra",
+		"/oauth/userinfo/Bearer " + tok:                             "/oauth/userinfo/[" + strconv.Itoa(len("Bearer "+tok)) + " chars]",
+		"/oauth/userinfo/token:" + tok:                              "/oauth/userinfo/[" + strconv.Itoa(len("token:"+tok)) + " chars]",
+		"/oauth/userinfo/\"" + tok + "\"":                           "/oauth/userinfo/[" + strconv.Itoa(len(tok)+2) + " chars]",
 		"/static/oauthd.css":                                        "/static/oauthd.css",
 		"/auth/oauth/token":                                         "/auth/oauth/token",
 	} {

@@ -762,25 +762,38 @@ func hasCredentialLike(path string) bool {
 	return false
 }
 
-// credentialLike reports whether a path segment could be a token, code or
-// secret: 20 characters or more of a token's alphabet (base64url, a JWT's
-// dots, base64's + / =, hex) with both letters and digits, which random
-// strings of that length have and the words of a route do not.
+// credentialLike reports whether a path segment could hold a token, code
+// or secret: a run of 20 characters or more of a token's alphabet
+// (base64url, a JWT's dots, base64's + and =, hex) with both letters and
+// digits, which random strings of that length have and the words of a
+// route do not.
+//
+// The run of such characters is what counts, not the whole segment: a
+// token pasted with "Bearer ", a "token:" or quotes around it is one too.
 func credentialLike(s string) bool {
 	if len(s) < 20 {
 		return false
 	}
-	letter, digit := false, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	run, letter, digit := 0, false, false
+	for i := 0; i <= len(s); i++ {
+		c := byte(0)
+		if i < len(s) {
+			c = s[i]
+		}
+		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
 			letter = true
 		case c >= '0' && c <= '9':
 			digit = true
 		case c == '-', c == '_', c == '.', c == '~', c == '+', c == '=', c == '%':
 		default:
-			return false
+			if run >= 20 && letter && digit {
+				return true
+			}
+			run, letter, digit = 0, false, false
+			continue
 		}
+		run++
 	}
-	return letter && digit
+	return false
 }

@@ -637,7 +637,7 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 		if berr := registrable(&before); berr == nil || berr.Error() != err.Error() {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "oauthd: warning: %s (registered so before this check: change that field to fix it)\n", strings.TrimPrefix(err.Error(), "the server would refuse this registration: "))
+		fmt.Fprintf(e.stderr, "oauthd: warning: %s (registered so before this check; it still works, and a change of that field must pass it)\n", strings.TrimPrefix(err.Error(), "the server would refuse this registration: "))
 	}
 	if err := s.UpdateClient(ctx, c); err != nil {
 		return err

@@ -542,6 +542,12 @@ func (m *Main) Shutdown(ctx context.Context) error {
 		// Their log lines say 503 and reason=shutdown, not 499.
 		m.cut.Store(true)
 		m.cancelBase(errShutdownCut)
+		// The requests ended give up their store calls and answer 503
+		// with Retry-After: a moment for those answers to be written
+		// before the connections close.
+		grace, cancel := context.WithTimeout(context.Background(), shutdownAnswerGrace)
+		m.server.Shutdown(grace)
+		cancel()
 		m.server.Close()
 	}
 	m.ln.Close() // in case Serve never ran
@@ -561,6 +567,10 @@ func (m *Main) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// shutdownAnswerGrace is how long the requests ended at the shutdown
+// timeout have to write their 503 before their connections close.
+const shutdownAnswerGrace = time.Second
 
 // healthz answers 200 while the process runs.
 func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {

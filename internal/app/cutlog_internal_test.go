@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -66,11 +67,15 @@ func TestShutdownCutRequestIs503(t *testing.T) {
 	s.mu.Lock()
 	s.clientHang = hang
 	s.mu.Unlock()
+	answer := make(chan string, 1)
 	go func() {
 		res, err := http.PostForm("http://"+m.Addr()+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"x"}, "client_secret": {"y"}})
-		if err == nil {
-			res.Body.Close()
+		if err != nil {
+			answer <- err.Error()
+			return
 		}
+		res.Body.Close()
+		answer <- fmt.Sprintf("%d Retry-After %s", res.StatusCode, res.Header.Get("Retry-After"))
 	}()
 	<-hang // the request waits on the store
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -91,6 +96,11 @@ func TestShutdownCutRequestIs503(t *testing.T) {
 	}
 	if line == nil || line.Status != 503 || line.Reason != "shutdown" {
 		t.Errorf("request line %+v; want status 503, reason shutdown", line)
+	}
+	// The client, still connected, gets the 503 with Retry-After before
+	// its connection closes: it may try again elsewhere.
+	if got := <-answer; !strings.HasPrefix(got, "503 Retry-After ") || got == "503 Retry-After " {
+		t.Errorf("the client got %q; want 503 with Retry-After", got)
 	}
 	lines := map[string]float64{}
 	for _, code := range []string{"499", "503"} {
