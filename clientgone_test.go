@@ -33,6 +33,17 @@ func (s *slowStore) CreateTokens(ctx context.Context, toks ...*oauthd.Token) err
 	return fmt.Errorf("store: %w", ctx.Err())
 }
 
+// slowEnv is a test env whose store holds CreateTokens (see slowStore),
+// logging at INFO into the buffer returned.
+func slowEnv(t *testing.T) (*testEnv, *slowStore, *lockedBuffer) {
+	logs := &lockedBuffer{}
+	slow := &slowStore{entered: make(chan struct{})}
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { slow.Storage = s; return slow }, func(c *oauthd.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	return e, slow, logs
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -53,11 +64,7 @@ func (l *lockedBuffer) String() string {
 // A client that hangs up while its tokens are being stored is not a server
 // failure: it is logged at INFO, never as an internal error at ERROR.
 func TestClientGoneIsNotAnInternalError(t *testing.T) {
-	var logs lockedBuffer
-	slow := &slowStore{entered: make(chan struct{})}
-	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { slow.Storage = s; return slow }, func(c *oauthd.Config) {
-		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
+	e, slow, logs := slowEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "POST", e.url(oauthd.TokenPath),
 		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
@@ -106,11 +113,7 @@ func TestClientGoneIsNotAnInternalError(t *testing.T) {
 // Retry-After, which the client may try again (RFC 9110 §15.6.4), not
 // with 499, a status of the log for a client that went away.
 func TestServerEndedRequestIs503(t *testing.T) {
-	var logs lockedBuffer
-	slow := &slowStore{entered: make(chan struct{})}
-	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { slow.Storage = s; return slow }, func(c *oauthd.Config) {
-		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
+	e, slow, logs := slowEnv(t)
 	ctx, cancel := context.WithCancelCause(t.Context())
 	req := httptest.NewRequestWithContext(ctx, "POST", oauthd.TokenPath, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -83,20 +83,7 @@ func TestCloseBehindAnotherWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	c, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
-	defer c.ExecContext(ctx, `ROLLBACK`)
+	defer lockedByAnother(t, path)()
 	start := time.Now()
 	s.Close()
 	if d := time.Since(start); d > busyTimeout*time.Millisecond/2 {

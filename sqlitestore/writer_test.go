@@ -276,19 +276,7 @@ func TestAbandonedBatchRolledBack(t *testing.T) {
 	if err := s.CreateAuthCode(ctx, code); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	c, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
+	release := lockedByAnother(t, path)
 
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
@@ -302,9 +290,7 @@ func TestAbandonedBatchRolledBack(t *testing.T) {
 	}
 	cancel()
 	time.Sleep(50 * time.Millisecond)
-	if _, err := c.ExecContext(ctx, `ROLLBACK`); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("the abandoned write: %v; want context.Canceled", err)
 	}
@@ -378,19 +364,7 @@ func TestAbandonedWriteStopsWaitingForTheLock(t *testing.T) {
 	if err := s.CreateAuthCode(ctx, code); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	c, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		t.Fatal(err)
-	}
+	release := lockedByAnother(t, path)
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -398,10 +372,37 @@ func TestAbandonedWriteStopsWaitingForTheLock(t *testing.T) {
 	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 2*time.Second {
 		t.Errorf("the write of a caller gone while the lock is held: %v after %s; want its context's error within a slice of the wait", err, d)
 	}
-	if _, err := c.ExecContext(ctx, `ROLLBACK`); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, err := s.ConsumeAuthCode(ctx, code.Hash, time.Now()); err != nil {
 		t.Errorf("the retry: %v; want the code, unused", err)
 	}
+}
+
+// lockedByAnother holds the write lock of the database at path from a
+// connection of its own, as another process would, until release (or the
+// test's end).
+func lockedByAnother(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			c.ExecContext(ctx, `ROLLBACK`)
+			c.Close()
+			other.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
