@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -107,23 +106,16 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 	// guesses cannot overrun ClientLimit.
 	_, _, lerr := p.clients.get(r.Context(), p.store, id)
 	known := !errors.Is(lerr, ErrNotFound)
-	a, wait, err := p.reserve(r, p.clientKey(r, id, known))
+	keys := []limitedKey{p.clientKey(r, id, known)}
+	if known {
+		keys = append(keys, p.clientCeilingKey(id))
+	}
+	a, wait, err := p.reserve(r, keys...)
 	if err != nil {
 		return nil, serverError(err)
 	}
 	if wait > 0 {
 		return nil, tooManyAttempts(wait)
-	}
-	if known {
-		k, wait, err := p.ceilingOrPast(r, id)
-		if err != nil || wait > 0 {
-			a.done(r.Context(), Released)
-			if err != nil {
-				return nil, serverError(err)
-			}
-			return nil, tooManyAttempts(wait)
-		}
-		a.keys = append(a.keys, k)
 	}
 	c, e := p.verifyClient(r, id, sec, viaBasic, ps)
 	switch {
@@ -135,52 +127,6 @@ func (p *Provider) authenticateClient(r *http.Request, ps params) (*Client, *Err
 		a.done(r.Context(), Released)
 	}
 	return c, e
-}
-
-// ceilingOrPast takes an attempt on the client's ceiling (see
-// clientCeilingKey), or, once the ceiling is reached, on the one check a
-// network (an IPv4 address, an IPv6 /48) gets past it per window (see
-// pastCeilingKey). It returns the key taken, or how long to wait.
-func (p *Provider) ceilingOrPast(r *http.Request, id string) (limitedKey, time.Duration, error) {
-	ctx := r.Context()
-	ceiling := p.clientCeilingKey(id)
-	wait, err := p.limiter.Reserve(ctx, ceiling.key, ceiling.lim, p.now())
-	if err != nil || wait == 0 {
-		return ceiling, 0, err
-	}
-	past := p.pastCeilingKey(r, id)
-	w2, err := p.limiter.Reserve(ctx, past.key, past.lim, p.now())
-	if err != nil {
-		return past, 0, err
-	}
-	if w2 > 0 {
-		p.throttled(ceiling.name)
-		p.logThrottled(ctx, ceiling.name, max(wait, w2))
-		return past, max(wait, w2), nil
-	}
-	return past, 0, nil
-}
-
-// pastCeilingKey is the key of the one secret check a network gets past
-// a client's ceiling per window (MaxFailures 1): the client, from its own
-// network, is not locked out of a node that has not verified its secret
-// yet (after a restart) by someone failing on purpose from about ten
-// others; a guesser gets one guess per network (an IPv6 /48, not a /64:
-// whoever holds a /48 would have 65,536) and lockout.
-func (p *Provider) pastCeilingKey(r *http.Request, id string) limitedKey {
-	lim := p.cfg.ClientLimit
-	lim.MaxFailures = 1
-	return limitedKey{LimitClient, clientLimitKey(id) + " past the ceiling from " + siteNetwork(ClientIP(r.Context())), lim, Succeeded}
-}
-
-// siteNetwork is an IPv4 address, or the /48 of an IPv6 address.
-func siteNetwork(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	pfx, _ := a.Prefix(48)
-	return pfx.String()
 }
 
 // knownClient authenticates, without a KDF run and without taking an
