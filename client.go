@@ -174,8 +174,10 @@ const (
 // terminal listing clients), line and paragraph separators, the
 // bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
 // U+061C) that would reverse the words of the page's sentence around the
-// name, and invisible spaces, joiners and fillers (U+200B, U+2060–U+2064,
-// U+FEFF, U+180E, the soft hyphen U+00AD, U+034F, the Hangul fillers).
+// name, and the other invisible format characters (Unicode's Cf: U+200B,
+// U+2060–U+206F, U+FEFF, U+180E, the soft hyphen, tag characters...),
+// and invisible letters and marks (U+034F, the Hangul fillers, U+17B4,
+// U+17B5).
 // Letters of every script, marks, symbols, spaces, and the joiners
 // writing needs (U+200C and U+200D: Persian, Indic scripts, emoji
 // sequences) are fine.
@@ -188,8 +190,8 @@ func checkDisplayName(name string) error {
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control) ||
-			r == '\u200b' || (r >= '\u2060' && r <= '\u2064') || r == '\ufeff' || r == '\u180e' ||
-			r == '\u00ad' || r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' {
+			(unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d') ||
+			r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' || r == '\u17b4' || r == '\u17b5' {
 			return fmt.Errorf("%q has a control or invisible character (%U)", name, r)
 		}
 	}

@@ -90,6 +90,8 @@ func TestClientValidate(t *testing.T) {
 		{"valid_name_with_joiners", func(c *oauthd.Client) { c.Name = "کتاب\u200cخانه 👨\u200d👩\u200d👧" }, ""},
 		{"OIDC_Core_3.1.2.4/name_with_soft_hyphen", func(c *oauthd.Client) { c.Name = "Pay\u00adPal" }, "invisible character"},
 		{"OIDC_Core_3.1.2.4/name_with_hangul_filler", func(c *oauthd.Client) { c.Name = "Pay\u3164Pal" }, "invisible character"},
+		{"OIDC_Core_3.1.2.4/name_with_tag_character", func(c *oauthd.Client) { c.Name = "Pay\U000E0041Pal" }, "invisible character"},
+		{"OIDC_Core_3.1.2.4/name_with_khmer_invisible", func(c *oauthd.Client) { c.Name = "Pay\u17b4Pal" }, "invisible character"},
 		{"OIDC_Core_3.1.2.4/name_with_bidi_isolate", func(c *oauthd.Client) { c.Name = "App \u2067x" }, "invisible character"},
 		{"valid_access_token_ttl_1s", func(c *oauthd.Client) { c.AccessTokenTTL = time.Second }, ""},
 		{"OIDC_Core_3.1.2.4/name_with_bidi_override", func(c *oauthd.Client) { c.Name = "Photo App \u202elgooG" }, "invisible character"},

@@ -38,9 +38,9 @@ const LimitPendingRequests = "pending_requests"
 //     the one below: an IPv4 /24 and /16, an IPv6 /48 and /32. Whoever
 //     holds an IPv6 /48 (a site's usual assignment: 256 /56s) or many
 //     addresses of an IPv4 /24 gets 4 networks' share, not 256 times it;
-//     except that a network with less than pendingFloor pending is not
-//     refused for its neighbours' (a few busy addresses of a /16 would
-//     otherwise shut out the rest of it).
+//     except that a network with less than pendingFloor pending may go
+//     past them up to twice their share (a few busy addresses of a /16
+//     would otherwise shut out the rest of it at once).
 //
 // The counts are this node's, in memory; a restart forgets them. The
 // networks tracked are bounded (maxBudgetKeys): past the bound, a new
@@ -99,17 +99,22 @@ func (b *pendingBudget) admitWhy(key string, size int64, now time.Time) (bool, s
 	var levels [3]string
 	keys := append(levels[:0], key)
 	keys = append(keys, coarserNetworks(key)...)
+	floor := false
 	for i, k := range keys {
 		mine := b.keys[k] + int64(float64(b.prevK[k])*left)
-		if mine+size > limit<<(2*i) {
-			return false, k
+		share := limit << (2 * i)
+		if i == 0 {
+			// A network with little pending may go past the share of
+			// the larger networks around it, up to twice it: a few
+			// busy addresses of a /16 must not shut out everyone else
+			// in it at once, and addresses that each keep under the
+			// floor cannot take more than that either.
+			floor = mine+size <= pendingFloor
+		} else if floor {
+			share *= 2
 		}
-		if i == 0 && mine+size <= pendingFloor {
-			// A network with little pending is not refused for its
-			// neighbours' requests: a few addresses of a /16 must not
-			// shut out everyone else in it. Its requests count all
-			// the same.
-			break
+		if mine+size > share {
+			return false, k
 		}
 	}
 	b.cur += size

@@ -89,6 +89,40 @@ func TestPendingBudgetKeysBounded(t *testing.T) {
 	}
 }
 
+// TestPendingBudgetFloorBounded: requests of the usual size, a dozen from
+// each of many addresses of one /16 or many /56s of one /32, each network
+// under the floor, take at most twice the larger network's share, not the
+// whole budget.
+func TestPendingBudgetFloorBounded(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const max = DefaultPendingRequestBudget
+	for _, tc := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"IPv4 addresses of one /16", func(i int) string { return fmt.Sprintf("10.9.%d.%d", i/256%256, i%256) }},
+		{"IPv6 /56s of one /32", func(i int) string { return networkKey(fmt.Sprintf("2001:db8:%x:%x00::1", i/256%65536, i%256)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPendingBudget(max, 30*time.Minute)
+			var got int64
+			for i := range 65536 {
+				for range 12 {
+					if b.admit(tc.key(i), 1300, t0) {
+						got += 1300
+					}
+				}
+			}
+			if share := int64(max / 64 * 16); got > 2*share {
+				t.Errorf("admitted %d bytes; want at most twice the /16's or /32's share, %d", got, 2*share)
+			}
+			if !b.admit("192.0.2.1", 1300, t0) {
+				t.Error("a network elsewhere was refused")
+			}
+		})
+	}
+}
+
 // TestPendingBudgetLargerNetworks: an IPv6 /48 (256 /56s) or an IPv4 /24
 // gets four networks' share of unanswered requests, not one for each of
 // its networks; a /32 or a /16 sixteen.

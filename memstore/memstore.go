@@ -32,7 +32,6 @@ import (
 	"github.com/oauthd/oauthd"
 )
 
-// errClosed is returned by every method after Close.
 // errClosed is the error of every call after Close: ErrUnavailable, as
 // sqlitestore's and pgstore's, so the Provider answers 503 with
 // Retry-After (a server shutting down) rather than 500.
