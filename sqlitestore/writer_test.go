@@ -266,17 +266,7 @@ func TestMigrateWhileWriting(t *testing.T) {
 // waits for another process's write lock when the caller gives up.
 func TestAbandonedBatchRolledBack(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "oauthd.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	code := redeemCode(oauthd.HashToken(oauthd.NewCredential()))
-	if err := s.CreateAuthCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	release := lockedByAnother(t, path)
+	s, code, release := lockedWithCode(t)
 
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
@@ -354,21 +344,11 @@ func TestAbandonedWritesLeftOutOfTheirBatch(t *testing.T) {
 // server ending its requests at its shutdown timeout then stops in time.
 func TestAbandonedWriteStopsWaitingForTheLock(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "oauthd.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	code := redeemCode(oauthd.HashToken(oauthd.NewCredential()))
-	if err := s.CreateAuthCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	release := lockedByAnother(t, path)
+	s, code, release := lockedWithCode(t)
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = s.ConsumeAuthCode(cctx, code.Hash, time.Now())
+	_, err := s.ConsumeAuthCode(cctx, code.Hash, time.Now())
 	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 2*time.Second {
 		t.Errorf("the write of a caller gone while the lock is held: %v after %s; want its context's error within a slice of the wait", err, d)
 	}
@@ -376,6 +356,23 @@ func TestAbandonedWriteStopsWaitingForTheLock(t *testing.T) {
 	if _, err := s.ConsumeAuthCode(ctx, code.Hash, time.Now()); err != nil {
 		t.Errorf("the retry: %v; want the code, unused", err)
 	}
+}
+
+// lockedWithCode is a new store holding one unused authorization code,
+// whose write lock another connection holds until release.
+func lockedWithCode(t *testing.T) (*Store, *oauthd.AuthCode, func()) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "oauthd.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	code := redeemCode(oauthd.HashToken(oauthd.NewCredential()))
+	if err := s.CreateAuthCode(t.Context(), code); err != nil {
+		t.Fatal(err)
+	}
+	return s, code, lockedByAnother(t, path)
 }
 
 // lockedByAnother holds the write lock of the database at path from a
