@@ -632,20 +632,20 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	// keep aborting at SERIALIZABLE. From then on the grants' tokens are
 	// not found, no code of the pair is left, and the deletes below only
 	// free the tokens' rows: if they fail, nothing can use those rows.
-	err := s.batch(ctx, func(b *pgx.Batch) {
+	err := s.batchBeforeWriters(ctx, func(b *pgx.Batch) {
 		b.Queue(sqlRevokeGrantsOf, userID, clientID)
 		b.Queue(sqlDeleteCodesOf, userID, clientID)
-	}, nil)
+	})
 	if err == nil {
 		// Twice: a rotation (or a redemption) that held a row the first
 		// DELETE waited for has committed by the time the second starts,
 		// which removes the tokens it stored (tokens of the revoked
 		// grants would not be found anyway; this also covers tokens a
 		// custom caller stores under a grant of their own).
-		err = s.batch(ctx, func(b *pgx.Batch) {
+		err = s.batchBeforeWriters(ctx, func(b *pgx.Batch) {
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
-		}, nil)
+		})
 	}
 	if err != nil {
 		return s.fail(fmt.Sprintf("revoke tokens of user %q for client %q", userID, clientID), err)
@@ -653,27 +653,66 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	return nil
 }
 
+// quickAttempts is how many times batchBeforeWriters runs its statements
+// as an ordinary batch before it locks out the writers they race.
+const quickAttempts = 3
+
+// sqlLockTokenWriters makes the transaction's writes wait for no token or
+// code writer: it waits for those under way and holds back new ones (code
+// redemptions lock auth_codes before tokens, so this order does not
+// deadlock with them). Reads go on.
+const sqlLockTokenWriters = `LOCK TABLE auth_codes, tokens IN SHARE ROW EXCLUSIVE MODE`
+
+// batchBeforeWriters runs the statements queue queues as batch does, for
+// statements that read the tokens or codes of a user and client and
+// write what token writers read (RevokeTokensOf). On a server running
+// SERIALIZABLE transactions each token writer that overlaps them (a
+// client refreshing in a loop, any busy token issuance, since predicate
+// locks cover whole index pages) can abort them, time after time; after
+// quickAttempts such failures they run in a transaction that first locks
+// the token and code tables against writers, so the writers wait a few
+// milliseconds for it instead (those that read before it are the ones
+// aborted, and run again). At READ COMMITTED, the default, they do not
+// fail that way and never take the lock.
+func (s *Store) batchBeforeWriters(ctx context.Context, queue func(*pgx.Batch)) error {
+	err := retryN(ctx, quickAttempts, func() error { return s.sendBatch(ctx, queue, nil) })
+	if err == nil || !retryable(err) || ctx.Err() != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlLockTokenWriters); err != nil {
+			return err
+		}
+		b := new(pgx.Batch)
+		queue(b)
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
 // batch sends the statements queue queues in one round trip, as one
 // implicit transaction, retrying it on a serialization failure or
 // deadlock; affected, when not nil, receives each statement's count of
 // rows changed.
 func (s *Store) batch(ctx context.Context, queue func(*pgx.Batch), affected func(i int, n int64)) error {
-	return retry(ctx, func() error {
-		b := new(pgx.Batch)
-		queue(b)
-		br := s.pool.SendBatch(ctx, b)
-		for i := range b.Len() {
-			tag, err := br.Exec()
-			if err != nil {
-				br.Close()
-				return err
-			}
-			if affected != nil {
-				affected(i, tag.RowsAffected())
-			}
+	return retry(ctx, func() error { return s.sendBatch(ctx, queue, affected) })
+}
+
+// sendBatch is one attempt of batch.
+func (s *Store) sendBatch(ctx context.Context, queue func(*pgx.Batch), affected func(i int, n int64)) error {
+	b := new(pgx.Batch)
+	queue(b)
+	br := s.pool.SendBatch(ctx, b)
+	for i := range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return err
 		}
-		return br.Close()
-	})
+		if affected != nil {
+			affected(i, tag.RowsAffected())
+		}
+	}
+	return br.Close()
 }
 
 // CreateSession stores a session; ErrAlreadyExists if the hash is taken.
