@@ -1,6 +1,7 @@
 package oauthd_test
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -226,6 +227,84 @@ func TestConsentMemory(t *testing.T) {
 	r = b.follow(e, b.get(e.authorizeURL("scope", "email profile")))
 	if r.pageKind() != "consent" {
 		t.Errorf("wider scope after remember: %s; want the consent page", r.pageKind())
+	}
+}
+
+// RFC 8252 §8.6, RFC 9700 §4.15: a public client answered at a loopback
+// or private-use-scheme redirect URI cannot be told from another program
+// sending its client_id, so an approval of it is neither remembered nor
+// honoured if remembered: the person is asked each time, the page offers
+// no "remember" box, and prompt=none is answered consent_required. A
+// public client answered at an https URI is identified by it.
+func TestConsentNotRememberedForUnprovablePublicClients(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	if err := e.store.CreateClient(ctx, &oauthd.Client{ID: "spa", Public: true, TokenEndpointAuthMethod: oauthd.AuthMethodNone,
+		RedirectURIs: []string{"https://spa.example/cb"}, GrantTypes: []string{oauthd.GrantAuthorizationCode}, Scopes: []string{"email"}}); err != nil {
+		t.Fatal(err)
+	}
+	const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	for _, tc := range []struct {
+		name, client, uri string
+		rememberable      bool
+	}{
+		{"RFC8252_8.6/loopback", "public_app", "http://127.0.0.1:5555/cb", false},
+		{"RFC8252_8.6/loopback_other_port", "public_app", "http://127.0.0.1:31337/cb", false},
+		{"RFC8252_8.6/private_use_scheme", "public_app", "com.example.app:/cb", false},
+		{"RFC8252_7.2/https", "spa", "https://spa.example/cb", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := e.store.DeleteConsent(ctx, e.user.ID, tc.client); err != nil && !errors.Is(err, oauthd.ErrNotFound) {
+				t.Fatal(err)
+			}
+			authz := func(extra ...string) string {
+				return e.authorizeURL(append([]string{"client_id", tc.client, "redirect_uri", tc.uri,
+					"code_challenge", challenge, "code_challenge_method", "S256"}, extra...)...)
+			}
+			b := e.browser()
+			r := b.follow(e, b.get(authz()))
+			r = b.follow(e, b.login(e, r, "admin", "admin"))
+			if r.pageKind() != "consent" {
+				t.Fatalf("first request: %s %d; want the consent page", r.pageKind(), r.status)
+			}
+			if got, _ := r.page["Remember"].(bool); got != tc.rememberable {
+				t.Errorf("consent page offers remember = %v; want %v", got, tc.rememberable)
+			}
+			// A "remember" sent all the same (a hand-made form).
+			if r := b.decide(e, r, "approve", "remember", "1"); r.status != http.StatusSeeOther || !strings.Contains(r.location(), "code=") {
+				t.Fatalf("approve: %d %q; want a redirect with a code", r.status, r.location())
+			}
+			_, err := e.store.Consent(ctx, e.user.ID, tc.client)
+			if tc.rememberable != (err == nil) {
+				t.Errorf("consent stored: err = %v; want stored %v", err, tc.rememberable)
+			}
+			if !tc.rememberable {
+				// One remembered before this rule (or through the library)
+				// counts for nothing either.
+				now := time.Now()
+				if err := e.store.SaveConsent(ctx, &oauthd.Consent{UserID: e.user.ID, ClientID: tc.client, Scopes: []string{"email"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r = b.follow(e, b.get(authz()))
+			if tc.rememberable {
+				if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), tc.uri+"?") || !strings.Contains(r.location(), "code=") {
+					t.Errorf("after remember: %d %q; want a redirect with a code", r.status, r.location())
+				}
+			} else if r.pageKind() != "consent" {
+				t.Errorf("with a remembered consent: %s %d %q; want the consent page again", r.pageKind(), r.status, r.location())
+			}
+			r = b.get(authz("prompt", "none"))
+			loc, _ := url.Parse(r.location())
+			switch q := loc.Query(); {
+			case r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), tc.uri+"?"):
+				t.Errorf("prompt=none: %d %q; want a redirect to the client", r.status, r.location())
+			case tc.rememberable && q.Get("code") == "":
+				t.Errorf("prompt=none after remember: %q; want a code", r.location())
+			case !tc.rememberable && q.Get("error") != oauthd.ErrorConsentRequired:
+				t.Errorf("prompt=none: %q; want error=consent_required", r.location())
+			}
+		})
 	}
 }
 

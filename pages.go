@@ -73,6 +73,12 @@ type ConsentPage struct {
 	Client    *Client
 	User      *User
 	Scopes    []string
+	// Remember says the page may offer to remember the approval (a
+	// "remember" field in the form, unticked by default). It is false for
+	// a public client answered at a loopback or private-use-scheme
+	// redirect URI, whose identity cannot be assured: the Provider asks
+	// each time and ignores a "remember" sent for it (RFC 8252 §8.6).
+	Remember bool
 	// SwitchUserURL leads to the login form of this request ("not you?"):
 	// whoever signs in there replaces the signed-in person's session; until
 	// then that session stays.

@@ -225,7 +225,7 @@ func (p *Pages) check() error {
 				p.Login(w, r, &oauthd.LoginPage{Page: page, Action: "/login", Client: client, Error: "invalid_credentials", Username: "user"})
 			}},
 			{"consent", func(w http.ResponseWriter, r *http.Request) {
-				p.Consent(w, r, &oauthd.ConsentPage{Page: page, Action: "/consent", Client: client, User: user, Scopes: []string{"openid", "custom"}, SwitchUserURL: "/switch"})
+				p.Consent(w, r, &oauthd.ConsentPage{Page: page, Action: "/consent", Client: client, User: user, Scopes: []string{"openid", "custom"}, Remember: true, SwitchUserURL: "/switch"})
 			}},
 			{"error", func(w http.ResponseWriter, r *http.Request) {
 				p.Error(w, r, &oauthd.ErrorPage{Page: page, Code: oauthd.PageRequestExpired, Description: "d"})

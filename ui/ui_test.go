@@ -101,7 +101,7 @@ func consentPage() *oauthd.ConsentPage {
 	return &oauthd.ConsentPage{
 		Page: oauthd.Page{RequestID: "req-2"}, Action: "/consent", AuthReqID: "ar-2", CSRF: "csrf-2",
 		Client: &oauthd.Client{ID: "test_client"}, User: testUser,
-		Scopes: []string{"openid", "email", "offline_access", "calendar.read"}, SwitchUserURL: "/switch-user",
+		Scopes: []string{"openid", "email", "offline_access", "calendar.read"}, Remember: true, SwitchUserURL: "/switch-user",
 	}
 }
 
@@ -313,6 +313,18 @@ func TestConsent(t *testing.T) {
 	}
 	// No logo or link without http(s) URIs.
 	mustNotContain(t, body, "<img", "_blank")
+}
+
+// A consent page for a client whose approval cannot be remembered (a
+// public client at a loopback or private-use-scheme URI, RFC 8252 §8.6)
+// has no "remember" box: ticking it would do nothing.
+func TestConsentWithoutRemember(t *testing.T) {
+	p := newPages(t, ui.Options{})
+	cp := consentPage()
+	cp.Remember = false
+	body := render(t, func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, cp) }).body
+	mustNotContain(t, body, `name="remember"`, "Remember my approval")
+	mustContain(t, body, `<button type="submit" name="action" value="approve">Approve</button>`)
 }
 
 func TestConsentClientNameAndLinks(t *testing.T) {
