@@ -200,7 +200,7 @@ func TestRotateSecretConflictsWithSecret(t *testing.T) {
 }
 
 // A client secret given with --secret shorter than 16 characters, and a
-// password shorter than 8, are accepted with a warning on standard error
+// password shorter than 8 or the same as the username, are accepted with a warning on standard error
 // that recommends a generated secret (or a longer password) and does not
 // show the value; longer ones, and generated secrets, get none.
 func TestShortSecretAndPasswordWarn(t *testing.T) {
@@ -245,6 +245,18 @@ func TestShortSecretAndPasswordWarn(t *testing.T) {
 		t.Fatalf("user passwd: exit %d, %s", code, errs)
 	}
 	warned("user passwd, 7 characters", errs, "1234567", "password", "at least 8")
+	// The username as the password (OWASP ASVS 2.1.7's first guesses),
+	// in any case: a warning that does not repeat it.
+	code, _, errs = oauthdCmd(t, db, "Margaret\n", "user", "add", "margaret", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("user add with the username as password: exit %d, %s", code, errs)
+	}
+	warned("user add, password = username", errs, "Margaret", "password is the username")
+	code, _, errs = oauthdCmd(t, db, "carol\n", "user", "passwd", "carol", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("user passwd: exit %d, %s", code, errs)
+	}
+	warned("user passwd, password = username", errs, "carol\n", "password is the username")
 	// The README's example password gets no warning.
 	if code, _, errs := oauthdCmd(t, db, "s3cret-passw0rd\n", "user", "add", "bob", "--password-stdin"); code != 0 || strings.Contains(errs, "warning") {
 		t.Errorf("user add with the README's password: exit %d, stderr %q; want no warning", code, errs)

@@ -106,8 +106,10 @@ func readTerminalPassword(ctx context.Context, fd int) ([]byte, error) {
 
 // checkPassword refuses an empty password and one longer than 1024
 // bytes, and warns on standard error about one shorter than
-// minPasswordLen characters (a warning, not a refusal).
-func checkPassword(e *env, pw string) error {
+// minPasswordLen characters or the same as the username (in any case),
+// the first guesses of anyone trying accounts (a warning, not a
+// refusal).
+func checkPassword(e *env, username, pw string) error {
 	if len(pw) < 1 {
 		return errors.New("the password is empty")
 	}
@@ -124,6 +126,9 @@ func checkPassword(e *env, pw string) error {
 			chars = "character"
 		}
 		fmt.Fprintf(e.stderr, "oauthd: warning: the password has %d %s; at least %d are recommended (a passphrase of several words is best)\n", n, chars, minPasswordLen)
+	}
+	if strings.EqualFold(strings.TrimSpace(pw), username) {
+		fmt.Fprintln(e.stderr, "oauthd: warning: the password is the username; it is among the first guesses of anyone trying accounts")
 	}
 	return nil
 }
@@ -240,7 +245,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(e, pw); err != nil {
+	if err := checkPassword(e, name, pw); err != nil {
 		return err
 	}
 	h, err := secret.Hash(pw)
@@ -482,7 +487,7 @@ func userPasswd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPassword(e, pw); err != nil {
+	if err := checkPassword(e, u.Username, pw); err != nil {
 		return err
 	}
 	if u.PasswordHash, err = secret.Hash(pw); err != nil {
