@@ -178,7 +178,9 @@ func (p *Provider) ParseIDTokenHint(ctx context.Context, hint string) (*IDTokenH
 		return nil, errBadHint
 	}
 	h := jws.Signatures[0].Header
-	if h.KeyID == "" {
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); h.KeyID == "" || typ == deviceTokenType {
+		// A device cookie (device.go) is signed with the same keys; it has
+		// no aud either, but is refused by its type first.
 		return nil, errBadHint
 	}
 	key, err := p.keys.verificationKey(ctx, h.KeyID)

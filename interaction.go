@@ -552,7 +552,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's sign-in page; go back and try again", Status: http.StatusForbidden}, ar)
 		return
 	}
-	user, wait, err := p.checkPasswordLimited(r, username, password)
+	user, wait, err := p.checkPasswordLimited(r, username, password, true)
 	if err != nil {
 		p.errorPageFor(w, r, p.kdfError(err), ar)
 		return
@@ -572,6 +572,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.errorPageFor(w, r, serverError(err), ar)
 		return
 	}
+	p.setDeviceCookie(w, r, user)
 	if _, err := r.Cookie(p.loginNameCookie); err == nil {
 		// The name of an earlier failed attempt has served its purpose.
 		http.SetCookie(w, &http.Cookie{Name: p.loginNameCookie, Value: "", Path: LoginPath, MaxAge: -1, HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})

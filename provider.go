@@ -99,6 +99,8 @@ type Provider struct {
 	// sessionCookie, browserCookie and loginNameCookie are the cookies'
 	// names: see sessionCookieName.
 	sessionCookie, browserCookie, loginNameCookie string
+	// deviceCookie is the device cookie's name (see device.go).
+	deviceCookie string
 
 	obs     Observer
 	limiter Limiter
@@ -143,7 +145,9 @@ func New(cfg Config, store Storage) (*Provider, error) {
 		p.issuerOrigin = u.Scheme + "://" + u.Host
 	}
 	p.sessionCookie, p.browserCookie, p.loginNameCookie = sessionCookieName, browserCookieName, loginNameCookieName
+	p.deviceCookie = deviceCookieName
 	if p.secure {
+		p.deviceCookie = "__Secure-" + deviceCookieName
 		// The login name's cookie is for the login page's path only:
 		// __Secure-, as __Host- requires Path=/.
 		p.sessionCookie, p.browserCookie, p.loginNameCookie = hostCookiePrefix+sessionCookieName, hostCookiePrefix+browserCookieName, "__Secure-"+loginNameCookieName

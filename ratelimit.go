@@ -107,7 +107,9 @@ const (
 
 // Limiter counts failed attempts per key and refuses attempts on a key
 // that had too many. The keys are opaque strings the Provider makes, such
-// as "user:<account id>", "ip:192.0.2.1", "client:app from 192.0.2.1"
+// as "user:<account id>", "device:<hash of a device cookie>" (a browser's
+// own count for the account it signed in to, see the README's Rate
+// limits), "ip:192.0.2.1", "client:app from 192.0.2.1"
 // (a client's secret from one address, or IPv6 /64) and "client:app from anywhere"
 // (from all of them); a Limiter must not depend on their form.
 //
@@ -546,8 +548,10 @@ func retryAfter(d time.Duration) string {
 // checkPasswordLimited is checkPassword behind the login limits: it
 // reserves an attempt for the account and the client IP before the
 // password is checked, and returns wait > 0 without checking anything
-// when either is throttled.
-func (p *Provider) checkPasswordLimited(r *http.Request, username, password string) (*User, time.Duration, error) {
+// when either is throttled. With fromBrowser (the login page), a valid
+// device cookie for the account the username names puts the attempt on
+// the cookie's own count instead of the account's (see device.go).
+func (p *Provider) checkPasswordLimited(r *http.Request, username, password string, fromBrowser bool) (*User, time.Duration, error) {
 	// The client's address first: a throttled address costs no store
 	// read. Then the account the username names, which takes one.
 	a, wait, err := p.reserve(r, append([]limitedKey{p.ipKey(r)}, p.ipSiteKeys(r)...)...)
@@ -561,7 +565,11 @@ func (p *Provider) checkPasswordLimited(r *http.Request, username, password stri
 		a.done(r.Context(), Released)
 		return nil, 0, err
 	}
-	acct, wait, err := p.reserve(r, p.accountKey(username, u))
+	key := p.accountKey(username, u)
+	if fromBrowser && u != nil && p.deviceSubject(r) == u.ID {
+		key = p.deviceKey(r)
+	}
+	acct, wait, err := p.reserve(r, key)
 	if err != nil || wait > 0 {
 		a.done(r.Context(), Released)
 		return nil, wait, err

@@ -863,7 +863,7 @@ func (p *Provider) passwordGrant(r *http.Request, c *Client, ps params) (*TokenR
 	if !c.AllowsGrant(GrantRefreshToken) {
 		scopes = withoutOfflineAccess(scopes)
 	}
-	u, wait, err := p.checkPasswordLimited(r, username, password)
+	u, wait, err := p.checkPasswordLimited(r, username, password, false)
 	if err != nil {
 		return nil, p.kdfError(err)
 	}
