@@ -126,10 +126,10 @@ func (p *Provider) parseAuthorizeParams(r *http.Request, ps params, perr *Error)
 		// code was used up at the token endpoint.
 		return ar, client, p.invalidRegistration(r, client, ErrorUnauthorizedClient, err)
 	}
-	if ps.has("request") {
+	if ps.sent("request") {
 		return ar, client, errorf(ErrorRequestNotSupported, "request objects are not supported")
 	}
-	if ps.has("request_uri") {
+	if ps.sent("request_uri") {
 		return ar, client, errorf(ErrorRequestURINotSupported, "request_uri is not supported")
 	}
 	if e := p.checkResponseType(client, ar.ResponseType); e != nil {

@@ -203,6 +203,7 @@ func TestNegativeBattery(t *testing.T) {
 		}, status: 303, code: "invalid_request", loc: loopbackCB + "?"},
 		{name: "RFC9700_2.1.1/confidential_client_requiring_pkce", req: authzPage("client_id", "pkce_required", "redirect_uri", pkceRedirect), status: 303, code: "invalid_request", loc: pkceRedirect + "?"},
 		{name: "OIDC_Core_6.1/request_object_not_supported", req: authzPage("request", "eyJhbGciOiJub25lIn0.e30."), status: 303, code: "request_not_supported", loc: redirectURI + "?"},
+		{name: "RFC6749_3.1/empty_request_and_request_uri_are_omitted", req: func(n *negEnv) *negReq { return get(n.authz() + "&request=&request_uri=") }, status: 303, loc: oauthd.LoginPath},
 		{name: "OIDC_Core_6.2/request_uri_not_supported", req: authzPage("request_uri", "https://evil.example/r"), status: 303, code: "request_uri_not_supported", loc: redirectURI + "?"},
 		{name: "OIDC_Core_3.1.2.1/prompt_none_with_login", req: authzPage("prompt", "none login"), status: 303, code: "invalid_request", loc: redirectURI + "?"},
 		{name: "OIDC_Core_3.1.2.1/prompt_unknown", req: authzPage("prompt", "always"), status: 303, code: "invalid_request", loc: redirectURI + "?"},

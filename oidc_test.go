@@ -208,6 +208,26 @@ func TestUserinfoErrors(t *testing.T) {
 	check("RFC6750_3.1/token_of_deleted_client", get("Bearer "+at), 401, "invalid_token")
 }
 
+// A client_credentials token names no person: userinfo refuses it
+// (insufficient_scope, RFC 6750 §3.1) saying so, also when the client was
+// granted openid.
+func TestUserinfoClientCredentialsToken(t *testing.T) {
+	e := newOIDCEnv(t)
+	if err := e.store.CreateClient(t.Context(), &oauthd.Client{ID: "svc-oidc", SecretHash: hash(t, "svc-oidc-secret"),
+		GrantTypes: []string{oauthd.GrantClientCredentials}, Scopes: []string{"openid", "read"}}); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(basic("svc-oidc", "svc-oidc-secret"), form("grant_type", "client_credentials", "scope", "openid read"))
+	if tok.status != http.StatusOK {
+		t.Fatalf("client_credentials: %d %s", tok.status, tok.body)
+	}
+	ui := e.userinfo(t, tok.str("access_token"))
+	if h := ui.header.Get("WWW-Authenticate"); ui.status != http.StatusForbidden || !strings.Contains(h, `error="insufficient_scope"`) ||
+		!strings.Contains(h, "client_credentials") || strings.Contains(h, "not granted the openid scope") {
+		t.Errorf("userinfo with a client_credentials token: %d %q; want 403 insufficient_scope saying it names no user", ui.status, h)
+	}
+}
+
 // OIDC Core §3.2 and §3.3: the implicit and hybrid response types, with
 // the fragment as default response mode, nonce, at_hash and c_hash.
 func TestImplicitAndHybrid(t *testing.T) {

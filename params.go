@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -104,6 +105,20 @@ func (p params) has(name string) bool {
 	}
 	for i := range p.list {
 		if p.list[i].name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// sent reports whether the parameter was sent with a value: one sent
+// only empty counts as omitted (RFC 6749 §3.1).
+func (p params) sent(name string) bool {
+	if p.many != nil {
+		return slices.ContainsFunc(p.many[name], func(v string) bool { return v != "" })
+	}
+	for i := range p.list {
+		if p.list[i].name == name && p.list[i].value != "" {
 			return true
 		}
 	}

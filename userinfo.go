@@ -40,7 +40,13 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the access token is invalid, expired or revoked"))
 		return
 	}
-	if !slices.Contains(t.Scopes, ScopeOpenID) || t.Subject == "" {
+	if t.Subject == "" {
+		// client_credentials: the client's own token, of no person, whatever
+		// its scope says.
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was issued to the client for itself (client_credentials): it names no user"))
+		return
+	}
+	if !slices.Contains(t.Scopes, ScopeOpenID) {
 		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was not granted the openid scope"))
 		return
 	}
