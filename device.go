@@ -24,10 +24,11 @@ import (
 // The cookie is a JWS signed with the Provider's EdDSA key (every node
 // verifies it, nothing is stored), of type deviceTokenType so that it is
 // never taken for an ID token (it has no aud either), naming the issuer,
-// the account's subject and when it expires. It is sent to the login path
-// only. A device cookie whose key is no longer published, expired, or for
-// another account counts for nothing: the attempt is counted against the
-// account as any other.
+// the account's subject, a digest of its password hash, the cookie's ID
+// and when it expires. It is sent to the login path only. A device cookie
+// whose key is no longer published, expired, for another account or from
+// before a password change counts for nothing: the attempt is counted
+// against the account as any other.
 
 const (
 	deviceCookieName = "oauthd_device"
@@ -43,6 +44,15 @@ const (
 type deviceClaims struct {
 	Iss string `json:"iss"`
 	Sub string `json:"sub"`
+	// Jti names the cookie in the login limit's key: not the cookie's
+	// bytes, which base64url's spare bits let a holder vary without
+	// changing the signature (16 spellings of one Ed25519 signature, each
+	// a new count).
+	Jti string `json:"jti"`
+	// Pwd ties the cookie to the account's password as it was: a password
+	// change (one that leaked, say) ends the cookies of every browser that
+	// signed in with the old one.
+	Pwd string `json:"pwd"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
 }
@@ -51,7 +61,7 @@ type deviceClaims struct {
 // signed in to. Without a signing key (a store that failed to load it)
 // the sign-in goes on without one: the cookie is a convenience.
 func (p *Provider) setDeviceCookie(w http.ResponseWriter, r *http.Request, u *User) {
-	v, err := p.deviceToken(r.Context(), u.ID)
+	v, err := p.deviceToken(r.Context(), u)
 	if err != nil {
 		p.log.Warn("device cookie not set", "request_id", RequestID(r.Context()), "error", err)
 		return
@@ -60,14 +70,14 @@ func (p *Provider) setDeviceCookie(w http.ResponseWriter, r *http.Request, u *Us
 		SameSite: http.SameSiteLaxMode, MaxAge: int(deviceTTL / time.Second)})
 }
 
-// deviceToken signs a device token for the subject.
-func (p *Provider) deviceToken(ctx context.Context, sub string) (string, error) {
+// deviceToken signs a device token for the user.
+func (p *Provider) deviceToken(ctx context.Context, u *User) (string, error) {
 	key, err := p.keys.signingKey(ctx, AlgEdDSA)
 	if err != nil {
 		return "", err
 	}
 	now := p.now()
-	payload, err := json.Marshal(deviceClaims{Iss: p.cfg.Issuer, Sub: sub, Iat: now.Unix(), Exp: now.Add(deviceTTL).Unix()})
+	payload, err := json.Marshal(deviceClaims{Iss: p.cfg.Issuer, Sub: u.ID, Jti: RandomToken(), Pwd: passwordTag(u), Iat: now.Unix(), Exp: now.Add(deviceTTL).Unix()})
 	if err != nil {
 		return "", err
 	}
@@ -83,39 +93,46 @@ func (p *Provider) deviceToken(ctx context.Context, sub string) (string, error) 
 	return jws.CompactSerialize()
 }
 
-// deviceSubject returns the subject of the request's device cookie, or ""
-// when it has none that this server signed and that is still valid.
-func (p *Provider) deviceSubject(r *http.Request) string {
+// device returns the limiter key of the request's device cookie when it
+// is one this server signed for the user, with the user's password as it
+// is now, and still valid.
+func (p *Provider) device(r *http.Request, u *User) (limitedKey, bool) {
 	c, err := r.Cookie(p.deviceCookie)
 	if err != nil || c.Value == "" || len(c.Value) > maxDeviceCookie {
-		return ""
+		return limitedKey{}, false
 	}
 	jws, err := jose.ParseSignedCompact(c.Value, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil || len(jws.Signatures) != 1 {
-		return ""
+		return limitedKey{}, false
 	}
 	h := jws.Signatures[0].Header
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != deviceTokenType || h.KeyID == "" {
-		return ""
+		return limitedKey{}, false
 	}
 	key, err := p.keys.verificationKey(r.Context(), h.KeyID)
 	if err != nil || key == nil || key.Algorithm != h.Algorithm {
-		return ""
+		return limitedKey{}, false
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return ""
+		return limitedKey{}, false
 	}
 	var dc deviceClaims
-	if json.Unmarshal(payload, &dc) != nil || dc.Iss != p.cfg.Issuer || dc.Sub == "" || !p.now().Before(time.Unix(dc.Exp, 0)) {
-		return ""
+	if json.Unmarshal(payload, &dc) != nil || dc.Iss != p.cfg.Issuer || dc.Sub != u.ID || dc.Jti == "" ||
+		dc.Pwd != passwordTag(u) || !p.now().Before(time.Unix(dc.Exp, 0)) {
+		return limitedKey{}, false
 	}
-	return dc.Sub
+	return p.deviceKey(dc.Jti), true
+}
+
+// passwordTag is a short digest of the user's password hash.
+func passwordTag(u *User) string {
+	return HashToken(u.PasswordHash)[:16]
 }
 
 // deviceKey is the login limit's key for attempts at an account from a
-// browser holding a valid device cookie for it: one count per cookie.
-func (p *Provider) deviceKey(r *http.Request) limitedKey {
-	c, _ := r.Cookie(p.deviceCookie)
-	return limitedKey{LimitLoginAccount, limitKey("device", HashToken(c.Value)), p.cfg.LoginLimit, Succeeded}
+// browser holding a valid device cookie for it, of the cookie's ID: one
+// count per cookie.
+func (p *Provider) deviceKey(id string) limitedKey {
+	return limitedKey{LimitLoginAccount, limitKey("device", id), p.cfg.LoginLimit, Succeeded}
 }

@@ -3,6 +3,7 @@ package oauthd_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +34,9 @@ func deviceCookie(r *response) *http.Cookie {
 // OWASP's device cookies: anyone who knows a username can lock its
 // account out of the login form with wrong passwords, but a browser that
 // signed in to the account before keeps signing in; its own failures are
-// counted on its own, and a cookie that is forged, for another account or
-// expired counts for nothing.
+// counted on its own (one count whatever the cookie's spelling), and a
+// cookie that is forged, for another account, from before a password
+// change or expired counts for nothing.
 func TestDeviceCookieOutlastsAccountLockout(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
@@ -118,10 +120,58 @@ func TestDeviceCookieOutlastsAccountLockout(t *testing.T) {
 		t.Errorf("new browser after the account's lockout: %d; want 303", s)
 	}
 
-	// An expired device cookie counts for nothing.
+	// Other spellings of the same cookie (base64url's spare bits in the
+	// signature's last character: the same signature) share its count.
+	e.clock.Add(time.Hour) // every count and lockout so far is over
+	lockOut("admin")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, dc.Value[len(dc.Value)-1])
+	for i := range max {
+		v := dc.Value[:len(dc.Value)-1] + string(alphabet[last^(i%4)])
+		b := e.browser()
+		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "oauthd_device", Value: v, Path: oauthd.LoginPath}})
+		if s := signIn(b, "admin", "wrong"); s != http.StatusSeeOther {
+			t.Fatalf("wrong password %d with a respelt device cookie: %d; want 303 invalid_credentials", i+1, s)
+		}
+	}
+	respelt := e.browser()
+	respelt.c.Jar.SetCookies(u, []*http.Cookie{{Name: "oauthd_device", Value: dc.Value[:len(dc.Value)-1] + string(alphabet[last^3]), Path: oauthd.LoginPath}})
+	if s := signIn(respelt, "admin", "admin"); s != http.StatusTooManyRequests {
+		t.Errorf("a respelt device cookie past the cookie's limit: %d; want 429 (one count for every spelling)", s)
+	}
+
+	// A password change ends the cookies of the old password.
+	e.clock.Add(time.Hour)
+	if s := signIn(owner, "admin", "admin"); s != http.StatusSeeOther {
+		t.Fatalf("owner after the lockouts: %d; want 303", s)
+	}
+	admin, err := e.store.UserByUsername(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.PasswordHash = hash(t, "new-password")
+	if err := e.store.UpdateUser(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	lockOut("admin")
+	if s := signIn(owner, "admin", "new-password"); s != http.StatusTooManyRequests {
+		t.Errorf("owner's device cookie from before the password change, during a lockout: %d; want 429", s)
+	}
+
+	// A sign-in with the new password gives a cookie that works again...
+	e.clock.Add(time.Hour)
+	if s := signIn(owner, "admin", "new-password"); s != http.StatusSeeOther {
+		t.Fatalf("owner with the new password after the lockout: %d; want 303", s)
+	}
+	lockOut("admin")
+	if s := signIn(owner, "admin", "new-password"); s != http.StatusSeeOther {
+		t.Errorf("owner's new device cookie during a lockout: %d; want 303", s)
+	}
+
+	// ...until it expires.
 	e.clock.Add(91 * 24 * time.Hour)
 	lockOut("admin")
-	if s := signIn(owner, "admin", "admin"); s != http.StatusTooManyRequests {
+	if s := signIn(owner, "admin", "new-password"); s != http.StatusTooManyRequests {
 		t.Errorf("owner's browser with a device cookie 91 days old during a lockout: %d; want 429", s)
 	}
 }

@@ -107,7 +107,7 @@ const (
 
 // Limiter counts failed attempts per key and refuses attempts on a key
 // that had too many. The keys are opaque strings the Provider makes, such
-// as "user:<account id>", "device:<hash of a device cookie>" (a browser's
+// as "user:<account id>", "device:<a device cookie's ID>" (a browser's
 // own count for the account it signed in to, see the README's Rate
 // limits), "ip:192.0.2.1", "client:app from 192.0.2.1"
 // (a client's secret from one address, or IPv6 /64) and "client:app from anywhere"
@@ -566,8 +566,10 @@ func (p *Provider) checkPasswordLimited(r *http.Request, username, password stri
 		return nil, 0, err
 	}
 	key := p.accountKey(username, u)
-	if fromBrowser && u != nil && p.deviceSubject(r) == u.ID {
-		key = p.deviceKey(r)
+	if fromBrowser && u != nil {
+		if dk, ok := p.device(r, u); ok {
+			key = dk
+		}
 	}
 	acct, wait, err := p.reserve(r, key)
 	if err != nil || wait > 0 {

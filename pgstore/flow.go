@@ -627,12 +627,11 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	// The revocations and the codes' deletion commit together, first:
-	// two short statements, which a client refreshing in a loop does not
-	// keep aborting at SERIALIZABLE. From then on the grants' tokens are
+	// The revocations and the codes' deletion commit together, first, at
+	// READ COMMITTED (see batchReadCommitted). From then on the grants' tokens are
 	// not found, no code of the pair is left, and the deletes below only
 	// free the tokens' rows: if they fail, nothing can use those rows.
-	err := s.batchBeforeWriters(ctx, func(b *pgx.Batch) {
+	err := s.batchReadCommitted(ctx, func(b *pgx.Batch) {
 		b.Queue(sqlRevokeGrantsOf, userID, clientID)
 		b.Queue(sqlDeleteCodesOf, userID, clientID)
 	})
@@ -642,7 +641,7 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 		// which removes the tokens it stored (tokens of the revoked
 		// grants would not be found anyway; this also covers tokens a
 		// custom caller stores under a grant of their own).
-		err = s.batchBeforeWriters(ctx, func(b *pgx.Batch) {
+		err = s.batchReadCommitted(ctx, func(b *pgx.Batch) {
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
 			b.Queue(sqlDeleteTokensOf, userID, clientID)
 		})
@@ -653,39 +652,26 @@ func (s *Store) RevokeTokensOf(ctx context.Context, userID, clientID string) err
 	return nil
 }
 
-// quickAttempts is how many times batchBeforeWriters runs its statements
-// as an ordinary batch before it locks out the writers they race.
-const quickAttempts = 3
-
-// sqlLockTokenWriters makes the transaction's writes wait for no token or
-// code writer: it waits for those under way and holds back new ones (code
-// redemptions lock auth_codes before tokens, so this order does not
-// deadlock with them). Reads go on.
-const sqlLockTokenWriters = `LOCK TABLE auth_codes, tokens IN SHARE ROW EXCLUSIVE MODE`
-
-// batchBeforeWriters runs the statements queue queues as batch does, for
-// statements that read the tokens or codes of a user and client and
-// write what token writers read (RevokeTokensOf). On a server running
-// SERIALIZABLE transactions each token writer that overlaps them (a
-// client refreshing in a loop, any busy token issuance, since predicate
-// locks cover whole index pages) can abort them, time after time; after
-// quickAttempts such failures they run in a transaction that first locks
-// the token and code tables against writers, so the writers wait a few
-// milliseconds for it instead (those that read before it are the ones
-// aborted, and run again). At READ COMMITTED, the default, they do not
-// fail that way and never take the lock.
-func (s *Store) batchBeforeWriters(ctx context.Context, queue func(*pgx.Batch)) error {
-	err := retryN(ctx, quickAttempts, func() error { return s.sendBatch(ctx, queue, nil) })
-	if err == nil || !retryable(err) || ctx.Err() != nil {
-		return err
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlLockTokenWriters); err != nil {
-			return err
-		}
-		b := new(pgx.Batch)
-		queue(b)
-		return tx.SendBatch(ctx, b).Close()
+// batchReadCommitted runs the statements queue queues in one transaction
+// at READ COMMITTED, whatever the server's default isolation, retrying it
+// on a deadlock (or a serialization failure, which READ COMMITTED does not
+// raise for them on PostgreSQL), for statements that read the tokens or
+// codes of a user and client and write what token writers read
+// (RevokeTokensOf). They are written for READ COMMITTED (their
+// correctness rests on the grant revocations, which every read of a token
+// checks, not on the isolation level); at SERIALIZABLE each token writer
+// that overlaps them, a client refreshing in a loop or any busy token
+// issuance (predicate locks cover whole index pages), aborted them time
+// after time, and RevokeTokensOf failed after every retry. Databases that
+// run every transaction SERIALIZABLE (CockroachDB without READ COMMITTED
+// enabled) take the request and retry as before.
+func (s *Store) batchReadCommitted(ctx context.Context, queue func(*pgx.Batch)) error {
+	return retry(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			b := new(pgx.Batch)
+			queue(b)
+			return tx.SendBatch(ctx, b).Close()
+		})
 	})
 }
 
@@ -694,25 +680,22 @@ func (s *Store) batchBeforeWriters(ctx context.Context, queue func(*pgx.Batch)) 
 // deadlock; affected, when not nil, receives each statement's count of
 // rows changed.
 func (s *Store) batch(ctx context.Context, queue func(*pgx.Batch), affected func(i int, n int64)) error {
-	return retry(ctx, func() error { return s.sendBatch(ctx, queue, affected) })
-}
-
-// sendBatch is one attempt of batch.
-func (s *Store) sendBatch(ctx context.Context, queue func(*pgx.Batch), affected func(i int, n int64)) error {
-	b := new(pgx.Batch)
-	queue(b)
-	br := s.pool.SendBatch(ctx, b)
-	for i := range b.Len() {
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return err
+	return retry(ctx, func() error {
+		b := new(pgx.Batch)
+		queue(b)
+		br := s.pool.SendBatch(ctx, b)
+		for i := range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if affected != nil {
+				affected(i, tag.RowsAffected())
+			}
 		}
-		if affected != nil {
-			affected(i, tag.RowsAffected())
-		}
-	}
-	return br.Close()
+		return br.Close()
+	})
 }
 
 // CreateSession stores a session; ErrAlreadyExists if the hash is taken.

@@ -356,14 +356,9 @@ const maxAttempts = 8
 // attempts it sleeps a random, growing time, so that the transactions that
 // collided do not collide again.
 func retry(ctx context.Context, op func() error) error {
-	return retryN(ctx, maxAttempts, op)
-}
-
-// retryN is retry with at most attempts runs.
-func retryN(ctx context.Context, attempts int, op func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := op()
-		if err == nil || attempt >= attempts || !retryable(err) {
+		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
 		}
 		// 1-2 ms, 2-4 ms, 4-8 ms ... up to 64-128 ms.

@@ -64,16 +64,3 @@ func repeat(err error, n int) []error {
 	}
 	return errs
 }
-
-// TestRetryN: batchBeforeWriters runs its statements quickAttempts times
-// before it takes the lock; retryN must stop there.
-func TestRetryN(t *testing.T) {
-	calls := 0
-	err := retryN(t.Context(), quickAttempts, func() error {
-		calls++
-		return &pgconn.PgError{Code: codeSerializationFailure}
-	})
-	if calls != quickAttempts || !retryable(err) {
-		t.Errorf("retryN(%d): %d calls, err %v; want %d calls and the serialization failure", quickAttempts, calls, err, quickAttempts)
-	}
-}
