@@ -12,7 +12,9 @@ import (
 // finishes each authorization request itself ("validate, then finalize"):
 //
 //	ar, err := p.PendingRequest(r, r.FormValue("request"))
-//	... authenticate the person, ask for consent ...
+//	... authenticate the person, ask for consent (a consent the program
+//	    remembered stands only where the client's
+//	    ConsentRememberable(ar.RedirectURI) says so) ...
 //	p.Approve(w, r, ar, userID, authTime, ar.Scopes) // or p.Deny(w, r, ar)
 //
 // The request itself stays in the store: Approve and Deny read it again by

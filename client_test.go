@@ -212,3 +212,30 @@ func TestNegativeClientTTLRefused(t *testing.T) {
 		t.Errorf("token: %d %s; want 400 unauthorized_client", tok.status, tok.body)
 	}
 }
+
+// RFC 8252 §8.6: a consent may be remembered for a client whose identity
+// the redirect URI assures; the built-in consent page and programs with
+// their own both ask ConsentRememberable.
+func TestClientConsentRememberable(t *testing.T) {
+	confidential := &oauthd.Client{ID: "web"}
+	public := &oauthd.Client{ID: "app", Public: true}
+	for _, tc := range []struct {
+		name   string
+		c      *oauthd.Client
+		uri    string
+		wanted bool
+	}{
+		{"RFC6749_2.1/confidential_https", confidential, "https://web.example/cb", true},
+		{"RFC6749_2.1/confidential_loopback", confidential, "http://127.0.0.1:5000/cb", true},
+		{"RFC8252_8.6/public_loopback", public, "http://127.0.0.1:5000/cb", false},
+		{"RFC8252_8.6/public_loopback_ipv6", public, "http://[::1]/cb", false},
+		{"RFC8252_8.6/public_private_use_scheme", public, "com.example.app:/cb", false},
+		{"RFC8252_7.2/public_claimed_https", public, "https://app.example/cb", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.c.ConsentRememberable(tc.uri); got != tc.wanted {
+				t.Errorf("ConsentRememberable(%q) = %v; want %v", tc.uri, got, tc.wanted)
+			}
+		})
+	}
+}

@@ -400,7 +400,7 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	if c.SkipConsent {
 		return false, nil
 	}
-	if !consentRememberable(c, ar.RedirectURI) {
+	if !c.ConsentRememberable(ar.RedirectURI) {
 		return true, nil
 	}
 	cs, err := found(p.store.Consent(r.Context(), u.ID, c.ID))
@@ -412,19 +412,6 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	// A consent given to an earlier client with this client_id, deleted
 	// since, is not this client's.
 	return c.Predates(cs.UpdatedAt) || !subset(consentScopes(ar), cs.Scopes), nil
-}
-
-// consentRememberable reports whether the person's approval of the client
-// may be remembered, and a remembered one stand for their approval of a
-// request answered at redirectURI. Not for a public client answered at a
-// loopback or private-use-scheme URI: any program on the device can
-// listen there and send the client's ID, so the client's identity cannot
-// be assured and each request is asked as if none had been approved
-// (RFC 8252 §8.6, RFC 9700 §4.15). A public client answered at an https
-// URI is identified by that URI (a web application's origin, a native
-// application's claimed https URI, RFC 8252 §7.2).
-func consentRememberable(c *Client, redirectURI string) bool {
-	return !c.Public || strings.HasPrefix(redirectURI, "https://")
 }
 
 // pending loads the pending request named by the "request" parameter and
@@ -700,7 +687,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		p.cfg.Pages.Consent(w, r, &ConsentPage{Page: p.page(r, http.StatusOK, ar), Action: ConsentPath, AuthReqID: id,
 			CSRF: csrfToken(browser, "consent", consentBinding(id, sess)), Client: client, User: user, Scopes: consentScopes(ar),
-			Remember: consentRememberable(client, ar.RedirectURI), SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
+			Remember: client.ConsentRememberable(ar.RedirectURI), SwitchUserURL: LoginPath + "?" + url.Values{"request": {id}}.Encode()})
 		return
 	}
 	if !p.checkCSRF(r, first(ps, "csrf"), "consent", consentBinding(id, sess)) {
@@ -748,7 +735,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar *AuthRequest
 		p.pendingAnswered(r, ar)
 	}
 	now := p.now()
-	if remember && consentRememberable(c, ar.RedirectURI) {
+	if remember && c.ConsentRememberable(ar.RedirectURI) {
 		cs := &Consent{UserID: u.ID, ClientID: c.ID, Scopes: consentScopes(ar), CreatedAt: now, UpdatedAt: now}
 		// A consent given to an earlier client registered under this
 		// client_id counts for nothing: not merged into this one's.

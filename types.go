@@ -2,6 +2,7 @@ package oauthd
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -111,6 +112,21 @@ const registrationSkew = 2 * time.Second
 // nothing.
 func (c *Client) Predates(t time.Time) bool {
 	return !c.CreatedAt.IsZero() && t.Before(c.CreatedAt.Add(-registrationSkew))
+}
+
+// ConsentRememberable reports whether a person's approval of the client may
+// be remembered, and a remembered one stand for their approval of a
+// request answered at redirectURI. Not for a public client answered at a
+// loopback or private-use-scheme URI: any program on the device can
+// listen there and send the client's ID, so the client's identity cannot
+// be assured and each request is asked as if none had been approved
+// (RFC 8252 §8.6, RFC 9700 §4.15). A public client answered at an https
+// URI is identified by it (a web application's origin, a native
+// application's claimed https URI, RFC 8252 §7.2). The built-in consent
+// page follows it; a program with its own consent page (Config.LoginURL)
+// should too.
+func (c *Client) ConsentRememberable(redirectURI string) bool {
+	return !c.Public || strings.HasPrefix(redirectURI, "https://")
 }
 
 // User is a resource owner who signs in with a username and password.
