@@ -121,6 +121,11 @@ type loadedKey struct {
 	meta      SigningKey
 	jwk       jose.JSONWebKey
 	encrypted bool
+	// broken says why the key could not be decoded (encrypted at rest and
+	// this node has no or another key encryption key, a damaged record):
+	// it neither signs nor is published here, but counts in the schedule,
+	// so that this node makes no key in its place.
+	broken error
 	// seenAt is when this manager first read the key, by its own clock.
 	seenAt time.Time
 }
@@ -168,8 +173,18 @@ const maxKeyRefreshInterval = 5 * time.Minute
 // store or a wrong KeyEncryptionKey stops it early; the Provider also calls
 // it lazily.
 func (m *KeyManager) Ensure(ctx context.Context) error {
-	_, err := m.load(ctx, true)
-	return err
+	keys, err := m.load(ctx, true)
+	if err != nil {
+		return err
+	}
+	// At start a key this node cannot use is a configuration error, said
+	// at once; a running node keeps serving with the others (see read).
+	for _, k := range keys {
+		if k.broken != nil {
+			return k.broken
+		}
+	}
+	return nil
 }
 
 // List describes every stored key, ordered by NotBefore, after creating
@@ -285,16 +300,24 @@ func (m *KeyManager) signingKey(ctx context.Context, alg string) (*loadedKey, er
 		return nil, err
 	}
 	if k := activeKey(keys, alg, m.now()); k != nil {
-		return k, nil
+		return usable(k)
 	}
 	keys, err = m.load(ctx, true)
 	if err != nil {
 		return nil, err
 	}
 	if k := activeKey(keys, alg, m.now()); k != nil {
-		return k, nil
+		return usable(k)
 	}
 	return nil, fmt.Errorf("oauthd: no signing key for %s", alg)
+}
+
+// usable returns the key, or why this node cannot sign with it.
+func usable(k *loadedKey) (*loadedKey, error) {
+	if k.broken != nil {
+		return nil, fmt.Errorf("oauthd: the %s signing key %s cannot be used by this node: %w", k.meta.Algorithm, k.meta.ID, k.broken)
+	}
+	return k, nil
 }
 
 // publicKeys returns the public half of every key that is published now:
@@ -308,7 +331,7 @@ func (m *KeyManager) publicKeys(ctx context.Context) ([]jose.JSONWebKey, error) 
 	now := m.now()
 	out := make([]jose.JSONWebKey, 0, len(keys))
 	for _, k := range keys {
-		if until := m.publishedUntil(k, keys); !until.IsZero() && !now.Before(until) {
+		if until := m.publishedUntil(k, keys); k.broken != nil || (!until.IsZero() && !now.Before(until)) {
 			continue
 		}
 		pub := k.jwk.Public()
@@ -451,6 +474,27 @@ func (m *KeyManager) load(ctx context.Context, force bool) ([]*loadedKey, error)
 	if !force && !m.loadedAt.IsZero() && now.Sub(m.loadedAt) < m.refresh && now.Sub(m.loadedAt) >= 0 {
 		return m.keys, nil
 	}
+	keys, err := m.reload(ctx, now)
+	if err != nil && !force && m.keys != nil {
+		// The store cannot be read (an outage) or a due key not made: the
+		// keys read before still sign and are published (the JWKS stays
+		// up, an ID token owed for a code already used up is still
+		// signed), and the store is tried again in a few seconds.
+		if m.log != nil {
+			m.log.Warn("signing keys not re-read; serving the keys read before", "error", err)
+		}
+		m.loadedAt = now.Add(-m.refresh + min(staleKeysRetry, m.refresh))
+		return m.keys, nil
+	}
+	return keys, err
+}
+
+// staleKeysRetry is how soon a node that could not re-read its keys tries
+// again.
+const staleKeysRetry = 5 * time.Second
+
+// reload is load's re-reading of the store, with m.mu held.
+func (m *KeyManager) reload(ctx context.Context, now time.Time) ([]*loadedKey, error) {
 	keys, err := m.read(ctx)
 	if err != nil {
 		return nil, err
@@ -505,7 +549,16 @@ func (m *KeyManager) read(ctx context.Context) ([]*loadedKey, error) {
 		}
 		k, err := m.decode(sk)
 		if err != nil {
-			return nil, err
+			// One key this node cannot use does not stop it from serving
+			// with the others (another node, or `oauthd keys rotate`, made
+			// it with a key encryption key this node lacks): it is left
+			// out of signing and the JWKS, and said once.
+			meta := *sk
+			meta.Private = nil
+			k = &loadedKey{meta: meta, encrypted: strings.HasPrefix(string(sk.Private), encryptedKeyPrefix), broken: err}
+			if m.log != nil {
+				m.log.Error("signing key cannot be used by this node; it neither signs nor is published here", "kid", sk.ID, "alg", sk.Algorithm, "error", err)
+			}
 		}
 		k.seenAt = m.now()
 		m.parsed[sk.ID] = k

@@ -2,8 +2,12 @@ package oauthd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -250,4 +254,118 @@ func TestRotateTwiceFromASlowClock(t *testing.T) {
 	if !slices.Contains(ids, a) {
 		t.Errorf("the first key left the JWKS while an ID token it signed at %v was alive (now %v)", lastSigned, nodeClock())
 	}
+}
+
+// A key this node cannot decode (made by a node, or `oauthd keys rotate`,
+// with a key encryption key this one lacks) is left out of signing and
+// of the JWKS; the node keeps serving with the other keys instead of
+// failing every JWKS request and every ID token. Its start (Ensure) still
+// fails, saying why.
+func TestKeyOfAnotherEncryptionKeyLeftOut(t *testing.T) {
+	m, store, tick, clock := testKeyManager(t)
+	ctx := t.Context()
+	kek := make([]byte, 32)
+	for i := range kek {
+		kek[i] = byte(i + 1)
+	}
+	other, err := NewKeyManager(Config{Now: clock, IDTokenTTL: time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyEncryptionKey: kek}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := other.Rotate(ctx, AlgES256)
+	if err != nil || len(rotated) != 1 || !rotated[0].Encrypted {
+		t.Fatalf("Rotate with a key encryption key: %+v, %v; want one encrypted key", rotated, err)
+	}
+	encrypted := rotated[0].ID
+	before, err := m.PublishedKeyIDsForTest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(2 * time.Minute) // past the refresh interval: m reads the new key
+	published, err := m.PublishedKeyIDsForTest(ctx)
+	if err != nil {
+		t.Fatalf("JWKS with a key this node cannot decode: %v; want the other keys", err)
+	}
+	if slices.Contains(published, encrypted) || len(published) != len(before) {
+		t.Errorf("published %v; want the %d keys from before, without %s", published, len(before), encrypted)
+	}
+	if err := m.Ensure(ctx); err == nil || !errors.Is(err, ErrNoKeyEncryptionKey) {
+		t.Errorf("Ensure: %v; want ErrNoKeyEncryptionKey, a start refused with the reason", err)
+	}
+	tick(rotated[0].NotBefore.Sub(clock()) + time.Minute) // the encrypted key is due to sign
+	if _, err := m.SigningKeyIDForTest(ctx, AlgES256); err == nil || !strings.Contains(err.Error(), encrypted) {
+		t.Errorf("ES256 signing on this node: %v; want an error naming %s", err, encrypted)
+	}
+	if _, err := m.SigningKeyIDForTest(ctx, AlgRS256); err != nil {
+		t.Errorf("RS256 signing on this node: %v; want the RS256 key", err)
+	}
+	if id, err := other.SigningKeyIDForTest(ctx, AlgES256); err != nil || id != encrypted {
+		t.Errorf("ES256 signing on the node with the encryption key: %q, %v; want %s", id, err, encrypted)
+	}
+}
+
+// failingKeyStore is a keyStore whose reads fail while fail is set.
+type failingKeyStore struct {
+	*keyStore
+	fail atomic.Bool
+}
+
+func (s *failingKeyStore) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
+	if s.fail.Load() {
+		return nil, fmt.Errorf("store down: %w", ErrUnavailable)
+	}
+	return s.keyStore.SigningKeys(ctx)
+}
+
+// During a store outage the keys read before still sign and stay in the
+// JWKS (relying parties with a cold cache can verify ID tokens issued
+// already; an ID token owed for a code used up is still signed); the
+// store is read again once it is back.
+func TestKeysServedDuringStoreOutage(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tick := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	store := &failingKeyStore{keyStore: &keyStore{}}
+	m, err := NewKeyManager(Config{Now: clock}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := m.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.PublishedKeyIDsForTest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.fail.Store(true)
+	tick(10 * time.Minute)
+	if got, err := m.PublishedKeyIDsForTest(ctx); err != nil || !slices.Equal(got, want) {
+		t.Errorf("JWKS during the outage: %v, %v; want %v", got, err, want)
+	}
+	if _, err := m.SigningKeyIDForTest(ctx, AlgRS256); err != nil {
+		t.Errorf("signing during the outage: %v; want the key read before", err)
+	}
+	if err := m.Ensure(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ensure during the outage: %v; want the store's error (a start needs the store)", err)
+	}
+	// Back: a key made meanwhile by another node is seen within seconds.
+	store.fail.Store(false)
+	if err := store.CreateSigningKey(ctx, mustNewKey(t, m, AlgEdDSA, clock().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	tick(staleKeysRetry)
+	if got, _ := m.PublishedKeyIDsForTest(ctx); len(got) != len(want)+1 {
+		t.Errorf("after the outage: %d keys published; want %d (the new one read)", len(got), len(want)+1)
+	}
+}
+
+func mustNewKey(t *testing.T, m *KeyManager, alg string, nb time.Time) *SigningKey {
+	t.Helper()
+	k, err := m.newKey(alg, nb, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
