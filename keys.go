@@ -173,24 +173,31 @@ const maxKeyRefreshInterval = 5 * time.Minute
 // store or a wrong KeyEncryptionKey stops it early; the Provider also calls
 // it lazily.
 func (m *KeyManager) Ensure(ctx context.Context) error {
+	_, err := m.loadUsable(ctx)
+	return err
+}
+
+// loadUsable is load, forced, failing when a stored key cannot be used
+// here: at start, or before adding keys, that is a configuration error
+// (no or another key encryption key), said at once; a running node keeps
+// serving with the other keys (see read).
+func (m *KeyManager) loadUsable(ctx context.Context) ([]*loadedKey, error) {
 	keys, err := m.load(ctx, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// At start a key this node cannot use is a configuration error, said
-	// at once; a running node keeps serving with the others (see read).
 	for _, k := range keys {
 		if k.broken != nil {
-			return k.broken
+			return nil, k.broken
 		}
 	}
-	return nil
+	return keys, nil
 }
 
 // List describes every stored key, ordered by NotBefore, after creating
 // the keys that are due, as a server would (Ensure).
 func (m *KeyManager) List(ctx context.Context) ([]KeyInfo, error) {
-	keys, err := m.load(ctx, true)
+	keys, err := m.loadUsable(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +272,7 @@ func (m *KeyManager) Rotate(ctx context.Context, algs ...string) ([]KeyInfo, err
 		}
 	}
 	algs = uniq
-	if _, err := m.load(ctx, true); err != nil {
+	if _, err := m.loadUsable(ctx); err != nil {
 		return nil, err
 	}
 	now := m.now()
@@ -498,6 +505,13 @@ func (m *KeyManager) reload(ctx context.Context, now time.Time) ([]*loadedKey, e
 	keys, err := m.read(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if slices.ContainsFunc(keys, func(k *loadedKey) bool { return k.broken != nil }) {
+		// A node that cannot use every stored key makes none: it would
+		// make them without the key encryption key the others were made
+		// with. The nodes that have it make them.
+		m.keys, m.loadedAt = keys, now
+		return keys, nil
 	}
 	created := false
 	for _, alg := range SigningAlgorithms() {

@@ -132,6 +132,26 @@ func TestKeysRotateWithoutKEKNamesTheFix(t *testing.T) {
 	}
 }
 
+// keys rotate with a key encryption key on a database whose keys are not
+// encrypted warns that servers without it cannot use the new keys, and
+// until when to give it to them; a rotation with the keys all encrypted,
+// or none, does not.
+func TestKeysRotateWarnsOfMixedEncryption(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	kek := map[string]string{"OAUTHD_DB": db, "OAUTHD_KEY_ENCRYPTION_KEY": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="}
+	if code, _, errs := oauthdEnv(t, map[string]string{"OAUTHD_DB": db}, "keys", "rotate", "--alg", "ES256"); code != 0 || strings.Contains(errs, "warning") {
+		t.Fatalf("keys rotate without encryption: exit %d, stderr %q; want no warning", code, errs)
+	}
+	code, out, errs := oauthdEnv(t, kek, "keys", "rotate", "--alg", "ES256")
+	if code != 0 || !strings.Contains(out, "ES256") {
+		t.Fatalf("keys rotate with a key encryption key: exit %d, %s %s", code, out, errs)
+	}
+	if !strings.Contains(errs, "warning") || !strings.Contains(errs, "OAUTHD_KEY_ENCRYPTION_KEY") || !strings.Contains(errs, "cannot use the new keys") ||
+		strings.Contains(errs, kek["OAUTHD_KEY_ENCRYPTION_KEY"]) {
+		t.Errorf("stderr %q; want a warning naming OAUTHD_KEY_ENCRYPTION_KEY, not its value", errs)
+	}
+}
+
 // keys rotate counts an algorithm given twice once; a second rotation
 // right after the first ends the publication of the key it replaced
 // before that key signed for long, rather than a rotation period later.

@@ -215,6 +215,37 @@ func keysRotate(ctx context.Context, args []string, e *env) error {
 	if err := printKeys(e, keys, false); err != nil {
 		return err
 	}
+	warnMixedEncryption(ctx, e, km, keys)
 	fmt.Fprintln(e.stdout, "The new keys are in the JWKS of every server within its key.refresh_interval (a minute by default) and sign from the time shown; the keys they replace sign until then and stay published until their PUBLISHED UNTIL, after the ID tokens they signed have expired.")
 	return nil
+}
+
+// warnMixedEncryption warns when the new keys are encrypted at rest and
+// keys stored before are not: servers running without the key encryption
+// key (which read those) cannot use the new ones, and once one is due to
+// sign they cannot sign ID tokens of its algorithm.
+func warnMixedEncryption(ctx context.Context, e *env, km *oauthd.KeyManager, created []oauthd.KeyInfo) {
+	if len(created) == 0 || !created[0].Encrypted {
+		return
+	}
+	all, err := km.Describe(ctx)
+	if err != nil {
+		return
+	}
+	plain := 0
+	for _, k := range all {
+		if !k.Encrypted && k.State != oauthd.KeyExpired {
+			plain++
+		}
+	}
+	if plain == 0 {
+		return
+	}
+	first := created[0].NotBefore
+	for _, k := range created {
+		if k.NotBefore.Before(first) {
+			first = k.NotBefore
+		}
+	}
+	fmt.Fprintf(e.stderr, "oauthd: warning: the new keys are encrypted at rest with this key encryption key and %d key(s) stored before are not: a server running without the same OAUTHD_KEY_ENCRYPTION_KEY cannot use the new keys (it leaves them out of its JWKS, logs an error, and from when they sign cannot sign ID tokens of their algorithm); set it on every server and restart them before %s\n", plain, first.UTC().Format(time.RFC3339))
 }
