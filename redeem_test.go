@@ -3,9 +3,11 @@ package oauthd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,4 +317,47 @@ func runStorePaths(t *testing.T, paths []string, n int, name func(scenario int) 
 		})
 	}
 	return results
+}
+
+// keysDownStore is a store whose signing keys cannot be read while down
+// is set.
+type keysDownStore struct {
+	oauthd.Storage
+	down *atomic.Bool
+}
+
+func (s keysDownStore) SigningKeys(ctx context.Context) ([]*oauthd.SigningKey, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("keys unreadable: %w", oauthd.ErrUnavailable)
+	}
+	return s.Storage.SigningKeys(ctx)
+}
+
+// RFC 6749 §4.1.2, §10.5: a code is used once, but a token request the
+// server cannot answer (the ID token's signing key cannot be had) must not
+// use it up: the client's retry would be a replay, and revoke the grant.
+// So the key is had before the code is consumed, and the retry succeeds.
+func TestCodeNotUsedUpWhenIDTokenCannotBeSigned(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	e := newEnvWrapped(t, func(s oauthd.Storage) oauthd.Storage { return keysDownStore{s, &down} })
+	addOIDCClients(t, e)
+	u := e.authorize(e.browser(), e.oidcURL(), "approve")
+	code := u.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code: %s", u)
+	}
+	f := form("grant_type", "authorization_code", "code", code, "redirect_uri", oidcRedirectURI)
+	if r := e.token(oidcAuth, f); r.status != http.StatusServiceUnavailable || r.str("error") != oauthd.ErrorTemporarilyUnavailable {
+		t.Fatalf("token request with the keys unreadable: %d %s; want 503 temporarily_unavailable", r.status, r.body)
+	}
+	down.Store(false)
+	r := e.token(oidcAuth, f)
+	if r.status != http.StatusOK || r.str("id_token") == "" {
+		t.Fatalf("the client's retry: %d %s; want the tokens and an ID token (the code was not used up)", r.status, r.body)
+	}
+	// And the grant was not revoked: its access token works.
+	if ui := e.userinfo(t, r.str("access_token")); ui.status != http.StatusOK {
+		t.Errorf("userinfo after the retry: %d %s; want 200", ui.status, ui.body)
+	}
 }

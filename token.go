@@ -238,6 +238,9 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, errorf(ErrorInvalidRequest, "code is required")
 	}
 	ctx := r.Context()
+	if e := p.idTokenSignable(ctx, c); e != nil {
+		return nil, e
+	}
 	var (
 		ac     *AuthCode
 		resp   *TokenResponse
@@ -434,6 +437,9 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 		return nil, errorf(ErrorInvalidRequest, "refresh_token is required")
 	}
 	ctx := r.Context()
+	if e := p.idTokenSignable(ctx, c); e != nil {
+		return nil, e
+	}
 	hash := HashToken(presented)
 	if p.rotator != nil {
 		return p.rotateRefresh(r, c, presented, hash, scope)
@@ -732,6 +738,25 @@ func openSuccessor(presented string, sealed []byte) *TokenResponse {
 // addIDToken checks that the user of a grant still exists, and adds an ID
 // token to a token response when openid was granted
 // (OIDC Core §3.1.3.3, §12.2), with at_hash for the access token beside it.
+// idTokenSignable checks, before a code is used up or a refresh token
+// rotated, that an ID token the answer may need can be signed (the key of
+// the client's algorithm is usable on this node): a failure after the
+// write would cost the client its grant, as its retry would be a replay.
+// For a client that may be granted openid.
+func (p *Provider) idTokenSignable(ctx context.Context, c *Client) *Error {
+	if len(c.Scopes) != 0 && !slices.Contains(c.Scopes, ScopeOpenID) {
+		return nil
+	}
+	alg, err := idTokenAlg(c)
+	if err != nil {
+		return serverError(err)
+	}
+	if _, err := p.keys.signingKey(ctx, alg); err != nil {
+		return serverError(err)
+	}
+	return nil
+}
+
 func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, subject string, scopes []string, authTime time.Time, nonce, claims string) *Error {
 	if subject == "" {
 		return nil
