@@ -210,7 +210,7 @@ const StatusClientClosedRequest = 499
 // §15.6.4).
 func serverError(err error) *Error {
 	if isOutage(err) {
-		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server cannot reach its database; try again shortly",
+		return &Error{Code: ErrorTemporarilyUnavailable, Description: "the server's database is unavailable or busy; try again shortly",
 			Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err}
 	}
 	return &Error{Code: ErrorServerError, Description: "the server could not complete the request", Status: http.StatusInternalServerError, Err: err}

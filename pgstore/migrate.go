@@ -197,7 +197,7 @@ func (s *Store) checkSchemaOn(ctx context.Context, conn *pgx.Conn) (int, error) 
 	}
 	switch {
 	case v < latestVersion:
-		return v, fmt.Errorf("%w: the database is at version %d, this program needs %d: it must be migrated first (Migrate)", ErrSchemaVersion, v, latestVersion)
+		return v, fmt.Errorf("%w: the database is at version %d, this program needs %d: it must be migrated first (oauthd migrate, or the store's Migrate)", ErrSchemaVersion, v, latestVersion)
 	case v > latestVersion:
 		return v, fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, v, latestVersion)
 	}

@@ -45,7 +45,13 @@ func Backup(ctx context.Context, path, to string) error {
 	// database is (os.CreateTemp's 0600). VACUUM INTO fills an empty file.
 	f, err := os.CreateTemp(filepath.Dir(to), filepath.Base(to)+".partial-*")
 	if err != nil {
-		return fmt.Errorf("sqlitestore: backup: %w", err)
+		// The temporary file's name says nothing to the operator: the
+		// directory of the copy is what is missing or not writable.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("sqlitestore: backup into %s: cannot create a file in %s: %w", to, filepath.Dir(to), err)
 	}
 	tmp := f.Name()
 	f.Close()

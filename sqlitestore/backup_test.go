@@ -48,6 +48,12 @@ func TestBackup(t *testing.T) {
 	if _, err := c.Token(ctx, tok.Hash); err != nil {
 		t.Errorf("the backup has no token: %v", err)
 	}
+	// A copy into a directory that is not there names the directory, not
+	// the temporary file the copy is made in first.
+	missing := filepath.Join(dir, "no-such-dir", "copy.db")
+	if err := sqlitestore.Backup(ctx, path, missing); err == nil || !strings.Contains(err.Error(), filepath.Dir(missing)) || strings.Contains(err.Error(), ".partial-") {
+		t.Errorf("Backup into a missing directory: %v; want an error naming %s", err, filepath.Dir(missing))
+	}
 	if err := sqlitestore.Backup(ctx, path, to); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("a second backup into the same file: %v; want already exists", err)
 	}

@@ -392,7 +392,7 @@ func (s *Store) prepareLocked(ctx context.Context) (*stmts, error) {
 	}
 	switch {
 	case v < latestVersion:
-		return nil, fmt.Errorf("%w: the database is at version %d, this program needs %d: it must be migrated first (Migrate)", ErrSchemaVersion, v, latestVersion)
+		return nil, fmt.Errorf("%w: the database is at version %d, this program needs %d: it must be migrated first (oauthd migrate, or the store's Migrate)", ErrSchemaVersion, v, latestVersion)
 	case v > latestVersion:
 		return nil, fmt.Errorf("%w: the database is at version %d, newer than this program's %d", ErrSchemaVersion, v, latestVersion)
 	}

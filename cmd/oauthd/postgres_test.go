@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -164,4 +165,25 @@ func TestServeUnreachable(t *testing.T) {
 
 func appSchemaVersion(t *testing.T, dsn string) (int, error) {
 	return app.SchemaVersion(t.Context(), dsn)
+}
+
+// serve --no-migrate on a SQLite database newer than the program says so,
+// and does not send the operator to `oauthd migrate`, which cannot help.
+func TestServeNoMigrateNewerSchema(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "migrate"); code != 0 {
+		t.Fatalf("migrate: %s", errs)
+	}
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec(`INSERT INTO schema_migrations SELECT max(version) + 1, 0 FROM schema_migrations`); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	code, _, errs := oauthdCmd(t, db, "", "serve", "--addr", "127.0.0.1:0", "--no-migrate")
+	if code != 1 || !strings.Contains(errs, "newer than this program") || strings.Contains(errs, "run `oauthd migrate` first") {
+		t.Errorf("serve --no-migrate on a newer schema: %d %q; want exit 1 saying it is newer, without sending to oauthd migrate", code, errs)
+	}
 }

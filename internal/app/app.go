@@ -223,6 +223,9 @@ func checkSchema(ctx context.Context, s oauthd.Storage) error {
 	switch {
 	case err == nil || errors.Is(err, oauthd.ErrNotFound):
 		return nil
+	case (errors.Is(err, sqlitestore.ErrSchemaVersion) || errors.Is(err, pgstore.ErrSchemaVersion)) && strings.Contains(err.Error(), "newer than this program"):
+		// Migrating cannot help: this binary is older than the database.
+		return fmt.Errorf("%w (run the oauthd release that migrated it, or a newer one; going back to an older schema is not supported)", err)
 	case errors.Is(err, sqlitestore.ErrSchemaVersion) || errors.Is(err, pgstore.ErrSchemaVersion):
 		return fmt.Errorf("%w (automatic migration is off: run `oauthd migrate` first, or start without --no-migrate)", err)
 	}

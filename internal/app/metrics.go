@@ -129,7 +129,7 @@ func NewMetrics() *Metrics {
 	for _, g := range []string{oauthd.GrantAuthorizationCode, oauthd.GrantRefreshToken, oauthd.GrantClientCredentials, oauthd.GrantPassword, oauthd.GrantImplicit} {
 		m.tokenSeries[g] = m.tokens.WithLabelValues(g)
 	}
-	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient} {
+	for _, l := range []string{oauthd.LimitLoginAccount, oauthd.LimitLoginIP, oauthd.LimitClient, oauthd.LimitKDFQueue, oauthd.LimitPendingRequests} {
 		m.rateLimited.WithLabelValues(l)
 	}
 	for _, t := range []reflect.Type{reflect.TypeFor[oauthd.Storage](), reflect.TypeFor[oauthd.CodeRedeemer](), reflect.TypeFor[oauthd.RefreshRotator](), reflect.TypeFor[oauthd.SigningKeyBootstrapper]()} {
