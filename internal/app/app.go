@@ -515,6 +515,9 @@ func (m *Main) Serve() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopGC, m.gcDone = cancel, make(chan struct{})
 	go m.collectGarbage(ctx)
+	if m.certs != nil {
+		go m.certs.watch(ctx)
+	}
 	m.mu.Unlock()
 	var err error
 	if m.certs != nil {

@@ -16,8 +16,9 @@ import (
 )
 
 // certReloader serves the TLS certificate of tls.cert_file and
-// tls.key_file, and loads them again when either file changes (checked at
-// most every 10 seconds, at a handshake), so that a renewed certificate
+// tls.key_file, and loads them again when either file changes (checked
+// every 10 seconds, and at a handshake 10 seconds after the last look), so
+// that a renewed certificate
 // needs no restart. A pair that fails to load is logged and the previous
 // one kept. At start (report) and at every reload it logs the
 // certificate's names and expiry, warns of what certFindings finds, and
@@ -77,6 +78,36 @@ func (c *certReloader) load() error {
 func (c *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.checkLocked()
+	return c.cert, nil
+}
+
+// watch checks the files every checkEvery until ctx ends, so that a
+// renewed pair is loaded, logged and its not_after gauge set even when no
+// new connection comes (a load balancer keeping its connections open):
+// the gauge would keep the old expiry, and an alert on it fire after a
+// successful renewal.
+func (c *certReloader) watch(ctx context.Context) {
+	c.mu.Lock()
+	every := max(c.checkEvery, 10*time.Millisecond)
+	c.mu.Unlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.mu.Lock()
+			c.checkLocked()
+			c.mu.Unlock()
+		}
+	}
+}
+
+// checkLocked loads the pair again if either file changed since the last
+// look, at most every checkEvery.
+func (c *certReloader) checkLocked() {
 	if time.Since(c.checked) >= c.checkEvery {
 		c.checked = time.Now()
 		if !modTime(c.certFile).Equal(c.certMod) || !modTime(c.keyFile).Equal(c.keyMod) {
@@ -87,7 +118,6 @@ func (c *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 			}
 		}
 	}
-	return c.cert, nil
 }
 
 // report logs the certificate being served (msg, then one warning per

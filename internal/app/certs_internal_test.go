@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -356,5 +358,36 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("%d oauthd_ metrics gathered; want every one of them (at least 10)", n)
+	}
+}
+
+// A renewed pair is loaded, and the not_after gauge set, without any new
+// connection (a load balancer that keeps its connections open): the
+// alert on the gauge must not fire after a successful renewal.
+func TestCertReloadedWithoutHandshake(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	first := certSpec{cn: "first", dns: []string{"localhost"}, notBefore: now.Add(-time.Hour), notAfter: now.Add(20 * 24 * time.Hour).Truncate(time.Second)}
+	certFile, keyFile := writeCertFiles(t, dir, first, 0o600)
+	c, err := newCertReloader(certFile, keyFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "not_after"})
+	c.notAfter = g
+	c.checkEvery = 20 * time.Millisecond
+	c.report("serving")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go c.watch(ctx)
+	time.Sleep(30 * time.Millisecond) // a later modification time
+	renewed := certSpec{cn: "renewed", dns: []string{"localhost"}, notBefore: now.Add(-time.Hour), notAfter: now.Add(90 * 24 * time.Hour).Truncate(time.Second)}
+	writeCertFiles(t, dir, renewed, 0o600)
+	deadline := time.Now().Add(5 * time.Second)
+	for gaugeValue(g) != float64(renewed.notAfter.Unix()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not_after gauge %v 5 s after the renewal, with no handshake; want %d", gaugeValue(g), renewed.notAfter.Unix())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
