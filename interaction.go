@@ -414,6 +414,25 @@ func (p *Provider) needsConsent(r *http.Request, ar *AuthRequest, c *Client, u *
 	return c.Predates(cs.UpdatedAt) || !subset(consentScopes(ar), cs.Scopes), nil
 }
 
+// cookiesRequired turns the expired-request page of a browser that came
+// without the browser cookie (hadCookie false: cookies blocked, or a link
+// opened in another browser) into one that says so; a request that began
+// in this browser always has it. Whether the request exists is not told
+// either way.
+func cookiesRequired(e *Error, hadCookie bool) *Error {
+	if e != nil && e.Code == PageRequestExpired && !hadCookie {
+		return &Error{Code: PageCookiesRequired, Description: "the browser did not send back the cookie set when the sign-in began", Status: http.StatusBadRequest}
+	}
+	return e
+}
+
+// hasBrowserCookie reports whether the request came with the browser
+// cookie (before browser sets one).
+func (p *Provider) hasBrowserCookie(r *http.Request) bool {
+	c, err := r.Cookie(p.browserCookie)
+	return err == nil && c.Value != ""
+}
+
 // pending loads the pending request named by the "request" parameter and
 // checks it belongs to this browser, has not expired, and can still be
 // answered as its client is registered now.
@@ -478,6 +497,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if p.refuseCrossOrigin(w, r, "sign-in") {
 		return
 	}
+	hadCookie := p.hasBrowserCookie(r)
 	browser := p.browser(w, r)
 	if r.Method != http.MethodPost {
 		q, _ := parseQuery(r.URL.RawQuery)
@@ -487,7 +507,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if id != "" {
 			var e *Error
 			if ar, client, e = p.pending(r, id); e != nil {
-				p.errorPage(w, r, e)
+				p.errorPage(w, r, cookiesRequired(e, hadCookie))
 				return
 			}
 		}
@@ -531,7 +551,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if id != "" {
 		var e *Error
 		if ar, _, e = p.pending(r, id); e != nil {
-			p.errorPage(w, r, e)
+			p.errorPage(w, r, cookiesRequired(e, hadCookie))
 			return
 		}
 	}
@@ -637,6 +657,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if p.refuseCrossOrigin(w, r, "consent") {
 		return
 	}
+	hadCookie := p.hasBrowserCookie(r)
 	browser := p.browser(w, r)
 	var ps params
 	var perr *Error
@@ -656,7 +677,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	id := first(ps, "request")
 	ar, client, e := p.pending(r, id)
 	if e != nil {
-		p.errorPage(w, r, e)
+		p.errorPage(w, r, cookiesRequired(e, hadCookie))
 		return
 	}
 	sess, user, err := p.currentSession(r)

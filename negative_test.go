@@ -594,7 +594,17 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_10.12/login_without_cookies", req: func(n *negEnv) *negReq {
 			r := n.loginPage(n.browser(), n.authz())
 			return post(oauthd.LoginPath, "request", r.str("AuthReqID"), "csrf", r.str("CSRF"), "username", "admin", "password", "admin")
-		}, status: 400, code: oauthd.PageRequestExpired},
+		}, status: 400, code: oauthd.PageCookiesRequired},
+		// A browser that blocks cookies is told so, not that its request
+		// expired, on the login and consent pages alike; whether the
+		// request exists is not told.
+		{name: "RFC6265_cookies_blocked/login_page", req: func(n *negEnv) *negReq {
+			loc := n.browser().get(n.authorizeURL()).location()
+			return get(loc)
+		}, status: 400, code: oauthd.PageCookiesRequired},
+		{name: "RFC6265_cookies_blocked/consent_page_unknown_request", req: func(n *negEnv) *negReq {
+			return get(oauthd.ConsentPath + "?request=nope")
+		}, status: 400, code: oauthd.PageCookiesRequired},
 		{name: "RFC6749_10.12/login_without_request_or_csrf", req: func(n *negEnv) *negReq {
 			return post(oauthd.LoginPath, "username", "admin", "password", "admin").from(n.browser())
 		}, status: 403, code: oauthd.PageBadRequest},
@@ -725,7 +735,11 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "OIDC_RPInitiatedLogout_2/client_id_repeated", req: func(n *negEnv) *negReq {
 			return get(oauthd.LogoutPath + "?client_id=rp&client_id=other").from(n.browser())
 		}, status: 400, code: oauthd.PageBadRequest},
-		{name: "RFC9700_4.7/login_GET_unknown_request", req: func(n *negEnv) *negReq { return get(oauthd.LoginPath + "?request=nope").from(n.browser()) }, status: 400, code: oauthd.PageRequestExpired},
+		{name: "RFC9700_4.7/login_GET_unknown_request", req: func(n *negEnv) *negReq {
+			b := n.browser()
+			b.get(n.authorizeURL()) // the browser cookie
+			return get(oauthd.LoginPath + "?request=nope").from(b)
+		}, status: 400, code: oauthd.PageRequestExpired},
 		{name: "RFC9700_4.7/login_DELETE", req: func(n *negEnv) *negReq { return &negReq{method: "DELETE", target: oauthd.LoginPath} }, status: 405, code: oauthd.PageMethodNotAllowed,
 			header: map[string]string{"Allow": "GET, HEAD, POST"}},
 		{name: "RFC9700_4.7/session_id_changes_at_login", req: func(n *negEnv) *negReq {
@@ -976,7 +990,9 @@ func TestNegativeBattery(t *testing.T) {
 			return get(r.location()).from(b)
 		}, status: 200},
 		{name: "RFC6749_10.12/xss_request_id", env: envUI, req: func(n *negEnv) *negReq {
-			return get(oauthd.ConsentPath + "?request=" + url.QueryEscape(xssScript+xssAttr)).from(n.browser())
+			b := n.browser()
+			b.get(n.authorizeURL()) // the browser cookie
+			return get(oauthd.ConsentPath + "?request=" + url.QueryEscape(xssScript+xssAttr)).from(b)
 		}, status: 400, code: oauthd.PageRequestExpired},
 		{name: "OIDC_RPInitiatedLogout_2/xss_state_on_confirmation", env: envUI, req: func(n *negEnv) *negReq {
 			b := n.browser()

@@ -90,11 +90,15 @@ const (
 	PageUnknownClient      = "unknown_client"
 	PageInvalidRedirectURI = "invalid_redirect_uri"
 	PageRequestExpired     = "request_expired"
-	PageNotFound           = "not_found"
-	PageMethodNotAllowed   = "method_not_allowed"
-	PageBadRequest         = "bad_request"
-	PageServerError        = "server_error"
-	PageTooManyRequests    = "too_many_requests"
+	// PageCookiesRequired: the sign-in or consent page was opened by a
+	// browser that did not send back the cookie set when the request
+	// began: cookies blocked for the site, or another browser.
+	PageCookiesRequired  = "cookies_required"
+	PageNotFound         = "not_found"
+	PageMethodNotAllowed = "method_not_allowed"
+	PageBadRequest       = "bad_request"
+	PageServerError      = "server_error"
+	PageTooManyRequests  = "too_many_requests"
 )
 
 // ErrorPage tells a person what went wrong when the client cannot be told
