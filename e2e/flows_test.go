@@ -320,6 +320,13 @@ func TestBrowserKeyboard(t *testing.T) {
 	if !eval[bool](tb, `document.getElementById("remember").checked`) {
 		t.Error("Space did not tick the remember box")
 	}
+	// Enter on the box does not send the form (the browser would send it
+	// with its first button, Approve).
+	tb.do(chromedp.KeyEvent(kb.Enter))
+	time.Sleep(300 * time.Millisecond)
+	if tb.location().Path != oauthd.ConsentPath || !tb.has("#remember") {
+		t.Fatalf("Enter on the remember box left the consent page: %s", tb.location())
+	}
 	tb.do(chromedp.KeyEvent(kb.Tab))
 	tb.submit(chromedp.KeyEvent(kb.Enter))
 	if q := tb.nextRedirect().Query(); q.Get("code") == "" {
@@ -634,6 +641,41 @@ func TestBrowserDecisionClickedTwice(t *testing.T) {
 			tb.noConsoleErrors()
 		})
 	}
+}
+
+// Sign in double-clicked on a slow connection: the form is sent once, so
+// a wrong password counts once against the account's few attempts (it
+// counted twice, and three double clicks locked the account).
+func TestBrowserSignInClickedTwice(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	tb := newTab(t, app.DemoRedirectURI)
+	tb.open(s.authorizeURL())
+	tb.do(
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("username"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), "wrong"),
+	)
+	if _, err := chromedp.Call(tb.ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{URLPattern: "", Latency: 400, DownloadThroughput: -1, UploadThroughput: -1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := eval[struct{ X, Y float64 }](tb, `(() => { const r = document.querySelector('form button[type=submit]').getBoundingClientRect(); return {X: r.x + r.width/2, Y: r.y + r.height/2}; })()`)
+	for range 2 {
+		for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+			if _, err := chromedp.Call(tb.ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: p.X, Y: p.Y, Button: input.MouseButtonLeft, ClickCount: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.do(chromedp.WaitVisible(chromedp.CSS(`[role=alert]`)))
+	time.Sleep(500 * time.Millisecond) // a second post, if any, is logged by now
+	if n := strings.Count(s.log.String(), "login failed"); n != 1 {
+		t.Errorf("%d failed logins logged for one double-clicked Sign in; want 1", n)
+	}
+	tb.noConsoleErrors()
 }
 
 // An authorization request POSTed from the client's own site (OIDC Core
