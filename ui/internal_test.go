@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -259,5 +260,29 @@ func TestDefaultColoursContrast(t *testing.T) {
 				t.Errorf("%s: --%s on --%s contrasts %.2f:1; want 3:1", mode, p[0], p[1], r)
 			}
 		}
+	}
+}
+
+// The built-in colours meet the rules theme.go applies to an operator's:
+// in dark mode the primary button stands out from the card (WCAG 1.4.11,
+// 3:1) and its white text reads on it (1.4.3, 4.5:1).
+func TestDefaultDarkPrimaryContrast(t *testing.T) {
+	css, err := os.ReadFile("static/oauthd.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dark := regexp.MustCompile(`(?s)prefers-color-scheme: dark.*?--primary: (#[0-9a-f]{6})`).FindSubmatch(css)
+	if dark == nil {
+		t.Fatal("no dark --primary in oauthd.css")
+	}
+	c, err := parseColor("primary", string(dark[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := contrast(c, cardDark); r < minUIContrast {
+		t.Errorf("dark primary %s contrasts %.2f:1 with the dark card; want %d:1", dark[1], r, minUIContrast)
+	}
+	if r := contrast(c, 0xffffff); r < minContrast {
+		t.Errorf("white text on the dark primary %s contrasts %.2f:1; want %.1f:1", dark[1], r, minContrast)
 	}
 }
