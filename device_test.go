@@ -21,6 +21,25 @@ func (e *testEnv) freshLoginPage(b *browser) *response {
 	return r
 }
 
+// The login page shown to a browser with someone signed in names them and
+// the sign-out page; to one without, neither.
+func TestLoginPageSaysWhoIsSignedIn(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	r := e.freshLoginPage(b)
+	if r.page["SignedIn"] != nil || r.str("SignOutURL") != "" {
+		t.Errorf("login page of a browser signed in as nobody: SignedIn %v, SignOutURL %q; want neither", r.page["SignedIn"], r.str("SignOutURL"))
+	}
+	if r := b.login(e, r, "admin", "admin"); r.status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.status)
+	}
+	r = e.freshLoginPage(b)
+	who, _ := r.page["SignedIn"].(map[string]any)
+	if who["username"] != "admin" || r.str("SignOutURL") != oauthd.LogoutPath {
+		t.Errorf("login page of a signed-in browser: SignedIn %v, SignOutURL %q; want admin and %s", r.page["SignedIn"], r.str("SignOutURL"), oauthd.LogoutPath)
+	}
+}
+
 // deviceCookie returns the device cookie a response sets, or nil.
 func deviceCookie(r *response) *http.Cookie {
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {

@@ -512,6 +512,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		lp := &LoginPage{Page: p.page(r, http.StatusOK, ar), Action: LoginPath, AuthReqID: id, CSRF: csrfToken(browser, "login", id), Client: client}
+		// Someone signed in already (a "Not you?" on a shared computer):
+		// the page says so, with the way to sign them out.
+		_, signedIn, serr := p.currentSession(r)
+		if serr == nil && signedIn != nil {
+			lp.SignedIn, lp.SignOutURL = signedIn, LogoutPath
+		}
 		if ar != nil {
 			lp.Username = ar.LoginHint
 			if lp.Username == "" && ar.IDTokenHintSubject != "" {
@@ -520,8 +526,8 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 				// signed in as them (prompt=login, max_age). Anyone can hold
 				// an ID token, and its sub is no licence to learn the
 				// user's username (a profile claim, OIDC Core §5.4).
-				if _, u, err := p.currentSession(r); err == nil && u != nil && u.ID == ar.IDTokenHintSubject {
-					lp.Username = u.Username
+				if signedIn != nil && signedIn.ID == ar.IDTokenHintSubject {
+					lp.Username = signedIn.Username
 				}
 			}
 		}

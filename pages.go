@@ -60,6 +60,12 @@ type LoginPage struct {
 	RetryAfter time.Duration
 	// Client is the application the person is signing in to; may be nil.
 	Client *Client
+	// SignedIn is the person already signed in on this browser, if any
+	// (they asked to switch accounts, or the request asks to sign in
+	// again): signing in replaces their session, and SignOutURL (the
+	// sign-out page) ends it for someone who leaves instead.
+	SignedIn   *User
+	SignOutURL string
 }
 
 // ConsentPage asks the person to approve or deny a client's request. The

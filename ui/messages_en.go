@@ -18,6 +18,8 @@ var messagesEN = map[string]string{
 	"wait.minute":                        "1 minute",
 	"wait.minutes":                       "%d minutes",
 	"login.error.generic":                "Sign-in failed. Try again.",
+	"login.replaces":                     "Signing in here replaces that session.",
+	"login.sign_out":                     "Sign out instead",
 
 	"consent.title":          "%s would like permissions",
 	"consent.unknown_client": "An application",

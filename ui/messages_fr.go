@@ -19,6 +19,8 @@ var messagesFR = map[string]string{
 	"wait.minute":                        "1 minute",
 	"wait.minutes":                       "%d minutes",
 	"login.error.generic":                "La connexion a échoué. Réessayez.",
+	"login.replaces":                     "Vous connecter ici remplace cette session.",
+	"login.sign_out":                     "Me déconnecter plutôt",
 
 	"consent.title":          "%s demande des autorisations",
 	"consent.unknown_client": "Une application",

@@ -18,6 +18,7 @@ func (p *Pages) Login(w http.ResponseWriter, r *http.Request, lp *oauthd.LoginPa
 	v := p.view(r, &lp.Page, lp)
 	v.Title = v.T("login.title")
 	v.setClient(lp.Client)
+	v.setUser(lp.SignedIn)
 	if lp.Error != "" {
 		id := "login.error." + lp.Error
 		if !has(id) {

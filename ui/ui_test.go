@@ -239,6 +239,19 @@ func TestLoginForm(t *testing.T) {
 	mustNotContain(t, got.body, "to continue to")
 }
 
+// A login page shown to a browser with someone signed in (a "Not you?",
+// prompt=login) says who, that signing in replaces them, and links the
+// sign-out page for someone who leaves instead (a shared computer).
+func TestLoginSignedIn(t *testing.T) {
+	p := newPages(t, ui.Options{})
+	lp := loginPage()
+	lp.SignedIn, lp.SignOutURL = &oauthd.User{ID: "1", Username: "admin"}, "/oauth/logout"
+	got := render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, lp) })
+	mustContain(t, got.body, "Signed in as admin.", "Signing in here replaces that session.", `<a href="/oauth/logout">Sign out instead</a>`)
+	got = render(t, func(w http.ResponseWriter, r *http.Request) { p.Login(w, r, loginPage()) })
+	mustNotContain(t, got.body, "Signed in as", "Sign out instead")
+}
+
 func TestLoginErrors(t *testing.T) {
 	p := newPages(t, ui.Options{})
 	tests := []struct{ key, want string }{
