@@ -65,7 +65,7 @@ const usage = `oauthd — an OAuth 2.1 and OpenID Connect authorization server
 Usage:
   oauthd serve [--config FILE] [--demo] [--addr localhost:8000] [--db oauthd.db] [--issuer URL] [--no-migrate] [...]
   oauthd config print|check [--config FILE] [serve flags]
-  oauthd client create [--id ID] [--secret S] --redirect-uri URI... [--scope "a b"] [--grant TYPE...] [--public]
+  oauthd client create [--id ID] [--secret S] [--redirect-uri URI...] [--scope "a b"] [--grant TYPE...] [--public]
   oauthd client update ID [flags] [--rotate-secret] | list [--json] | show ID [--json] | delete ID
   oauthd user add NAME [--password-stdin] [--claim k=v...] | list [--json] | delete NAME | passwd NAME [--password-stdin]
   oauthd user claims NAME [--claim k=v...] [--unset k...]
