@@ -3,6 +3,7 @@ package oauthd
 import (
 	"errors"
 	"net/http"
+	"time"
 )
 
 // introspection is an active token's description (RFC 7662 §2.2).
@@ -63,7 +64,8 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeJSONError(w, r, serverError(err))
 		return
 	}
-	if !t.Active(p.now()) || (t.ClientID != caller.ID && !caller.ResourceServer) {
+	now := p.now()
+	if !t.Active(now) || (t.ClientID != caller.ID && !caller.ResourceServer) || p.pastIntrospectionEnd(t, now) {
 		writeJSONBody(w, http.StatusOK, appendInactive)
 		return
 	}
@@ -116,4 +118,18 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		out.Username = u.Username
 	}
 	writeJSONBody(w, http.StatusOK, out.appendJSON)
+}
+
+// pastIntrospectionEnd reports whether a token Active still holds is over
+// as introspection tells it (RFC 7662 §2.2: active means usable now): from
+// the whole second its exp names (exp is in seconds, the expiry is not:
+// an answer active after the exp it gives would contradict itself), and,
+// for a refresh token, once its grant is past RefreshTokenMaxLifetime
+// (one made before the limit was lowered: the token endpoint refuses it).
+func (p *Provider) pastIntrospectionEnd(t *Token, now time.Time) bool {
+	if !t.ExpiresAt.IsZero() && !now.Before(time.Unix(t.ExpiresAt.Unix(), 0)) {
+		return true
+	}
+	max := p.cfg.RefreshTokenMaxLifetime
+	return t.Kind == RefreshToken && max > 0 && !t.AuthTime.IsZero() && !now.Before(t.AuthTime.Add(max))
 }

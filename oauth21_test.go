@@ -402,3 +402,26 @@ func TestPasswordGrant(t *testing.T) {
 		t.Errorf("password grant without openid: %d %s; want no ID token", r.status, r.body)
 	}
 }
+
+// RFC 7662 §2.2: exp is in whole seconds and the expiry is not; a token
+// is not answered active once the exp its answer gives has passed.
+func TestIntrospectionNotActivePastItsExp(t *testing.T) {
+	e := newEnv(t)
+	svc := basic("service", "service-secret")
+	e.clock.Add(300 * time.Millisecond) // issued 0.3 s into a second
+	tok := e.token(svc, form("grant_type", "client_credentials"))
+	ttl := time.Duration(tok.page["expires_in"].(float64)) * time.Second
+	in := e.introspect(svc, "token", tok.str("access_token"))
+	exp, _ := in.page["exp"].(float64)
+	if in.page["active"] != true || ttl == 0 {
+		t.Fatalf("introspection of a new token: %s", in.body)
+	}
+	e.clock.Add(ttl - 400*time.Millisecond) // 0.1 s before exp
+	if in := e.introspect(svc, "token", tok.str("access_token")); in.page["active"] != true {
+		t.Errorf("0.1 s before exp %v: %s; want active", int64(exp), in.body)
+	}
+	e.clock.Add(200 * time.Millisecond) // 0.1 s past exp, 0.2 s before the exact expiry
+	if in := e.introspect(svc, "token", tok.str("access_token")); in.page["active"] != false {
+		t.Errorf("0.1 s past exp %v: %s; want active false", int64(exp), in.body)
+	}
+}

@@ -192,7 +192,9 @@ func (m *mintedTokens) limitRefresh(prev, authTime time.Time) {
 			t.ExpiresAt = end
 		}
 	}
-	m.out.resp.RefreshTokenExpiresIn = max(int64(t.ExpiresAt.Sub(m.now)/time.Second), 0)
+	// Rounded up: a token with less than a second left says 1, not
+	// nothing (the field is left out at 0).
+	m.out.resp.RefreshTokenExpiresIn = max(int64((t.ExpiresAt.Sub(m.now)+time.Second-1)/time.Second), 0)
 }
 
 // issuedTokens is a token response with the bytes of its access and

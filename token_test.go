@@ -470,8 +470,25 @@ func TestRefreshTokenLifetimes(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.srv.Config.Handler = p
+		// RFC 7662 §2.2: introspection says what the token endpoint does.
+		if in := e.introspect(seedAuth, "token", tok.str("refresh_token")); in.page["active"] != false {
+			t.Errorf("introspection of a refresh token past a maximum lifetime set since: %s; want active false", in.body)
+		}
 		if r := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", tok.str("refresh_token"))); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
 			t.Errorf("refresh of a grant older than a maximum lifetime set since: %d %s; want invalid_grant", r.status, r.body)
+		}
+	})
+	t.Run("max_lifetime_less_than_a_second_left", func(t *testing.T) {
+		// RFC 6749 §5.1: a refresh token with under a second to live says
+		// 1, not nothing.
+		e := newEnv(t, func(c *oauthd.Config) { c.RefreshTokenMaxLifetime = 20 * time.Minute })
+		tok := e.tokens()
+		e.clock.Add(10 * time.Minute)
+		r := refresh(e, seedAuth, tok.str("refresh_token"))
+		e.clock.Add(10*time.Minute - 300*time.Millisecond)
+		r = refresh(e, seedAuth, r.str("refresh_token"))
+		if r.str("refresh_token") == "" || expiresIn(r) != 1 {
+			t.Errorf("refresh_token_expires_in %d with 0.3 s left; want 1", expiresIn(r))
 		}
 	})
 }
