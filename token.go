@@ -669,6 +669,7 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 			next, err := found(p.store.Token(ctx, HashToken(resp.RefreshToken)))
 			switch {
 			case err == nil && next.RotatedAt.IsZero():
+				resp.RefreshTokenExpiresIn = max(int64((next.ExpiresAt.Sub(p.now())+time.Second-1)/time.Second), 0)
 			case err == nil, errors.Is(err, ErrNotFound):
 				resp = nil
 			default:
@@ -676,6 +677,25 @@ func (p *Provider) refreshReuse(r *http.Request, c *Client, old *Token, presente
 			}
 		}
 		if resp != nil {
+			// The answer as things stand now, not as they stood at the
+			// first answer (RFC 6749 §5.1): the access token's time left
+			// and the scope the client's registration still lists; an
+			// access token revoked since (RFC 7009) is not handed out as
+			// new.
+			at, err := found(p.store.Token(ctx, HashToken(resp.AccessToken)))
+			switch {
+			case errors.Is(err, ErrNotFound) || (err == nil && !at.Active(p.now())):
+				return nil, errorf(ErrorInvalidGrant, "the refresh token was already used, and the access token it gave was revoked or has expired since")
+			case err != nil:
+				return nil, serverError(err)
+			}
+			resp.ExpiresIn = max(int64((at.ExpiresAt.Sub(p.now())+time.Second-1)/time.Second), 0)
+			if scopes := registeredScopes(c, at.Scopes); len(scopes) < len(at.Scopes) {
+				if len(scopes) == 0 {
+					return nil, errorf(ErrorInvalidGrant, "the refresh token was already used, and its scopes were removed from the client since")
+				}
+				resp.Scope = JoinScope(scopes)
+			}
 			if resp.IDToken == "" {
 				// A successor sealed inside a RefreshRotator's write
 				// has no ID token (see rotateRefresh): the retry gets

@@ -262,6 +262,31 @@ func TestRefreshGracePeriod(t *testing.T) {
 	}
 }
 
+// A retry within the grace period is answered as things stand at the
+// retry (RFC 6749 §5.1): the access token's time left, and no access
+// token revoked since (RFC 7009) handed out as new; the grant stays.
+func TestRefreshGracePeriodRetryIsCurrent(t *testing.T) {
+	e := newEnv(t, func(c *oauthd.Config) { c.RefreshGracePeriod = 10 * time.Second })
+	r := e.token(seedAuth, form("grant_type", "authorization_code", "code", e.code(), "redirect_uri", redirectURI))
+	rt := r.str("refresh_token")
+	a := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", rt))
+	e.clock.Add(4 * time.Second)
+	b := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", rt))
+	ttl, _ := a.page["expires_in"].(float64)
+	if got, _ := b.page["expires_in"].(float64); b.status != 200 || got != ttl-4 {
+		t.Errorf("retry 4 s later: %d expires_in %v; want 200 and %v (the access token's time left)", b.status, got, ttl-4)
+	}
+	if r := e.revoke(seedAuth, "token", a.str("access_token"), "token_type_hint", "access_token"); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if c := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", rt)); c.status != 400 || c.str("error") != "invalid_grant" || c.str("access_token") != "" {
+		t.Errorf("retry after its access token was revoked: %d %s; want invalid_grant, no revoked token handed out", c.status, c.body)
+	}
+	if d := e.token(seedAuth, form("grant_type", "refresh_token", "refresh_token", a.str("refresh_token"))); d.status != 200 {
+		t.Errorf("the successor after that retry: %d %s; want 200 (the grant stays)", d.status, d.body)
+	}
+}
+
 func TestClientCredentials(t *testing.T) {
 	e := newEnv(t)
 	r := e.token(basic("service", "service-secret"), form("grant_type", "client_credentials", "scope", "read"))
