@@ -718,7 +718,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.checkCSRF(r, first(ps, "csrf"), "consent", consentBinding(id, sess)) {
-		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "the form was not sent from this browser's consent page; go back and try again", Status: http.StatusForbidden}, ar)
+		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "this consent page was shown before another sign-in on this browser, or the form did not come from it: go back, reload the page and decide again", Status: http.StatusForbidden}, ar)
 		return
 	}
 	switch first(ps, "action") {
