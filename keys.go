@@ -112,8 +112,11 @@ type KeyManager struct {
 
 	mu       sync.Mutex
 	loadedAt time.Time
-	keys     []*loadedKey          // every stored key, ordered by NotBefore
-	parsed   map[string]*loadedKey // decrypted keys by ID, reused across reloads
+	// readAt is when the store was last read; retryAt, while it cannot
+	// be, when it is tried again (see load).
+	readAt, retryAt time.Time
+	keys            []*loadedKey          // every stored key, ordered by NotBefore
+	parsed          map[string]*loadedKey // decrypted keys by ID, reused across reloads
 }
 
 // loadedKey is a stored key with its private JWK decoded.
@@ -306,6 +309,12 @@ func (m *KeyManager) signingKey(ctx context.Context, alg string) (*loadedKey, er
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	readAt := m.readAt
+	m.mu.Unlock()
+	if now := m.now(); !readAt.IsZero() && now.Sub(readAt) > staleSigningLimit {
+		return nil, fmt.Errorf("oauthd: the signing keys could not be re-read from the store for %s: not signing with keys another node may have replaced: %w", now.Sub(readAt).Round(time.Second), ErrUnavailable)
+	}
 	if k := activeKey(keys, alg, m.now()); k != nil {
 		return usable(k)
 	}
@@ -433,7 +442,9 @@ func (m *KeyManager) verificationKey(ctx context.Context, kid string) (*jose.JSO
 			}
 		}
 		m.mu.Lock()
-		if m.now().Sub(m.loadedAt) >= 5*time.Second {
+		// Not while the store cannot be read (load tries again at
+		// retryAt): anyone can send an unknown kid.
+		if now := m.now(); now.Sub(m.loadedAt) >= 5*time.Second && !now.Before(m.retryAt) {
 			m.loadedAt = time.Time{}
 		}
 		m.mu.Unlock()
@@ -491,10 +502,22 @@ func (m *KeyManager) load(ctx context.Context, force bool) ([]*loadedKey, error)
 			m.log.Warn("signing keys not re-read; serving the keys read before", "error", err)
 		}
 		m.loadedAt = now.Add(-m.refresh + min(staleKeysRetry, m.refresh))
+		m.retryAt = now.Add(min(staleKeysRetry, m.refresh))
 		return m.keys, nil
+	}
+	if err == nil {
+		m.readAt, m.retryAt = now, time.Time{}
 	}
 	return keys, err
 }
+
+// staleSigningLimit is how long after its last read of the store a node
+// goes on signing with the keys it read: a second rotation meanwhile
+// (see replacedWhileNext) may have replaced its key, which the other
+// nodes then stop publishing once every node should have seen it
+// (maxKeyRefreshInterval). Past it the node still publishes the keys it
+// has but signs nothing.
+const staleSigningLimit = maxKeyRefreshInterval
 
 // staleKeysRetry is how soon a node that could not re-read its keys tries
 // again.

@@ -307,10 +307,12 @@ func TestKeyOfAnotherEncryptionKeyLeftOut(t *testing.T) {
 // failingKeyStore is a keyStore whose reads fail while fail is set.
 type failingKeyStore struct {
 	*keyStore
-	fail atomic.Bool
+	fail  atomic.Bool
+	reads atomic.Int64
 }
 
 func (s *failingKeyStore) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
+	s.reads.Add(1)
 	if s.fail.Load() {
 		return nil, fmt.Errorf("store down: %w", ErrUnavailable)
 	}
@@ -340,12 +342,32 @@ func TestKeysServedDuringStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.fail.Store(true)
-	tick(10 * time.Minute)
+	tick(2 * time.Minute)
 	if got, err := m.PublishedKeyIDsForTest(ctx); err != nil || !slices.Equal(got, want) {
 		t.Errorf("JWKS during the outage: %v, %v; want %v", got, err, want)
 	}
 	if _, err := m.SigningKeyIDForTest(ctx, AlgRS256); err != nil {
 		t.Errorf("signing during the outage: %v; want the key read before", err)
+	}
+	// Unknown kids (anyone can send one in an id_token_hint) do not
+	// make the node read the failing store again and again.
+	before := store.reads.Load()
+	for range 50 {
+		if k, err := m.verificationKey(ctx, "no-such-kid"); k != nil || err != nil {
+			t.Fatalf("verificationKey(unknown): %v, %v", k, err)
+		}
+	}
+	if n := store.reads.Load() - before; n > 1 {
+		t.Errorf("%d store reads for 50 unknown kids during the outage; want at most 1 (a retry every %s)", n, staleKeysRetry)
+	}
+	// Past staleSigningLimit the node publishes but no longer signs: a
+	// second rotation it cannot see may have replaced its key.
+	tick(staleSigningLimit)
+	if got, err := m.PublishedKeyIDsForTest(ctx); err != nil || !slices.Equal(got, want) {
+		t.Errorf("JWKS %s into the outage: %v, %v; want %v", 2*time.Minute+staleSigningLimit, got, err, want)
+	}
+	if _, err := m.SigningKeyIDForTest(ctx, AlgRS256); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("signing %s into the outage: %v; want ErrUnavailable", 2*time.Minute+staleSigningLimit, err)
 	}
 	if err := m.Ensure(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Ensure during the outage: %v; want the store's error (a start needs the store)", err)
@@ -358,6 +380,9 @@ func TestKeysServedDuringStoreOutage(t *testing.T) {
 	tick(staleKeysRetry)
 	if got, _ := m.PublishedKeyIDsForTest(ctx); len(got) != len(want)+1 {
 		t.Errorf("after the outage: %d keys published; want %d (the new one read)", len(got), len(want)+1)
+	}
+	if _, err := m.SigningKeyIDForTest(ctx, AlgRS256); err != nil {
+		t.Errorf("signing after the outage: %v", err)
 	}
 }
 

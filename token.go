@@ -240,9 +240,7 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		return nil, errorf(ErrorInvalidRequest, "code is required")
 	}
 	ctx := r.Context()
-	if e := p.idTokenSignable(ctx, c); e != nil {
-		return nil, e
-	}
+	keyErr := p.idTokenKeyError(ctx, c)
 	var (
 		ac     *AuthCode
 		resp   *TokenResponse
@@ -257,13 +255,18 @@ func (p *Provider) codeGrant(r *http.Request, c *Client, ps params) (*TokenRespo
 		// minted and the verifier hashed before the call, and the ID
 		// token is signed after it.
 		x := &codeRedemption{p: p, c: c, redirectURI: redirectURI, proof: newPKCEProof(verifier),
-			minted: p.mintTokens(c, c.AllowsGrant(GrantRefreshToken))}
+			minted: p.mintTokens(c, c.AllowsGrant(GrantRefreshToken)), keyErr: keyErr}
 		ac, err = found(p.redeemer.RedeemAuthCode(ctx, HashToken(code), p.now(), x.issue))
 		if x.rejected != nil {
 			return nil, x.rejected
 		}
 		resp, stored = x.resp, x.stored
 	} else {
+		if keyErr != nil {
+			// The code's scope is known only once it is consumed, which
+			// cannot be undone here: refused before.
+			return nil, serverError(keyErr)
+		}
 		ac, err = found(p.store.ConsumeAuthCode(ctx, HashToken(code), p.now()))
 	}
 	switch {
@@ -323,6 +326,7 @@ type codeRedemption struct {
 	redirectURI string
 	proof       pkceProof
 	minted      mintedTokens
+	keyErr      error // from idTokenKeyError
 
 	resp     *TokenResponse
 	stored   []*Token // what RedeemAuthCode stored
@@ -334,6 +338,10 @@ type codeRedemption struct {
 func (x *codeRedemption) issue(ac *AuthCode) ([]*Token, error) {
 	x.resp, x.stored, x.rejected = nil, nil, nil
 	if e := x.p.checkCode(x.c, ac, x.redirectURI, &x.proof); e != nil {
+		x.rejected = e
+		return nil, e
+	}
+	if e := needsKey(x.keyErr, ac.Scopes); e != nil {
 		x.rejected = e
 		return nil, e
 	}
@@ -439,12 +447,10 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 		return nil, errorf(ErrorInvalidRequest, "refresh_token is required")
 	}
 	ctx := r.Context()
-	if e := p.idTokenSignable(ctx, c); e != nil {
-		return nil, e
-	}
+	keyErr := p.idTokenKeyError(ctx, c)
 	hash := HashToken(presented)
 	if p.rotator != nil {
-		return p.rotateRefresh(r, c, presented, hash, scope)
+		return p.rotateRefresh(r, c, presented, hash, scope, keyErr)
 	}
 	old, err := found(p.store.Token(ctx, hash))
 	if errors.Is(err, ErrNotFound) {
@@ -460,6 +466,9 @@ func (p *Provider) refreshGrant(r *http.Request, c *Client, ps params) (*TokenRe
 	}
 	granted, scopes, e := refreshScopes(c, old, scope)
 	if e != nil {
+		return nil, e
+	}
+	if e := needsKey(keyErr, scopes); e != nil {
 		return nil, e
 	}
 	m := p.mintTokens(c, true)
@@ -576,9 +585,9 @@ func refreshTokens(m *mintedTokens, old *Token, claims string, granted, scopes [
 // up and rotated in one write, and the ID token, if the grant has one, is
 // signed after it, outside the write. The sealed successor then holds the
 // response without its ID token; refreshReuse signs a new one for a retry.
-func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, scope string) (*TokenResponse, *Error) {
+func (p *Provider) rotateRefresh(r *http.Request, c *Client, presented, hash, scope string, keyErr error) (*TokenResponse, *Error) {
 	ctx := r.Context()
-	x := &refreshRotation{p: p, c: c, scope: scope, minted: p.mintTokens(c, true)}
+	x := &refreshRotation{p: p, c: c, scope: scope, minted: p.mintTokens(c, true), keyErr: keyErr}
 	if p.cfg.RefreshGracePeriod > 0 {
 		x.sealer = newSuccessorSealer(presented)
 	}
@@ -624,6 +633,7 @@ type refreshRotation struct {
 	scope  string // the request's scope parameter
 	minted mintedTokens
 	sealer *successorSealer // nil without a grace period
+	keyErr error            // from idTokenKeyError
 
 	resp     *TokenResponse
 	scopes   []string // the access token's
@@ -642,6 +652,10 @@ func (x *refreshRotation) rotate(old *Token) ([]byte, []*Token, error) {
 	}
 	granted, scopes, e := refreshScopes(x.c, old, x.scope)
 	if e != nil {
+		x.rejected = e
+		return nil, nil, e
+	}
+	if e := needsKey(x.keyErr, scopes); e != nil {
 		x.rejected = e
 		return nil, nil, e
 	}
@@ -757,28 +771,39 @@ func openSuccessor(presented string, sealed []byte) *TokenResponse {
 	return &resp
 }
 
-// addIDToken checks that the user of a grant still exists, and adds an ID
-// token to a token response when openid was granted
-// (OIDC Core §3.1.3.3, §12.2), with at_hash for the access token beside it.
-// idTokenSignable checks, before a code is used up or a refresh token
-// rotated, that an ID token the answer may need can be signed (the key of
-// the client's algorithm is usable on this node): a failure after the
-// write would cost the client its grant, as its retry would be a replay.
-// For a client that may be granted openid.
-func (p *Provider) idTokenSignable(ctx context.Context, c *Client) *Error {
+// idTokenKeyError says, before a code is used up or a refresh token
+// rotated, why an ID token for the client could not be signed now (the
+// key of its algorithm is not usable on this node), or nil. needsKey
+// refuses with it, inside the store's write, only the codes and refresh
+// tokens whose answer has an ID token: a failure after the write would
+// cost the client its grant, as its retry would be a replay. Only the
+// keys in memory are consulted when they are fresh; for a client that
+// may be granted openid.
+func (p *Provider) idTokenKeyError(ctx context.Context, c *Client) error {
 	if len(c.Scopes) != 0 && !slices.Contains(c.Scopes, ScopeOpenID) {
 		return nil
 	}
 	alg, err := idTokenAlg(c)
 	if err != nil {
-		return serverError(err)
+		return err
 	}
-	if _, err := p.keys.signingKey(ctx, alg); err != nil {
-		return serverError(err)
+	_, err = p.keys.signingKey(ctx, alg)
+	return err
+}
+
+// needsKey refuses a grant of scopes with openid when the ID token's key
+// is not usable (keyErr from idTokenKeyError). It only compares: it runs
+// inside the store's write.
+func needsKey(keyErr error, scopes []string) *Error {
+	if keyErr != nil && slices.Contains(scopes, ScopeOpenID) {
+		return serverError(keyErr)
 	}
 	return nil
 }
 
+// addIDToken checks that the user of a grant still exists, and adds an ID
+// token to a token response when openid was granted
+// (OIDC Core §3.1.3.3, §12.2), with at_hash for the access token beside it.
 func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, subject string, scopes []string, authTime time.Time, nonce, claims string) *Error {
 	if subject == "" {
 		return nil

@@ -247,5 +247,5 @@ func warnMixedEncryption(ctx context.Context, e *env, km *oauthd.KeyManager, cre
 			first = k.NotBefore
 		}
 	}
-	fmt.Fprintf(e.stderr, "oauthd: warning: the new keys are encrypted at rest with this key encryption key and %d key(s) stored before are not: a server running without the same OAUTHD_KEY_ENCRYPTION_KEY cannot use the new keys (it leaves them out of its JWKS, logs an error, and from when they sign cannot sign ID tokens of their algorithm); set it on every server and restart them before %s\n", plain, first.UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stderr, "oauthd: warning: the new keys are encrypted at rest with this key encryption key and %d key(s) stored before are not: a server running without the same OAUTHD_KEY_ENCRYPTION_KEY cannot use the new keys (it leaves them out of its JWKS, logs an error, makes no new keys of any algorithm, and from when they sign cannot sign ID tokens of their algorithm); set it on every server and restart them before %s\n", plain, first.UTC().Format(time.RFC3339))
 }

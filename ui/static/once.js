@@ -34,6 +34,14 @@
       for (var i = 0; i < buttons.length; i++) {
         buttons[i].setAttribute("aria-disabled", "true");
       }
+      // A sending stopped (Esc, a network failure that leaves the page)
+      // must not leave the form dead: after a while it may be sent again.
+      window.setTimeout(function () {
+        form.removeAttribute("data-sent");
+        for (var i = 0; i < buttons.length; i++) {
+          buttons[i].removeAttribute("aria-disabled");
+        }
+      }, 10000);
     });
   }
   function start() {
