@@ -287,6 +287,33 @@ func TestRefreshGracePeriodRetryIsCurrent(t *testing.T) {
 	}
 }
 
+// A retry within the grace period names only the scope the client's
+// registration still lists (RFC 6749 §5.1), as introspection of its access
+// token does.
+func TestRefreshGracePeriodRetryNarrowedScope(t *testing.T) {
+	e := newOIDCEnv(t, func(c *oauthd.Config) { c.RefreshGracePeriod, c.ClientCacheTTL = 10*time.Second, time.Millisecond })
+	tok, _ := e.codeFlow(t, e.browser(), true, "scope", "openid profile email offline_access")
+	rt := tok.str("refresh_token")
+	a := e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", rt))
+	if a.status != 200 || a.str("scope") != "openid profile email offline_access" {
+		t.Fatalf("refresh: %d %s", a.status, a.body)
+	}
+	c, err := e.store.Client(t.Context(), oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Scopes = []string{"openid", "email", "offline_access"}
+	if err := e.store.UpdateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // past the client cache
+	e.clock.Add(5 * time.Second)
+	b := e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", rt))
+	if b.status != 200 || b.str("access_token") != a.str("access_token") || b.str("scope") != "openid email offline_access" {
+		t.Errorf("retry after profile was removed from the client: %d %s; want the same tokens with scope \"openid email offline_access\"", b.status, b.body)
+	}
+}
+
 func TestClientCredentials(t *testing.T) {
 	e := newEnv(t)
 	r := e.token(basic("service", "service-secret"), form("grant_type", "client_credentials", "scope", "read"))
