@@ -170,3 +170,68 @@ func FuzzIDTokenHintTamper(f *testing.F) {
 		t.Fatalf("accepted a forged hint %q: %+v", tok, h)
 	})
 }
+
+// FuzzDeviceCookie: a device cookie (device.go) is accepted only as this
+// server signed it, for the user it names, with the user's password as it
+// is: any other value a browser sends, a tampered one, another user's, an
+// ID token (signed with the same keys), counts for nothing, and a value
+// accepted is counted as the genuine cookie (its ID), whatever its
+// spelling.
+func FuzzDeviceCookie(f *testing.F) {
+	ctx := context.Background()
+	p, err := New(Config{Issuer: "https://issuer.example", Pages: noPages{}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}, &keyStore{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := p.Keys().Ensure(ctx); err != nil {
+		f.Fatal(err)
+	}
+	user := &User{ID: "user-1", Username: "alice", PasswordHash: "hash-1"}
+	other := &User{ID: "user-2", Username: "bob", PasswordHash: "hash-2"}
+	genuine, err := p.deviceToken(ctx, user)
+	if err != nil {
+		f.Fatal(err)
+	}
+	req := func(v string) *http.Request {
+		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://issuer.example"+LoginPath, nil)
+		r.Header.Set("Cookie", p.deviceCookie+"="+v)
+		return r
+	}
+	want, ok := p.device(req(genuine), user)
+	if !ok {
+		f.Fatal("the genuine device cookie is not accepted")
+	}
+	if _, ok := p.device(req(genuine), other); ok {
+		f.Fatal("the device cookie is accepted for another user")
+	}
+	idt, err := p.idToken(ctx, &idTokenInput{client: &Client{ID: "c", IDTokenSignedResponseAlg: AlgEdDSA}, user: user})
+	if err != nil {
+		f.Fatal(err)
+	}
+	parts := strings.Split(genuine, ".")
+	f.Add(uint(0), byte(0), "", false)
+	f.Add(uint(len(genuine)-1), byte('B'), "", false)
+	f.Add(uint(len(parts[0])+3), byte('x'), "", false)
+	f.Add(uint(0), byte(0), idt, true)
+	f.Add(uint(0), byte(0), parts[0]+"."+base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"https://issuer.example","sub":"user-1","jti":"x","pwd":"y","exp":1900000000}`))+"."+parts[2], true)
+	f.Fuzz(func(t *testing.T, pos uint, b byte, text string, whole bool) {
+		tok := text
+		if !whole {
+			i := int(pos % uint(len(genuine)+1))
+			switch {
+			case text != "":
+				tok = genuine[:i] + text + genuine[i:]
+			case i < len(genuine):
+				tok = genuine[:i] + string([]byte{b}) + genuine[i+1:]
+			default:
+				tok = genuine + string([]byte{b})
+			}
+		}
+		if key, ok := p.device(req(tok), user); ok && key != want {
+			t.Fatalf("accepted a forged device cookie %q as %v", tok, key)
+		}
+		if _, ok := p.device(req(tok), other); ok {
+			t.Fatalf("accepted %q for another user", tok)
+		}
+	})
+}
