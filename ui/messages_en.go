@@ -26,6 +26,7 @@ var messagesEN = map[string]string{
 	"consent.intro":          "This will allow %s to:",
 	"consent.no_scopes":      "It does not ask for access to any of your information.",
 	"consent.not_you":        "Not you?",
+	"consent.new_tab":        "(opens in a new tab)",
 	"consent.remember":       "Remember my approval",
 	"consent.approve":        "Approve",
 	"consent.deny":           "Deny",

@@ -27,6 +27,7 @@ var messagesFR = map[string]string{
 	"consent.intro":          "Cela permettra à %s de\u00a0:",
 	"consent.no_scopes":      "Elle ne demande accès à aucune de vos informations.",
 	"consent.not_you":        "Ce n’est pas vous\u00a0?",
+	"consent.new_tab":        "(s’ouvre dans un nouvel onglet)",
 	"consent.remember":       "Mémoriser mon accord",
 	"consent.approve":        "Autoriser",
 	"consent.deny":           "Refuser",

@@ -354,7 +354,9 @@ func TestConsentClientNameAndLinks(t *testing.T) {
 	mustContain(t, got.body,
 		"<h1>Example App would like permissions</h1>",
 		`<img class="logo" src="https://app.example/logo.png" alt="" width="64" height="64">`,
-		`<a href="https://app.example/about" target="_blank" rel="noopener noreferrer">app.example</a>`,
+		// The link says, to screen readers, that it opens a new tab (WCAG
+		// technique G201).
+		`<a href="https://app.example/about" target="_blank" rel="noopener noreferrer">app.example<span class="vh"> (opens in a new tab)</span></a>`,
 		"<li>Read your work email <code>email</code></li>",
 		"<li>See your calendar <code>calendar.read</code></li>",
 	)
@@ -379,7 +381,7 @@ func TestConsentClientNameIsolatedHostASCII(t *testing.T) {
 	for _, want := range []string{
 		"<h1>\u2068Photo App \u202elgooG\u2069 would like permissions</h1>",
 		"This will allow \u2068Photo App \u202elgooG\u2069 to:",
-		`>xn--ggle-55da.com:8443</a>`,
+		`>xn--ggle-55da.com:8443<span class="vh">`,
 	} {
 		if !strings.Contains(got.body, want) {
 			t.Errorf("page does not contain %q\n%s", want, got.body)
