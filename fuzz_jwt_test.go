@@ -74,6 +74,20 @@ func (noPages) Home(http.ResponseWriter, *http.Request, *HomePage)         {}
 func (noPages) Logout(http.ResponseWriter, *http.Request, *LogoutPage)     {}
 func (noPages) Static() http.Handler                                       { return http.NotFoundHandler() }
 
+// keyedProvider is a Provider of https://issuer.example on a keyStore, its
+// clock fixed, with its signing keys made.
+func keyedProvider(tb testing.TB) *Provider {
+	tb.Helper()
+	p, err := New(Config{Issuer: "https://issuer.example", Pages: noPages{}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}, &keyStore{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Keys().Ensure(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // FuzzIDTokenHintTamper starts from genuine ID tokens the server signed
 // with each algorithm (RS256, ES256, EdDSA) and tampers with them: a
 // changed byte, inserted text, or a whole forged token (alg none, HS256
@@ -82,13 +96,7 @@ func (noPages) Static() http.Handler                                       { ret
 // a genuine token says: same subject, same audience.
 func FuzzIDTokenHintTamper(f *testing.F) {
 	ctx := context.Background()
-	p, err := New(Config{Issuer: "https://issuer.example", Pages: noPages{}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}, &keyStore{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := p.Keys().Ensure(ctx); err != nil {
-		f.Fatal(err)
-	}
+	p := keyedProvider(f)
 	user := &User{ID: "user-1", Username: "alice"}
 	var genuine []string
 	for _, alg := range SigningAlgorithms() {
@@ -179,13 +187,7 @@ func FuzzIDTokenHintTamper(f *testing.F) {
 // spelling.
 func FuzzDeviceCookie(f *testing.F) {
 	ctx := context.Background()
-	p, err := New(Config{Issuer: "https://issuer.example", Pages: noPages{}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}, &keyStore{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := p.Keys().Ensure(ctx); err != nil {
-		f.Fatal(err)
-	}
+	p := keyedProvider(f)
 	user := &User{ID: "user-1", Username: "alice", PasswordHash: "hash-1"}
 	other := &User{ID: "user-2", Username: "bob", PasswordHash: "hash-2"}
 	genuine, err := p.deviceToken(ctx, user)
