@@ -39,6 +39,7 @@ type Metadata struct {
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
 	DisplayValuesSupported                     []string `json:"display_values_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 }
@@ -60,33 +61,41 @@ func (p *Provider) Metadata() *Metadata {
 	if p.cfg.AllowPlainPKCE {
 		pkce = append(pkce, PKCEPlain)
 	}
-	claims := append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "c_hash"}, StandardClaims()...)
+	claims := []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash"}
+	if p.cfg.EnableImplicitGrant {
+		claims = append(claims, "c_hash") // only hybrid responses carry it
+	}
+	claims = append(claims, StandardClaims()...)
 	return &Metadata{
-		Issuer:                                     iss,
-		AuthorizationEndpoint:                      iss + AuthorizePath,
-		TokenEndpoint:                              iss + TokenPath,
-		UserinfoEndpoint:                           iss + UserinfoPath,
-		JWKSURI:                                    iss + JWKSPath,
-		EndSessionEndpoint:                         iss + LogoutPath,
-		IntrospectionEndpoint:                      iss + IntrospectPath,
-		RevocationEndpoint:                         iss + RevokePath,
-		ScopesSupported:                            StandardScopes(),
-		ResponseTypesSupported:                     responseTypes,
-		ResponseModesSupported:                     []string{ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost},
-		GrantTypesSupported:                        grants,
-		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           SigningAlgorithms(),
-		TokenEndpointAuthMethodsSupported:          []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported:  []string{AuthMethodBasic, AuthMethodPost},
-		RevocationEndpointAuthMethodsSupported:     []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		CodeChallengeMethodsSupported:              pkce,
-		ClaimsSupported:                            claims,
-		ClaimTypesSupported:                        []string{"normal"},
-		ClaimsParameterSupported:                   true,
-		RequestParameterSupported:                  false,
-		RequestURIParameterSupported:               false,
-		RequireRequestURIRegistration:              false,
-		DisplayValuesSupported:                     []string{"page", "popup", "touch", "wap"},
+		Issuer:                                    iss,
+		AuthorizationEndpoint:                     iss + AuthorizePath,
+		TokenEndpoint:                             iss + TokenPath,
+		UserinfoEndpoint:                          iss + UserinfoPath,
+		JWKSURI:                                   iss + JWKSPath,
+		EndSessionEndpoint:                        iss + LogoutPath,
+		IntrospectionEndpoint:                     iss + IntrospectPath,
+		RevocationEndpoint:                        iss + RevokePath,
+		ScopesSupported:                           StandardScopes(),
+		ResponseTypesSupported:                    responseTypes,
+		ResponseModesSupported:                    []string{ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost},
+		GrantTypesSupported:                       grants,
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          SigningAlgorithms(),
+		TokenEndpointAuthMethodsSupported:         []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthMethodBasic, AuthMethodPost},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
+		CodeChallengeMethodsSupported:             pkce,
+		ClaimsSupported:                           claims,
+		ClaimTypesSupported:                       []string{"normal"},
+		ClaimsParameterSupported:                  true,
+		RequestParameterSupported:                 false,
+		RequestURIParameterSupported:              false,
+		RequireRequestURIRegistration:             false,
+		DisplayValuesSupported:                    []string{"page", "popup", "touch", "wap"},
+		// The prompt values an authorization request may carry (OpenID
+		// Connect Prompt Create 1.0 §4.1 defines the metadata; create is
+		// not among them: oauthd has no sign-up page).
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		UILocalesSupported:                         slices.Clone(p.cfg.UILocales),
 		AuthorizationResponseIssParameterSupported: true,
 	}

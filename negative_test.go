@@ -341,6 +341,17 @@ func TestNegativeBattery(t *testing.T) {
 		{name: "RFC6749_3.2/no_content_type", req: func(n *negEnv) *negReq {
 			return &negReq{method: "POST", target: oauthd.TokenPath, body: "grant_type=client_credentials", ctype: "-", auth: serviceAuth}
 		}, status: 400, code: "invalid_request"},
+		// An empty POST without a Content-Type (Python's requests with
+		// data={}) has no parameters: the answer names the missing one.
+		{name: "RFC6749_3.2/empty_body_without_content_type", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.TokenPath, ctype: "-", auth: serviceAuth}
+		}, status: 400, code: "invalid_request", check: descriptionHas("grant_type")},
+		{name: "RFC7009_2.1/empty_body_without_content_type", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.RevokePath, ctype: "-", auth: seedAuth}
+		}, status: 400, code: "invalid_request", check: descriptionHas("token")},
+		{name: "RFC7662_2.1/empty_body_without_content_type", req: func(n *negEnv) *negReq {
+			return &negReq{method: "POST", target: oauthd.IntrospectPath, ctype: "-", auth: seedAuth}
+		}, status: 400, code: "invalid_request", check: descriptionHas("token")},
 		{name: "RFC6749_3.2/body_1MiB", req: tokenReq(serviceAuth, "grant_type", "client_credentials", "pad", big), status: 413, code: "invalid_request"},
 		{name: "RFC6749_3.2/invalid_utf8", req: func(n *negEnv) *negReq {
 			return &negReq{method: "POST", target: oauthd.TokenPath, body: "grant_type=client_credentials&scope=%ff", auth: serviceAuth}
@@ -1114,5 +1125,15 @@ func samePasswordError(t *testing.T, n *negEnv, r *response) {
 	other := n.token(basic("pw_client", pwClientSecret), form("grant_type", "password", "username", "nobody-else", "password", "x"))
 	if r.body != other.body || r.status != other.status {
 		t.Errorf("password grant failure %d %s differs from an unknown user's %d %s", r.status, r.body, other.status, other.body)
+	}
+}
+
+// descriptionHas checks that the JSON error's description mentions want.
+func descriptionHas(want string) func(t *testing.T, n *negEnv, r *response) {
+	return func(t *testing.T, n *negEnv, r *response) {
+		t.Helper()
+		if d := r.str("error_description"); !strings.Contains(d, want) {
+			t.Errorf("error_description %q; want it to mention %q", d, want)
+		}
 	}
 }

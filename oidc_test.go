@@ -571,6 +571,7 @@ func TestDiscovery(t *testing.T) {
 		"claims_parameter_supported":                     true,
 		"grant_types_supported":                          []any{"authorization_code", "refresh_token", "client_credentials", "implicit"},
 		"response_types_supported":                       []any{"code", "token", "id_token", "id_token token", "code id_token", "code token", "code id_token token"},
+		"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},
 	}
 	for k, v := range want {
 		g, _ := json.Marshal(oidc.page[k])
@@ -586,6 +587,31 @@ func TestDiscovery(t *testing.T) {
 	}
 	if _, ok := m["ui_locales_supported"]; ok {
 		t.Errorf("ui_locales_supported without Config.UILocales")
+	}
+	// OIDC Discovery §3: c_hash comes only with hybrid responses.
+	if claims, _ := json.Marshal(m["claims_supported"]); strings.Contains(string(claims), `"c_hash"`) {
+		t.Errorf("claims_supported = %s; c_hash without a hybrid response type", claims)
+	}
+	if claims, _ := json.Marshal(oidc.page["claims_supported"]); !strings.Contains(string(claims), `"c_hash"`) {
+		t.Errorf("claims_supported = %s; want c_hash with the hybrid response types", claims)
+	}
+	// Every prompt value advertised is accepted (an authorization request
+	// with it reaches the login page), and create, which is not, is
+	// refused.
+	for _, v := range m["prompt_values_supported"].([]any) {
+		r := plain.browser().get(plain.authorizeURL("client_id", oidcClientID, "redirect_uri", oidcRedirectURI, "scope", "openid", "nonce", "n", "prompt", v.(string)))
+		if v == "none" {
+			if loc := r.header.Get("Location"); !strings.Contains(loc, "error=login_required") {
+				t.Errorf("prompt=none: %d %s; want login_required", r.status, loc)
+			}
+			continue
+		}
+		if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || !strings.HasPrefix(loc, oauthd.LoginPath) {
+			t.Errorf("prompt=%s: %d %s; want a redirect to the login page", v, r.status, loc)
+		}
+	}
+	if r := plain.browser().get(plain.authorizeURL("client_id", oidcClientID, "redirect_uri", oidcRedirectURI, "scope", "openid", "nonce", "n", "prompt", "create")); !strings.Contains(r.header.Get("Location"), "error=invalid_request") {
+		t.Errorf("prompt=create: %d %s; want invalid_request", r.status, r.header.Get("Location"))
 	}
 }
 

@@ -230,8 +230,15 @@ func headerValue(h http.Header, key string) string {
 // max bytes. A body that is too large is answered 413; another content
 // type is invalid_request.
 func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Error) {
-	if ct := headerValue(r.Header, "Content-Type"); !strings.EqualFold(ct, formType) { // the usual case, without parsing
-		mt, _, err := mime.ParseMediaType(ct)
+	ct, typed := r.Header["Content-Type"]
+	if !typed && r.ContentLength == 0 {
+		// No body and no type (a client posting an empty form, as
+		// Python's requests does with data={}): no parameters, so the
+		// answer names the one missing rather than the media type.
+		return params{}, nil
+	}
+	if len(ct) == 0 || !strings.EqualFold(ct[0], formType) { // the usual case, without parsing
+		mt, _, err := mime.ParseMediaType(headerValue(r.Header, "Content-Type"))
 		if err != nil || mt != formType {
 			return params{}, errorf(ErrorInvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}

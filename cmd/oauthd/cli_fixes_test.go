@@ -255,6 +255,22 @@ func TestShortSecretAndPasswordWarn(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want no warning", args, code, errs)
 		}
 	}
+	// RFC 6749 §2.3.1: an ID or secret that HTTP Basic clients must
+	// form-encode is told of (many libraries do not encode), the secret
+	// not shown; client_secret_post clients are not concerned.
+	code, _, errs = oauthdCmd(t, db, "", "client", "create", "--id", "svc:1", "--secret", "p@ss:w0rd+&=%/ é-long-enough", "--redirect-uri", "https://a.example/cb")
+	if code != 0 {
+		t.Fatalf("create with form-encoded ID and secret: exit %d, %s", code, errs)
+	}
+	warned("client create --id svc:1 --secret p@ss:...", errs, "p@ss", "client_id \"svc:1\" has characters", "client secret given with --secret has characters", "RFC 6749 §2.3.1", "client_secret_post")
+	code, _, errs = oauthdCmd(t, db, "", "client", "update", "svc:1", "--secret", "another secret, with a space")
+	if code != 0 {
+		t.Fatalf("update with a secret to form-encode: exit %d, %s", code, errs)
+	}
+	warned("client update --secret with a space", errs, "another secret", "form-encode")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "post:1", "--auth-method", "client_secret_post", "--secret", "p@ss:w0rd+&=%/ é-long-enough", "--redirect-uri", "https://a.example/cb"); code != 0 || strings.Contains(errs, "warning") {
+		t.Errorf("client_secret_post client: exit %d, stderr %q; want no warning", code, errs)
+	}
 	code, out, errs = oauthdCmd(t, db, "a\n", "user", "add", "carol", "--password-stdin")
 	if code != 0 || !strings.Contains(out, "added user carol") {
 		t.Fatalf("user add with a short password: exit %d, %s %s; want the user added", code, out, errs)

@@ -465,6 +465,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 			plain = oauthd.RandomToken()
 		} else {
 			warnShortSecret(e, plain)
+			warnBasicEncoding(e, c, "the client secret given with --secret", plain)
 		}
 		h, err := secret.Hash(plain)
 		if err != nil {
@@ -474,6 +475,9 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	}
 	if err := registrable(c); err != nil {
 		return err
+	}
+	if set["id"] {
+		warnBasicEncoding(e, c, fmt.Sprintf("the client_id %q", c.ID), c.ID)
 	}
 	s, err := createDB(ctx, *db, e)
 	if err != nil {
@@ -534,6 +538,20 @@ func warnShortSecret(e *env, plain string) {
 	if n := utf8.RuneCountInString(plain); n < minSecretLen {
 		fmt.Fprintf(e.stderr, "oauthd: warning: the client secret given with --secret has %d characters; at least %d are recommended, and a generated secret is best: leave --secret out\n", n, minSecretLen)
 	}
+}
+
+// warnBasicEncoding warns on standard error, without showing a secret,
+// when v, a client_id or secret of a client_secret_basic client, has
+// characters that HTTP Basic authentication must form-encode before
+// base64 (RFC 6749 §2.3.1: ":" "%" "+", spaces, non-ASCII...). oauthd
+// decodes them as the RFC says, but many client libraries send them as
+// they are (Python's requests, requests-oauthlib and Authlib among them),
+// and are refused with invalid_client.
+func warnBasicEncoding(e *env, c *oauthd.Client, what, v string) {
+	if c.TokenEndpointAuthMethod != oauthd.AuthMethodBasic || url.QueryEscape(v) == v {
+		return
+	}
+	fmt.Fprintf(e.stderr, "oauthd: warning: %s has characters that HTTP Basic clients must form-encode (RFC 6749 §2.3.1), which many libraries do not: they would be refused with invalid_client. Letters, digits and - . _ ~ work with every client (or use --auth-method client_secret_post)\n", what)
 }
 
 // printExample prints a working authorize URL and the curl that follows.
@@ -623,6 +641,7 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 	case plain != "":
 		if !*rotate {
 			warnShortSecret(e, plain)
+			warnBasicEncoding(e, c, "the client secret given with --secret", plain)
 		}
 		if c.SecretHash, err = secret.Hash(plain); err != nil {
 			return err
