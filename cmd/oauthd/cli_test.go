@@ -225,9 +225,13 @@ func TestUserClaimsTypes(t *testing.T) {
 		"--claim", "name=true", "--claim", "name#fr=123", "--claim", "phone_number=15551234", "--claim", "locale=false",
 		"--claim", "email_verified=false", "--claim", "phone_number_verified=true", "--claim", "updated_at=1767225600",
 		"--claim", `address={"locality":"London"}`, "--claim", "custom=true", "--claim", "other=42", "--claim", `obj={"a":1}`,
-		"--claim", strings.Repeat("n", 256)+"=long")
+		"--claim", strings.Repeat("n", 256)+"=long", "--claim", "website=https://a.example/?x=1&y=<2>")
 	if code != 0 {
 		t.Fatalf("user claims: %d %s", code, errs)
+	}
+	// Printed as given, not HTML-escaped (\u0026 for &).
+	if !strings.Contains(out, `"https://a.example/?x=1&y=<2>"`) {
+		t.Errorf("user claims printed %s; want the website with & < > as they are", out)
 	}
 	var got map[string]any
 	if err := json.Unmarshal([]byte(out), &got); err != nil {

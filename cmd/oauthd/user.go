@@ -412,12 +412,7 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 	if u.Claims == nil {
 		u.Claims = map[string]any{}
 	}
-	b, err := json.MarshalIndent(u.Claims, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s\n", b)
-	return nil
+	return writeJSON(e, u.Claims) // "<", ">" and "&" as they are, not \u003c...
 }
 
 func userList(ctx context.Context, args []string, e *env) error {
