@@ -57,8 +57,12 @@ func (p *Pages) Consent(w http.ResponseWriter, r *http.Request, cp *oauthd.Conse
 }
 
 // describe returns the description of a scope in v's language: the
-// operator's, else the built-in one, else "".
+// operator's for that language ("calendar.read#fr"), else the operator's
+// ("calendar.read"), else the built-in one, else "".
 func (p *Pages) describe(v *View, scope string) string {
+	if d, ok := p.scopes[scope+"#"+v.Lang]; ok {
+		return d
+	}
 	if d, ok := p.scopes[scope]; ok {
 		return d
 	}

@@ -59,7 +59,10 @@ type Options struct {
 	AccentColor string
 	// ScopeDescriptions describe scopes on the consent page, by scope name.
 	// They replace the built-in descriptions (openid, profile, email,
-	// address, phone, offline_access) in every language.
+	// address, phone, offline_access) in every language. A name followed
+	// by "#" and a language tag of the pages ("calendar.read#fr") is the
+	// description in that language, shown on its pages instead of the
+	// one without a tag.
 	ScopeDescriptions map[string]string
 	// DefaultLocale is the language used when neither the page's locales nor
 	// the Accept-Language header name a supported one; "en" when empty.

@@ -367,6 +367,22 @@ func TestConsentClientNameAndLinks(t *testing.T) {
 	mustNotContain(t, got.body, "Not you?", "<ul")
 }
 
+// Scope descriptions may be given per language ("name#fr"), the one
+// without a tag serving the other languages; a built-in scope's is
+// replaced only in the language given.
+func TestConsentScopeDescriptionsPerLanguage(t *testing.T) {
+	p := newPages(t, ui.Options{ScopeDescriptions: map[string]string{
+		"calendar.read": "See your calendar", "calendar.read#fr": "Voir votre agenda", "email#fr": "Lire votre courriel pro",
+	}})
+	call := func(w http.ResponseWriter, r *http.Request) { p.Consent(w, r, consentPage()) }
+	en := render(t, call, "Accept-Language", "en").body
+	mustContain(t, en, "<li>See your calendar <code>calendar.read</code></li>")
+	mustNotContain(t, en, "Voir votre agenda", "courriel pro")
+	fr := render(t, call, "Accept-Language", "fr").body
+	mustContain(t, fr, "<li>Voir votre agenda <code>calendar.read</code></li>", "<li>Lire votre courriel pro <code>email</code></li>")
+	mustNotContain(t, fr, "See your calendar")
+}
+
 // A client's name is isolated in the page's sentences (UAX #9 §2.7): a
 // direction override in it (registered before Client.Validate refused
 // them) ends with the name instead of reversing the page's own words; and

@@ -4,13 +4,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/oauthd/oauthd"
+	"github.com/oauthd/oauthd/ui"
 )
 
 // A Warning is about a setting that serve accepts but that is likely a
@@ -134,6 +137,12 @@ func (c *Config) configWarnings() []Warning {
 	}
 	if c.TLSCertFile != "" && strings.HasPrefix(strings.ToLower(c.Issuer), "http://") {
 		ws = append(ws, Warning{"issuer", fmt.Sprintf("%s is an http URL while tls.cert_file makes the server answer https only: discovery, redirects and the tokens' iss name http URLs nobody can reach; write the issuer with https://", c.Issuer)})
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.UI.ScopeDescriptions)) {
+		if _, tag, ok := strings.Cut(k, "#"); ok && !slices.Contains(ui.Locales(), tag) {
+			ws = append(ws, Warning{"ui.scope_descriptions", fmt.Sprintf("%s: the pages have no language %q (they are in %s): as a description in that language, it is never shown",
+				k, tag, strings.Join(ui.Locales(), ", "))})
+		}
 	}
 	if c.TLSKeyFile != "" {
 		if mode, exposed := keyFileExposed(c.TLSKeyFile); exposed {

@@ -268,3 +268,19 @@ func TestCheckDeploymentCertificate(t *testing.T) {
 		})
 	}
 }
+
+// A scope description for a language the pages are not in is never shown:
+// it is warned of; those for en and fr, and those without a tag, are not.
+func TestScopeDescriptionLanguageWarned(t *testing.T) {
+	c := Config{Addr: "127.0.0.1:8000"}
+	c.UI.ScopeDescriptions = map[string]string{"calendar.read": "See", "calendar.read#fr": "Voir", "calendar.read#de": "Sehen", "email#en": "Mail"}
+	var got []string
+	for _, w := range c.configWarnings() {
+		if w.Key == "ui.scope_descriptions" {
+			got = append(got, w.Msg)
+		}
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], `calendar.read#de: the pages have no language "de" (they are in en, fr)`) {
+		t.Errorf("warnings %q; want one about calendar.read#de", got)
+	}
+}
