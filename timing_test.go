@@ -101,10 +101,17 @@ type timingProvider struct {
 // KDF; limits adds them back.
 func newTimingProvider(tb testing.TB, limits ...oauthd.RateLimit) *timingProvider {
 	tb.Helper()
+	return newTimingProviderClock(tb, nil, limits...)
+}
+
+// newTimingProviderClock is newTimingProvider on the clock now (nil: the
+// real one).
+func newTimingProviderClock(tb testing.TB, now func() time.Time, limits ...oauthd.RateLimit) *timingProvider {
+	tb.Helper()
 	store := memstore.New()
 	off := oauthd.RateLimit{MaxFailures: -1}
 	cfg := oauthd.Config{Issuer: "https://issuer.example", Pages: fakePages{}, EnablePasswordGrant: true,
-		LoginLimit: off, LoginIPLimit: off, ClientLimit: off}
+		LoginLimit: off, LoginIPLimit: off, ClientLimit: off, Now: now}
 	if len(limits) > 0 {
 		cfg.LoginLimit, cfg.ClientLimit = limits[0], limits[0]
 	}
@@ -273,7 +280,12 @@ func TestUnknownClientAnswersLikeWrongSecret(t *testing.T) {
 // answer and cost no KDF run: the lockout tells nothing about who exists.
 func TestLockoutAnswersAlike(t *testing.T) {
 	limit := oauthd.RateLimit{MaxFailures: 3, Window: time.Minute, Lockout: time.Minute}
-	tp := newTimingProvider(t, limit)
+	// A clock that stands still: both lockouts start and are told at the
+	// same instant, so their Retry-After is the same whole second (on the
+	// real clock, a second boundary crossed between them failed the test
+	// on a loaded machine).
+	at := time.Now()
+	tp := newTimingProviderClock(t, func() time.Time { return at }, limit)
 	for range limit.MaxFailures {
 		tp.login("alice", "wrong")
 		tp.login("mallory", "wrong")
