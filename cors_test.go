@@ -107,6 +107,24 @@ func TestTokenEndpointsCORS(t *testing.T) {
 			t.Errorf("OPTIONS without Origin: %d; want 405", res.StatusCode)
 		}
 	})
+	// Fetch §3.2.5: an answer whose CORS headers depend on the Origin
+	// says so, with or without one; the public documents, which carry
+	// them whatever the request, do not vary.
+	t.Run("Fetch_3.2.5/Vary_Origin", func(t *testing.T) {
+		for _, origin := range []string{"", "https://spa.example"} {
+			for _, path := range []string{oauthd.TokenPath, oauthd.RevokePath} {
+				if res := do(http.MethodPost, path, origin, cc, basic("service", "service-secret")); res.Header.Get("Vary") != "Origin" {
+					t.Errorf("%s with Origin %q: Vary %q; want Origin", path, origin, res.Header.Values("Vary"))
+				}
+			}
+			for _, path := range []string{oauthd.OIDCDiscoveryPath, oauthd.JWKSPath} {
+				res := do(http.MethodGet, path, origin, nil, "")
+				if v := res.Header.Values("Vary"); len(v) != 0 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+					t.Errorf("%s with Origin %q: Vary %q, Access-Control-Allow-Origin %q; want no Vary and *", path, origin, v, res.Header.Get("Access-Control-Allow-Origin"))
+				}
+			}
+		}
+	})
 	t.Run("introspection_not_for_browsers", func(t *testing.T) {
 		if res := do(http.MethodOptions, oauthd.IntrospectPath, "https://spa.example", nil, ""); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("introspection preflight: %d %v", res.StatusCode, res.Header)

@@ -38,4 +38,5 @@ func publicCache(w http.ResponseWriter, maxAge time.Duration) {
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
 	h.Del("Pragma")
 	h.Set("Access-Control-Allow-Origin", "*")
+	h.Del("Vary") // browserCallable's: a public document is the same for every request
 }

@@ -466,8 +466,15 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // endpoints authenticate the client by what the request carries (its
 // secret, PKCE, the token), never by the browser's cookies, and "*" lets
 // no browser send those.
+//
+// The answer so depends on whether the request had an Origin: it says
+// so (Vary: Origin, Fetch standard §3.2.5), so that no cache hands one
+// kind of request the other's answer. The public documents carry
+// Access-Control-Allow-Origin whatever the request (publicCache), and
+// drop it.
 func browserCallable(h http.HandlerFunc, methods string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Vary"] = hdrVaryOrigin
 		if _, ok := r.Header["Origin"]; ok {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			w.Header()["Access-Control-Expose-Headers"] = hdrExposed
@@ -490,6 +497,8 @@ func anyOrigin(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+var hdrVaryOrigin = []string{"Origin"}
 
 // hdrExposed lets a browser application read the answer headers that
 // carry its errors: WWW-Authenticate (RFC 6750 §3) and Retry-After (a 429
