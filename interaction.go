@@ -77,7 +77,7 @@ func (p *Provider) refuseCrossOrigin(w http.ResponseWriter, r *http.Request, wha
 		return false
 	}
 	p.errorPage(w, r, &Error{Code: PageBadRequest, Status: http.StatusForbidden,
-		Description: "the " + what + " form was sent from a page of another site; go back to the application and start again"})
+		Description: "the " + what + " form was sent from a page of another site or origin; go back to the application and start again"})
 	return true
 }
 

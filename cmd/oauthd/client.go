@@ -161,7 +161,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	f.accessTTL = durationFlag(fs, "access-token-ttl", 0, "access token lifetime for this client, a `duration` such as 5m (default: the server's)")
 	f.refreshTTL = durationFlag(fs, "refresh-token-ttl", 0, "refresh token lifetime for this client, a `duration` such as 720h (default: the server's)")
 	f.logoURI = fs.String("logo-uri", "", "https URL of a logo shown on the consent page")
-	f.clientURI = fs.String("client-uri", "", "https URL of the application's home page, linked on the consent page")
+	f.clientURI = fs.String("client-uri", "", "http(s) URL of the application's home page, linked on the consent page and the sign-out page's \"Stay signed in\"")
 	f.idTokenAlg = fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
 	return f
 }
