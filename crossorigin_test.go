@@ -169,8 +169,8 @@ func TestConsentFormOfAnEarlierSession(t *testing.T) {
 	// Signed in again (a new session) in another tab, then the first
 	// tab's form is sent.
 	b.follow(e, b.login(e, b.get(e.url(oauthd.LoginPath)), "admin", "admin"))
-	if r := b.decide(e, consent, "approve"); r.status != http.StatusForbidden {
-		t.Errorf("the form of an earlier session: %d %q; want 403", r.status, r.location())
+	if r := b.decide(e, consent, "approve"); r.status != http.StatusForbidden || r.str("Code") != oauthd.PageOutdated {
+		t.Errorf("the form of an earlier session: %d %q %s; want 403 %s", r.status, r.location(), r.body, oauthd.PageOutdated)
 	}
 	again := b.get(e.url(oauthd.ConsentPath + "?request=" + url.QueryEscape(consent.str("AuthReqID"))))
 	if r := b.decide(e, again, "approve"); !strings.Contains(r.location(), "code=") {

@@ -718,7 +718,14 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.checkCSRF(r, first(ps, "csrf"), "consent", consentBinding(id, sess)) {
-		p.errorPageFor(w, r, &Error{Code: PageBadRequest, Description: "this consent page was shown before another sign-in on this browser, or the form did not come from it: go back, reload the page and decide again", Status: http.StatusForbidden}, ar)
+		// A token that does not fit is mostly a page of an earlier
+		// session (another tab signed in since): the person is told to
+		// load it again. No token at all is no form of ours.
+		code := PageOutdated
+		if first(ps, "csrf") == "" {
+			code = PageBadRequest
+		}
+		p.errorPageFor(w, r, &Error{Code: code, Description: "this consent page was shown before another sign-in on this browser, or the form did not come from it: go back, reload the page and decide again", Status: http.StatusForbidden}, ar)
 		return
 	}
 	switch first(ps, "action") {

@@ -651,13 +651,13 @@ func TestNegativeBattery(t *testing.T) {
 			l := n.loginPage(b, n.authz())
 			c := b.follow(n.testEnv, b.login(n.testEnv, l, "admin", "admin"))
 			return post(oauthd.ConsentPath, "request", c.str("AuthReqID"), "csrf", l.str("CSRF"), "action", "approve").from(b)
-		}, status: 403, code: oauthd.PageBadRequest},
+		}, status: 403, code: oauthd.PageOutdated}, // refused; a token that does not fit reads as a page to load again
 		{name: "RFC6749_10.12/consent_csrf_of_another_request", req: func(n *negEnv) *negReq {
 			b := n.browser()
 			c1 := n.consentPage(b, n.authz())
 			c2 := b.follow(n.testEnv, b.get(n.authorizeURL()))
 			return post(oauthd.ConsentPath, "request", c2.str("AuthReqID"), "csrf", c1.str("CSRF"), "action", "approve").from(b)
-		}, status: 403, code: oauthd.PageBadRequest},
+		}, status: 403, code: oauthd.PageOutdated}, // refused; a token that does not fit reads as a page to load again
 		{name: "RFC6749_10.12/consent_form_of_another_browser", req: func(n *negEnv) *negReq {
 			c := n.consentPage(n.browser(), n.authz())
 			victim := n.browser()

@@ -99,7 +99,11 @@ const (
 	// PageCookiesRequired: the sign-in or consent page was opened by a
 	// browser that did not send back the cookie set when the request
 	// began: cookies blocked for the site, or another browser.
-	PageCookiesRequired  = "cookies_required"
+	PageCookiesRequired = "cookies_required"
+	// PageOutdated: a consent form sent after another sign-in on the
+	// browser (another tab), which it no longer speaks for: the page is
+	// to be loaded again.
+	PageOutdated         = "page_outdated"
 	PageNotFound         = "not_found"
 	PageMethodNotAllowed = "method_not_allowed"
 	PageBadRequest       = "bad_request"
