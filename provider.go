@@ -175,11 +175,24 @@ func (p *Provider) Store() Storage { return p.store }
 // "/oauth/token", "/static/" or "/" (which also answers unknown paths with
 // 404): a label of bounded cardinality for metrics, unlike the path.
 func (p *Provider) Route(r *http.Request) string {
-	if _, ok := p.exact[r.URL.Path]; ok {
+	if _, ok := p.exactRoute(r); ok {
 		return r.URL.Path
 	}
 	_, pattern := p.mux.Handler(r)
 	return pattern
+}
+
+// exactRoute is the handler of an endpoint's path, looked up in a map
+// rather than by the mux's pattern matching. A path written with escapes
+// (RawPath set) is left to the mux, which tells an encoded slash from a
+// slash: /oauth%2Ftoken is not /oauth/token (RFC 3986 §2.2), and a proxy
+// rule that keeps /oauth/introspect private must not be passed by it.
+func (p *Provider) exactRoute(r *http.Request) (http.HandlerFunc, bool) {
+	if r.URL.RawPath != "" {
+		return nil, false
+	}
+	h, ok := p.exact[r.URL.Path]
+	return h, ok
 }
 
 func (p *Provider) routes() {
@@ -339,7 +352,15 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Description: "oauthd serves at the root of its host: it was mounted under a path prefix (http.StripPrefix), where the addresses it gives would not lead back to it"})
 		return
 	}
-	if h, ok := p.exact[r.URL.Path]; ok {
+	if len(r.TransferEncoding) > 0 {
+		// RFC 9112 §6.1: a request with Transfer-Encoding may have had a
+		// Content-Length too, which net/http drops unseen, and a server
+		// MUST close the connection after answering such a request (a
+		// proxy that framed it by Content-Length would read the rest as
+		// another request). OAuth clients seldom send chunked bodies.
+		sw.Header().Set("Connection", "close")
+	}
+	if h, ok := p.exactRoute(r); ok {
 		h(sw, r)
 		return
 	}
@@ -433,6 +454,12 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+	}
+	if code == StatusClientClosedRequest {
+		// 499 is for the log and the metrics: a client that half-closed
+		// its connection may still read the answer, which must carry a
+		// status of HTTP's (RFC 9110 §15): its request was incomplete.
+		code = http.StatusBadRequest
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

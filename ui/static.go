@@ -153,5 +153,11 @@ func (h *staticHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", f.contentType)
 	hd.Set("Cache-Control", staticCacheControl)
 	hd.Set("ETag", f.etag)
+	if rg := r.Header.Get("Range"); rg != "" && !strings.HasPrefix(strings.TrimSpace(rg), "bytes=") {
+		// RFC 9110 §14.2: a range unit the server does not know is
+		// ignored (the whole file, 200), where ServeContent says 416.
+		r = r.Clone(r.Context())
+		r.Header.Del("Range")
+	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 }

@@ -925,6 +925,14 @@ func TestStatic(t *testing.T) {
 	if w := get(t, h, http.MethodPost, "/static/oauthd.css"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: status = %d, Allow %q; want 405, GET, HEAD", w.Code, w.Header().Get("Allow"))
 	}
+	// RFC 9110 §14.2: byte ranges are served, a range of an unknown unit
+	// is ignored (the whole file).
+	if w := get(t, h, http.MethodGet, "/static/oauthd.css", "Range", "bytes=0-9"); w.Code != http.StatusPartialContent || w.Body.Len() != 10 {
+		t.Errorf("Range bytes=0-9: status = %d, %d bytes; want 206, 10", w.Code, w.Body.Len())
+	}
+	if w := get(t, h, http.MethodGet, "/static/oauthd.css", "Range", "items=0-1"); w.Code != http.StatusOK || w.Body.Len() < 100 {
+		t.Errorf("Range items=0-1: status = %d, %d bytes; want 200 and the whole file", w.Code, w.Body.Len())
+	}
 }
 
 func TestStaticNotFound(t *testing.T) {
