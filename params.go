@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -255,8 +256,13 @@ func parseForm(w http.ResponseWriter, r *http.Request, max int64) (params, *Erro
 		// waiting on "Expect: 100-continue" with 100 Continue, and the
 		// client would still be sending the body when the connection is
 		// closed, losing the 413 to a reset. The connection is closed
-		// after the answer rather than the body read.
+		// after the answer rather than the body read: net/http would
+		// still try to read up to 256 KiB of it before closing, which a
+		// client waiting for 100 Continue never sends, holding the
+		// connection until the read timeout; a read deadline already
+		// passed ends that at once (the answer is written all the same).
 		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		return params{}, errBodyTooLargeAnswer()
 	}
 	rd := r.Body
