@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/oauthd/oauthd"
 )
@@ -22,10 +24,20 @@ const DefaultCacheSize = 4096
 // a record read from the database is cached only if no such write committed
 // meanwhile (gen). Writes of other processes on the same file (the oauthd
 // CLI, another server) are seen through PRAGMA data_version on the writer's
-// connection, which the writer checks before every transaction and when idle
-// every foreignCheckInterval: any commit it did not make empties the cache.
-// Misses are never cached, so a new token or user is found at once.
+// connection, which the writer checks every foreignCheckInterval, between
+// its transactions: any commit it did not make empties the cache. The
+// writer may be held up (a transaction waiting for the write lock another
+// process holds, a slow fsync), so the cache answers only while its last
+// check is recent (stale): past that, lookups read the database, which
+// has every commit. Misses are never cached, so a new token or user is
+// found at once.
 type readCache struct {
+	// stale is set when the writer's last successful check of other
+	// processes' commits is more than staleAfter old (and before the
+	// first): the cache does not answer then. staleTimer sets it.
+	stale      atomic.Bool
+	staleTimer *time.Timer
+
 	mu       sync.RWMutex
 	gen      uint64 // bumped by every invalidation
 	tokens   map[string]*oauthd.Token
@@ -43,12 +55,14 @@ func newReadCache(size int) *readCache {
 	if size == 0 {
 		size = DefaultCacheSize
 	}
-	return &readCache{
+	c := &readCache{
 		tokens:   make(map[string]*oauthd.Token),
 		users:    make(map[string]*oauthd.User),
 		maxToks:  size,
 		maxUsers: max(1, size/4),
 	}
+	c.stale.Store(true) // until the writer's first check
+	return c
 }
 
 // generation returns the invalidation count, read before a database lookup
@@ -92,8 +106,47 @@ func (c *readCache) putUser(gen uint64, u *oauthd.User) {
 	}
 }
 
-// cacheGet returns a copy of the entry of m with the key.
+// staleAfter is how long after the writer's last check of other
+// processes' commits the cache still answers: a few of its intervals, so
+// that a check due but late on a loaded machine does not empty the cache's
+// use, while a writer held up for longer (waiting for another process's
+// write lock, up to the busy timeout) does not leave another process's
+// revocation unseen.
+const staleAfter = 3 * foreignCheckInterval
+
+// epoch is the origin of monotonic.
+var epoch = time.Now()
+
+// monotonic returns the time since epoch on the monotonic clock.
+func monotonic() time.Duration { return time.Since(epoch) }
+
+// checked records that a check of other processes' commits found none the
+// cache has not been emptied of: the cache answers for staleAfter more
+// (a timer, so that a lookup reads a flag rather than the clock). It is
+// called by one goroutine at a time (the writer's).
+func (c *readCache) checked() {
+	c.stale.Store(false)
+	if c.staleTimer == nil {
+		c.staleTimer = time.AfterFunc(staleAfter, func() { c.stale.Store(true) })
+		return
+	}
+	c.staleTimer.Reset(staleAfter)
+}
+
+// stop stops the timer of checked.
+func (c *readCache) stop() {
+	if c != nil && c.staleTimer != nil {
+		c.staleTimer.Stop()
+	}
+}
+
+// cacheGet returns a copy of the entry of m with the key, unless the cache
+// is stale.
 func cacheGet[V any](c *readCache, m map[string]V, key string, clone func(V) V) (V, bool) {
+	if c.stale.Load() {
+		var zero V
+		return zero, false
+	}
 	c.mu.RLock()
 	v, ok := m[key]
 	c.mu.RUnlock()

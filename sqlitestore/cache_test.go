@@ -1,6 +1,8 @@
 package sqlitestore_test
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -200,6 +202,54 @@ func TestCacheSeesOtherProcesses(t *testing.T) {
 			t.Fatalf("user changed by another process still read as %q after 2 s", u.Username)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The server's writer, which looks for other processes' commits, can be
+// held up: here its write waits for the write lock another process holds
+// (up to the 10 s busy timeout), right after that process deleted a token
+// the server had cached. The cache must not answer for that long: the
+// deletion is seen within the writer's check interval all the same.
+func TestCacheSeesOtherProcessesWhileItsWriterWaits(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "oauthd.db")
+	server := open(t, path, sqlitestore.Options{})
+	if err := server.CreateTokens(ctx, cacheToken("t", "g", "u1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Token(ctx, "t"); err != nil { // cached
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := other.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`BEGIN IMMEDIATE`)
+	wrote := make(chan error, 1)
+	go func() { wrote <- server.CreateTokens(context.Background(), cacheToken("w", "gw", "u1")) }()
+	time.Sleep(50 * time.Millisecond) // the server's writer now waits for the lock
+	exec(`DELETE FROM tokens WHERE hash = ?`, "t")
+	exec(`COMMIT`)
+	exec(`BEGIN IMMEDIATE`) // taken again before the writer's next try
+	mustBeGone(t, "token deleted by another process while the server's writer waited", func() error {
+		_, err := server.Token(ctx, "t")
+		return err
+	})
+	exec(`COMMIT`)
+	if err := <-wrote; err != nil {
+		t.Errorf("the server's write, once the lock was free: %v", err)
 	}
 }
 

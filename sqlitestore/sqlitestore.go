@@ -312,12 +312,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, openError(path, abs, err)
 	}
 	cache := newReadCache(opts.CacheSize)
-	var foreign func()
-	if cache != nil {
-		foreign = cache.clear
-	}
-	w, err := newWriter(ctx, wdb, foreign, ckpt)
+	w, err := newWriter(ctx, wdb, cache, ckpt)
 	if err != nil {
+		cache.stop()
 		ckpt.close()
 		rdb.Close()
 		wdb.Close()
@@ -444,6 +441,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.w.close()
+		s.cache.stop()
 		var errs []error
 		errs = append(errs, s.ckpt.close())
 		if st := s.st.Load(); st != nil {

@@ -80,11 +80,13 @@ type writer struct {
 	// (txn.readClaims).
 	codeSets, refreshSets atomic.Int64
 
-	// foreign, if set, is called by the writer goroutine when another
-	// connection (another process) has committed to the database since the
-	// last check: see checkForeign.
-	foreign     func()
+	// foreign, if set, is the read cache that the writer goroutine empties
+	// when another connection (another process) has committed to the
+	// database since the last check, and tells of each check: see
+	// checkForeign. lastCheck is when the last check began.
+	foreign     *readCache
 	dataVersion int64
+	lastCheck   time.Duration
 
 	// pending is the buffer of the token rows a batch defers (see
 	// txn.flushTokens), kept from one batch to the next.
@@ -100,7 +102,7 @@ type writer struct {
 	done   chan struct{} // closed when the goroutine has ended
 }
 
-func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpointer) (*writer, error) {
+func newWriter(ctx context.Context, db *sql.DB, foreign *readCache, ckpt *checkpointer) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -128,11 +130,14 @@ func newWriter(ctx context.Context, db *sql.DB, foreign func(), ckpt *checkpoint
 		*p.dst = st
 	}
 	if foreign != nil {
+		start := monotonic()
 		if err := w.dataVersionStmt.QueryRowContext(ctx).Scan(&w.dataVersion); err != nil {
 			w.closeStmts()
 			w.conn.Close()
 			return nil, err
 		}
+		w.lastCheck = start
+		foreign.checked()
 	}
 	go w.run()
 	return w, nil
@@ -266,6 +271,12 @@ func (w *writer) run() {
 		w.commit(batch)
 		w.connMu.Unlock()
 		clear(batch)
+		// Under constant writes the ticker's turn in the select above is
+		// left to chance: check here too once one is due, so that the
+		// read cache stays fresh (see readCache.fresh).
+		if w.foreign != nil && monotonic()-w.lastCheck >= foreignCheckInterval {
+			w.checkForeign()
+		}
 		if w.ckpt != nil {
 			if w.ckpt.finish.Load() {
 				w.finishCheckpoint()
@@ -284,19 +295,25 @@ func (w *writer) run() {
 // read cache.
 const foreignCheckInterval = 10 * time.Millisecond
 
-// checkForeign calls w.foreign if another connection committed since the
-// last check. PRAGMA data_version on a connection changes only with the
-// commits of other connections, and only the writer's connection writes in
-// this process, so a change is another process's commit. A failed check
-// counts as a change.
+// checkForeign empties the read cache if another connection committed
+// since the last check, and tells the cache when this check began. PRAGMA
+// data_version on a connection changes only with the commits of other
+// connections, and only the writer's connection writes in this process, so
+// a change is another process's commit. A failed check counts as a change,
+// and does not count as a check: until one succeeds, the cache is not used.
 func (w *writer) checkForeign() {
 	var v int64
+	start := monotonic()
 	w.connMu.Lock()
 	err := w.dataVersionStmt.QueryRowContext(context.Background()).Scan(&v)
 	w.connMu.Unlock()
+	w.lastCheck = start
 	if err != nil || v != w.dataVersion {
 		w.dataVersion = v
-		w.foreign()
+		w.foreign.clear()
+	}
+	if err == nil {
+		w.foreign.checked()
 	}
 }
 
