@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauthd/oauthd"
@@ -95,8 +97,15 @@ OpenID Connect discovery: %s
 	}
 	if cfg.Demo {
 		// In the background: it runs the KDF for each record, and serving
-		// need not wait for a warning.
-		go warnDemoImpostors(ctx, m)
+		// need not wait for a warning. The banner's reader is told too.
+		var banner io.Writer
+		if m.Config.LogFormat != "json" {
+			banner = e.stdout
+		}
+		ictx, icancel := context.WithCancel(ctx)
+		var impostors sync.WaitGroup
+		defer func() { icancel(); impostors.Wait() }()
+		impostors.Go(func() { warnDemoImpostors(ictx, m, banner) })
 	}
 	if e.ready != nil {
 		e.ready(m.Addr())
@@ -194,12 +203,22 @@ func fileExists(path string) bool {
 
 // warnDemoImpostors warns when --demo found records of its names that it
 // did not seed (SeedDemo leaves existing records alone): the banner's
-// credentials fail for them.
-func warnDemoImpostors(ctx context.Context, m *app.Main) {
+// credentials fail for them. The warning is logged, and written after the
+// banner to banner if not nil.
+func warnDemoImpostors(ctx context.Context, m *app.Main, banner io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if names := app.DemoImpostors(ctx, m.Store); len(names) > 0 {
-		m.Logger.Warn("--demo left records of its names alone that it did not seed: the walkthrough's credentials fail for them (use another --db for the demo, or delete them)", "records", names)
+	names := app.DemoImpostors(ctx, m.Store)
+	if len(names) == 0 {
+		return
+	}
+	m.Logger.Warn("--demo left records of its names alone that it did not seed: the walkthrough's credentials fail for them (use another --db for the demo, or delete them)", "records", names)
+	if banner != nil {
+		fmt.Fprintf(banner, `NOT THE DEMO'S: %s in this database kept their own secret or password (--demo
+does not overwrite records): the credentials above fail for them. Use another --db for the
+demo, or delete them.
+
+`, strings.Join(names, ", "))
 	}
 }
 
