@@ -117,7 +117,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		// What serve would refuse, config check refuses too.
 		{[]string{"config", "check", "--config", good, "--key-refresh-interval", "30m"}, nil, "config: key.refresh_interval: must be between 1s and 5m (set by --key-refresh-interval)"},
 		{[]string{"config", "check", "--addr", "auth.example.com:8000"}, nil, `config: issuer: not set, and the default from addr "auth.example.com:8000" is refused`},
-		{[]string{"config", "check", "--config", good, "--db", "/nonexistent-dir/sub/oauthd.db"}, nil, "config: db: the directory of /nonexistent-dir/sub/oauthd.db: no such file or directory"},
+		{[]string{"config", "check", "--config", good, "--db", "/nonexistent-dir/sub/oauthd.db"}, nil, "config: db: the directory of /nonexistent-dir/sub/oauthd.db: no such file or directory; create it, writable by the server's user (under systemd, StateDirectory= creates it at the unit's first start)"},
 	} {
 		r := runCmd(ctx, tt.env, nil, tt.args...)
 		if strings.Contains(r.stderr, "S3cr3t") {

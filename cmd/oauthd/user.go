@@ -226,7 +226,7 @@ const minPasswordLen = 8
 func userAdd(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user add", e)
 	db := dbFlag(fs, e)
-	stdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	stdin := fs.Bool("password-stdin", false, "read the password as one line from standard input, even a terminal (no prompt); without it, a terminal is prompted twice and other input read as one line")
 	var claims valuesFlag
 	fs.Var(&claims, "claim", `an OpenID Connect claim as name=value, e.g. "name=Alice Liddell" (repeatable)`)
 	pos, err := parse(fs, args, 1, "one username")
@@ -468,7 +468,7 @@ func userDelete(ctx context.Context, args []string, e *env) error {
 func userPasswd(ctx context.Context, args []string, e *env) error {
 	fs := newFlagSet("user passwd", e)
 	db := dbFlag(fs, e)
-	stdin := fs.Bool("password-stdin", false, "read the new password from standard input")
+	stdin := fs.Bool("password-stdin", false, "read the new password as one line from standard input, even a terminal (no prompt); without it, a terminal is prompted twice and other input read as one line")
 	s, pos, err := openArgs(ctx, fs, db, args, 1, "one username")
 	if err != nil {
 		return err

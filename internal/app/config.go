@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/oauthd/oauthd/pgstore"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -1064,7 +1065,9 @@ func (c *Config) checkDeployment(now time.Time) error {
 	}
 	if path, ok := sqliteFile(c.DB); ok {
 		dir := filepath.Dir(path)
-		if fi, err := os.Stat(dir); err != nil {
+		if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return bad("db", "the directory of %s: %v; create it, writable by the server's user (under systemd, StateDirectory= creates it at the unit's first start)", path, errors.Unwrap(err))
+		} else if err != nil {
 			return bad("db", "the directory of %s: %v", path, errors.Unwrap(err))
 		} else if !fi.IsDir() {
 			return bad("db", "%s is not a directory", dir)

@@ -76,7 +76,7 @@ func TestConfigErrorsNameWhereSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "config: db: the directory of /nonexistent-dir/o.db: no such file or directory (set by OAUTHD_DB)"
+	want := "config: db: the directory of /nonexistent-dir/o.db: no such file or directory; create it, writable by the server's user (under systemd, StateDirectory= creates it at the unit's first start) (set by OAUTHD_DB)"
 	if err := c.CheckDeployment(); err == nil || err.Error() != want {
 		t.Errorf("CheckDeployment: %v; want %q", err, want)
 	}

@@ -46,7 +46,7 @@ func TestCheckDeploymentDatabaseWritable(t *testing.T) {
 			"config: db: the directory " + roDir + " is not writable by this user: the database's -wal and -shm files are created beside it, so the directory must be writable by the user the server runs as (permission denied)"},
 		{"read-only database file is refused", roFile, "config: db: the database file " + roFile + " cannot be read and written by this user (permission denied)"},
 		{"a directory is refused", rwDir, "config: db: " + rwDir + " is a directory, not a database file: name a file in it, e.g. " + filepath.Join(rwDir, "oauthd.db")},
-		{"database in a missing directory is refused", filepath.Join(base, "none", "o.db"), "config: db: the directory of " + filepath.Join(base, "none", "o.db") + ": no such file or directory"},
+		{"database in a missing directory is refused", filepath.Join(base, "none", "o.db"), "config: db: the directory of " + filepath.Join(base, "none", "o.db") + ": no such file or directory; create it, writable by the server's user (under systemd, StateDirectory= creates it at the unit's first start)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Config{Addr: "127.0.0.1:8000", DB: tt.db}
