@@ -753,3 +753,31 @@ func TestClientUpdateToleratesOlderRegistration(t *testing.T) {
 		t.Errorf("a new name with an override: exit %d %q; want it refused", code, errs)
 	}
 }
+
+// A redirect URI given to a client whose grants never redirect
+// (client_credentials) is kept but warned of, at create and at update;
+// a client with the authorization_code grant gets no such warning.
+func TestClientRedirectURIWithoutARedirectingGrant(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	const warning = "none of the client's grants (client_credentials) redirects to it"
+	code, _, stderr := oauthdCmd(t, db, "", "client", "create", "--id", "svc", "--grant", "client_credentials", "--redirect-uri", "https://a.example.com/cb", "--scope", "x")
+	if code != 0 || !strings.Contains(stderr, warning) {
+		t.Errorf("create: exit %d, stderr %q; want 0 and a warning with %q", code, stderr, warning)
+	}
+	code, out, _ := oauthdCmd(t, db, "", "client", "show", "svc")
+	if code != 0 || !strings.Contains(out, "https://a.example.com/cb") {
+		t.Errorf("show: exit %d, %q; want the redirect URI kept", code, out)
+	}
+	code, _, stderr = oauthdCmd(t, db, "", "client", "update", "svc", "--redirect-uri", "https://b.example.com/cb")
+	if code != 0 || !strings.Contains(stderr, warning) {
+		t.Errorf("update: exit %d, stderr %q; want 0 and the warning", code, stderr)
+	}
+	code, _, stderr = oauthdCmd(t, db, "", "client", "update", "svc", "--grant", "authorization_code")
+	if code != 0 || strings.Contains(stderr, "redirects to it") {
+		t.Errorf("update to authorization_code: exit %d, stderr %q; want 0 and no warning", code, stderr)
+	}
+	code, _, stderr = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example.com/cb")
+	if code != 0 || strings.Contains(stderr, "redirects to it") {
+		t.Errorf("create web client: exit %d, stderr %q; want 0 and no warning", code, stderr)
+	}
+}

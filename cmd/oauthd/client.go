@@ -479,6 +479,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 	if set["id"] {
 		warnBasicEncoding(e, c, fmt.Sprintf("the client_id %q", c.ID), c.ID)
 	}
+	warnUnusedRedirects(e, c)
 	s, err := createDB(ctx, *db, e)
 	if err != nil {
 		return err
@@ -538,6 +539,17 @@ func warnShortSecret(e *env, plain string) {
 	if n := utf8.RuneCountInString(plain); n < minSecretLen {
 		fmt.Fprintf(e.stderr, "oauthd: warning: the client secret given with --secret has %d characters; at least %d are recommended, and a generated secret is best: leave --secret out\n", n, minSecretLen)
 	}
+}
+
+// warnUnusedRedirects warns when a client has redirect URIs that none of
+// its grants uses: only the authorization endpoint (authorization_code,
+// implicit) redirects. They are stored all the same (a grant may be added
+// later).
+func warnUnusedRedirects(e *env, c *oauthd.Client) {
+	if len(c.RedirectURIs) == 0 || slices.Contains(c.GrantTypes, oauthd.GrantAuthorizationCode) || slices.Contains(c.GrantTypes, oauthd.GrantImplicit) {
+		return
+	}
+	fmt.Fprintf(e.stderr, "oauthd: warning: --redirect-uri: none of the client's grants (%s) redirects to it; only authorization_code and implicit do (it is kept, for a grant added later)\n", strings.Join(c.GrantTypes, ", "))
 }
 
 // warnBasicEncoding warns on standard error, without showing a secret,
@@ -657,6 +669,9 @@ func clientUpdate(ctx context.Context, args []string, e *env) error {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "oauthd: warning: %s (registered so before this check; it still works, and a change of that field must pass it)\n", strings.TrimPrefix(err.Error(), "the server would refuse this registration: "))
+	}
+	if set["redirect-uri"] || set["grant"] {
+		warnUnusedRedirects(e, c)
 	}
 	if err := s.UpdateClient(ctx, c); err != nil {
 		return err
