@@ -191,6 +191,10 @@ func TestServeStopsGracefully(t *testing.T) {
 	if !strings.Contains(r.stderr, `"msg":"created a new database"`) {
 		t.Errorf("stderr %s; want a line saying the database was created", r.stderr)
 	}
+	// ... before the signing keys that new database gets.
+	if i, j := strings.Index(r.stderr, `"msg":"created a new database"`), strings.Index(r.stderr, `"msg":"signing key created"`); j < 0 || i > j {
+		t.Errorf("stderr %s; want the new database said before its first signing key", r.stderr)
+	}
 }
 
 // A client still sending its request body when shutdown_timeout passes

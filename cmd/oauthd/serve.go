@@ -52,11 +52,10 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if newFile {
-		m.Logger.Info("created a new database", "path", path)
-	} else if sv, ok := m.Store.(interface {
+	// app.Open said it created a new database.
+	if sv, ok := m.Store.(interface {
 		SchemaVersion(context.Context) (int, error)
-	}); ok && before >= 0 {
+	}); ok && before >= 0 && !newFile {
 		if after, err := sv.SchemaVersion(ctx); err == nil && after != before {
 			m.Logger.Info("migrated the database schema", "from_version", before, "to_version", after,
 				"duration_ms", time.Since(opened).Milliseconds())

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -332,8 +333,18 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		m.certs.report("serving the TLS certificate")
 	}
 	if store == nil {
+		// A SQLite file that is not there yet is created: said before the
+		// signing keys the new database gets are.
+		path, isFile := sqliteFile(cfg.DB)
+		if isFile && !pgstore.IsDSN(cfg.DB) {
+			_, err := os.Stat(path)
+			isFile = errors.Is(err, fs.ErrNotExist)
+		}
 		if store, err = OpenStore(ctx, cfg.DB, !cfg.NoMigrate); err != nil {
 			return nil, fmt.Errorf("opening the store %s (db): %w", MaskDSN(cfg.DB), err)
+		}
+		if isFile {
+			log.Info("created a new database", "path", path)
 		}
 	}
 	m.Store = store
