@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,5 +186,33 @@ func TestServeNoMigrateNewerSchema(t *testing.T) {
 	code, _, errs := oauthdCmd(t, db, "", "serve", "--addr", "127.0.0.1:0", "--no-migrate")
 	if code != 1 || !strings.Contains(errs, "newer than this program") || strings.Contains(errs, "run `oauthd migrate` first") {
 		t.Errorf("serve --no-migrate on a newer schema: %d %q; want exit 1 saying it is newer, without sending to oauthd migrate", code, errs)
+	}
+}
+
+// serve on PostgreSQL with a password in the DSN (trust authentication
+// ignores it) logs no line holding the password, and does not say it
+// created a new database: a DSN is no file.
+func TestServeLogsNoDSNPasswordPostgres(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "Hunter2-dsn-secret"
+	u.User = url.UserPassword(u.User.Username(), password)
+	for _, format := range []string{"text", "json"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := runCmd(ctx, nil, func(string) { cancel() }, "serve", "--demo", "--log-level", "debug", "--log-format", format,
+			"--addr", "127.0.0.1:0", "--db", u.String())
+		cancel()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, password) || strings.Contains(r.stdout, password) {
+			t.Errorf("%s: the DSN's password is in the output:\n%s%s", format, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stderr, "created a new database") {
+			t.Errorf("%s: serve on PostgreSQL says it created a new database:\n%s", format, r.stderr)
+		}
 	}
 }

@@ -336,7 +336,8 @@ func open(ctx context.Context, cfg Config, store oauthd.Storage, logOut io.Write
 		// A SQLite file that is not there yet is created: said before the
 		// signing keys the new database gets are.
 		path, isFile := sqliteFile(cfg.DB)
-		if isFile && !pgstore.IsDSN(cfg.DB) {
+		isFile = isFile && !pgstore.IsDSN(cfg.DB) // a DSN is no path, and may hold a password
+		if isFile {
 			_, err := os.Stat(path)
 			isFile = errors.Is(err, fs.ErrNotExist)
 		}
