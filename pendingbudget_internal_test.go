@@ -185,6 +185,20 @@ func TestNetworkKey(t *testing.T) {
 	}
 }
 
+// TestLogMethod: the methods of HTTP are logged as they are; any other
+// token, which a client may send as the method (a token pasted there), is
+// logged as its length.
+func TestLogMethod(t *testing.T) {
+	for m, want := range map[string]string{
+		"GET": "GET", "POST": "POST", "OPTIONS": "OPTIONS", "PROPFIND": "[8 chars]",
+		"18ec3210ef82df2d.ryNoOzjU1Zugw": "[30 chars]", "get": "[3 chars]",
+	} {
+		if got := logMethod(m); got != want {
+			t.Errorf("logMethod(%q) = %q; want %q", m, got, want)
+		}
+	}
+}
+
 // TestLogPath: a long path is cut at a character boundary and says its
 // length; a short one is kept.
 func TestLogPath(t *testing.T) {

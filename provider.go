@@ -332,7 +332,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := p.cfg.Now().Sub(start)
 		if logged {
-			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", logMethod(r.Method)),
 				slog.String("path", logPath(r.URL.Path)), slog.Int("status", sw.code()),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", ip))
 		}
@@ -763,6 +763,18 @@ func (p *Provider) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // maxLoggedPath is how much of a request's path a log line keeps.
 const maxLoggedPath = 256
+
+// logMethod is the request's method as logged: the methods of HTTP as
+// they are, any other as "[N chars]". A method is any token of up to the
+// header limit's length, so a broken or hostile client could put a token
+// or a password there, which no log line may hold.
+func logMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE":
+		return m
+	}
+	return "[" + strconv.Itoa(len(m)) + " chars]"
+}
 
 // logPath is the path as a request log line shows it: at most
 // maxLoggedPath bytes (cut at a character boundary) and how long it was. A

@@ -1021,3 +1021,20 @@ func TestRevokeTokensOfFailedLeavesNoHalfState(t *testing.T) {
 		}
 	}
 }
+
+// A failed lookup by username does not name it: the sign-in form's
+// username is often a password typed in the wrong box, and the error is
+// logged.
+func TestUserByUsernameErrorHoldsNoUsername(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	s := open(t, dsn, pgstore.Options{})
+	pgtest.Exec(t, dsn, fmt.Sprintf(`ALTER TABLE %q.users RENAME TO users_gone`, schema))
+	const typed = "MyPassw0rdInTheWrongBox"
+	_, err := s.UserByUsername(t.Context(), typed)
+	if err == nil || errors.Is(err, oauthd.ErrNotFound) {
+		t.Fatalf("UserByUsername on a database without its users table = %v; want an error", err)
+	}
+	if strings.Contains(err.Error(), typed) {
+		t.Errorf("error %q holds the username", err)
+	}
+}

@@ -137,7 +137,7 @@ func (s *Store) User(ctx context.Context, id string) (*oauthd.User, error) {
 func (s *Store) UserByUsername(ctx context.Context, username string) (*oauthd.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return s.userBy(ctx, sqlUserByUsername, username, fmt.Sprintf("username %q", username))
+	return s.userBy(ctx, sqlUserByUsername, username, "user by username") // not the name: people type passwords there, and errors are logged
 }
 
 func (s *Store) userBy(ctx context.Context, sql, key, what string) (*oauthd.User, error) {

@@ -149,7 +149,7 @@ func (s *Store) User(ctx context.Context, id string) (*oauthd.User, error) {
 
 // UserByUsername returns the user with the username, or ErrNotFound.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*oauthd.User, error) {
-	return s.userBy(ctx, func(st *stmts) *sql.Stmt { return st.userByUsername }, username, fmt.Sprintf("username %q", username))
+	return s.userBy(ctx, func(st *stmts) *sql.Stmt { return st.userByUsername }, username, "user by username") // not the name: people type passwords there, and errors are logged
 }
 
 func (s *Store) userBy(ctx context.Context, query func(*stmts) *sql.Stmt, key, what string) (*oauthd.User, error) {

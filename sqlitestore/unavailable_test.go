@@ -122,3 +122,23 @@ func TestOpenUnwritable(t *testing.T) {
 		}
 	}
 }
+
+// A failed lookup by username does not name it: the sign-in form's
+// username is often a password typed in the wrong box, and the error is
+// logged.
+func TestUserByUsernameErrorHoldsNoUsername(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	onWriteConn(t, s, func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `ALTER TABLE users RENAME TO users_gone`)
+		return err
+	})
+	const typed = "MyPassw0rdInTheWrongBox"
+	_, err := s.UserByUsername(ctx, typed)
+	if err == nil || errors.Is(err, oauthd.ErrNotFound) {
+		t.Fatalf("UserByUsername on a database without its users table = %v; want an error", err)
+	}
+	if strings.Contains(err.Error(), typed) {
+		t.Errorf("error %q holds the username", err)
+	}
+}
