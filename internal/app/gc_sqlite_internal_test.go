@@ -46,8 +46,10 @@ func countRows(t *testing.T, path, table string) int {
 // On SQLite, a backlog of expired pending requests larger than the 50,000
 // a run of earlier versions stopped at is worked off by one run (some
 // 100,000 records a second, rests included), or by a few when the machine
-// is slow (the race detector): a run stops only when a batch comes back
-// short or gcRunBudget has passed.
+// is slow (the race detector on a loaded 2-CPU machine took 6): a run
+// stops only when a batch comes back short or gcRunBudget has passed, and
+// each run deletes some. How many runs it takes is the machine's speed,
+// not a property of the code: the bound is only there to end the test.
 func TestCollectGarbageDrainsASQLiteBacklog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauthd.db")
 	m := openSQLite(t, path, Config{GCBatchSize: 500})
@@ -67,8 +69,8 @@ func TestCollectGarbageDrainsASQLiteBacklog(t *testing.T) {
 	total, runs := 0, 0
 	start := time.Now()
 	for more := true; more; {
-		if runs++; runs > 5 {
-			t.Fatalf("%d deleted in %d runs; want %d within 5", total, runs-1, backlog)
+		if runs++; runs > 20 {
+			t.Fatalf("%d deleted in %d runs; want %d", total, runs-1, backlog)
 		}
 		began := time.Now()
 		n, backlogLeft, err := m.collect(ctx, time.Now())
@@ -77,6 +79,9 @@ func TestCollectGarbageDrainsASQLiteBacklog(t *testing.T) {
 		}
 		if took := time.Since(began); backlogLeft && took < gcRunBudget-time.Second {
 			t.Errorf("a run deleted %d in %v and stopped with a backlog; want it to go on for %v", n, took, gcRunBudget)
+		}
+		if n == 0 && backlogLeft {
+			t.Fatalf("run %d deleted nothing and stopped with a backlog", runs)
 		}
 		total += n
 		more = backlogLeft
