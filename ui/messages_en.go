@@ -49,7 +49,7 @@ var messagesEN = map[string]string{
 	"error.code.invalid_redirect_uri":      "The address this application asked to return to is not registered.",
 	"error.code.request_expired":           "This sign-in request has expired or was already used. Go back to the application and start again.",
 	"error.code.cookies_required":          "This browser did not keep the cookie this site set when the sign-in began: cookies may be blocked for this site, or the sign-in began in another browser. Allow cookies for this site, then go back to the application and start again.",
-	"error.code.page_outdated":             "This page is out of date: someone signed in on this browser after it was shown. Go back, reload the page and decide again.",
+	"error.code.page_outdated":             "This page is out of date: something changed on this browser since it was shown (a sign-in, perhaps in another tab). Go back, reload the page and decide again.",
 	"error.code.not_found":                 "This page does not exist.",
 	"error.code.method_not_allowed":        "This page cannot be used this way.",
 	"error.code.bad_request":               "The request was not valid.",

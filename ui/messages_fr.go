@@ -50,7 +50,7 @@ var messagesFR = map[string]string{
 	"error.code.invalid_redirect_uri":      "L’adresse de retour demandée par cette application n’est pas enregistrée.",
 	"error.code.request_expired":           "Cette demande de connexion a expiré ou a déjà été utilisée. Revenez à l’application et recommencez.",
 	"error.code.cookies_required":          "Ce navigateur n’a pas gardé le cookie que ce site a déposé au début de la connexion : les cookies sont peut-être bloqués pour ce site, ou la connexion a commencé dans un autre navigateur. Autorisez les cookies pour ce site, puis revenez à l’application et recommencez.",
-	"error.code.page_outdated":             "Cette page n’est plus à jour : quelqu’un s’est connecté sur ce navigateur depuis son affichage. Revenez en arrière, rechargez la page et décidez à nouveau.",
+	"error.code.page_outdated":             "Cette page n’est plus à jour : quelque chose a changé sur ce navigateur depuis son affichage (une connexion, peut-être dans un autre onglet). Revenez en arrière, rechargez la page et décidez à nouveau.",
 	"error.code.not_found":                 "Cette page n’existe pas.",
 	"error.code.method_not_allowed":        "Cette page ne peut pas être utilisée de cette façon.",
 	"error.code.bad_request":               "La requête n’est pas valide.",

@@ -491,7 +491,7 @@ func TestErrorPage(t *testing.T) {
 		{oauthd.PageUnknownClient, 400, "This application is not known."},
 		{oauthd.PageInvalidRedirectURI, 400, "The address this application asked to return to is not registered."},
 		{oauthd.PageRequestExpired, 400, "This sign-in request has expired or was already used. Go back to the application and start again."},
-		{oauthd.PageOutdated, 400, "This page is out of date: someone signed in on this browser after it was shown. Go back, reload the page and decide again."},
+		{oauthd.PageOutdated, 400, "This page is out of date: something changed on this browser since it was shown (a sign-in, perhaps in another tab). Go back, reload the page and decide again."},
 		{oauthd.PageNotFound, 404, "This page does not exist."},
 		{oauthd.PageMethodNotAllowed, 405, "This page cannot be used this way."},
 		{oauthd.PageBadRequest, 400, "The request was not valid."},
