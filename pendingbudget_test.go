@@ -133,3 +133,46 @@ func TestRequestLogPathBounded(t *testing.T) {
 		t.Errorf("request line of %d bytes: %.400s; want the path cut to 256 bytes with its length", len(line), line)
 	}
 }
+
+// TestRequestLogNamesTheErrorCode: the request line of an error answer
+// names its code (an operator matching a client's failure to its cause
+// needs it); a success's line has none.
+func TestRequestLogNamesTheErrorCode(t *testing.T) {
+	var logs syncBuffer
+	e := newEnv(t, func(c *oauthd.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	lastLine := func() string {
+		t.Helper()
+		var line string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "msg=request ") {
+				line = l
+			}
+		}
+		return line
+	}
+	for _, tc := range []struct {
+		name, auth string
+		form       url.Values
+		status     int
+		want       string
+	}{
+		{"RFC 6749 §5.2 invalid_client", basic(clientID, "wrong"), form("grant_type", "authorization_code", "code", "x"), 401, " error=invalid_client"},
+		{"RFC 6749 §5.2 invalid_grant", basic(clientID, clientSecret), form("grant_type", "authorization_code", "code", "x", "redirect_uri", "https://www.example.com/redirect"), 400, " error=invalid_grant"},
+		{"RFC 6749 §5.2 unsupported_grant_type", basic(clientID, clientSecret), form("grant_type", "urn:example:nothing"), 400, " error=unsupported_grant_type"},
+	} {
+		if r := e.token(tc.auth, tc.form); r.status != tc.status {
+			t.Fatalf("%s: status %d; want %d", tc.name, r.status, tc.status)
+		}
+		if line := lastLine(); !strings.Contains(line, tc.want) {
+			t.Errorf("%s: request line %q; want %q", tc.name, line, tc.want)
+		}
+	}
+	res, err := http.Get(e.url(oauthd.OIDCDiscoveryPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if line := lastLine(); !strings.Contains(line, "status=200") || strings.Contains(line, " error=") {
+		t.Errorf("discovery's request line %q; want status=200 and no error", line)
+	}
+}

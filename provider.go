@@ -234,6 +234,10 @@ type requestState struct {
 	idHdr [1]string
 	sw    statusWriter
 	idBuf [16]byte // written once, before id is made; never changed after
+	// errCode is the error code of the answer (an OAuth error, a page's),
+	// for the request line: why a 400 or 401 was sent, without a client's
+	// log at hand. Codes are oauthd's own words, never a client's input.
+	errCode string
 }
 
 // Value answers requestKey with the state itself and delegates every other
@@ -332,9 +336,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := p.cfg.Now().Sub(start)
 		if logged {
-			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", logMethod(r.Method)),
+			attrs := [7]slog.Attr{slog.String("request_id", id), slog.String("method", logMethod(r.Method)),
 				slog.String("path", logPath(r.URL.Path)), slog.Int("status", sw.code()),
-				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", ip))
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", ip)}
+			n := 6
+			if rs.errCode != "" {
+				attrs[n], n = slog.String("error", rs.errCode), n+1
+			}
+			p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
 		}
 		if !nop {
 			route := p.Route(r)
@@ -606,8 +615,12 @@ func (p *Provider) allowMethods(h http.HandlerFunc, api bool, allowed []string) 
 
 func (p *Provider) now() time.Time { return p.cfg.Now() }
 
-// logErr logs the internal cause of an error, if any.
+// logErr logs the internal cause of an error, if any, and records its
+// code for the request line.
 func (p *Provider) logErr(r *http.Request, e *Error) {
+	if rs, ok := r.Context().Value(requestKey).(*requestState); ok {
+		rs.errCode = e.Code
+	}
 	if e.Err == nil {
 		return
 	}
