@@ -162,7 +162,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	f.refreshTTL = durationFlag(fs, "refresh-token-ttl", 0, "refresh token lifetime for this client, a `duration` such as 720h (default: the server's)")
 	f.logoURI = fs.String("logo-uri", "", "https URL of a logo shown on the consent page")
 	f.clientURI = fs.String("client-uri", "", "http(s) URL of the application's home page, linked on the consent page and the sign-out page's \"Stay signed in\"")
-	f.idTokenAlg = fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
+	f.idTokenAlg = fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 (default: every relying party verifies it), ES256 or EdDSA (some relying parties cannot verify EdDSA)")
 	return f
 }
 
