@@ -965,3 +965,44 @@ func TestRefreshNarrowingWithholdsClaims(t *testing.T) {
 		t.Errorf("userinfo after a refresh with the grant's scope: %s; want the email", u.body)
 	}
 }
+
+// RFC 6750 §3.1: a token of a user or client that is gone is
+// invalid_token (401), whatever its scope: insufficient_scope (403) is for
+// a live token that lacks it, and would tell the caller the token is good.
+func TestUserinfoTokenOfDeletedUserOrClientIsInvalid(t *testing.T) {
+	e := newEnv(t)
+	get := func(at string) *response {
+		req, _ := http.NewRequest("GET", e.url(oauthd.UserinfoPath), nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		return do(t, http.DefaultClient, req)
+	}
+	want := func(name string, r *response, status int, code string) {
+		t.Helper()
+		if wa := r.header.Get("WWW-Authenticate"); r.status != status || !strings.Contains(wa, `error="`+code+`"`) {
+			t.Errorf("%s: %d %q; want %d %s", name, r.status, wa, status, code)
+		}
+	}
+	// A user's token without openid (the seed's scope, email).
+	tok := e.token(basic(clientID, clientSecret), form("grant_type", "authorization_code", "code", e.code(), "redirect_uri", redirectURI))
+	if tok.status != http.StatusOK {
+		t.Fatalf("code exchange: %d %s", tok.status, tok.body)
+	}
+	at := tok.str("access_token")
+	want("RFC6750_3.1/live_token_without_openid", get(at), 403, "insufficient_scope")
+	if err := e.store.DeleteUser(t.Context(), e.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	want("RFC6750_3.1/token_without_openid_of_deleted_user", get(at), 401, "invalid_token")
+
+	// A client's own token (client_credentials).
+	tok = e.token(basic("service", "service-secret"), form("grant_type", "client_credentials"))
+	if tok.status != http.StatusOK {
+		t.Fatalf("client_credentials: %d %s", tok.status, tok.body)
+	}
+	at = tok.str("access_token")
+	want("RFC6750_3.1/live_client_credentials_token", get(at), 403, "insufficient_scope")
+	if err := e.store.DeleteClient(t.Context(), "service"); err != nil {
+		t.Fatal(err)
+	}
+	want("RFC6750_3.1/client_credentials_token_of_deleted_client", get(at), 401, "invalid_token")
+}

@@ -40,18 +40,9 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the access token is invalid, expired or revoked"))
 		return
 	}
-	if t.Subject == "" {
-		// client_credentials: the client's own token, of no person, whatever
-		// its scope says.
-		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was issued to the client for itself (client_credentials): it names no user"))
-		return
-	}
-	if !slices.Contains(t.Scopes, ScopeOpenID) {
-		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was not granted the openid scope"))
-		return
-	}
 	// A token outlives neither its client nor its user (as introspection
-	// has it).
+	// has it): a token of either gone is invalid (RFC 6750 §3.1), whatever
+	// its scope, which only a live token's answer may speak of.
 	c, err := found(p.store.Client(ctx, t.ClientID))
 	if errors.Is(err, ErrNotFound) || (err == nil && c.Predates(t.IssuedAt)) {
 		p.bearerError(w, r, errorf(ErrorInvalidToken, "the client of the access token no longer exists"))
@@ -60,12 +51,10 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, r, serverError(err))
 		return
 	}
-	// Only the scopes the client's registration still lists: one removed
-	// from the client since the token was issued no longer releases its
-	// claims (as a refresh no longer issues it).
-	scopes := registeredScopes(c, t.Scopes)
-	if !slices.Contains(scopes, ScopeOpenID) {
-		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the application may no longer ask for the openid scope"))
+	if t.Subject == "" {
+		// client_credentials: the client's own token, of no person, whatever
+		// its scope says.
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was issued to the client for itself (client_credentials): it names no user"))
 		return
 	}
 	u, err := found(p.store.User(ctx, t.Subject))
@@ -74,6 +63,18 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if err != nil {
 		p.bearerError(w, r, serverError(err))
+		return
+	}
+	if !slices.Contains(t.Scopes, ScopeOpenID) {
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the access token was not granted the openid scope"))
+		return
+	}
+	// Only the scopes the client's registration still lists: one removed
+	// from the client since the token was issued no longer releases its
+	// claims (as a refresh no longer issues it).
+	scopes := registeredScopes(c, t.Scopes)
+	if !slices.Contains(scopes, ScopeOpenID) {
+		p.bearerError(w, r, errorf(ErrorInsufficientScope, "the application may no longer ask for the openid scope"))
 		return
 	}
 	names := claimsForScopes(scopes)
