@@ -47,7 +47,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	case err != nil:
-		p.writeJSONError(w, r, &Error{Code: ErrorTemporarilyUnavailable, Description: "the token could not be revoked; try again", Status: http.StatusServiceUnavailable, Err: err})
+		p.writeJSONError(w, r, &Error{Code: ErrorTemporarilyUnavailable, Description: "the token could not be revoked; try again", Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err})
 		return
 	}
 	if t.ClientID != caller.ID {
@@ -68,7 +68,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		p.writeJSONError(w, r, &Error{Code: ErrorTemporarilyUnavailable, Description: "the token could not be revoked; try again", Status: http.StatusServiceUnavailable, Err: err})
+		p.writeJSONError(w, r, &Error{Code: ErrorTemporarilyUnavailable, Description: "the token could not be revoked; try again", Status: http.StatusServiceUnavailable, RetryAfter: unavailableRetry, Err: err})
 		return
 	}
 	w.WriteHeader(http.StatusOK)

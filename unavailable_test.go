@@ -102,8 +102,8 @@ func TestStoreUnavailableIs503(t *testing.T) {
 			// Revocation answers any store failure 503 (RFC 7009 §2.2.1:
 			// the client keeps the token and tries again), but logs only
 			// an outage as one: a broken store is an ERROR.
-			if r := e.postForm(oauthd.RevokePath, serviceAuth, url.Values{"token": {at}}); r.status != 503 {
-				t.Errorf("revoke: %d %s; want 503", r.status, r.body)
+			if r := e.postForm(oauthd.RevokePath, serviceAuth, url.Values{"token": {at}}); r.status != 503 || r.header.Get("Retry-After") == "" {
+				t.Errorf("revoke: %d %s, Retry-After %q; want 503 with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
 			}
 			if out := logs.String(); tc.status == 500 && strings.Contains(out, "storage unavailable") {
 				t.Errorf("logs of a store failure at revocation:\n%s\nwant no storage unavailable", out)

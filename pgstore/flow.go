@@ -367,7 +367,15 @@ func (tx *callbackTx) commit(b *pgx.Batch, first func(pgx.Row) error) error {
 	for ; err == nil && i < b.Len(); i++ {
 		tag, err = br.Exec()
 	}
-	if cerr := br.Close(); err == nil {
+	// Once COMMIT has answered COMMIT, the transaction is committed,
+	// whatever comes after: a backend terminated then (a failover, an
+	// administrator's pg_terminate_backend) sends its FATAL error before
+	// the ready-for-query that Close reads, and that error must not be the
+	// answer, or a client told to try again would replay a code or
+	// refresh token that was used (and lose its grant). The connection is
+	// gone; the pool drops it.
+	committed := err == nil && tag.String() == "COMMIT"
+	if cerr := br.Close(); err == nil && !committed {
 		err = cerr
 	}
 	if err == nil && tag.String() != "COMMIT" {

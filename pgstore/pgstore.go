@@ -427,7 +427,8 @@ func (s *Store) fail(what string, err error) error {
 // SQLSTATEs for that (class 08 connection exceptions; 53300
 // too_many_connections; 55P03 lock_not_available, lock_timeout; 57014
 // query_canceled, statement_timeout; 57P01-57P03, shutting down or
-// starting).
+// starting; 57P05 and 25P03, a connection the server closed for its
+// idle_session_timeout or idle_in_transaction_session_timeout).
 func unavailable(err error) bool {
 	var ce *pgconn.ConnectError
 	var pe *pgconn.PgError
@@ -441,7 +442,7 @@ func unavailable(err error) bool {
 	}
 	if errors.As(err, &pe) {
 		switch pe.Code {
-		case "53300", "55P03", "57014", "57P01", "57P02", "57P03":
+		case "53300", "55P03", "57014", "57P01", "57P02", "57P03", "57P05", "25P03":
 			return true
 		}
 		if _, refused := WriteRefused(err); refused {
@@ -517,7 +518,11 @@ func deadConn(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return pe.Code == "57P01" || pe.Code == "57P02" || strings.HasPrefix(pe.Code, "08")
+		switch pe.Code {
+		case "57P01", "57P02", "57P05", "25P03":
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08")
 	}
 	var op *net.OpError
 	return errors.As(err, &op) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err)

@@ -30,6 +30,8 @@ func TestFailMarksUnavailable(t *testing.T) {
 		{"lock_timeout", &pgconn.PgError{Code: "55P03"}, true},
 		{"admin_shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"cannot_connect_now", &pgconn.PgError{Code: "57P03"}, true},
+		{"idle_session_timeout", &pgconn.PgError{Code: "57P05"}, true},
+		{"idle_in_transaction_session_timeout", &pgconn.PgError{Code: "25P03"}, true},
 		{"too_many_connections", &pgconn.PgError{Code: "53300"}, true},
 		{"connection_failure", &pgconn.PgError{Code: "08006"}, true},
 		{"read_only_sql_transaction", &pgconn.PgError{Code: "25006"}, true},
@@ -84,6 +86,20 @@ func TestWriteRefusedCodes(t *testing.T) {
 		}
 		if reason, ok := WriteRefused(err); reason != tc.reason || ok != (tc.reason != "") {
 			t.Errorf("WriteRefused(%v) = %q, %v; want %q", err, reason, ok, tc.reason)
+		}
+	}
+}
+
+// deadConn names the errors of a connection the server has closed, after
+// which a read runs again on another connection: a terminated backend, a
+// crash, and the server's idle timeouts; not a statement's own failure.
+func TestDeadConnCodes(t *testing.T) {
+	for code, want := range map[string]bool{
+		"57P01": true, "57P02": true, "57P05": true, "25P03": true, "08006": true,
+		"57014": false, "55P03": false, "23505": false, "40001": false,
+	} {
+		if got := deadConn(&pgconn.PgError{Code: code}); got != want {
+			t.Errorf("deadConn(SQLSTATE %s) = %v; want %v", code, got, want)
 		}
 	}
 }
