@@ -15,13 +15,15 @@ import (
 	"github.com/oauthd/oauthd/pgstore"
 )
 
-// fatalAfterCommitProxy is a TCP proxy to PostgreSQL that, once armed,
-// lets the next COMMIT's answer through and then ends that connection with
-// the FATAL error of a terminated backend, before its ready-for-query: what
-// the client sees when pg_terminate_backend (or a failover) hits a backend
-// right after it committed. It returns the DSN through the proxy and the
-// arming switch.
-func fatalAfterCommitProxy(t *testing.T, dsn string) (string, *atomic.Bool) {
+// afterCommitProxy is a TCP proxy to PostgreSQL that, once armed, ends
+// the connection of the next COMMIT after PostgreSQL committed: with lost
+// false it lets the COMMIT's answer through, then sends the FATAL error of
+// a terminated backend before the ready-for-query (what the client sees
+// when pg_terminate_backend, or a failover, hits a backend right after it
+// committed); with lost true it drops the answer and closes the connection
+// (a network cut: the client cannot know whether it committed). It returns
+// the DSN through the proxy and the arming switch.
+func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool) {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -50,10 +52,14 @@ func fatalAfterCommitProxy(t *testing.T, dsn string) (string, *atomic.Bool) {
 			if _, err := io.ReadFull(server, body); err != nil {
 				return
 			}
+			commit := head[0] == 'C' && bytes.Equal(body, []byte("COMMIT\x00")) && armed.CompareAndSwap(true, false)
+			if commit && lost {
+				return
+			}
 			if _, err := client.Write(append(head, body...)); err != nil {
 				return
 			}
-			if head[0] == 'C' && bytes.Equal(body, []byte("COMMIT\x00")) && armed.CompareAndSwap(true, false) {
+			if commit {
 				var e bytes.Buffer
 				for _, f := range []string{"SFATAL", "VFATAL", "C57P01", "Mterminating connection due to administrator command"} {
 					e.WriteString(f)
@@ -86,46 +92,56 @@ func fatalAfterCommitProxy(t *testing.T, dsn string) (string, *atomic.Bool) {
 	return u.String(), &armed
 }
 
-// A code redemption and a refresh rotation whose COMMIT was answered are
-// done, even when the connection then ends with a terminated backend's
-// FATAL error: answered as failed (503, "try again"), the client's retry
-// was a replay that revoked its grant, as a chaos run with
-// pg_terminate_backend under load showed.
-func TestCommittedThenBackendTerminated(t *testing.T) {
-	dsn, _ := pgtest.Schema(t)
-	proxied, armed := fatalAfterCommitProxy(t, dsn)
-	s := open(t, proxied, pgstore.Options{})
-	ctx := t.Context()
-	now := time.Now().Truncate(time.Millisecond)
-	code := &oauthd.AuthCode{Hash: "code-1", GrantID: "g1", ClientID: "c1", Subject: "u1", RedirectURI: "https://app.example/cb",
-		Scopes: []string{"openid"}, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
-	if err := s.CreateAuthCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	tok := func(hash, kind string) *oauthd.Token {
-		return &oauthd.Token{Hash: hash, Kind: kind, GrantID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{"openid"},
-			IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	}
-	armed.Store(true)
-	if _, err := s.RedeemAuthCode(ctx, "code-1", now, func(*oauthd.AuthCode) ([]*oauthd.Token, error) {
-		return []*oauthd.Token{tok("at-1", oauthd.AccessToken), tok("rt-1", oauthd.RefreshToken)}, nil
-	}); err != nil {
-		t.Errorf("RedeemAuthCode committed, then the backend was terminated: %v; want success", err)
-	}
-	if armed.Load() {
-		t.Fatal("the proxy saw no COMMIT")
-	}
-	if _, err := s.Token(ctx, "rt-1"); err != nil {
-		t.Fatalf("the redemption's refresh token: %v; want it stored", err)
-	}
+// A code redemption and a refresh rotation that PostgreSQL committed are
+// done, even when the connection then ends: answered as failed (503, "try
+// again"), the client's retry was a replay that revoked its grant, as a
+// chaos run with pg_terminate_backend under load showed. With the COMMIT's
+// answer read, the FATAL error after it is not the outcome; with the
+// answer lost, the outcome is read back from the database.
+func TestCommittedThenConnectionLost(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		name := "backend terminated after the COMMIT's answer"
+		if lost {
+			name = "connection lost before the COMMIT's answer"
+		}
+		t.Run(name, func(t *testing.T) {
+			dsn, _ := pgtest.Schema(t)
+			proxied, armed := afterCommitProxy(t, dsn, lost)
+			s := open(t, proxied, pgstore.Options{})
+			ctx := t.Context()
+			now := time.Now().Truncate(time.Millisecond)
+			code := &oauthd.AuthCode{Hash: "code-1", GrantID: "g1", ClientID: "c1", Subject: "u1", RedirectURI: "https://app.example/cb",
+				Scopes: []string{"openid"}, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+			if err := s.CreateAuthCode(ctx, code); err != nil {
+				t.Fatal(err)
+			}
+			tok := func(hash, kind string) *oauthd.Token {
+				return &oauthd.Token{Hash: hash, Kind: kind, GrantID: "g1", ClientID: "c1", Subject: "u1", Scopes: []string{"openid"},
+					IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			}
+			armed.Store(true)
+			if got, err := s.RedeemAuthCode(ctx, "code-1", now, func(*oauthd.AuthCode) ([]*oauthd.Token, error) {
+				return []*oauthd.Token{tok("at-1", oauthd.AccessToken), tok("rt-1", oauthd.RefreshToken)}, nil
+			}); err != nil || got == nil || got.Hash != "code-1" {
+				t.Errorf("RedeemAuthCode committed, then its connection ended: %+v, %v; want the code", got, err)
+			}
+			if armed.Load() {
+				t.Fatal("the proxy saw no COMMIT")
+			}
+			if _, err := s.Token(ctx, "rt-1"); err != nil {
+				t.Fatalf("the redemption's refresh token: %v; want it stored", err)
+			}
 
-	armed.Store(true)
-	if _, err := s.RotateRefreshTokenFunc(ctx, "rt-1", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
-		return nil, []*oauthd.Token{tok("at-2", oauthd.AccessToken), tok("rt-2", oauthd.RefreshToken)}, nil
-	}); err != nil {
-		t.Errorf("RotateRefreshTokenFunc committed, then the backend was terminated: %v; want success", err)
-	}
-	if _, err := s.Token(ctx, "rt-2"); err != nil {
-		t.Errorf("the rotation's refresh token: %v; want it stored", err)
+			armed.Store(true)
+			got, err := s.RotateRefreshTokenFunc(ctx, "rt-1", now, func(*oauthd.Token) ([]byte, []*oauthd.Token, error) {
+				return []byte("sealed"), []*oauthd.Token{tok("at-2", oauthd.AccessToken), tok("rt-2", oauthd.RefreshToken)}, nil
+			})
+			if err != nil || got == nil || got.Hash != "rt-1" || got.RotatedAt.IsZero() {
+				t.Errorf("RotateRefreshTokenFunc committed, then its connection ended: %+v, %v; want the token, rotated", got, err)
+			}
+			if _, err := s.Token(ctx, "rt-2"); err != nil {
+				t.Errorf("the rotation's refresh token: %v; want it stored", err)
+			}
+		})
 	}
 }

@@ -414,10 +414,26 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 	if len(toks) > 0 {
 		b.Queue(sqlCreateTokens, newTokenRows(toks).args()...)
 	}
-	if err := tx.commit(b, nil); err != nil {
+	if err := tx.commit(b, nil); err != nil && !s.committedAfterAll(ctx, err, toks) {
 		return nil, nil, err
 	}
 	return code, issueErr, nil
+}
+
+// committedAfterAll reports whether a redemption or rotation whose commit
+// failed with err, a lost connection, committed all the same: the
+// connection may be lost after PostgreSQL committed and before its answer
+// arrived, and the client, answered 503, would retry with a code or
+// refresh token that was used, a replay that revokes its grant. Whether
+// the transaction committed is read from the first of the tokens it
+// inserted, which no other transaction can have written, on another
+// connection. A database still out of reach leaves the error as it is.
+func (s *Store) committedAfterAll(ctx context.Context, err error, toks []*oauthd.Token) bool {
+	if len(toks) == 0 || !deadConn(err) {
+		return false
+	}
+	var one int
+	return s.pool.QueryRow(ctx, `SELECT 1 FROM tokens WHERE hash = $1`, toks[0].Hash).Scan(&one) == nil
 }
 
 // CreateTokens stores the tokens, all or none, with one INSERT;
@@ -582,6 +598,12 @@ func (s *Store) rotateOnce(ctx context.Context, hash string, now time.Time, rota
 		}
 		return err
 	})
+	if err != nil && s.committedAfterAll(ctx, err, next) {
+		// What the transaction read of the token is what it rotated:
+		// the old token, now marked rotated with its successor.
+		rotated, err = old, nil
+		rotated.RotatedAt, rotated.Successor = now, successor
+	}
 	if err != nil {
 		return nil, nil, err
 	}
