@@ -21,9 +21,10 @@ import (
 // a terminated backend before the ready-for-query (what the client sees
 // when pg_terminate_backend, or a failover, hits a backend right after it
 // committed); with lost true it drops the answer and closes the connection
-// (a network cut: the client cannot know whether it committed). It returns
-// the DSN through the proxy and the arming switch.
-func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool) {
+// (a network cut: the client cannot know whether it committed), and then
+// refuses connections for outage (a database restarting). It returns the
+// DSN through the proxy and the arming switch.
+func afterCommitProxy(t *testing.T, dsn string, lost bool, outage time.Duration) (string, *atomic.Bool) {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -38,6 +39,7 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool
 	}
 	t.Cleanup(func() { ln.Close() })
 	var armed atomic.Bool
+	var downUntil atomic.Int64 // unix nanoseconds
 	// From the server: messages of a type byte and a length; forwarded
 	// one by one, so that the FATAL goes right after the COMMIT's.
 	fromServer := func(client, server net.Conn) {
@@ -54,6 +56,7 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool
 			}
 			commit := head[0] == 'C' && bytes.Equal(body, []byte("COMMIT\x00")) && armed.CompareAndSwap(true, false)
 			if commit && lost {
+				downUntil.Store(time.Now().Add(outage).UnixNano())
 				return
 			}
 			if _, err := client.Write(append(head, body...)); err != nil {
@@ -79,6 +82,10 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool
 			if err != nil {
 				return
 			}
+			if time.Now().UnixNano() < downUntil.Load() {
+				c.Close()
+				continue
+			}
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
@@ -99,14 +106,18 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool) (string, *atomic.Bool
 // answer read, the FATAL error after it is not the outcome; with the
 // answer lost, the outcome is read back from the database.
 func TestCommittedThenConnectionLost(t *testing.T) {
-	for _, lost := range []bool{false, true} {
-		name := "backend terminated after the COMMIT's answer"
-		if lost {
-			name = "connection lost before the COMMIT's answer"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lost   bool
+		outage time.Duration
+	}{
+		{"backend terminated after the COMMIT's answer", false, 0},
+		{"connection lost before the COMMIT's answer", true, 0},
+		{"connection lost, then the database out of reach for a second", true, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			dsn, _ := pgtest.Schema(t)
-			proxied, armed := afterCommitProxy(t, dsn, lost)
+			proxied, armed := afterCommitProxy(t, dsn, tc.lost, tc.outage)
 			s := open(t, proxied, pgstore.Options{})
 			ctx := t.Context()
 			now := time.Now().Truncate(time.Millisecond)

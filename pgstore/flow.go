@@ -427,14 +427,35 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 // refresh token that was used, a replay that revokes its grant. Whether
 // the transaction committed is read from the first of the tokens it
 // inserted, which no other transaction can have written, on another
-// connection. A database still out of reach leaves the error as it is.
+// connection. A database out of reach (restarting, failing over) is asked
+// again, a little later each time, for up to committedCheckFor while the
+// client waits; past that, the error stands.
 func (s *Store) committedAfterAll(ctx context.Context, err error, toks []*oauthd.Token) bool {
 	if len(toks) == 0 || !deadConn(err) {
 		return false
 	}
-	var one int
-	return s.pool.QueryRow(ctx, `SELECT 1 FROM tokens WHERE hash = $1`, toks[0].Hash).Scan(&one) == nil
+	deadline := time.Now().Add(committedCheckFor)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var one int
+		err := s.readRow(ctx, func(r pgx.Row) error { return r.Scan(&one) }, `SELECT 1 FROM tokens WHERE hash = $1`, toks[0].Hash)
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, pgx.ErrNoRows), !unavailable(err), time.Now().Add(delay).After(deadline):
+			return false
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
+
+// committedCheckFor bounds how long committedAfterAll asks again.
+const committedCheckFor = 10 * time.Second
 
 // CreateTokens stores the tokens, all or none, with one INSERT;
 // ErrAlreadyExists if a hash is taken. Tokens of a revoked grant are not
