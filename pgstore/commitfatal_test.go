@@ -22,9 +22,11 @@ import (
 // when pg_terminate_backend, or a failover, hits a backend right after it
 // committed); with lost true it drops the answer and closes the connection
 // (a network cut: the client cannot know whether it committed), and then
-// refuses connections for outage (a database restarting). It returns the
-// DSN through the proxy and the arming switch.
-func afterCommitProxy(t *testing.T, dsn string, lost bool, outage time.Duration) (string, *atomic.Bool) {
+// refuses connections for outage (a database restarting); with silent
+// true it drops the answer and keeps the connection open, saying nothing
+// more (packets dropped). It returns the DSN through the proxy and the
+// arming switch.
+func afterCommitProxy(t *testing.T, dsn string, lost, silent bool, outage time.Duration) (string, *atomic.Bool) {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -55,6 +57,10 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool, outage time.Duration)
 				return
 			}
 			commit := head[0] == 'C' && bytes.Equal(body, []byte("COMMIT\x00")) && armed.CompareAndSwap(true, false)
+			if commit && silent {
+				<-t.Context().Done()
+				return
+			}
 			if commit && lost {
 				downUntil.Store(time.Now().Add(outage).UnixNano())
 				return
@@ -107,18 +113,19 @@ func afterCommitProxy(t *testing.T, dsn string, lost bool, outage time.Duration)
 // answer lost, the outcome is read back from the database.
 func TestCommittedThenConnectionLost(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		lost   bool
-		outage time.Duration
+		name         string
+		lost, silent bool
+		outage       time.Duration
 	}{
-		{"backend terminated after the COMMIT's answer", false, 0},
-		{"connection lost before the COMMIT's answer", true, 0},
-		{"connection lost, then the database out of reach for a second", true, time.Second},
+		{"backend terminated after the COMMIT's answer", false, false, 0},
+		{"connection lost before the COMMIT's answer", true, false, 0},
+		{"connection lost, then the database out of reach for a second", true, false, time.Second},
+		{"connection silent from the COMMIT on, until the operation timeout", false, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn, _ := pgtest.Schema(t)
-			proxied, armed := afterCommitProxy(t, dsn, tc.lost, tc.outage)
-			s := open(t, proxied, pgstore.Options{})
+			proxied, armed := afterCommitProxy(t, dsn, tc.lost, tc.silent, tc.outage)
+			s := open(t, proxied, pgstore.Options{OperationTimeout: time.Second})
 			ctx := t.Context()
 			now := time.Now().Truncate(time.Millisecond)
 			code := &oauthd.AuthCode{Hash: "code-1", GrantID: "g1", ClientID: "c1", Subject: "u1", RedirectURI: "https://app.example/cb",

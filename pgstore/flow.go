@@ -300,6 +300,17 @@ type callbackTx struct {
 	conn *pgxpool.Conn
 }
 
+// lostCommitError is a commit whose connection gave no answer in time: it
+// names the backend that ran the transaction, which may still commit it
+// (see committedAfterAll).
+type lostCommitError struct {
+	pid uint32
+	err error
+}
+
+func (e *lostCommitError) Error() string { return e.err.Error() }
+func (e *lostCommitError) Unwrap() error { return e.err }
+
 // begin acquires a connection and sends BEGIN with the statement sql,
 // whose one row scan reads. On an error (pgx.ErrNoRows for no row) the
 // transaction is rolled back and the connection released.
@@ -355,6 +366,7 @@ func (tx *callbackTx) release() {
 // connection. It fails if a statement does, or if the COMMIT rolled back.
 func (tx *callbackTx) commit(b *pgx.Batch, first func(pgx.Row) error) error {
 	b.Queue("COMMIT")
+	pid := tx.conn.Conn().PgConn().PID()
 	br := tx.conn.SendBatch(tx.ctx, b)
 	var (
 		tag pgconn.CommandTag
@@ -385,10 +397,20 @@ func (tx *callbackTx) commit(b *pgx.Batch, first func(pgx.Row) error) error {
 	}
 	if err != nil {
 		tx.rollback()
+		if timedOut(err) {
+			return &lostCommitError{pid: pid, err: err}
+		}
 		return err
 	}
 	tx.release()
 	return nil
+}
+
+// timedOut reports whether err is a wait that ran out: the operation's
+// timeout, or the network's.
+func timedOut(err error) bool {
+	var to interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errOperationTimeout) || (errors.As(err, &to) && to.Timeout())
 }
 
 // redeem is one attempt of RedeemAuthCode (see callbackTx). The error is
@@ -427,21 +449,27 @@ func (s *Store) redeem(ctx context.Context, hash string, now time.Time, issue fu
 // refresh token that was used, a replay that revokes its grant. Whether
 // the transaction committed is read from the first of the tokens it
 // inserted, which no other transaction can have written, on another
-// connection. A database out of reach (restarting, failing over) is asked
-// again, a little later each time, for up to committedCheckFor while the
-// client waits; past that, the error stands.
+// connection. A connection that gave no answer in time (packets dropped)
+// may still have a backend about to commit: that backend is terminated
+// first, and the read waits until it is gone, so that what it reads is
+// final. A database out of reach (restarting, failing over) is asked
+// again, a little later each time, for up to committedCheckFor; past that,
+// the error stands.
 func (s *Store) committedAfterAll(ctx context.Context, err error, toks []*oauthd.Token) bool {
-	if len(toks) == 0 || !deadConn(err) {
+	var lost *lostCommitError
+	silent := errors.As(err, &lost) && lost.pid != 0
+	if len(toks) == 0 || (!deadConn(err) && !silent) {
 		return false
 	}
-	deadline := time.Now().Add(committedCheckFor)
+	// The request's own time may be spent: the check has its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), committedCheckFor)
+	defer cancel()
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		var one int
-		err := s.readRow(ctx, func(r pgx.Row) error { return r.Scan(&one) }, `SELECT 1 FROM tokens WHERE hash = $1`, toks[0].Hash)
+		err := s.readCommitted(ctx, toks[0].Hash, lost)
 		switch {
 		case err == nil:
 			return true
-		case errors.Is(err, pgx.ErrNoRows), !unavailable(err), time.Now().Add(delay).After(deadline):
+		case errors.Is(err, pgx.ErrNoRows), !unavailable(err):
 			return false
 		}
 		t := time.NewTimer(delay)
@@ -452,6 +480,32 @@ func (s *Store) committedAfterAll(ctx context.Context, err error, toks []*oauthd
 		case <-t.C:
 		}
 	}
+}
+
+// readCommitted reads whether the token hash is stored (pgx.ErrNoRows if
+// not), once the backend of lost, if any, has ended.
+func (s *Store) readCommitted(ctx context.Context, hash string, lost *lostCommitError) error {
+	if lost != nil {
+		if _, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, int64(lost.pid)); err != nil {
+			return err
+		}
+		for {
+			var n int
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, int64(lost.pid)).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	var one int
+	return s.readRow(ctx, func(r pgx.Row) error { return r.Scan(&one) }, `SELECT 1 FROM tokens WHERE hash = $1`, hash)
 }
 
 // committedCheckFor bounds how long committedAfterAll asks again.
