@@ -466,18 +466,11 @@ func (s *Store) committedAfterAll(ctx context.Context, err error, toks []*oauthd
 	defer cancel()
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
 		err := s.readCommitted(ctx, toks[0].Hash, lost)
-		switch {
-		case err == nil:
+		if err == nil {
 			return true
-		case errors.Is(err, pgx.ErrNoRows), !unavailable(err):
-			return false
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if errors.Is(err, pgx.ErrNoRows) || !unavailable(err) || !sleep(ctx, delay) {
 			return false
-		case <-t.C:
 		}
 	}
 }
@@ -497,10 +490,8 @@ func (s *Store) readCommitted(ctx context.Context, hash string, lost *lostCommit
 			if n == 0 {
 				break
 			}
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, 20*time.Millisecond) {
 				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}

@@ -363,14 +363,21 @@ func retry(ctx context.Context, op func() error) error {
 		}
 		// 1-2 ms, 2-4 ms, 4-8 ms ... up to 64-128 ms.
 		base := time.Millisecond << (attempt - 1)
-		d := base + rand.N(base)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, base+rand.N(base)) {
 			return err
-		case <-t.C:
 		}
+	}
+}
+
+// sleep waits for d, or until ctx ends: it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
