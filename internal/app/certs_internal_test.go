@@ -298,24 +298,30 @@ func TestTLSPolicy(t *testing.T) {
 		res.Body.Close()
 	}
 	refused++
-	// The server logs a handshake after the client saw it fail.
+	// The server counts and logs a handshake after the client saw it
+	// fail (the count first, then the line).
+	debugRecords := func() int {
+		n := 0
+		for _, r := range logs.records(t) {
+			if r.Msg == "TLS handshake failed" && r.Level == "DEBUG" && r.Error != "" {
+				n++
+			}
+		}
+		return n
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for counterValue(m.Metrics.tlsHandshakeErrors) < float64(refused) && time.Now().Before(deadline) {
+	for (counterValue(m.Metrics.tlsHandshakeErrors) < float64(refused) || debugRecords() < refused) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if got := counterValue(m.Metrics.tlsHandshakeErrors); got != float64(refused) {
 		t.Errorf("oauthd_tls_handshake_errors_total %v; want %d", got, refused)
 	}
-	debug := 0
 	for _, r := range logs.records(t) {
 		if strings.Contains(r.raw, "handshake") && r.Level != "DEBUG" {
 			t.Errorf("a handshake record at %s: %s", r.Level, r.raw)
 		}
-		if r.Msg == "TLS handshake failed" && r.Level == "DEBUG" && r.Error != "" {
-			debug++
-		}
 	}
-	if debug != refused {
+	if debug := debugRecords(); debug != refused {
 		t.Errorf("%d debug records of failed handshakes; want %d", debug, refused)
 	}
 }
