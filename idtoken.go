@@ -25,7 +25,8 @@ type idTokenInput struct {
 	// §3.1.3.6, §3.3.2.11).
 	accessToken, code string
 	// scopes are the granted scopes; their claims go in the ID token only
-	// when scopeClaims is set (response_type=id_token, OIDC Core §5.4).
+	// when scopeClaims is set (response_type=id_token, OIDC Core §5.4, or
+	// a client with ClaimsInIDToken at the token endpoint).
 	scopes      []string
 	scopeClaims bool
 	// claims is the (filtered) claims request parameter.

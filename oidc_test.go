@@ -1006,3 +1006,52 @@ func TestUserinfoTokenOfDeletedUserOrClientIsInvalid(t *testing.T) {
 	}
 	want("RFC6750_3.1/client_credentials_token_of_deleted_client", get(at), 401, "invalid_token")
 }
+
+// Client.ClaimsInIDToken: the granted scopes' claims in the token
+// endpoint's ID tokens too, for relying parties that read the profile from
+// the ID token alone; a scope left out by a refresh withholds its claims
+// there as at userinfo, and the authorization endpoint's ID tokens of the
+// hybrid flows, which travel through the browser, keep them out.
+func TestClaimsInIDToken(t *testing.T) {
+	e := newOIDCEnv(t)
+	c, err := e.store.Client(t.Context(), oidcClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClaimsInIDToken = true
+	if err := e.store.UpdateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	tok, idc := e.codeFlow(t, b, true, "scope", "openid email profile")
+	wantClaims(t, "code flow ID token", idc, "email", "email_verified", "name", "given_name", "family_name", "name#fr")
+	if idc["address"] != nil || idc["phone_number"] != nil {
+		t.Errorf("ID token %v has claims of scopes not granted", idc)
+	}
+	r := e.token(oidcAuth, form("grant_type", "refresh_token", "refresh_token", tok.str("refresh_token"), "scope", "openid profile"))
+	if r.status != 200 {
+		t.Fatalf("narrowing refresh: %d %s", r.status, r.body)
+	}
+	c2 := e.checkIDToken(t, r.str("id_token"), idTokenCheck{authTime: true})
+	if c2["email"] != nil || c2["name"] == nil {
+		t.Errorf("ID token after narrowing to openid profile: %v; want name, no email", c2)
+	}
+	t.Run("hybrid_front_channel", func(t *testing.T) {
+		r := b.get(e.oidcURL("response_type", "code id_token", "scope", "openid email"))
+		for strings.HasPrefix(r.location(), "/") {
+			r = b.follow(e, r)
+		}
+		u, _ := url.Parse(r.location())
+		q := responseParams(u)
+		if q.Get("id_token") == "" {
+			t.Fatalf("response %s; want an ID token", r.location())
+		}
+		if fc := e.checkIDToken(t, q.Get("id_token"), idTokenCheck{nonce: oidcNonce, authTime: true}); fc["email"] != nil {
+			t.Errorf("front-channel ID token has email %v; want it only from the token endpoint", fc["email"])
+		}
+		tok := e.redeem(q.Get("code"))
+		if bc := e.checkIDToken(t, tok.str("id_token"), idTokenCheck{nonce: oidcNonce, authTime: true}); bc["email"] == nil {
+			t.Errorf("token endpoint ID token %v; want email", bc)
+		}
+	})
+}

@@ -821,7 +821,7 @@ func (p *Provider) addIDToken(r *http.Request, c *Client, resp *TokenResponse, s
 		return nil
 	}
 	idt, err := p.idToken(r.Context(), &idTokenInput{client: c, user: u, authTime: authTime, nonce: nonce,
-		accessToken: resp.AccessToken, scopes: scopes, claims: claims})
+		accessToken: resp.AccessToken, scopes: scopes, scopeClaims: c.ClaimsInIDToken, claims: claims})
 	if err != nil {
 		return serverError(err)
 	}

@@ -69,6 +69,17 @@ type Client struct {
 	// SkipConsent marks a first-party client the operator pre-approved: no
 	// consent page is shown unless the request has prompt=consent.
 	SkipConsent bool `json:"skip_consent,omitempty"`
+	// ClaimsInIDToken puts the claims of the granted scopes (profile,
+	// email, address, phone) in the ID tokens of the token endpoint as well
+	// as at userinfo. By default they are at userinfo only, as OIDC Core
+	// §5.4 says for a response with an access token; relying parties that
+	// read the person's profile from the ID token alone (Auth.js's default,
+	// passport-openidconnect without its userinfo call, go-oidc's example
+	// reading email from the ID token) need it. ID tokens of the
+	// authorization endpoint (hybrid flows), which travel through the
+	// browser, keep them out; response_type=id_token, which has no
+	// userinfo, always has them.
+	ClaimsInIDToken bool `json:"claims_in_id_token,omitempty"`
 	// AccessTokenTTL and RefreshTokenTTL override the server's lifetimes when
 	// non-zero. A negative one is invalid: the Provider issues nothing to
 	// the client (see Validate).

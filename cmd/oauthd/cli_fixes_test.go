@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -779,5 +780,67 @@ func TestClientRedirectURIWithoutARedirectingGrant(t *testing.T) {
 	code, _, stderr = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example.com/cb")
 	if code != 0 || strings.Contains(stderr, "redirects to it") {
 		t.Errorf("create web client: exit %d, stderr %q; want 0 and no warning", code, stderr)
+	}
+}
+
+// The authorize URL client create prints asks for a response type the
+// client may use: an implicit client's own (with the nonce OIDC Core
+// §3.2.2.1 requires for an ID token), and no code exchange without a code;
+// a hybrid client's, with PKCE and the exchange.
+func TestClientCreateExampleResponseType(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	printedURL := func(out string) *url.URL {
+		for _, f := range strings.Fields(out) {
+			if strings.Contains(f, "/oauth/authorize?") {
+				u, err := url.Parse(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u
+			}
+		}
+		t.Fatalf("no authorize URL in %s", out)
+		return nil
+	}
+	code, out, errs := oauthdCmd(t, db, "", "client", "create", "--id", "imp", "--grant", "implicit", "--response-type", "id_token", "--scope", "openid email", "--redirect-uri", "https://a.example.com/cb")
+	if code != 0 {
+		t.Fatalf("create implicit: %d %s", code, errs)
+	}
+	q := printedURL(out).Query()
+	if q.Get("response_type") != "id_token" || q.Get("nonce") == "" || strings.Contains(out, "exchange the code") || !strings.Contains(out, "grants.enable_implicit_grant") {
+		t.Errorf("implicit client's example: %s; want response_type=id_token with a nonce, the server setting named, no code exchange", out)
+	}
+	code, out, errs = oauthdCmd(t, db, "", "client", "create", "--id", "hyb", "--public", "--grant", "implicit", "--grant", "authorization_code", "--response-type", "code id_token", "--scope", "openid email", "--redirect-uri", "https://a.example.com/cb")
+	if code != 0 {
+		t.Fatalf("create hybrid: %d %s", code, errs)
+	}
+	q = printedURL(out).Query()
+	if q.Get("response_type") != "code id_token" || q.Get("nonce") == "" || !strings.Contains(out, "exchange the code") {
+		t.Errorf("hybrid client's example: %s; want response_type=code id_token with a nonce and the code exchange", out)
+	}
+	if challenge, verifier := printedPKCE(t, out); oauthd.S256Challenge(verifier) != challenge {
+		t.Errorf("hybrid example: code_verifier %q does not match code_challenge %q", verifier, challenge)
+	}
+	code, out, _ = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example.com/cb")
+	if q := printedURL(out).Query(); code != 0 || q.Get("response_type") != "code" || q.Get("nonce") != "" {
+		t.Errorf("code client's example: %s", out)
+	}
+}
+
+// --claims-in-id-token is set at create, shown, and cleared by update.
+func TestClientClaimsInIDTokenFlag(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "", "client", "create", "--id", "rp", "--claims-in-id-token", "--scope", "openid email", "--redirect-uri", "https://a.example.com/cb"); code != 0 {
+		t.Fatalf("create: %d %s", code, errs)
+	}
+	code, out, _ := oauthdCmd(t, db, "", "client", "show", "rp", "--json")
+	if code != 0 || !strings.Contains(out, `"claims_in_id_token": true`) {
+		t.Errorf("show --json: %d %s; want claims_in_id_token true", code, out)
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "client", "update", "rp", "--claims-in-id-token=false"); code != 0 {
+		t.Fatalf("update: %d %s", code, errs)
+	}
+	if _, out, _ := oauthdCmd(t, db, "", "client", "show", "rp", "--json"); !strings.Contains(out, `"claims_in_id_token": false`) {
+		t.Errorf("show --json after update: %s; want claims_in_id_token false", out)
 	}
 }

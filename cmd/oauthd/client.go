@@ -142,6 +142,7 @@ type clientFlags struct {
 	grants, scopes                                   listFlag
 	responseTypes                                    commaListFlag
 	public, requirePKCE, skipConsent, resourceServer *bool
+	claimsInIDToken                                  *bool
 	accessTTL, refreshTTL                            *time.Duration
 }
 
@@ -158,6 +159,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	f.requirePKCE = fs.Bool("require-pkce", false, "require PKCE for this confidential client too")
 	f.skipConsent = fs.Bool("skip-consent", false, "first-party client: do not ask the user for consent")
 	f.resourceServer = fs.Bool("resource-server", false, "may introspect tokens issued to any client (an API)")
+	f.claimsInIDToken = fs.Bool("claims-in-id-token", false, "put the claims of the granted scopes (profile, email...) in the token endpoint's ID tokens as well as at userinfo, for relying parties that read the profile from the ID token alone")
 	f.accessTTL = durationFlag(fs, "access-token-ttl", 0, "access token lifetime for this client, a `duration` such as 5m (default: the server's)")
 	f.refreshTTL = durationFlag(fs, "refresh-token-ttl", 0, "refresh token lifetime for this client, a `duration` such as 720h (default: the server's)")
 	f.logoURI = fs.String("logo-uri", "", "https URL of a logo shown on the consent page")
@@ -197,6 +199,9 @@ func (f *clientFlags) apply(c *oauthd.Client, set map[string]bool) error {
 	}
 	if set["resource-server"] {
 		c.ResourceServer = *f.resourceServer
+	}
+	if set["claims-in-id-token"] {
+		c.ClaimsInIDToken = *f.claimsInIDToken
 	}
 	if set["access-token-ttl"] {
 		c.AccessTokenTTL = *f.accessTTL
@@ -442,7 +447,7 @@ func clientCreate(ctx context.Context, args []string, e *env) error {
 		*issuer = "http://localhost:8000"
 	}
 	for _, k := range []string{"name", "redirect-uri", "post-logout-redirect-uri", "scope", "response-type", "public", "require-pkce", "skip-consent",
-		"resource-server", "access-token-ttl", "refresh-token-ttl", "logo-uri", "client-uri", "id-token-alg"} {
+		"resource-server", "claims-in-id-token", "access-token-ttl", "refresh-token-ttl", "logo-uri", "client-uri", "id-token-alg"} {
 		set[k] = true
 	}
 	if len(cf.grants) == 0 {
@@ -569,12 +574,27 @@ func warnBasicEncoding(e *env, c *oauthd.Client, what, v string) {
 // printExample prints a working authorize URL and the curl that follows.
 func printExample(e *env, c *oauthd.Client, plain, issuer string) {
 	if (c.AllowsGrant(oauthd.GrantAuthorizationCode) || c.AllowsGrant(oauthd.GrantImplicit)) && len(c.RedirectURIs) > 0 {
-		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "response_type": {"code"}, "state": {"xyz"}}
+		// The example asks for a response type the client may use: code
+		// unless it is registered with others only (an implicit or
+		// hybrid client).
+		rt := "code"
+		if len(c.ResponseTypes) > 0 && !slices.Contains(c.ResponseTypes, "code") {
+			rt = c.ResponseTypes[0]
+		} else if len(c.ResponseTypes) == 0 && !c.AllowsGrant(oauthd.GrantAuthorizationCode) {
+			rt = "token"
+		}
+		withCode := slices.Contains(strings.Fields(rt), "code")
+		q := url.Values{"client_id": {c.ID}, "redirect_uri": {c.RedirectURIs[0]}, "response_type": {rt}, "state": {"xyz"}}
 		if len(c.Scopes) > 0 {
 			q.Set("scope", strings.Join(c.Scopes, " "))
 		}
+		if slices.Contains(strings.Fields(rt), "id_token") {
+			// OIDC Core §3.2.2.1: required with an ID token from the
+			// authorization endpoint.
+			q.Set("nonce", oauthd.RandomToken()[:16])
+		}
 		extra := ""
-		if c.Public || c.RequirePKCE {
+		if withCode && (c.Public || c.RequirePKCE) {
 			// A verifier of the example's own (RFC 7636 §4.1: 43
 			// unreserved characters), and its S256 challenge.
 			verifier := oauthd.RandomToken()
@@ -582,12 +602,20 @@ func printExample(e *env, c *oauthd.Client, plain, issuer string) {
 			q.Set("code_challenge_method", "S256")
 			extra = "    -d 'code_verifier=" + verifier + "' \\\n"
 		}
-		auth := fmt.Sprintf("-u '%s:%s'", url.QueryEscape(c.ID), url.QueryEscape(plain))
-		if c.Public {
-			auth = fmt.Sprintf("-d 'client_id=%s'", c.ID)
+		if rt == "code" {
+			fmt.Fprintf(e.stdout, "\nAuthorize in a browser:\n  %s%s?%s\n", issuer, oauthd.AuthorizePath, q.Encode())
+		} else {
+			fmt.Fprintf(e.stdout, "\nAuthorize in a browser (response_type=%s, which needs grants.enable_implicit_grant on the server; the answer comes in the redirect URI's fragment):\n  %s%s?%s\n",
+				rt, issuer, oauthd.AuthorizePath, q.Encode())
 		}
-		fmt.Fprintf(e.stdout, "\nAuthorize in a browser:\n  %s%s?%s\n\nThen exchange the code:\n  curl %s%s \\\n    %s \\\n    -d 'grant_type=authorization_code' \\\n    -d 'code=CODE' \\\n%s    -d 'redirect_uri=%s'\n",
-			issuer, oauthd.AuthorizePath, q.Encode(), issuer, oauthd.TokenPath, auth, extra, c.RedirectURIs[0])
+		if withCode {
+			auth := fmt.Sprintf("-u '%s:%s'", url.QueryEscape(c.ID), url.QueryEscape(plain))
+			if c.Public {
+				auth = fmt.Sprintf("-d 'client_id=%s'", c.ID)
+			}
+			fmt.Fprintf(e.stdout, "\nThen exchange the code:\n  curl %s%s \\\n    %s \\\n    -d 'grant_type=authorization_code' \\\n    -d 'code=CODE' \\\n%s    -d 'redirect_uri=%s'\n",
+				issuer, oauthd.TokenPath, auth, extra, c.RedirectURIs[0])
+		}
 	}
 	if c.AllowsGrant(oauthd.GrantClientCredentials) {
 		fmt.Fprintf(e.stdout, "\nGet a token for the client itself:\n  curl %s%s -u '%s:%s' -d 'grant_type=client_credentials'\n",
@@ -750,6 +778,9 @@ func clientShow(ctx context.Context, args []string, e *env) error {
 	row("require_pkce", c.RequirePKCE || c.Public)
 	row("skip_consent", c.SkipConsent)
 	row("resource_server", c.ResourceServer)
+	if c.ClaimsInIDToken {
+		row("claims_in_id_token", true)
+	}
 	if len(c.ResponseTypes) > 0 {
 		row("response_types", strings.Join(c.ResponseTypes, ", "))
 	}

@@ -54,6 +54,7 @@ type clientJSON struct {
 	Scopes                   []string `json:"scopes"`
 	RequirePKCE              bool     `json:"require_pkce"`
 	SkipConsent              bool     `json:"skip_consent"`
+	ClaimsInIDToken          bool     `json:"claims_in_id_token"`
 	ResourceServer           bool     `json:"resource_server"`
 	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris,omitempty"`
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
@@ -83,6 +84,7 @@ func clientOut(c *oauthd.Client) clientJSON {
 		Scopes:                   orEmpty(c.Scopes),
 		RequirePKCE:              c.RequirePKCE || c.Public,
 		SkipConsent:              c.SkipConsent,
+		ClaimsInIDToken:          c.ClaimsInIDToken,
 		ResourceServer:           c.ResourceServer,
 		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,

@@ -355,7 +355,7 @@ var settings = func() []setting {
 
 		boolSetting("grants.enable_password_grant", "enable the resource owner password credentials grant for clients that list it",
 			func(c *Config) *bool { return &c.Provider.EnablePasswordGrant }),
-		boolSetting("grants.enable_implicit_grant", "enable the implicit grant for clients that list it",
+		boolSetting("grants.enable_implicit_grant", "enable the implicit grant and the OpenID Connect implicit and hybrid flows (response types token, id_token, code id_token...) for clients that list them",
 			func(c *Config) *bool { return &c.Provider.EnableImplicitGrant }),
 		boolSetting("grants.allow_plain_pkce", "accept code_challenge_method=plain", func(c *Config) *bool { return &c.Provider.AllowPlainPKCE }),
 
