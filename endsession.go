@@ -96,7 +96,7 @@ func (p *Provider) parseLogoutRequest(r *http.Request, ps params) (*logoutReques
 	}
 	if uri != "" {
 		if lr.client == nil {
-			return nil, &Error{Code: PageInvalidRedirectURI, Description: "post_logout_redirect_uri needs id_token_hint or client_id to name the application"}
+			return nil, &Error{Code: PageBadRequest, Description: "post_logout_redirect_uri needs id_token_hint or client_id to name the application"}
 		}
 		// Exact string comparison, no loopback exception.
 		if !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {

@@ -732,7 +732,7 @@ func TestNegativeBattery(t *testing.T) {
 		}, status: 400, code: oauthd.PageInvalidRedirectURI},
 		{name: "OIDC_RPInitiatedLogout_3/post_logout_redirect_uri_without_client", req: func(n *negEnv) *negReq {
 			return get(oauthd.LogoutPath + "?post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI)).from(n.browser())
-		}, status: 400, code: oauthd.PageInvalidRedirectURI},
+		}, status: 400, code: oauthd.PageBadRequest}, // §2: client_id or id_token_hint MUST come with it; the URI itself may be registered
 		{name: "OIDC_RPInitiatedLogout_2/post_logout_redirect_uri_of_another_client", req: func(n *negEnv) *negReq {
 			return get(oauthd.LogoutPath + "?client_id=test_client&post_logout_redirect_uri=" + url.QueryEscape(rpLogoutURI)).from(n.browser())
 		}, status: 400, code: oauthd.PageInvalidRedirectURI},

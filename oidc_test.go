@@ -803,16 +803,24 @@ func TestRPInitiatedLogout(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		kv   []string
+		code string // the page's error code, when checked
 	}{
-		{"unregistered_uri", []string{"id_token_hint", hint, "post_logout_redirect_uri", "https://evil.example/"}},
-		{"uri_without_client", []string{"post_logout_redirect_uri", oidcLogoutURI}},
-		{"bad_hint", []string{"id_token_hint", hint + "x", "post_logout_redirect_uri", oidcLogoutURI}},
-		{"client_not_audience", []string{"id_token_hint", hint, "client_id", "oidc_client2"}},
-		{"redirect_uri_not_logout_uri", []string{"client_id", oidcClientID, "post_logout_redirect_uri", oidcRedirectURI}},
+		{"unregistered_uri", []string{"id_token_hint", hint, "post_logout_redirect_uri", "https://evil.example/"}, oauthd.PageInvalidRedirectURI},
+		// RP-Initiated Logout 1.0 §2: with post_logout_redirect_uri,
+		// client_id or id_token_hint MUST be given: the request is
+		// invalid, not the URI unregistered.
+		{"RPLogout_2/uri_without_client", []string{"post_logout_redirect_uri", oidcLogoutURI}, oauthd.PageBadRequest},
+		{"bad_hint", []string{"id_token_hint", hint + "x", "post_logout_redirect_uri", oidcLogoutURI}, ""},
+		{"client_not_audience", []string{"id_token_hint", hint, "client_id", "oidc_client2"}, ""},
+		{"redirect_uri_not_logout_uri", []string{"client_id", oidcClientID, "post_logout_redirect_uri", oidcRedirectURI}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := b.get(logoutURL(tc.kv...)); r.status != http.StatusBadRequest || r.location() != "" || r.pageKind() != "error" {
+			r := b.get(logoutURL(tc.kv...))
+			if r.status != http.StatusBadRequest || r.location() != "" || r.pageKind() != "error" {
 				t.Errorf("got %d %q %s; want an error page and no redirect", r.status, r.location(), r.pageKind())
+			}
+			if tc.code != "" && r.str("Code") != tc.code {
+				t.Errorf("error page code %q; want %s", r.str("Code"), tc.code)
 			}
 		})
 	}

@@ -844,3 +844,27 @@ func TestClientClaimsInIDTokenFlag(t *testing.T) {
 		t.Errorf("show --json after update: %s; want claims_in_id_token false", out)
 	}
 }
+
+// A claim that is not a standard one (OIDC Core §5.1) is kept, with a
+// warning that oauthd releases it nowhere; a value in [...] is a JSON
+// array; standard claims get no warning.
+func TestUserClaimsNonStandardWarns(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "o.db")
+	if code, _, errs := oauthdCmd(t, db, "pw-alice-1234\n", "user", "add", "alice", "--claim", "email=alice@example.com"); code != 0 || strings.Contains(errs, "releases it nowhere") {
+		t.Fatalf("user add with a standard claim: %d %s", code, errs)
+	}
+	code, out, errs := oauthdCmd(t, db, "", "user", "claims", "alice", "--claim", `groups=["admins","devs"]`, "--claim", "name#fr=Alice")
+	if code != 0 || !strings.Contains(errs, "groups: not a standard OpenID Connect claim") || strings.Contains(errs, "name#fr") {
+		t.Errorf("user claims groups: %d, stderr %q; want a warning naming groups alone", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("user claims output %q: %v", out, err)
+	}
+	if g, ok := got["groups"].([]any); !ok || len(g) != 2 || g[0] != "admins" {
+		t.Errorf("groups = %#v; want the JSON array [admins devs]", got["groups"])
+	}
+	if code, _, errs := oauthdCmd(t, db, "", "user", "claims", "alice", "--claim", "groups=[admins"); code != 2 || !strings.Contains(errs, "not a JSON array") {
+		t.Errorf("a broken array: %d %s; want exit 2 saying it is not a JSON array", code, errs)
+	}
+}

@@ -241,6 +241,7 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return usageError(fs, "%s", err)
 	}
+	warnUnreleased(e, cl)
 	pw, err := readPassword(ctx, e, *stdin)
 	if err != nil {
 		return err
@@ -279,7 +280,8 @@ func userAdd(ctx context.Context, args []string, e *env) error {
 // phone_number_verified are booleans (true or false), address a JSON
 // object, updated_at a number (seconds since 1970), every other one a
 // string, even "true" or "123". Another claim is a boolean for true and
-// false, an object for a value starting with {, else a string. A name may
+// false, an object for a value starting with {, an array for one starting
+// with [, else a string. A name may
 // carry a language tag (name#fr, §5.2); the claim before it gives the
 // type.
 func parseClaims(kvs []string) (map[string]any, error) {
@@ -311,6 +313,25 @@ func parseClaims(kvs []string) (map[string]any, error) {
 		}
 	}
 	return m, nil
+}
+
+// warnUnreleased warns on standard error of claims oauthd keeps with a
+// user but releases nowhere: those that are not standard claims of OIDC
+// Core §5.1 (groups, roles...), which neither a scope nor the claims
+// request parameter asks for.
+func warnUnreleased(e *env, claims map[string]any) {
+	var names []string
+	for k := range claims {
+		base, _, _ := strings.Cut(k, "#")
+		if !slices.Contains(oauthd.StandardClaims(), base) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(names)
+	fmt.Fprintf(e.stderr, "oauthd: warning: %s: not a standard OpenID Connect claim (OIDC Core §5.1); oauthd keeps it with the user but releases it nowhere: not in ID tokens, at userinfo or through the claims parameter\n", strings.Join(names, ", "))
 }
 
 // maxClaimName bounds the length of a claim's name (language tag
@@ -352,6 +373,12 @@ func claimValue(name, v string) (any, error) {
 			return nil, errors.New("the value starts with { but is not a JSON object")
 		}
 		return obj, nil
+	case typ == "" && strings.HasPrefix(strings.TrimSpace(v), "["):
+		var arr []any
+		if json.Unmarshal([]byte(v), &arr) != nil {
+			return nil, errors.New("the value starts with [ but is not a JSON array")
+		}
+		return arr, nil
 	case typ == "number":
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -382,6 +409,7 @@ func userClaims(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return usageError(fs, "%s", err)
 	}
+	warnUnreleased(e, add)
 	for _, k := range unset {
 		if _, ok := add[k]; ok {
 			return usageError(fs, "claim %q is both set (--claim) and removed (--unset): give one", k)
