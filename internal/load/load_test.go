@@ -549,3 +549,20 @@ func TestMerge(t *testing.T) {
 		t.Errorf("server %+v", m.Server)
 	}
 }
+
+// A request the server does not answer in time is a timeout, not a
+// connection the server closed.
+func TestTimeoutNamed(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	defer close(release)
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Connections: 1, Duration: 700 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	if res.NetErrors["timeout"] == 0 || res.NetErrors["closed by server"] != 0 {
+		t.Errorf("net errors %v; want timeouts", res.NetErrors)
+	}
+	for reason := range res.Failures {
+		if !strings.HasPrefix(reason, "timeout: no answer within 200ms") {
+			t.Errorf("failure %q; want a timeout", reason)
+		}
+	}
+}
