@@ -161,6 +161,9 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	} else {
 		err = runBench(ctx, &f, e, prog)
 	}
+	// The error goes on a line of its own, not after a progress line
+	// left open on the terminal.
+	prog.Break()
 	if err != nil && ctx.Err() != nil {
 		// Ctrl-C (or SIGTERM): whatever failed on the way out, say it
 		// once, with the status a shell gives a process SIGINT ended.

@@ -66,12 +66,14 @@ func TestBenchCommandChild(t *testing.T) {
 }
 
 func TestBenchCommandJSON(t *testing.T) {
-	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms", "--json")
+	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms", "--json", "--baseline")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var rep struct {
 		Scenario string
+		Bare     struct{ Label string }
+		InBench  bool `json:"server_in_bench_process"`
 		OAuthd   struct {
 			Requests int64
 			Errors   int64
@@ -83,6 +85,9 @@ func TestBenchCommandJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Bare.Label != "bare" || !rep.InBench {
+		t.Errorf("bare label %q, server in the bench process %v; want \"bare\", true", rep.Bare.Label, rep.InBench)
 	}
 	if rep.Scenario != "introspect" || rep.OAuthd.Requests == 0 || rep.OAuthd.Errors != 0 || rep.OAuthd.Status["200"] != rep.OAuthd.Requests || rep.OAuthd.Server.RSSPeak == 0 {
 		t.Errorf("report %+v", rep)
