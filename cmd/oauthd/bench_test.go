@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,7 +53,8 @@ func TestBenchCommandChild(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"2 'oauthd serve' nodes on one database", "ratio oauthd/bare: ", " MB"} {
+	for _, want := range []string{"2 'oauthd serve' nodes on one database", "ratio oauthd/bare: ", " MB", "server CPU/req (2 nodes)",
+		"RSS start/peak/end (sum of 2 nodes)", "node 1 127.0.0.1:", "node 2 127.0.0.1:", "per request of its own"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -64,12 +66,14 @@ func TestBenchCommandChild(t *testing.T) {
 }
 
 func TestBenchCommandJSON(t *testing.T) {
-	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms", "--json")
+	out, errs, code := runBenchCmd(t, "--inprocess", "--scenario", "introspect", "--connections", "2", "--duration", "300ms", "--json", "--baseline")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var rep struct {
 		Scenario string
+		Bare     struct{ Label string }
+		InBench  bool `json:"server_in_bench_process"`
 		OAuthd   struct {
 			Requests int64
 			Errors   int64
@@ -81,6 +85,9 @@ func TestBenchCommandJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	if rep.Bare.Label != "bare" || !rep.InBench {
+		t.Errorf("bare label %q, server in the bench process %v; want \"bare\", true", rep.Bare.Label, rep.InBench)
 	}
 	if rep.Scenario != "introspect" || rep.OAuthd.Requests == 0 || rep.OAuthd.Errors != 0 || rep.OAuthd.Status["200"] != rep.OAuthd.Requests || rep.OAuthd.Server.RSSPeak == 0 {
 		t.Errorf("report %+v", rep)
@@ -100,6 +107,72 @@ func TestBenchCommandFlags(t *testing.T) {
 		if _, _, code := runBenchCmd(t, args...); code == 0 {
 			t.Errorf("bench %v succeeded", args)
 		}
+	}
+}
+
+// Flags that mean nothing in the run asked for are refused with the
+// reason, not ignored; so are impossible values.
+func TestBenchCommandFlagsRefused(t *testing.T) {
+	const url = "http://127.0.0.1:19499"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--duration", "0"}, "--duration must be more than 0 and at most 5m0s"},
+		{[]string{"--url", url, "--inprocess"}, "--inprocess is for the server the bench starts: not with --url"},
+		{[]string{"--url", url, "--db", "x.db"}, "--db is for the server the bench starts"},
+		{[]string{"--url", url, "--nodes", "2"}, "--nodes is for the server the bench starts"},
+		{[]string{"--url", url, "--users", "5"}, "--users is for the server the bench starts"},
+		{[]string{"--url", url, "--startup"}, "--startup starts servers itself: not with --url"},
+		{[]string{"--url", url + "/oauth"}, "give the server's root, http://127.0.0.1:19499"},
+		{[]string{"--url", url, "--pid", "-3"}, "--pid must be a process id"},
+		{[]string{"--url", url, "--pid", "999999999"}, "--pid 999999999: no such process"},
+		{[]string{"--pid", strconv.Itoa(os.Getpid())}, "--pid means nothing without --url"},
+		{[]string{"--client-id", "x"}, "--client-id means nothing without --url"},
+		{[]string{"--scenario", "code", "--codes", "-1"}, "--codes must not be negative"},
+		{[]string{"--codes", "100"}, "--codes is for --scenario code"},
+		{[]string{"--startup", "--startup-runs", "0"}, "--startup-runs must be between 1 and 1000"},
+		{[]string{"--startup-runs", "3"}, "--startup-runs goes with --startup"},
+		{[]string{"--startup", "--scenario", "code"}, "--scenario means nothing with --startup"},
+	} {
+		_, errs, code := runBenchCmd(t, tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("bench %v: exit %d, %q; want %q", tc.args, code, errs, tc.want)
+		}
+	}
+	var out bytes.Buffer
+	run(context.Background(), []string{"bench", "--help"}, &env{stdout: &out, stderr: &out, getenv: os.Getenv})
+	for _, want := range []string{"(at most 10000)", "without --demo", "more than 0, at most 5m"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench --help lacks %q", want)
+		}
+	}
+}
+
+// --startup on an existing --db serves it without --demo: the demo's
+// client and user (public credentials) are not planted in it. On a
+// database that does not exist it refuses.
+func TestBenchStartupDBNoDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
+	db := filepath.Join(t.TempDir(), "users.db")
+	if code, out, errs := oauthdEnv(t, nil, "migrate", "--db", db); code != 0 {
+		t.Fatalf("migrate: %d %s %s", code, out, errs)
+	}
+	out, errs, code := runBenchCmd(t, "--startup", "--startup-runs", "1", "--db", db)
+	if code != 0 || !strings.Contains(out, "'oauthd serve' on the existing database --db") {
+		t.Fatalf("bench --startup --db: exit %d: %s %s", code, out, errs)
+	}
+	if code, out, errs := oauthdEnv(t, nil, "client", "list", "--db", db); code != 0 || strings.Contains(out, "test_client") {
+		t.Errorf("client list after bench --startup --db: %d %q %s; want no demo client", code, out, errs)
+	}
+	if code, out, errs := oauthdEnv(t, nil, "user", "list", "--db", db); code != 0 || strings.Contains(out, "admin") {
+		t.Errorf("user list after bench --startup --db: %d %q %s; want no demo user", code, out, errs)
+	}
+	if _, errs, code := runBenchCmd(t, "--startup", "--db", filepath.Join(t.TempDir(), "none.db")); code == 0 || !strings.Contains(errs, "existing database") {
+		t.Errorf("--startup on a database that does not exist: exit %d %s", code, errs)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/oauthd/oauthd"
 	"github.com/oauthd/oauthd/internal/htmlform"
 	"github.com/oauthd/oauthd/internal/load"
+	"golang.org/x/net/html"
 )
 
 // Scenarios are the names NewScenario knows.
@@ -50,7 +51,8 @@ type Params struct {
 	// and refresh_token grants, like the demo client, is enough).
 	Codes, RefreshTokens, AccessTokens *Pool
 	// CodesPerConn is how many codes each connection mints over HTTP when
-	// Codes is nil; default 200.
+	// Codes is nil, each time it is prepared (before each round); default
+	// 200.
 	CodesPerConn int
 }
 
@@ -87,6 +89,34 @@ func (p *Pool) Add(items ...string) {
 	p.mu.Unlock()
 }
 
+// Split shares the items not handed out yet among n new pools, in order:
+// the first pools get one more when they do not divide evenly.
+func (p *Pool) Split(n int) []*Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rest := p.items[min(int(p.next.Load()), len(p.items)):]
+	pools := make([]*Pool, n)
+	for i := range n {
+		k := len(rest) / (n - i)
+		if len(rest)%(n-i) != 0 {
+			k++
+		}
+		pools[i] = NewPool(rest[:k:k])
+		rest = rest[k:]
+	}
+	return pools
+}
+
+// Len is the number of items not handed out yet.
+func (p *Pool) Len() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(0, len(p.items)-int(p.next.Load()))
+}
+
 // Next returns the next item, or false when none is left.
 func (p *Pool) Next() (string, bool) {
 	i := p.next.Add(1) - 1
@@ -116,7 +146,7 @@ func (p *Pool) Next() (string, bool) {
 //     must be inactive). Ten requests an iteration.
 func NewScenario(name string, p *Params) (load.Scenario, error) {
 	p.defaults()
-	s := &scenario{name: name, p: p, basic: basicAuth(p.ClientID, p.ClientSecret), minted: NewPool(nil)}
+	s := &scenario{name: name, p: p, basic: basicAuth(p.ClientID, p.ClientSecret)}
 	switch name {
 	case "client_credentials":
 		s.cc = load.NewRequest("POST", oauthd.TokenPath, "grant_type=client_credentials", "Authorization", s.basic)
@@ -169,10 +199,19 @@ type scenario struct {
 	p      *Params
 	basic  string
 	cc     *load.Request
-	minted *Pool // the codes minted over HTTP, when p.Codes is nil
+	minted atomic.Int64 // the codes minted over HTTP so far, when p.Codes is nil
 }
 
 func (s *scenario) Name() string { return s.name }
+
+// SetupStatus says how the minting of codes over HTTP goes (see
+// load.SetupReporter).
+func (s *scenario) SetupStatus() string {
+	if s.name != "code" || s.p.Codes != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d codes minted through the login and consent pages", s.minted.Load())
+}
 
 func (s *scenario) Worker(i int, c *load.Client) (load.Worker, error) {
 	w := &worker{s: s, jar: load.Cookies{}}
@@ -180,16 +219,20 @@ func (s *scenario) Worker(i int, c *load.Client) (load.Worker, error) {
 	case "code":
 		if s.p.Codes == nil {
 			// Mint this connection's share of the codes through the
-			// pages: one sign-in, then an authorization request a code.
-			var codes []string
-			for range s.p.CodesPerConn {
+			// pages: one sign-in, then an authorization request a code
+			// (one code only for the recording of an iteration).
+			n := s.p.CodesPerConn
+			if c.Recording() {
+				n = 1
+			}
+			for range n {
 				code, err := w.authorize(c, false)
 				if err != nil {
 					return nil, err
 				}
-				codes = append(codes, code)
+				w.codes = append(w.codes, code)
+				s.minted.Add(1)
 			}
-			s.minted.Add(codes...)
 		}
 	case "refresh":
 		if err := w.newRefreshToken(c); err != nil {
@@ -235,19 +278,104 @@ func (s *scenario) introspect(token string) *load.Request {
 // worker is one connection's state.
 type worker struct {
 	s       *scenario
+	codes   []string // this connection's codes minted over HTTP
 	jar     load.Cookies
 	refresh string // the current refresh token (refresh scenario)
 	access  string
 	intro   *load.Request
 }
 
-// errStatus is an unexpected answer.
+// errStatus is an unexpected answer: an HTML error page's readable
+// message, else the start of the body.
 func errStatus(what string, resp *load.Response) error {
+	if msg := PageMessage(resp.Get("Content-Type"), resp.Body); msg != "" {
+		return fmt.Errorf("%s: status %d: %s", what, resp.Status, msg)
+	}
 	body := resp.Body
 	if len(body) > 200 {
 		body = body[:200]
 	}
 	return fmt.Errorf("%s: status %d: %s", what, resp.Status, bytes.TrimSpace(body))
+}
+
+// PageMessage is the readable message of oauthd's HTML error page
+// (ui/templates/error.html): its title (h1), message (p role=alert), and
+// the OAuth error's description (p.description) and code (the p.muted
+// after it), e.g. "Invalid request: The application sent an invalid
+// request. (unknown client; Error code: invalid_request)". It is "" for
+// anything else.
+func PageMessage(contentType string, body []byte) string {
+	if !strings.HasPrefix(strings.ToLower(contentType), "text/html") {
+		return ""
+	}
+	doc, err := html.Parse(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	var title, message, desc, code string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := func(name string) string {
+				for _, a := range n.Attr {
+					if a.Key == name {
+						return a.Val
+					}
+				}
+				return ""
+			}
+			switch {
+			case n.Data == "h1" && title == "":
+				title = text(n)
+			case n.Data == "p" && attr("role") == "alert" && message == "":
+				message = text(n)
+			case n.Data == "p" && attr("class") == "description" && desc == "":
+				desc = text(n)
+			case n.Data == "p" && attr("class") == "muted" && code == "":
+				code = text(n)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if title == "" && message == "" {
+		return ""
+	}
+	msg := strings.TrimSuffix(title, ".")
+	if message != "" {
+		if msg != "" {
+			msg += ": "
+		}
+		msg += message
+	}
+	var details []string
+	for _, d := range []string{desc, code} {
+		if d != "" {
+			details = append(details, d)
+		}
+	}
+	if len(details) > 0 {
+		msg += " (" + strings.Join(details, "; ") + ")"
+	}
+	return msg
+}
+
+// text is the text of n and its descendants, its spaces collapsed.
+func text(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return strings.Join(strings.Fields(b.String()), " ")
 }
 
 func (w *worker) Iterate(c *load.Client) error {
@@ -263,9 +391,17 @@ func (w *worker) Iterate(c *load.Client) error {
 		}
 		return nil
 	case "code":
-		code, ok := s.codes().Next()
-		if !ok {
-			return load.ErrExhausted
+		var code string
+		if s.p.Codes != nil {
+			var ok bool
+			if code, ok = s.p.Codes.Next(); !ok {
+				return load.ErrExhausted
+			}
+		} else {
+			if len(w.codes) == 0 {
+				return load.ErrExhausted
+			}
+			code, w.codes = w.codes[0], w.codes[1:]
 		}
 		_, err := w.redeem(c, code)
 		return err
@@ -302,14 +438,6 @@ func (w *worker) Iterate(c *load.Client) error {
 		return w.mixed(c)
 	}
 	return fmt.Errorf("unknown scenario %q", s.name)
-}
-
-// codes is the pool the code scenario takes from.
-func (s *scenario) codes() *Pool {
-	if s.p.Codes != nil {
-		return s.p.Codes
-	}
-	return s.minted
 }
 
 var errNoSpare = errors.New("no pre-minted refresh token left")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,46 @@ type SeedOptions struct {
 	// Params hash the client secret and the password; default
 	// secret.DefaultParams, the ones `oauthd client create` uses.
 	Params *secret.Params
+	// Progress, when set, is told how the seeding goes ("52000/120000
+	// codes") twice a second.
+	Progress func(string)
+}
+
+// Summary says what o makes, e.g. "1000 users, 60001 codes".
+func (o SeedOptions) Summary() string {
+	parts := []string{fmt.Sprintf("%d users", max(o.Users, 1))}
+	for _, x := range []struct {
+		n    int
+		what string
+	}{{o.Codes, "codes"}, {o.RefreshTokens, "refresh tokens"}, {o.AccessTokens, "access tokens"}} {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", x.n, x.what))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// report calls o.Progress with status() twice a second until the
+// returned function is called.
+func (o SeedOptions) report(status func() string) (stop func()) {
+	if o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				o.Progress(status())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // Seed creates, in a store the server is about to serve (or serves), the
@@ -87,7 +128,11 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	}
 	subjects := []string{u.ID}
 	if o.Users > 1 && o.Codes+o.RefreshTokens+o.AccessTokens > 0 {
-		if subjects, err = moreUsers(ctx, store, u, o.Users); err != nil {
+		var n atomic.Int64
+		stop := o.report(func() string { return fmt.Sprintf("%d/%d users", n.Load(), o.Users) })
+		subjects, err = moreUsers(ctx, store, u, o.Users, &n)
+		stop()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -95,10 +140,13 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	subject := func() string { return subjects[int(turn.Add(1)-1)%len(subjects)] }
 	scopes := []string{"read", "write"}
 	challenge := Challenge(p.Verifier)
-	mint := func(n int, create func(plain string) error) (*Pool, error) {
+	mint := func(what string, n int, create func(plain string) error) (*Pool, error) {
 		if n <= 0 {
 			return nil, nil
 		}
+		var made atomic.Int64
+		stop := o.report(func() string { return fmt.Sprintf("%d/%d %s", made.Load(), n, what) })
+		defer stop()
 		// Many writers at once, so that the store's group commit puts
 		// many in each transaction. The pool hands the items out in the
 		// order they were stored, as a server's clients redeem their
@@ -133,6 +181,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 					mu.Lock()
 					items = append(items, item)
 					mu.Unlock()
+					made.Add(1)
 				}
 			})
 		}
@@ -147,7 +196,7 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 	// Grant IDs come from oauthd.NewGrantID, as the server makes them:
 	// time-ordered, so that the tokens a redemption or a rotation writes
 	// land at the end of the grant index, not at a random page of it.
-	if p.Codes, err = mint(o.Codes, func(code string) error {
+	if p.Codes, err = mint("codes", o.Codes, func(code string) error {
 		return store.CreateAuthCode(ctx, &oauthd.AuthCode{Hash: oauthd.HashToken(code), GrantID: oauthd.NewGrantID(),
 			ClientID: ClientID, Subject: subject(), RedirectURI: RedirectURI, Scopes: scopes,
 			CodeChallenge: challenge, CodeChallengeMethod: "S256",
@@ -161,10 +210,10 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 				ClientID: ClientID, Subject: subject(), Scopes: scopes, AuthTime: now, IssuedAt: now, ExpiresAt: now.Add(o.TTL)})
 		}
 	}
-	if p.RefreshTokens, err = mint(o.RefreshTokens, token(oauthd.RefreshToken)); err != nil {
+	if p.RefreshTokens, err = mint("refresh tokens", o.RefreshTokens, token(oauthd.RefreshToken)); err != nil {
 		return nil, fmt.Errorf("pre-minting refresh tokens: %w", err)
 	}
-	if p.AccessTokens, err = mint(o.AccessTokens, token(oauthd.AccessToken)); err != nil {
+	if p.AccessTokens, err = mint("access tokens", o.AccessTokens, token(oauthd.AccessToken)); err != nil {
 		return nil, fmt.Errorf("pre-minting access tokens: %w", err)
 	}
 	return p, nil
@@ -172,25 +221,61 @@ func Seed(ctx context.Context, store oauthd.Storage, o SeedOptions) (*Params, er
 
 // moreUsers makes sure the users bench_user_2 ... bench_user_n exist
 // (new ones with u's password hash; they never sign in), and returns the
-// IDs of u and them.
-func moreUsers(ctx context.Context, store oauthd.Storage, u *oauthd.User, n int) ([]string, error) {
-	ids := make([]string, 0, n)
-	ids = append(ids, u.ID)
-	for i := 2; i <= n; i++ {
-		name := fmt.Sprintf("%s_%d", Username, i)
-		if old, err := store.UserByUsername(ctx, name); err == nil {
-			ids = append(ids, old.ID)
-			continue
-		} else if !errors.Is(err, oauthd.ErrNotFound) {
-			return nil, fmt.Errorf("looking up bench user %s: %w", name, err)
-		}
-		o := &oauthd.User{ID: "bench-" + randomHex(8), Username: name, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-		if err := store.CreateUser(ctx, o); err != nil {
-			return nil, fmt.Errorf("creating bench user %s: %w", name, err)
-		}
-		ids = append(ids, o.ID)
+// IDs of u and them; done counts the users made or found. 16 at a time:
+// on PostgreSQL each new user is a commit.
+func moreUsers(ctx context.Context, store oauthd.Storage, u *oauthd.User, n int, done *atomic.Int64) ([]string, error) {
+	ids := make([]string, n)
+	ids[0] = u.ID
+	done.Add(1)
+	var next atomic.Int64
+	next.Store(1)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				id, err := benchUser(ctx, store, u, fmt.Sprintf("%s_%d", Username, i+1))
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+				ids[i] = id
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return ids, nil
+}
+
+// benchUser returns the ID of the user name, created with u's password
+// hash if it does not exist.
+func benchUser(ctx context.Context, store oauthd.Storage, u *oauthd.User, name string) (string, error) {
+	if old, err := store.UserByUsername(ctx, name); err == nil {
+		return old.ID, nil
+	} else if !errors.Is(err, oauthd.ErrNotFound) {
+		return "", fmt.Errorf("looking up bench user %s: %w", name, err)
+	}
+	o := &oauthd.User{ID: "bench-" + randomHex(8), Username: name, PasswordHash: u.PasswordHash, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	if err := store.CreateUser(ctx, o); err != nil {
+		return "", fmt.Errorf("creating bench user %s: %w", name, err)
+	}
+	return o.ID, nil
 }
 
 func randomHex(n int) string {

@@ -9,6 +9,11 @@ import "syscall"
 // signal follows the death of the OS thread that started the child; the
 // Go runtime does not end its threads while the program runs (none of
 // oauthd's goroutines lock one to exit with it).
+//
+// They also run in a process group of their own, so that the SIGINT a
+// terminal sends its foreground process group on Ctrl-C reaches the bench
+// alone: the bench ends its run, then stops them itself, rather than a
+// server stopping under a run still counting its refused connections.
 func ChildAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 }

@@ -169,6 +169,9 @@ func (c *conn) do(r *Request) (*Response, error) {
 	keep, err := c.read(r.Method == "HEAD")
 	if err != nil {
 		c.close()
+		if isTimeout(err) {
+			return nil, &timeoutError{c.timeout, err}
+		}
 		return nil, err
 	}
 	if !keep {
@@ -334,7 +337,28 @@ func atoi(b []byte) (int, bool) {
 	return n, true
 }
 
+// isReset tells whether err is the connection failing (reset, closed),
+// which before any byte of the answer means the server closed it; not a
+// timeout, which means the server did not answer in time.
 func isReset(err error) bool {
 	var ne *net.OpError
-	return errors.As(err, &ne)
+	return errors.As(err, &ne) && !ne.Timeout()
 }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// timeoutError is a request the server did not answer within the timeout.
+type timeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("timeout: no answer within %s (%v)", e.d, e.err)
+}
+func (e *timeoutError) Unwrap() error   { return e.err }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }

@@ -46,14 +46,21 @@ type Options struct {
 	Duration time.Duration
 	// Timeout bounds each request; default 10 s.
 	Timeout time.Duration
-	// Progress receives a progress line every second (rewritten with \r);
-	// nil for none.
-	Progress io.Writer
+	// Progress shows the run as it goes (see Progress); nil for none.
+	Progress *Progress
 	// Label prefixes the progress line.
 	Label string
 	// PID is a process on this machine whose memory and CPU time are
 	// reported (the server); 0 for none.
 	PID int
+	// PIDs are the processes of a server of several nodes, one per
+	// target (Targets[i] is served by PIDs[i]): each one's memory and CPU
+	// time are reported (Result.Nodes) and their sum (Result.Server).
+	// When set, PID is ignored.
+	PIDs []int
+	// Alive, when set, is called every 100 ms during the timed part; an
+	// error (the server exited) ends the run at once and Run returns it.
+	Alive func() error
 	// SetupConcurrency bounds how many Worker calls run at once; default 8.
 	SetupConcurrency int
 }
@@ -75,6 +82,13 @@ type Worker interface {
 	Iterate(c *Client) error
 }
 
+// A SetupReporter is a Scenario that says how the preparation of its
+// connections goes (codes minted so far, say): Run shows it on the
+// progress line every second while it prepares them.
+type SetupReporter interface {
+	SetupStatus() string
+}
+
 // ErrExhausted is returned by Worker.Iterate when the connection has no
 // more work (pre-minted codes ran out, say); the run ends when every
 // connection is exhausted or the time is up.
@@ -90,7 +104,19 @@ type Client struct {
 	stopped  *atomic.Bool
 	counting bool
 	trace    *Trace // when recording
+	// recording is true for the connection of Record: its worker makes
+	// what one iteration needs, no more.
+	recording bool
+	// inflight is when the request in progress was sent (Unix ns), 0
+	// when none is: the run reports the requests still unanswered at
+	// its end.
+	inflight atomic.Int64
 }
+
+// Recording tells whether c is the connection of Record, FixedRequests or
+// a recording of one iteration: a Worker prepared on it needs what one
+// iteration takes, no more.
+func (c *Client) Recording() bool { return c.recording }
 
 // Do sends r and returns the response, valid until the next Do. A
 // response is returned whatever its status; err is a connection failure
@@ -100,8 +126,10 @@ func (c *Client) Do(r *Request) (*Response, error) {
 		return nil, ErrStopped
 	}
 	t0 := time.Now()
+	c.inflight.Store(t0.UnixNano())
 	resp, err := c.conn.do(r)
 	d := time.Since(t0)
+	c.inflight.Store(0)
 	if c.stopped.Load() {
 		return nil, ErrStopped // finished after the end: not counted
 	}
@@ -119,6 +147,7 @@ func (c *Client) Do(r *Request) (*Response, error) {
 type workerStats struct {
 	requests   atomic.Int64
 	errors     atomic.Int64
+	answers    atomic.Int64 // answered requests (any status)
 	iterations int64
 	status     map[int]int64
 	netErrors  map[string]int64
@@ -137,6 +166,7 @@ func (s *workerStats) record(resp *Response, err error, d time.Duration) {
 		s.netErrors[classify(err)]++
 		return
 	}
+	s.answers.Add(1)
 	s.status[resp.Status]++
 	if resp.Status >= 400 {
 		s.errors.Add(1)
@@ -180,6 +210,21 @@ type ProcStats struct {
 	// /proc/PID/io cannot be read.
 	Written    int64 `json:"written_bytes"`
 	WriteCalls int64 `json:"write_calls"`
+	// Exited is true when the process was gone at the end of the
+	// measurement: the figures are those last read while it ran.
+	Exited bool `json:"exited,omitempty"`
+}
+
+// add adds o's figures to p's, as a later run of the same process does
+// (start kept, peak the highest, end the later one, CPU time and writes
+// added up).
+func (p *ProcStats) add(o *ProcStats) {
+	p.RSSPeak = max(p.RSSPeak, o.RSSPeak)
+	p.RSSEnd = o.RSSEnd
+	p.CPU += o.CPU
+	p.Written += o.Written
+	p.WriteCalls += o.WriteCalls
+	p.Exited = p.Exited || o.Exited
 }
 
 // Result is what a run measured.
@@ -209,9 +254,30 @@ type Result struct {
 	// Failures counts iterations that failed a check, by reason.
 	Failures map[string]int64 `json:"failures,omitempty"`
 	// Exhausted is true when the run ended early because every
-	// connection ran out of work.
-	Exhausted bool       `json:"exhausted,omitempty"`
-	Server    *ProcStats `json:"server,omitempty"`
+	// connection ran out of work (pre-minted codes, say): Duration is
+	// then shorter than the run asked for.
+	Exhausted bool `json:"exhausted,omitempty"`
+	// Interrupted is true when the run was canceled before its end.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Unanswered is the number of requests still waiting for their
+	// answer two seconds after the end of the run (then given up), and
+	// OldestUnanswered how long the oldest of them had waited at the
+	// end; they are counted in Requests, Errors and NetErrors.
+	Unanswered       int64         `json:"unanswered,omitempty"`
+	OldestUnanswered time.Duration `json:"oldest_unanswered_ns,omitempty"`
+	// Silence is the longest time the server answered no request during
+	// the run (measured every 100 ms; at least 2 s, else 0), and
+	// SilenceFrom when it began, from the start of the run.
+	Silence     time.Duration `json:"silence_ns,omitempty"`
+	SilenceFrom time.Duration `json:"silence_from_ns,omitempty"`
+	// Server is the server's process, or the sum of its nodes' (RSS
+	// too: the memory of all of them) with Options.PIDs.
+	Server *ProcStats `json:"server,omitempty"`
+	// Nodes are each node's process with Options.PIDs, in their order.
+	Nodes []*ProcStats `json:"nodes,omitempty"`
+	// ByTarget counts the requests sent to each target when there are
+	// several (connection i goes to Targets[i % len(Targets)]).
+	ByTarget map[string]int64 `json:"requests_by_target,omitempty"`
 
 	hist *histogram // for Merge
 }
@@ -249,6 +315,18 @@ func Merge(rs ...*Result) *Result {
 		m.Iterations += r.Iterations
 		m.Errors += r.Errors
 		m.Exhausted = m.Exhausted || r.Exhausted
+		m.Interrupted = m.Interrupted || r.Interrupted
+		m.Unanswered += r.Unanswered
+		m.OldestUnanswered = max(m.OldestUnanswered, r.OldestUnanswered)
+		if r.Silence > m.Silence {
+			m.Silence, m.SilenceFrom = r.Silence, m.Duration-r.Duration+r.SilenceFrom
+		}
+		for k, v := range r.ByTarget {
+			if m.ByTarget == nil {
+				m.ByTarget = map[string]int64{}
+			}
+			m.ByTarget[k] += v
+		}
 		for k, v := range r.Status {
 			m.Status[k] += v
 		}
@@ -265,11 +343,13 @@ func Merge(rs ...*Result) *Result {
 			if m.Server == nil {
 				m.Server = &ProcStats{PID: s.PID, RSSStart: s.RSSStart}
 			}
-			m.Server.RSSPeak = max(m.Server.RSSPeak, s.RSSPeak)
-			m.Server.RSSEnd = s.RSSEnd
-			m.Server.CPU += s.CPU
-			m.Server.Written += s.Written
-			m.Server.WriteCalls += s.WriteCalls
+			m.Server.add(s)
+		}
+		for i, s := range r.Nodes {
+			if i == len(m.Nodes) {
+				m.Nodes = append(m.Nodes, &ProcStats{PID: s.PID, RSSStart: s.RSSStart})
+			}
+			m.Nodes[i].add(s)
 		}
 	}
 	m.summarize()
@@ -392,6 +472,23 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 			workers[i] = w
 		})
 	}
+	if sr, ok := scn.(SetupReporter); ok && opts.Progress != nil {
+		ready := make(chan struct{})
+		go func() { wg.Wait(); close(ready) }()
+		t := time.NewTicker(time.Second)
+	wait:
+		for {
+			select {
+			case <-ready:
+				break wait
+			case <-t.C:
+				if st := sr.SetupStatus(); st != "" {
+					opts.Progress.Update(label(opts.Label) + " preparing: " + st)
+				}
+			}
+		}
+		t.Stop()
+	}
 	wg.Wait()
 	if setupErr != nil {
 		return nil, setupErr
@@ -401,12 +498,10 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Scenario: scn.Name(), Label: opts.Label, Connections: opts.Connections}
-	var watch *ProcWatch
-	if opts.PID > 0 {
-		watch = WatchProc(opts.PID)
-	}
+	watch := WatchProcs(opts.pids())
 
 	// The timed part.
+	opts.Progress.Start()
 	start := time.Now()
 	deadline := start.Add(opts.Duration)
 	var running atomic.Int64
@@ -422,13 +517,12 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 			}()
 			for !stopped.Load() {
 				err := workers[i].Iterate(c)
-				if stopped.Load() {
-					return
-				}
 				switch {
 				case err == nil:
+					// Every request of the iteration was answered before
+					// the end (one answered later returns ErrStopped).
 					c.st.iterations++
-				case errors.Is(err, ErrExhausted):
+				case errors.Is(err, ErrStopped), errors.Is(err, ErrExhausted):
 					return
 				default:
 					c.st.failures[failureReason(err)]++
@@ -441,11 +535,20 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 		})
 	}
 
-	ticker := time.NewTicker(time.Second)
+	// Every 100 ms: whether the server is still there, and whether it
+	// still answers; every second, the progress line.
+	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	timer := time.NewTimer(opts.Duration)
 	defer timer.Stop()
 	var end time.Time
+	var aliveErr error
+	lastAnswers, lastAnswer, lastProgress := int64(0), start, start
+	silence := func(now time.Time) {
+		if d := now.Sub(lastAnswer); d >= 2*time.Second && d > res.Silence {
+			res.Silence, res.SilenceFrom = d, lastAnswer.Sub(start)
+		}
+	}
 loop:
 	for {
 		select {
@@ -458,33 +561,63 @@ loop:
 			break loop
 		case <-ctx.Done():
 			end = time.Now()
+			res.Interrupted = true
 			break loop
 		case now := <-ticker.C:
-			if opts.Progress != nil {
-				progress(opts, res, clients, now.Sub(start))
+			if opts.Alive != nil {
+				if aliveErr = opts.Alive(); aliveErr != nil {
+					end = now
+					break loop
+				}
+			}
+			if n := answers(clients); n != lastAnswers {
+				silence(now)
+				lastAnswers, lastAnswer = n, now
+			}
+			if now.Sub(lastProgress) >= time.Second {
+				lastProgress = now
+				opts.Progress.Update(progressLine(opts, clients, now.Sub(start), now.Sub(lastAnswer)))
 			}
 		}
 	}
 	stopped.Store(true)
+	silence(end)
+	var server *ProcStats
+	var nodes []*ProcStats
 	if watch != nil {
-		res.Server = watch.Stop()
+		server, nodes = watch.Stop()
 	}
 	// Let the requests in flight finish (their answers do not count), so
 	// the server does not see clients vanish mid-request; then cut those
-	// still waiting.
+	// still waiting, which are reported: a server that stopped answering
+	// (frozen, or overloaded beyond the timeout) must not look error-free.
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
+	grace := 2 * time.Second
+	if aliveErr != nil {
+		grace = 0 // the server is gone: nothing will be answered
+	}
 	select {
 	case <-finished:
-	case <-time.After(2 * time.Second):
+	case <-time.After(grace):
+		var oldest int64
 		for _, c := range clients {
+			if t := c.inflight.Load(); t != 0 && t < end.UnixNano() {
+				res.Unanswered++
+				if oldest == 0 || t < oldest {
+					oldest = t
+				}
+			}
 			c.conn.abort()
+		}
+		if oldest != 0 {
+			res.OldestUnanswered = end.Sub(time.Unix(0, oldest))
 		}
 		<-finished
 	}
-	if opts.Progress != nil {
-		progress(opts, res, clients, end.Sub(start))
-		fmt.Fprintln(opts.Progress)
+	if aliveErr != nil {
+		opts.Progress.Final(progressLine(opts, clients, end.Sub(start), 0))
+		return nil, aliveErr
 	}
 
 	res.Duration = end.Sub(start)
@@ -494,11 +627,17 @@ loop:
 	h := new(histogram)
 	res.hist = h
 	res.Status, res.NetErrors, res.Failures = map[int]int64{}, map[string]int64{}, map[string]int64{}
-	for _, c := range clients {
+	if len(opts.Targets) > 1 {
+		res.ByTarget = map[string]int64{}
+	}
+	for i, c := range clients {
 		st := c.st
 		res.Requests += st.requests.Load()
 		res.Errors += st.errors.Load()
 		res.Iterations += st.iterations
+		if res.ByTarget != nil {
+			res.ByTarget[opts.Targets[i%len(opts.Targets)]] += st.requests.Load()
+		}
 		for k, v := range st.status {
 			res.Status[k] += v
 		}
@@ -510,8 +649,35 @@ loop:
 		}
 		h.merge(&st.hist)
 	}
+	if res.Unanswered > 0 {
+		res.Requests += res.Unanswered
+		res.Errors += res.Unanswered
+		res.NetErrors["unanswered at the end"] += res.Unanswered
+	}
+	res.Server, res.Nodes = server, nodes
 	res.summarize()
+	opts.Progress.Final(progressLine(opts, clients, res.Duration, 0))
 	return res, nil
+}
+
+// pids are the processes whose memory and CPU a run reports.
+func (o *Options) pids() []int {
+	if len(o.PIDs) > 0 {
+		return o.PIDs
+	}
+	if o.PID > 0 {
+		return []int{o.PID}
+	}
+	return nil
+}
+
+// answers is the number of answers the clients got so far.
+func answers(clients []*Client) int64 {
+	var n int64
+	for _, c := range clients {
+		n += c.st.answers.Load()
+	}
+	return n
 }
 
 // failureReason is the first line of an error, cut short, so that failures
@@ -524,39 +690,76 @@ func failureReason(err error) string {
 	return s
 }
 
-func progress(opts Options, res *Result, clients []*Client, elapsed time.Duration) {
+// label is a progress line's label, its first word padded so that
+// "oauthd 1/2" and "bare 1/2" line up.
+func label(l string) string {
+	name, rest, ok := strings.Cut(l, " ")
+	if !ok {
+		return fmt.Sprintf("%-6s", l)
+	}
+	return fmt.Sprintf("%-6s %s", name, rest)
+}
+
+// progressLine is the progress of a run elapsed into it; quiet is how
+// long the server has answered nothing (said from 2 s on).
+func progressLine(opts Options, clients []*Client, elapsed, quiet time.Duration) string {
 	var n, errs int64
 	for _, c := range clients {
 		n += c.st.requests.Load()
 		errs += c.st.errors.Load()
 	}
-	line := fmt.Sprintf("%s %4.0fs/%.0fs  %9d req  %8.0f req/s  %d errors", opts.Label,
+	line := fmt.Sprintf("%s %4.0fs/%.0fs  %9d req  %8.0f req/s  %d errors", label(opts.Label),
 		elapsed.Seconds(), opts.Duration.Seconds(), n, float64(n)/max(elapsed.Seconds(), 1e-3), errs)
-	if opts.PID > 0 {
-		line += fmt.Sprintf("  server RSS %.1f MB", float64(RSS(opts.PID))/1e6)
+	for _, pid := range opts.pids() {
+		if rss := RSS(pid); rss > 0 {
+			line += fmt.Sprintf("  server RSS %.1f MB", float64(rss)/1e6)
+		}
 	}
-	fmt.Fprintf(opts.Progress, "\r%-100s", strings.TrimSpace(line))
+	if quiet >= 2*time.Second {
+		line += fmt.Sprintf("  NO ANSWER for %.0f s", quiet.Seconds())
+	}
+	return strings.TrimSpace(line)
 }
 
-// ProcWatch measures a process on this machine during a timed part: its
+// ProcWatch measures processes on this machine during a timed part: their
 // RSS at the start, every second (for the peak) and at the end, and the
-// CPU time it used in between. Run and Wrk.Run report the server with it.
+// CPU time they used in between. Run and Wrk.Run report the server with
+// it. A process that exits keeps the figures last read while it ran.
 type ProcWatch struct {
+	procs []*procWatch
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type procWatch struct {
 	pid  int
 	cpu0 time.Duration
 	io0  IOStats
-	stop chan struct{}
-	done chan struct{}
 	mu   sync.Mutex
 	st   ProcStats
+	cpu  time.Duration // the last CPU time read
+	io   IOStats       // the last write counters read
+	gone bool
 }
 
 // WatchProc starts measuring process pid; Stop ends it.
-func WatchProc(pid int) *ProcWatch {
-	w := &ProcWatch{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	w.st = ProcStats{PID: pid, RSSStart: RSS(pid)}
-	w.st.RSSPeak = w.st.RSSStart
-	w.cpu0, w.io0 = CPUTime(pid), ReadIO(pid)
+func WatchProc(pid int) *ProcWatch { return WatchProcs([]int{pid}) }
+
+// WatchProcs starts measuring the processes pids (nil for none: then it
+// returns nil); Stop ends it.
+func WatchProcs(pids []int) *ProcWatch {
+	if len(pids) == 0 {
+		return nil
+	}
+	w := &ProcWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	for _, pid := range pids {
+		p := &procWatch{pid: pid}
+		p.st = ProcStats{PID: pid, RSSStart: RSS(pid)}
+		p.st.RSSPeak, p.st.RSSEnd = p.st.RSSStart, p.st.RSSStart
+		p.cpu0, p.io0 = CPUTime(pid), ReadIO(pid)
+		p.cpu, p.io = p.cpu0, p.io0
+		w.procs = append(w.procs, p)
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(time.Second)
@@ -566,29 +769,94 @@ func WatchProc(pid int) *ProcWatch {
 			case <-w.stop:
 				return
 			case <-t.C:
-				rss := RSS(pid)
-				w.mu.Lock()
-				w.st.RSSPeak = max(w.st.RSSPeak, rss)
-				w.mu.Unlock()
+				for _, p := range w.procs {
+					p.sample()
+				}
 			}
 		}
 	}()
 	return w
 }
 
-// Stop ends the measurement and returns it; call it once.
-func (w *ProcWatch) Stop() *ProcStats {
-	cpu, io := CPUTime(w.pid)-w.cpu0, ReadIO(w.pid)
-	rss := RSS(w.pid)
+// sample reads the process's figures, unless it is gone.
+func (p *procWatch) sample() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gone {
+		return
+	}
+	// RSS, CPU and I/O are read from three files: read the RSS last, and
+	// keep the figures only if the process was still there then.
+	cpu, iost := CPUTime(p.pid), ReadIO(p.pid)
+	rss := RSS(p.pid)
+	if rss == 0 || !Running(p.pid) {
+		p.gone = true
+		return
+	}
+	p.st.RSSPeak = max(p.st.RSSPeak, rss)
+	p.st.RSSEnd = rss
+	p.cpu = max(p.cpu, cpu)
+	if iost.ok {
+		p.io = iost
+	}
+}
+
+// Stop ends the measurement and returns it: the sum of the processes
+// (their RSS too), and each one's when there are several; call it once.
+func (w *ProcWatch) Stop() (*ProcStats, []*ProcStats) {
 	close(w.stop)
 	<-w.done
-	st := w.st
-	st.CPU, st.RSSEnd = cpu, rss
-	st.RSSPeak = max(st.RSSPeak, rss)
-	if io.ok && w.io0.ok {
-		st.Written, st.WriteCalls = io.Written-w.io0.Written, io.WriteCalls-w.io0.WriteCalls
+	var sum *ProcStats
+	var each []*ProcStats
+	for _, p := range w.procs {
+		p.sample()
+		st := p.st
+		st.CPU = max(0, p.cpu-p.cpu0)
+		st.Exited = p.gone
+		if p.io.ok && p.io0.ok {
+			st.Written, st.WriteCalls = max(0, p.io.Written-p.io0.Written), max(0, p.io.WriteCalls-p.io0.WriteCalls)
+		}
+		each = append(each, &st)
+		if sum == nil {
+			s := st
+			sum = &s
+			continue
+		}
+		sum.RSSStart += st.RSSStart
+		sum.RSSPeak += st.RSSPeak
+		sum.RSSEnd += st.RSSEnd
+		sum.CPU += st.CPU
+		sum.Written += st.Written
+		sum.WriteCalls += st.WriteCalls
+		sum.Exited = sum.Exited || st.Exited
 	}
-	return &st
+	if len(each) == 1 {
+		each = nil
+	}
+	return sum, each
+}
+
+// Running reports whether process pid exists and has not ended (a zombie,
+// ended but not yet reaped by its parent, counts as ended).
+func Running(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+		// No /proc (not Linux): ask the kernel.
+		return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return true
+	}
+	f := strings.Fields(s[i+1:])
+	return len(f) == 0 || (f[0] != "Z" && f[0] != "X")
 }
 
 // IOStats are a process's write counters so far (see ReadIO).

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,7 +128,7 @@ func TestStopsAtDuration(t *testing.T) {
 }
 
 // A server that never answers cannot hold the run past its duration, and
-// the requests cut short are not counted.
+// the requests cut short are reported as unanswered, and counted as errors.
 func TestHungServer(t *testing.T) {
 	release := make(chan struct{})
 	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -139,8 +140,8 @@ func TestHungServer(t *testing.T) {
 	if took := time.Since(t0); took > 4*time.Second { // 200 ms, then at most 2 s of grace
 		t.Errorf("the run took %v", took)
 	}
-	if res.Requests != 0 || res.Errors != 0 {
-		t.Errorf("requests %d errors %d; want 0 and 0", res.Requests, res.Errors)
+	if res.Requests != 4 || res.Errors != 4 || res.Unanswered != 4 || res.Iterations != 0 || len(res.Status) != 0 {
+		t.Errorf("requests %d errors %d unanswered %d iterations %d answers %v; want 4 unanswered requests, errors", res.Requests, res.Errors, res.Unanswered, res.Iterations, res.Status)
 	}
 }
 
@@ -262,13 +263,123 @@ func TestWorkerSetupFails(t *testing.T) {
 	}
 }
 
-func TestProgressLine(t *testing.T) {
+// On a terminal the progress line is rewritten in place, cut to the
+// terminal's width, and ended once.
+func TestProgressLineTerminal(t *testing.T) {
 	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
 	var out bytes.Buffer
-	run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 1100 * time.Millisecond, Progress: &out, Label: "test", PID: os.Getpid()})
+	p := &Progress{W: &out, Width: func() int { return 60 }}
+	run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 1100 * time.Millisecond, Progress: p, Label: "test", PID: os.Getpid()})
 	s := out.String()
-	if !strings.HasPrefix(s, "\rtest ") || !strings.Contains(s, "req/s") || !strings.Contains(s, "RSS") || !strings.HasSuffix(s, "\n") {
+	if !strings.HasPrefix(s, "\rtest ") || !strings.Contains(s, "req/s") || !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
 		t.Errorf("progress %q", s)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\r")[1:] {
+		if n := len([]rune(l)); n != 59 {
+			t.Errorf("line of %d columns on a terminal of 60: %q", n, l)
+		}
+	}
+}
+
+// Anywhere else it is a line now and then and one at the end, each ended
+// with a newline, with no carriage return and no padding, and the last
+// one once.
+func TestProgressLineLog(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	var out bytes.Buffer
+	p := &Progress{W: &out, Interval: time.Second}
+	run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Duration: 2500 * time.Millisecond, Progress: p, Label: "test", PID: os.Getpid()})
+	s := out.String()
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	if strings.Contains(s, "\r") || !strings.HasSuffix(s, "\n") || len(lines) < 2 || !strings.Contains(s, "RSS") {
+		t.Fatalf("progress %q", s)
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "test ") || strings.HasSuffix(l, " ") {
+			t.Errorf("line %q", l)
+		}
+		if i > 0 && l == lines[i-1] {
+			t.Errorf("line %q twice", l)
+		}
+	}
+	if !strings.Contains(lines[len(lines)-1], "s/2s") {
+		t.Errorf("last line %q; want the end of the run", lines[len(lines)-1])
+	}
+}
+
+// Every request counted was answered before the end, and so was every
+// iteration of one request: the two counts agree.
+func TestRequestsMatchIterations(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(time.Millisecond) })
+	for range 3 {
+		res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Connections: 16})
+		if res.Requests == 0 || res.Requests != res.Iterations || res.Unanswered != 0 {
+			t.Errorf("%d requests, %d iterations, %d unanswered; want as many iterations as requests", res.Requests, res.Iterations, res.Unanswered)
+		}
+	}
+}
+
+// A server that exits during the run ends it at once with Alive's error.
+func TestServerGone(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {})
+	var calls atomic.Int64
+	gone := errors.New("the server (pid 1) exited during the run: signal: killed")
+	t0 := time.Now()
+	res, err := Run(context.Background(), &oneRequest{req: NewRequest("GET", "/", "")}, Options{Targets: []string{addr}, Connections: 2,
+		Duration: time.Minute, Alive: func() error {
+			if calls.Add(1) > 3 {
+				return gone
+			}
+			return nil
+		}})
+	if err != gone || res != nil {
+		t.Errorf("Run: %v, %v; want %v", res, err, gone)
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("the run went on for %v after the server was gone", d)
+	}
+}
+
+// A server that stops answering (SIGSTOP, a deadlock) is not error-free:
+// the requests still waiting at the end are reported, counted as errors,
+// and so is the time it answered nothing.
+func TestFrozenServer(t *testing.T) {
+	freeze := make(chan struct{})
+	var n atomic.Int64
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 20 {
+			<-freeze
+		}
+	})
+	defer close(freeze)
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Connections: 3, Duration: 2500 * time.Millisecond})
+	if res.Unanswered != 3 || res.NetErrors["unanswered at the end"] != 3 || res.Errors < 3 || res.OldestUnanswered <= 0 {
+		t.Errorf("unanswered %d (oldest %v), errors %d (%s); want 3 unanswered, counted as errors", res.Unanswered, res.OldestUnanswered, res.Errors, res.StatusSummary())
+	}
+	if res.Silence < 2*time.Second {
+		t.Errorf("silence %v; want the time the server answered nothing", res.Silence)
+	}
+}
+
+// A process that exits while it is watched keeps the figures last read:
+// no negative CPU time, no RSS of 0.
+func TestWatchExited(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	w := WatchProc(cmd.Process.Pid)
+	cmd.Process.Kill()
+	cmd.Wait()
+	st, nodes := w.Stop()
+	if !st.Exited || st.CPU < 0 || st.RSSEnd <= 0 || st.Written < 0 || nodes != nil {
+		t.Errorf("stats of an exited process: %+v", st)
+	}
+	if Running(cmd.Process.Pid) {
+		t.Error("Running: true for an exited process")
+	}
+	if !Running(os.Getpid()) {
+		t.Error("Running: false for this process")
 	}
 }
 
@@ -436,5 +547,22 @@ func TestMerge(t *testing.T) {
 	}
 	if m.Server.CPU != a.Server.CPU+b.Server.CPU || m.Server.RSSStart != a.Server.RSSStart || m.Server.RSSEnd != b.Server.RSSEnd {
 		t.Errorf("server %+v", m.Server)
+	}
+}
+
+// A request the server does not answer in time is a timeout, not a
+// connection the server closed.
+func TestTimeoutNamed(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	defer close(release)
+	res := run(t, addr, &oneRequest{req: NewRequest("GET", "/", "")}, Options{Connections: 1, Duration: 700 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	if res.NetErrors["timeout"] == 0 || res.NetErrors["closed by server"] != 0 {
+		t.Errorf("net errors %v; want timeouts", res.NetErrors)
+	}
+	for reason := range res.Failures {
+		if !strings.HasPrefix(reason, "timeout: no answer within 200ms") {
+			t.Errorf("failure %q; want a timeout", reason)
+		}
 	}
 }

@@ -122,7 +122,7 @@ func recordOne(scn Scenario, i int, opts Options) (Trace, error) {
 	if host == "" {
 		host = opts.Targets[0]
 	}
-	c := &Client{conn: newConn(opts.Targets[0], host, opts.Timeout), st: newWorkerStats(), stopped: new(atomic.Bool)}
+	c := &Client{conn: newConn(opts.Targets[0], host, opts.Timeout), st: newWorkerStats(), stopped: new(atomic.Bool), recording: true}
 	defer c.conn.close()
 	w, err := scn.Worker(i, c)
 	if err != nil {

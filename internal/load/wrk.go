@@ -262,25 +262,49 @@ func (w *Wrk) Run(ctx context.Context, name string, script *WrkScript, opts Opti
 	cmd.SysProcAttr = ChildAttr()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, "\r%-100s", fmt.Sprintf("%s wrk -t%d -c%d -d%ds: running...", opts.Label, w.threads(), opts.Connections, int(opts.Duration/time.Second)))
-	}
-	var watch *ProcWatch
-	if opts.PID > 0 {
-		watch = WatchProc(opts.PID)
-	}
+	opts.Progress.Start()
+	opts.Progress.Update(fmt.Sprintf("%s wrk -t%d -c%d -d%ds: running...", label(opts.Label), w.threads(), opts.Connections, int(opts.Duration/time.Second)))
+	watch := WatchProcs(opts.pids())
+	// Whether the server is still there, every 100 ms: if it exits, wrk
+	// is stopped and the run fails.
+	var aliveErr error
+	aliveDone, aliveStop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(aliveDone)
+		if opts.Alive == nil {
+			return
+		}
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-aliveStop:
+				return
+			case <-t.C:
+				if aliveErr = opts.Alive(); aliveErr != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	runErr := cmd.Run()
 	elapsed := time.Since(start)
+	close(aliveStop)
+	<-aliveDone
 	var server *ProcStats
+	var nodes []*ProcStats
 	if watch != nil {
-		server = watch.Stop()
+		server, nodes = watch.Stop()
+	}
+	if aliveErr != nil {
+		opts.Progress.Break()
+		return nil, aliveErr
 	}
 	out, perr := ParseWrk(stdout.Bytes())
 	if perr != nil || (runErr != nil && ctx.Err() == nil) {
-		if opts.Progress != nil {
-			fmt.Fprintln(opts.Progress)
-		}
+		opts.Progress.Break()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -292,15 +316,14 @@ func (w *Wrk) Run(ctx context.Context, name string, script *WrkScript, opts Opti
 		return nil, fmt.Errorf("%s: %w; its output:\n%s", cmdline, perr, msg)
 	}
 	res := out.result(name, script.Marker, opts)
-	res.Server = server
-	if opts.Progress != nil {
-		line := fmt.Sprintf("%s %4.0fs/%.0fs  %9d req  %8.0f req/s  %d errors  (wrk)", opts.Label, elapsed.Seconds(),
-			opts.Duration.Seconds(), res.Requests, res.RPS, res.Errors)
-		if server != nil {
-			line += fmt.Sprintf("  server RSS %.1f MB", float64(server.RSSEnd)/1e6)
-		}
-		fmt.Fprintf(opts.Progress, "\r%-100s\n", line)
+	res.Server, res.Nodes = server, nodes
+	res.Interrupted = ctx.Err() != nil
+	line := fmt.Sprintf("%s %4.0fs/%.0fs  %9d req  %8.0f req/s  %d errors  (wrk)", label(opts.Label), elapsed.Seconds(),
+		opts.Duration.Seconds(), res.Requests, res.RPS, res.Errors)
+	if server != nil {
+		line += fmt.Sprintf("  server RSS %.1f MB", float64(server.RSSEnd)/1e6)
 	}
+	opts.Progress.Final(line)
 	return res, nil
 }
 

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitFor waits until s() contains want, for at most d.
+func waitFor(t *testing.T, s func() string, want string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !strings.Contains(s(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v:\n%s", want, d, s())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A server killed during the run stops the bench at once with an error
+// that says so: no report, no ratio, no negative CPU. The child got its
+// database in its environment, not on its command line (where ps shows
+// a PostgreSQL DSN's password to everyone).
+func TestBenchServerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
+	db := filepath.Join(t.TempDir(), "secret-name.db")
+	var out bytes.Buffer
+	errb := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"bench", "--scenario", "client_credentials", "--connections", "2", "--duration", "1m",
+			"--baseline", "--db", db}, &env{stdout: &out, stderr: errb, getenv: os.Getenv})
+	}()
+	waitFor(t, errb.String, "preparing", 60*time.Second)
+	// The recording, the bare handler's start, then the timed run (on a
+	// slow machine the kill may come during the preparation: the message
+	// says so, and the test takes either).
+	time.Sleep(2500 * time.Millisecond)
+	var serve int
+	for _, kid := range children(os.Getpid()) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cmdline")
+		if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == "serve" {
+			serve = kid
+			if bytes.Contains(cmdline, []byte("secret-name")) || bytes.Contains(cmdline, []byte("--db")) {
+				t.Errorf("the database is on the server's command line: %q", cmdline)
+			}
+			environ, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/environ")
+			if !bytes.Contains(environ, []byte("OAUTHD_DB="+db)) {
+				t.Errorf("no OAUTHD_DB=%s in the server's environment", db)
+			}
+		}
+	}
+	if serve == 0 {
+		t.Fatal("no 'serve' child found")
+	}
+	syscall.Kill(serve, syscall.SIGKILL)
+	select {
+	case code := <-done:
+		want := "the server (pid " + strconv.Itoa(serve) + ") exited during the "
+		if errs := errb.String(); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, ": signal: killed") {
+			t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and %q ...: signal: killed", code, errs, want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("a report after the server died:\n%s", out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the bench goes on 20 s after its server was killed")
+	}
+}
+
+// Ctrl-C sends SIGINT to the terminal's whole foreground process group:
+// the bench says "interrupted" once and exits 130; its servers, in their
+// own group, do not stop under it (no "connection refused"); a round cut
+// short is left out, and no ratio comes from it.
+func TestBenchInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	for _, tc := range []struct {
+		after    string // the progress line after which Ctrl-C comes
+		complete int    // the rounds complete by then
+	}{
+		{"oauthd 1/3", 0}, // during the bare handler's first run
+		{"bare   1/3", 1}, // during the second round
+	} {
+		t.Run(strconv.Itoa(tc.complete), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "bench", "--scenario", "client_credentials", "--connections", "2", "--duration", "2s",
+				"--rounds", "3", "--baseline")
+			cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1", "TMPDIR="+t.TempDir())
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's foreground group of its own
+			var out bytes.Buffer
+			errb := &lockedBuffer{}
+			cmd.Stdout, cmd.Stderr = &out, errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			waitFor(t, errb.String, tc.after, 60*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // the whole group, as a terminal does
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Errorf("bench after Ctrl-C: %v; want exit status 130", err)
+			}
+			errs := errb.String()
+			if strings.Count(errs, "interrupted") != 1 || strings.Contains(errs, "refused") {
+				t.Errorf("stderr:\n%s\nwant \"interrupted\" once, no refused connection", errs)
+			}
+			o := out.String()
+			if tc.complete == 0 {
+				if o != "" {
+					t.Errorf("a report with no round complete:\n%s", o)
+				}
+				return
+			}
+			if !strings.Contains(o, "INTERRUPTED: only the 1 complete rounds of the 3 asked") || !strings.Contains(o, "ratio oauthd/bare: ") ||
+				strings.Contains(o, "(rounds:") || strings.Contains(o, "errors  5xx") && strings.Contains(o, "refused") {
+				t.Errorf("report:\n%s", o)
+			}
+		})
+	}
+}
