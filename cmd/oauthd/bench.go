@@ -213,6 +213,11 @@ func (f *benchFlags) check() error {
 		if f.set["pid"] && !load.Running(f.pid) {
 			return fmt.Errorf("--pid %d: no such process is running on this machine", f.pid)
 		}
+		if f.set["pid"] && strings.Contains(f.urls, ",") {
+			// One process's CPU and memory would be reported as the
+			// nodes' together.
+			return errors.New("--pid names one process: with several --url, leave it out (the report then has no server figures), or bench one server at a time")
+		}
 	} else if err := only("without --url (the bench seeds its own server, with a client and user of its own)",
 		"pid", "client-id", "client-secret", "username", "password", "redirect-uri", "scope"); err != nil {
 		return err
@@ -390,8 +395,8 @@ func runBench(ctx context.Context, f *benchFlags, e *env, prog *load.Progress) e
 		if f.scenario == "code" && f.codes > 0 {
 			// Minted over HTTP before each round, every connection its
 			// share: --codes for all the rounds, like the seeded ones.
-			codes = f.codes
-			params.CodesPerConn = max(1, (codes/f.rounds+f.connections-1)/f.connections)
+			params.CodesPerConn = max(1, (f.codes/f.rounds+f.connections-1)/f.connections)
+			codes = params.CodesPerConn * f.connections * f.rounds // what is minted: each connection its whole share
 		}
 	} else {
 		var err error
@@ -893,6 +898,7 @@ func startChild(ctx context.Context, e *env, what string, env []string, args ...
 	}
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
+		load.Continue(cmd.Process) // a stopped (SIGSTOP) server holds the SIGTERM until it runs
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):

@@ -132,3 +132,93 @@ func TestBenchInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// A server frozen by SIGSTOP (a debugger, an operator) does not hold the
+// bench at its end: the SIGTERM that stops it is followed by SIGCONT, so
+// it is not left pending for the 20 s the bench waits before SIGKILL.
+func TestBenchFrozenServerStopsPromptly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	t.Setenv("OAUTHD_TEST_AS_MAIN", "1")
+	t.Setenv("TMPDIR", t.TempDir())
+	var out bytes.Buffer
+	errb := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"bench", "--scenario", "client_credentials", "--connections", "2", "--duration", "3s"},
+			&env{stdout: &out, stderr: errb, getenv: os.Getenv})
+	}()
+	waitFor(t, errb.String, "preparing", 60*time.Second)
+	var serve int
+	for deadline := time.Now().Add(30 * time.Second); serve == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no 'serve' child found")
+		}
+		for _, kid := range children(os.Getpid()) {
+			cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cmdline")
+			if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == "serve" {
+				serve = kid
+			}
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // into the timed run
+	syscall.Kill(serve, syscall.SIGSTOP)
+	defer syscall.Kill(serve, syscall.SIGKILL)
+	select {
+	case <-done:
+		// The report (or an error, on a machine slow enough that the
+		// freeze came before the run) is not what this test is about.
+	case <-time.After(15 * time.Second): // the run's 3 s, 2 s for the unanswered, the stop: well under 20 s
+		t.Fatalf("the bench still runs 15 s after its server froze:\n%s", errb.String())
+	}
+	if alive(serve) {
+		t.Errorf("the frozen server %d still runs after the bench ended", serve)
+	}
+}
+
+// Ctrl-C while the code scenario mints its codes through a running
+// server's pages (--url) stops the minting: the bench exits 130 at once,
+// not once every connection has minted its whole share.
+func TestBenchInterruptedWhileMinting(t *testing.T) {
+	_, addr := startServeProcess(t, nil)
+	cmd := exec.Command(os.Args[0], "bench", "--url", "http://"+addr, "--scenario", "code", "--codes", "200000",
+		"--connections", "4", "--duration", "2s")
+	cmd.Env = append(os.Environ(), "OAUTHD_TEST_AS_MAIN=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	errb := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = &out, errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, errb.String, "codes minted", 60*time.Second)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("bench after Ctrl-C while minting: %v; want exit status 130\n%s", err, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the bench still mints 10 s after Ctrl-C:\n%s", errb.String())
+	}
+}
+
+// --codes with --url: each connection mints its whole share, rounded up,
+// and the report says how many were minted, not how many were asked for.
+func TestBenchURLCodesCountedAsMinted(t *testing.T) {
+	_, addr := startServeProcess(t, nil)
+	out, errs, code := runBenchCmd(t, "--url", "http://"+addr, "--scenario", "code", "--codes", "10", "--rounds", "2",
+		"--connections", "4", "--duration", "2s", "--json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\n%s", code, errs)
+	}
+	// 10 codes for 2 rounds of 4 connections: 2 a connection, 16 in all.
+	if !strings.Contains(out, `"codes": 16`) {
+		t.Errorf("report:\n%s\nwant \"codes\": 16 (what was minted)", out)
+	}
+}

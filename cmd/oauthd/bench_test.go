@@ -127,6 +127,7 @@ func TestBenchCommandFlagsRefused(t *testing.T) {
 		{[]string{"--url", url + "/oauth"}, "give the server's root, http://127.0.0.1:19499"},
 		{[]string{"--url", url, "--pid", "-3"}, "--pid must be a process id"},
 		{[]string{"--url", url, "--pid", "999999999"}, "--pid 999999999: no such process"},
+		{[]string{"--url", url + "," + url, "--pid", strconv.Itoa(os.Getpid())}, "--pid names one process: with several --url, leave it out"},
 		{[]string{"--pid", strconv.Itoa(os.Getpid())}, "--pid means nothing without --url"},
 		{[]string{"--client-id", "x"}, "--client-id means nothing without --url"},
 		{[]string{"--scenario", "code", "--codes", "-1"}, "--codes must not be negative"},

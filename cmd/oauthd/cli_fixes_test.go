@@ -821,6 +821,11 @@ func TestClientCreateExampleResponseType(t *testing.T) {
 	if challenge, verifier := printedPKCE(t, out); oauthd.S256Challenge(verifier) != challenge {
 		t.Errorf("hybrid example: code_verifier %q does not match code_challenge %q", verifier, challenge)
 	}
+	// Without --scope the ID token still needs openid in the request.
+	code, out, errs = oauthdCmd(t, db, "", "client", "create", "--id", "imp2", "--public", "--grant", "implicit", "--response-type", "id_token", "--redirect-uri", "https://a.example.com/cb")
+	if q := printedURL(out).Query(); code != 0 || q.Get("scope") != "openid" {
+		t.Errorf("implicit client without --scope: %d %s %s; want scope=openid in the example", code, out, errs)
+	}
 	code, out, _ = oauthdCmd(t, db, "", "client", "create", "--id", "web", "--redirect-uri", "https://a.example.com/cb")
 	if q := printedURL(out).Query(); code != 0 || q.Get("response_type") != "code" || q.Get("nonce") != "" {
 		t.Errorf("code client's example: %s", out)

@@ -590,8 +590,11 @@ func printExample(e *env, c *oauthd.Client, plain, issuer string) {
 		}
 		if slices.Contains(strings.Fields(rt), "id_token") {
 			// OIDC Core §3.2.2.1: required with an ID token from the
-			// authorization endpoint.
+			// authorization endpoint, as is the openid scope.
 			q.Set("nonce", oauthd.RandomToken()[:16])
+			if !slices.Contains(c.Scopes, oauthd.ScopeOpenID) {
+				q.Set("scope", strings.TrimSpace(oauthd.ScopeOpenID+" "+q.Get("scope")))
+			}
 		}
 		extra := ""
 		if withCode && (c.Public || c.RequirePKCE) {

@@ -1,6 +1,9 @@
 package load
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // ChildAttr is the SysProcAttr of the processes a load test starts (the
 // server, the bare handler, wrk): they get SIGTERM when the process that
@@ -17,3 +20,8 @@ import "syscall"
 func ChildAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 }
+
+// Continue sends SIGCONT to p, after the SIGTERM that stops it: a server
+// stopped by SIGSTOP (frozen on purpose, or by a debugger) would
+// otherwise hold the SIGTERM pending until the bench gave up on it.
+func Continue(p *os.Process) { _ = p.Signal(syscall.SIGCONT) }

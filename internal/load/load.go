@@ -99,9 +99,13 @@ var ErrStopped = errors.New("load: the run is over")
 
 // Client sends requests on one connection and records them.
 type Client struct {
-	conn     *conn
-	st       *workerStats
-	stopped  *atomic.Bool
+	conn    *conn
+	st      *workerStats
+	stopped *atomic.Bool
+	// ctx is the run's: a worker's preparation (minting codes through
+	// the pages, one request after another) ends when it is done
+	// (Ctrl-C), not only once the timed part is over.
+	ctx      context.Context
 	counting bool
 	trace    *Trace // when recording
 	// recording is true for the connection of Record: its worker makes
@@ -124,6 +128,9 @@ func (c *Client) Recording() bool { return c.recording }
 func (c *Client) Do(r *Request) (*Response, error) {
 	if c.stopped.Load() {
 		return nil, ErrStopped
+	}
+	if !c.counting && c.ctx != nil && c.ctx.Err() != nil {
+		return nil, c.ctx.Err() // preparing, and the run was cancelled
 	}
 	t0 := time.Now()
 	c.inflight.Store(t0.UnixNano())
@@ -439,7 +446,7 @@ func Run(ctx context.Context, scn Scenario, opts Options) (*Result, error) {
 		if host == "" {
 			host = addr
 		}
-		clients[i] = &Client{conn: newConn(addr, host, opts.Timeout), st: newWorkerStats(), stopped: &stopped}
+		clients[i] = &Client{conn: newConn(addr, host, opts.Timeout), st: newWorkerStats(), stopped: &stopped, ctx: ctx}
 	}
 	defer func() {
 		for _, c := range clients {
@@ -650,7 +657,8 @@ loop:
 		h.merge(&st.hist)
 	}
 	if res.Unanswered > 0 {
-		res.Requests += res.Unanswered
+		// Errors, but not requests: a request never answered is no
+		// throughput, nor a share of the server's CPU per request.
 		res.Errors += res.Unanswered
 		res.NetErrors["unanswered at the end"] += res.Unanswered
 	}
