@@ -25,6 +25,18 @@ func waitFor(t *testing.T, s func() string, want string, d time.Duration) {
 	}
 }
 
+// serveChild is the 'oauthd serve' child of this test process, and its
+// command line (NUL-separated), or 0 while there is none.
+func serveChild() (int, []byte) {
+	for _, kid := range children(os.Getpid()) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cmdline")
+		if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == "serve" {
+			return kid, cmdline
+		}
+	}
+	return 0, nil
+}
+
 // A server killed during the run stops the bench at once with an error
 // that says so: no report, no ratio, no negative CPU. The child got its
 // database in its environment, not on its command line (where ps shows
@@ -47,22 +59,16 @@ func TestBenchServerKilled(t *testing.T) {
 	// slow machine the kill may come during the preparation: the message
 	// says so, and the test takes either).
 	time.Sleep(2500 * time.Millisecond)
-	var serve int
-	for _, kid := range children(os.Getpid()) {
-		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cmdline")
-		if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == "serve" {
-			serve = kid
-			if bytes.Contains(cmdline, []byte("secret-name")) || bytes.Contains(cmdline, []byte("--db")) {
-				t.Errorf("the database is on the server's command line: %q", cmdline)
-			}
-			environ, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/environ")
-			if !bytes.Contains(environ, []byte("OAUTHD_DB="+db)) {
-				t.Errorf("no OAUTHD_DB=%s in the server's environment", db)
-			}
-		}
-	}
+	serve, cmdline := serveChild()
 	if serve == 0 {
 		t.Fatal("no 'serve' child found")
+	}
+	if bytes.Contains(cmdline, []byte("secret-name")) || bytes.Contains(cmdline, []byte("--db")) {
+		t.Errorf("the database is on the server's command line: %q", cmdline)
+	}
+	environ, _ := os.ReadFile("/proc/" + strconv.Itoa(serve) + "/environ")
+	if !bytes.Contains(environ, []byte("OAUTHD_DB="+db)) {
+		t.Errorf("no OAUTHD_DB=%s in the server's environment", db)
 	}
 	syscall.Kill(serve, syscall.SIGKILL)
 	select {
@@ -155,12 +161,7 @@ func TestBenchFrozenServerStopsPromptly(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no 'serve' child found")
 		}
-		for _, kid := range children(os.Getpid()) {
-			cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(kid) + "/cmdline")
-			if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == "serve" {
-				serve = kid
-			}
-		}
+		serve, _ = serveChild()
 	}
 	time.Sleep(1500 * time.Millisecond) // into the timed run
 	syscall.Kill(serve, syscall.SIGSTOP)

@@ -363,20 +363,7 @@ func PageMessage(contentType string, body []byte) string {
 }
 
 // text is the text of n and its descendants, its spaces collapsed.
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return strings.Join(strings.Fields(b.String()), " ")
-}
+func text(n *html.Node) string { return strings.Join(strings.Fields(htmlform.Text(n)), " ") }
 
 func (w *worker) Iterate(c *load.Client) error {
 	s := w.s

@@ -88,7 +88,7 @@ func Parse(r io.Reader) ([]*Form, error) {
 				}
 			case "button":
 				if cur != nil && (a["type"] == "" || a["type"] == "submit") {
-					cur.Buttons = append(cur.Buttons, Button{Name: a["name"], Value: a["value"], Text: strings.TrimSpace(text(n))})
+					cur.Buttons = append(cur.Buttons, Button{Name: a["name"], Value: a["value"], Text: strings.TrimSpace(Text(n))})
 				}
 			}
 		}
@@ -100,7 +100,8 @@ func Parse(r io.Reader) ([]*Form, error) {
 	return forms, nil
 }
 
-func text(n *html.Node) string {
+// Text is the text of n and its descendants, as it stands.
+func Text(n *html.Node) string {
 	var sb strings.Builder
 	var f func(*html.Node)
 	f = func(n *html.Node) {

@@ -47,6 +47,15 @@ func fit(s string, n int) string {
 	return string(r[:max(n, 0)])
 }
 
+// fitted is line cut or padded to the terminal's width less one column
+// (a character in the last column makes some terminals wrap), so that it
+// covers the line it rewrites.
+func (p *Progress) fitted(line string) string {
+	w := p.width() - 1
+	s := fit(line, w)
+	return s + strings.Repeat(" ", max(0, w-utf8.RuneCountInString(s)))
+}
+
 // Update shows line, the state of a run in progress.
 func (p *Progress) Update(line string) {
 	if p == nil || p.W == nil {
@@ -56,11 +65,7 @@ func (p *Progress) Update(line string) {
 	defer p.mu.Unlock()
 	line = strings.TrimSpace(line)
 	if p.Width != nil {
-		// One column less than the width: a character in the last
-		// column makes some terminals wrap.
-		w := p.width() - 1
-		s := fit(line, w)
-		fmt.Fprintf(p.W, "\r%s%s", s, strings.Repeat(" ", max(0, w-utf8.RuneCountInString(s))))
+		fmt.Fprintf(p.W, "\r%s", p.fitted(line))
 		p.open = true
 		return
 	}
@@ -97,9 +102,7 @@ func (p *Progress) Final(line string) {
 	defer p.mu.Unlock()
 	line = strings.TrimSpace(line)
 	if p.Width != nil {
-		w := p.width() - 1
-		s := fit(line, w)
-		fmt.Fprintf(p.W, "\r%s%s\n", s, strings.Repeat(" ", max(0, w-utf8.RuneCountInString(s))))
+		fmt.Fprintf(p.W, "\r%s\n", p.fitted(line))
 	} else {
 		fmt.Fprintln(p.W, line)
 	}
